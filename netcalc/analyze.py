@@ -1,0 +1,171 @@
+"""The analytic engine: shapes, parameters per tensor, MACs, FLOPs, receptive fields and memory.
+
+Walks the expanded graph in order and asks each node's layer type for its figures. A node whose
+arguments or input shape are unusable reports why (once) and leaves its output unknown; the
+nodes after it are skipped rather than reporting errors that only follow from the first one.
+Counts are per sample; `Totals` also gives them for the whole batch and the memory in bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import prod
+
+from .diagnostics import Diagnostics
+from .graph import Graph, Node
+from .layers import REGISTRY, LayerType
+from .layers.base import Ctx, Tensor
+from .spec import DTYPES
+
+
+@dataclass
+class Row:
+    """One node's figures (None where the node could not be resolved)."""
+
+    node: Node
+    ltype: LayerType
+    in_shapes: list
+    out_shape: tuple | None = None
+    tensors: list[Tensor] = field(default_factory=list)
+    macs: int = 0
+    flops: int = 0
+    weight_shape: str = ""
+    rf: list | None = None  # [(receptive field, jump)] per spatial axis
+
+    @property
+    def ok(self) -> bool:
+        return self.out_shape is not None
+
+    @property
+    def params(self) -> int:
+        return sum(t.count for t in self.tensors if t.kind == "param")
+
+    @property
+    def trainable(self) -> int:
+        return sum(t.count for t in self.tensors if t.kind == "param" and t.trainable)
+
+    @property
+    def buffers(self) -> int:
+        return sum(t.count for t in self.tensors if t.kind == "buffer")
+
+
+@dataclass
+class Totals:
+    params: int
+    trainable_params: int
+    non_trainable_params: int
+    buffers: int
+    macs: int
+    flops: int
+    batch: int
+    dtype: str
+    input_elements: int
+    activation_elements: int
+
+    @property
+    def bytes_per_element(self) -> int:
+        return DTYPES[self.dtype]
+
+    @property
+    def param_bytes(self) -> int:
+        return self.params * self.bytes_per_element
+
+    @property
+    def buffer_bytes(self) -> int:
+        return self.buffers * self.bytes_per_element
+
+    @property
+    def input_bytes(self) -> int:
+        return self.batch * self.input_elements * self.bytes_per_element
+
+    @property
+    def activation_bytes(self) -> int:
+        return self.batch * self.activation_elements * self.bytes_per_element
+
+    @property
+    def total_bytes(self) -> int:
+        return self.param_bytes + self.buffer_bytes + self.input_bytes + self.activation_bytes
+
+
+@dataclass
+class Analysis:
+    graph: Graph
+    rows: list[Row]
+    totals: Totals
+    diags: Diagnostics
+
+    @property
+    def ok(self) -> bool:
+        return not self.diags.has_errors()
+
+
+def analyze(graph: Graph, diags: Diagnostics, batch: int = 1, dtype: str | None = None) -> Analysis:
+    """Figures for every node of the graph; errors and warnings go to diags."""
+    shapes: dict = {inp.name: inp.shape for inp in graph.inputs}
+    fields: dict = {inp.name: [(1, 1)] * (len(inp.shape) - 1) for inp in graph.inputs}
+    rows: list[Row] = []
+    for node in graph.nodes:
+        ltype = REGISTRY[node.op]
+        in_shapes = [shapes.get(name) for name in node.inputs]
+        row = Row(node, ltype, in_shapes)
+        rows.append(row)
+        if node.invalid or any(s is None for s in in_shapes):
+            shapes[node.name] = None
+            fields[node.name] = None
+            continue
+        _resolve(row, graph, diags, fields)
+        shapes[node.name] = row.out_shape
+        fields[node.name] = row.rf
+    first = graph.inputs[0]
+    totals = Totals(
+        params=sum(r.params for r in rows),
+        trainable_params=sum(r.trainable for r in rows),
+        non_trainable_params=sum(r.params - r.trainable for r in rows),
+        buffers=sum(r.buffers for r in rows),
+        macs=sum(r.macs for r in rows),
+        flops=sum(r.flops for r in rows),
+        batch=batch,
+        dtype=dtype or first.dtype,
+        input_elements=sum(prod(i.shape) for i in graph.inputs),
+        activation_elements=sum(prod(r.out_shape) for r in rows if r.ok),
+    )
+    return Analysis(graph, rows, totals, diags)
+
+
+def _resolve(row: Row, graph: Graph, diags: Diagnostics, fields: dict) -> None:
+    node, ltype = row.node, row.ltype
+    ctx = Ctx(node, graph.convention, graph.channels_last, diags)
+    g = ltype.resolve(node.args, row.in_shapes, ctx)
+    if g is None or ctx.failed:
+        return
+    row.out_shape = tuple(ltype.output_shape(g))
+    row.tensors = ltype.params(g, ctx)
+    row.macs = ltype.macs(g)
+    row.flops = ltype.flops(g)
+    row.weight_shape = ltype.weight_shape(g, ctx)
+    rf_in = fields.get(node.inputs[0])
+    if rf_in is not None and len(row.in_shapes[0]) - 1 != len(rf_in):
+        rf_in = None
+    row.rf = ltype.receptive(g, rf_in)
+    if row.rf is not None and len(row.rf) != len(row.out_shape) - 1:
+        row.rf = None
+
+
+# What the counts include, stated in every summary (table header, Markdown, JSON).
+COUNTING = {
+    "macs": "multiply-accumulates of convolution and dense weight products, bias excluded",
+    "flops_lines": [
+        "one inference forward pass: 2 per MAC + 1 per bias add; batchnorm 2, layernorm 7 (5 without affine)",
+        "per element; activations 1 per element (identity 0, softmax 3); max pooling k−1 comparisons and",
+        "average pooling k per output element; bilinear upsampling 7 per output; dropout, padding, reshape 0",
+    ],
+    "params": {
+        "pytorch": "parameters as model.parameters() counts them; BatchNorm running statistics are buffers",
+        "keras": "trainable + non-trainable weights as model.summary() counts them "
+        "(BatchNorm moving statistics are non-trainable parameters)",
+    },
+    "batch": "per-layer counts are per sample; totals are given per sample and for the batch",
+    "memory": "activations = every layer output kept for the backward pass × batch × dtype size; MB = 10^6 bytes",
+}
+
+COUNTING["flops"] = " ".join(COUNTING["flops_lines"])

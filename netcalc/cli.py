@@ -1,0 +1,172 @@
+"""The command line: load -> expand -> analyze -> render, and nothing else.
+
+Exit codes: 0 success (warnings allowed), 2 an unusable spec or bad usage. (1 is kept for
+checks that ran and found a disagreement: lint and verify.)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="netcalc: shapes, parameters, MACs, FLOPs and memory of a neural-network design written as YAML.",
+    pretty_exceptions_enable=False,
+)
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+    csv = "csv"
+
+
+class Convention(StrEnum):
+    pytorch = "pytorch"
+    keras = "keras"
+
+
+class DType(StrEnum):
+    float32 = "float32"
+    float16 = "float16"
+    bfloat16 = "bfloat16"
+    float64 = "float64"
+    int8 = "int8"
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else int(os.environ.get("COLUMNS", "160"))
+    return Console(file=stream, width=width, soft_wrap=False, highlight=False)
+
+
+def _locate(spec: str, diags):
+    """A path, or the name of a bundled spec. Returns (path, name shown in messages) or None."""
+    from . import bundled
+    from .diagnostics import Loc, did_you_mean
+
+    path = Path(spec)
+    if path.exists():
+        return str(path), spec
+    found = bundled.find(spec)
+    if found is not None:
+        return str(found), found.name
+    if os.sep in spec or spec.endswith((".yaml", ".yml")):
+        diags.error("E001", f"no such file: '{spec}'", Loc(spec))
+    else:
+        diags.error(
+            "E001",
+            f"'{spec}' is neither a file nor a bundled spec{did_you_mean(spec, bundled.names())}",
+            Loc(spec),
+            "bundled specs: " + ", ".join(bundled.names()),
+        )
+    return None
+
+
+def _fail(diags, sources: dict, fmt: Format) -> None:
+    from .render import diagnostic_lines
+
+    if fmt == Format.json:
+        import json
+
+        print(json.dumps({"ok": False, "diagnostics": [d.to_json() for d in diags.sorted()]}, indent=2))
+    snippets = sources if sys.stderr.isatty() else None
+    n = len(diags.errors)
+    lines = diagnostic_lines(diags.sorted(), snippets)
+    lines.append(f"{n} error{'s' if n != 1 else ''}: the spec cannot be analysed")
+    sys.stderr.write("\n".join(lines) + "\n")
+    raise typer.Exit(2)
+
+
+@app.command()
+def summary(
+    spec: str = typer.Argument(..., help="a spec file, or the name of a bundled spec (see `netcalc specs`)"),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="output format"),
+    batch: int = typer.Option(1, "--batch", "-b", min=1, help="batch size for memory and batch totals"),
+    dtype: DType = typer.Option(None, "--dtype", help="element type for memory (default: the spec's input dtype)"),
+    convention: Convention = typer.Option(
+        None, "--convention", help="count as PyTorch or Keras would, whatever the spec says"
+    ),
+) -> None:
+    """Per-layer output shapes, weight shapes, parameters, MACs, receptive fields; totals and memory."""
+    from .analyze import analyze
+    from .diagnostics import Diagnostics
+    from .spec import load
+
+    diags = Diagnostics()
+    located = _locate(spec, diags)
+    sources: dict = {}
+    graph = None
+    if located:
+        path, shown = located
+        graph = load(path, diags, display=shown, convention=convention.value if convention else None)
+        sources = _sources(path, shown)
+    if graph is None or diags.has_errors():
+        _fail(diags, sources, fmt)
+    analysis = analyze(graph, diags, batch=batch, dtype=dtype.value if dtype else None)
+    if not analysis.ok:
+        _fail(diags, sources, fmt)
+    _emit(analysis, fmt, sources)
+
+
+def _sources(path: str, shown: str) -> dict:
+    try:
+        return {shown: Path(path).read_text(encoding="utf-8-sig")}
+    except (OSError, UnicodeDecodeError):
+        return {}
+
+
+def _emit(analysis, fmt: Format, sources: dict) -> None:
+    from . import render
+
+    warnings = analysis.diags.warnings
+    if fmt == Format.json:
+        sys.stdout.write(render.render_json(analysis) + "\n")
+    elif fmt == Format.markdown:
+        sys.stdout.write(render.render_markdown(analysis))
+    elif fmt == Format.csv:
+        sys.stdout.write(render.render_csv(analysis))
+    else:
+        console = _console()
+        render.render_table(analysis, console)
+        if warnings:
+            console.print()
+            snippets = sources if sys.stdout.isatty() else None
+            for line in render.diagnostic_lines(warnings, snippets):
+                console.print(line, style="yellow" if ": warning " in line else None, markup=False)
+    if warnings and fmt in (Format.csv,):
+        sys.stderr.write("\n".join(render.diagnostic_lines(warnings)) + "\n")
+
+
+@app.command()
+def specs() -> None:
+    """List the bundled specs (usable by name: `netcalc summary alexnet-lite`)."""
+    from . import bundled
+
+    for name in bundled.names():
+        print(name)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        raise SystemExit(130) from None
+    except Exception as exc:  # a bug in netcalc: one clear line, the traceback only on request
+        if os.environ.get("NETCALC_DEBUG"):
+            raise
+        sys.stderr.write(
+            f"netcalc: internal error (a bug in netcalc, please report it with the spec): "
+            f"{type(exc).__name__}: {exc}\nset NETCALC_DEBUG=1 to see the traceback\n"
+        )
+        raise SystemExit(3) from None

@@ -1,0 +1,100 @@
+"""Findings about a spec: where they are, how bad they are, and how they print.
+
+Every finding carries a source location (1-based line and column, as editors count) and,
+once blocks exist, the chain of block uses that led to it. They print compiler style:
+
+    alexnet.yaml:14:9: error E201: conv2d output height ... = 0 is below 1
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Loc:
+    """A place in a spec file: 1-based line and column."""
+
+    file: str
+    line: int = 0
+    col: int = 0
+
+    def __str__(self) -> str:
+        if self.line <= 0:
+            return self.file
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+@dataclass
+class Diagnostic:
+    severity: str  # "error" | "warning" | "note"
+    code: str
+    message: str
+    loc: Loc
+    notes: list[str] = field(default_factory=list)
+    layer: str | None = None
+
+    def format(self) -> str:
+        head = f"{self.loc}: {self.severity} {self.code}: {self.message}"
+        return "\n".join([head, *(f"  {n}" for n in self.notes)])
+
+    def to_json(self) -> dict:
+        return {
+            "severity": self.severity,
+            "code": self.code,
+            "message": self.message,
+            "file": self.loc.file,
+            "line": self.loc.line,
+            "col": self.loc.col,
+            "layer": self.layer,
+            "notes": list(self.notes),
+        }
+
+
+class Diagnostics:
+    """Collects every finding of a run, so that all of them are reported at once."""
+
+    def __init__(self) -> None:
+        self.items: list[Diagnostic] = []
+        self._seen: set = set()
+
+    def add(self, d: Diagnostic) -> None:
+        """Record a finding once: a default applied to many layers reports its error once."""
+        key = (d.severity, d.code, d.message, d.loc)
+        if key not in self._seen:
+            self._seen.add(key)
+            self.items.append(d)
+
+    def error(self, code: str, message: str, loc: Loc, *notes: str, layer: str | None = None) -> None:
+        self.add(Diagnostic("error", code, message, loc, list(notes), layer))
+
+    def warning(self, code: str, message: str, loc: Loc, *notes: str, layer: str | None = None) -> None:
+        self.add(Diagnostic("warning", code, message, loc, list(notes), layer))
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.items if d.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.items if d.severity == "warning"]
+
+    def has_errors(self) -> bool:
+        return any(d.severity == "error" for d in self.items)
+
+    def sorted(self) -> list[Diagnostic]:
+        return sorted(self.items, key=lambda d: (d.loc.file, d.loc.line, d.loc.col))
+
+
+def did_you_mean(word: str, choices) -> str:
+    """' (did you mean 'x'?)' for the closest choice, or '' when nothing is close."""
+    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def quote(value) -> str:
+    """A received value as it appears in a message."""
+    if isinstance(value, str):
+        return repr(value) if value else "'' (an empty string)"
+    return str(value)

@@ -1,0 +1,45 @@
+"""The layer registry: one explicit table from op name to its definition.
+
+Adding a layer type means one class in one of these modules and one line here (plus its
+executor kernel and an example spec, when those exist).
+"""
+
+from __future__ import annotations
+
+from .base import LayerType
+from .conv import Conv, ConvTranspose
+from .dense import Dense
+from .elementwise import ACTIVATION_NAMES, Dropout, activation_types
+from .norm import BatchNorm, LayerNorm
+from .pool import GlobalPool, Pool
+from .reshape import Flatten, Reshape, Upsample, ZeroPad
+
+LAYER_TYPES: list[LayerType] = [
+    Conv(1),
+    Conv(2),
+    ConvTranspose(),
+    Pool("max", 1),
+    Pool("max", 2),
+    Pool("avg", 1),
+    Pool("avg", 2),
+    GlobalPool("avg", 1),
+    GlobalPool("avg", 2),
+    GlobalPool("max", 1),
+    GlobalPool("max", 2),
+    Dense(),
+    *activation_types(),
+    Dropout(),
+    BatchNorm(),
+    LayerNorm(),
+    Flatten(),
+    Reshape(),
+    ZeroPad(1),
+    ZeroPad(2),
+    Upsample(1),
+    Upsample(2),
+]
+
+REGISTRY: dict[str, LayerType] = {t.op: t for t in LAYER_TYPES}
+ALIASES: dict[str, str] = {alias: t.op for t in LAYER_TYPES for alias in t.aliases}
+
+__all__ = ["ACTIVATION_NAMES", "ALIASES", "LAYER_TYPES", "REGISTRY", "LayerType"]

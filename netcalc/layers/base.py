@@ -1,0 +1,201 @@
+"""What every layer type provides, and the size arithmetic they share.
+
+A layer type is one class holding its argument schema and its formulas, each method with a
+docstring stating the convention it follows:
+
+- ``resolve``: check the arguments against the input shape and work out the geometry
+  (channels, kernel, stride, padding per axis...), reporting errors at the argument's location;
+- ``output_shape``, ``params`` (one Tensor per weight, trainable or not), ``macs``, ``flops``;
+- ``receptive``: how the receptive field and jump of each spatial axis change;
+- ``weight_shape``: the kernel/weight shape shown in the summary.
+
+MACs are multiply-accumulates of weight products, bias excluded. FLOPs count one inference
+forward pass: 2 per MAC, plus what each layer's ``flops`` docstring adds (bias adds,
+normalisation, activations, pooling). Counts are per sample; the batch is applied by the caller.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from math import prod
+
+from ..diagnostics import Diagnostics
+from ..graph import Node
+from ..schema import Arg
+
+AXIS_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """One weight tensor. kind 'param' counts as a parameter; 'buffer' is state that is not one
+    (PyTorch's BatchNorm running statistics)."""
+
+    name: str
+    shape: tuple
+    trainable: bool = True
+    kind: str = "param"
+
+    @property
+    def count(self) -> int:
+        return prod(self.shape)
+
+
+class Geometry(dict):
+    """Whatever `resolve` worked out, readable as attributes."""
+
+    __getattr__ = dict.__getitem__
+
+
+class Ctx:
+    """What a layer type may know while resolving one node: the convention, the layout, and
+    where to report findings."""
+
+    def __init__(self, node: Node, convention: str, channels_last: bool, diags: Diagnostics) -> None:
+        self.node = node
+        self.convention = convention
+        self.channels_last = channels_last
+        self.diags = diags
+        self.failed = False
+
+    @property
+    def keras(self) -> bool:
+        return self.convention == "keras"
+
+    def error(self, code: str, message: str, key: str | None = None, *notes: str) -> None:
+        self.failed = True
+        loc = self.node.arg_loc(key) if key else self.node.loc
+        self.diags.error(code, f"{self.node.name}: {message}", loc, *notes, layer=self.node.name)
+
+    def warning(self, code: str, message: str, key: str | None = None, *notes: str) -> None:
+        loc = self.node.arg_loc(key) if key else self.node.loc
+        self.diags.warning(code, f"{self.node.name}: {message}", loc, *notes, layer=self.node.name)
+
+    def split(self, shape: tuple) -> tuple[int, tuple]:
+        """(channels, spatial dims) of a shape in the spec's layout."""
+        if self.channels_last:
+            return shape[-1], tuple(shape[:-1])
+        return shape[0], tuple(shape[1:])
+
+    def join(self, channels: int, spatial: tuple) -> tuple:
+        return (*spatial, channels) if self.channels_last else (channels, *spatial)
+
+    def channel_axis(self, rank: int) -> int:
+        return rank - 1 if self.channels_last else 0
+
+    def need_rank(self, shape: tuple, rank: int, what: str) -> bool:
+        if len(shape) != rank:
+            layout = "channels-last" if self.channels_last else "channels-first"
+            self.error(
+                "E202",
+                f"{self.node.op} takes {what} ({rank} axes without the batch, {layout}), "
+                f"got an input of shape {fmt_shape(shape)} ({len(shape)} axes)",
+            )
+            return False
+        return True
+
+
+class LayerType:
+    """Base class: an elementwise, parameter-free layer unless a subclass says otherwise."""
+
+    op: str = ""
+    aliases: tuple = ()
+    category: str = "other"
+    summary: str = ""
+    args: dict[str, Arg] = {}
+    # how many inputs the layer takes: 1, or None for "one or more" (merges)
+    arity: int | None = 1
+
+    def resolve(self, a: dict, shapes: list[tuple], ctx: Ctx) -> Geometry | None:
+        """Check the arguments against the input shape; the default keeps the shape."""
+        return Geometry(shape=shapes[0])
+
+    def output_shape(self, g: Geometry) -> tuple:
+        """Unchanged by default."""
+        return g.shape
+
+    def params(self, g: Geometry, ctx: Ctx) -> list[Tensor]:
+        """None by default."""
+        return []
+
+    def macs(self, g: Geometry) -> int:
+        """No weight products by default."""
+        return 0
+
+    def flops(self, g: Geometry) -> int:
+        """None by default."""
+        return 0
+
+    def receptive(self, g: Geometry, rf: list | None) -> list | None:
+        """Unchanged by default (elementwise layers)."""
+        return rf
+
+    def weight_shape(self, g: Geometry, ctx: Ctx) -> str:
+        tensors = [t for t in self.params(g, ctx) if t.kind == "param"]
+        return fmt_shape(tensors[0].shape) if tensors else ""
+
+
+def fmt_shape(shape) -> str:
+    return "×".join(str(d) for d in shape) if shape else "scalar"
+
+
+def elements(shape) -> int:
+    return prod(shape)
+
+
+def formula(n: int, k: int, s: int, pb: int, pa: int, d: int) -> str:
+    """The size formula with the numbers in it, as a user would write it on paper."""
+    pad = f"2·{pb}" if pb == pa else f"{pb} + {pa}"
+    span = f"{d}·({k} − 1) − 1" if d != 1 else f"{k}"
+    return f"({n} + {pad} − {span})/{s} + 1"
+
+
+def window_out(
+    n: int, k: int, s: int, pb: int, pa: int, d: int, ceil_mode: bool, ctx: Ctx, axis: str, key: str
+) -> int | None:
+    """Output size of a sliding window on one axis: floor((n + pb + pa − d(k − 1) − 1)/s) + 1.
+
+    With ceil_mode the ceiling is taken, and (as PyTorch does) a last window that would start in
+    the right padding is dropped. A size below 1 is an error E201; a floor that leaves input rows
+    or columns unread (not only padding) is a warning W201 with the formula and the count.
+    """
+    span = d * (k - 1) + 1
+    num = n + pb + pa - span
+    text = formula(n, k, s, pb, pa, d)
+    if num < 0:
+        ctx.error(
+            "E201",
+            f"output {axis} {text} = {Fraction(num, s) + 1} is below 1: the window "
+            f"({span} with dilation) is larger than the padded input ({n + pb + pa})",
+            key,
+        )
+        return None
+    if ceil_mode:
+        out = -(-num // s) + 1
+        if (out - 1) * s >= n + pb:
+            out -= 1
+        return out
+    out = num // s + 1
+    rem = num % s
+    unread = rem - pa
+    if unread > 0:
+        what = "rows" if axis in ("height", "depth") else "columns" if axis == "width" else "positions"
+        ctx.warning(
+            "W201",
+            f"output {axis} {text} = {Fraction(num, s) + 1} is not an integer; it is floored to {out}, "
+            f"so the last {unread} input {what if unread > 1 else what[:-1]} of {n} are never read",
+            key,
+        )
+    return out
+
+
+def rf_window(rf: list | None, ks: tuple, ss: tuple, ds: tuple) -> list | None:
+    """Receptive field r and jump j per axis through a window: r += d(k − 1)·j, j *= s."""
+    if rf is None:
+        return None
+    return [(r + d * (k - 1) * j, j * s) for (r, j), k, s, d in zip(rf, ks, ss, ds, strict=True)]
+
+
+def as_fraction(x) -> Fraction:
+    return Fraction(x)

@@ -1,0 +1,292 @@
+"""Convolutions: conv1d, conv2d (groups, depthwise, dilation) and conv2d_transpose."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from math import prod
+
+from ..schema import Arg, Bool, Choice, Int, IntTuple, Kind, Padding, _wrong
+from .base import AXIS_NAMES, Ctx, Geometry, LayerType, Tensor, fmt_shape, rf_window, window_out
+
+INITIALISERS = (
+    "default",
+    "he_normal",
+    "he_uniform",
+    "kaiming_normal",
+    "kaiming_uniform",
+    "glorot_normal",
+    "glorot_uniform",
+    "xavier_normal",
+    "xavier_uniform",
+    "lecun_normal",
+    "lecun_uniform",
+    "orthogonal",
+    "truncated_normal",
+    "normal",
+    "uniform",
+    "zeros",
+    "ones",
+    "constant",
+)
+
+INIT_ARGS = {
+    "init": Arg(Choice(INITIALISERS), "default", "weight initialiser (used by the variance report)"),
+    "bias_init": Arg(Choice(INITIALISERS), "default", "bias initialiser (used by the variance report)"),
+}
+
+
+class Groups(Kind):
+    """A positive integer, or 'depthwise' for one group per input channel."""
+
+    def describe(self) -> str:
+        return "a positive integer or 'depthwise'"
+
+    def coerce(self, node, diags, what):
+        from ..yamlsrc import YScalar
+
+        if isinstance(node, YScalar) and node.kind == "str" and node.text == "depthwise":
+            return "depthwise"
+        if isinstance(node, YScalar) and node.kind == "int":
+            return Int(1).coerce(node, diags, what)
+        return _wrong(diags, node, what, self.describe())
+
+    def json_schema(self):
+        return {"anyOf": [{"type": "integer", "minimum": 1}, {"const": "depthwise"}]}
+
+
+def _same_pads(n: int, k: int, s: int, d: int) -> tuple[int, int]:
+    """TensorFlow/Keras 'same': output ceil(n/s), the extra padding at the bottom/right."""
+    out = -(-n // s)
+    total = max((out - 1) * s + d * (k - 1) + 1 - n, 0)
+    return total // 2, total - total // 2
+
+
+def resolve_padding(padding, ns, ks, ss, ds, ctx: Ctx, *, pytorch_same_needs_stride1: bool = True):
+    """Per-axis (before, after) padding for 'valid', 'same' or explicit numbers.
+
+    'same' follows the convention: Keras pads so that the output is ceil(n/s), with the odd
+    pixel at the bottom/right; PyTorch accepts padding='same' only with stride 1 (then the
+    total d(k − 1) is split the same way), and it is an error otherwise.
+    """
+    if padding == "valid":
+        return [(0, 0)] * len(ns)
+    if padding == "same":
+        if not ctx.keras and pytorch_same_needs_stride1 and any(s != 1 for s in ss):
+            ctx.error(
+                "E204",
+                f"padding 'same' with stride {fmt_shape(ss)}: PyTorch accepts padding='same' only with "
+                "stride 1; give the padding as numbers, or use convention: keras",
+                "padding",
+            )
+            return None
+        return [_same_pads(n, k, s, d) for n, k, s, d in zip(ns, ks, ss, ds, strict=True)]
+    return list(padding)
+
+
+class Conv(LayerType):
+    """Convolution over `nd` spatial axes, input (C, *spatial) or (*spatial, C) by the layout.
+
+    Output size per axis: floor((n + p_before + p_after − d(k − 1) − 1)/s + 1).
+    Weight: PyTorch (C_out, C_in/groups, *k); Keras (*k, C_in/groups, C_out) — the Keras
+    DepthwiseConv layout (*k, C_in, multiplier) for groups 'depthwise'. Bias: C_out.
+    """
+
+    category = "conv"
+    nd = 2
+
+    def __init__(self, nd: int) -> None:
+        self.nd = nd
+        self.op = f"conv{nd}d"
+        self.summary = f"{nd}-D convolution"
+        self.args = {
+            "filters": Arg(Int(1), None, "output channels (default with groups 'depthwise': C_in)"),
+            "kernel": Arg(IntTuple(nd), doc="kernel size per spatial axis"),
+            "stride": Arg(IntTuple(nd), (1,) * nd, "stride per axis"),
+            "padding": Arg(Padding(nd, asymmetric=True), ((0, 0),) * nd, "'valid', 'same', or zeros added per side"),
+            "dilation": Arg(IntTuple(nd), (1,) * nd, "spacing between kernel taps"),
+            "groups": Arg(Groups(), 1, "channel groups; 'depthwise' = one per input channel"),
+            "bias": Arg(Bool(), True, "add a bias per output channel"),
+            **INIT_ARGS,
+        }
+
+    def resolve(self, a, shapes, ctx):
+        """Check ranks, groups and sizes; work out the per-axis geometry."""
+        shape = shapes[0]
+        if not ctx.need_rank(shape, self.nd + 1, f"a {self.nd}-D feature map"):
+            return None
+        c_in, ns = ctx.split(shape)
+        groups = c_in if a["groups"] == "depthwise" else a["groups"]
+        filters = a["filters"]
+        if filters is None:
+            if a["groups"] != "depthwise":
+                ctx.error("E106", "conv needs 'filters' (the number of output channels)")
+                return None
+            filters = c_in
+        if c_in % groups:
+            ctx.error("E203", f"groups {groups} does not divide the {c_in} input channels", "groups")
+            return None
+        if filters % groups:
+            ctx.error("E203", f"groups {groups} does not divide the {filters} filters", "groups")
+            return None
+        ks, ss, ds = a["kernel"], a["stride"], a["dilation"]
+        pads = resolve_padding(a["padding"], ns, ks, ss, ds, ctx)
+        if pads is None:
+            return None
+        outs = []
+        for n, k, s, d, (pb, pa), axis in zip(ns, ks, ss, ds, pads, AXIS_NAMES[self.nd], strict=True):
+            outs.append(window_out(n, k, s, pb, pa, d, False, ctx, axis, "kernel"))
+        if None in outs:
+            return None
+        return Geometry(
+            c_in=c_in,
+            c_out=filters,
+            groups=groups,
+            depthwise=a["groups"] == "depthwise",
+            ns=ns,
+            ks=ks,
+            ss=ss,
+            ds=ds,
+            pads=pads,
+            outs=tuple(outs),
+            bias=a["bias"],
+            ctx=ctx,
+        )
+
+    def output_shape(self, g):
+        """(C_out, *out) in the spec's layout."""
+        return g.ctx.join(g.c_out, g.outs)
+
+    def params(self, g, ctx):
+        """weight C_out × C_in/groups × k…, bias C_out (both trainable)."""
+        per_group = g.c_in // g.groups
+        if ctx.keras:
+            shape = (*g.ks, g.c_in, g.c_out // g.c_in) if g.depthwise else (*g.ks, per_group, g.c_out)
+        else:
+            shape = (g.c_out, per_group, *g.ks)
+        names = ("kernel", "bias") if ctx.keras else ("weight", "bias")
+        tensors = [Tensor(names[0], shape)]
+        if g.bias:
+            tensors.append(Tensor(names[1], (g.c_out,)))
+        return tensors
+
+    def macs(self, g):
+        """One MAC per weight tap per output position: prod(out) × C_out × (C_in/groups) × prod(k)."""
+        return prod(g.outs) * g.c_out * (g.c_in // g.groups) * prod(g.ks)
+
+    def flops(self, g):
+        """2 per MAC, plus one add per output element for the bias."""
+        return 2 * self.macs(g) + (prod(g.outs) * g.c_out if g.bias else 0)
+
+    def receptive(self, g, rf):
+        """r += d(k − 1)·j and j *= s on each axis."""
+        return rf_window(rf, g.ks, g.ss, g.ds)
+
+
+class ConvTranspose(LayerType):
+    """Transposed convolution ("deconvolution") over 2 spatial axes.
+
+    PyTorch: out = (n − 1)s − p_before − p_after + d(k − 1) + output_padding + 1, padding given
+    as numbers (output_padding < max(stride, dilation)). Keras: 'valid' gives n·s + max(k − s, 0),
+    'same' gives n·s; with output_padding, (n − 1)s + k − 2·pad + output_padding (pad = k//2 for
+    'same'). Weight: PyTorch (C_in, C_out/groups, *k); Keras (*k, C_out, C_in). Bias: C_out.
+    """
+
+    category = "conv"
+    nd = 2
+    op = "conv2d_transpose"
+    aliases = ("conv_transpose2d", "deconv2d")
+    summary = "2-D transposed convolution"
+
+    def __init__(self) -> None:
+        nd = self.nd
+        self.args = {
+            "filters": Arg(Int(1), doc="output channels"),
+            "kernel": Arg(IntTuple(nd), doc="kernel size per spatial axis"),
+            "stride": Arg(IntTuple(nd), (1,) * nd, "stride (upsampling factor) per axis"),
+            "padding": Arg(Padding(nd), ((0, 0),) * nd, "'valid', 'same' (Keras) or zeros removed per side"),
+            "output_padding": Arg(IntTuple(nd, 0), None, "extra rows/columns added on one side"),
+            "dilation": Arg(IntTuple(nd), (1,) * nd, "spacing between kernel taps"),
+            "groups": Arg(Int(1), 1, "channel groups"),
+            "bias": Arg(Bool(), True, "add a bias per output channel"),
+            **INIT_ARGS,
+        }
+
+    def resolve(self, a, shapes, ctx):
+        """Check ranks, groups and output_padding; compute the output size per axis."""
+        shape = shapes[0]
+        if not ctx.need_rank(shape, self.nd + 1, "a 2-D feature map"):
+            return None
+        c_in, ns = ctx.split(shape)
+        groups, c_out = a["groups"], a["filters"]
+        if c_in % groups or c_out % groups:
+            ctx.error("E203", f"groups {groups} must divide both {c_in} input and {c_out} output channels", "groups")
+            return None
+        ks, ss, ds = a["kernel"], a["stride"], a["dilation"]
+        ops = a["output_padding"]
+        pad = a["padding"]
+        outs = []
+        for i, (n, k, s, d) in enumerate(zip(ns, ks, ss, ds, strict=True)):
+            op = ops[i] if ops else None
+            span = d * (k - 1) + 1
+            if ctx.keras:
+                if isinstance(pad, str):
+                    if op is None:
+                        out = n * s + max(span - s, 0) if pad == "valid" else n * s
+                    else:
+                        p = span // 2 if pad == "same" else 0
+                        out = (n - 1) * s + span - 2 * p + op
+                else:
+                    pb, pa = pad[i]
+                    out = (n - 1) * s + span - pb - pa + (op or 0)
+            else:
+                if pad == "same":
+                    ctx.error("E204", "PyTorch's ConvTranspose2d takes no padding 'same'; give numbers", "padding")
+                    return None
+                pb, pa = (0, 0) if pad == "valid" else pad[i]
+                if op is not None and op >= max(s, d):
+                    ctx.error(
+                        "E204",
+                        f"output_padding {op} must be smaller than stride {s} or dilation {d} (PyTorch)",
+                        "output_padding",
+                    )
+                    return None
+                out = (n - 1) * s - pb - pa + span + (op or 0)
+            if out < 1:
+                ctx.error("E201", f"output {AXIS_NAMES[2][i]} {out} is below 1", "padding")
+                return None
+            outs.append(out)
+        return Geometry(
+            c_in=c_in, c_out=c_out, groups=groups, ns=ns, ks=ks, ss=ss, ds=ds, outs=tuple(outs), bias=a["bias"], ctx=ctx
+        )
+
+    def output_shape(self, g):
+        """(C_out, *out) in the spec's layout."""
+        return g.ctx.join(g.c_out, g.outs)
+
+    def params(self, g, ctx):
+        """weight C_in × C_out/groups × k… (PyTorch) or k… × C_out × C_in (Keras), bias C_out."""
+        if ctx.keras:
+            tensors = [Tensor("kernel", (*g.ks, g.c_out // g.groups, g.c_in))]
+        else:
+            tensors = [Tensor("weight", (g.c_in, g.c_out // g.groups, *g.ks))]
+        if g.bias:
+            tensors.append(Tensor("bias", (g.c_out,)))
+        return tensors
+
+    def macs(self, g):
+        """Every input element meets C_out/groups × prod(k) weights: prod(n) × C_in × C_out/groups × prod(k)."""
+        return prod(g.ns) * g.c_in * (g.c_out // g.groups) * prod(g.ks)
+
+    def flops(self, g):
+        """2 per MAC, plus one add per output element for the bias."""
+        return 2 * self.macs(g) + (prod(g.outs) * g.c_out if g.bias else 0)
+
+    def receptive(self, g, rf):
+        """An output position sees ceil(k_eff/s) input positions per axis: r += (ceil(k_eff/s) − 1)·j, j /= s."""
+        if rf is None:
+            return None
+        out = []
+        for (r, j), k, s, d in zip(rf, g.ks, g.ss, g.ds, strict=True):
+            span = d * (k - 1) + 1
+            out.append((r + (-(-span // s) - 1) * j, Fraction(j) / s))
+        return out

@@ -1,0 +1,56 @@
+"""Dense (fully connected, PyTorch Linear) on the last axis of an input of any rank."""
+
+from __future__ import annotations
+
+from math import prod
+
+from ..schema import Arg, Bool, Int
+from .base import Geometry, LayerType, Tensor
+from .conv import INIT_ARGS
+
+
+class Dense(LayerType):
+    """y = x·W + b on the last axis; every other axis is kept (applied per position/time step).
+
+    Weight: PyTorch (units, in); Keras kernel (in, units). Bias: units.
+    The last axis follows the spec's layout: channels in 'hwc', width in 'chw' (as Keras Dense and
+    PyTorch Linear do on an unflattened map).
+    """
+
+    op = "dense"
+    aliases = ("linear",)
+    category = "dense"
+    summary = "fully connected layer on the last axis"
+    args = {
+        "units": Arg(Int(1), doc="output features"),
+        "bias": Arg(Bool(), True, "add a bias per unit"),
+        **INIT_ARGS,
+    }
+
+    def resolve(self, a, shapes, ctx):
+        """The input's last axis gives the fan-in; the others are positions."""
+        shape = shapes[0]
+        return Geometry(n_in=shape[-1], units=a["units"], lead=tuple(shape[:-1]), bias=a["bias"])
+
+    def output_shape(self, g):
+        """The input shape with the last axis replaced by units."""
+        return (*g.lead, g.units)
+
+    def params(self, g, ctx):
+        """weight units × in (trainable), bias units."""
+        tensors = [Tensor("kernel", (g.n_in, g.units)) if ctx.keras else Tensor("weight", (g.units, g.n_in))]
+        if g.bias:
+            tensors.append(Tensor("bias", (g.units,)))
+        return tensors
+
+    def macs(self, g):
+        """in × units per position: prod(other axes) × in × units."""
+        return prod(g.lead) * g.n_in * g.units
+
+    def flops(self, g):
+        """2 per MAC, plus one add per output element for the bias."""
+        return 2 * self.macs(g) + (prod(g.lead) * g.units if g.bias else 0)
+
+    def receptive(self, g, rf):
+        """A dense layer mixes along the last axis; the receptive field is no longer a window."""
+        return None

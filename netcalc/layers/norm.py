@@ -1,0 +1,93 @@
+"""Normalisation: batchnorm (PyTorch and Keras counting) and layernorm."""
+
+from __future__ import annotations
+
+from math import prod
+
+from ..schema import Arg, Bool, Float, IntList
+from .base import Geometry, LayerType, Tensor
+
+
+class BatchNorm(LayerType):
+    """Batch normalisation over the channel axis (the layout's), any rank (1-D: features).
+
+    Parameters: γ and β, C each, trainable (unless affine is false). The running mean and
+    variance follow the convention: PyTorch keeps them as buffers, not parameters (as
+    torchinfo and `model.parameters()` count); Keras counts them as 2C non-trainable parameters.
+    FLOPs: 2 per element (the inference form y = a·x + b with the statistics folded in).
+    """
+
+    op = "batchnorm"
+    aliases = ("batchnorm1d", "batchnorm2d", "batch_norm", "batchnormalization")
+    category = "norm"
+    summary = "batch normalisation over channels"
+    args = {
+        "affine": Arg(Bool(), True, "learn γ (scale) and β (shift)"),
+        "eps": Arg(Float(0.0), 1e-5, "added to the variance (PyTorch 1e-5, Keras 1e-3)"),
+        "momentum": Arg(Float(0.0, 1.0), None, "running-statistics momentum (convention's default)"),
+    }
+
+    def resolve(self, a, shapes, ctx):
+        """The channel axis is the layout's: first for chw, last for hwc."""
+        shape = shapes[0]
+        return Geometry(shape=shape, c=shape[ctx.channel_axis(len(shape))], affine=a["affine"])
+
+    def params(self, g, ctx):
+        """γ, β trainable; running mean/var: buffers (PyTorch) or non-trainable (Keras)."""
+        tensors = []
+        if g.affine:
+            names = ("gamma", "beta") if ctx.keras else ("weight", "bias")
+            tensors += [Tensor(names[0], (g.c,)), Tensor(names[1], (g.c,))]
+        if ctx.keras:
+            tensors += [Tensor("moving_mean", (g.c,), False), Tensor("moving_variance", (g.c,), False)]
+        else:
+            tensors += [Tensor("running_mean", (g.c,), False, "buffer"), Tensor("running_var", (g.c,), False, "buffer")]
+        return tensors
+
+    def flops(self, g):
+        """2 per element."""
+        return 2 * prod(g.shape)
+
+    def weight_shape(self, g, ctx):
+        return f"{g.c}"
+
+
+class LayerNorm(LayerType):
+    """Layer normalisation over `axes` (default: the last axis, as Keras LayerNormalization and
+    PyTorch LayerNorm(normalized_shape=last dim)). Parameters: γ and β with the shape of the
+    normalised axes, trainable (unless affine is false).
+    FLOPs: 5 per element to normalise (mean, centre, square-accumulate, variance, scale), +2 with
+    the affine γ·x + β.
+    """
+
+    op = "layernorm"
+    aliases = ("layer_norm", "layernormalization")
+    category = "norm"
+    summary = "layer normalisation"
+    args = {
+        "axes": Arg(IntList(), (-1,), "axes normalised over, in the spec's layout"),
+        "affine": Arg(Bool(), True, "learn γ and β"),
+        "eps": Arg(Float(0.0), 1e-5, "added to the variance"),
+    }
+
+    def resolve(self, a, shapes, ctx):
+        """Every axis must exist."""
+        shape = shapes[0]
+        axes = []
+        for ax in a["axes"]:
+            if not -len(shape) <= ax < len(shape):
+                ctx.error("E202", f"axis {ax} is outside an input of {len(shape)} axes", "axes")
+                return None
+            axes.append(ax % len(shape))
+        return Geometry(shape=shape, norm_shape=tuple(shape[i] for i in sorted(set(axes))), affine=a["affine"])
+
+    def params(self, g, ctx):
+        """γ and β with the normalised axes' shape."""
+        if not g.affine:
+            return []
+        names = ("gamma", "beta") if ctx.keras else ("weight", "bias")
+        return [Tensor(names[0], g.norm_shape), Tensor(names[1], g.norm_shape)]
+
+    def flops(self, g):
+        """5 per element, 7 with the affine transform."""
+        return (7 if g.affine else 5) * prod(g.shape)

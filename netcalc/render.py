@@ -1,0 +1,273 @@
+"""Renderers: the analysis as a rich table, JSON, Markdown or CSV. They format; they do no arithmetic
+beyond scaling a number for display."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from fractions import Fraction
+
+from . import __version__
+from .analyze import COUNTING, Analysis, Row
+from .diagnostics import Diagnostic
+from .layers.base import fmt_shape
+
+COLUMNS = ["#", "layer", "type", "output shape", "weight shape", "params", "MACs", "RF", "jump", "line"]
+
+
+def human(n: int | float, unit: str = "") -> str:
+    for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= div:
+            return f"{n / div:.2f} {suffix}{unit}"
+    return f"{n:g} {unit}".rstrip()
+
+
+def mb(n: int) -> str:
+    return f"{n / 1e6:,.2f} MB"
+
+
+def _jump(j) -> str:
+    f = Fraction(j)
+    return str(f.numerator) if f.denominator == 1 else f"{f.numerator}/{f.denominator}"
+
+
+def _axes(values) -> str:
+    values = list(values)
+    return values[0] if len(set(values)) == 1 else "×".join(values)
+
+
+def rf_text(row: Row) -> tuple[str, str]:
+    if not row.rf:
+        return "—", "—"
+    return _axes(str(r) for r, _ in row.rf), _axes(_jump(j) for _, j in row.rf)
+
+
+def cells(a: Analysis, row: Row, index: int) -> list[str]:
+    node = row.node
+    rf, jump = rf_text(row)
+    name = node.name if node.part_of is None else "  └ " + node.name.rsplit(".", 1)[-1]
+    if not row.ok:
+        return [str(index), name, node.op, "?", "", "", "", "", "", str(node.loc.line)]
+    return [
+        str(index),
+        name,
+        node.op,
+        fmt_shape(row.out_shape),
+        row.weight_shape,
+        f"{row.params:,}" if row.params or row.ltype.category in ("conv", "dense", "norm") else "",
+        f"{row.macs:,}" if row.macs else "",
+        rf,
+        jump,
+        str(node.loc.line),
+    ]
+
+
+def header_lines(a: Analysis) -> list[str]:
+    g, t = a.graph, a.totals
+    inp = g.inputs[0]
+    return [
+        f"{g.name} · convention {g.convention} · input {fmt_shape(inp.shape)} ({g.layout}, {t.dtype}) · batch {t.batch}",
+        f"MACs    {COUNTING['macs']}",
+        *(f"{'FLOPs' if i == 0 else '':<7} {part}" for i, part in enumerate(COUNTING["flops_lines"])),
+        f"Params  {COUNTING['params'][g.convention]}",
+    ]
+
+
+def totals_lines(a: Analysis) -> list[tuple[str, str]]:
+    t = a.totals
+    lines = [
+        ("Total params", f"{t.params:,}"),
+        ("Trainable params", f"{t.trainable_params:,}"),
+        ("Non-trainable params", f"{t.non_trainable_params:,}"),
+    ]
+    if t.buffers:
+        lines.append(("Buffers (not params)", f"{t.buffers:,}"))
+    lines += [
+        ("MACs per sample", f"{t.macs:,} ({human(t.macs)})"),
+        ("FLOPs per sample", f"{t.flops:,} ({human(t.flops)})"),
+    ]
+    if t.batch != 1:
+        lines += [
+            (f"MACs for batch {t.batch}", f"{t.macs * t.batch:,} ({human(t.macs * t.batch)})"),
+            (f"FLOPs for batch {t.batch}", f"{t.flops * t.batch:,} ({human(t.flops * t.batch)})"),
+        ]
+    lines += [
+        ("Parameter memory", mb(t.param_bytes) + (f" + {mb(t.buffer_bytes)} buffers" if t.buffers else "")),
+        (f"Input memory (batch {t.batch})", mb(t.input_bytes)),
+        (f"Activation memory (batch {t.batch})", mb(t.activation_bytes)),
+        ("Estimated total", mb(t.total_bytes)),
+    ]
+    return lines
+
+
+def render_table(a: Analysis, console) -> None:
+    from rich.table import Table
+
+    table = Table(title=None, show_lines=False, header_style="bold")
+    for col in COLUMNS:
+        justify = "right" if col in ("#", "params", "MACs", "RF", "jump", "line") else "left"
+        table.add_column(col, justify=justify, no_wrap=col not in ("layer",))
+    inp = a.graph.inputs[0]
+    table.add_row("", inp.name, "input", fmt_shape(inp.shape), "", "", "", "1", "1", str(inp.loc.line))
+    for i, row in enumerate(a.rows, 1):
+        table.add_row(*cells(a, row, i), style="dim" if row.node.part_of else None)
+    head = header_lines(a)
+    console.print(f"[bold]{head[0]}[/bold]", highlight=False)
+    for line in head[1:]:
+        console.print(line, style="dim", highlight=False)
+    console.print(table)
+    width = max(len(k) for k, _ in totals_lines(a))
+    for key, value in totals_lines(a):
+        console.print(f"{key:<{width}}  {value}", highlight=False)
+
+
+def diagnostic_lines(diags: list[Diagnostic], sources: dict | None = None) -> list[str]:
+    """Compiler-style lines; with the source text, a snippet with a caret under the column."""
+    out = []
+    for d in diags:
+        out.append(d.format())
+        text = (sources or {}).get(d.loc.file)
+        if text and d.loc.line > 0:
+            lines = text.splitlines()
+            if d.loc.line <= len(lines):
+                src = lines[d.loc.line - 1]
+                out.append(f"  {d.loc.line:>4} | {src}")
+                out.append(f"       | {' ' * max(d.loc.col - 1, 0)}^")
+    return out
+
+
+def to_json(a: Analysis) -> dict:
+    g, t = a.graph, a.totals
+    layers = []
+    for i, row in enumerate(a.rows, 1):
+        n = row.node
+        layers.append(
+            {
+                "index": i,
+                "name": n.name,
+                "type": n.op,
+                "line": n.loc.line,
+                "inputs": list(n.inputs),
+                "part_of": n.part_of,
+                "output_shape": list(row.out_shape) if row.ok else None,
+                "weight_shape": row.weight_shape or None,
+                "tensors": [
+                    {
+                        "name": tn.name,
+                        "shape": list(tn.shape),
+                        "count": tn.count,
+                        "trainable": tn.trainable,
+                        "kind": tn.kind,
+                    }
+                    for tn in row.tensors
+                ],
+                "params": row.params,
+                "trainable_params": row.trainable,
+                "non_trainable_params": row.params - row.trainable,
+                "buffers": row.buffers,
+                "macs": row.macs,
+                "flops": row.flops,
+                "receptive_field": [r for r, _ in row.rf] if row.rf else None,
+                "jump": [float(j) if Fraction(j).denominator != 1 else int(j) for _, j in row.rf] if row.rf else None,
+            }
+        )
+    return {
+        "netcalc": __version__,
+        "spec": {
+            "name": g.name,
+            "file": g.file,
+            "convention": g.convention,
+            "layout": g.layout,
+            "inputs": [{"name": i.name, "shape": list(i.shape), "dtype": i.dtype} for i in g.inputs],
+            "outputs": list(g.outputs),
+        },
+        "batch": t.batch,
+        "dtype": t.dtype,
+        "counting": {
+            "macs": COUNTING["macs"],
+            "flops": COUNTING["flops"],
+            "params": COUNTING["params"][g.convention],
+            "memory": COUNTING["memory"],
+        },
+        "layers": layers,
+        "totals": {
+            "params": t.params,
+            "trainable_params": t.trainable_params,
+            "non_trainable_params": t.non_trainable_params,
+            "buffers": t.buffers,
+            "macs": t.macs,
+            "flops": t.flops,
+            "macs_batch": t.macs * t.batch,
+            "flops_batch": t.flops * t.batch,
+            "param_bytes": t.param_bytes,
+            "buffer_bytes": t.buffer_bytes,
+            "input_bytes": t.input_bytes,
+            "activation_bytes": t.activation_bytes,
+            "total_bytes": t.total_bytes,
+        },
+        "diagnostics": [d.to_json() for d in a.diags.sorted()],
+    }
+
+
+def render_json(a: Analysis) -> str:
+    return json.dumps(to_json(a), indent=2)
+
+
+def render_markdown(a: Analysis) -> str:
+    head = header_lines(a)
+    out = [f"### {head[0]}", "", *(f"> {line}  " for line in head[1:]), ""]
+    out.append("| " + " | ".join(COLUMNS) + " |")
+    out.append(
+        "|" + "|".join("---:" if c in ("#", "params", "MACs", "RF", "jump", "line") else "---" for c in COLUMNS) + "|"
+    )
+    for i, row in enumerate(a.rows, 1):
+        out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells(a, row, i)) + " |")
+    out.append("")
+    out += [f"- **{k}**: {v}" for k, v in totals_lines(a)]
+    warnings = [d for d in a.diags.sorted() if d.severity == "warning"]
+    if warnings:
+        out += ["", "**Warnings**", "", *(f"- `{d.format().splitlines()[0]}`" for d in warnings)]
+    return "\n".join(out) + "\n"
+
+
+def render_csv(a: Analysis) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(
+        [
+            "index",
+            "name",
+            "type",
+            "output_shape",
+            "weight_shape",
+            "params",
+            "trainable_params",
+            "non_trainable_params",
+            "macs",
+            "flops",
+            "receptive_field",
+            "jump",
+            "line",
+        ]
+    )
+    for i, row in enumerate(a.rows, 1):
+        rf, jump = rf_text(row)
+        w.writerow(
+            [
+                i,
+                row.node.name,
+                row.node.op,
+                fmt_shape(row.out_shape) if row.ok else "",
+                row.weight_shape,
+                row.params,
+                row.trainable,
+                row.params - row.trainable,
+                row.macs,
+                row.flops,
+                rf,
+                jump,
+                row.node.loc.line,
+            ]
+        )
+    return buf.getvalue()

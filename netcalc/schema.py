@@ -1,0 +1,380 @@
+"""Argument kinds: how a YAML value is checked and coerced into what a layer needs.
+
+Each kind coerces a located YAML node by the schema, not by YAML 1.1's guesses: a float field
+takes ``1e-3`` (which YAML 1.1 reads as a string), a string field takes ``no`` as the word "no",
+and a boolean field refuses ``yes``/``no``/``on``/``off`` with a hint to write true or false.
+A kind that cannot coerce reports an error quoting the value received and returns INVALID.
+Each kind also describes itself as JSON Schema, so the schema is generated from these
+declarations rather than written by hand.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .diagnostics import Diagnostics, did_you_mean
+from .yamlsrc import YMap, YScalar, YSeq, describe
+
+INVALID = object()
+REQUIRED = object()
+
+_FLOAT_RE = re.compile(r"^[-+]?(\d[\d_]*)?(\.\d*)?([eE][-+]?\d+)?$")
+_YAML11_BOOLS = {"yes", "no", "on", "off", "y", "n"}
+
+
+_DEC_RE = re.compile(r"^[-+]?(0|[1-9][0-9_]*)$")
+
+
+def _int_of(node: YScalar):
+    """A plainly written decimal integer; YAML 1.1's octal (010), hex and 1:30 forms are refused."""
+    if node.kind == "int" and _DEC_RE.match(node.text):
+        return int(node.text.replace("_", ""))
+    return None
+
+
+def _float_of(node: YScalar):
+    if node.kind in ("int", "float") or (node.plain and node.kind == "str" and _FLOAT_RE.match(node.text)):
+        text = node.text.replace("_", "")
+        try:
+            if node.kind == "int" and _int_of(node) is None:
+                return None
+            low = text.lower()
+            if low in (".inf", "+.inf", "-.inf", ".nan"):
+                return float(low.replace(".", ""))
+            return float(text)
+        except ValueError:
+            return None
+    return None
+
+
+@dataclass
+class Kind:
+    """Base of argument kinds."""
+
+    def coerce(self, node, diags: Diagnostics, what: str):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def json_schema(self) -> dict:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return "a value"
+
+
+def _wrong(diags: Diagnostics, node, what: str, expected: str, hint: str = "") -> Any:
+    received = describe(node)
+    if isinstance(node, YScalar) and node.kind == "bool" and node.text.lower() in _YAML11_BOOLS:
+        hint = hint or f" ('{node.text}' is a YAML 1.1 boolean)"
+    if isinstance(node, YScalar) and node.kind == "null":
+        received = "nothing (null)"
+    diags.error("E103", f"{what} must be {expected}, got {received}{hint}", node.loc)
+    return INVALID
+
+
+@dataclass
+class Int(Kind):
+    min: int | None = None
+    max: int | None = None
+
+    def describe(self) -> str:
+        if self.min is not None and self.min >= 1:
+            return "a positive integer" if self.min == 1 else f"an integer ≥ {self.min}"
+        if self.min == 0:
+            return "an integer ≥ 0"
+        return "an integer"
+
+    def coerce(self, node, diags, what):
+        value = _int_of(node) if isinstance(node, YScalar) else None
+        if value is None:
+            return _wrong(diags, node, what, self.describe())
+        if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
+            rng = self.describe() if self.max is None else f"between {self.min} and {self.max}"
+            diags.error("E104", f"{what} must be {rng}, got {value}", node.loc)
+            return INVALID
+        return value
+
+    def json_schema(self):
+        s: dict = {"type": "integer"}
+        if self.min is not None:
+            s["minimum"] = self.min
+        if self.max is not None:
+            s["maximum"] = self.max
+        return s
+
+
+@dataclass
+class Float(Kind):
+    min: float | None = None
+    max: float | None = None
+    max_exclusive: bool = False
+
+    def describe(self) -> str:
+        if self.min is not None and self.max is not None:
+            close = ")" if self.max_exclusive else "]"
+            return f"a number in [{self.min:g}, {self.max:g}{close}"
+        if self.min is not None:
+            return f"a number ≥ {self.min:g}"
+        return "a number"
+
+    def coerce(self, node, diags, what):
+        value = _float_of(node) if isinstance(node, YScalar) else None
+        if value is None or value != value:
+            return _wrong(diags, node, what, self.describe())
+        too_big = self.max is not None and (value >= self.max if self.max_exclusive else value > self.max)
+        if (self.min is not None and value < self.min) or too_big:
+            diags.error("E104", f"{what} must be {self.describe()}, got {node.text}", node.loc)
+            return INVALID
+        return value
+
+    def json_schema(self):
+        s: dict = {"anyOf": [{"type": "number"}, {"type": "string", "pattern": _FLOAT_RE.pattern}]}
+        return s
+
+
+@dataclass
+class Bool(Kind):
+    def describe(self) -> str:
+        return "true or false"
+
+    def coerce(self, node, diags, what):
+        if isinstance(node, YScalar) and node.kind == "bool":
+            low = node.text.lower()
+            if low in ("true", "false"):
+                return low == "true"
+            diags.error(
+                "E103",
+                f"{what} must be true or false, got '{node.text}' "
+                f"(YAML 1.1 reads it as {low in ('yes', 'on', 'y')}; write "
+                f"{'true' if low in ('yes', 'on', 'y') else 'false'} to say so)",
+                node.loc,
+            )
+            return INVALID
+        return _wrong(diags, node, what, self.describe())
+
+    def json_schema(self):
+        return {"type": "boolean"}
+
+
+@dataclass
+class Str(Kind):
+    """Any text; a YAML 1.1 boolean or number written plainly is taken as the text it is."""
+
+    def describe(self) -> str:
+        return "a string"
+
+    def coerce(self, node, diags, what):
+        if isinstance(node, YScalar) and node.kind != "null":
+            return node.text
+        return _wrong(diags, node, what, self.describe())
+
+    def json_schema(self):
+        return {"type": "string"}
+
+
+@dataclass
+class Choice(Kind):
+    choices: tuple = ()
+    aliases: dict = field(default_factory=dict)
+
+    def describe(self) -> str:
+        return "one of " + ", ".join(f"'{c}'" for c in self.choices)
+
+    def coerce(self, node, diags, what):
+        if not isinstance(node, YScalar) or node.kind == "null":
+            return _wrong(diags, node, what, self.describe())
+        text = node.text
+        if text in self.choices:
+            return text
+        if text in self.aliases:
+            return self.aliases[text]
+        diags.error(
+            "E105",
+            f"{what} must be {self.describe()}, got '{text}'{did_you_mean(text, self.choices)}",
+            node.loc,
+        )
+        return INVALID
+
+    def json_schema(self):
+        return {"enum": list(self.choices) + list(self.aliases)}
+
+
+@dataclass
+class IntTuple(Kind):
+    """An integer, or one integer per spatial axis (a list of `n`)."""
+
+    n: int = 2
+    min: int = 1
+
+    def describe(self) -> str:
+        elem = Int(self.min).describe()
+        return elem if self.n == 1 else f"{elem} or a list of {self.n} such integers"
+
+    def coerce(self, node, diags, what):
+        if isinstance(node, YSeq):
+            if len(node.items) != self.n:
+                return _wrong(diags, node, what, self.describe(), f" of {len(node.items)} items")
+            values = [Int(self.min).coerce(item, diags, f"{what}[{i}]") for i, item in enumerate(node.items)]
+            return INVALID if INVALID in values else tuple(values)
+        value = Int(self.min).coerce(node, diags, what) if isinstance(node, YScalar) else None
+        if value is None:
+            return _wrong(diags, node, what, self.describe())
+        return INVALID if value is INVALID else (value,) * self.n
+
+    def json_schema(self):
+        elem = Int(self.min).json_schema()
+        if self.n == 1:
+            return elem
+        return {"anyOf": [elem, {"type": "array", "items": elem, "minItems": self.n, "maxItems": self.n}]}
+
+
+@dataclass
+class Padding(Kind):
+    """`valid`, `same`, an integer, one integer per axis, or (asymmetric) a [before, after] pair per axis.
+
+    Coerced to either the string 'valid'/'same' or a tuple of (before, after) pairs per axis.
+    """
+
+    n: int = 2
+    words: tuple = ("valid", "same")
+    asymmetric: bool = False
+
+    def describe(self) -> str:
+        words = " or ".join(f"'{w}'" for w in self.words)
+        base = f"{words}, an integer ≥ 0" if words else "an integer ≥ 0"
+        if self.n > 1:
+            base += f", a list of {self.n} integers"
+        if self.asymmetric:
+            base += f", or a list of {self.n} [before, after] pairs"
+        return base
+
+    def coerce(self, node, diags, what):
+        if isinstance(node, YScalar) and node.kind == "str" and self.words:
+            if node.text in self.words:
+                return node.text
+            diags.error(
+                "E105",
+                f"{what} must be {self.describe()}, got '{node.text}'{did_you_mean(node.text, self.words)}",
+                node.loc,
+            )
+            return INVALID
+        if isinstance(node, YScalar):
+            value = (
+                Int(0).coerce(node, diags, what) if node.kind == "int" else _wrong(diags, node, what, self.describe())
+            )
+            return INVALID if value is INVALID else ((value, value),) * self.n
+        if isinstance(node, YSeq) and len(node.items) == self.n:
+            out = []
+            for i, item in enumerate(node.items):
+                if self.asymmetric and isinstance(item, YSeq):
+                    pair = IntTuple(2, 0).coerce(item, diags, f"{what}[{i}]")
+                    out.append(pair)
+                else:
+                    v = Int(0).coerce(item, diags, f"{what}[{i}]")
+                    out.append(INVALID if v is INVALID else (v, v))
+            return INVALID if INVALID in out else tuple(out)
+        return _wrong(diags, node, what, self.describe())
+
+    def json_schema(self):
+        nonneg = {"type": "integer", "minimum": 0}
+        item: dict = nonneg
+        if self.asymmetric:
+            item = {"anyOf": [nonneg, {"type": "array", "items": nonneg, "minItems": 2, "maxItems": 2}]}
+        options: list = [nonneg]
+        if self.words:
+            options.insert(0, {"enum": list(self.words)})
+        if self.n > 1 or self.asymmetric:
+            options.append({"type": "array", "items": item, "minItems": self.n, "maxItems": self.n})
+        return {"anyOf": options}
+
+
+@dataclass
+class Shape(Kind):
+    """A list of positive integers (one -1 allowed when `wildcard`)."""
+
+    wildcard: bool = False
+
+    def describe(self) -> str:
+        return "a list of positive integers" + (" (one may be -1)" if self.wildcard else "")
+
+    def coerce(self, node, diags, what):
+        if not isinstance(node, YSeq) or not node.items:
+            return _wrong(diags, node, what, self.describe())
+        out = []
+        for i, item in enumerate(node.items):
+            v = _int_of(item) if isinstance(item, YScalar) else None
+            if v is None or not (v >= 1 or (self.wildcard and v == -1)):
+                shown = v if v is not None else describe(item)
+                diags.error("E104", f"{what}[{i}] must be a positive integer, got {shown}", item.loc)
+                out.append(INVALID)
+            else:
+                out.append(v)
+        if self.wildcard and out.count(-1) > 1:
+            diags.error("E104", f"{what} may hold at most one -1, got {out.count(-1)}", node.loc)
+            return INVALID
+        return INVALID if INVALID in out else tuple(out)
+
+    def json_schema(self):
+        return {"type": "array", "items": {"type": "integer"}, "minItems": 1}
+
+
+@dataclass
+class IntList(Kind):
+    """An integer or a list of integers (axes)."""
+
+    def describe(self) -> str:
+        return "an integer or a list of integers"
+
+    def coerce(self, node, diags, what):
+        if isinstance(node, YSeq):
+            vals = [Int().coerce(item, diags, f"{what}[{i}]") for i, item in enumerate(node.items)]
+            return INVALID if INVALID in vals or not vals else tuple(vals)
+        v = Int().coerce(node, diags, what)
+        return INVALID if v is INVALID else (v,)
+
+    def json_schema(self):
+        return {"anyOf": [{"type": "integer"}, {"type": "array", "items": {"type": "integer"}}]}
+
+
+@dataclass
+class Arg:
+    """One keyword argument of a layer type: its kind, its default and what it means."""
+
+    kind: Kind
+    default: Any = REQUIRED
+    doc: str = ""
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+
+def coerce_mapping(
+    node: YMap, schema: dict[str, Arg], diags: Diagnostics, what: str, ignore: tuple = ()
+) -> tuple[dict, dict]:
+    """Coerce a mapping by a schema: unknown keys (with a did-you-mean) and missing keys are errors.
+
+    Returns (values, locations); an invalid value is left out of `values`.
+    """
+    values: dict = {}
+    locs: dict = {}
+    for key, (knode, vnode) in node.entries.items():
+        if key in ignore:
+            continue
+        if key not in schema:
+            diags.error(
+                "E102",
+                f"unknown key '{key}' in {what}{did_you_mean(key, schema)}",
+                knode.loc,
+                "allowed: " + ", ".join(schema),
+            )
+            continue
+        value = schema[key].kind.coerce(vnode, diags, f"{what}: '{key}'")
+        locs[key] = vnode.loc
+        if value is not INVALID:
+            values[key] = value
+    for key, arg in schema.items():
+        if arg.required and key not in node.entries:
+            diags.error("E106", f"{what} needs '{key}' ({arg.kind.describe()})", node.loc)
+    return values, locs

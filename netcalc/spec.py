@@ -1,0 +1,338 @@
+"""From a spec file to the expanded graph: the top-level schema, defaults, and the layer list.
+
+The grammar (documented in the README):
+
+    netcalc: 1                      # required: the format version
+    name: alexnet-lite              # default: the file name
+    description: ...                # optional
+    convention: pytorch | keras     # counting rules and defaults (default pytorch)
+    input: {shape: [100, 100, 3], layout: hwc, dtype: float32, mean: 0, std: 1, range: [0, 255]}
+    defaults:                       # per layer type, or per argument for every type that has it
+      conv2d: {bias: false}
+      init: he_normal
+    layers:                         # sequential: each takes the previous output unless `in:` says
+      - {op: conv2d, filters: 12, kernel: 4, stride: 4, activation: relu, id: conv1}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .diagnostics import Diagnostics, did_you_mean
+from .graph import Graph, Input, Node
+from .layers import ACTIVATION_NAMES, ALIASES, REGISTRY
+from .layers.elementwise import ACTIVATION_ALIASES
+from .schema import (
+    INVALID,
+    Arg,
+    Choice,
+    Float,
+    Int,
+    Shape,
+    Str,
+    coerce_mapping,
+)
+from .yamlsrc import YMap, YScalar, YSeq, describe, parse_yaml, read_text
+
+VERSION = 1
+DTYPES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
+LAYOUTS = {"chw": False, "hwc": True, "channels_first": False, "channels_last": True}
+
+TOP = {
+    "netcalc": Arg(Int(), doc="format version (1)"),
+    "name": Arg(Str(), None, "the network's name (default: the file name)"),
+    "description": Arg(Str(), None, "free text"),
+    "convention": Arg(Choice(("pytorch", "keras")), "pytorch", "counting rules and defaults"),
+    "input": Arg(Str(), doc="the input tensor"),  # a mapping, checked by INPUT
+    "defaults": Arg(Str(), None, "default arguments per layer type or per argument"),
+    "layers": Arg(Str(), doc="the layer list"),
+}
+INPUT = {
+    "shape": Arg(Shape(), doc="without the batch axis, in the layout's order"),
+    "layout": Arg(Choice(tuple(LAYOUTS)), None, "chw (channels first) or hwc (channels last)"),
+    "dtype": Arg(Choice(tuple(DTYPES)), "float32", "element type, for memory"),
+    "name": Arg(Str(), "input", "the name layers use in `in:`"),
+    "mean": Arg(Float(), None, "mean of the input values (variance report)"),
+    "std": Arg(Float(0.0), None, "standard deviation of the input values (variance report)"),
+    "range": Arg(Shape(), None, "[low, high] of un-normalised values, e.g. [0, 255]"),
+}
+LAYER_KEYS = ("op", "id", "in", "activation")
+# layer types that take the `activation:` shorthand (a separate activation node after them)
+SHORTHAND_CATEGORIES = ("conv", "dense")
+
+
+def load(path: str, diags: Diagnostics, *, display: str | None = None, convention: str | None = None):
+    """Read, parse and expand a spec; None when it is unusable (the reasons are in diags)."""
+    text = read_text(path, diags)
+    if text is None:
+        return None
+    shown = display or path
+    root = parse_yaml(text, shown, diags)
+    if root is None:
+        return None
+    return build(root, shown, diags, default_name=Path(path).stem, convention=convention)
+
+
+def build(root, file: str, diags: Diagnostics, default_name: str = "network", convention: str | None = None):
+    if not isinstance(root, YMap):
+        diags.error("E103", f"a spec must be a mapping with 'netcalc: 1' first, got {describe(root)}", root.loc)
+        return None
+    top_plain = {k: v for k, v in TOP.items() if k not in ("input", "defaults", "layers")}
+    values, _ = coerce_mapping(
+        root,
+        {**top_plain, **{k: Arg(Str(), None) for k in ("input", "defaults", "layers")}},
+        diags,
+        "the spec",
+        ignore=("input", "defaults", "layers"),
+    )
+    for key in ("netcalc", "input", "layers"):
+        if key not in root.entries:
+            hint = {
+                "netcalc": "'netcalc: 1', the format version",
+                "input": "'input: {shape: [...]}'",
+                "layers": "'layers:', the list of layers",
+            }[key]
+            diags.error("E106", f"the spec needs {hint}", root.loc)
+    version = values.get("netcalc")
+    if version is not None and version != VERSION:
+        diags.error(
+            "E110",
+            f"unsupported format version netcalc: {version}; this netcalc reads version {VERSION}",
+            root.get("netcalc").loc,
+        )
+    conv = convention or values.get("convention", "pytorch")
+    graph_input = _input(root.get("input"), conv, diags) if "input" in root.entries else None
+    channels_last = graph_input[1] if graph_input else conv == "keras"
+    defaults = _defaults(root.get("defaults"), diags) if "defaults" in root.entries else {"*": {}}
+    nodes = (
+        _layers(root.get("layers"), defaults, diags, graph_input[0].name if graph_input else "input")
+        if "layers" in root.entries
+        else []
+    )
+    if graph_input is None or not nodes:
+        return None
+    return Graph(
+        name=values.get("name") or default_name,
+        convention=conv,
+        channels_last=channels_last,
+        inputs=[graph_input[0]],
+        nodes=nodes,
+        outputs=_sinks(nodes),
+        file=file,
+    )
+
+
+def _sinks(nodes: list[Node]) -> list[str]:
+    """The graph's outputs: every node that no other node reads, in order."""
+    read = {name for n in nodes for name in n.inputs}
+    return [n.name for n in nodes if n.name not in read]
+
+
+def _input(node, convention: str, diags: Diagnostics):
+    if not isinstance(node, YMap):
+        diags.error("E103", f"'input' must be a mapping such as {{shape: [3, 32, 32]}}, got {describe(node)}", node.loc)
+        return None
+    v, locs = coerce_mapping(node, INPUT, diags, "input")
+    if "shape" not in v:
+        return None
+    layout = v.get("layout") or ("hwc" if convention == "keras" else "chw")
+    rng = v.get("range")
+    if rng is not None and len(rng) != 2:
+        diags.error("E103", f"input: 'range' must be [low, high], got {len(rng)} numbers", locs["range"])
+    stats = {k: v[k] for k in ("mean", "std", "range") if v.get(k) is not None}
+    inp = Input(
+        name=v.get("name", "input"), shape=v["shape"], loc=node.loc, dtype=v.get("dtype", "float32"), stats=stats
+    )
+    return inp, LAYOUTS[layout]
+
+
+def _op_of(text: str) -> str | None:
+    if text in REGISTRY:
+        return text
+    return ALIASES.get(text)
+
+
+def _defaults(node, diags: Diagnostics) -> dict:
+    """{op: {arg: value node}} for per-type defaults and {'*': {arg: value node}} for per-argument ones.
+
+    Values stay YAML nodes: they are coerced by each layer's own schema when applied, so a
+    default is checked exactly as if it were written on the layer.
+    """
+    out: dict = {"*": {}}
+    if node is None:
+        return out
+    if not isinstance(node, YMap):
+        diags.error("E103", f"'defaults' must be a mapping, got {describe(node)}", node.loc)
+        return out
+    all_args = {a for t in REGISTRY.values() for a in t.args} | {"activation"}
+    for key, (knode, vnode) in node.entries.items():
+        op = _op_of(key)
+        if op is not None:
+            if not isinstance(vnode, YMap):
+                diags.error(
+                    "E103", f"defaults: '{key}' must be a mapping of {op} arguments, got {describe(vnode)}", vnode.loc
+                )
+                continue
+            allowed = set(REGISTRY[op].args) | (
+                {"activation"} if REGISTRY[op].category in SHORTHAND_CATEGORIES else set()
+            )
+            for akey, (aknode, avnode) in vnode.entries.items():
+                if akey not in allowed:
+                    diags.error(
+                        "E102", f"unknown key '{akey}' in defaults for {op}{did_you_mean(akey, allowed)}", aknode.loc
+                    )
+                    continue
+                out.setdefault(op, {})[akey] = (aknode, avnode)
+        elif key in all_args:
+            out["*"][key] = (knode, vnode)
+        else:
+            diags.error(
+                "E102",
+                f"unknown key '{key}' in defaults: neither a layer type nor an argument"
+                f"{did_you_mean(key, list(REGISTRY) + sorted(all_args))}",
+                knode.loc,
+            )
+    return out
+
+
+class _Namer:
+    def __init__(self) -> None:
+        self.counts: dict = {}
+        self.used: dict = {}
+
+    def auto(self, op: str) -> str:
+        while True:
+            self.counts[op] = self.counts.get(op, 0) + 1
+            name = f"{op}_{self.counts[op]}"
+            if name not in self.used:
+                return name
+
+
+def _layers(node, defaults: dict, diags: Diagnostics, input_name: str) -> list[Node]:
+    if not isinstance(node, YSeq) or not node.items:
+        got = "an empty list" if isinstance(node, YSeq) else describe(node)
+        diags.error("E103", f"'layers' must be a non-empty list of layers, got {got}", node.loc)
+        return []
+    namer = _Namer()
+    namer.used[input_name] = node.loc
+    nodes: list[Node] = []
+    previous = input_name
+    broken = False
+    for item in node.items:
+        made = _layer(item, defaults, diags, namer, previous)
+        if made is None:
+            broken = True
+            continue
+        nodes.extend(made)
+        previous = made[-1].name
+    return [] if broken and not nodes else nodes
+
+
+def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str) -> list[Node] | None:
+    if not isinstance(item, YMap):
+        diags.error("E103", f"a layer must be a mapping such as {{op: relu}}, got {describe(item)}", item.loc)
+        return None
+    op_node = item.get("op")
+    if op_node is None:
+        diags.error("E106", "a layer needs 'op' (its type, e.g. op: conv2d)", item.loc)
+        return None
+    op_text = op_node.text if isinstance(op_node, YScalar) else describe(op_node)
+    op = _op_of(op_text) if isinstance(op_node, YScalar) else None
+    if op is None:
+        names = list(REGISTRY) + list(ALIASES)
+        diags.error("E111", f"unknown layer type '{op_text}'{did_you_mean(op_text, names)}", op_node.loc)
+        return None
+    ltype = REGISTRY[op]
+    takes_shorthand = ltype.category in SHORTHAND_CATEGORIES
+    what = f"{op} layer"
+
+    # the layer's own keys, then its type's defaults, then the per-argument defaults
+    entries = dict(item.entries)
+    for source in (defaults.get(op, {}), defaults["*"]):
+        for key, pair in source.items():
+            if key not in entries and (key in ltype.args or (key == "activation" and takes_shorthand)):
+                entries[key] = pair
+    schema = {**ltype.args, **{k: Arg(Str(), None) for k in LAYER_KEYS}}
+    if not takes_shorthand:
+        schema.pop("activation")
+    merged = YMap(entries, item.loc)
+    values, locs = coerce_mapping(merged, schema, diags, what, ignore=("activation",))
+    if "activation" in entries and not takes_shorthand:
+        diags.error(
+            "E102",
+            f"{op} takes no 'activation:' shorthand; add an activation layer after it",
+            entries["activation"][0].loc,
+        )
+
+    name = values.get("id")
+    if name is not None:
+        if name in namer.used:
+            first = namer.used[name]
+            diags.error("E112", f"id '{name}' is already used (line {first.line})", locs["id"])
+        namer.used[name] = locs["id"]
+    else:
+        name = namer.auto(op)
+        namer.used[name] = item.loc
+    inputs = [previous]
+    if "in" in values:
+        ref = values["in"]
+        if ref not in namer.used or ref == name:
+            diags.error(
+                "E113",
+                f"'in: {ref}' names no earlier layer or input{did_you_mean(ref, [n for n in namer.used if n != name])}",
+                locs["in"],
+            )
+        inputs = [ref]
+
+    args = {k: v for k, v in values.items() if k in ltype.args}
+    invalid = any(k in ltype.args for k in locs if k not in values) or any(
+        a.required and k not in values for k, a in ltype.args.items()
+    )
+    for key, arg in ltype.args.items():
+        args.setdefault(key, None if arg.required else arg.default)
+    node = Node(name=name, op=op, args=args, inputs=inputs, loc=item.loc, arg_locs=locs, invalid=invalid)
+    out = [node]
+    if "activation" in entries and takes_shorthand:
+        act = _shorthand(entries["activation"][1], node, diags)
+        if act is not None:
+            out.append(act)
+    return out
+
+
+def _shorthand(vnode, parent: Node, diags: Diagnostics) -> Node | None:
+    """`activation: relu` or `activation: {op: leaky_relu, negative_slope: 0.2}` → a node after the parent."""
+    if isinstance(vnode, YScalar):
+        text = vnode.text
+        args_node = YMap({}, vnode.loc)
+    elif isinstance(vnode, YMap) and isinstance(vnode.get("op"), YScalar):
+        text = vnode.get("op").text
+        args_node = YMap({k: v for k, v in vnode.entries.items() if k != "op"}, vnode.loc)
+    else:
+        diags.error(
+            "E103",
+            f"'activation' must be a name such as relu or {{op: leaky_relu, negative_slope: 0.2}}, "
+            f"got {describe(vnode)}",
+            vnode.loc,
+        )
+        return None
+    op = ACTIVATION_ALIASES.get(text, text)
+    if op not in ACTIVATION_NAMES:
+        diags.error("E111", f"unknown activation '{text}'{did_you_mean(text, ACTIVATION_NAMES)}", vnode.loc)
+        return None
+    ltype = REGISTRY[op]
+    values, locs = coerce_mapping(args_node, ltype.args, diags, f"activation {op}")
+    args = {k: values.get(k, a.default) for k, a in ltype.args.items()}
+    invalid = any(k not in values for k in locs)
+    return Node(
+        name=f"{parent.name}.{op}",
+        op=op,
+        args=args,
+        inputs=[parent.name],
+        loc=vnode.loc,
+        arg_locs=locs,
+        part_of=parent.name,
+        invalid=invalid,
+    )
+
+
+__all__ = ["DTYPES", "INVALID", "load"]
