@@ -166,8 +166,8 @@ def window_out(
     if num < 0:
         ctx.error(
             "E201",
-            f"output {axis} {text} = {Fraction(num, s) + 1} is below 1: the window "
-            f"({span} with dilation) is larger than the padded input ({n + pb + pa})",
+            f"output {axis} {text} = {decimal(Fraction(num, s) + 1)} is below 1: the window spans {span}, "
+            f"more than the padded input of {n + pb + pa}",
             key,
         )
         return None
@@ -180,11 +180,12 @@ def window_out(
     rem = num % s
     unread = rem - pa
     if unread > 0:
-        what = "rows" if axis in ("height", "depth") else "columns" if axis == "width" else "positions"
+        what = "row" if axis in ("height", "depth") else "column" if axis == "width" else "position"
+        lost = f"the last input {what} of {n} is" if unread == 1 else f"the last {unread} input {what}s of {n} are"
         ctx.warning(
             "W201",
-            f"output {axis} {text} = {Fraction(num, s) + 1} is not an integer; it is floored to {out}, "
-            f"so the last {unread} input {what if unread > 1 else what[:-1]} of {n} are never read",
+            f"output {axis} {text} = {decimal(Fraction(num, s) + 1)} is not an integer; it is floored to {out}, "
+            f"so {lost} never read",
             key,
         )
     return out
@@ -197,5 +198,6 @@ def rf_window(rf: list | None, ks: tuple, ss: tuple, ds: tuple) -> list | None:
     return [(r + d * (k - 1) * j, j * s) for (r, j), k, s, d in zip(rf, ks, ss, ds, strict=True)]
 
 
-def as_fraction(x) -> Fraction:
-    return Fraction(x)
+def decimal(x: Fraction) -> str:
+    """A fraction as a user writes it: 14.5, 6.333, 12."""
+    return str(x.numerator) if x.denominator == 1 else f"{float(x):.4g}"
