@@ -110,8 +110,9 @@ def summary(
         path, shown = located
         graph = load(path, diags, display=shown, convention=convention.value if convention else None)
         sources = _sources(path, shown)
-    if graph is None or diags.has_errors():
+    if graph is None:
         _fail(diags, sources, fmt)
+    # analyse even when some layers are invalid: independent shape errors are reported in the same run
     analysis = analyze(graph, diags, batch=batch, dtype=dtype.value if dtype else None)
     if not analysis.ok:
         _fail(diags, sources, fmt)
@@ -142,7 +143,7 @@ def _emit(analysis, fmt: Format, sources: dict) -> None:
             console.print()
             snippets = sources if sys.stdout.isatty() else None
             for line in render.diagnostic_lines(warnings, snippets):
-                console.print(line, style="yellow" if ": warning " in line else None, markup=False)
+                console.print(line, style="yellow" if ": warning " in line else None, markup=False, soft_wrap=True)
     if warnings and fmt in (Format.csv,):
         sys.stderr.write("\n".join(render.diagnostic_lines(warnings)) + "\n")
 

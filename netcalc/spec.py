@@ -57,6 +57,7 @@ INPUT = {
     "range": Arg(Shape(), None, "[low, high] of un-normalised values, e.g. [0, 255]"),
 }
 LAYER_KEYS = ("op", "id", "in", "activation")
+UNKNOWN = "<unreadable layer>"  # the input of a layer that follows one that could not be read
 # layer types that take the `activation:` shorthand (a separate activation node after them)
 SHORTHAND_CATEGORIES = ("conv", "dense")
 
@@ -221,7 +222,9 @@ def _layers(node, defaults: dict, diags: Diagnostics, input_name: str) -> list[N
     for item in node.items:
         made = _layer(item, defaults, diags, namer, previous)
         if made is None:
+            # the layers after an unreadable one take an unknown input: no errors that only follow from it
             broken = True
+            previous = UNKNOWN
             continue
         nodes.extend(made)
         previous = made[-1].name
@@ -256,6 +259,7 @@ def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str) -> 
     if not takes_shorthand:
         schema.pop("activation")
     merged = YMap(entries, item.loc)
+    errors_before = len(diags.errors)
     values, locs = coerce_mapping(merged, schema, diags, what, ignore=("activation",))
     if "activation" in entries and not takes_shorthand:
         diags.error(
@@ -285,9 +289,8 @@ def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str) -> 
         inputs = [ref]
 
     args = {k: v for k, v in values.items() if k in ltype.args}
-    invalid = any(k in ltype.args for k in locs if k not in values) or any(
-        a.required and k not in values for k, a in ltype.args.items()
-    )
+    # any error in the layer's own mapping (a typo included) leaves its shape unknown
+    invalid = len(diags.errors) > errors_before
     for key, arg in ltype.args.items():
         args.setdefault(key, None if arg.required else arg.default)
     node = Node(name=name, op=op, args=args, inputs=inputs, loc=item.loc, arg_locs=locs, invalid=invalid)

@@ -157,12 +157,28 @@ def window_out(
     """Output size of a sliding window on one axis: floor((n + pb + pa − d(k − 1) − 1)/s) + 1.
 
     With ceil_mode the ceiling is taken, and (as PyTorch does) a last window that would start in
-    the right padding is dropped. A size below 1 is an error E201; a floor that leaves input rows
-    or columns unread (not only padding) is a warning W201 with the formula and the count.
+    the right padding is dropped; a window may then run past the end of the padded input, so a
+    window longer than it still gives 1 as long as the ceiling is at least 1 (PyTorch:
+    MaxPool2d(3, 2, ceil_mode=True) on a 2×2 map gives 1×1). A size below 1 is an error E201; a
+    floor that leaves input rows or columns unread (not only padding) is a warning W201 with the
+    formula and the count.
     """
     span = d * (k - 1) + 1
     num = n + pb + pa - span
     text = formula(n, k, s, pb, pa, d)
+    if ceil_mode:
+        out = -(-num // s) + 1
+        if out < 1:
+            ctx.error(
+                "E201",
+                f"output {axis} {text} = {decimal(Fraction(num, s) + 1)} is below 1 even rounded up (ceil_mode): "
+                f"the window spans {span}, more than the padded input of {n + pb + pa}",
+                key,
+            )
+            return None
+        if (out - 1) * s >= n + pb:
+            out -= 1
+        return out
     if num < 0:
         ctx.error(
             "E201",
@@ -171,16 +187,11 @@ def window_out(
             key,
         )
         return None
-    if ceil_mode:
-        out = -(-num // s) + 1
-        if (out - 1) * s >= n + pb:
-            out -= 1
-        return out
     out = num // s + 1
     rem = num % s
     unread = rem - pa
     if unread > 0:
-        what = "row" if axis in ("height", "depth") else "column" if axis == "width" else "position"
+        what = {"height": "row", "width": "column", "height and width": "row/column"}.get(axis, "position")
         lost = f"the last input {what} of {n} is" if unread == 1 else f"the last {unread} input {what}s of {n} are"
         ctx.warning(
             "W201",
@@ -189,6 +200,21 @@ def window_out(
             key,
         )
     return out
+
+
+def window_outs(ns, ks, ss, ds, pads, ceil_mode: bool, ctx: Ctx, key: str) -> tuple | None:
+    """`window_out` on every spatial axis; axes with the same numbers report one finding for all."""
+    names = AXIS_NAMES[len(ns)]
+    groups: dict = {}
+    for i, params in enumerate(zip(ns, ks, ss, pads, ds, strict=True)):
+        groups.setdefault(params, []).append(i)
+    outs: list = [None] * len(ns)
+    for (n, k, s, (pb, pa), d), axes in groups.items():
+        axis = " and ".join(names[i] for i in axes)
+        out = window_out(n, k, s, pb, pa, d, ceil_mode, ctx, axis, key)
+        for i in axes:
+            outs[i] = out
+    return None if None in outs else tuple(outs)
 
 
 def rf_window(rf: list | None, ks: tuple, ss: tuple, ds: tuple) -> list | None:

@@ -6,7 +6,7 @@ from fractions import Fraction
 from math import prod
 
 from ..schema import Arg, Bool, Choice, Int, IntTuple, Kind, Padding, _wrong
-from .base import AXIS_NAMES, Ctx, Geometry, LayerType, Tensor, fmt_shape, rf_window, window_out
+from .base import AXIS_NAMES, Ctx, Geometry, LayerType, Tensor, fmt_shape, rf_window, window_outs
 
 INITIALISERS = (
     "default",
@@ -132,10 +132,8 @@ class Conv(LayerType):
         pads = resolve_padding(a["padding"], ns, ks, ss, ds, ctx)
         if pads is None:
             return None
-        outs = []
-        for n, k, s, d, (pb, pa), axis in zip(ns, ks, ss, ds, pads, AXIS_NAMES[self.nd], strict=True):
-            outs.append(window_out(n, k, s, pb, pa, d, False, ctx, axis, "kernel"))
-        if None in outs:
+        outs = window_outs(ns, ks, ss, ds, pads, False, ctx, "kernel")
+        if outs is None:
             return None
         return Geometry(
             c_in=c_in,
@@ -187,8 +185,9 @@ class ConvTranspose(LayerType):
 
     PyTorch: out = (n − 1)s − p_before − p_after + d(k − 1) + output_padding + 1, padding given
     as numbers (output_padding < max(stride, dilation)). Keras: 'valid' gives n·s + max(k − s, 0),
-    'same' gives n·s; with output_padding, (n − 1)s + k − 2·pad + output_padding (pad = k//2 for
-    'same'). Weight: PyTorch (C_in, C_out/groups, *k); Keras (*k, C_out, C_in). Bias: C_out.
+    'same' gives n·s; with output_padding (which must be < stride), (n − 1)s + k − 2·pad +
+    output_padding (pad = k//2 for 'same'). Weight: PyTorch (C_in, C_out/groups, *k); Keras
+    (*k, C_out, C_in). Bias: C_out.
     """
 
     category = "conv"
@@ -229,6 +228,13 @@ class ConvTranspose(LayerType):
             op = ops[i] if ops else None
             span = d * (k - 1) + 1
             if ctx.keras:
+                if op is not None and op >= s:
+                    ctx.error(
+                        "E204",
+                        f"output_padding {op} must be smaller than stride {s} (Keras)",
+                        "output_padding",
+                    )
+                    return None
                 if isinstance(pad, str):
                     if op is None:
                         out = n * s + max(span - s, 0) if pad == "valid" else n * s

@@ -5,7 +5,7 @@ from __future__ import annotations
 from math import prod
 
 from ..schema import Arg, Bool, IntTuple, Padding
-from .base import AXIS_NAMES, Geometry, LayerType, rf_window, window_out
+from .base import Geometry, LayerType, rf_window, window_outs
 from .conv import resolve_padding
 
 
@@ -15,7 +15,7 @@ class Pool(LayerType):
     Output size per axis: floor((n + 2p − d(k − 1) − 1)/s) + 1 (the ceiling with ceil_mode,
     dropping a last window that would start in the right padding, as PyTorch does). The stride
     defaults to the kernel. 'same' padding follows Keras (output ceil(n/s)); PyTorch takes numbers
-    only, at most half the kernel.
+    only, at most half the kernel (kernel // 2, the undilated kernel size, even with dilation).
     """
 
     category = "pool"
@@ -34,7 +34,7 @@ class Pool(LayerType):
             self.args["dilation"] = Arg(IntTuple(nd), (1,) * nd, "spacing between window taps (PyTorch)")
 
     def resolve(self, a, shapes, ctx):
-        """Check the rank and PyTorch's padding limit; compute the output size per axis."""
+        """Check the rank and PyTorch's padding limit (padding ≤ kernel // 2); compute the output size per axis."""
         shape = shapes[0]
         if not ctx.need_rank(shape, self.nd + 1, f"a {self.nd}-D feature map"):
             return None
@@ -49,18 +49,17 @@ class Pool(LayerType):
             return None
         pads = resolve_padding(a["padding"], ns, ks, ss, ds, ctx)
         if not ctx.keras:
-            for (pb, _), k, d in zip(pads, ks, ds, strict=True):
-                if pb > (d * (k - 1) + 1) // 2:
+            for (pb, _), k in zip(pads, ks, strict=True):
+                # PyTorch checks kernel_size // 2 >= padding on the kernel itself, not the dilated window
+                if pb > k // 2:
                     ctx.error(
                         "E204",
-                        f"padding {pb} is more than half the window {d * (k - 1) + 1} (PyTorch refuses it)",
+                        f"padding {pb} is more than half the kernel {k} (PyTorch refuses it)",
                         "padding",
                     )
                     return None
-        outs = []
-        for n, k, s, d, (pb, pa), axis in zip(ns, ks, ss, ds, pads, AXIS_NAMES[self.nd], strict=True):
-            outs.append(window_out(n, k, s, pb, pa, d, a["ceil_mode"], ctx, axis, "kernel"))
-        if None in outs:
+        outs = window_outs(ns, ks, ss, ds, pads, a["ceil_mode"], ctx, "kernel")
+        if outs is None:
             return None
         return Geometry(c=c, ns=ns, ks=ks, ss=ss, ds=ds, outs=tuple(outs), ctx=ctx)
 
