@@ -134,7 +134,7 @@ def analyze(graph: Graph, diags: Diagnostics, batch: int = 1, dtype: str | None 
 
 def _resolve(row: Row, graph: Graph, diags: Diagnostics, fields: dict) -> None:
     node, ltype = row.node, row.ltype
-    ctx = Ctx(node, graph.convention, graph.channels_last, diags)
+    ctx = Ctx(node, graph.convention, graph.channels_last, diags, graph.counting)
     g = ltype.resolve(node.args, row.in_shapes, ctx)
     if g is None or ctx.failed:
         return

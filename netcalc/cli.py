@@ -94,7 +94,7 @@ def summary(
     batch: int = typer.Option(1, "--batch", "-b", min=1, help="batch size for memory and batch totals"),
     dtype: DType = typer.Option(None, "--dtype", help="element type for memory (default: the spec's input dtype)"),
     convention: Convention = typer.Option(
-        None, "--convention", help="count as PyTorch or Keras would, whatever the spec says"
+        None, "--convention", help="count parameters and lay out weights as this framework does (sizes stay as written)"
     ),
 ) -> None:
     """Per-layer output shapes, weight shapes, parameters, MACs, receptive fields; totals and memory."""

@@ -60,6 +60,10 @@ class Graph:
     nodes: list[Node]  # in an order where every node comes after its inputs
     outputs: list[str]
     file: str = ""
+    counting: str = ""  # whose counting rules the figures follow (`--convention`); default the convention
+
+    def __post_init__(self) -> None:
+        self.counting = self.counting or self.convention
 
     def node(self, name: str) -> Node:
         return self._by_name()[name]

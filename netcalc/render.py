@@ -27,7 +27,7 @@ def mb(n: int) -> str:
     return f"{n / 1e6:,.2f} MB"
 
 
-def _jump(j) -> str:
+def _fraction(j) -> str:
     f = Fraction(j)
     return str(f.numerator) if f.denominator == 1 else f"{f.numerator}/{f.denominator}"
 
@@ -40,7 +40,7 @@ def _axes(values) -> str:
 def rf_text(row: Row) -> tuple[str, str]:
     if not row.rf:
         return "—", "—"
-    return _axes(str(r) for r, _ in row.rf), _axes(_jump(j) for _, j in row.rf)
+    return _axes(_fraction(r) for r, _ in row.rf), _axes(_fraction(j) for _, j in row.rf)
 
 
 def cells(a: Analysis, row: Row, index: int) -> list[str]:
@@ -63,14 +63,18 @@ def cells(a: Analysis, row: Row, index: int) -> list[str]:
     ]
 
 
+def _counted_as(g) -> str:
+    return f" (counted as {g.counting})" if g.counting != g.convention else ""
+
+
 def header_lines(a: Analysis) -> list[str]:
     g, t = a.graph, a.totals
     inp = g.inputs[0]
     return [
-        f"{g.name} · convention {g.convention} · input {fmt_shape(inp.shape)} ({g.layout}, {t.dtype}) · batch {t.batch}",
+        f"{g.name} · convention {g.convention}{_counted_as(g)} · input {fmt_shape(inp.shape)} ({g.layout}, {t.dtype}) · batch {t.batch}",
         f"MACs    {COUNTING['macs']}",
         *(f"{'FLOPs' if i == 0 else '':<7} {part}" for i, part in enumerate(COUNTING["flops_lines"])),
-        f"Params  {COUNTING['params'][g.convention]}",
+        f"Params  {COUNTING['params'][g.counting]}",
     ]
 
 
@@ -137,6 +141,12 @@ def diagnostic_lines(diags: list[Diagnostic], sources: dict | None = None) -> li
     return out
 
 
+def _number(x) -> int | float:
+    """An int where the value is whole (receptive fields, jumps), else a float (a jump of 1/2)."""
+    f = Fraction(x)
+    return f.numerator if f.denominator == 1 else float(f)
+
+
 def to_json(a: Analysis) -> dict:
     g, t = a.graph, a.totals
     layers = []
@@ -168,8 +178,8 @@ def to_json(a: Analysis) -> dict:
                 "buffers": row.buffers,
                 "macs": row.macs,
                 "flops": row.flops,
-                "receptive_field": [r for r, _ in row.rf] if row.rf else None,
-                "jump": [float(j) if Fraction(j).denominator != 1 else int(j) for _, j in row.rf] if row.rf else None,
+                "receptive_field": [_number(r) for r, _ in row.rf] if row.rf else None,
+                "jump": [_number(j) for _, j in row.rf] if row.rf else None,
             }
         )
     return {
@@ -178,6 +188,7 @@ def to_json(a: Analysis) -> dict:
             "name": g.name,
             "file": g.file,
             "convention": g.convention,
+            "counting": g.counting,
             "layout": g.layout,
             "inputs": [{"name": i.name, "shape": list(i.shape), "dtype": i.dtype} for i in g.inputs],
             "outputs": list(g.outputs),
@@ -187,7 +198,7 @@ def to_json(a: Analysis) -> dict:
         "counting": {
             "macs": COUNTING["macs"],
             "flops": COUNTING["flops"],
-            "params": COUNTING["params"][g.convention],
+            "params": COUNTING["params"][g.counting],
             "memory": COUNTING["memory"],
         },
         "layers": layers,

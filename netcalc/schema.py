@@ -10,6 +10,7 @@ declarations rather than written by hand.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,35 @@ def _int_of(node: YScalar):
     if node.kind == "int" and _DEC_RE.match(node.text):
         return int(node.text.replace("_", ""))
     return None
+
+
+def _int_hint(node) -> str:
+    """Why a scalar that looks numeric is not taken as an integer, in words ('' when nothing to add)."""
+    if not isinstance(node, YScalar) or not node.plain:
+        return ""
+    if node.kind == "int":  # YAML 1.1 octal (010), hexadecimal (0x10), binary (0b10) or base 60 (1:30)
+        import yaml
+        from yaml.constructor import SafeConstructor
+
+        try:
+            value = SafeConstructor().construct_yaml_int(yaml.ScalarNode("tag:yaml.org,2002:int", node.text))
+        except (ValueError, yaml.YAMLError):
+            return ""
+        text = node.text.lstrip("+-").lower()
+        form = (
+            "base-60"
+            if ":" in text
+            else "hexadecimal"
+            if text.startswith("0x")
+            else "binary"
+            if text.startswith("0b")
+            else "octal"
+        )
+        return f" (YAML 1.1 reads {node.text} as the {form} number {value}; write integers in plain decimal)"
+    value = _float_of(node)
+    if value is not None and math.isfinite(value) and value == int(value):
+        return f" (write it as the whole number {int(value)})"
+    return ""
 
 
 def _float_of(node: YScalar):
@@ -67,8 +97,6 @@ def _wrong(diags: Diagnostics, node, what: str, expected: str, hint: str = "") -
     received = describe(node)
     if isinstance(node, YScalar) and node.kind == "bool" and node.text.lower() in _YAML11_BOOLS:
         hint = hint or f" ('{node.text}' is a YAML 1.1 boolean)"
-    if isinstance(node, YScalar) and node.kind == "null":
-        received = "nothing (null)"
     diags.error("E103", f"{what} must be {expected}, got {received}{hint}", node.loc)
     return INVALID
 
@@ -88,7 +116,7 @@ class Int(Kind):
     def coerce(self, node, diags, what):
         value = _int_of(node) if isinstance(node, YScalar) else None
         if value is None:
-            return _wrong(diags, node, what, self.describe())
+            return _wrong(diags, node, what, self.describe(), _int_hint(node))
         if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
             rng = self.describe() if self.max is None else f"between {self.min} and {self.max}"
             diags.error("E104", f"{what} must be {rng}, got {value}", node.loc)
@@ -120,8 +148,11 @@ class Float(Kind):
 
     def coerce(self, node, diags, what):
         value = _float_of(node) if isinstance(node, YScalar) else None
-        if value is None or value != value:
+        if value is None or math.isnan(value):
             return _wrong(diags, node, what, self.describe())
+        if math.isinf(value):
+            diags.error("E104", f"{what} must be a finite number, got {node.text}", node.loc)
+            return INVALID
         too_big = self.max is not None and (value >= self.max if self.max_exclusive else value > self.max)
         if (self.min is not None and value < self.min) or too_big:
             diags.error("E104", f"{what} must be {self.describe()}, got {node.text}", node.loc)
@@ -214,7 +245,7 @@ class IntTuple(Kind):
     def coerce(self, node, diags, what):
         if isinstance(node, YSeq):
             if len(node.items) != self.n:
-                return _wrong(diags, node, what, self.describe(), f" of {len(node.items)} items")
+                return _wrong(diags, node, what, self.describe())
             values = [Int(self.min).coerce(item, diags, f"{what}[{i}]") for i, item in enumerate(node.items)]
             return INVALID if INVALID in values else tuple(values)
         value = Int(self.min).coerce(node, diags, what) if isinstance(node, YScalar) else None
@@ -302,11 +333,13 @@ class Shape(Kind):
         if not isinstance(node, YSeq) or not node.items:
             return _wrong(diags, node, what, self.describe())
         out = []
+        expected = "a positive integer" + (" or -1" if self.wildcard else "")
         for i, item in enumerate(node.items):
             v = _int_of(item) if isinstance(item, YScalar) else None
-            if v is None or not (v >= 1 or (self.wildcard and v == -1)):
-                shown = v if v is not None else describe(item)
-                diags.error("E104", f"{what}[{i}] must be a positive integer, got {shown}", item.loc)
+            if v is None:
+                out.append(_wrong(diags, item, f"{what}[{i}]", expected, _int_hint(item)))
+            elif not (v >= 1 or (self.wildcard and v == -1)):
+                diags.error("E104", f"{what}[{i}] must be {expected}, got {v}", item.loc)
                 out.append(INVALID)
             else:
                 out.append(v)
@@ -317,6 +350,26 @@ class Shape(Kind):
 
     def json_schema(self):
         return {"type": "array", "items": {"type": "integer"}, "minItems": 1}
+
+
+@dataclass
+class Numbers(Kind):
+    """A list of exactly `n` numbers (such as a [low, high] range)."""
+
+    n: int = 2
+
+    def describe(self) -> str:
+        return f"a list of {self.n} numbers"
+
+    def coerce(self, node, diags, what):
+        if not isinstance(node, YSeq) or len(node.items) != self.n:
+            return _wrong(diags, node, what, self.describe())
+        values = [Float().coerce(item, diags, f"{what}[{i}]") for i, item in enumerate(node.items)]
+        return INVALID if INVALID in values else tuple(values)
+
+    def json_schema(self):
+        number = Float().json_schema()
+        return {"type": "array", "items": number, "minItems": self.n, "maxItems": self.n}
 
 
 @dataclass
@@ -359,22 +412,21 @@ def coerce_mapping(
     """
     values: dict = {}
     locs: dict = {}
+    suggested: set = set()  # keys a did-you-mean named: reported once, not again as missing
     for key, (knode, vnode) in node.entries.items():
         if key in ignore:
             continue
         if key not in schema:
-            diags.error(
-                "E102",
-                f"unknown key '{key}' in {what}{did_you_mean(key, schema)}",
-                knode.loc,
-                "allowed: " + ", ".join(schema),
-            )
+            hint = did_you_mean(key, schema)
+            if hint:
+                suggested.add(hint.split("'")[1])
+            diags.error("E102", f"unknown key '{key}' in {what}{hint}", knode.loc, "allowed: " + ", ".join(schema))
             continue
         value = schema[key].kind.coerce(vnode, diags, f"{what}: '{key}'")
         locs[key] = vnode.loc
         if value is not INVALID:
             values[key] = value
     for key, arg in schema.items():
-        if arg.required and key not in node.entries:
+        if arg.required and key not in node.entries and key not in suggested and not node.incomplete:
             diags.error("E106", f"{what} needs '{key}' ({arg.kind.describe()})", node.loc)
     return values, locs

@@ -28,6 +28,7 @@ from .schema import (
     Choice,
     Float,
     Int,
+    Numbers,
     Shape,
     Str,
     coerce_mapping,
@@ -54,7 +55,7 @@ INPUT = {
     "name": Arg(Str(), "input", "the name layers use in `in:`"),
     "mean": Arg(Float(), None, "mean of the input values (variance report)"),
     "std": Arg(Float(0.0), None, "standard deviation of the input values (variance report)"),
-    "range": Arg(Shape(), None, "[low, high] of un-normalised values, e.g. [0, 255]"),
+    "range": Arg(Numbers(2), None, "[low, high] of un-normalised values, e.g. [0, 255]"),
 }
 LAYER_KEYS = ("op", "id", "in", "activation")
 UNKNOWN = "<unreadable layer>"  # the input of a layer that follows one that could not be read
@@ -63,7 +64,11 @@ SHORTHAND_CATEGORIES = ("conv", "dense")
 
 
 def load(path: str, diags: Diagnostics, *, display: str | None = None, convention: str | None = None):
-    """Read, parse and expand a spec; None when it is unusable (the reasons are in diags)."""
+    """Read, parse and expand a spec; None when it is unusable (the reasons are in diags).
+
+    `convention` overrides whose counting rules apply (parameters, weight layouts); the network's
+    geometry ('same' padding, default layout and slopes) stays that of the spec's own convention.
+    """
     text = read_text(path, diags)
     if text is None:
         return None
@@ -101,12 +106,12 @@ def build(root, file: str, diags: Diagnostics, default_name: str = "network", co
             f"unsupported format version netcalc: {version}; this netcalc reads version {VERSION}",
             root.get("netcalc").loc,
         )
-    conv = convention or values.get("convention", "pytorch")
+    conv = values.get("convention", "pytorch")  # the framework the network is written for
     graph_input = _input(root.get("input"), conv, diags) if "input" in root.entries else None
     channels_last = graph_input[1] if graph_input else conv == "keras"
     defaults = _defaults(root.get("defaults"), diags) if "defaults" in root.entries else {"*": {}}
     nodes = (
-        _layers(root.get("layers"), defaults, diags, graph_input[0].name if graph_input else "input")
+        _layers(root.get("layers"), defaults, diags, graph_input[0] if graph_input else None)
         if "layers" in root.entries
         else []
     )
@@ -115,6 +120,7 @@ def build(root, file: str, diags: Diagnostics, default_name: str = "network", co
     return Graph(
         name=values.get("name") or default_name,
         convention=conv,
+        counting=convention or conv,  # `--convention` changes whose counting rules apply, not the network
         channels_last=channels_last,
         inputs=[graph_input[0]],
         nodes=nodes,
@@ -134,12 +140,15 @@ def _input(node, convention: str, diags: Diagnostics):
         diags.error("E103", f"'input' must be a mapping such as {{shape: [3, 32, 32]}}, got {describe(node)}", node.loc)
         return None
     v, locs = coerce_mapping(node, INPUT, diags, "input")
+    rng = v.get("range")
+    if rng is not None and not rng[0] < rng[1]:
+        diags.error(
+            "E104", f"input: 'range' must be [low, high] with low < high, got [{rng[0]:g}, {rng[1]:g}]", locs["range"]
+        )
+        v.pop("range")
     if "shape" not in v:
         return None
     layout = v.get("layout") or ("hwc" if convention == "keras" else "chw")
-    rng = v.get("range")
-    if rng is not None and len(rng) != 2:
-        diags.error("E103", f"input: 'range' must be [low, high], got {len(rng)} numbers", locs["range"])
     stats = {k: v[k] for k in ("mean", "std", "range") if v.get(k) is not None}
     inp = Input(
         name=v.get("name", "input"), shape=v["shape"], loc=node.loc, dtype=v.get("dtype", "float32"), stats=stats
@@ -209,13 +218,14 @@ class _Namer:
                 return name
 
 
-def _layers(node, defaults: dict, diags: Diagnostics, input_name: str) -> list[Node]:
+def _layers(node, defaults: dict, diags: Diagnostics, graph_input: Input | None) -> list[Node]:
     if not isinstance(node, YSeq) or not node.items:
         got = "an empty list" if isinstance(node, YSeq) else describe(node)
         diags.error("E103", f"'layers' must be a non-empty list of layers, got {got}", node.loc)
         return []
     namer = _Namer()
-    namer.used[input_name] = node.loc
+    input_name = graph_input.name if graph_input else "input"
+    namer.used[input_name] = graph_input.loc if graph_input else node.loc
     nodes: list[Node] = []
     previous = input_name
     broken = False
@@ -236,14 +246,23 @@ def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str) -> 
         diags.error("E103", f"a layer must be a mapping such as {{op: relu}}, got {describe(item)}", item.loc)
         return None
     op_node = item.get("op")
+    if op_node is None and item.incomplete:  # a refused merge key may have been meant to give it
+        _claim_id(item, namer)
+        return None
     if op_node is None:
         diags.error("E106", "a layer needs 'op' (its type, e.g. op: conv2d)", item.loc)
+        _claim_id(item, namer)
         return None
-    op_text = op_node.text if isinstance(op_node, YScalar) else describe(op_node)
-    op = _op_of(op_text) if isinstance(op_node, YScalar) else None
+    if not isinstance(op_node, YScalar) or op_node.kind == "null":
+        diags.error("E103", f"'op' must be a layer type such as conv2d, got {describe(op_node)}", op_node.loc)
+        _claim_id(item, namer)
+        return None
+    op_text = op_node.text
+    op = _op_of(op_text)
     if op is None:
         names = list(REGISTRY) + list(ALIASES)
         diags.error("E111", f"unknown layer type '{op_text}'{did_you_mean(op_text, names)}", op_node.loc)
+        _claim_id(item, namer)
         return None
     ltype = REGISTRY[op]
     takes_shorthand = ltype.category in SHORTHAND_CATEGORIES
@@ -258,7 +277,7 @@ def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str) -> 
     schema = {**ltype.args, **{k: Arg(Str(), None) for k in LAYER_KEYS}}
     if not takes_shorthand:
         schema.pop("activation")
-    merged = YMap(entries, item.loc)
+    merged = YMap(entries, item.loc, item.incomplete)
     errors_before = len(diags.errors)
     values, locs = coerce_mapping(merged, schema, diags, what, ignore=("activation",))
     if "activation" in entries and not takes_shorthand:
@@ -302,11 +321,25 @@ def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str) -> 
     return out
 
 
+def _claim_id(item: YMap, namer: _Namer) -> None:
+    """Keep the id of a layer that could not be read, so `in:` naming it is not reported as well."""
+    id_node = item.get("id")
+    if isinstance(id_node, YScalar) and id_node.kind != "null" and id_node.text not in namer.used:
+        namer.used[id_node.text] = id_node.loc
+
+
 def _shorthand(vnode, parent: Node, diags: Diagnostics) -> Node | None:
     """`activation: relu` or `activation: {op: leaky_relu, negative_slope: 0.2}` → a node after the parent."""
-    if isinstance(vnode, YScalar):
+    if isinstance(vnode, YScalar) and vnode.kind != "null":
         text = vnode.text
         args_node = YMap({}, vnode.loc)
+    elif isinstance(vnode, YMap) and "op" not in vnode.entries:
+        diags.error(
+            "E106",
+            "'activation' written as a mapping needs 'op', e.g. {op: leaky_relu, negative_slope: 0.2}",
+            vnode.loc,
+        )
+        return None
     elif isinstance(vnode, YMap) and isinstance(vnode.get("op"), YScalar):
         text = vnode.get("op").text
         args_node = YMap({k: v for k, v in vnode.entries.items() if k != "op"}, vnode.loc)

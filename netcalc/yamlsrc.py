@@ -42,6 +42,9 @@ class YSeq:
 class YMap:
     entries: dict  # key text -> (key YScalar, value node)
     loc: Loc
+    # a key was refused (a merge key '<<', a key that is not a name): keys it may have supplied
+    # are not reported missing as well
+    incomplete: bool = False
 
     def get(self, key: str):
         entry = self.entries.get(key)
@@ -57,21 +60,27 @@ YNode = YScalar | YSeq | YMap
 def describe(node) -> str:
     """A node as a message quotes it: the scalar text, or its kind."""
     if isinstance(node, YScalar):
+        if node.kind == "null" and node.plain:
+            return "nothing (null)" if node.text in ("", "~") else node.text
         return repr(node.text) if not node.plain or node.kind == "str" else node.text
     if isinstance(node, YSeq):
-        return "a list"
-    return "a mapping"
+        if not node.items:
+            return "an empty list"
+        return f"a list of {len(node.items)} item{'s' if len(node.items) != 1 else ''}"
+    return "an empty mapping" if not node.entries else "a mapping"
 
 
 def read_text(path: str, diags: Diagnostics) -> str | None:
-    """The file's text, or None with an error E001/E002 saying why it cannot be read."""
+    """The file's text, or None with an error E001/E002/E003 saying why it cannot be used."""
     p = Path(path)
     where = Loc(path)
     try:
         if p.is_dir():
             diags.error("E001", f"'{path}' is a directory, not a spec file", where)
             return None
-        data = p.read_bytes()
+        # read at most one byte more than the limit: a huge file (or /dev/zero) is never loaded whole
+        with p.open("rb") as f:
+            data = f.read(MAX_BYTES + 1)
     except FileNotFoundError:
         diags.error("E001", f"no such file: '{path}'", where)
         return None
@@ -79,8 +88,18 @@ def read_text(path: str, diags: Diagnostics) -> str | None:
         diags.error("E001", f"cannot read '{path}': {exc.strerror or exc}", where)
         return None
     if len(data) > MAX_BYTES:
-        diags.error("E001", f"file is {len(data):,} bytes; a spec may have at most {MAX_BYTES:,}", where)
+        try:
+            st_size = p.stat().st_size
+        except OSError:
+            st_size = 0
+        # a device or a pipe has no size of its own
+        size = f"is {st_size:,} bytes" if st_size > MAX_BYTES else f"has more than {MAX_BYTES:,} bytes"
+        diags.error("E003", f"the file {size}; a spec may have at most {MAX_BYTES:,}", where)
         return None
+    for bom, encoding in _UTF16_32_BOMS:
+        if data.startswith(bom):
+            diags.error("E002", f"the file is {encoding} text; save it as UTF-8", Loc(path, 1, 1))
+            return None
     if b"\x00" in data:
         line, col = _line_col(data, data.index(b"\x00"))
         diags.error("E002", "this is a binary file, not a YAML spec (a NUL byte)", Loc(path, line, col))
@@ -95,6 +114,15 @@ def read_text(path: str, diags: Diagnostics) -> str | None:
             Loc(path, line, col),
         )
         return None
+
+
+# longest first: the UTF-32-LE mark begins with the UTF-16-LE one
+_UTF16_32_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
 
 
 def _line_col(data: bytes, offset: int) -> tuple[int, int]:
@@ -112,76 +140,200 @@ def parse_yaml(text: str, path: str, diags: Diagnostics):
         diags.error("E003", "the file is empty; a spec starts with 'netcalc: 1'", Loc(path, 1, 1))
         return None
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_loader())
+    except _TooDeep as exc:
+        diags.error("E003", f"YAML nesting deeper than {MAX_DEPTH} levels", _mark_loc(path, exc.mark))
+        return None
+    except yaml.reader.ReaderError as exc:
+        # a character YAML does not allow (a control character): point at it
+        line, col = _text_line_col(text, exc.position)
+        char = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "\0")
+        diags.error(
+            "E002", f"the file holds a control character U+{char:04X}, which YAML does not allow", Loc(path, line, col)
+        )
+        return None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or exc.context or "invalid YAML"
-        if exc.context and exc.problem:
-            problem = f"{exc.problem} ({exc.context})"
-        loc = Loc(path, mark.line + 1, mark.column + 1) if mark else Loc(path)
-        diags.error("E003", f"YAML syntax: {problem}", loc)
+        diags.error(
+            "E003", f"YAML syntax: {_syntax_message(exc)}", _mark_loc(path, exc.problem_mark or exc.context_mark)
+        )
         return None
     except yaml.YAMLError as exc:
-        diags.error("E003", f"YAML syntax: {exc}", Loc(path))
+        diags.error("E003", f"YAML syntax: {' '.join(str(exc).split())}", Loc(path))
         return None
-    except RecursionError:
+    except RecursionError:  # the depth limit should stop this first; never a traceback either way
         diags.error("E003", "YAML nesting is too deep to be a spec", Loc(path))
         return None
     if root is None:
         diags.error("E003", "the file holds no YAML document; a spec starts with 'netcalc: 1'", Loc(path, 1, 1))
         return None
-    return _Converter(path, diags).convert(root)
+    converter = _Converter(path, diags)
+    if not converter.check_size(root):
+        return None
+    return converter.convert(root)
+
+
+def _mark_loc(path: str, mark) -> Loc:
+    return Loc(path, mark.line + 1, mark.column + 1) if mark is not None else Loc(path)
+
+
+def _text_line_col(text: str, offset: int) -> tuple[int, int]:
+    before = text[:offset]
+    return before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1
+
+
+def _syntax_message(exc) -> str:
+    """PyYAML's problem and context as one readable line, with where the context starts."""
+    problem = exc.problem or ""
+    context = exc.context or ""
+    if problem == "but found another document":
+        return "a spec is a single YAML document, but a second one starts here"
+    if context.startswith("found duplicate anchor") and exc.context_mark is not None:
+        name = context.split(";")[0].removeprefix("found duplicate anchor ")
+        m = exc.context_mark
+        return f"anchor {name} is defined twice (first at line {m.line + 1}, column {m.column + 1})"
+    if not problem:
+        return context or "invalid YAML"
+    if not context:
+        return problem
+    m, pm = exc.context_mark, exc.problem_mark
+    if m is not None and (pm is None or (m.line, m.column) != (pm.line, pm.column)):
+        context += f" at line {m.line + 1}, column {m.column + 1}"
+    return f"{problem} ({context})"
+
+
+class _TooDeep(Exception):
+    def __init__(self, mark) -> None:
+        super().__init__("too deep")
+        self.mark = mark
+
+
+_LOADER = None
+
+
+def _loader():
+    """SafeLoader with a nesting limit, so that deep documents stop early rather than recurse."""
+    global _LOADER
+    if _LOADER is None:
+        import yaml
+
+        class DepthLimitedSafeLoader(yaml.SafeLoader):
+            _depth = 0
+
+            def fetch_flow_collection_start(self, token_class):
+                # stop deep [[[[... while scanning: PyYAML's scanner slows down quadratically with them
+                if self.flow_level >= MAX_DEPTH:
+                    raise _TooDeep(self.get_mark())
+                super().fetch_flow_collection_start(token_class)
+
+            def compose_node(self, parent, index):
+                if self._depth >= MAX_DEPTH:
+                    raise _TooDeep(self.peek_event().start_mark)
+                self._depth += 1
+                try:
+                    return super().compose_node(parent, index)
+                finally:
+                    self._depth -= 1
+
+        _LOADER = DepthLimitedSafeLoader
+    return _LOADER
 
 
 class _TooBig(Exception):
-    pass
+    def __init__(self, message: str, node) -> None:
+        super().__init__(message)
+        self.node = node
 
 
 class _Converter:
+    """Converts composed nodes to located nodes. An alias shares its anchor's converted node."""
+
     def __init__(self, path: str, diags: Diagnostics) -> None:
         self.path = path
         self.diags = diags
-        self.count = 0
+        self.done: dict = {}
+
+    def check_size(self, root) -> bool:
+        """Refuse a document that aliases would expand beyond MAX_NODES nodes or MAX_DEPTH levels,
+        or that contains itself, before anything walks it (each node is measured once)."""
+        try:
+            self._measure(root, 0, {}, set())
+        except _TooBig as exc:
+            self.diags.error("E003", str(exc), self._loc(exc.node))
+            return False
+        return True
+
+    def _measure(self, node, depth: int, memo: dict, active: set) -> tuple[int, int]:
+        """(expanded node count, expanded height) of a node."""
+        import yaml
+
+        key = id(node)
+        if key in active:
+            raise _TooBig("a YAML alias refers to the collection that contains it (a recursive document)", node)
+        if key in memo:
+            size, height = memo[key]
+        elif isinstance(node, yaml.ScalarNode):
+            size, height = 1, 1
+        else:
+            active.add(key)
+            children = node.value if isinstance(node, yaml.SequenceNode) else [n for kv in node.value for n in kv]
+            size, height = 1, 1
+            for child in children:
+                s, h = self._measure(child, depth + 1, memo, active)
+                size += s
+                height = max(height, h + 1)
+                if size > MAX_NODES:
+                    raise _TooBig(
+                        f"through aliases this YAML collection expands to more than {MAX_NODES:,} nodes "
+                        "(a 'billion laughs' document?)",
+                        node,
+                    )
+            active.discard(key)
+            memo[key] = (size, height)
+        if depth + height > MAX_DEPTH:
+            raise _TooBig(f"through aliases the YAML nesting goes deeper than {MAX_DEPTH} levels", node)
+        return size, height
 
     def convert(self, root):
-        try:
-            return self._node(root, 0, frozenset())
-        except _TooBig as exc:
-            self.diags.error("E003", str(exc), self._loc(root))
-            return None
+        return self._node(root)
 
     def _loc(self, node) -> Loc:
         m = node.start_mark
         return Loc(self.path, m.line + 1, m.column + 1)
 
-    def _node(self, node, depth: int, active: frozenset):
+    def _node(self, node):
         import yaml
 
-        self.count += 1
-        if self.count > MAX_NODES:
-            raise _TooBig(
-                f"the document expands to more than {MAX_NODES:,} YAML nodes "
-                "(aliases that repeat anchors, a 'billion laughs' document?)"
-            )
-        if depth > MAX_DEPTH:
-            raise _TooBig(f"YAML nesting deeper than {MAX_DEPTH} levels")
-        if id(node) in active:
-            raise _TooBig("a YAML alias refers to the collection that contains it (a recursive document)")
+        done = self.done.get(id(node))
+        if done is not None:
+            return done
         loc = self._loc(node)
         if isinstance(node, yaml.ScalarNode):
-            return YScalar(node.value, node.tag, node.style is None, loc)
-        inner = active | {id(node)}
-        if isinstance(node, yaml.SequenceNode):
-            return YSeq([self._node(n, depth + 1, inner) for n in node.value], loc)
+            out = YScalar(node.value, node.tag, node.style is None, loc)
+        elif isinstance(node, yaml.SequenceNode):
+            out = YSeq([self._node(n) for n in node.value], loc)
+        else:
+            out = self._mapping(node, loc)
+        self.done[id(node)] = out
+        return out
+
+    def _mapping(self, node, loc: Loc) -> YMap:
         entries: dict = {}
+        incomplete = False
         for knode, vnode in node.value:
-            key = self._node(knode, depth + 1, inner)
-            value = self._node(vnode, depth + 1, inner)
+            key = self._node(knode)
+            value = self._node(vnode)
             if not isinstance(key, YScalar):
-                self.diags.error("E101", f"a mapping key must be a plain name, got {describe(key)}", key.loc)
+                self.diags.error("E103", f"a mapping key must be a name, got {describe(key)}", key.loc)
+                incomplete = True
                 continue
             if knode.tag.endswith(":merge"):
-                self.diags.error("E101", "YAML merge keys ('<<') are not supported in specs", key.loc)
+                self.diags.error(
+                    "E102",
+                    "YAML merge keys ('<<') are not supported in specs; write the keys out "
+                    "(or put shared arguments in 'defaults:')",
+                    key.loc,
+                )
+                incomplete = True
                 continue
             if key.text in entries:
                 first = entries[key.text][0].loc
@@ -193,4 +345,4 @@ class _Converter:
                 )
                 continue
             entries[key.text] = (key, value)
-        return YMap(entries, loc)
+        return YMap(entries, loc, incomplete)

@@ -80,3 +80,51 @@ def test_bundled_specs_ship_with_the_package():
     text = (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text()
     assert '"specs" = "netcalc/specs"' in text
     assert {"alexnet-lite", "mnist-cnn", "flatten-vs-gap"} <= set(bundled.names())
+
+
+def test_keras_mobile_counts_batchnorm_statistics_by_convention():
+    a = _analysis("keras-mobile")
+    # conv 3·3·3·32 = 864 (no bias); depthwise 3·3·32 = 288; pointwise 32·64 = 2,048; dense 64·10+10 = 650
+    # batchnorm: Keras 4C each (γ, β trainable; moving mean/var non-trainable): 128 + 128 + 256 = 512
+    assert a.totals.params == 864 + 288 + 2048 + 650 + 512 == 4362
+    assert a.totals.non_trainable_params == 2 * (32 + 32 + 64) == 256
+    depthwise = _by_type(a, "conv2d")[1]
+    assert depthwise.tensors[0].shape == (3, 3, 32, 1)  # Keras DepthwiseConv2D kernel layout
+    # 32×32 'same' stride 2 → ceil(32/2) = 16
+    assert depthwise.out_shape == (16, 16, 32)
+    as_pytorch = _analysis("keras-mobile", convention="pytorch")
+    # PyTorch: running statistics are buffers, not parameters: 4,362 − 256 = 4,106 parameters
+    assert as_pytorch.totals.params == 4106 and as_pytorch.totals.buffers == 256
+
+
+def test_conv_autoencoder_shapes():
+    a = _analysis("conv-autoencoder")
+    shapes = [r.out_shape for r in a.rows if r.node.part_of is None]
+    # 784 → 1×28×28 → pad 1: 30×30 → conv 3: 28 → pool 2: 14 → conv 3 pad 1: 14 → pool 2: 7 → 1×1: 7
+    # → transposed k2 s2: (7−1)·2 + 2 = 14 → ×2: 28 → conv 3 pad 1: 28 → 784
+    assert shapes == [
+        (1, 28, 28), (1, 30, 30), (16, 28, 28), (16, 28, 28), (16, 28, 28), (16, 14, 14), (32, 14, 14),
+        (32, 7, 7), (8, 7, 7), (16, 14, 14), (16, 14, 14), (16, 28, 28), (1, 28, 28), (784,),
+    ]  # fmt: skip
+    tconv = _by_type(a, "conv2d_transpose")[0]
+    # weight (C_in 8, C_out 16, 2, 2) = 512 + 16 biases; MACs: 7·7·8 inputs × 16·2·2 = 25,088
+    assert tconv.tensors[0].shape == (8, 16, 2, 2) and tconv.params == 528 and tconv.macs == 25_088
+
+
+def test_text_cnn_keras_conv1d():
+    a = _analysis("text-cnn")
+    conv1, conv2 = _by_type(a, "conv1d")
+    # Keras Conv1D kernel (k, in, out) = 5·64·128 = 40,960 + 128 biases; 'same' keeps 200 steps
+    assert conv1.tensors[0].shape == (5, 64, 128) and conv1.params == 41_088 and conv1.out_shape == (200, 128)
+    # 100 steps, valid k5: 96; MACs 96·128·128·5 = 7,864,320
+    assert conv2.out_shape == (96, 128) and conv2.macs == 7_864_320
+
+
+def test_every_layer_type_appears_in_a_bundled_spec():
+    """Adding a layer type means adding an example of it: a bundled spec that uses it."""
+    from netcalc.layers import REGISTRY
+
+    used = set()
+    for name in bundled.names():
+        used |= {r.node.op for r in _analysis(name).rows}
+    assert set(REGISTRY) - used == set()

@@ -52,16 +52,25 @@ class Ctx:
     """What a layer type may know while resolving one node: the convention, the layout, and
     where to report findings."""
 
-    def __init__(self, node: Node, convention: str, channels_last: bool, diags: Diagnostics) -> None:
+    def __init__(
+        self, node: Node, convention: str, channels_last: bool, diags: Diagnostics, counting: str | None = None
+    ) -> None:
         self.node = node
-        self.convention = convention
+        self.convention = convention  # the spec's framework: padding rules, defaults
+        self.counting = counting or convention  # whose parameter counts and weight layouts to report
         self.channels_last = channels_last
         self.diags = diags
         self.failed = False
 
     @property
     def keras(self) -> bool:
+        """The network is written for Keras: its 'same' padding, default slopes and layouts."""
         return self.convention == "keras"
+
+    @property
+    def keras_counting(self) -> bool:
+        """Parameters are counted, and weights laid out, as Keras does (`--convention` may differ)."""
+        return self.counting == "keras"
 
     def error(self, code: str, message: str, key: str | None = None, *notes: str) -> None:
         self.failed = True

@@ -157,11 +157,11 @@ class Conv(LayerType):
     def params(self, g, ctx):
         """weight C_out × C_in/groups × k…, bias C_out (both trainable)."""
         per_group = g.c_in // g.groups
-        if ctx.keras:
+        if ctx.keras_counting:
             shape = (*g.ks, g.c_in, g.c_out // g.c_in) if g.depthwise else (*g.ks, per_group, g.c_out)
         else:
             shape = (g.c_out, per_group, *g.ks)
-        names = ("kernel", "bias") if ctx.keras else ("weight", "bias")
+        names = ("kernel", "bias") if ctx.keras_counting else ("weight", "bias")
         tensors = [Tensor(names[0], shape)]
         if g.bias:
             tensors.append(Tensor(names[1], (g.c_out,)))
@@ -271,7 +271,7 @@ class ConvTranspose(LayerType):
 
     def params(self, g, ctx):
         """weight C_in × C_out/groups × k… (PyTorch) or k… × C_out × C_in (Keras), bias C_out."""
-        if ctx.keras:
+        if ctx.keras_counting:
             tensors = [Tensor("kernel", (*g.ks, g.c_out // g.groups, g.c_in))]
         else:
             tensors = [Tensor("weight", (g.c_in, g.c_out // g.groups, *g.ks))]

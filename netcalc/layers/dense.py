@@ -38,7 +38,7 @@ class Dense(LayerType):
 
     def params(self, g, ctx):
         """weight units × in (trainable), bias units."""
-        tensors = [Tensor("kernel", (g.n_in, g.units)) if ctx.keras else Tensor("weight", (g.units, g.n_in))]
+        tensors = [Tensor("kernel", (g.n_in, g.units)) if ctx.keras_counting else Tensor("weight", (g.units, g.n_in))]
         if g.bias:
             tensors.append(Tensor("bias", (g.units,)))
         return tensors

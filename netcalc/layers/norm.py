@@ -36,9 +36,9 @@ class BatchNorm(LayerType):
         """γ, β trainable; running mean/var: buffers (PyTorch) or non-trainable (Keras)."""
         tensors = []
         if g.affine:
-            names = ("gamma", "beta") if ctx.keras else ("weight", "bias")
+            names = ("gamma", "beta") if ctx.keras_counting else ("weight", "bias")
             tensors += [Tensor(names[0], (g.c,)), Tensor(names[1], (g.c,))]
-        if ctx.keras:
+        if ctx.keras_counting:
             tensors += [Tensor("moving_mean", (g.c,), False), Tensor("moving_variance", (g.c,), False)]
         else:
             tensors += [Tensor("running_mean", (g.c,), False, "buffer"), Tensor("running_var", (g.c,), False, "buffer")]
@@ -85,7 +85,7 @@ class LayerNorm(LayerType):
         """γ and β with the normalised axes' shape."""
         if not g.affine:
             return []
-        names = ("gamma", "beta") if ctx.keras else ("weight", "bias")
+        names = ("gamma", "beta") if ctx.keras_counting else ("weight", "bias")
         return [Tensor(names[0], g.norm_shape), Tensor(names[1], g.norm_shape)]
 
     def flops(self, g):

@@ -1,0 +1,63 @@
+"""Whole-process time of `netcalc summary`, median of several runs, beside the floor it stands on.
+
+Measured in the same run: `python -c pass`, a bare import of typer + rich + yaml (what any CLI
+built on them pays), and `netcalc summary` on each bundled spec and on a generated
+ResNet-50-sized spec. Budget: under 250 ms for the ResNet-50-sized spec on a 2-core machine.
+Usage: python benchmarks/startup.py [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from gen import resnet50_sized
+
+BUDGET_MS = 250
+
+
+def median_ms(cmd: list[str], runs: int) -> float:
+    subprocess.run(cmd, capture_output=True, check=False)  # warm the file cache and .pyc files
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, capture_output=True, check=False)
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=15)
+    args = parser.parse_args()
+    py = sys.executable
+    with tempfile.TemporaryDirectory() as tmp:
+        big = Path(tmp) / "resnet50-sized.yaml"
+        big.write_text(resnet50_sized())
+        cases = [
+            ("python -c pass", [py, "-c", "pass"]),
+            ("import typer, rich, yaml", [py, "-c", "import typer, rich.console, rich.table, yaml"]),
+        ]
+        from netcalc import bundled
+
+        for name in bundled.names():
+            cases.append((f"netcalc summary {name}", [py, "-m", "netcalc", "summary", name]))
+        cases.append(("netcalc summary resnet50-sized (generated)", [py, "-m", "netcalc", "summary", str(big)]))
+        print(f"{'command':<48} {'median ms':>10}   ({args.runs} runs each)")
+        result = {}
+        for label, cmd in cases:
+            result[label] = median_ms(cmd, args.runs)
+            print(f"{label:<48} {result[label]:>10.1f}")
+        worst = result["netcalc summary resnet50-sized (generated)"]
+        verdict = "within" if worst < BUDGET_MS else "OVER"
+        print(f"\nResNet-50-sized summary: {worst:.0f} ms, {verdict} the {BUDGET_MS} ms budget")
+
+
+if __name__ == "__main__":
+    main()
