@@ -31,22 +31,24 @@ class Row:
     flops: int = 0
     weight_shape: str = ""
     rf: list | None = None  # [(receptive field, jump)] per spatial axis
+    params: int = 0  # parameters (trainable and not); buffers are not parameters
+    trainable: int = 0
+    buffers: int = 0
 
     @property
     def ok(self) -> bool:
         return self.out_shape is not None
 
-    @property
-    def params(self) -> int:
-        return sum(t.count for t in self.tensors if t.kind == "param")
-
-    @property
-    def trainable(self) -> int:
-        return sum(t.count for t in self.tensors if t.kind == "param" and t.trainable)
-
-    @property
-    def buffers(self) -> int:
-        return sum(t.count for t in self.tensors if t.kind == "buffer")
+    def count(self) -> None:
+        """Sum the tensors once: parameters, the trainable ones, buffers."""
+        for t in self.tensors:
+            n = t.count
+            if t.kind == "buffer":
+                self.buffers += n
+            else:
+                self.params += n
+                if t.trainable:
+                    self.trainable += n
 
 
 @dataclass
@@ -140,9 +142,10 @@ def _resolve(row: Row, graph: Graph, diags: Diagnostics, fields: dict) -> None:
         return
     row.out_shape = tuple(ltype.output_shape(g))
     row.tensors = ltype.params(g, ctx)
+    row.count()
     row.macs = ltype.macs(g)
     row.flops = ltype.flops(g)
-    row.weight_shape = ltype.weight_shape(g, ctx)
+    row.weight_shape = ltype.weight_shape(g, row.tensors)
     rf_in = fields.get(node.inputs[0])
     if rf_in is not None and len(row.in_shapes[0]) - 1 != len(rf_in):
         rf_in = None

@@ -140,13 +140,16 @@ class LayerType:
         """Unchanged by default (elementwise layers)."""
         return rf
 
-    def weight_shape(self, g: Geometry, ctx: Ctx) -> str:
-        tensors = [t for t in self.params(g, ctx) if t.kind == "param"]
-        return fmt_shape(tensors[0].shape) if tensors else ""
+    def weight_shape(self, g: Geometry, tensors: list[Tensor]) -> str:
+        """The first parameter tensor's shape (the kernel), as the summary shows it."""
+        for t in tensors:
+            if t.kind == "param":
+                return fmt_shape(t.shape)
+        return ""
 
 
 def fmt_shape(shape) -> str:
-    return "×".join(str(d) for d in shape) if shape else "scalar"
+    return "×".join(map(str, shape)) if shape else "scalar"
 
 
 def elements(shape) -> int:

@@ -48,7 +48,7 @@ class BatchNorm(LayerType):
         """2 per element."""
         return 2 * prod(g.shape)
 
-    def weight_shape(self, g, ctx):
+    def weight_shape(self, g, tensors):
         return f"{g.c}"
 
 

@@ -77,7 +77,7 @@ class Pool(LayerType):
         """r += d(k − 1)·j and j *= s on each axis."""
         return rf_window(rf, g.ks, g.ss, g.ds)
 
-    def weight_shape(self, g, ctx):
+    def weight_shape(self, g, tensors):
         return "×".join(map(str, g.ks)) + " window"
 
 

@@ -1,0 +1,852 @@
+"""Every layer type's formulas against numbers worked out by hand.
+
+Each expected value is a literal with its derivation in a comment next to it; nothing expected is
+computed by netcalc. Sizes are odd (and H ≠ W) wherever that can catch a swapped axis or an
+off-by-one. Shapes exclude the batch axis and are in the spec's layout (chw or hwc).
+"""
+
+from __future__ import annotations
+
+import pytest
+from conftest import one_layer, run_spec
+
+from netcalc.diagnostics import Diagnostics
+from netcalc.layers.base import Ctx
+
+
+def tensors(row):
+    """(name, shape, trainable, kind) of every tensor of a row."""
+    return [(t.name, t.shape, t.trainable, t.kind) for t in row.tensors]
+
+
+def found(diags):
+    """(severity, code) of every finding."""
+    return [(d.severity, d.code) for d in diags.items]
+
+
+def geometry(row, convention="pytorch", layout="chw"):
+    """Resolve a row's layer again to read what the summary does not show (padding split, slope)."""
+    ctx = Ctx(row.node, convention, layout == "hwc", Diagnostics())
+    return row.ltype.resolve(row.node.args, row.in_shapes, ctx)
+
+
+def ok(layer, shape, layout="chw", convention="pytorch"):
+    """A row that must resolve without any finding."""
+    row, diags = one_layer(layer, shape, layout=layout, convention=convention)
+    assert row is not None and row.ok, [d.format() for d in diags.items]
+    assert found(diags) == []
+    return row
+
+
+def failing(layer, shape, code, layout="chw", convention="pytorch"):
+    """The single error a layer must report; its row must be left unresolved."""
+    row, diags = one_layer(layer, shape, layout=layout, convention=convention)
+    assert found(diags) == [("error", code)]
+    assert row is None or not row.ok
+    return diags.items[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# conv2d
+# ---------------------------------------------------------------------------------------------
+
+
+def test_conv2d_int_kernel_stride_pytorch_counts_and_w201():
+    row, diags = one_layer("{op: conv2d, filters: 8, kernel: 5, stride: 2}", [3, 32, 33])
+    # H: (32 + 0 − 5)//2 + 1 = 27//2 + 1 = 14 ; W: (33 − 5)//2 + 1 = 28//2 + 1 = 15
+    assert row.out_shape == (8, 14, 15)
+    # weight (C_out, C_in, kh, kw) = (8, 3, 5, 5); bias (8,)
+    assert tensors(row) == [("weight", (8, 3, 5, 5), True, "param"), ("bias", (8,), True, "param")]
+    assert row.params == 608  # 8·3·5·5 + 8 = 600 + 8
+    assert row.trainable == 608
+    assert row.buffers == 0
+    assert row.macs == 126_000  # 14·15 positions × 8 × 3 × 25 = 210 × 600
+    assert row.flops == 253_680  # 2·126000 + 14·15·8 bias adds = 252000 + 1680
+    # height leaves 27 mod 2 = 1 real row unread; width 28 mod 2 = 0: one warning only
+    assert found(diags) == [("warning", "W201")]
+    w = diags.items[0]
+    assert "(32 + 2·0 − 5)/2 + 1 = 14.5" in w.message  # 27/2 + 1
+    assert "floored to 14" in w.message
+    assert "the last input row of 32 is never read" in w.message
+    # the warning points at the kernel value: "  - {op: conv2d, filters: 8, kernel: 5, ..." is line 6
+    # of the dedented text (line 1 is empty); '5' follows 4 + 1 + 12 + 12 + 8 = 37 characters → col 38
+    assert (w.loc.line, w.loc.col) == (6, 38)
+
+
+def test_conv2d_w201_counts_several_rows():
+    row, diags = one_layer("{op: conv2d, filters: 2, kernel: 5, stride: 3}", [1, 34, 35])
+    # H: (34 − 5)//3 + 1 = 29//3 + 1 = 10, remainder 2 → 2 rows unread
+    # W: (35 − 5)//3 + 1 = 30//3 + 1 = 11, remainder 0
+    assert row.out_shape == (2, 10, 11)
+    assert found(diags) == [("warning", "W201")]
+    msg = diags.items[0].message
+    assert "(34 + 2·0 − 5)/3 + 1 = 10.67" in msg  # 29/3 + 1 = 10.666…
+    assert "the last 2 input rows of 34 are never read" in msg
+
+
+def test_conv2d_w201_width_names_columns():
+    _, diags = one_layer("{op: conv2d, filters: 2, kernel: 3, stride: 2}", [1, 9, 10])
+    # H: (9 − 3) = 6, 6 mod 2 = 0 → fine ; W: (10 − 3) = 7, 7 mod 2 = 1 → one column unread
+    assert found(diags) == [("warning", "W201")]
+    assert "(10 + 2·0 − 3)/2 + 1 = 4.5" in diags.items[0].message
+    assert "the last input column of 10 is never read" in diags.items[0].message
+
+
+def test_conv2d_no_warning_when_only_padding_is_unused():
+    row = ok("{op: conv2d, filters: 8, kernel: 7, stride: 2, padding: 3}", [3, 224, 224])
+    # (224 + 6 − 7)//2 + 1 = 223//2 + 1 = 112; remainder 1 ≤ right padding 3 → only padding unused
+    assert row.out_shape == (8, 112, 112)
+    assert row.macs == 14_751_744  # 112·112 × 8 × 3 × 49 = 12544 × 1176
+
+
+def test_conv2d_pair_kernel_stride_padding():
+    row = ok("{op: conv2d, filters: 4, kernel: [3, 5], stride: [2, 1], padding: [1, 2]}", [5, 9, 11])
+    # H: (9 + 2·1 − 3)//2 + 1 = 8//2 + 1 = 5 ; W: (11 + 2·2 − 5)//1 + 1 = 10 + 1 = 11
+    assert row.out_shape == (4, 5, 11)
+    assert tensors(row)[0] == ("weight", (4, 5, 3, 5), True, "param")  # (C_out, C_in, kh, kw)
+    assert row.params == 304  # 4·5·3·5 + 4 = 300 + 4
+    assert row.macs == 16_500  # 5·11 × 4 × 5 × 15 = 55 × 300
+    assert row.flops == 33_220  # 2·16500 + 55·4 = 33000 + 220
+
+
+def test_conv2d_asymmetric_padding():
+    row = ok("{op: conv2d, filters: 3, kernel: 3, stride: 2, padding: [[1, 2], [0, 3]]}", [2, 7, 6])
+    # H: (7 + 1 + 2 − 3)//2 + 1 = 7//2 + 1 = 4 (remainder 1 ≤ 2 bottom padding: no warning)
+    # W: (6 + 0 + 3 − 3)//2 + 1 = 6//2 + 1 = 4
+    assert row.out_shape == (3, 4, 4)
+    assert row.macs == 864  # 16 × 3 × 2 × 9
+    assert row.flops == 1_776  # 2·864 + 16·3 = 1728 + 48
+    assert geometry(row).pads == [(1, 2), (0, 3)]
+
+
+def test_conv2d_asymmetric_padding_unread_row_counts_after_padding():
+    _, diags = one_layer("{op: conv2d, filters: 1, kernel: 3, stride: 3, padding: [[0, 1], [0, 0]]}", [1, 10, 9])
+    # H: (10 + 0 + 1 − 3) = 8, 8 mod 3 = 2, minus 1 bottom padding → 1 real row unread
+    # W: (9 − 3) = 6, 6 mod 3 = 0
+    assert found(diags) == [("warning", "W201")]
+    assert "(10 + 0 + 1 − 3)/3 + 1 = 3.667" in diags.items[0].message  # 8/3 + 1
+    assert "the last input row of 10 is never read" in diags.items[0].message
+
+
+def test_conv2d_valid_is_zero_padding():
+    row = ok("{op: conv2d, filters: 5, kernel: 3, padding: valid}", [3, 13, 10])
+    # H: 13 − 3 + 1 = 11 ; W: 10 − 3 + 1 = 8
+    assert row.out_shape == (5, 11, 8)
+    assert geometry(row).pads == [(0, 0), (0, 0)]
+
+
+def test_conv2d_keras_same_stride2_pads_bottom_right():
+    row = ok(
+        "{op: conv2d, filters: 6, kernel: 3, stride: 2, padding: same}", [17, 16, 3], layout="hwc", convention="keras"
+    )
+    # out = ceil(n/s): H ceil(17/2) = 9, W ceil(16/2) = 8; channels last
+    assert row.out_shape == (9, 8, 6)
+    # H total pad (9−1)·2 + 3 − 17 = 2 → (1, 1) ; W total (8−1)·2 + 3 − 16 = 1 → (0, 1): extra on the right
+    assert geometry(row, "keras", "hwc").pads == [(1, 1), (0, 1)]
+    # Keras kernel (kh, kw, C_in, C_out)
+    assert tensors(row) == [("kernel", (3, 3, 3, 6), True, "param"), ("bias", (6,), True, "param")]
+    assert row.params == 168  # 3·3·3·6 + 6 = 162 + 6
+    assert row.macs == 11_664  # 9·8 × 6 × 3 × 9 = 72 × 162
+    assert row.flops == 23_760  # 2·11664 + 72·6 = 23328 + 432
+
+
+def test_conv2d_keras_same_stride3_and_even_kernel():
+    row = ok(
+        "{op: conv2d, filters: 1, kernel: [5, 4], stride: [3, 1], padding: same}",
+        [10, 11, 1],
+        layout="hwc",
+        convention="keras",
+    )
+    # H: ceil(10/3) = 4, total (4−1)·3 + 5 − 10 = 4 → (2, 2) ; W: ceil(11/1) = 11, total 10 + 4 − 11 = 3 → (1, 2)
+    assert row.out_shape == (4, 11, 1)
+    assert geometry(row, "keras", "hwc").pads == [(2, 2), (1, 2)]
+
+
+def test_conv2d_pytorch_same_stride1_with_dilation():
+    row = ok("{op: conv2d, filters: 2, kernel: [4, 3], padding: same, dilation: [1, 2]}", [1, 11, 9])
+    # stride 1: output = input; H total d(k−1) = 3 → (1, 2) (extra right, as PyTorch) ; W total 2·2 = 4 → (2, 2)
+    assert row.out_shape == (2, 11, 9)
+    assert geometry(row).pads == [(1, 2), (2, 2)]
+    assert row.macs == 2_376  # 11·9 × 2 × 1 × 12 = 99 × 24
+    assert row.flops == 4_950  # 2·2376 + 99·2 = 4752 + 198
+
+
+def test_conv2d_pytorch_same_with_stride2_is_e204():
+    err = failing("{op: conv2d, filters: 8, kernel: 3, stride: 2, padding: same}", [3, 17, 17], "E204")
+    assert "stride" in err.message and "same" in err.message
+
+
+def test_conv2d_dilation():
+    row = ok("{op: conv2d, filters: 4, kernel: 3, dilation: 2}", [2, 11, 12])
+    # window span d(k−1) + 1 = 5: H 11 − 5 + 1 = 7 ; W 12 − 5 + 1 = 8
+    assert row.out_shape == (4, 7, 8)
+    assert row.macs == 4_032  # 7·8 × 4 × 2 × 9 = 56 × 72 (dilation adds no taps)
+    assert row.rf == [(5, 1), (5, 1)]  # 1 + 2·(3−1)·1 = 5
+
+
+def test_conv2d_dilation_w201_formula_text():
+    row, diags = one_layer("{op: conv2d, filters: 1, kernel: 3, stride: 2, dilation: 2}", [1, 12, 13])
+    # H: (12 − 2·(3−1) − 1)//2 + 1 = 7//2 + 1 = 4, remainder 1 → warning ; W: (13 − 5)//2 + 1 = 5, remainder 0
+    assert row.out_shape == (1, 4, 5)
+    assert found(diags) == [("warning", "W201")]
+    assert "(12 + 2·0 − 2·(3 − 1) − 1)/2 + 1 = 4.5" in diags.items[0].message
+
+
+def test_conv2d_below_one_is_e201():
+    err = failing("{op: conv2d, filters: 8, kernel: 9}", [3, 5, 17], "E201")
+    # H: (5 + 0 − 9)/1 + 1 = −3
+    assert "(5 + 2·0 − 9)/1 + 1 = -3 is below 1" in err.message
+
+
+def test_conv2d_exactly_one_is_fine():
+    row = ok("{op: conv2d, filters: 3, kernel: [5, 7]}", [1, 5, 7])
+    assert row.out_shape == (3, 1, 1)  # 5 − 5 + 1 = 1 ; 7 − 7 + 1 = 1
+
+
+def test_conv2d_groups_pytorch_and_keras():
+    row = ok("{op: conv2d, filters: 6, kernel: 3, groups: 3, padding: 1}", [9, 7, 5])
+    # same size with k3 p1: (7 + 2 − 3) + 1 = 7 ; (5 + 2 − 3) + 1 = 5
+    assert row.out_shape == (6, 7, 5)
+    assert tensors(row)[0] == ("weight", (6, 3, 3, 3), True, "param")  # (C_out, C_in/g = 9/3, 3, 3)
+    assert row.params == 168  # 6·3·3·3 + 6 = 162 + 6
+    assert row.macs == 5_670  # 7·5 × 6 × 3 × 9 = 35 × 162
+    assert row.flops == 11_550  # 2·5670 + 35·6 = 11340 + 210
+    krow = ok("{op: conv2d, filters: 6, kernel: 3, groups: 3, padding: 1}", [7, 5, 9], layout="hwc", convention="keras")
+    assert krow.out_shape == (7, 5, 6)
+    assert tensors(krow)[0] == ("kernel", (3, 3, 3, 6), True, "param")  # (kh, kw, C_in/g, C_out)
+
+
+def test_conv2d_groups_not_dividing_channels_is_e203():
+    err = failing("{op: conv2d, filters: 8, kernel: 3, groups: 2}", [3, 5, 17], "E203")
+    assert "3 input channels" in err.message
+    # "  - {op: conv2d, filters: 8, kernel: 3, groups: 2}": '2' after 4 + 1 + 12 + 12 + 11 + 8 = 48 characters
+    assert (err.loc.line, err.loc.col) == (6, 49)
+
+
+def test_conv2d_groups_not_dividing_filters_is_e203():
+    err = failing("{op: conv2d, filters: 4, kernel: 3, groups: 3}", [9, 5, 7], "E203")
+    assert "4 filters" in err.message  # 9 % 3 = 0 but 4 % 3 = 1
+
+
+def test_conv2d_depthwise_defaults_filters_to_channels():
+    row = ok("{op: conv2d, kernel: 3, groups: depthwise}", [5, 9, 7])
+    # filters = groups = C_in = 5 ; H 9 − 3 + 1 = 7, W 7 − 3 + 1 = 5
+    assert row.out_shape == (5, 7, 5)
+    assert tensors(row) == [("weight", (5, 1, 3, 3), True, "param"), ("bias", (5,), True, "param")]
+    assert row.params == 50  # 5·1·3·3 + 5 = 45 + 5
+    assert row.macs == 1_575  # 7·5 × 5 × 1 × 9 = 35 × 45
+    assert row.flops == 3_325  # 2·1575 + 35·5 = 3150 + 175
+
+
+def test_conv2d_depthwise_keras_kernel_layout_with_multiplier():
+    row = ok("{op: conv2d, kernel: 3, groups: depthwise}", [9, 7, 5], layout="hwc", convention="keras")
+    assert tensors(row) == [("kernel", (3, 3, 5, 1), True, "param"), ("bias", (5,), True, "param")]  # (kh, kw, C, 1)
+    row = ok("{op: conv2d, filters: 10, kernel: 3, groups: depthwise}", [9, 7, 5], layout="hwc", convention="keras")
+    assert row.out_shape == (7, 5, 10)
+    # depth multiplier 10/5 = 2: kernel (3, 3, 5, 2), bias 10
+    assert tensors(row) == [("kernel", (3, 3, 5, 2), True, "param"), ("bias", (10,), True, "param")]
+    assert row.macs == 3_150  # 7·5 × 10 × 1 × 9 = 35 × 90
+
+
+def test_conv2d_bias_false():
+    row = ok("{op: conv2d, filters: 4, kernel: 3, bias: false}", [3, 7, 9])
+    # H 7 − 2 = 5, W 9 − 2 = 7
+    assert row.out_shape == (4, 5, 7)
+    assert tensors(row) == [("weight", (4, 3, 3, 3), True, "param")]
+    assert row.params == 108  # 4·3·3·3
+    assert row.macs == 3_780  # 5·7 × 4 × 3 × 9 = 35 × 108
+    assert row.flops == 7_560  # 2·3780, no bias adds
+
+
+def test_conv2d_pytorch_on_channels_last_layout():
+    row = ok("{op: conv2d, filters: 4, kernel: 3, stride: 2}", [9, 7, 3], layout="hwc")
+    # H (9−3)//2 + 1 = 4 ; W (7−3)//2 + 1 = 3 ; channels stay last; weight still (C_out, C_in, kh, kw)
+    assert row.out_shape == (4, 3, 4)
+    assert tensors(row)[0] == ("weight", (4, 3, 3, 3), True, "param")
+
+
+# ---------------------------------------------------------------------------------------------
+# conv1d
+# ---------------------------------------------------------------------------------------------
+
+
+def test_conv1d_pytorch_and_keras():
+    row = ok("{op: conv1d, filters: 4, kernel: 5, stride: 3, padding: 2}", [3, 23])
+    # L: (23 + 4 − 5)//3 + 1 = 22//3 + 1 = 8 (remainder 1 ≤ right padding 2: no warning)
+    assert row.out_shape == (4, 8)
+    assert tensors(row) == [("weight", (4, 3, 5), True, "param"), ("bias", (4,), True, "param")]
+    assert row.params == 64  # 4·3·5 + 4
+    assert row.macs == 480  # 8 × 4 × 3 × 5
+    assert row.flops == 992  # 2·480 + 8·4
+    krow = ok("{op: conv1d, filters: 4, kernel: 5, stride: 3, padding: 2}", [23, 3], layout="hwc", convention="keras")
+    assert krow.out_shape == (8, 4)
+    assert tensors(krow)[0] == ("kernel", (5, 3, 4), True, "param")  # (k, C_in, C_out)
+
+
+def test_conv1d_asymmetric_padding_and_w201():
+    row = ok("{op: conv1d, filters: 2, kernel: 4, padding: [[2, 1]]}", [1, 10])
+    assert row.out_shape == (2, 10)  # 10 + 2 + 1 − 4 + 1 = 10
+    row, diags = one_layer("{op: conv1d, filters: 2, kernel: 4, stride: 3}", [1, 24])
+    # (24 − 4)//3 + 1 = 20//3 + 1 = 7, remainder 2 → 2 positions unread
+    assert row.out_shape == (2, 7)
+    assert found(diags) == [("warning", "W201")]
+    assert "(24 + 2·0 − 4)/3 + 1 = 7.667" in diags.items[0].message
+    assert "the last 2 input positions of 24 are never read" in diags.items[0].message
+
+
+def test_conv1d_keras_same_dilation_groups_bias():
+    row = ok(
+        "{op: conv1d, filters: 6, kernel: 4, stride: 2, padding: same, groups: 3, bias: false}",
+        [15, 3],
+        layout="hwc",
+        convention="keras",
+    )
+    # ceil(15/2) = 8; total (8−1)·2 + 4 − 15 = 3 → (1, 2)
+    assert row.out_shape == (8, 6)
+    assert geometry(row, "keras", "hwc").pads == [(1, 2)]
+    assert tensors(row) == [("kernel", (4, 1, 6), True, "param")]  # (k, C_in/g = 3/3, C_out)
+    assert row.macs == 192  # 8 × 6 × 1 × 4
+    assert row.flops == 384  # 2·192, no bias
+    row = ok("{op: conv1d, filters: 2, kernel: 3, dilation: 3}", [1, 13])
+    assert row.out_shape == (2, 7)  # span 3·2 + 1 = 7: 13 − 7 + 1 = 7
+    assert row.rf == [(7, 1)]  # 1 + 3·(3−1)·1
+
+
+def test_conv1d_pytorch_same_stride2_is_e204():
+    failing("{op: conv1d, filters: 2, kernel: 3, stride: 2, padding: same}", [1, 13], "E204")
+
+
+# ---------------------------------------------------------------------------------------------
+# conv2d_transpose
+# ---------------------------------------------------------------------------------------------
+
+
+def test_conv2d_transpose_pytorch():
+    row = ok("{op: conv2d_transpose, filters: 6, kernel: 3, stride: 2, padding: 1, output_padding: 1}", [4, 7, 9])
+    # H: (7−1)·2 − 2·1 + 1·(3−1) + 1 + 1 = 12 − 2 + 2 + 2 = 14 ; W: (9−1)·2 − 2 + 2 + 2 = 18
+    assert row.out_shape == (6, 14, 18)
+    # weight (C_in, C_out/g, k, k)
+    assert tensors(row) == [("weight", (4, 6, 3, 3), True, "param"), ("bias", (6,), True, "param")]
+    assert row.params == 222  # 4·6·9 + 6 = 216 + 6
+    assert row.macs == 13_608  # H_in·W_in·C_in·C_out·k·k = 7·9·4·6·9 = 63 × 216
+    assert row.flops == 28_728  # 2·13608 + 14·18·6 = 27216 + 1512
+
+
+def test_conv2d_transpose_pytorch_groups_dilation_output_padding():
+    row = ok("{op: conv2d_transpose, filters: 6, kernel: 3, groups: 2, dilation: 2, output_padding: 1}", [4, 5, 7])
+    # op 1 < max(stride 1, dilation 2) is allowed
+    # H: (5−1)·1 − 0 + 2·(3−1) + 1 + 1 = 4 + 4 + 2 = 10 ; W: 6 + 4 + 2 = 12
+    assert row.out_shape == (6, 10, 12)
+    assert tensors(row)[0] == ("weight", (4, 3, 3, 3), True, "param")  # (C_in, C_out/g = 6/2, 3, 3)
+    assert row.macs == 3_780  # 5·7 × 4 × 3 × 9 = 35 × 108
+
+
+def test_conv2d_transpose_pytorch_output_padding_not_below_stride_is_e204():
+    failing("{op: conv2d_transpose, filters: 2, kernel: 3, stride: 2, output_padding: 2}", [1, 5, 7], "E204")
+
+
+def test_conv2d_transpose_pytorch_same_is_e204():
+    failing("{op: conv2d_transpose, filters: 2, kernel: 3, padding: same}", [1, 5, 7], "E204")
+
+
+def test_conv2d_transpose_keras_same_and_valid():
+    row = ok(
+        "{op: conv2d_transpose, filters: 6, kernel: 3, stride: 2, padding: same}",
+        [7, 9, 4],
+        layout="hwc",
+        convention="keras",
+    )
+    assert row.out_shape == (14, 18, 6)  # n·s: 7·2, 9·2
+    assert tensors(row) == [("kernel", (3, 3, 6, 4), True, "param"), ("bias", (6,), True, "param")]  # (k, k, Co, Ci)
+    assert row.macs == 13_608  # 7·9 × 4 × 6 × 9
+    row = ok(
+        "{op: conv2d_transpose, filters: 2, kernel: [3, 2], stride: [2, 3], padding: valid}",
+        [7, 5, 1],
+        layout="hwc",
+        convention="keras",
+    )
+    # H: 7·2 + max(3 − 2, 0) = 15 ; W: 5·3 + max(2 − 3, 0) = 15
+    assert row.out_shape == (15, 15, 2)
+
+
+def test_conv2d_transpose_keras_output_padding():
+    row = ok(
+        "{op: conv2d_transpose, filters: 1, kernel: 3, stride: 2, padding: same, output_padding: 1}",
+        [7, 9, 1],
+        layout="hwc",
+        convention="keras",
+    )
+    # (n−1)·s + k − 2·(k//2) + op: H 12 + 3 − 2 + 1 = 14 ; W 16 + 3 − 2 + 1 = 18
+    assert row.out_shape == (14, 18, 1)
+    row = ok(
+        "{op: conv2d_transpose, filters: 1, kernel: 3, stride: 2, padding: valid, output_padding: 1}",
+        [7, 9, 1],
+        layout="hwc",
+        convention="keras",
+    )
+    # pad 0: H 12 + 3 + 1 = 16 ; W 16 + 3 + 1 = 20
+    assert row.out_shape == (16, 20, 1)
+
+
+def test_conv2d_transpose_keras_output_padding_not_below_stride_is_e204():
+    # Keras Conv2DTranspose raises "Strides must be greater than output padding"
+    failing(
+        "{op: conv2d_transpose, filters: 1, kernel: 3, stride: 2, padding: same, output_padding: 2}",
+        [7, 9, 1],
+        "E204",
+        layout="hwc",
+        convention="keras",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# max / average pooling
+# ---------------------------------------------------------------------------------------------
+
+
+def test_maxpool2d_stride_defaults_to_kernel():
+    row = ok("{op: maxpool2d, kernel: 3}", [4, 15, 9])
+    # stride 3: H (15 − 3)//3 + 1 = 5 ; W (9 − 3)//3 + 1 = 3
+    assert row.out_shape == (4, 5, 3)
+    assert row.tensors == [] and row.params == 0 and row.macs == 0
+    assert row.flops == 480  # 4·5·3 outputs × (9 − 1) comparisons = 60 × 8
+    assert row.rf == [(3, 3), (3, 3)]  # 1 + 2·1 ; j = 3
+
+
+def test_avgpool2d_flops_and_pair_kernel():
+    row = ok("{op: avgpool2d, kernel: [3, 2], stride: [2, 1]}", [4, 15, 9])
+    # H (15 − 3)//2 + 1 = 7 ; W (9 − 2)//1 + 1 = 8
+    assert row.out_shape == (4, 7, 8)
+    assert row.flops == 1_344  # 4·7·8 outputs × 6 (window 3·2: 5 adds + 1 divide) = 224 × 6
+
+
+def test_pool1d_max_and_avg():
+    row = ok("{op: maxpool1d, kernel: 4, stride: 3}", [3, 19])
+    assert row.out_shape == (3, 6)  # (19 − 4)//3 + 1 = 6
+    assert row.flops == 54  # 18 outputs × 3
+    row = ok("{op: avgpool1d, kernel: 4, stride: 3}", [3, 19])
+    assert row.flops == 72  # 18 outputs × 4
+    row = ok("{op: avgpool1d, kernel: 3}", [18, 5], layout="hwc")
+    assert row.out_shape == (6, 5)  # stride 3: (18 − 3)//3 + 1 = 6, channels last
+
+
+def test_pool_padding():
+    row = ok("{op: avgpool2d, kernel: 4, padding: 2}", [2, 9, 13])
+    # padding 2 ≤ 4//2 is allowed; stride 4
+    # H: (9 + 4 − 4)//4 + 1 = 9//4 + 1 = 3 (rem 1 ≤ pad 2) ; W: (13 + 4 − 4)//4 + 1 = 13//4 + 1 = 4 (rem 1)
+    assert row.out_shape == (2, 3, 4)
+    assert row.flops == 384  # 2·3·4 outputs × 16
+    row, diags = one_layer("{op: avgpool2d, kernel: 4, padding: 2}", [2, 9, 11])
+    # W: (11 + 4 − 4) = 11, 11 mod 4 = 3, minus right padding 2 → 1 real column unread
+    assert row.out_shape == (2, 3, 3)
+    assert found(diags) == [("warning", "W201")]
+    assert "(11 + 2·2 − 4)/4 + 1 = 3.75" in diags.items[0].message  # 11/4 + 1
+
+
+def test_pool_ceil_mode_last_window_in_padding_is_dropped():
+    # n=5, k=2, s=2, p=1: floor (5 + 2 − 2)//2 + 1 = 3 ; ceil ⌈5/2⌉ + 1 = 4, but the 4th window starts
+    # at 3·2 = 6 ≥ 5 + 1 (it would lie in the right padding) → dropped → 3
+    assert ok("{op: maxpool1d, kernel: 2, stride: 2, padding: 1, ceil_mode: true}", [3, 5]).out_shape == (3, 3)
+    assert ok("{op: maxpool1d, kernel: 2, stride: 2, padding: 1}", [3, 5]).out_shape == (3, 3)
+
+
+def test_pool_ceil_mode_vs_floor():
+    # n=6, k=3, s=2: ceil ⌈3/2⌉ + 1 = 3 (window 3 starts at 4 < 6: kept) ; floor 3//2 + 1 = 2
+    assert ok("{op: avgpool1d, kernel: 3, stride: 2, ceil_mode: true}", [2, 6]).out_shape == (2, 3)
+    row, diags = one_layer("{op: avgpool1d, kernel: 3, stride: 2}", [2, 6])
+    assert row.out_shape == (2, 2)
+    assert found(diags) == [("warning", "W201")]  # 3 mod 2 = 1 real position unread
+    assert "the last input position of 6 is never read" in diags.items[0].message
+
+
+def test_pool2d_ceil_mode_per_axis():
+    row = ok("{op: maxpool2d, kernel: 3, stride: 2, ceil_mode: true}", [8, 13, 14])
+    # H: 13 − 3 = 10 → ⌈10/2⌉ + 1 = 6 ; W: 14 − 3 = 11 → ⌈11/2⌉ + 1 = 7 (window 7 starts at 12 < 14)
+    assert row.out_shape == (8, 6, 7)
+    assert row.flops == 2_688  # 8·6·7 outputs × 8 = 336 × 8
+    row, diags = one_layer("{op: maxpool2d, kernel: 3, stride: 2}", [8, 13, 14])
+    assert row.out_shape == (8, 6, 6)  # floor: W 11//2 + 1 = 6
+    assert found(diags) == [("warning", "W201")]
+    assert "the last input column of 14 is never read" in diags.items[0].message
+
+
+def test_pool_ceil_mode_window_longer_than_input_gives_one():
+    # PyTorch: MaxPool1d(3, 2, ceil_mode=True) on length 2: ⌈(2 − 3)/2⌉ + 1 = 0 + 1 = 1 (the window is clipped)
+    assert ok("{op: maxpool1d, kernel: 3, stride: 2, ceil_mode: true}", [1, 2]).out_shape == (1, 1)
+    # ... but not when even the ceiling is below 1: ⌈(3 − 6)/2⌉ + 1 = −1 + 1 = 0
+    failing("{op: maxpool1d, kernel: 6, stride: 2, ceil_mode: true}", [1, 3], "E201")
+    # without ceil_mode: (2 − 3)/2 + 1 = 0.5 < 1
+    failing("{op: maxpool1d, kernel: 3, stride: 2}", [1, 2], "E201")
+
+
+def test_maxpool_dilation():
+    row = ok("{op: maxpool2d, kernel: 3, stride: 2, dilation: 2, padding: 1}", [2, 15, 12])
+    # span 2·2 + 1 = 5: H (15 + 2 − 5)//2 + 1 = 7 ; W (12 + 2 − 5)//2 + 1 = 5 (rem 1 ≤ pad 1)
+    assert row.out_shape == (2, 7, 5)
+    assert row.flops == 560  # 2·7·5 outputs × (9 taps − 1) = 70 × 8
+    assert row.rf == [(5, 2), (5, 2)]  # 1 + 2·(3−1)·1 = 5, j = 2
+
+
+def test_pool_pytorch_padding_more_than_half_kernel_is_e204():
+    failing("{op: maxpool2d, kernel: 3, padding: 2}", [1, 9, 9], "E204")  # 2 > 3//2 = 1
+    failing("{op: avgpool1d, kernel: 4, padding: 3}", [1, 9], "E204")  # 3 > 4//2 = 2
+    # PyTorch compares with the kernel itself, not the dilated window: 2 > 3//2 even though the span is 5
+    failing("{op: maxpool2d, kernel: 3, dilation: 2, padding: 2}", [1, 15, 15], "E204")
+
+
+def test_pool_pytorch_same_is_e204_keras_same_is_ceil():
+    failing("{op: maxpool2d, kernel: 3, stride: 2, padding: same}", [1, 17, 10], "E204")
+    row = ok("{op: maxpool2d, kernel: 3, stride: 2, padding: same}", [17, 10, 3], layout="hwc", convention="keras")
+    assert row.out_shape == (9, 5, 3)  # ⌈17/2⌉ = 9, ⌈10/2⌉ = 5
+    assert row.flops == 1_080  # 9·5·3 outputs × 8 = 135 × 8
+
+
+# ---------------------------------------------------------------------------------------------
+# global pooling
+# ---------------------------------------------------------------------------------------------
+
+
+def test_global_pool2d():
+    row = ok("{op: global_avgpool2d}", [7, 5, 3])
+    assert row.out_shape == (7,)
+    assert row.flops == 105  # 7 channels × 5·3
+    assert row.params == 0
+    assert row.rf is None  # no spatial axis is left
+    row = ok("{op: global_maxpool2d}", [7, 5, 3])
+    assert row.flops == 98  # 7 × (15 − 1)
+    row = ok("{op: global_avgpool2d, keepdims: true}", [7, 5, 3])
+    assert row.out_shape == (7, 1, 1)
+    assert row.rf == [(5, 1), (3, 1)]  # the whole map: 1 + (5 − 1), 1 + (3 − 1)
+    assert ok("{op: global_maxpool2d, keepdims: true}", [5, 3, 7], layout="hwc").out_shape == (1, 1, 7)
+    assert ok("{op: global_maxpool2d}", [5, 3, 7], layout="hwc").out_shape == (7,)
+
+
+def test_global_pool1d():
+    row = ok("{op: global_avgpool1d}", [6, 11])
+    assert row.out_shape == (6,)
+    assert row.flops == 66  # 6 × 11
+    assert ok("{op: global_maxpool1d}", [6, 11]).flops == 60  # 6 × 10
+    assert ok("{op: global_avgpool1d, keepdims: true}", [6, 11]).out_shape == (6, 1)
+    assert ok("{op: global_maxpool1d, keepdims: true}", [11, 6], layout="hwc").out_shape == (1, 6)
+
+
+def test_global_pool2d_wrong_rank_is_e202():
+    failing("{op: global_avgpool2d}", [6, 11], "E202")
+
+
+# ---------------------------------------------------------------------------------------------
+# dense
+# ---------------------------------------------------------------------------------------------
+
+
+def test_dense_rank1_pytorch_and_keras():
+    row = ok("{op: dense, units: 10}", [7])
+    assert row.out_shape == (10,)
+    assert tensors(row) == [("weight", (10, 7), True, "param"), ("bias", (10,), True, "param")]  # (units, in)
+    assert row.params == 80  # 70 + 10
+    assert row.macs == 70  # 7 × 10
+    assert row.flops == 150  # 2·70 + 10
+    krow = ok("{op: dense, units: 10}", [7], layout="hwc", convention="keras")
+    assert tensors(krow) == [("kernel", (7, 10), True, "param"), ("bias", (10,), True, "param")]  # (in, units)
+
+
+def test_dense_rank3_uses_last_axis_of_layout():
+    row = ok("{op: dense, units: 6}", [3, 5, 9])
+    # chw: the last axis is W = 9; the 3·5 = 15 other positions are kept
+    assert row.out_shape == (3, 5, 6)
+    assert tensors(row)[0] == ("weight", (6, 9), True, "param")
+    assert row.macs == 810  # 15 × 9 × 6
+    assert row.flops == 1_710  # 2·810 + 15·6 = 1620 + 90
+    row = ok("{op: dense, units: 6}", [5, 9, 3], layout="hwc", convention="keras")
+    # hwc: the last axis is C = 3; 5·9 = 45 positions
+    assert row.out_shape == (5, 9, 6)
+    assert tensors(row)[0] == ("kernel", (3, 6), True, "param")
+    assert row.macs == 810  # 45 × 3 × 6
+    assert row.flops == 1_890  # 2·810 + 45·6 = 1620 + 270
+    assert row.rf is None
+
+
+def test_dense_bias_false():
+    row = ok("{op: dense, units: 5, bias: false}", [11])
+    assert tensors(row) == [("weight", (5, 11), True, "param")]
+    assert row.params == 55  # 5 × 11
+    assert row.flops == 110  # 2·55
+
+
+# ---------------------------------------------------------------------------------------------
+# activations
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("op", "flops"),
+    [
+        ("relu", 105),  # 3·5·7 = 105 elements × 1
+        ("leaky_relu", 105),
+        ("elu", 105),
+        ("gelu", 105),
+        ("selu", 105),
+        ("sigmoid", 105),
+        ("tanh", 105),
+        ("softmax", 315),  # × 3 (exp, sum, divide)
+        ("identity", 0),
+    ],
+)
+def test_activation_layers(op, flops):
+    row = ok(f"{{op: {op}}}", [3, 5, 7])
+    assert row.out_shape == (3, 5, 7)
+    assert row.params == 0 and row.macs == 0
+    assert row.flops == flops
+
+
+def test_leaky_relu_default_slope_by_convention():
+    row = ok("{op: leaky_relu}", [3, 5, 7])
+    assert geometry(row).negative_slope == 0.01  # torch.nn.LeakyReLU default
+    krow = ok("{op: leaky_relu}", [5, 7, 3], layout="hwc", convention="keras")
+    assert geometry(krow, "keras", "hwc").negative_slope == 0.3  # keras.layers.LeakyReLU default
+    row = ok("{op: leaky_relu, negative_slope: 0.2}", [3, 5, 7])
+    assert geometry(row).negative_slope == 0.2
+
+
+def test_softmax_axis_out_of_range_is_e202():
+    failing("{op: softmax, axis: 3}", [3, 5, 7], "E202")  # axes 0..2
+    failing("{op: softmax, axis: -4}", [3, 5, 7], "E202")  # axes −3..−1
+    assert ok("{op: softmax, axis: -3}", [3, 5, 7]).flops == 315
+
+
+def test_activation_shorthand_on_conv_is_a_separate_row():
+    analysis, diags = run_spec(
+        """
+        netcalc: 1
+        input: {shape: [3, 9, 11]}
+        layers:
+          - {op: conv2d, filters: 4, kernel: 3, activation: relu}
+          - {op: dense, units: 5, activation: softmax}
+          - {op: dense, units: 3, activation: linear}
+          - {op: dense, units: 2, activation: {op: leaky_relu, negative_slope: 0.2}}
+        """
+    )
+    assert found(diags) == []
+    names = [r.node.name for r in analysis.rows]
+    assert names == [
+        "conv2d_1",
+        "conv2d_1.relu",
+        "dense_1",
+        "dense_1.softmax",
+        "dense_2",
+        "dense_2.identity",
+        "dense_3",
+        "dense_3.leaky_relu",
+    ]
+    conv, relu, _, softmax, _, ident, _, leaky = analysis.rows
+    # conv: (4, 7, 9); relu keeps it and counts 1 per element
+    assert conv.out_shape == relu.out_shape == (4, 7, 9)
+    assert relu.node.part_of == "conv2d_1"
+    assert relu.flops == 252  # 4·7·9
+    assert relu.params == 0
+    assert conv.flops == 13_860  # conv alone: 2·(63·4·27) + 63·4 = 2·6804 + 252
+    # dense_1 on W = 9 → (4, 7, 5); softmax 3 per element
+    assert softmax.out_shape == (4, 7, 5)
+    assert softmax.flops == 420  # 3 × 140
+    assert ident.out_shape == (4, 7, 3)
+    assert ident.flops == 0  # 'linear' = identity
+    assert leaky.out_shape == (4, 7, 2)
+    assert leaky.flops == 56  # 4·7·2
+    assert geometry(leaky).negative_slope == 0.2
+
+
+def test_activation_shorthand_refused_on_pooling():
+    _, diags = run_spec(
+        """
+        netcalc: 1
+        input: {shape: [3, 9, 11]}
+        layers:
+          - {op: maxpool2d, kernel: 3, activation: relu}
+        """
+    )
+    assert found(diags) == [("error", "E102")]
+
+
+# ---------------------------------------------------------------------------------------------
+# dropout, batchnorm, layernorm
+# ---------------------------------------------------------------------------------------------
+
+
+def test_dropout():
+    row = ok("{op: dropout, rate: 0.25}", [3, 5, 7])
+    assert row.out_shape == (3, 5, 7)
+    assert row.params == 0 and row.flops == 0  # identity at inference
+
+
+def test_dropout_rate_one_is_an_error():
+    row, diags = one_layer("{op: dropout, rate: 1.0}", [3, 5, 7])
+    assert row is None
+    assert found(diags) == [("error", "E104")]
+
+
+def test_batchnorm_pytorch_buffers():
+    row = ok("{op: batchnorm}", [6, 5, 7])
+    assert tensors(row) == [
+        ("weight", (6,), True, "param"),
+        ("bias", (6,), True, "param"),
+        ("running_mean", (6,), False, "buffer"),
+        ("running_var", (6,), False, "buffer"),
+    ]
+    assert row.params == 12  # γ, β: 2·6
+    assert row.trainable == 12
+    assert row.buffers == 12  # running mean and var: 2·6, not parameters
+    assert row.flops == 420  # 2 × 6·5·7
+    assert row.out_shape == (6, 5, 7)
+
+
+def test_batchnorm_keras_non_trainable_params():
+    row = ok("{op: batchnorm}", [5, 7, 6], layout="hwc", convention="keras")
+    assert tensors(row) == [
+        ("gamma", (6,), True, "param"),
+        ("beta", (6,), True, "param"),
+        ("moving_mean", (6,), False, "param"),
+        ("moving_variance", (6,), False, "param"),
+    ]
+    assert row.params == 24  # 4 × 6
+    assert row.trainable == 12  # γ, β
+    assert row.buffers == 0
+
+
+def test_batchnorm_channel_axis_follows_layout():
+    assert ok("{op: batchnorm}", [4, 5, 7]).params == 8  # chw: C = 4 → 2·4
+    assert ok("{op: batchnorm}", [4, 5, 7], layout="hwc").params == 14  # hwc: C = 7 → 2·7
+    assert ok("{op: batchnorm}", [9]).params == 18  # features: 2·9
+    assert ok("{op: batchnorm}", [3, 11]).buffers == 6  # 1-D map (C, L): 2·3
+
+
+def test_batchnorm_affine_false():
+    row = ok("{op: batchnorm, affine: false}", [6, 5, 7])
+    assert row.params == 0
+    assert row.buffers == 12  # running statistics stay
+    row = ok("{op: batchnorm, affine: false}", [5, 7, 6], layout="hwc", convention="keras")
+    assert row.params == 12  # moving mean/variance, non-trainable
+    assert row.trainable == 0
+
+
+def test_layernorm_default_last_axis():
+    row = ok("{op: layernorm}", [4, 5, 7])
+    assert tensors(row) == [("weight", (7,), True, "param"), ("bias", (7,), True, "param")]
+    assert row.params == 14  # 2 × 7
+    assert row.flops == 980  # 7 × 4·5·7 = 7 × 140
+    krow = ok("{op: layernorm}", [5, 7, 4], layout="hwc", convention="keras")
+    assert tensors(krow) == [("gamma", (4,), True, "param"), ("beta", (4,), True, "param")]
+
+
+def test_layernorm_axes_list_and_affine_false():
+    assert ok("{op: layernorm, axes: [1, 2]}", [4, 5, 7]).params == 70  # 2 × 5·7
+    row = ok("{op: layernorm, axes: [-1, 0]}", [4, 5, 7])
+    assert tensors(row)[0] == ("weight", (4, 7), True, "param")  # axes {0, 2}, in order
+    assert row.params == 56  # 2 × 4·7
+    row = ok("{op: layernorm, affine: false}", [4, 5, 7])
+    assert row.params == 0
+    assert row.flops == 700  # 5 × 140
+    failing("{op: layernorm, axes: [3]}", [4, 5, 7], "E202")
+
+
+# ---------------------------------------------------------------------------------------------
+# flatten, reshape, zero padding, upsampling
+# ---------------------------------------------------------------------------------------------
+
+
+def test_flatten():
+    row = ok("{op: flatten}", [4, 5, 7])
+    assert row.out_shape == (140,)  # 4·5·7
+    assert row.params == 0 and row.flops == 0
+    assert row.rf is None
+
+
+def test_reshape():
+    assert ok("{op: reshape, shape: [-1, 5]}", [3, 5, 7]).out_shape == (21, 5)  # 105 / 5
+    assert ok("{op: reshape, shape: [7, 15]}", [3, 5, 7]).out_shape == (7, 15)  # 105 = 7·15
+    err = failing("{op: reshape, shape: [4, -1]}", [3, 5, 7], "E205")
+    assert "not divisible by 4" in err.message  # 105 mod 4 = 1
+    err = failing("{op: reshape, shape: [10, 10]}", [3, 5, 7], "E205")
+    assert "(100 elements)" in err.message  # 100 ≠ 105
+
+
+def test_zeropad2d():
+    row = ok("{op: zeropad2d, padding: [[1, 2], [0, 3]]}", [3, 5, 7])
+    assert row.out_shape == (3, 8, 10)  # H 5 + 1 + 2, W 7 + 0 + 3
+    assert row.flops == 0 and row.params == 0
+    assert ok("{op: zeropad2d, padding: [[1, 2], [0, 3]]}", [5, 7, 3], layout="hwc").out_shape == (8, 10, 3)
+    assert ok("{op: zeropad2d, padding: 2}", [3, 5, 7]).out_shape == (3, 9, 11)  # + 2·2 each
+    assert ok("{op: zeropad2d, padding: [1, 3]}", [3, 5, 7]).out_shape == (3, 7, 13)  # 5 + 2, 7 + 6
+
+
+def test_zeropad1d():
+    assert ok("{op: zeropad1d, padding: [[2, 1]]}", [3, 7]).out_shape == (3, 10)  # 7 + 2 + 1
+    assert ok("{op: zeropad1d, padding: [[2, 1]]}", [7, 3], layout="hwc").out_shape == (10, 3)
+    assert ok("{op: zeropad1d, padding: 3}", [3, 7]).out_shape == (3, 13)  # 7 + 3 + 3
+
+
+def test_upsample2d():
+    row = ok("{op: upsample2d, scale: [2, 3]}", [3, 5, 7])
+    assert row.out_shape == (3, 10, 21)  # 5·2, 7·3
+    assert row.flops == 0  # nearest
+    row = ok("{op: upsample2d, scale: [2, 3], mode: bilinear}", [3, 5, 7])
+    assert row.flops == 4_410  # 7 × 3·10·21 = 7 × 630
+    assert ok("{op: upsample2d}", [5, 7, 3], layout="hwc").out_shape == (10, 14, 3)  # default scale 2
+
+
+def test_upsample1d():
+    row = ok("{op: upsample1d, scale: 3, mode: linear}", [2, 7])
+    assert row.out_shape == (2, 21)  # 7·3
+    assert row.flops == 126  # 3 × 42
+    assert ok("{op: upsample1d, scale: 3}", [2, 7]).flops == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# receptive field and jump
+# ---------------------------------------------------------------------------------------------
+
+
+def test_receptive_field_through_conv_pool_conv():
+    analysis, diags = run_spec(
+        """
+        netcalc: 1
+        input: {shape: [3, 33, 27]}
+        layers:
+          - {op: conv2d, filters: 4, kernel: [5, 3], stride: 2}
+          - {op: maxpool2d, kernel: 3, stride: 2}
+          - {op: conv2d, filters: 2, kernel: 3, dilation: 2}
+        """
+    )
+    assert found(diags) == []
+    conv1, pool, conv2 = analysis.rows
+    # conv1: H (33 − 5)//2 + 1 = 15, W (27 − 3)//2 + 1 = 13
+    assert conv1.out_shape == (4, 15, 13)
+    # r = 1 + (k−1)·1: H 5, W 3 ; j = 1·2 = 2
+    assert conv1.rf == [(5, 2), (3, 2)]
+    # pool: H (15 − 3)//2 + 1 = 7, W (13 − 3)//2 + 1 = 6
+    assert pool.out_shape == (4, 7, 6)
+    # r += (3−1)·2: H 5 + 4 = 9, W 3 + 4 = 7 ; j = 2·2 = 4
+    assert pool.rf == [(9, 4), (7, 4)]
+    # conv2 span 5: H 7 − 5 + 1 = 3, W 6 − 5 + 1 = 2
+    assert conv2.out_shape == (2, 3, 2)
+    # r += d(k−1)·j = 2·2·4 = 16: H 25, W 23 ; j = 4·1
+    assert conv2.rf == [(25, 4), (23, 4)]
+
+
+def test_receptive_field_through_upsample_and_dense():
+    analysis, diags = run_spec(
+        """
+        netcalc: 1
+        input: {shape: [1, 9, 11]}
+        layers:
+          - {op: conv2d, filters: 1, kernel: 3, stride: 2}
+          - {op: upsample2d, scale: [2, 1]}
+          - {op: conv2d, filters: 1, kernel: 3}
+          - {op: dense, units: 2}
+        """
+    )
+    assert found(diags) == []
+    conv1, up, conv2, dense = analysis.rows
+    assert conv1.rf == [(3, 2), (3, 2)]  # 1 + 2·1 ; j 2
+    assert up.rf == [(3, 1), (3, 2)]  # r kept ; j 2/2 = 1 on H, 2/1 = 2 on W
+    assert conv2.rf == [(5, 1), (7, 2)]  # H 3 + 2·1 = 5 ; W 3 + 2·2 = 7
+    assert dense.rf is None

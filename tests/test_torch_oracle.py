@@ -1,0 +1,551 @@
+"""netcalc against PyTorch: every layer's shape, parameters, buffers and MACs, measured in torch.
+
+The oracle (tests/torch_oracle.py) builds each node as torch modules from the node's arguments
+and runs a zero batch through them; nothing netcalc computes is read. These tests compare:
+per layer out_shape, params, trainable params, buffers (BatchNorm's num_batches_tracked aside),
+MACs of conv / conv-transpose / dense layers (from the torch weight shape and the measured
+tensors), and the total parameter count against sum(p.numel() for p in model.parameters()).
+A second group checks that netcalc refuses what torch refuses.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from conftest import run_spec  # noqa: E402
+from torch_oracle import MAC_OPS, run_oracle  # noqa: E402
+
+from netcalc.diagnostics import Diagnostics  # noqa: E402
+from netcalc.spec import build  # noqa: E402
+from netcalc.yamlsrc import parse_yaml  # noqa: E402
+
+pytestmark = [
+    pytest.mark.oracle,
+    # torch's note that padding='same' with an even kernel copies the input: expected here
+    pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths:UserWarning"),
+]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def spec(layers: str, shape, layout: str = "chw", extra: str = "") -> str:
+    """A pytorch-convention spec text from a layer list written one layer per line."""
+    body = textwrap.indent(textwrap.dedent(layers).strip(), "  ")
+    return (
+        f"netcalc: 1\nconvention: pytorch\ninput: {{shape: {list(shape)}, layout: {layout}}}\n{extra}layers:\n{body}\n"
+    )
+
+
+# id -> spec text. Every layer type and argument variant, chw and hwc, odd sizes.
+CASES: dict[str, str] = {
+    "conv2d-odd-stride2-pad1": spec(
+        """
+        - {op: conv2d, filters: 8, kernel: 3, stride: 2, padding: 1}
+        - {op: conv2d, filters: 5, kernel: 3, stride: 2}
+        """,
+        [3, 13, 11],
+    ),
+    "conv2d-rect-kernel-stride-pad": spec(
+        """
+        - {op: conv2d, filters: 6, kernel: [3, 5], stride: [2, 1], padding: [1, 2]}
+        - {op: conv2d, filters: 4, kernel: [1, 7], stride: [1, 3], padding: valid, bias: false}
+        """,
+        [2, 15, 20],
+    ),
+    "conv2d-dilation": spec(
+        """
+        - {op: conv2d, filters: 8, kernel: 3, dilation: 2, padding: 2}
+        - {op: conv2d, filters: 8, kernel: [3, 2], dilation: [2, 3], stride: [1, 2]}
+        """,
+        [3, 17, 19],
+    ),
+    "conv2d-groups": spec(
+        """
+        - {op: conv2d, filters: 12, kernel: 3, groups: 4, bias: false}
+        - {op: conv2d, filters: 6, kernel: 1, groups: 3}
+        """,
+        [8, 10, 9],
+    ),
+    "conv2d-depthwise": spec(
+        """
+        - {op: conv2d, groups: depthwise, kernel: 3, padding: 1}
+        - {op: conv2d, groups: depthwise, filters: 14, kernel: 5, stride: 2, padding: 2}
+        - {op: conv2d, filters: 9, kernel: 1}
+        """,
+        [7, 11, 11],
+    ),
+    "conv2d-same-stride1": spec(
+        """
+        - {op: conv2d, filters: 4, kernel: 4, padding: same}
+        - {op: conv2d, filters: 4, kernel: [3, 2], dilation: 2, padding: same}
+        - {op: conv2d, filters: 4, kernel: 5, padding: same, groups: 2}
+        """,
+        [2, 9, 10],
+    ),
+    "conv2d-asymmetric-padding": spec(
+        """
+        - {op: conv2d, filters: 5, kernel: 3, padding: [[1, 2], [0, 3]]}
+        - {op: conv2d, filters: 5, kernel: 2, stride: 2, padding: [[0, 1], 2]}
+        """,
+        [3, 10, 7],
+    ),
+    "conv1d-variants": spec(
+        """
+        - {op: conv1d, filters: 6, kernel: 5, stride: 2, padding: 2}
+        - {op: conv1d, filters: 6, kernel: 4, padding: same}
+        - {op: conv1d, filters: 4, kernel: 3, dilation: 3, groups: 2}
+        - {op: conv1d, filters: 4, kernel: 2, padding: [[2, 1]]}
+        - {op: conv1d, groups: depthwise, kernel: 3, bias: false}
+        """,
+        [4, 37],
+    ),
+    "conv2d-hwc": spec(
+        """
+        - {op: conv2d, filters: 8, kernel: 3, stride: 2, padding: [[0, 1], [1, 0]]}
+        - {op: conv2d, groups: depthwise, kernel: 3, padding: same}
+        - {op: conv2d, filters: 6, kernel: [2, 3], dilation: [1, 2]}
+        """,
+        [13, 15, 3],
+        "hwc",
+    ),
+    "conv1d-hwc": spec(
+        """
+        - {op: conv1d, filters: 5, kernel: 3, stride: 2, padding: 1}
+        - {op: conv1d, filters: 5, kernel: 3, groups: depthwise, padding: same}
+        """,
+        [17, 4],
+        "hwc",
+    ),
+    "conv-transpose-basic": spec(
+        """
+        - {op: conv2d_transpose, filters: 8, kernel: 4, stride: 2, padding: 1}
+        - {op: deconv2d, filters: 3, kernel: [3, 5], stride: [1, 2], bias: false}
+        """,
+        [16, 7, 5],
+    ),
+    "conv-transpose-output-padding": spec(
+        """
+        - {op: conv2d_transpose, filters: 6, kernel: 3, stride: 2, padding: 1, output_padding: 1}
+        - {op: conv2d_transpose, filters: 4, kernel: 3, stride: [2, 3], padding: [1, 0], output_padding: [1, 2]}
+        """,
+        [5, 7, 6],
+    ),
+    "conv-transpose-dilation-groups": spec(
+        """
+        - {op: conv2d_transpose, filters: 6, kernel: 3, dilation: 2, groups: 2, output_padding: 1}
+        - {op: conv2d_transpose, filters: 9, kernel: 2, stride: 3, groups: 3, padding: 1}
+        """,
+        [4, 6, 5],
+    ),
+    "conv-transpose-hwc": spec(
+        """
+        - {op: conv2d_transpose, filters: 4, kernel: 3, stride: 2, padding: 1, output_padding: 1}
+        """,
+        [5, 7, 6],
+        "hwc",
+    ),
+    "maxpool2d-ceil-mode": spec(
+        """
+        - {op: maxpool2d, kernel: 3, stride: 2, ceil_mode: true}
+        - {op: maxpool2d, kernel: 3, stride: 2, padding: 1, ceil_mode: true}
+        """,
+        [3, 14, 13],
+    ),
+    "maxpool2d-ceil-mode-last-window-in-padding": spec(
+        """
+        - {op: maxpool2d, kernel: 2, stride: 3, padding: 1, ceil_mode: true}
+        """,
+        [2, 4, 7],
+    ),
+    "pool-ceil-mode-window-longer-than-input": spec(
+        """
+        - {op: maxpool2d, kernel: 3, stride: 2, ceil_mode: true}
+        - {op: avgpool2d, in: input, kernel: 3, stride: 2, ceil_mode: true}
+        - {op: reshape, in: input, shape: [3, 4]}
+        - {op: maxpool1d, kernel: 5, stride: 4, ceil_mode: true}
+        """,
+        [3, 2, 2],
+    ),
+    "maxpool2d-dilation-padding": spec(
+        """
+        - {op: maxpool2d, kernel: 3, stride: 1, dilation: 2, padding: 1}
+        - {op: maxpool2d, kernel: [2, 3], stride: [2, 1], dilation: [3, 1], padding: [1, 1], ceil_mode: true}
+        """,
+        [2, 15, 12],
+    ),
+    "avgpool2d-variants": spec(
+        """
+        - {op: avgpool2d, kernel: 3, stride: 2, padding: 1, ceil_mode: true}
+        - {op: avgpool2d, kernel: [2, 3], stride: [1, 2]}
+        - {op: avgpool2d, kernel: 2}
+        """,
+        [4, 13, 17],
+    ),
+    "pool1d-variants": spec(
+        """
+        - {op: maxpool1d, kernel: 3, stride: 2, padding: 1, ceil_mode: true}
+        - {op: maxpool1d, kernel: 2, dilation: 2}
+        - {op: avgpool1d, kernel: 3, stride: 2, ceil_mode: true}
+        - {op: avgpool1d, kernel: 2, padding: 1}
+        """,
+        [3, 29],
+    ),
+    "pools-hwc": spec(
+        """
+        - {op: maxpool2d, kernel: 3, stride: 2, ceil_mode: true}
+        - {op: avgpool2d, kernel: 2, padding: 1}
+        """,
+        [11, 10, 5],
+        "hwc",
+    ),
+    "pool1d-hwc": spec(
+        """
+        - {op: maxpool1d, kernel: 3, stride: 2}
+        - {op: avgpool1d, kernel: 2, ceil_mode: true}
+        """,
+        [21, 3],
+        "hwc",
+    ),
+    "global-pools-chw": spec(
+        """
+        - {op: global_avgpool2d, keepdims: true, id: gap_keep}
+        - {op: global_maxpool2d, in: input, keepdims: true}
+        - {op: global_avgpool2d, in: input}
+        - {op: global_maxpool2d, in: input}
+        """,
+        [6, 5, 7],
+    ),
+    "global-pools-1d": spec(
+        """
+        - {op: global_avgpool1d}
+        - {op: global_maxpool1d, in: input, keepdims: true}
+        """,
+        [6, 11],
+    ),
+    "global-pools-hwc": spec(
+        """
+        - {op: global_avgpool2d, keepdims: true}
+        - {op: global_maxpool2d, in: input}
+        - {op: global_maxpool2d, in: input, keepdims: true}
+        """,
+        [5, 7, 6],
+        "hwc",
+    ),
+    "dense-head": spec(
+        """
+        - {op: flatten}
+        - {op: dense, units: 17, activation: relu}
+        - {op: linear, units: 5, bias: false}
+        """,
+        [3, 5, 7],
+    ),
+    "dense-on-last-axis-chw": spec(
+        """
+        - {op: dense, units: 4}
+        - {op: dense, units: 3, bias: false}
+        """,
+        [3, 5, 7],
+    ),
+    "dense-on-last-axis-hwc": spec(
+        """
+        - {op: dense, units: 8}
+        """,
+        [5, 7, 3],
+        "hwc",
+    ),
+    "activations": spec(
+        """
+        - {op: conv2d, filters: 4, kernel: 3, activation: {op: leaky_relu, negative_slope: 0.2}}
+        - {op: relu}
+        - {op: leaky_relu}
+        - {op: elu, alpha: 0.5}
+        - {op: gelu}
+        - {op: gelu, approximate: tanh}
+        - {op: selu}
+        - {op: sigmoid}
+        - {op: tanh}
+        - {op: softmax, axis: 0}
+        - {op: softmax}
+        - {op: identity}
+        - {op: dense, units: 3, activation: linear}
+        """,
+        [2, 6, 6],
+    ),
+    "dropout": spec(
+        """
+        - {op: dropout, rate: 0.3}
+        - {op: flatten}
+        - {op: dropout}
+        """,
+        [2, 3, 3],
+    ),
+    "batchnorm-1d-features": spec(
+        """
+        - {op: flatten}
+        - {op: dense, units: 10}
+        - {op: batchnorm}
+        - {op: batchnorm1d, affine: false}
+        """,
+        [2, 4, 4],
+    ),
+    "batchnorm-1d-sequence": spec(
+        """
+        - {op: conv1d, filters: 6, kernel: 3}
+        - {op: batchnorm, eps: 0.001, momentum: 0.01}
+        - {op: batchnorm, affine: false}
+        """,
+        [3, 19],
+    ),
+    "batchnorm-2d": spec(
+        """
+        - {op: conv2d, filters: 7, kernel: 3, bias: false}
+        - {op: batchnorm2d}
+        - {op: batch_norm, affine: false}
+        """,
+        [3, 9, 8],
+    ),
+    "batchnorm-hwc": spec(
+        """
+        - {op: conv2d, filters: 7, kernel: 3}
+        - {op: batchnorm}
+        """,
+        [9, 8, 3],
+        "hwc",
+    ),
+    "batchnorm-hwc-1d": spec(
+        """
+        - {op: conv1d, filters: 5, kernel: 3}
+        - {op: batchnorm}
+        """,
+        [12, 3],
+        "hwc",
+    ),
+    "batchnorm-after-reshape-rank4": spec(
+        """
+        - {op: reshape, shape: [2, 3, 4, -1]}
+        - {op: batchnorm}
+        """,
+        [6, 4, 5],
+    ),
+    "layernorm-axes": spec(
+        """
+        - {op: layernorm}
+        - {op: layernorm, axes: [1, 2]}
+        - {op: layernorm, axes: 0}
+        - {op: layernorm, axes: [0, -1], affine: false}
+        - {op: layer_norm, axes: [-1, 2], eps: 0.001}
+        """,
+        [4, 5, 6],
+    ),
+    "layernorm-hwc": spec(
+        """
+        - {op: layernorm}
+        - {op: layernorm, axes: [0, 1]}
+        """,
+        [5, 6, 4],
+        "hwc",
+    ),
+    "flatten-reshape": spec(
+        """
+        - {op: flatten}
+        - {op: reshape, shape: [5, -1]}
+        - {op: reshape, shape: [3, 10, 2]}
+        - {op: dense, units: 4}
+        """,
+        [2, 3, 10],
+    ),
+    "zeropad": spec(
+        """
+        - {op: zeropad2d, padding: [[1, 2], [0, 3]]}
+        - {op: zeropad2d, padding: 1}
+        - {op: zero_padding2d, padding: [2, 0]}
+        - {op: reshape, shape: [3, -1]}
+        - {op: zeropad1d, padding: [[3, 1]]}
+        - {op: zeropad1d, padding: 2}
+        """,
+        [3, 5, 4],
+    ),
+    "zeropad-hwc": spec(
+        """
+        - {op: zeropad2d, padding: [[1, 2], [0, 3]]}
+        - {op: conv2d, filters: 2, kernel: 3}
+        """,
+        [5, 4, 3],
+        "hwc",
+    ),
+    "upsample": spec(
+        """
+        - {op: upsample2d}
+        - {op: upsample2d, scale: [2, 3], mode: bilinear}
+        - {op: upsampling2d, scale: 3}
+        - {op: reshape, shape: [3, -1]}
+        - {op: upsample1d, scale: 3}
+        - {op: upsample1d, mode: linear}
+        """,
+        [3, 3, 5],
+    ),
+    "upsample-hwc": spec(
+        """
+        - {op: upsample2d, scale: [3, 2], mode: bilinear}
+        - {op: conv2d, filters: 2, kernel: 3}
+        - {op: reshape, shape: [-1, 2]}
+        - {op: upsample1d, scale: 2, mode: linear}
+        """,
+        [3, 5, 4],
+        "hwc",
+    ),
+    "defaults-and-branches": spec(
+        """
+        - {op: conv2d, filters: 8, kernel: 3, id: stem}
+        - {op: conv2d, filters: 4, kernel: 3, id: a}
+        - {op: conv2d, in: stem, filters: 6, kernel: 5, padding: 2, id: b}
+        - {op: global_avgpool2d}
+        - {op: dense, units: 2}
+        """,
+        [3, 12, 12],
+        "chw",
+        "defaults: {conv2d: {bias: false, activation: relu}, init: he_normal}\n",
+    ),
+}
+
+# Specs that PyTorch refuses: (id, spec text, the node torch refuses). netcalc must refuse them too.
+_REFUSED_CASES = [
+    ("conv2d-same-stride2", spec("- {op: conv2d, filters: 4, kernel: 3, stride: 2, padding: same}", [3, 8, 8]), "c"),
+    ("conv1d-same-stride2", spec("- {op: conv1d, filters: 4, kernel: 3, stride: 2, padding: same}", [3, 9]), "c"),
+    ("conv-transpose-same", spec("- {op: conv2d_transpose, filters: 4, kernel: 3, padding: same}", [3, 8, 8]), "c"),
+    (
+        "conv-transpose-output-padding-too-big",
+        spec("- {op: conv2d_transpose, filters: 4, kernel: 3, stride: 2, output_padding: 2}", [3, 8, 8]),
+        "c",
+    ),
+    ("maxpool2d-same", spec("- {op: maxpool2d, kernel: 3, padding: same}", [3, 8, 8]), "c"),
+    ("avgpool2d-same", spec("- {op: avgpool2d, kernel: 3, padding: same}", [3, 8, 8]), "c"),
+    ("maxpool2d-padding-over-half", spec("- {op: maxpool2d, kernel: 3, padding: 2}", [3, 8, 8]), "c"),
+    ("avgpool1d-padding-over-half", spec("- {op: avgpool1d, kernel: 4, padding: 3}", [3, 8]), "c"),
+    ("conv2d-window-too-big", spec("- {op: conv2d, filters: 4, kernel: 5}", [3, 4, 8]), "c"),
+    ("conv2d-groups-not-dividing", spec("- {op: conv2d, filters: 4, kernel: 1, groups: 3}", [3, 4, 4]), "c"),
+    ("reshape-element-count", spec("- {op: reshape, shape: [5, -1]}", [3, 4, 4]), "c"),
+    # torch bounds pool padding by kernel // 2 even with dilation (not by the dilated window)
+    (
+        "maxpool2d-dilated-padding-over-half-kernel",
+        spec("- {op: maxpool2d, kernel: 3, stride: 2, dilation: 2, padding: 2}", [3, 11, 11]),
+        "c",
+    ),
+    (
+        "maxpool1d-dilated-padding-over-half-kernel",
+        spec("- {op: maxpool1d, kernel: 3, stride: 2, dilation: 2, padding: 2}", [3, 11]),
+        "c",
+    ),
+    (
+        "maxpool1d-ceil-mode-still-below-1",
+        spec("- {op: maxpool1d, kernel: 3, stride: 2, ceil_mode: true}", [3, 1]),
+        "c",
+    ),
+]
+REFUSED = [pytest.param(*case, id=case[0]) for case in _REFUSED_CASES]
+
+
+def _with_ids(text: str, first_id: str) -> str:
+    """Give the single layer of a refused spec a known id."""
+    return text.replace("- {op:", f"- {{id: {first_id}, op:", 1)
+
+
+def _bundled() -> list:
+    """Every bundled spec (specs/ and tests/oracle_specs/) written with the pytorch convention."""
+    out = []
+    for path in sorted([*ROOT.glob("specs/*.yaml"), *ROOT.glob("tests/oracle_specs/*.yaml")]):
+        graph = _graph(path.read_text(), str(path))
+        # pytorch-convention specs only (and counted as such: netcalc may count a spec by another convention)
+        if graph is not None and graph.convention == "pytorch" and getattr(graph, "counting", "pytorch") == "pytorch":
+            out.append(pytest.param(path, id=str(path.relative_to(ROOT))))
+    return out
+
+
+def _graph(text: str, file: str = "t.yaml"):
+    """netcalc's parsed graph (no analysis): what the oracle builds from."""
+    diags = Diagnostics()
+    root = parse_yaml(textwrap.dedent(text), file, diags)
+    return build(root, file, diags) if root is not None else None
+
+
+def compare(text: str) -> list[str]:
+    """Every disagreement between netcalc and torch on a spec, as readable lines."""
+    analysis, diags = run_spec(text)
+    assert analysis is not None, "netcalc could not read the spec:\n" + "\n".join(d.format() for d in diags.items)
+    problems = [f"netcalc: {d.format()}" for d in diags.errors]
+    oracle = run_oracle(analysis.graph)
+    for row in analysis.rows:
+        name = row.node.name
+        o = oracle.rows[name]
+        if not o.ok:
+            problems.append(f"{name} ({row.node.op}): torch failed: {o.error}")
+            continue
+        if not row.ok:
+            problems.append(f"{name} ({row.node.op}): netcalc has no figures, torch gives {o.out_shape}")
+            continue
+        figures = [
+            ("out_shape", tuple(row.out_shape), o.out_shape),
+            ("params", row.params, o.params),
+            ("trainable", row.trainable, o.trainable),
+            ("buffers", row.buffers, o.buffers),
+        ]
+        if row.node.op in MAC_OPS:
+            figures.append(("macs", row.macs, o.macs))
+        for what, ours, theirs in figures:
+            if ours != theirs:
+                problems.append(f"{name} ({row.node.op}) {what}: netcalc {ours}, torch {theirs}")
+    totals = [
+        ("total params", analysis.totals.params, oracle.total_params),
+        ("total trainable", analysis.totals.trainable_params, oracle.total_trainable),
+        ("total buffers", analysis.totals.buffers, oracle.total_buffers),
+    ]
+    for what, ours, theirs in totals:
+        if ours != theirs:
+            problems.append(f"{what}: netcalc {ours}, torch {theirs}")
+    return problems
+
+
+@pytest.mark.parametrize("text", list(CASES.values()), ids=list(CASES))
+def test_layer_cases_match_torch(text):
+    problems = compare(text)
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("path", _bundled())
+def test_bundled_specs_match_torch(path):
+    problems = compare(path.read_text())
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize(("case", "text", "layer"), REFUSED)
+def test_netcalc_refuses_what_torch_refuses(case, text, layer):
+    text = _with_ids(text, layer)
+    graph = _graph(text)
+    assert graph is not None, f"{case}: the spec does not parse"
+    oracle = run_oracle(graph)
+    assert oracle.rows[layer].error is not None and oracle.rows[layer].error.startswith("torch:"), (
+        f"{case}: torch accepted it: {oracle.rows[layer]}"
+    )
+    analysis, diags = run_spec(text)
+    errors = [d for d in diags.errors if d.layer == layer]
+    shape = analysis.rows[0].out_shape if analysis else None
+    assert errors and shape is None, (
+        f"{case}: netcalc accepted what torch refuses ({oracle.rows[layer].error}); netcalc gives {shape}"
+    )
+
+
+def test_oracle_counts_are_torchs_own():
+    """A sanity check of the oracle itself on a layer whose figures are known by heart."""
+    graph = _graph(spec("- {op: conv2d, filters: 64, kernel: 5, padding: 2}\n- {op: batchnorm}", [32, 14, 14]))
+    oracle = run_oracle(graph)
+    conv, bn = oracle.rows.values()
+    assert conv.out_shape == (64, 14, 14)
+    assert conv.params == 64 * 32 * 25 + 64
+    assert conv.macs == 64 * 14 * 14 * 32 * 25
+    assert (bn.params, bn.buffers) == (128, 128)  # num_batches_tracked left out
+    assert oracle.total_params == conv.params + bn.params

@@ -1,0 +1,372 @@
+"""An independent oracle: build a netcalc graph as PyTorch modules and measure it.
+
+Each node of a parsed graph (netcalc.graph.Graph) becomes a torch module built from the node's
+arguments only; netcalc's computed figures are never read. A zero tensor of batch 2 is run
+through the modules in graph order, and for every node the oracle records what torch itself
+says: the output shape (without the batch axis, in the spec's layout), the parameter count,
+the trainable count (requires_grad), the buffer count and, for convolutions, transposed
+convolutions and linear layers, the multiply-accumulates derived from the module's weight
+tensor and the measured tensors.
+
+Layout: tensors are kept in the spec's layout (batch first). For 'hwc' specs, layers that
+torch defines channels-first (convolutions, pooling, batchnorm, padding, upsampling) move the
+channel axis to position 1 around the torch module and back afterwards; flatten, reshape,
+linear (on the last axis), layernorm (over the given axes), softmax and the elementwise layers
+work on the spec's layout directly.
+
+Buffers exclude BatchNorm's `num_batches_tracked` (an int64 step counter that netcalc does not
+list); the running mean and variance are counted.
+
+A node that torch refuses (at construction or in the forward pass) is recorded with the error
+text; the nodes that read it are recorded as skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+BATCH = 2
+MAC_OPS = ("conv1d", "conv2d", "conv2d_transpose", "dense")
+IGNORED_BUFFERS = ("num_batches_tracked",)
+
+
+@dataclass
+class OracleRow:
+    """What torch says about one node."""
+
+    name: str
+    op: str
+    out_shape: tuple | None = None
+    params: int = 0
+    trainable: int = 0
+    buffers: int = 0
+    macs: int | None = None  # for conv / conv-transpose / dense only
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class OracleResult:
+    rows: dict[str, OracleRow] = field(default_factory=dict)
+    model: nn.ModuleDict = field(default_factory=nn.ModuleDict)
+
+    @property
+    def total_params(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    @property
+    def total_trainable(self) -> int:
+        return sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+
+    @property
+    def total_buffers(self) -> int:
+        return sum(b.numel() for name, b in self.model.named_buffers() if name.split(".")[-1] not in IGNORED_BUFFERS)
+
+
+class OracleError(Exception):
+    """The oracle cannot express a node in torch (not a torch refusal)."""
+
+
+# --------------------------------------------------------------------------- layout helpers
+
+
+def _to_cf(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    return x.movedim(-1, 1) if channels_last and x.dim() > 2 else x
+
+
+def _from_cf(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    return x.movedim(1, -1) if channels_last and x.dim() > 2 else x
+
+
+class ChannelsFirst(nn.Module):
+    """Runs `body` on the channels-first view of a spec-layout tensor; `back` moves the result
+    back to the spec's layout (off for outputs that lost their spatial axes)."""
+
+    def __init__(self, body: nn.Module, channels_last: bool, back: bool = True) -> None:
+        super().__init__()
+        self.body = body
+        self.channels_last = channels_last
+        self.back = back
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.body(_to_cf(x, self.channels_last))
+        return _from_cf(y, self.channels_last) if self.back else y
+
+
+class Reshape(nn.Module):
+    def __init__(self, shape: tuple) -> None:
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], *self.shape)
+
+
+class Permuted(nn.Module):
+    """Runs `body` with the tensor's axes permuted by `perm`, then restores the order."""
+
+    def __init__(self, body: nn.Module, perm: list[int]) -> None:
+        super().__init__()
+        self.body = body
+        self.perm = list(perm)
+        self.inverse = [perm.index(i) for i in range(len(perm))]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x.permute(self.perm)).permute(self.inverse)
+
+
+# --------------------------------------------------------------------------- builders
+
+
+def _is_symmetric(pads) -> bool:
+    return all(pb == pa for pb, pa in pads)
+
+
+def _pad_module(pads, nd: int) -> nn.Module:
+    """A zero-padding module for (before, after) pairs per spatial axis (outermost first)."""
+    flat: list[int] = []
+    for pb, pa in reversed(list(pads)):  # torch's pad order: last axis first
+        flat += [pb, pa]
+    if nd == 1:
+        return nn.ZeroPad1d(tuple(flat))
+    if nd == 2:
+        return nn.ZeroPad2d(tuple(flat))
+    raise OracleError(f"no zero-padding module for {nd} spatial axes")
+
+
+def _conv(a: dict, x: torch.Tensor, nd: int, channels_last: bool) -> tuple[nn.Module, nn.Module]:
+    c_in = x.shape[-1] if channels_last else x.shape[1]
+    groups = c_in if a["groups"] == "depthwise" else a["groups"]
+    filters = a["filters"]
+    if filters is None and a["groups"] == "depthwise":
+        filters = c_in
+    cls = {1: nn.Conv1d, 2: nn.Conv2d}[nd]
+    padding = a["padding"]
+    pre = None
+    if padding == "valid":
+        torch_padding: object = 0
+    elif padding == "same":
+        torch_padding = "same"
+    elif _is_symmetric(padding):
+        torch_padding = tuple(pb for pb, _ in padding)
+    else:
+        pre = _pad_module(padding, nd)
+        torch_padding = 0
+    conv = cls(
+        c_in,
+        filters,
+        tuple(a["kernel"]),
+        stride=tuple(a["stride"]),
+        padding=torch_padding,
+        dilation=tuple(a["dilation"]),
+        groups=groups,
+        bias=a["bias"],
+    )
+    body = conv if pre is None else nn.Sequential(pre, conv)
+    return ChannelsFirst(body, channels_last), conv
+
+
+def _conv_transpose(a: dict, x: torch.Tensor, channels_last: bool) -> tuple[nn.Module, nn.Module]:
+    c_in = x.shape[-1] if channels_last else x.shape[1]
+    padding = a["padding"]
+    if padding == "valid":
+        torch_padding: object = 0
+    elif padding == "same":
+        torch_padding = "same"  # torch refuses it in the forward pass
+    elif _is_symmetric(padding):
+        torch_padding = tuple(pb for pb, _ in padding)
+    else:
+        raise OracleError("ConvTranspose2d takes symmetric padding only")
+    conv = nn.ConvTranspose2d(
+        c_in,
+        a["filters"],
+        tuple(a["kernel"]),
+        stride=tuple(a["stride"]),
+        padding=torch_padding,
+        output_padding=tuple(a["output_padding"]) if a["output_padding"] is not None else 0,
+        groups=a["groups"],
+        bias=a["bias"],
+        dilation=tuple(a["dilation"]),
+    )
+    return ChannelsFirst(conv, channels_last), conv
+
+
+def _pool(kind: str, nd: int, a: dict, channels_last: bool) -> nn.Module:
+    padding = a["padding"]
+    if padding == "valid":
+        torch_padding: object = 0
+    elif padding == "same":
+        torch_padding = "same"  # torch refuses it in the forward pass
+    elif _is_symmetric(padding):
+        torch_padding = tuple(pb for pb, _ in padding)
+    else:
+        raise OracleError("torch pooling takes symmetric padding only")
+    kernel = tuple(a["kernel"])
+    stride = tuple(a["stride"]) if a["stride"] is not None else None
+    if kind == "max":
+        cls = {1: nn.MaxPool1d, 2: nn.MaxPool2d}[nd]
+        pool = cls(kernel, stride, torch_padding, dilation=tuple(a["dilation"]), ceil_mode=a["ceil_mode"])
+    else:
+        cls = {1: nn.AvgPool1d, 2: nn.AvgPool2d}[nd]
+        pool = cls(kernel, stride, torch_padding, ceil_mode=a["ceil_mode"])
+    return ChannelsFirst(pool, channels_last)
+
+
+def _global_pool(kind: str, nd: int, a: dict, channels_last: bool) -> nn.Module:
+    cls = {
+        ("avg", 1): nn.AdaptiveAvgPool1d,
+        ("avg", 2): nn.AdaptiveAvgPool2d,
+        ("max", 1): nn.AdaptiveMaxPool1d,
+        ("max", 2): nn.AdaptiveMaxPool2d,
+    }[(kind, nd)]
+    if a["keepdims"]:
+        return ChannelsFirst(cls(1), channels_last)
+    return ChannelsFirst(nn.Sequential(cls(1), nn.Flatten()), channels_last, back=False)
+
+
+def _batchnorm(a: dict, x: torch.Tensor, channels_last: bool) -> nn.Module:
+    rank = x.dim() - 1
+    cls = {1: nn.BatchNorm1d, 2: nn.BatchNorm1d, 3: nn.BatchNorm2d, 4: nn.BatchNorm3d}.get(rank)
+    if cls is None:
+        raise OracleError(f"no torch BatchNorm for an input of {rank} axes")
+    c = x.shape[-1] if channels_last else x.shape[1]
+    momentum = a["momentum"] if a["momentum"] is not None else 0.1  # torch's default; None means cumulative
+    bn = cls(c, eps=a["eps"], momentum=momentum, affine=a["affine"])
+    return ChannelsFirst(bn, channels_last)
+
+
+def _layernorm(a: dict, x: torch.Tensor) -> nn.Module:
+    rank = x.dim() - 1
+    axes = sorted({ax % rank for ax in a["axes"]} if all(-rank <= ax < rank for ax in a["axes"]) else set())
+    if not axes:
+        raise OracleError(f"layernorm axes {a['axes']} do not fit an input of {rank} axes")
+    dims = [1 + ax for ax in axes]  # with the batch axis
+    kept = [d for d in range(x.dim()) if d not in dims]
+    norm_shape = tuple(x.shape[d] for d in dims)
+    ln = nn.LayerNorm(norm_shape, eps=a["eps"], elementwise_affine=a["affine"])
+    perm = kept + dims
+    return ln if perm == list(range(x.dim())) else Permuted(ln, perm)
+
+
+def _activation(op: str, a: dict) -> nn.Module:
+    if op == "relu":
+        return nn.ReLU()
+    if op == "leaky_relu":
+        slope = a.get("negative_slope")
+        return nn.LeakyReLU(slope) if slope is not None else nn.LeakyReLU()
+    if op == "elu":
+        return nn.ELU(a["alpha"])
+    if op == "gelu":
+        return nn.GELU(approximate=a["approximate"])
+    if op == "selu":
+        return nn.SELU()
+    if op == "sigmoid":
+        return nn.Sigmoid()
+    if op == "tanh":
+        return nn.Tanh()
+    if op == "softmax":
+        axis = a["axis"]
+        return nn.Softmax(dim=axis + 1 if axis >= 0 else axis)
+    if op == "identity":
+        return nn.Identity()
+    raise OracleError(f"unknown activation {op}")
+
+
+def build_module(node, x: torch.Tensor, channels_last: bool) -> tuple[nn.Module, nn.Module | None]:
+    """(module for the node, the module holding its weight for MACs or None), given its input tensor."""
+    op, a = node.op, node.args
+    if op in ("conv1d", "conv2d"):
+        return _conv(a, x, int(op[4]), channels_last)
+    if op == "conv2d_transpose":
+        return _conv_transpose(a, x, channels_last)
+    if op in ("maxpool1d", "maxpool2d", "avgpool1d", "avgpool2d"):
+        return _pool(op[:3], int(op[-2]), a, channels_last), None
+    if op.startswith("global_"):
+        kind = op[len("global_") : len("global_") + 3]
+        return _global_pool(kind, int(op[-2]), a, channels_last), None
+    if op == "dense":
+        lin = nn.Linear(x.shape[-1], a["units"], bias=a["bias"])
+        return lin, lin
+    if op == "dropout":
+        return nn.Dropout(a["rate"]), None
+    if op == "batchnorm":
+        return _batchnorm(a, x, channels_last), None
+    if op == "layernorm":
+        return _layernorm(a, x), None
+    if op == "flatten":
+        return nn.Flatten(), None
+    if op == "reshape":
+        return Reshape(a["shape"]), None
+    if op in ("zeropad1d", "zeropad2d"):
+        return ChannelsFirst(_pad_module(a["padding"], int(op[-2])), channels_last), None
+    if op in ("upsample1d", "upsample2d"):
+        scale = tuple(float(s) for s in a["scale"])
+        return ChannelsFirst(nn.Upsample(scale_factor=scale, mode=a["mode"]), channels_last), None
+    return _activation(op, a), None
+
+
+def _macs(op: str, weighted: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
+    """Multiply-accumulates per sample, from the weight tensor's shape and the measured tensors.
+
+    Conv: every output element is a dot product with one filter, weight[0] (C_in/groups × k…).
+    ConvTranspose: every input element is scattered through C_out/groups × k… weights, i.e. the
+    weight (C_in × C_out/groups × k…) divided by C_in. Linear: in_features per output element.
+    """
+    w = weighted.weight
+    if op in ("conv1d", "conv2d"):
+        return (y.numel() // BATCH) * w[0].numel()
+    if op == "conv2d_transpose":
+        return (x.numel() // BATCH) * (w.numel() // w.shape[0])
+    if op == "dense":
+        return (y.numel() // BATCH) * w.shape[1]
+    raise OracleError(f"no MAC rule for {op}")
+
+
+def _count(module: nn.Module) -> tuple[int, int, int]:
+    params = sum(p.numel() for p in module.parameters())
+    trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    buffers = sum(b.numel() for name, b in module.named_buffers() if name.split(".")[-1] not in IGNORED_BUFFERS)
+    return params, trainable, buffers
+
+
+def run_oracle(graph) -> OracleResult:
+    """Build every node of `graph` in torch, run a zero batch of 2 through it, and measure."""
+    result = OracleResult()
+    channels_last = graph.channels_last
+    tensors: dict[str, torch.Tensor] = {
+        inp.name: torch.zeros(BATCH, *inp.shape, dtype=torch.float32) for inp in graph.inputs
+    }
+    for node in graph.nodes:
+        row = OracleRow(node.name, node.op)
+        result.rows[node.name] = row
+        if len(node.inputs) != 1:
+            row.error = f"oracle: {len(node.inputs)} inputs are not supported"
+            continue
+        x = tensors.get(node.inputs[0])
+        if x is None:
+            row.error = f"skipped: input {node.inputs[0]} has no tensor"
+            continue
+        try:
+            module, weighted = build_module(node, x, channels_last)
+            module.eval()
+            with torch.no_grad():
+                y = module(x)
+        except OracleError as exc:
+            row.error = f"oracle: {exc}"
+            continue
+        except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+            row.error = f"torch: {type(exc).__name__}: {exc}"
+            continue
+        tensors[node.name] = y
+        result.model[node.name.replace(".", "__")] = module
+        row.out_shape = tuple(y.shape[1:])
+        row.params, row.trainable, row.buffers = _count(module)
+        if weighted is not None:
+            row.macs = _macs(node.op, weighted, x, y)
+    return result
