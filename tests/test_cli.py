@@ -1,0 +1,128 @@
+"""The command line as a user meets it: formats, options, exit codes, the JSON contract."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from cli_run import ROOT, netcalc
+
+
+def _json(*args: str) -> dict:
+    result = netcalc("summary", *args, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_json_contract_keys():
+    data = _json("alexnet-lite")
+    layer_keys = {"name", "type", "output_shape", "params", "trainable_params", "macs", "flops"}
+    total_keys = {"params", "trainable_params", "non_trainable_params", "macs", "flops"}
+    assert all(layer_keys <= set(layer) for layer in data["layers"])
+    assert total_keys <= set(data["totals"])
+    assert data["spec"]["convention"] == "pytorch" and data["batch"] == 1
+    assert set(data["counting"]) >= {"macs", "flops", "params", "memory"}
+
+
+def test_json_figures_for_alexnet_lite():
+    data = _json("alexnet-lite")
+    t = data["totals"]
+    assert (t["params"], t["trainable_params"], t["non_trainable_params"], t["macs"]) == (
+        279_315,
+        279_315,
+        0,
+        1_667_700,
+    )
+    conv1 = data["layers"][0]
+    # 100×100×3 hwc, 4×4 stride 4: 25×25×12; PyTorch weight (12, 3, 4, 4)
+    assert conv1["output_shape"] == [25, 25, 12]
+    assert conv1["tensors"][0] == {"name": "weight", "shape": [12, 3, 4, 4], "count": 576, "trainable": True,
+                                   "kind": "param"}  # fmt: skip
+    assert conv1["receptive_field"] == [4, 4] and conv1["jump"] == [4, 4]
+
+
+def test_memory_by_batch_and_dtype():
+    # alexnet-lite outputs per sample, every row kept: 7500·2 (conv1, relu) + 1728 + 3456·2 + 600 (pool)
+    # + 600 (flatten) + 300·4 (two dense + relu) + 3·2 (dense, softmax) = 26,046 elements
+    t = _json("alexnet-lite")["totals"]
+    assert t["param_bytes"] == 279_315 * 4
+    assert t["input_bytes"] == 100 * 100 * 3 * 4
+    assert t["activation_bytes"] == 26_046 * 4
+    t8 = _json("alexnet-lite", "--batch", "8", "--dtype", "float16")["totals"]
+    assert t8["param_bytes"] == 279_315 * 2  # parameters do not grow with the batch
+    assert t8["input_bytes"] == 30_000 * 8 * 2
+    assert t8["activation_bytes"] == 26_046 * 8 * 2
+    assert t8["macs"] == 1_667_700 and t8["macs_batch"] == 1_667_700 * 8  # per sample, and for the batch
+
+
+def test_convention_override_changes_counting_only():
+    keras = _json("keras-mobile")
+    torch = _json("keras-mobile", "--convention", "pytorch")
+    assert keras["totals"]["non_trainable_params"] == 256 and keras["totals"]["buffers"] == 0
+    assert torch["totals"]["non_trainable_params"] == 0 and torch["totals"]["buffers"] == 256
+    assert [x["output_shape"] for x in keras["layers"]] == [x["output_shape"] for x in torch["layers"]]
+    assert torch["spec"]["counting"] == "pytorch" and torch["spec"]["convention"] == "keras"
+
+
+def test_csv_has_one_row_per_layer():
+    result = netcalc("summary", "mnist-cnn", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [r["name"] for r in rows] == ["conv2d_1", "conv2d_1.relu", "maxpool2d_1", "conv2d_2", "conv2d_2.relu"]
+    assert rows[3]["weight_shape"] == "64×32×5×5" and rows[3]["params"] == "51264"
+
+
+def test_markdown_is_a_table():
+    out = netcalc("summary", "mnist-cnn", "--format", "markdown").stdout
+    assert "| 4 | conv2d_2 | conv2d | 64×14×14 | 64×32×5×5 | 51,264 |" in out
+
+
+def test_bundled_spec_by_name_from_any_directory(tmp_path):
+    result = netcalc("summary", "mnist-cnn.yaml", cwd=tmp_path)
+    assert result.returncode == 0 and "52,096" in result.stdout
+
+
+def test_specs_lists_the_bundled_specs():
+    names = netcalc("specs").stdout.split()
+    assert {"alexnet-lite", "mnist-cnn", "flatten-vs-gap"} <= set(names)
+    assert names == sorted(p.stem for p in (ROOT / "specs").glob("*.yaml"))
+
+
+def test_unknown_spec_name_suggests_a_bundled_one():
+    result = netcalc("summary", "alexnet-lit")
+    assert result.returncode == 2
+    assert (
+        "error E001: 'alexnet-lit' is neither a file nor a bundled spec (did you mean 'alexnet-lite'?)" in result.stderr
+    )
+
+
+def test_errors_in_json_format(tmp_path):
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("netcalc: 1\ninput: {shape: [3, 8, 8]}\nlayers:\n  - {op: conv2d, filters: 4, kernel: 9}\n")
+    result = netcalc("summary", str(spec), "--format", "json")
+    assert result.returncode == 2
+    data = json.loads(result.stdout)
+    assert data["ok"] is False
+    [d] = data["diagnostics"]
+    # (8 + 0 − 9)/1 + 1 = 0
+    assert (d["code"], d["line"], d["col"], d["layer"]) == ("E201", 4, 38, "conv2d_1")
+
+
+def test_warnings_do_not_fail_the_run(tmp_path):
+    spec = tmp_path / "w.yaml"
+    spec.write_text(
+        "netcalc: 1\ninput: {shape: [3, 32, 32]}\nlayers:\n  - {op: conv2d, filters: 4, kernel: 5, stride: 2}\n"
+    )
+    result = netcalc("summary", str(spec))
+    assert result.returncode == 0
+    assert "warning W201" in result.stdout and "(32 + 2·0 − 5)/2 + 1 = 14.5" in result.stdout
+
+
+def test_bad_option_is_a_usage_error():
+    result = netcalc("summary", "mnist-cnn", "--format", "xml")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def test_help_lists_the_commands():
+    out = netcalc("--help").stdout
+    assert "summary" in out and "specs" in out
