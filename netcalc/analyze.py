@@ -8,7 +8,6 @@ Counts are per sample; `Totals` also gives them for the whole batch and the memo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from math import prod
 
 from .diagnostics import Diagnostics
@@ -18,22 +17,25 @@ from .layers.base import Ctx, Tensor
 from .spec import DTYPES
 
 
-@dataclass
 class Row:
-    """One node's figures (None where the node could not be resolved)."""
+    """One node's figures (out_shape None where the node could not be resolved)."""
 
-    node: Node
-    ltype: LayerType
-    in_shapes: list
-    out_shape: tuple | None = None
-    tensors: list[Tensor] = field(default_factory=list)
-    macs: int = 0
-    flops: int = 0
-    weight_shape: str = ""
-    rf: list | None = None  # [(receptive field, jump)] per spatial axis
-    params: int = 0  # parameters (trainable and not); buffers are not parameters
-    trainable: int = 0
-    buffers: int = 0
+    __slots__ = ("buffers", "flops", "in_shapes", "ltype", "macs", "node", "out_shape", "params", "rf",
+                 "tensors", "trainable", "weight_shape")  # fmt: skip
+
+    def __init__(self, node: Node, ltype: LayerType, in_shapes: list) -> None:
+        self.node = node
+        self.ltype = ltype
+        self.in_shapes = in_shapes
+        self.out_shape: tuple | None = None
+        self.tensors: list[Tensor] = []
+        self.macs = 0
+        self.flops = 0
+        self.weight_shape = ""
+        self.rf: list | None = None  # [(receptive field, jump)] per spatial axis
+        self.params = 0  # parameters (trainable and not); buffers are not parameters
+        self.trainable = 0
+        self.buffers = 0
 
     @property
     def ok(self) -> bool:
@@ -51,50 +53,36 @@ class Row:
                     self.trainable += n
 
 
-@dataclass
 class Totals:
-    params: int
-    trainable_params: int
-    non_trainable_params: int
-    buffers: int
-    macs: int
-    flops: int
-    batch: int
-    dtype: str
-    input_elements: int
-    activation_elements: int
+    """Sums over the rows; counts per sample, memory in bytes for the batch."""
 
-    @property
-    def bytes_per_element(self) -> int:
-        return DTYPES[self.dtype]
-
-    @property
-    def param_bytes(self) -> int:
-        return self.params * self.bytes_per_element
-
-    @property
-    def buffer_bytes(self) -> int:
-        return self.buffers * self.bytes_per_element
-
-    @property
-    def input_bytes(self) -> int:
-        return self.batch * self.input_elements * self.bytes_per_element
-
-    @property
-    def activation_bytes(self) -> int:
-        return self.batch * self.activation_elements * self.bytes_per_element
-
-    @property
-    def total_bytes(self) -> int:
-        return self.param_bytes + self.buffer_bytes + self.input_bytes + self.activation_bytes
+    def __init__(self, rows: list[Row], graph: Graph, batch: int, dtype: str) -> None:
+        self.params = sum(r.params for r in rows)
+        self.trainable_params = sum(r.trainable for r in rows)
+        self.non_trainable_params = self.params - self.trainable_params
+        self.buffers = sum(r.buffers for r in rows)
+        self.macs = sum(r.macs for r in rows)
+        self.flops = sum(r.flops for r in rows)
+        self.batch = batch
+        self.dtype = dtype
+        self.input_elements = sum(prod(i.shape) for i in graph.inputs)
+        self.activation_elements = sum(prod(r.out_shape) for r in rows if r.out_shape is not None)
+        self.macs_batch = self.macs * batch
+        self.flops_batch = self.flops * batch
+        size = DTYPES[dtype]
+        self.param_bytes = self.params * size
+        self.buffer_bytes = self.buffers * size
+        self.input_bytes = batch * self.input_elements * size
+        self.activation_bytes = batch * self.activation_elements * size
+        self.total_bytes = self.param_bytes + self.buffer_bytes + self.input_bytes + self.activation_bytes
 
 
-@dataclass
 class Analysis:
-    graph: Graph
-    rows: list[Row]
-    totals: Totals
-    diags: Diagnostics
+    def __init__(self, graph: Graph, rows: list[Row], totals: Totals, diags: Diagnostics) -> None:
+        self.graph = graph
+        self.rows = rows
+        self.totals = totals
+        self.diags = diags
 
     @property
     def ok(self) -> bool:
@@ -118,19 +106,7 @@ def analyze(graph: Graph, diags: Diagnostics, batch: int = 1, dtype: str | None 
         _resolve(row, graph, diags, fields)
         shapes[node.name] = row.out_shape
         fields[node.name] = row.rf
-    first = graph.inputs[0]
-    totals = Totals(
-        params=sum(r.params for r in rows),
-        trainable_params=sum(r.trainable for r in rows),
-        non_trainable_params=sum(r.params - r.trainable for r in rows),
-        buffers=sum(r.buffers for r in rows),
-        macs=sum(r.macs for r in rows),
-        flops=sum(r.flops for r in rows),
-        batch=batch,
-        dtype=dtype or first.dtype,
-        input_elements=sum(prod(i.shape) for i in graph.inputs),
-        activation_elements=sum(prod(r.out_shape) for r in rows if r.ok),
-    )
+    totals = Totals(rows, graph, batch, dtype or graph.inputs[0].dtype)
     return Analysis(graph, rows, totals, diags)
 
 

@@ -9,13 +9,15 @@ ints today; they are only ever combined with + - * // so symbolic sizes can take
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .diagnostics import Loc
 
+# Plain classes rather than dataclasses: these are imported on every start-up of the CLI, and
+# each dataclass costs about a millisecond to create.
 
-@dataclass(frozen=True)
-class Frame:
+
+class Frame(NamedTuple):
     """One block use on the way to a node: where the block is defined, where it was used."""
 
     block: str
@@ -25,45 +27,77 @@ class Frame:
     of: int = 1
 
 
-@dataclass
 class Node:
-    name: str
-    op: str  # canonical layer type name (a key of the layer registry)
-    args: dict
-    inputs: list[str]
-    loc: Loc  # where the layer is written
-    arg_locs: dict = field(default_factory=dict)
-    frames: tuple[Frame, ...] = ()  # block uses, outermost first
-    group: tuple[str, ...] = ()  # hierarchy path shown in the summary
-    part_of: str | None = None  # set on a node made from another's shorthand (activation: relu)
-    invalid: bool = False  # its arguments did not validate; shapes downstream are unknown
+    __slots__ = ("arg_locs", "args", "frames", "group", "inputs", "invalid", "loc", "name", "op", "part_of")
+
+    def __init__(
+        self,
+        name: str,
+        op: str,
+        args: dict,
+        inputs: list[str],
+        loc: Loc,
+        arg_locs: dict | None = None,
+        frames: tuple = (),
+        group: tuple = (),
+        part_of: str | None = None,
+        invalid: bool = False,
+    ) -> None:
+        self.name = name
+        self.op = op  # canonical layer type name (a key of the layer registry)
+        self.args = args
+        self.inputs = inputs
+        self.loc = loc  # where the layer is written
+        self.arg_locs = arg_locs or {}
+        self.frames = frames  # block uses, outermost first (Frame)
+        self.group = group  # hierarchy path shown in the summary
+        self.part_of = part_of  # set on a node made from another's shorthand (activation: relu)
+        self.invalid = invalid  # its arguments did not validate; shapes downstream are unknown
 
     def arg_loc(self, key: str) -> Loc:
         return self.arg_locs.get(key, self.loc)
 
+    def __repr__(self) -> str:
+        return f"Node({self.name!r}, {self.op!r}, inputs={self.inputs!r})"
 
-@dataclass
+
 class Input:
-    name: str
-    shape: tuple  # without the batch axis, in the spec's layout
-    loc: Loc
-    dtype: str = "float32"
-    stats: dict = field(default_factory=dict)
+    __slots__ = ("dtype", "loc", "name", "shape", "stats")
+
+    def __init__(self, name: str, shape: tuple, loc: Loc, dtype: str = "float32", stats: dict | None = None) -> None:
+        self.name = name
+        self.shape = shape  # without the batch axis, in the spec's layout
+        self.loc = loc
+        self.dtype = dtype
+        self.stats = stats or {}
+
+    def __repr__(self) -> str:
+        return f"Input({self.name!r}, shape={self.shape!r})"
 
 
-@dataclass
 class Graph:
-    name: str
-    convention: str  # "pytorch" | "keras"
-    channels_last: bool
-    inputs: list[Input]
-    nodes: list[Node]  # in an order where every node comes after its inputs
-    outputs: list[str]
-    file: str = ""
-    counting: str = ""  # whose counting rules the figures follow (`--convention`); default the convention
+    def __init__(
+        self,
+        name: str,
+        convention: str,
+        channels_last: bool,
+        inputs: list[Input],
+        nodes: list[Node],
+        outputs: list[str],
+        file: str = "",
+        counting: str = "",
+    ) -> None:
+        self.name = name
+        self.convention = convention  # "pytorch" | "keras": the framework the network is written for
+        self.channels_last = channels_last
+        self.inputs = inputs
+        self.nodes = nodes  # in an order where every node comes after its inputs
+        self.outputs = outputs
+        self.file = file
+        self.counting = counting or convention  # whose counting rules the figures follow (`--convention`)
 
-    def __post_init__(self) -> None:
-        self.counting = self.counting or self.convention
+    def __repr__(self) -> str:
+        return f"Graph({self.name!r}, {len(self.nodes)} nodes)"
 
     def node(self, name: str) -> Node:
         return self._by_name()[name]

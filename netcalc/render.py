@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from fractions import Fraction
 
 from . import __version__
 from .analyze import COUNTING, Analysis, Row
@@ -28,7 +27,9 @@ def mb(n: int) -> str:
 
 
 def _fraction(j) -> str:
-    f = Fraction(j)
+    if isinstance(j, int):
+        return str(j)
+    f = j  # a Fraction: after upsampling or a transposed convolution
     return str(f.numerator) if f.denominator == 1 else f"{f.numerator}/{f.denominator}"
 
 
@@ -93,8 +94,8 @@ def totals_lines(a: Analysis) -> list[tuple[str, str]]:
     ]
     if t.batch != 1:
         lines += [
-            (f"MACs for batch {t.batch}", f"{t.macs * t.batch:,} ({human(t.macs * t.batch)})"),
-            (f"FLOPs for batch {t.batch}", f"{t.flops * t.batch:,} ({human(t.flops * t.batch)})"),
+            (f"MACs for batch {t.batch}", f"{t.macs_batch:,} ({human(t.macs_batch)})"),
+            (f"FLOPs for batch {t.batch}", f"{t.flops_batch:,} ({human(t.flops_batch)})"),
         ]
     lines += [
         ("Parameter memory", mb(t.param_bytes) + (f" + {mb(t.buffer_bytes)} buffers" if t.buffers else "")),
@@ -143,7 +144,9 @@ def diagnostic_lines(diags: list[Diagnostic], sources: dict | None = None) -> li
 
 def _number(x) -> int | float:
     """An int where the value is whole (receptive fields, jumps), else a float (a jump of 1/2)."""
-    f = Fraction(x)
+    if isinstance(x, int):
+        return x
+    f = x  # a Fraction
     return f.numerator if f.denominator == 1 else float(f)
 
 
@@ -209,8 +212,8 @@ def to_json(a: Analysis) -> dict:
             "buffers": t.buffers,
             "macs": t.macs,
             "flops": t.flops,
-            "macs_batch": t.macs * t.batch,
-            "flops_batch": t.flops * t.batch,
+            "macs_batch": t.macs_batch,
+            "flops_batch": t.flops_batch,
             "param_bytes": t.param_bytes,
             "buffer_bytes": t.buffer_bytes,
             "input_bytes": t.input_bytes,

@@ -16,8 +16,6 @@ normalisation, activations, pooling). Counts are per sample; the batch is applie
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from fractions import Fraction
 from math import prod
 
 from ..diagnostics import Diagnostics
@@ -27,19 +25,32 @@ from ..schema import Arg
 AXIS_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
 
 
-@dataclass(frozen=True)
 class Tensor:
     """One weight tensor. kind 'param' counts as a parameter; 'buffer' is state that is not one
     (PyTorch's BatchNorm running statistics)."""
 
-    name: str
-    shape: tuple
-    trainable: bool = True
-    kind: str = "param"
+    __slots__ = ("count", "kind", "name", "shape", "trainable")
 
-    @property
-    def count(self) -> int:
-        return prod(self.shape)
+    def __init__(self, name: str, shape: tuple, trainable: bool = True, kind: str = "param") -> None:
+        self.name = name
+        self.shape = shape
+        self.trainable = trainable
+        self.kind = kind
+        self.count = prod(shape)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Tensor) and (self.name, self.shape, self.trainable, self.kind) == (
+            other.name,
+            other.shape,
+            other.trainable,
+            other.kind,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.shape, self.trainable, self.kind))
+
+    def __repr__(self) -> str:
+        return f"Tensor({self.name!r}, {self.shape!r}, trainable={self.trainable}, kind={self.kind!r})"
 
 
 class Geometry(dict):
@@ -183,7 +194,7 @@ def window_out(
         if out < 1:
             ctx.error(
                 "E201",
-                f"output {axis} {text} = {decimal(Fraction(num, s) + 1)} is below 1 even rounded up (ceil_mode): "
+                f"output {axis} {text} = {exact(num, s, 1)} is below 1 even rounded up (ceil_mode): "
                 f"the window spans {span}, more than the padded input of {n + pb + pa}",
                 key,
             )
@@ -194,7 +205,7 @@ def window_out(
     if num < 0:
         ctx.error(
             "E201",
-            f"output {axis} {text} = {decimal(Fraction(num, s) + 1)} is below 1: the window spans {span}, "
+            f"output {axis} {text} = {exact(num, s, 1)} is below 1: the window spans {span}, "
             f"more than the padded input of {n + pb + pa}",
             key,
         )
@@ -207,7 +218,7 @@ def window_out(
         lost = f"the last input {what} of {n} is" if unread == 1 else f"the last {unread} input {what}s of {n} are"
         ctx.warning(
             "W201",
-            f"output {axis} {text} = {decimal(Fraction(num, s) + 1)} is not an integer; it is floored to {out}, "
+            f"output {axis} {text} = {exact(num, s, 1)} is not an integer; it is floored to {out}, "
             f"so {lost} never read",
             key,
         )
@@ -236,6 +247,8 @@ def rf_window(rf: list | None, ks: tuple, ss: tuple, ds: tuple) -> list | None:
     return [(r + d * (k - 1) * j, j * s) for (r, j), k, s, d in zip(rf, ks, ss, ds, strict=True)]
 
 
-def decimal(x: Fraction) -> str:
-    """A fraction as a user writes it: 14.5, 6.333, 12."""
-    return str(x.numerator) if x.denominator == 1 else f"{float(x):.4g}"
+def exact(num: int, den: int, plus: int = 0) -> str:
+    """num/den + plus as a user writes it: 14.5, 6.333, 12."""
+    if num % den == 0:
+        return str(num // den + plus)
+    return f"{num / den + plus:.4g}"

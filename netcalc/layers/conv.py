@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from fractions import Fraction
 from math import prod
 
 from ..schema import Arg, Bool, Choice, Int, IntTuple, Kind, Padding, _wrong
@@ -291,6 +290,8 @@ class ConvTranspose(LayerType):
         """An output position sees ceil(k_eff/s) input positions per axis: r += (ceil(k_eff/s) − 1)·j, j /= s."""
         if rf is None:
             return None
+        from fractions import Fraction
+
         out = []
         for (r, j), k, s, d in zip(rf, g.ks, g.ss, g.ds, strict=True):
             span = d * (k - 1) + 1

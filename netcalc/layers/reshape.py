@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from fractions import Fraction
 from math import prod
 
 from ..schema import Arg, Choice, IntTuple, Padding, Shape
@@ -122,4 +121,6 @@ class Upsample(LayerType):
         """The jump shrinks by the scale: j /= s."""
         if rf is None:
             return None
+        from fractions import Fraction
+
         return [(r, Fraction(j) / s) for (r, j), s in zip(rf, g.scale, strict=True)]
