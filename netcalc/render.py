@@ -3,10 +3,6 @@ beyond scaling a number for display."""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-
 from . import __version__
 from .analyze import COUNTING, Analysis, Row
 from .diagnostics import Diagnostic
@@ -225,6 +221,8 @@ def to_json(a: Analysis) -> dict:
 
 
 def render_json(a: Analysis) -> str:
+    import json
+
     return json.dumps(to_json(a), indent=2)
 
 
@@ -246,6 +244,9 @@ def render_markdown(a: Analysis) -> str:
 
 
 def render_csv(a: Analysis) -> str:
+    import csv
+    import io
+
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(
