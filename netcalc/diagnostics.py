@@ -87,8 +87,19 @@ class Diagnostics:
         return sorted(self.items, key=lambda d: (d.loc.file, d.loc.line, d.loc.col))
 
 
+def clip(text: str, limit: int = 60) -> str:
+    """A value as a message shows it, on one line: control characters escaped (a newline as \\n),
+    a long value cut short, saying how long it was."""
+    text = str(text)
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= limit else f"{text[: limit - 20]}… ({len(text):,} characters)"
+
+
 def did_you_mean(word: str, choices) -> str:
     """' (did you mean 'x'?)' for the closest choice, or '' when nothing is close."""
+    if len(str(word)) > 100:  # nothing is close to a long text, and comparing it would be slow
+        return ""
     close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
 

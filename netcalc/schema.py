@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .diagnostics import Diagnostics, did_you_mean
+from .diagnostics import Diagnostics, clip, did_you_mean
 from .yamlsrc import YMap, YScalar, YSeq, describe
 
 INVALID = object()
@@ -26,13 +26,29 @@ _YAML11_BOOLS = {"yes", "no", "on", "off", "y", "n"}
 
 
 _DEC_RE = re.compile(r"^[-+]?(0|[1-9][0-9_]*)$")
+# no size, count or axis of a network comes near this; larger values are refused (E104) before
+# any arithmetic, so that no count overflows a float when it is shown
+MAX_INT = 10**12
 
 
 def _int_of(node: YScalar):
-    """A plainly written decimal integer; YAML 1.1's octal (010), hex and 1:30 forms are refused."""
+    """A plainly written decimal integer; YAML 1.1's octal (010), hex and 1:30 forms are refused.
+
+    A value with more digits than Python converts (4300) comes back as ±10**100: out of range.
+    """
     if node.kind == "int" and _DEC_RE.match(node.text):
-        return int(node.text.replace("_", ""))
+        digits = node.text.replace("_", "")
+        if len(digits) > 100:
+            return -(10**100) if digits.startswith("-") else 10**100
+        return int(digits)
     return None
+
+
+def _too_large(value: int, node, diags: Diagnostics, what: str) -> bool:
+    if abs(value) <= MAX_INT:
+        return False
+    diags.error("E104", f"{what} must be at most {MAX_INT:,} in absolute value, got {describe(node)}", node.loc)
+    return True
 
 
 def _int_hint(node) -> str:
@@ -57,7 +73,8 @@ def _int_hint(node) -> str:
             if text.startswith("0b")
             else "octal"
         )
-        return f" (YAML 1.1 reads {node.text} as the {form} number {value}; write integers in plain decimal)"
+        shown = f" {value}" if abs(value) <= MAX_INT else ""  # a huge int would not even print
+        return f" (YAML 1.1 reads it as the {form} number{shown}; write integers in plain decimal)"
     value = _float_of(node)
     if value is not None and math.isfinite(value) and value == int(value):
         return f" (write it as the whole number {int(value)})"
@@ -117,6 +134,8 @@ class Int(Kind):
         value = _int_of(node) if isinstance(node, YScalar) else None
         if value is None:
             return _wrong(diags, node, what, self.describe(), _int_hint(node))
+        if _too_large(value, node, diags, what):
+            return INVALID
         if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
             rng = self.describe() if self.max is None else f"between {self.min} and {self.max}"
             diags.error("E104", f"{what} must be {rng}, got {value}", node.loc)
@@ -151,11 +170,11 @@ class Float(Kind):
         if value is None or math.isnan(value):
             return _wrong(diags, node, what, self.describe())
         if math.isinf(value):
-            diags.error("E104", f"{what} must be a finite number, got {node.text}", node.loc)
+            diags.error("E104", f"{what} must be a finite number, got {clip(node.text)}", node.loc)
             return INVALID
         too_big = self.max is not None and (value >= self.max if self.max_exclusive else value > self.max)
         if (self.min is not None and value < self.min) or too_big:
-            diags.error("E104", f"{what} must be {self.describe()}, got {node.text}", node.loc)
+            diags.error("E104", f"{what} must be {self.describe()}, got {clip(node.text)}", node.loc)
             return INVALID
         return value
 
@@ -222,7 +241,7 @@ class Choice(Kind):
             return self.aliases[text]
         diags.error(
             "E105",
-            f"{what} must be {self.describe()}, got '{text}'{did_you_mean(text, self.choices)}",
+            f"{what} must be {self.describe()}, got '{clip(text)}'{did_you_mean(text, self.choices)}",
             node.loc,
         )
         return INVALID
@@ -286,7 +305,7 @@ class Padding(Kind):
                 return node.text
             diags.error(
                 "E105",
-                f"{what} must be {self.describe()}, got '{node.text}'{did_you_mean(node.text, self.words)}",
+                f"{what} must be {self.describe()}, got '{clip(node.text)}'{did_you_mean(node.text, self.words)}",
                 node.loc,
             )
             return INVALID
@@ -338,6 +357,8 @@ class Shape(Kind):
             v = _int_of(item) if isinstance(item, YScalar) else None
             if v is None:
                 out.append(_wrong(diags, item, f"{what}[{i}]", expected, _int_hint(item)))
+            elif _too_large(v, item, diags, f"{what}[{i}]"):
+                out.append(INVALID)
             elif not (v >= 1 or (self.wildcard and v == -1)):
                 diags.error("E104", f"{what}[{i}] must be {expected}, got {v}", item.loc)
                 out.append(INVALID)
@@ -420,7 +441,9 @@ def coerce_mapping(
             hint = did_you_mean(key, schema)
             if hint:
                 suggested.add(hint.split("'")[1])
-            diags.error("E102", f"unknown key '{key}' in {what}{hint}", knode.loc, "allowed: " + ", ".join(schema))
+            diags.error(
+                "E102", f"unknown key '{clip(key)}' in {what}{hint}", knode.loc, "allowed: " + ", ".join(schema)
+            )
             continue
         value = schema[key].kind.coerce(vnode, diags, f"{what}: '{key}'")
         locs[key] = vnode.loc

@@ -16,9 +16,10 @@ The grammar (documented in the README):
 
 from __future__ import annotations
 
+from math import prod
 from pathlib import Path
 
-from .diagnostics import Diagnostics, did_you_mean
+from .diagnostics import Diagnostics, clip, did_you_mean
 from .graph import Graph, Input, Node
 from .layers import ACTIVATION_NAMES, ALIASES, REGISTRY
 from .layers.elementwise import ACTIVATION_ALIASES
@@ -57,6 +58,7 @@ INPUT = {
     "std": Arg(Float(0.0), None, "standard deviation of the input values (variance report)"),
     "range": Arg(Numbers(2), None, "[low, high] of un-normalised values, e.g. [0, 255]"),
 }
+MAX_INPUT_ELEMENTS = 10**15  # far beyond any real input; keeps every count printable as a float
 LAYER_KEYS = ("op", "id", "in", "activation")
 UNKNOWN = "<unreadable layer>"  # the input of a layer that follows one that could not be read
 # layer types that take the `activation:` shorthand (a separate activation node after them)
@@ -148,6 +150,15 @@ def _input(node, convention: str, diags: Diagnostics):
         v.pop("range")
     if "shape" not in v:
         return None
+    elements = prod(v["shape"])
+    if elements > MAX_INPUT_ELEMENTS:
+        diags.error(
+            "E104",
+            f"input: 'shape' {list(v['shape'])} holds {elements:.3g} elements per sample; "
+            f"netcalc takes at most {MAX_INPUT_ELEMENTS:.0e}",
+            locs["shape"],
+        )
+        return None
     layout = v.get("layout") or ("hwc" if convention == "keras" else "chw")
     stats = {k: v[k] for k in ("mean", "std", "range") if v.get(k) is not None}
     inp = Input(
@@ -189,7 +200,9 @@ def _defaults(node, diags: Diagnostics) -> dict:
             for akey, (aknode, avnode) in vnode.entries.items():
                 if akey not in allowed:
                     diags.error(
-                        "E102", f"unknown key '{akey}' in defaults for {op}{did_you_mean(akey, allowed)}", aknode.loc
+                        "E102",
+                        f"unknown key '{clip(akey)}' in defaults for {op}{did_you_mean(akey, allowed)}",
+                        aknode.loc,
                     )
                     continue
                 out.setdefault(op, {})[akey] = (aknode, avnode)
@@ -198,7 +211,7 @@ def _defaults(node, diags: Diagnostics) -> dict:
         else:
             diags.error(
                 "E102",
-                f"unknown key '{key}' in defaults: neither a layer type nor an argument"
+                f"unknown key '{clip(key)}' in defaults: neither a layer type nor an argument"
                 f"{did_you_mean(key, list(REGISTRY) + sorted(all_args))}",
                 knode.loc,
             )
@@ -261,7 +274,7 @@ def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str) -> 
     op = _op_of(op_text)
     if op is None:
         names = list(REGISTRY) + list(ALIASES)
-        diags.error("E111", f"unknown layer type '{op_text}'{did_you_mean(op_text, names)}", op_node.loc)
+        diags.error("E111", f"unknown layer type '{clip(op_text)}'{did_you_mean(op_text, names)}", op_node.loc)
         _claim_id(item, namer)
         return None
     ltype = REGISTRY[op]
@@ -291,7 +304,7 @@ def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str) -> 
     if name is not None:
         if name in namer.used:
             first = namer.used[name]
-            diags.error("E112", f"id '{name}' is already used (line {first.line})", locs["id"])
+            diags.error("E112", f"id '{clip(name)}' is already used (line {first.line})", locs["id"])
         namer.used[name] = locs["id"]
     else:
         name = namer.auto(op)
@@ -302,7 +315,7 @@ def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str) -> 
         if ref not in namer.used or ref == name:
             diags.error(
                 "E113",
-                f"'in: {ref}' names no earlier layer or input{did_you_mean(ref, [n for n in namer.used if n != name])}",
+                f"'in: {clip(ref)}' names no earlier layer or input{did_you_mean(ref, [n for n in namer.used if n != name])}",
                 locs["in"],
             )
         inputs = [ref]
@@ -353,7 +366,7 @@ def _shorthand(vnode, parent: Node, diags: Diagnostics) -> Node | None:
         return None
     op = ACTIVATION_ALIASES.get(text, text)
     if op not in ACTIVATION_NAMES:
-        diags.error("E111", f"unknown activation '{text}'{did_you_mean(text, ACTIVATION_NAMES)}", vnode.loc)
+        diags.error("E111", f"unknown activation '{clip(text)}'{did_you_mean(text, ACTIVATION_NAMES)}", vnode.loc)
         return None
     ltype = REGISTRY[op]
     values, locs = coerce_mapping(args_node, ltype.args, diags, f"activation {op}")
