@@ -6,6 +6,7 @@ Usage: python benchmarks/large_spec.py [--layers N]
 from __future__ import annotations
 
 import argparse
+import gc
 import subprocess
 import sys
 import tempfile
@@ -28,6 +29,7 @@ def main() -> None:
         path = Path(tmp) / "stack.yaml"
         path.write_text(stack(args.layers))
         diags = Diagnostics()
+        gc.disable()  # as the CLI does (netcalc.cli.main)
         t0 = time.perf_counter()
         graph = load(str(path), diags)
         t1 = time.perf_counter()

@@ -94,6 +94,7 @@ def analyze(graph: Graph, diags: Diagnostics, batch: int = 1, dtype: str | None 
     shapes: dict = {inp.name: inp.shape for inp in graph.inputs}
     fields: dict = {inp.name: [(1, 1)] * (len(inp.shape) - 1) for inp in graph.inputs}
     rows: list[Row] = []
+    memo: dict = {}
     for node in graph.nodes:
         ltype = REGISTRY[node.op]
         in_shapes = [shapes.get(name) for name in node.inputs]
@@ -103,25 +104,36 @@ def analyze(graph: Graph, diags: Diagnostics, batch: int = 1, dtype: str | None 
             shapes[node.name] = None
             fields[node.name] = None
             continue
-        _resolve(row, graph, diags, fields)
+        _resolve(row, graph, diags, fields, memo)
         shapes[node.name] = row.out_shape
         fields[node.name] = row.rf
     totals = Totals(rows, graph, batch, dtype or graph.inputs[0].dtype)
     return Analysis(graph, rows, totals, diags)
 
 
-def _resolve(row: Row, graph: Graph, diags: Diagnostics, fields: dict) -> None:
+def _resolve(row: Row, graph: Graph, diags: Diagnostics, fields: dict, memo: dict) -> None:
+    """Ask the layer type for the node's figures. Repeated layers (the same type and arguments on
+    the same input shape, as in a deep stack of blocks) are worked out once: the memo keeps only
+    results whose working-out reported nothing, so every repetition still gets its own warnings."""
     node, ltype = row.node, row.ltype
-    ctx = Ctx(node, graph.convention, graph.channels_last, diags, graph.counting)
-    g = ltype.resolve(node.args, row.in_shapes, ctx)
-    if g is None or ctx.failed:
-        return
-    row.out_shape = tuple(ltype.output_shape(g))
-    row.tensors = ltype.params(g, ctx)
+    try:
+        key = (node.op, tuple(node.args.items()), tuple(row.in_shapes))
+        hash(key)
+    except TypeError:  # an unhashable argument value: no memo for this one
+        key = None
+    hit = memo.get(key) if key is not None else None
+    if hit is None:
+        ctx = Ctx(node, graph.convention, graph.channels_last, diags, graph.counting)
+        before = len(diags.items)
+        g = ltype.resolve(node.args, row.in_shapes, ctx)
+        if g is None or ctx.failed:
+            return
+        tensors = ltype.params(g, ctx)
+        hit = (g, tuple(ltype.output_shape(g)), tensors, ltype.macs(g), ltype.flops(g), ltype.weight_shape(g, tensors))
+        if key is not None and len(diags.items) == before:
+            memo[key] = hit
+    g, row.out_shape, row.tensors, row.macs, row.flops, row.weight_shape = hit
     row.count()
-    row.macs = ltype.macs(g)
-    row.flops = ltype.flops(g)
-    row.weight_shape = ltype.weight_shape(g, row.tensors)
     rf_in = fields.get(node.inputs[0])
     if rf_in is not None and len(row.in_shapes[0]) - 1 != len(rf_in):
         rf_in = None

@@ -6,6 +6,7 @@ checks that ran and found a disagreement: lint and verify.)
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from enum import StrEnum
@@ -108,8 +109,7 @@ def summary(
     graph = None
     if located:
         path, shown = located
-        graph = load(path, diags, display=shown, convention=convention.value if convention else None)
-        sources = _sources(path, shown)
+        graph = load(path, diags, display=shown, convention=convention.value if convention else None, sources=sources)
     if graph is None:
         _fail(diags, sources, fmt)
     # analyse even when some layers are invalid: independent shape errors are reported in the same run
@@ -117,13 +117,6 @@ def summary(
     if not analysis.ok:
         _fail(diags, sources, fmt)
     _emit(analysis, fmt, sources)
-
-
-def _sources(path: str, shown: str) -> dict:
-    try:
-        return {shown: Path(path).read_text(encoding="utf-8-sig")}
-    except (OSError, UnicodeDecodeError):
-        return {}
 
 
 def _emit(analysis, fmt: Format, sources: dict) -> None:
@@ -158,6 +151,9 @@ def specs() -> None:
 
 
 def main() -> None:
+    # A run builds many small objects and frees almost none before it exits: the cyclic garbage
+    # collector would only rescan them (a third of the time on a 10,000-layer spec).
+    gc.disable()
     try:
         app()
     except KeyboardInterrupt:

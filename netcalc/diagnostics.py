@@ -8,13 +8,11 @@ once blocks exist, the chain of block uses that led to it. They print compiler s
 
 from __future__ import annotations
 
-import difflib
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Loc:
-    """A place in a spec file: 1-based line and column."""
+class Loc(NamedTuple):
+    """A place in a spec file: 1-based line and column (0 where the whole file is meant)."""
 
     file: str
     line: int = 0
@@ -26,14 +24,23 @@ class Loc:
         return f"{self.file}:{self.line}:{self.col}"
 
 
-@dataclass
 class Diagnostic:
-    severity: str  # "error" | "warning" | "note"
-    code: str
-    message: str
-    loc: Loc
-    notes: list[str] = field(default_factory=list)
-    layer: str | None = None
+    """One finding: severity ('error' | 'warning' | 'note'), code, message, location, notes."""
+
+    __slots__ = ("code", "layer", "loc", "message", "notes", "severity")
+
+    def __init__(
+        self, severity: str, code: str, message: str, loc: Loc, notes: list | None = None, layer: str | None = None
+    ) -> None:
+        self.severity = severity
+        self.code = code
+        self.message = message
+        self.loc = loc
+        self.notes = notes or []
+        self.layer = layer
+
+    def __repr__(self) -> str:
+        return f"Diagnostic({self.format()!r})"
 
     def format(self) -> str:
         head = f"{self.loc}: {self.severity} {self.code}: {self.message}"
@@ -100,6 +107,8 @@ def did_you_mean(word: str, choices) -> str:
     """' (did you mean 'x'?)' for the closest choice, or '' when nothing is close."""
     if len(str(word)) > 100:  # nothing is close to a long text, and comparing it would be slow
         return ""
+    import difflib
+
     close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from .diagnostics import Diagnostics, clip, did_you_mean
@@ -96,7 +95,6 @@ def _float_of(node: YScalar):
     return None
 
 
-@dataclass
 class Kind:
     """Base of argument kinds."""
 
@@ -118,10 +116,10 @@ def _wrong(diags: Diagnostics, node, what: str, expected: str, hint: str = "") -
     return INVALID
 
 
-@dataclass
 class Int(Kind):
-    min: int | None = None
-    max: int | None = None
+    def __init__(self, min: int | None = None, max: int | None = None) -> None:
+        self.min = min
+        self.max = max
 
     def describe(self) -> str:
         if self.min is not None and self.min >= 1:
@@ -151,11 +149,11 @@ class Int(Kind):
         return s
 
 
-@dataclass
 class Float(Kind):
-    min: float | None = None
-    max: float | None = None
-    max_exclusive: bool = False
+    def __init__(self, min: float | None = None, max: float | None = None, max_exclusive: bool = False) -> None:
+        self.min = min
+        self.max = max
+        self.max_exclusive = max_exclusive
 
     def describe(self) -> str:
         if self.min is not None and self.max is not None:
@@ -183,7 +181,6 @@ class Float(Kind):
         return s
 
 
-@dataclass
 class Bool(Kind):
     def describe(self) -> str:
         return "true or false"
@@ -207,7 +204,6 @@ class Bool(Kind):
         return {"type": "boolean"}
 
 
-@dataclass
 class Str(Kind):
     """Any text; a YAML 1.1 boolean or number written plainly is taken as the text it is."""
 
@@ -223,10 +219,10 @@ class Str(Kind):
         return {"type": "string"}
 
 
-@dataclass
 class Choice(Kind):
-    choices: tuple = ()
-    aliases: dict = field(default_factory=dict)
+    def __init__(self, choices: tuple = (), aliases: dict | None = None) -> None:
+        self.choices = choices
+        self.aliases = aliases or {}
 
     def describe(self) -> str:
         return "one of " + ", ".join(f"'{c}'" for c in self.choices)
@@ -250,12 +246,12 @@ class Choice(Kind):
         return {"enum": list(self.choices) + list(self.aliases)}
 
 
-@dataclass
 class IntTuple(Kind):
     """An integer, or one integer per spatial axis (a list of `n`)."""
 
-    n: int = 2
-    min: int = 1
+    def __init__(self, n: int = 2, min: int = 1) -> None:
+        self.n = n
+        self.min = min
 
     def describe(self) -> str:
         elem = Int(self.min).describe()
@@ -279,16 +275,16 @@ class IntTuple(Kind):
         return {"anyOf": [elem, {"type": "array", "items": elem, "minItems": self.n, "maxItems": self.n}]}
 
 
-@dataclass
 class Padding(Kind):
     """`valid`, `same`, an integer, one integer per axis, or (asymmetric) a [before, after] pair per axis.
 
     Coerced to either the string 'valid'/'same' or a tuple of (before, after) pairs per axis.
     """
 
-    n: int = 2
-    words: tuple = ("valid", "same")
-    asymmetric: bool = False
+    def __init__(self, n: int = 2, words: tuple = ("valid", "same"), asymmetric: bool = False) -> None:
+        self.n = n
+        self.words = words
+        self.asymmetric = asymmetric
 
     def describe(self) -> str:
         words = " or ".join(f"'{w}'" for w in self.words)
@@ -339,11 +335,11 @@ class Padding(Kind):
         return {"anyOf": options}
 
 
-@dataclass
 class Shape(Kind):
     """A list of positive integers (one -1 allowed when `wildcard`)."""
 
-    wildcard: bool = False
+    def __init__(self, wildcard: bool = False) -> None:
+        self.wildcard = wildcard
 
     def describe(self) -> str:
         return "a list of positive integers" + (" (one may be -1)" if self.wildcard else "")
@@ -373,11 +369,11 @@ class Shape(Kind):
         return {"type": "array", "items": {"type": "integer"}, "minItems": 1}
 
 
-@dataclass
 class Numbers(Kind):
     """A list of exactly `n` numbers (such as a [low, high] range)."""
 
-    n: int = 2
+    def __init__(self, n: int = 2) -> None:
+        self.n = n
 
     def describe(self) -> str:
         return f"a list of {self.n} numbers"
@@ -393,7 +389,6 @@ class Numbers(Kind):
         return {"type": "array", "items": number, "minItems": self.n, "maxItems": self.n}
 
 
-@dataclass
 class IntList(Kind):
     """An integer or a list of integers (axes)."""
 
@@ -411,13 +406,13 @@ class IntList(Kind):
         return {"anyOf": [{"type": "integer"}, {"type": "array", "items": {"type": "integer"}}]}
 
 
-@dataclass
 class Arg:
     """One keyword argument of a layer type: its kind, its default and what it means."""
 
-    kind: Kind
-    default: Any = REQUIRED
-    doc: str = ""
+    def __init__(self, kind: Kind, default: Any = REQUIRED, doc: str = "") -> None:
+        self.kind = kind
+        self.default = default
+        self.doc = doc
 
     @property
     def required(self) -> bool:

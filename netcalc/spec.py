@@ -65,8 +65,18 @@ UNKNOWN = "<unreadable layer>"  # the input of a layer that follows one that cou
 SHORTHAND_CATEGORIES = ("conv", "dense")
 
 
-def load(path: str, diags: Diagnostics, *, display: str | None = None, convention: str | None = None):
+def load(
+    path: str,
+    diags: Diagnostics,
+    *,
+    display: str | None = None,
+    convention: str | None = None,
+    sources: dict | None = None,
+):
     """Read, parse and expand a spec; None when it is unusable (the reasons are in diags).
+
+    The text read is put in `sources` (keyed by the name shown in messages) for source snippets,
+    so that the file is read once, within the size limit.
 
     `convention` overrides whose counting rules apply (parameters, weight layouts); the network's
     geometry ('same' padding, default layout and slopes) stays that of the spec's own convention.
@@ -75,6 +85,8 @@ def load(path: str, diags: Diagnostics, *, display: str | None = None, conventio
     if text is None:
         return None
     shown = display or path
+    if sources is not None:
+        sources[shown] = text
     root = parse_yaml(text, shown, diags)
     if root is None:
         return None

@@ -11,7 +11,6 @@ duplicate keys, and aliases that would expand into a huge document.
 from __future__ import annotations
 
 import gc
-from dataclasses import dataclass
 from pathlib import Path
 
 from .diagnostics import Diagnostics, Loc, clip
@@ -21,31 +20,45 @@ MAX_NODES = 500_000  # after alias expansion; a "billion laughs" document stops 
 MAX_DEPTH = 200
 
 
-@dataclass
 class YScalar:
-    text: str  # the scalar as written (without quotes)
-    tag: str  # the YAML 1.1 type PyYAML resolved: str, int, float, bool, null, ...
-    plain: bool  # written without quotes
-    loc: Loc
+    """A scalar as written: its text (without quotes), the YAML 1.1 type PyYAML resolved (str,
+    int, float, bool, null, ...), whether it was written plainly (without quotes), and where."""
 
-    @property
-    def kind(self) -> str:
-        return self.tag.rsplit(":", 1)[-1]
+    __slots__ = ("kind", "loc", "plain", "tag", "text")
+
+    def __init__(self, text: str, tag: str, plain: bool, loc: Loc) -> None:
+        self.text = text
+        self.tag = tag
+        self.kind = tag.rsplit(":", 1)[-1]
+        self.plain = plain
+        self.loc = loc
+
+    def __repr__(self) -> str:
+        return f"YScalar({self.text!r}, {self.kind}, plain={self.plain}, {self.loc})"
 
 
-@dataclass
 class YSeq:
-    items: list
-    loc: Loc
+    __slots__ = ("items", "loc")
+
+    def __init__(self, items: list, loc: Loc) -> None:
+        self.items = items
+        self.loc = loc
+
+    def __repr__(self) -> str:
+        return f"YSeq({len(self.items)} items, {self.loc})"
 
 
-@dataclass
 class YMap:
-    entries: dict  # key text -> (key YScalar, value node)
-    loc: Loc
-    # a key was refused (a merge key '<<', a key that is not a name): keys it may have supplied
-    # are not reported missing as well
-    incomplete: bool = False
+    """A mapping: key text -> (key YScalar, value node), in the order written."""
+
+    __slots__ = ("entries", "incomplete", "loc")
+
+    def __init__(self, entries: dict, loc: Loc, incomplete: bool = False) -> None:
+        self.entries = entries
+        self.loc = loc
+        # a key was refused (a merge key '<<', a key that is not a name): keys it may have supplied
+        # are not reported missing as well
+        self.incomplete = incomplete
 
     def get(self, key: str):
         entry = self.entries.get(key)
@@ -53,6 +66,9 @@ class YMap:
 
     def key_loc(self, key: str) -> Loc:
         return self.entries[key][0].loc
+
+    def __repr__(self) -> str:
+        return f"YMap({list(self.entries)}, {self.loc})"
 
 
 YNode = YScalar | YSeq | YMap
@@ -168,7 +184,7 @@ def _parse(text: str, path: str, diags: Diagnostics):
         return None
     except yaml.MarkedYAMLError as exc:
         diags.error(
-            "E003", f"YAML syntax: {_syntax_message(exc)}", _mark_loc(path, exc.problem_mark or exc.context_mark)
+            "E003", f"YAML syntax: {_syntax_message(exc, text)}", _mark_loc(path, exc.problem_mark or exc.context_mark)
         )
         return None
     except yaml.YAMLError as exc:
@@ -181,9 +197,15 @@ def _parse(text: str, path: str, diags: Diagnostics):
         diags.error("E003", "the file holds no YAML document; a spec starts with 'netcalc: 1'", Loc(path, 1, 1))
         return None
     converter = _Converter(path, diags)
-    if not converter.check_size(root):
+    # Only aliases (written with '*') can make a document larger or deeper than its text shows;
+    # without them the conversion below checks the depth itself.
+    if "*" in text and not converter.check_size(root):
         return None
-    return converter.convert(root)
+    try:
+        return converter.convert(root)
+    except _TooBig as exc:
+        diags.error("E003", str(exc), converter._loc(exc.node))
+        return None
 
 
 def _mark_loc(path: str, mark) -> Loc:
@@ -195,14 +217,20 @@ def _text_line_col(text: str, offset: int) -> tuple[int, int]:
     return before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1
 
 
-def _syntax_message(exc) -> str:
+def _syntax_message(exc, text: str = "") -> str:
     """PyYAML's problem and context as one readable line, with where the context starts."""
     problem = exc.problem or ""
     context = exc.context or ""
+    if problem == "exceeded maximum nesting depth":  # libyaml's own limit (1,000 levels)
+        return f"YAML nesting deeper than {MAX_DEPTH} levels (here more than 1,000)"
     if problem == "but found another document":
         return "a spec is a single YAML document, but a second one starts here"
     if context.startswith("found duplicate anchor") and exc.context_mark is not None:
-        name = context.split(";")[0].removeprefix("found duplicate anchor ")
+        name = context.split(";")[0].removeprefix("found duplicate anchor").strip()
+        if not name and text and exc.problem_mark is not None:  # libyaml does not name it: read it
+            line = text.splitlines()[exc.problem_mark.line] if exc.problem_mark.line < len(text.splitlines()) else ""
+            word = line[exc.problem_mark.column :].lstrip("&").split()
+            name = f"'{word[0]}'" if word else "an anchor"
         m = exc.context_mark
         return f"anchor {name} is defined twice (first at line {m.line + 1}, column {m.column + 1})"
     if not problem:
@@ -222,13 +250,36 @@ class _TooDeep(Exception):
 
 
 _LOADER = None
+_FORCE_PURE_PYTHON = False  # tests set it to check the pure-Python path too
 
 
 def _loader():
-    """SafeLoader with a nesting limit, so that deep documents stop early rather than recurse."""
+    """PyYAML's safe loader: its C build (CSafeLoader, libyaml) where installed, about 10× faster and
+    with its own nesting limit (1,000 levels, then a syntax error); else the pure-Python SafeLoader
+    with a nesting limit, so that deep documents stop early rather than recurse. Deeper than
+    MAX_DEPTH is refused after composing either way (see _Converter.check_size)."""
     global _LOADER
     if _LOADER is None:
         import yaml
+
+        if getattr(yaml, "__with_libyaml__", False) and not _FORCE_PURE_PYTHON:
+
+            class CachedCSafeLoader(yaml.CSafeLoader):
+                """Spec scalars repeat ('3', 'relu', 'true'): resolve each distinct one once."""
+
+                _tags: dict = {}
+
+                def resolve(self, kind, value, implicit):
+                    if kind is not yaml.ScalarNode:
+                        return super().resolve(kind, value, implicit)
+                    key = (value, implicit)
+                    tag = self._tags.get(key)
+                    if tag is None:
+                        tag = self._tags[key] = super().resolve(kind, value, implicit)
+                    return tag
+
+            _LOADER = CachedCSafeLoader
+            return _LOADER
 
         class DepthLimitedSafeLoader(yaml.SafeLoader):
             _depth = 0
@@ -308,34 +359,36 @@ class _Converter:
         return size, height
 
     def convert(self, root):
-        return self._node(root)
+        return self._node(root, 0)
 
     def _loc(self, node) -> Loc:
         m = node.start_mark
         return Loc(self.path, m.line + 1, m.column + 1)
 
-    def _node(self, node):
+    def _node(self, node, depth: int):
         import yaml
 
         done = self.done.get(id(node))
         if done is not None:
             return done
+        if depth > MAX_DEPTH:
+            raise _TooBig(f"YAML nesting deeper than {MAX_DEPTH} levels", node)
         loc = self._loc(node)
         if isinstance(node, yaml.ScalarNode):
-            out = YScalar(node.value, node.tag, node.style is None, loc)
+            out = YScalar(node.value, node.tag, not node.style, loc)  # plain: None (Python) or '' (libyaml)
         elif isinstance(node, yaml.SequenceNode):
-            out = YSeq([self._node(n) for n in node.value], loc)
+            out = YSeq([self._node(n, depth + 1) for n in node.value], loc)
         else:
-            out = self._mapping(node, loc)
+            out = self._mapping(node, loc, depth)
         self.done[id(node)] = out
         return out
 
-    def _mapping(self, node, loc: Loc) -> YMap:
+    def _mapping(self, node, loc: Loc, depth: int) -> YMap:
         entries: dict = {}
         incomplete = False
         for knode, vnode in node.value:
-            key = self._node(knode)
-            value = self._node(vnode)
+            key = self._node(knode, depth + 1)
+            value = self._node(vnode, depth + 1)
             if not isinstance(key, YScalar):
                 self.diags.error("E101", f"a mapping key must be a name, got {describe(key)}", key.loc)
                 incomplete = True

@@ -144,3 +144,37 @@ def test_nesting_just_under_the_limit_is_read():
 
 def test_size_limit_is_at_most_what_was_promised():
     assert MAX_BYTES <= 6_000_000 - 1  # the six_megabytes case above must be over it
+
+
+@pytest.fixture
+def pure_python_loader(monkeypatch):
+    """The pure-Python SafeLoader, as on a machine where PyYAML was built without libyaml."""
+    from netcalc import yamlsrc
+
+    monkeypatch.setattr(yamlsrc, "_FORCE_PURE_PYTHON", True)
+    monkeypatch.setattr(yamlsrc, "_LOADER", None)
+    yield
+    yamlsrc._LOADER = None
+
+
+@pytest.mark.parametrize("text", [nested_lists(10_000), nested_maps(10_000)])
+def test_deep_nesting_stops_early_without_libyaml(pure_python_loader, text):
+    root, diags, _ = _parse(text)
+    assert root is None
+    assert [d.code for d in diags.items] == ["E003"]
+    assert f"deeper than {MAX_DEPTH} levels" in diags.items[0].message
+
+
+def test_both_loaders_read_the_same_nodes(pure_python_loader):
+    """Plain scalars are told apart from quoted ones by both builds (style None or '')."""
+    text = "a: \nb: '1e-3'\nc: 1e-3\nd: no\ne: [1, 2]\n"
+    slow, _, _ = _parse(text)
+    from netcalc import yamlsrc
+
+    yamlsrc._FORCE_PURE_PYTHON = False
+    yamlsrc._LOADER = None
+    fast, _, _ = _parse(text)
+    key = lambda n: [(k, v.text, v.kind, v.plain) for k, (_, v) in n.entries.items() if hasattr(v, "text")]  # noqa: E731
+    assert key(slow) == key(fast) == [
+        ("a", "", "null", True), ("b", "1e-3", "str", False), ("c", "1e-3", "str", True), ("d", "no", "bool", True)
+    ]  # fmt: skip
