@@ -151,9 +151,8 @@ COUNTING = {
         "average pooling k per output element; bilinear upsampling 7 per output; dropout, padding, reshape 0",
     ],
     "params": {
-        "pytorch": "parameters as model.parameters() counts them; BatchNorm running statistics are buffers",
-        "keras": "trainable + non-trainable weights as model.summary() counts them "
-        "(BatchNorm moving statistics are non-trainable parameters)",
+        "pytorch": "as PyTorch's model.parameters(): BatchNorm running statistics are buffers, not parameters",
+        "keras": "as Keras's model.summary(): BatchNorm moving statistics are non-trainable parameters",
     },
     "batch": "per-layer counts are per sample; totals are given per sample and for the batch",
     "memory": "activations = every layer output kept for the backward pass × batch × dtype size; MB = 10^6 bytes",

@@ -42,12 +42,9 @@ class DType(StrEnum):
     int8 = "int8"
 
 
-def _console(stderr: bool = False):
-    from rich.console import Console
-
-    stream = sys.stderr if stderr else sys.stdout
-    width = None if stream.isatty() else int(os.environ.get("COLUMNS", "160"))
-    return Console(file=stream, width=width, soft_wrap=False, highlight=False)
+def _color(stream) -> bool:
+    """Styles only for a terminal, and never with NO_COLOR set or TERM=dumb (no-color.org)."""
+    return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 
 
 def _locate(spec: str, diags):
@@ -130,13 +127,13 @@ def _emit(analysis, fmt: Format, sources: dict) -> None:
     elif fmt == Format.csv:
         sys.stdout.write(render.render_csv(analysis))
     else:
-        console = _console()
-        render.render_table(analysis, console)
+        style = render.Style(_color(sys.stdout))
+        text = render.render_table(analysis, style)
         if warnings:
-            console.print()
             snippets = sources if sys.stdout.isatty() else None
-            for line in render.diagnostic_lines(warnings, snippets):
-                console.print(line, style="yellow" if ": warning " in line else None, markup=False, soft_wrap=True)
+            lines = render.diagnostic_lines(warnings, snippets)
+            text += "\n" + "\n".join(style.warn(x) if ": warning " in x else x for x in lines) + "\n"
+        sys.stdout.write(text)
     if warnings and fmt in (Format.csv,):
         sys.stderr.write("\n".join(render.diagnostic_lines(warnings)) + "\n")
 
@@ -151,14 +148,31 @@ def specs() -> None:
 
 
 def main() -> None:
+    """The console entry point. Exits with the command's code."""
     # A run builds many small objects and frees almost none before it exits: the cyclic garbage
     # collector would only rescan them (a third of the time on a 10,000-layer spec).
     gc.disable()
+    code = _run()
+    # Leave without the interpreter's teardown (a final collection over every object, some 70 ms
+    # here): the output is flushed, there is nothing else to clean up.
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:  # `netcalc summary ... | head`
+        code = code or 0
+    os._exit(code)
+
+
+def _run() -> int:
     try:
         app()
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
-        raise SystemExit(130) from None
+        return 130
+    except BrokenPipeError:
+        return 0
     except Exception as exc:  # a bug in netcalc: one clear line, the traceback only on request
         if os.environ.get("NETCALC_DEBUG"):
             raise
@@ -166,4 +180,5 @@ def main() -> None:
             f"netcalc: internal error (a bug in netcalc, please report it with the spec): "
             f"{type(exc).__name__}: {exc}\nset NETCALC_DEBUG=1 to see the traceback\n"
         )
-        raise SystemExit(3) from None
+        return 3
+    return 0

@@ -102,25 +102,67 @@ def totals_lines(a: Analysis) -> list[tuple[str, str]]:
     return lines
 
 
-def render_table(a: Analysis, console) -> None:
-    from rich.table import Table
+RIGHT = ("#", "params", "MACs", "RF", "jump", "line")
 
-    table = Table(title=None, show_lines=False, header_style="bold")
-    for col in COLUMNS:
-        justify = "right" if col in ("#", "params", "MACs", "RF", "jump", "line") else "left"
-        table.add_column(col, justify=justify, no_wrap=col not in ("layer",))
+
+class Style:
+    """ANSI styling for a terminal; nothing when the output is a file or a pipe, or NO_COLOR is set."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def __call__(self, text: str, code: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if self.enabled and text else text
+
+    def bold(self, text: str) -> str:
+        return self(text, "1")
+
+    def dim(self, text: str) -> str:
+        return self(text, "2")
+
+    def warn(self, text: str) -> str:
+        return self(text, "33")
+
+
+def box_table(headers: list[str], rows: list[tuple[list[str], bool]], right: tuple, style: Style) -> list[str]:
+    """A table drawn with box characters, header set off in heavy lines; rows marked True are dimmed.
+
+    netcalc draws it itself: rich's Table measures every cell (about 1 ms a row here), which would
+    take a ResNet-50's summary past the start-up budget.
+    """
+    widths = [len(h) for h in headers]
+    for cells_, _ in rows:
+        for i, c in enumerate(cells_):
+            widths[i] = max(widths[i], len(c))
+
+    def line(cells_: list[str]) -> str:
+        parts = (c.rjust(w) if h in right else c.ljust(w) for c, w, h in zip(cells_, widths, headers, strict=True))
+        return " │ ".join(parts)
+
+    heads = (style.bold(h.rjust(w) if h in right else h.ljust(w)) for h, w in zip(headers, widths, strict=True))
+    out = [
+        "┏━" + "━┳━".join("━" * w for w in widths) + "━┓",
+        "┃ " + " ┃ ".join(heads) + " ┃",
+        "┡━" + "━╇━".join("━" * w for w in widths) + "━┩",
+    ]
+    for cells_, dim in rows:
+        text = line(cells_)
+        out.append("│ " + (style.dim(text) if dim else text) + " │")
+    out.append("└─" + "─┴─".join("─" * w for w in widths) + "─┘")
+    return out
+
+
+def render_table(a: Analysis, style: Style) -> str:
+    """Header, the per-layer table, totals."""
     inp = a.graph.inputs[0]
-    table.add_row("", inp.name, "input", fmt_shape(inp.shape), "", "", "", "1", "1", str(inp.loc.line))
-    for i, row in enumerate(a.rows, 1):
-        table.add_row(*cells(a, row, i), style="dim" if row.node.part_of else None)
+    rows = [(["", inp.name, "input", fmt_shape(inp.shape), "", "", "", "1", "1", str(inp.loc.line)], False)]
+    rows += [(cells(a, row, i), row.node.part_of is not None) for i, row in enumerate(a.rows, 1)]
     head = header_lines(a)
-    console.print(f"[bold]{head[0]}[/bold]", highlight=False)
-    for line in head[1:]:
-        console.print(line, style="dim", highlight=False)
-    console.print(table)
+    out = [style.bold(head[0]), *(style.dim(line) for line in head[1:])]
+    out += box_table(COLUMNS, rows, RIGHT, style)
     width = max(len(k) for k, _ in totals_lines(a))
-    for key, value in totals_lines(a):
-        console.print(f"{key:<{width}}  {value}", highlight=False)
+    out += [f"{key:<{width}}  {value}" for key, value in totals_lines(a)]
+    return "\n".join(out) + "\n"
 
 
 def diagnostic_lines(diags: list[Diagnostic], sources: dict | None = None) -> list[str]:
@@ -230,9 +272,7 @@ def render_markdown(a: Analysis) -> str:
     head = header_lines(a)
     out = [f"### {head[0]}", "", *(f"> {line}  " for line in head[1:]), ""]
     out.append("| " + " | ".join(COLUMNS) + " |")
-    out.append(
-        "|" + "|".join("---:" if c in ("#", "params", "MACs", "RF", "jump", "line") else "---" for c in COLUMNS) + "|"
-    )
+    out.append("|" + "|".join("---:" if c in RIGHT else "---" for c in COLUMNS) + "|")
     for i, row in enumerate(a.rows, 1):
         out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells(a, row, i)) + " |")
     out.append("")
