@@ -126,3 +126,19 @@ def test_bad_option_is_a_usage_error():
 def test_help_lists_the_commands():
     out = netcalc("--help").stdout
     assert "summary" in out and "specs" in out
+
+
+def test_terminal_snippet_points_at_the_column():
+    """In a terminal each finding is followed by its source line and a caret under the column."""
+    from netcalc.diagnostics import Diagnostic, Loc
+    from netcalc.render import diagnostic_lines
+
+    text = "netcalc: 1\nlayers:\n  - {op: conv2d, filtrs: 16}\n"
+    d = Diagnostic("error", "E102", "unknown key 'filtrs'", Loc("s.yaml", 3, 18))
+    lines = diagnostic_lines([d], {"s.yaml": text})
+    assert lines == [
+        "s.yaml:3:18: error E102: unknown key 'filtrs'",
+        "     3 |   - {op: conv2d, filtrs: 16}",
+        "       |                  ^",
+    ]
+    assert lines[2].index("^") == lines[1].index("filtrs")
