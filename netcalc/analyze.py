@@ -14,20 +14,23 @@ from .diagnostics import Diagnostics
 from .graph import Graph, Node
 from .layers import REGISTRY, LayerType
 from .layers.base import Ctx, Tensor
-from .spec import DTYPES
+from .spec import DTYPES, FLOAT_DTYPES
 
 
 class Row:
     """One node's figures (out_shape None where the node could not be resolved)."""
 
-    __slots__ = ("buffers", "flops", "in_shapes", "ltype", "macs", "node", "out_shape", "params", "rf",
-                 "tensors", "trainable", "weight_shape")  # fmt: skip
+    __slots__ = ("buffers", "extra", "flops", "g", "in_shapes", "ltype", "macs", "node", "out_shape", "params",
+                 "per_step", "rf", "tensors", "trainable", "weight_shape")  # fmt: skip
 
     def __init__(self, node: Node, ltype: LayerType, in_shapes: list) -> None:
         self.node = node
         self.ltype = ltype
         self.in_shapes = in_shapes
         self.out_shape: tuple | None = None
+        self.extra: dict = {}  # extra outputs by suffix (final states of a recurrent layer)
+        self.g = None  # the layer type's geometry, for `explain`
+        self.per_step: tuple | None = None  # (MACs, FLOPs) of one time step, for recurrent layers
         self.tensors: list[Tensor] = []
         self.macs = 0
         self.flops = 0
@@ -56,7 +59,7 @@ class Row:
 class Totals:
     """Sums over the rows; counts per sample, memory in bytes for the batch."""
 
-    def __init__(self, rows: list[Row], graph: Graph, batch: int, dtype: str) -> None:
+    def __init__(self, rows: list[Row], graph: Graph, batch: int, dtype: str | None) -> None:
         self.params = sum(r.params for r in rows)
         self.trainable_params = sum(r.trainable for r in rows)
         self.non_trainable_params = self.params - self.trainable_params
@@ -64,15 +67,18 @@ class Totals:
         self.macs = sum(r.macs for r in rows)
         self.flops = sum(r.flops for r in rows)
         self.batch = batch
-        self.dtype = dtype
+        # the element type of weights and activations: --dtype, else the input's when it is a float
+        # type, else (token ids) float32; the input itself is counted in its own type
+        in_dtype = graph.inputs[0].dtype
+        self.dtype = dtype or (in_dtype if in_dtype in FLOAT_DTYPES else "float32")
         self.input_elements = sum(prod(i.shape) for i in graph.inputs)
         self.activation_elements = sum(prod(r.out_shape) for r in rows if r.out_shape is not None)
         self.macs_batch = self.macs * batch
         self.flops_batch = self.flops * batch
-        size = DTYPES[dtype]
+        size = DTYPES[self.dtype]
         self.param_bytes = self.params * size
         self.buffer_bytes = self.buffers * size
-        self.input_bytes = batch * self.input_elements * size
+        self.input_bytes = batch * self.input_elements * DTYPES[dtype or in_dtype]
         self.activation_bytes = batch * self.activation_elements * size
         self.total_bytes = self.param_bytes + self.buffer_bytes + self.input_bytes + self.activation_bytes
 
@@ -106,9 +112,17 @@ def analyze(graph: Graph, diags: Diagnostics, batch: int = 1, dtype: str | None 
             continue
         _resolve(row, graph, diags, fields, memo)
         shapes[node.name] = row.out_shape
+        for suffix, shape in row.extra.items():  # named extra outputs: `in: lstm_1.h`
+            shapes[f"{node.name}.{suffix}"] = shape
+            fields[f"{node.name}.{suffix}"] = None
         fields[node.name] = row.rf
-    totals = Totals(rows, graph, batch, dtype or graph.inputs[0].dtype)
+    totals = Totals(rows, graph, batch, dtype)
     return Analysis(graph, rows, totals, diags)
+
+
+def context(graph: Graph, node: Node, diags: Diagnostics) -> Ctx:
+    """What a layer type may know about a node: the conventions, the layout, where to report."""
+    return Ctx(node, graph.convention, graph.channels_last, diags, graph.counting)
 
 
 def _resolve(row: Row, graph: Graph, diags: Diagnostics, fields: dict, memo: dict) -> None:
@@ -123,16 +137,26 @@ def _resolve(row: Row, graph: Graph, diags: Diagnostics, fields: dict, memo: dic
         key = None
     hit = memo.get(key) if key is not None else None
     if hit is None:
-        ctx = Ctx(node, graph.convention, graph.channels_last, diags, graph.counting)
+        ctx = context(graph, node, diags)
         before = len(diags.items)
         g = ltype.resolve(node.args, row.in_shapes, ctx)
         if g is None or ctx.failed:
             return
         tensors = ltype.params(g, ctx)
-        hit = (g, tuple(ltype.output_shape(g)), tensors, ltype.macs(g), ltype.flops(g), ltype.weight_shape(g, tensors))
+        hit = (
+            g,
+            tuple(ltype.output_shape(g)),
+            tensors,
+            ltype.macs(g),
+            ltype.flops(g),
+            ltype.weight_shape(g, tensors),
+            ltype.extra_outputs(g),
+            (ltype.macs_per_step(g), ltype.flops_per_step(g)) if hasattr(ltype, "macs_per_step") else None,
+        )
         if key is not None and len(diags.items) == before:
             memo[key] = hit
-    g, row.out_shape, row.tensors, row.macs, row.flops, row.weight_shape = hit
+    g, row.out_shape, row.tensors, row.macs, row.flops, row.weight_shape, row.extra, row.per_step = hit
+    row.g = g
     row.count()
     rf_in = fields.get(node.inputs[0])
     if rf_in is not None and len(row.in_shapes[0]) - 1 != len(rf_in):
@@ -144,11 +168,12 @@ def _resolve(row: Row, graph: Graph, diags: Diagnostics, fields: dict, memo: dic
 
 # What the counts include, stated in every summary (table header, Markdown, JSON).
 COUNTING = {
-    "macs": "multiply-accumulates of convolution and dense weight products, bias excluded",
+    "macs": "multiply-accumulates of convolution, dense and recurrent weight products, bias excluded",
     "flops_lines": [
         "one inference forward pass: 2 per MAC + 1 per bias add; batchnorm 2, layernorm 7 (5 without affine)",
         "per element; activations 1 per element (identity 0, softmax 3); max pooling k−1 comparisons and",
-        "average pooling k per output element; bilinear upsampling 7 per output; dropout, padding, reshape 0",
+        "average pooling k per output element; bilinear upsampling 7 per output; dropout, padding, reshape 0;",
+        "recurrent: per time step × T, gate work per unit and step rnn 1, lstm 9, gru 8",
     ],
     "params": {
         "pytorch": "as PyTorch's model.parameters(): BatchNorm running statistics are buffers, not parameters",

@@ -139,6 +139,45 @@ def _emit(analysis, fmt: Format, sources: dict) -> None:
 
 
 @app.command()
+def explain(
+    spec: str = typer.Argument(..., help="a spec file, or the name of a bundled spec"),
+    layer: str = typer.Argument(..., help="the layer's name as the summary shows it (its id, or e.g. conv2d_2)"),
+    convention: Convention = typer.Option(
+        None, "--convention", help="count parameters and lay out weights as this framework does (sizes stay as written)"
+    ),
+) -> None:
+    """One layer's shapes, tensors, parameters and MACs, with the formulas and the numbers in them."""
+    from . import render
+    from .analyze import analyze, context
+    from .diagnostics import Diagnostics, Loc, did_you_mean
+    from .spec import load
+
+    diags = Diagnostics()
+    located = _locate(spec, diags)
+    sources: dict = {}
+    graph = None
+    if located:
+        path, shown = located
+        graph = load(path, diags, display=shown, convention=convention.value if convention else None, sources=sources)
+    if graph is None:
+        _fail(diags, sources, Format.table)
+    analysis = analyze(graph, diags)
+    rows = {row.node.name: row for row in analysis.rows}
+    row = rows.get(layer)
+    if row is None:
+        diags.error(
+            "E114",
+            f"no layer named '{layer}' in {graph.name}{did_you_mean(layer, rows)}",
+            Loc(graph.file),
+            "layers: " + ", ".join(rows),
+        )
+        _fail(diags, sources, Format.table)
+    if not row.ok:
+        _fail(diags, sources, Format.table)
+    sys.stdout.write("\n".join(render.explain_lines(analysis, row, context(graph, row.node, diags))) + "\n")
+
+
+@app.command()
 def specs() -> None:
     """List the bundled specs (usable by name: `netcalc summary alexnet-lite`)."""
     from . import bundled

@@ -62,10 +62,13 @@ class Node:
 
 
 class Input:
-    __slots__ = ("dtype", "loc", "name", "shape", "stats")
+    __slots__ = ("dtype", "layout", "loc", "name", "shape", "stats")
 
-    def __init__(self, name: str, shape: tuple, loc: Loc, dtype: str = "float32", stats: dict | None = None) -> None:
+    def __init__(
+        self, name: str, shape: tuple, loc: Loc, dtype: str = "float32", stats: dict | None = None, layout: str = ""
+    ) -> None:
         self.name = name
+        self.layout = layout  # as written: chw, hwc, ntf, tnf, ...
         self.shape = shape  # without the batch axis, in the spec's layout
         self.loc = loc
         self.dtype = dtype
@@ -111,4 +114,5 @@ class Graph:
 
     @property
     def layout(self) -> str:
-        return "hwc" if self.channels_last else "chw"
+        written = self.inputs[0].layout if self.inputs else ""
+        return written or ("hwc" if self.channels_last else "chw")

@@ -18,6 +18,11 @@ def human(n: int | float, unit: str = "") -> str:
     return f"{n:g} {unit}".rstrip()
 
 
+def _with_human(n: int) -> str:
+    """1,667,700 (1.67 M); a number under a thousand alone."""
+    return f"{n:,} ({human(n)})" if n >= 1000 else f"{n:,}"
+
+
 def mb(n: int) -> str:
     return f"{n / 1e6:,.2f} MB"
 
@@ -64,11 +69,19 @@ def _counted_as(g) -> str:
     return f" (counted as {g.counting})" if g.counting != g.convention else ""
 
 
+def detail_cells(row: Row) -> list[list[str]]:
+    """Rows under a recurrent layer: one per weight tensor (input kernel, recurrent kernel, biases)."""
+    if row.ltype.category != "recurrent" or not row.ok:
+        return []
+    return [["", f"  · {t.name}", "", "", fmt_shape(t.shape), f"{t.count:,}", "", "", "", ""] for t in row.tensors]
+
+
 def header_lines(a: Analysis) -> list[str]:
     g, t = a.graph, a.totals
     inp = g.inputs[0]
     return [
-        f"{g.name} · convention {g.convention}{_counted_as(g)} · input {fmt_shape(inp.shape)} ({g.layout}, {t.dtype}) · batch {t.batch}",
+        f"{g.name} · convention {g.convention}{_counted_as(g)} · input {fmt_shape(inp.shape)} ({g.layout}, {inp.dtype}) · batch {t.batch}"
+        + (f" · weights and activations {t.dtype}" if t.dtype != inp.dtype else ""),
         f"MACs    {COUNTING['macs']}",
         *(f"{'FLOPs' if i == 0 else '':<7} {part}" for i, part in enumerate(COUNTING["flops_lines"])),
         f"Params  {COUNTING['params'][g.counting]}",
@@ -85,13 +98,13 @@ def totals_lines(a: Analysis) -> list[tuple[str, str]]:
     if t.buffers:
         lines.append(("Buffers (not params)", f"{t.buffers:,}"))
     lines += [
-        ("MACs per sample", f"{t.macs:,} ({human(t.macs)})"),
-        ("FLOPs per sample", f"{t.flops:,} ({human(t.flops)})"),
+        ("MACs per sample", _with_human(t.macs)),
+        ("FLOPs per sample", _with_human(t.flops)),
     ]
     if t.batch != 1:
         lines += [
-            (f"MACs for batch {t.batch}", f"{t.macs_batch:,} ({human(t.macs_batch)})"),
-            (f"FLOPs for batch {t.batch}", f"{t.flops_batch:,} ({human(t.flops_batch)})"),
+            (f"MACs for batch {t.batch}", _with_human(t.macs_batch)),
+            (f"FLOPs for batch {t.batch}", _with_human(t.flops_batch)),
         ]
     lines += [
         ("Parameter memory", mb(t.param_bytes) + (f" + {mb(t.buffer_bytes)} buffers" if t.buffers else "")),
@@ -156,7 +169,9 @@ def render_table(a: Analysis, style: Style) -> str:
     """Header, the per-layer table, totals."""
     inp = a.graph.inputs[0]
     rows = [(["", inp.name, "input", fmt_shape(inp.shape), "", "", "", "1", "1", str(inp.loc.line)], False)]
-    rows += [(cells(a, row, i), row.node.part_of is not None) for i, row in enumerate(a.rows, 1)]
+    for i, row in enumerate(a.rows, 1):
+        rows.append((cells(a, row, i), row.node.part_of is not None))
+        rows += [(cells_, True) for cells_ in detail_cells(row)]
     head = header_lines(a)
     out = [style.bold(head[0]), *(style.dim(line) for line in head[1:])]
     out += box_table(COLUMNS, rows, RIGHT, style)
@@ -219,6 +234,7 @@ def to_json(a: Analysis) -> dict:
                 "buffers": row.buffers,
                 "macs": row.macs,
                 "flops": row.flops,
+                "per_step": {"macs": row.per_step[0], "flops": row.per_step[1]} if row.per_step else None,
                 "receptive_field": [_number(r) for r, _ in row.rf] if row.rf else None,
                 "jump": [_number(j) for _, j in row.rf] if row.rf else None,
             }
@@ -283,7 +299,8 @@ def render_markdown(a: Analysis) -> str:
     out.append("| " + " | ".join(COLUMNS) + " |")
     out.append("|" + "|".join("---:" if c in RIGHT else "---" for c in COLUMNS) + "|")
     for i, row in enumerate(a.rows, 1):
-        out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells(a, row, i)) + " |")
+        for cells_ in [cells(a, row, i), *detail_cells(row)]:
+            out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells_) + " |")
     out.append("")
     out += [f"- **{k}**: {v}" for k, v in totals_lines(a)]
     warnings = [d for d in a.diags.sorted() if d.severity == "warning"]
@@ -335,3 +352,28 @@ def render_csv(a: Analysis) -> str:
             ]
         )
     return buf.getvalue()
+
+
+def explain_lines(a: Analysis, row: Row, ctx) -> list[str]:
+    """`netcalc explain`: one layer, its shapes, tensors and counts, and the layer type's formulas."""
+    node, ltype = row.node, row.ltype
+    where = f"{node.loc.file} line {node.loc.line}"
+    out = [f"{node.name} ({node.op}: {ltype.summary}) · {where} · convention {a.graph.convention}"]
+    ins = ", ".join(f"{name} {fmt_shape(s)}" for name, s in zip(node.inputs, row.in_shapes, strict=True) if s)
+    out.append(f"in: {ins} → out: {fmt_shape(row.out_shape)}")
+    for suffix, shape in row.extra.items():
+        out.append(f"also output {node.name}.{suffix}: {fmt_shape(shape)}")
+    out += ltype.explain(row.g, ctx) if row.g is not None else []
+    if row.tensors:
+        kinds = {True: "trainable", False: "non-trainable"}
+        parts = [
+            f"{t.name} {fmt_shape(t.shape)} = {t.count:,} ({'buffer' if t.kind == 'buffer' else kinds[t.trainable]})"
+            for t in row.tensors
+        ]
+        out.append("tensors: " + "; ".join(parts))
+        out.append(
+            f"parameters: {row.params:,} ({row.trainable:,} trainable)"
+            + (f"; buffers {row.buffers:,}" if row.buffers else "")
+        )
+    out.append(f"MACs {row.macs:,} · FLOPs {row.flops:,} (per sample)")
+    return out

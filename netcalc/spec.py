@@ -37,8 +37,11 @@ from .schema import (
 from .yamlsrc import YMap, YScalar, YSeq, describe, parse_yaml, read_text
 
 VERSION = 1
-DTYPES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
-LAYOUTS = {"chw": False, "hwc": True, "channels_first": False, "channels_last": True}
+DTYPES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1, "int32": 4, "int64": 8}
+FLOAT_DTYPES = ("float32", "float16", "bfloat16", "float64")
+# layout -> channels (features) last? ntf and tnf are sequences (time, features) with the batch
+# first (Keras; PyTorch batch_first=True) or second (PyTorch's default, batch_first=False).
+LAYOUTS = {"chw": False, "hwc": True, "channels_first": False, "channels_last": True, "ntf": True, "tnf": True}
 
 TOP = {
     "netcalc": Arg(Int(), doc="format version (1)"),
@@ -51,7 +54,12 @@ TOP = {
 }
 INPUT = {
     "shape": Arg(Shape(), doc="without the batch axis, in the layout's order"),
-    "layout": Arg(Choice(tuple(LAYOUTS)), None, "chw (channels first) or hwc (channels last)"),
+    "layout": Arg(
+        Choice(tuple(LAYOUTS)),
+        None,
+        "chw (channels first) or hwc (channels last); for sequences (time, features) ntf (batch first: Keras, "
+        "PyTorch batch_first=True) or tnf (time first: PyTorch's default)",
+    ),
     "dtype": Arg(Choice(tuple(DTYPES)), "float32", "element type, for memory"),
     "name": Arg(Str(), "input", "the name layers use in `in:`"),
     "mean": Arg(Float(), None, "mean of the input values (variance report)"),
@@ -125,7 +133,7 @@ def build(root, file: str, diags: Diagnostics, default_name: str = "network", co
     channels_last = graph_input[1] if graph_input else conv == "keras"
     defaults = _defaults(root.get("defaults"), diags) if "defaults" in root.entries else {"*": {}}
     nodes = (
-        _layers(root.get("layers"), defaults, diags, graph_input[0] if graph_input else None)
+        _layers(root.get("layers"), defaults, diags, graph_input[0] if graph_input else None, conv == "keras")
         if "layers" in root.entries
         else []
     )
@@ -176,6 +184,7 @@ def _input(node, convention: str, diags: Diagnostics):
     inp = Input(
         name=v.get("name", "input"), shape=v["shape"], loc=node.loc, dtype=v.get("dtype", "float32"), stats=stats
     )
+    inp.layout = layout
     return inp, LAYOUTS[layout]
 
 
@@ -243,7 +252,7 @@ class _Namer:
                 return name
 
 
-def _layers(node, defaults: dict, diags: Diagnostics, graph_input: Input | None) -> list[Node]:
+def _layers(node, defaults: dict, diags: Diagnostics, graph_input: Input | None, keras: bool) -> list[Node]:
     if not isinstance(node, YSeq) or not node.items:
         got = "an empty list" if isinstance(node, YSeq) else describe(node)
         diags.error("E103", f"'layers' must be a non-empty list of layers, got {got}", node.loc)
@@ -255,7 +264,7 @@ def _layers(node, defaults: dict, diags: Diagnostics, graph_input: Input | None)
     previous = input_name
     broken = False
     for item in node.items:
-        made = _layer(item, defaults, diags, namer, previous)
+        made = _layer(item, defaults, diags, namer, previous, keras)
         if made is None:
             # the layers after an unreadable one take an unknown input: no errors that only follow from it
             broken = True
@@ -266,7 +275,7 @@ def _layers(node, defaults: dict, diags: Diagnostics, graph_input: Input | None)
     return [] if broken and not nodes else nodes
 
 
-def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str) -> list[Node] | None:
+def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str, keras: bool) -> list[Node] | None:
     if not isinstance(item, YMap):
         diags.error("E103", f"a layer must be a mapping such as {{op: relu}}, got {describe(item)}", item.loc)
         return None
@@ -333,6 +342,8 @@ def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str) -> 
         inputs = [ref]
 
     args = {k: v for k, v in values.items() if k in ltype.args}
+    for suffix in ltype.state_names(args, keras):  # extra outputs later layers may take by name
+        namer.used[f"{name}.{suffix}"] = item.loc
     # any error in the layer's own mapping (a typo included) leaves its shape unknown
     invalid = len(diags.errors) > errors_before
     for key, arg in ltype.args.items():

@@ -12,6 +12,7 @@ from .dense import Dense
 from .elementwise import ACTIVATION_NAMES, Dropout, activation_types
 from .norm import BatchNorm, LayerNorm
 from .pool import GlobalPool, Pool
+from .recurrent import recurrent_types
 from .reshape import Flatten, Reshape, Upsample, ZeroPad
 
 LAYER_TYPES: list[LayerType] = [
@@ -37,6 +38,7 @@ LAYER_TYPES: list[LayerType] = [
     ZeroPad(2),
     Upsample(1),
     Upsample(2),
+    *recurrent_types(),
 ]
 
 REGISTRY: dict[str, LayerType] = {t.op: t for t in LAYER_TYPES}

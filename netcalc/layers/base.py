@@ -151,6 +151,18 @@ class LayerType:
         """Unchanged by default (elementwise layers)."""
         return rf
 
+    def extra_outputs(self, g: Geometry) -> dict:
+        """Outputs besides the main one, by suffix (an LSTM's final states 'h', 'c'): none by default."""
+        return {}
+
+    def state_names(self, a: dict, keras: bool) -> list[str]:
+        """The suffixes `extra_outputs` will have, known from the arguments alone (for `in:` checks)."""
+        return []
+
+    def explain(self, g: Geometry, ctx: Ctx) -> list[str]:
+        """Formulas with the numbers in them, for `netcalc explain`; the generic lines come from the caller."""
+        return []
+
     def weight_shape(self, g: Geometry, tensors: list[Tensor]) -> str:
         """The first parameter tensor's shape (the kernel), as the summary shows it."""
         for t in tensors:

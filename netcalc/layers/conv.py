@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 from math import prod
 
 from ..schema import Arg, Bool, Choice, Int, IntTuple, Kind, Padding, _wrong
-from .base import AXIS_NAMES, Ctx, Geometry, LayerType, Tensor, fmt_shape, rf_window, window_outs
+from .base import AXIS_NAMES, Ctx, Geometry, LayerType, Tensor, fmt_shape, formula, rf_window, window_outs
 
 INITIALISERS = (
     "default",
@@ -177,6 +178,62 @@ class Conv(LayerType):
     def receptive(self, g, rf):
         """r += d(k − 1)·j and j *= s on each axis."""
         return rf_window(rf, g.ks, g.ss, g.ds)
+
+    def explain(self, g, ctx):
+        """Each output size with the numbers in it, the weight count, the MACs, and what a stride
+        larger than the window skips."""
+        lines = [size_line(n, k, s, p, d, out, axis)
+                 for n, k, s, p, d, out, axis in zip(g.ns, g.ks, g.ss, g.pads, g.ds, g.outs, AXIS_NAMES[self.nd], strict=True)]  # fmt: skip
+        per = g.c_in // g.groups
+        ks = " × ".join(map(str, g.ks))
+        weights = g.c_out * per * prod(g.ks)
+        group = f" (C_in/groups = {g.c_in}/{g.groups})" if g.groups > 1 else ""
+        bias = f" + {g.c_out} biases = {weights + g.c_out:,}" if g.bias else ""
+        lines.append(
+            f"weights: filters × C_in/groups × {'k × ' * (self.nd - 1)}k = {g.c_out} × {per} × {ks}{group} = {weights:,}"
+            f"{bias} parameters"
+        )
+        positions = " × ".join(map(str, g.outs))
+        lines.append(
+            f"MACs: output positions × filters × C_in/groups × {'k × ' * (self.nd - 1)}k = {positions} × {g.c_out} × "
+            f"{per} × {ks} = {self.macs(g):,}"
+        )
+        lines += skipped_lines(g.ns, g.ks, g.ss, g.ds, g.pads, g.outs, AXIS_NAMES[self.nd])
+        return lines
+
+
+def size_line(n, k, s, pad, d, out, axis) -> str:
+    """'output height (32 + 2·1 − 3)/1 + 1 = 32' with the floor shown where it applies."""
+    pb, pa = pad
+    num = n + pb + pa - d * (k - 1) - 1
+    exact = num % s == 0
+    value = f"{num // s + 1}" if exact else f"{num / s + 1:.4g} → {out}"
+    return f"output {axis}: (n + p₁ + p₂ − d(k − 1) − 1)/s + 1 = {formula(n, k, s, pb, pa, d)} = {value}"
+
+
+def skipped_lines(ns, ks, ss, ds, pads, outs, axes) -> list[str]:
+    """Where the stride is larger than the window, the input positions that are read and skipped."""
+    lines = []
+    for n, k, s, d, (pb, _), out, axis in zip(ns, ks, ss, ds, pads, outs, axes, strict=True):
+        span = d * (k - 1) + 1
+        if s <= span:
+            continue
+        read = sorted({o * s - pb + i * d for o in range(out) for i in range(k)} & set(range(n)))
+        skipped = n - len(read)
+        what = {"height": "rows", "width": "columns"}.get(axis, "positions")
+        lines.append(
+            f"stride {s} > window {span} on the {axis}: reads {what} {_positions(read)} of 0…{n - 1} and skips "
+            f"{skipped} of {n} ({skipped / n:.0%}); every output still sees all {ks and 'channels'} at the positions it reads"
+        )
+    return lines
+
+
+def _positions(xs: list[int]) -> str:
+    if len(xs) <= 6:
+        return ", ".join(map(str, xs))
+    step = xs[1] - xs[0]
+    regular = all(b - a == step for a, b in itertools.pairwise(xs))
+    return f"{xs[0]}, {xs[1]}, {xs[2]}, …, {xs[-1]}" + (f" (one in {step})" if regular and step > 1 else "")
 
 
 class ConvTranspose(LayerType):

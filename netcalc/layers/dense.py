@@ -51,6 +51,19 @@ class Dense(LayerType):
         """2 per MAC, plus one add per output element for the bias."""
         return 2 * self.macs(g) + (prod(g.lead) * g.units if g.bias else 0)
 
+    def explain(self, g, ctx):
+        """The weight count and the MACs with the numbers in them."""
+        bias = f" + {g.units} biases = {g.n_in * g.units + g.units:,}" if g.bias else ""
+        lines = [f"weights: in × units = {g.n_in} × {g.units} = {g.n_in * g.units:,}{bias} parameters"]  # fmt: skip
+        if g.lead:
+            lines.append(
+                f"applied at each of {' × '.join(map(str, g.lead))} positions (the same weights): MACs "
+                f"{' × '.join(map(str, g.lead))} × {g.n_in} × {g.units} = {self.macs(g):,}"
+            )
+        else:
+            lines.append(f"MACs: in × units = {self.macs(g):,}")
+        return lines
+
     def receptive(self, g, rf):
         """A dense layer mixes along the last axis; the receptive field is no longer a window."""
         return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from math import prod
 
 from ..schema import Arg, Bool, IntTuple, Padding
-from .base import Geometry, LayerType, rf_window, window_outs
+from .base import AXIS_NAMES, Geometry, LayerType, rf_window, window_outs
 from .conv import resolve_padding
 
 
@@ -61,7 +61,7 @@ class Pool(LayerType):
         outs = window_outs(ns, ks, ss, ds, pads, a["ceil_mode"], ctx, "kernel")
         if outs is None:
             return None
-        return Geometry(c=c, ns=ns, ks=ks, ss=ss, ds=ds, outs=tuple(outs), ctx=ctx)
+        return Geometry(c=c, ns=ns, ks=ks, ss=ss, ds=ds, pads=pads, outs=tuple(outs), ctx=ctx)
 
     def output_shape(self, g):
         """(C, *out) in the spec's layout."""
@@ -79,6 +79,15 @@ class Pool(LayerType):
 
     def weight_shape(self, g, tensors):
         return "×".join(map(str, g.ks)) + " window"
+
+    def explain(self, g, ctx):
+        """Each output size with the numbers in it; what a stride larger than the window skips."""
+        from .conv import size_line, skipped_lines
+
+        pads = g.pads
+        lines = [size_line(n, k, s, p, d, out, axis)
+                 for n, k, s, p, d, out, axis in zip(g.ns, g.ks, g.ss, pads, g.ds, g.outs, AXIS_NAMES[self.nd], strict=True)]  # fmt: skip
+        return lines + skipped_lines(g.ns, g.ks, g.ss, g.ds, pads, g.outs, AXIS_NAMES[self.nd])
 
 
 class GlobalPool(LayerType):

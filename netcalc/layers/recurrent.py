@@ -1,0 +1,259 @@
+"""Sequence layers: embedding, and the recurrent rnn (simple), lstm and gru in both frameworks' counting.
+
+A recurrent layer reads a sequence (T, F) — time steps, then features; the batch axis, first or
+second (`input: {layout: ntf | tnf}`), is never part of a shape — and keeps a state of `units`
+numbers per direction: h (and for an LSTM the cell state c). Each gate has an input kernel
+(F × units), a recurrent kernel (units × units) and a bias; the frameworks store the gates fused:
+
+| layer | gates (PyTorch order / Keras order) | PyTorch tensors | Keras tensors |
+|---|---|---|---|
+| rnn | 1 | weight_ih (u, F), weight_hh (u, u), bias_ih (u), bias_hh (u) | kernel (F, u), recurrent_kernel (u, u), bias (u) |
+| lstm | 4: i, f, g, o / i, f, c, o | weight_ih (4u, F), weight_hh (4u, u), bias_ih, bias_hh (4u each) | kernel (F, 4u), recurrent_kernel (u, 4u), bias (4u) |
+| gru | 3: r, z, n / z, r, h | weight_ih (3u, F), weight_hh (3u, u), bias_ih, bias_hh (3u each) | kernel (F, 3u), recurrent_kernel (u, 3u), bias (2, 3u) with reset_after (the default), else (3u) |
+
+So an LSTM has 4u(F + u) + 4u parameters in Keras and 4u(F + u) + 8u in PyTorch. `bidirectional`
+doubles everything; `num_layers` stacks layers inside one (PyTorch's num_layers; each layer after the
+first reads the concatenated directions, D·u features).
+
+MACs per time step, direction and stacked layer: gates × u × (n_in + u); for the whole sequence
+× T. FLOPs: 2 per MAC, 1 per bias add, and per unit and step the gate work: rnn 1 (tanh); lstm 9
+(3 sigmoids, 2 tanh, c = f·c + i·g: 2 multiplies and an add, h = o·tanh(c): 1 multiply); gru 8
+(2 sigmoids, 1 tanh, r·(W_hn h + b_hn): 1 multiply, h = (1 − z)·n + z·h: 1 subtract, 2 multiplies,
+1 add); merging two directions by sum or mul costs 1 per output element, ave 2.
+"""
+
+from __future__ import annotations
+
+from ..schema import Arg, Bool, Choice, Int
+from .base import Geometry, LayerType, Tensor
+from .conv import INIT_ARGS
+
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+GATE_NAMES = {
+    ("lstm", False): ("input (i)", "forget (f)", "cell (g)", "output (o)"),
+    ("lstm", True): ("input (i)", "forget (f)", "cell (c)", "output (o)"),
+    ("gru", False): ("reset (r)", "update (z)", "new (n)"),
+    ("gru", True): ("update (z)", "reset (r)", "candidate (h)"),
+    ("rnn", False): ("hidden",),
+    ("rnn", True): ("hidden",),
+}
+UNIT_FLOPS = {"rnn": 1, "lstm": 9, "gru": 8}
+STATES = {"rnn": ("h",), "lstm": ("h", "c"), "gru": ("h",)}
+
+
+class Embedding(LayerType):
+    """A lookup table: each integer token id becomes a vector of `dim` numbers. Input: token ids of
+    any shape (T,) → (T, dim). Parameters: vocab × dim (PyTorch `weight`, Keras `embeddings`).
+    No MACs and no FLOPs: a lookup multiplies nothing."""
+
+    op = "embedding"
+    category = "embedding"
+    summary = "token ids → vectors (a lookup table)"
+    args = {
+        "vocab": Arg(Int(1), doc="number of distinct tokens (Keras input_dim, PyTorch num_embeddings)"),
+        "dim": Arg(Int(1), doc="vector size (Keras output_dim, PyTorch embedding_dim)"),
+        "init": INIT_ARGS["init"],
+    }
+
+    def resolve(self, a, shapes, ctx):
+        """Any input shape of ids."""
+        return Geometry(shape=shapes[0], vocab=a["vocab"], dim=a["dim"])
+
+    def output_shape(self, g):
+        """The id shape with a vector axis of `dim` added."""
+        return (*g.shape, g.dim)
+
+    def params(self, g, ctx):
+        """One table, vocab × dim, trainable."""
+        return [Tensor("embeddings" if ctx.keras_counting else "weight", (g.vocab, g.dim))]
+
+    def receptive(self, g, rf):
+        """No spatial window."""
+        return None
+
+
+class Recurrent(LayerType):
+    """A recurrent layer over a (T, F) sequence; see the module docstring for the counting rules."""
+
+    category = "recurrent"
+
+    def __init__(self, cell: str) -> None:
+        self.cell = cell
+        self.op = cell
+        self.summary = {
+            "rnn": "simple recurrent layer",
+            "lstm": "long short-term memory",
+            "gru": "gated recurrent unit",
+        }[cell]
+        self.args = {
+            "units": Arg(Int(1), doc="size of the state h (and c): numbers per step and direction"),
+            "return_sequences": Arg(Bool(), False, "output every step (T, units) instead of the last (units)"),
+            "return_state": Arg(Bool(), False, "also output the final states as NAME.h (and NAME.c)"),
+            "bias": Arg(Bool(), True, "gate biases"),
+            "bidirectional": Arg(Bool(), False, "also run the sequence backwards"),
+            "merge_mode": Arg(Choice(("concat", "sum", "mul", "ave")), "concat", "how two directions combine"),
+            "num_layers": Arg(Int(1), 1, "layers stacked inside this one (PyTorch num_layers)"),
+            **INIT_ARGS,
+            "recurrent_init": Arg(INIT_ARGS["init"].kind, "default", "recurrent kernel initialiser"),
+        }
+        if cell == "gru":
+            self.args["reset_after"] = Arg(Bool(), True, "Keras: reset gate after the recurrent product (2 biases)")
+
+    def state_names(self, a: dict, keras: bool) -> list[str]:
+        """Names of the extra outputs with return_state: h (and c); per direction in Keras."""
+        if not a.get("return_state"):
+            return []
+        states = STATES[self.cell]
+        if keras and a.get("bidirectional"):
+            return [f"{s}_{d}" for d in ("forward", "backward") for s in states]
+        return list(states)
+
+    def resolve(self, a, shapes, ctx):
+        """Input (T, F); reset_after false exists only in Keras."""
+        shape = shapes[0]
+        if len(shape) != 2:
+            ctx.error(
+                "E202",
+                f"{self.op} takes a sequence (steps, features), got an input of shape "
+                f"{'×'.join(map(str, shape))} ({len(shape)} axes); add an embedding or reshape before it",
+            )
+            return None
+        reset_after = a.get("reset_after", True)
+        if self.cell == "gru" and not reset_after and not ctx.keras:
+            ctx.error("E204", "reset_after: false is Keras-only; PyTorch's GRU applies the reset after", "reset_after")
+            return None
+        dirs = 2 if a["bidirectional"] else 1
+        return Geometry(
+            steps=shape[0],
+            features=shape[1],
+            units=a["units"],
+            dirs=dirs,
+            layers=a["num_layers"],
+            merge=a["merge_mode"] if dirs == 2 else "concat",
+            sequences=a["return_sequences"],
+            state=a["return_state"],
+            bias=a["bias"],
+            reset_after=reset_after,
+            keras=ctx.keras,  # the framework's outputs (return_state)
+            keras_counting=ctx.keras_counting,  # the framework's bias vectors
+        )
+
+    def _width(self, g) -> int:
+        return g.units * (g.dirs if g.merge == "concat" else 1)
+
+    def output_shape(self, g):
+        """(T, D·units) with return_sequences, else (D·units); D = 2 when bidirectional and concatenated."""
+        return (g.steps, self._width(g)) if g.sequences else (self._width(g),)
+
+    def extra_outputs(self, g) -> dict:
+        """With return_state: the final states. PyTorch: h (and c) of shape (layers·D, units), as h_n
+        and c_n; Keras: (units) each, per direction (h_forward, ..., h_backward, ...)."""
+        if not g.state:
+            return {}
+        if g.keras:
+            names = self.state_names({"return_state": True, "bidirectional": g.dirs == 2}, True)
+            return {name: (g.units,) for name in names}
+        return {name: (g.layers * g.dirs, g.units) for name in STATES[self.cell]}
+
+    def _inputs(self, g) -> list[int]:
+        """Features read by each stacked layer: F, then D·units."""
+        return [g.features] + [g.units * g.dirs] * (g.layers - 1)
+
+    def params(self, g, ctx):
+        """Per stacked layer and direction: input kernel, recurrent kernel, bias(es) (module docstring)."""
+        n, u = GATES[self.cell], g.units
+        tensors = []
+        for layer, n_in in enumerate(self._inputs(g)):
+            for d in range(g.dirs):
+                if ctx.keras_counting:
+                    prefix = ("forward/" if d == 0 else "backward/") if g.dirs == 2 else ""
+                    prefix += f"layer{layer + 1}/" if g.layers > 1 else ""
+                    tensors += [
+                        Tensor(prefix + "kernel", (n_in, n * u)),
+                        Tensor(prefix + "recurrent_kernel", (u, n * u)),
+                    ]
+                    if g.bias:
+                        shape = (2, n * u) if self.cell == "gru" and g.reset_after else (n * u,)
+                        tensors.append(Tensor(prefix + "bias", shape))
+                else:
+                    suffix = f"_l{layer}" + ("_reverse" if d == 1 else "")
+                    tensors += [Tensor("weight_ih" + suffix, (n * u, n_in)), Tensor("weight_hh" + suffix, (n * u, u))]
+                    if g.bias:
+                        tensors += [Tensor("bias_ih" + suffix, (n * u,)), Tensor("bias_hh" + suffix, (n * u,))]
+        return tensors
+
+    def macs_per_step(self, g) -> int:
+        """gates × units × (n_in + units), over directions and stacked layers."""
+        n, u = GATES[self.cell], g.units
+        return sum(g.dirs * n * u * (n_in + u) for n_in in self._inputs(g))
+
+    def macs(self, g):
+        """T × the MACs of one step."""
+        return g.steps * self.macs_per_step(g)
+
+    def flops_per_step(self, g, ctx=None) -> int:
+        """2 per MAC, bias adds, gate work per unit (module docstring); the merge is counted per output."""
+        n, u = GATES[self.cell], g.units
+        if not g.bias:
+            bias_vectors = 0
+        elif g.keras_counting:
+            bias_vectors = 2 if self.cell == "gru" and g.reset_after else 1
+        else:
+            bias_vectors = 2
+        per_layer_dir = bias_vectors * n * u + UNIT_FLOPS[self.cell] * u
+        return 2 * self.macs_per_step(g) + g.layers * g.dirs * per_layer_dir
+
+    def flops(self, g):
+        """T × one step's FLOPs, plus merging two directions (sum/mul 1, ave 2 per output element)."""
+        merge = {"concat": 0, "sum": 1, "mul": 1, "ave": 2}[g.merge] * g.units * (g.steps if g.sequences else 1)
+        return g.steps * self.flops_per_step(g) + merge
+
+    def receptive(self, g, rf):
+        """A recurrent layer sees the whole sequence up to the step (both ways when bidirectional)."""
+        return None
+
+    def explain(self, g, ctx) -> list[str]:
+        """The gates, the fused matrices and their counts with the numbers in them."""
+        n, u = GATES[self.cell], g.units
+        names = GATE_NAMES[(self.cell, ctx.keras_counting)]
+        keras = ctx.keras_counting
+        bias_vectors = (2 if (self.cell == "gru" and g.reset_after) else 1) if keras else 2
+        if not g.bias:
+            bias_vectors = 0
+        lines = [
+            f"units = {u}: the state h{' and the cell state c' if self.cell == 'lstm' else ''} "
+            f"{'have' if self.cell == 'lstm' else 'has'} {u} numbers per step"
+            + (f" and direction ({g.dirs} directions)" if g.dirs == 2 else ""),
+            f"{n} gate{'s' if n > 1 else ''} ({', '.join(names)}), each with an input kernel, a recurrent kernel"
+            + (f" and {bias_vectors} bias vector{'s' if bias_vectors > 1 else ''}" if bias_vectors else " and no bias"),
+        ]
+        for layer, n_in in enumerate(self._inputs(g)):
+            label = f"layer {layer + 1}: " if g.layers > 1 else ""
+            per_gate = n_in * u + u * u + bias_vectors * u
+            lines.append(
+                f"{label}per gate: input kernel {n_in} × {u} = {n_in * u:,}, recurrent kernel {u} × {u} = {u * u:,}"
+                + (f", bias {bias_vectors} × {u} = {bias_vectors * u}" if bias_vectors else "")
+                + f" → {per_gate:,}"
+            )
+            total = n * per_gate
+            lines.append(
+                f"{label}{n} gates × {per_gate:,} = {total:,} = {n}·{u}·({n_in} + {u})"
+                + (f" + {bias_vectors}·{n}·{u}" if bias_vectors else "")
+                + (f"; × {g.dirs} directions = {g.dirs * total:,}" if g.dirs == 2 else "")
+            )
+            fused = (
+                f"kernel {n_in} × {n * u}, recurrent_kernel {u} × {n * u}"
+                if keras
+                else f"weight_ih {n * u} × {n_in}, weight_hh {n * u} × {u}"
+            )
+            lines.append(f"{label}stored fused as {fused}")
+        lines.append(
+            f"MACs per step: {self.macs_per_step(g):,}; for the sequence of {g.steps} step{'s' if g.steps != 1 else ''}: "
+            f"{self.macs(g):,}"
+        )
+        lines.append(f"FLOPs per step: {self.flops_per_step(g):,}; for the sequence: {self.flops(g):,}")
+        return lines
+
+
+def recurrent_types() -> list[LayerType]:
+    return [Embedding(), Recurrent("rnn"), Recurrent("lstm"), Recurrent("gru")]
