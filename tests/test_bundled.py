@@ -128,3 +128,52 @@ def test_every_layer_type_appears_in_a_bundled_spec():
     for name in bundled.names():
         used |= {r.node.op for r in _analysis(name).rows}
     assert set(REGISTRY) - used == set()
+
+
+def test_lstm_look_back_keras_and_pytorch():
+    keras = _analysis("lstm-look-back")
+    lstm = _by_type(keras, "lstm")[0]
+    # Keras: kernel (1, 4·4), recurrent_kernel (4, 16), one bias of 16: 16 + 64 + 16 = 96
+    assert [(t.name, t.shape) for t in lstm.tensors] == [
+        ("kernel", (1, 16)),
+        ("recurrent_kernel", (4, 16)),
+        ("bias", (16,)),
+    ]
+    assert lstm.params == 96 and lstm.out_shape == (4,)
+    assert keras.totals.params == 101  # + dense 4·1 + 1
+    torch = _analysis("lstm-look-back-pytorch")
+    lstm = _by_type(torch, "lstm")[0]
+    # PyTorch: weight_ih (16, 1), weight_hh (16, 4), bias_ih 16, bias_hh 16 = 112
+    assert lstm.params == 112
+    assert lstm.extra == {"h": (1, 4), "c": (1, 4)}  # h_n, c_n: (num_layers·directions, hidden)
+
+
+def test_recurrent_cells_keras():
+    a = _analysis("recurrent-cells")
+    rows = {r.node.name: r for r in a.rows}
+    # u = 4, F = 3: rnn 4·7 + 4 = 32; gru 3·4·7 + 2·3·4 = 108 (reset_after); lstm 4·4·7 + 16 = 128
+    assert (rows["simple_rnn"].params, rows["gru"].params, rows["lstm"].params) == (32, 108, 128)
+    assert rows["lstm"].out_shape == (4,) and rows["lstm_sequences"].out_shape == (20, 4)
+    # MACs: 20 steps × 4·4·(3 + 4) = 2,240
+    assert rows["lstm"].macs == 2240 and rows["lstm"].per_step[0] == 112
+
+
+def test_text_bilstm():
+    a = _analysis("text-bilstm")
+    emb, lstm = _by_type(a, "embedding")[0], _by_type(a, "lstm")[0]
+    assert emb.params == 20_000 * 128 and emb.out_shape == (80, 128) and emb.macs == 0
+    # two directions × (4·64·(128 + 64) + 4·64) = 2 × 49,408 = 98,816; outputs concatenated: 128
+    assert lstm.params == 98_816 and lstm.out_shape == (128,)
+    # memory: the token ids are int64, the weights and activations float32
+    assert a.totals.input_bytes == 80 * 8 and a.totals.param_bytes == a.totals.params * 4
+
+
+def test_stacked_gru_two_ways_agree():
+    a = _analysis("stacked-gru")
+    rows = {r.node.name: r for r in a.rows}
+    # layer 1: 3·64·(32 + 64) + 6·64 = 18,816; layer 2 reads 64: 3·64·128 + 384 = 24,960
+    assert rows["gru_a"].params == 18_816 and rows["gru_b"].params == 24_960
+    assert rows["gru_stack"].params == 18_816 + 24_960
+    assert rows["gru_stack"].macs == rows["gru_a"].macs + rows["gru_b"].macs
+    # dense per time step: 50 steps × 64 inputs
+    assert rows["head_stack"].out_shape == (50, 1) and rows["head_stack"].macs == 50 * 64

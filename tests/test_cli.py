@@ -142,3 +142,24 @@ def test_terminal_snippet_points_at_the_column():
         "       |                  ^",
     ]
     assert lines[2].index("^") == lines[1].index("filtrs")
+
+
+def test_explain_conv_formulas_and_skipped_positions(tmp_path):
+    spec = tmp_path / "s.yaml"
+    spec.write_text(
+        "netcalc: 1\ninput: {shape: [64, 56, 56]}\nlayers:\n"
+        "  - {op: conv2d, filters: 256, kernel: 1, stride: 2, bias: false, id: shortcut}\n"
+    )
+    out = netcalc("explain", str(spec), "shortcut").stdout
+    # (56 + 0 − 1)/2 + 1 = 28.5, floored to 28
+    assert "output height: (n + p₁ + p₂ − d(k − 1) − 1)/s + 1 = (56 + 2·0 − 1)/2 + 1 = 28.5 → 28" in out
+    # 256 × 64 × 1 × 1 = 16,384 weights
+    assert "weights: filters × C_in/groups × k × k = 256 × 64 × 1 × 1 = 16,384 parameters" in out
+    # a 1×1 window with stride 2 reads rows 0, 2, …, 54 and skips the 28 odd ones
+    assert "reads rows 0, 2, 4, …, 54 (one in 2) of 0…55 and skips 28 of 56 (50%)" in out
+
+
+def test_explain_unknown_layer():
+    result = netcalc("explain", "alexnet-lite", "conv2")
+    assert result.returncode == 2
+    assert "error E114: no layer named 'conv2' in alexnet-lite (did you mean 'conv2d_2'?)" in result.stderr
