@@ -3,9 +3,12 @@
 The oracle (tests/torch_oracle.py) builds each node as torch modules from the node's arguments
 and runs a zero batch through them; nothing netcalc computes is read. These tests compare:
 per layer out_shape, params, trainable params, buffers (BatchNorm's num_batches_tracked aside),
-MACs of conv / conv-transpose / dense layers (from the torch weight shape and the measured
-tensors), and the total parameter count against sum(p.numel() for p in model.parameters()).
-A second group checks that netcalc refuses what torch refuses.
+MACs of conv / conv-transpose / dense / recurrent layers (from the torch weight shapes and the
+measured tensors), for embeddings and recurrent layers every tensor's name and shape (torch's
+named_parameters against netcalc's Row.tensors) and the final-state outputs NAME.h / NAME.c
+(torch's h_n / c_n without the batch against Row.extra), and the total parameter count against
+sum(p.numel() for p in model.parameters()). A second group checks that netcalc refuses what
+torch refuses.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from conftest import run_spec  # noqa: E402
-from torch_oracle import MAC_OPS, run_oracle  # noqa: E402
+from torch_oracle import MAC_OPS, RECURRENT, TENSOR_OPS, Recurrent, run_oracle  # noqa: E402
 
 from netcalc.diagnostics import Diagnostics  # noqa: E402
 from netcalc.spec import build  # noqa: E402
@@ -411,6 +414,207 @@ CASES: dict[str, str] = {
         "chw",
         "defaults: {conv2d: {bias: false, activation: relu}, init: he_normal}\n",
     ),
+    # ---- sequences: embedding, rnn, lstm, gru (ntf = batch_first=True, tnf = batch_first=False)
+    "rnn-last-step": spec(
+        """
+        - {op: rnn, units: 5}
+        - {op: dense, units: 2}
+        """,
+        [7, 3],
+        "ntf",
+    ),
+    "rnn-sequences-tnf": spec(
+        """
+        - {op: rnn, units: 6, return_sequences: true}
+        - {op: rnn, units: 4}
+        """,
+        [9, 2],
+        "tnf",
+    ),
+    "lstm-last-step": spec(
+        """
+        - {op: lstm, units: 7}
+        - {op: dense, units: 3}
+        """,
+        [11, 5],
+        "ntf",
+    ),
+    "lstm-sequences-tnf": spec(
+        """
+        - {op: lstm, units: 3, return_sequences: true}
+        """,
+        [6, 4],
+        "tnf",
+    ),
+    "gru-last-step": spec(
+        """
+        - {op: gru, units: 6}
+        """,
+        [8, 3],
+        "ntf",
+    ),
+    "gru-sequences-tnf": spec(
+        """
+        - {op: gru, units: 5, return_sequences: true}
+        - {op: gru, units: 2}
+        """,
+        [10, 7],
+        "tnf",
+    ),
+    "single-step-single-unit": spec(
+        """
+        - {op: lstm, units: 1, return_sequences: true}
+        - {op: gru, units: 1}
+        - {op: rnn, in: input, units: 1, bidirectional: true}
+        """,
+        [1, 1],
+        "ntf",
+    ),
+    "bias-false-each-cell": spec(
+        """
+        - {op: rnn, units: 4, bias: false}
+        - {op: lstm, in: input, units: 4, bias: false, return_sequences: true}
+        - {op: gru, in: input, units: 4, bias: false, bidirectional: true, num_layers: 2}
+        """,
+        [5, 3],
+        "ntf",
+    ),
+    "bidirectional-concat": spec(
+        """
+        - {op: lstm, units: 4, bidirectional: true}
+        - {op: gru, in: input, units: 3, bidirectional: true, return_sequences: true}
+        - {op: rnn, units: 2, bidirectional: true, merge_mode: concat}
+        """,
+        [6, 5],
+        "ntf",
+    ),
+    "bidirectional-merge-modes-last-step": spec(
+        """
+        - {op: lstm, units: 4, bidirectional: true, merge_mode: sum}
+        - {op: gru, in: input, units: 4, bidirectional: true, merge_mode: mul}
+        - {op: rnn, in: input, units: 4, bidirectional: true, merge_mode: ave}
+        - {op: dense, units: 2}
+        """,
+        [7, 3],
+        "ntf",
+    ),
+    "bidirectional-merge-modes-sequences-tnf": spec(
+        """
+        - {op: lstm, units: 5, bidirectional: true, merge_mode: sum, return_sequences: true}
+        - {op: gru, units: 3, bidirectional: true, merge_mode: mul, return_sequences: true}
+        - {op: rnn, units: 2, bidirectional: true, merge_mode: ave, return_sequences: true}
+        - {op: dense, units: 4}
+        """,
+        [6, 3],
+        "tnf",
+    ),
+    "num-layers-2": spec(
+        """
+        - {op: lstm, units: 6, num_layers: 2}
+        - {op: gru, in: input, units: 5, num_layers: 2, return_sequences: true}
+        - {op: rnn, in: input, units: 3, num_layers: 2}
+        """,
+        [8, 4],
+        "ntf",
+    ),
+    "num-layers-3": spec(
+        """
+        - {op: gru, units: 4, num_layers: 3}
+        - {op: lstm, in: input, units: 2, num_layers: 3, return_sequences: true}
+        - {op: rnn, in: input, units: 7, num_layers: 3}
+        """,
+        [5, 6],
+        "tnf",
+    ),
+    "num-layers-bidirectional": spec(
+        """
+        - {op: lstm, units: 4, num_layers: 2, bidirectional: true}
+        - {op: gru, in: input, units: 3, num_layers: 3, bidirectional: true, return_sequences: true}
+        - {op: rnn, in: input, units: 5, num_layers: 3, bidirectional: true, merge_mode: ave}
+        - {op: lstm, in: input, units: 3, num_layers: 2, bidirectional: true, merge_mode: mul, return_sequences: true}
+        """,
+        [6, 5],
+        "ntf",
+    ),
+    "num-layers-bidirectional-tnf": spec(
+        """
+        - {op: gru, units: 4, num_layers: 2, bidirectional: true, merge_mode: sum, return_sequences: true}
+        - {op: lstm, units: 3, num_layers: 3, bidirectional: true}
+        """,
+        [7, 2],
+        "tnf",
+    ),
+    "lstm-return-state-dense-reads-h-and-c": spec(
+        """
+        - {op: lstm, units: 4, return_state: true, id: enc}
+        - {op: dense, units: 3, in: enc.h}
+        - {op: dense, units: 2, in: enc.c}
+        - {op: dense, units: 5, in: enc}
+        """,
+        [6, 3],
+        "ntf",
+    ),
+    "gru-return-state-stacked-bidirectional": spec(
+        """
+        - {op: gru, units: 5, num_layers: 2, bidirectional: true, return_state: true, id: enc}
+        - {op: dense, units: 3, in: enc.h}
+        - {op: flatten}
+        - {op: dense, units: 2}
+        """,
+        [9, 4],
+        "ntf",
+    ),
+    "rnn-return-state-sequences-tnf": spec(
+        """
+        - {op: rnn, units: 4, return_sequences: true, return_state: true, num_layers: 3, id: enc}
+        - {op: dense, units: 2, in: enc.h}
+        - {op: lstm, in: enc, units: 3, return_state: true, bidirectional: true, merge_mode: sum, id: dec}
+        - {op: dense, units: 2, in: dec.c}
+        """,
+        [7, 3],
+        "tnf",
+    ),
+    "embedding-lstm-dense": spec(
+        """
+        - {op: embedding, vocab: 50, dim: 8}
+        - {op: lstm, units: 6}
+        - {op: dense, units: 3, activation: softmax}
+        """,
+        [12],
+        "ntf",
+    ).replace("layout: ntf}", "layout: ntf, dtype: int64}"),
+    "embedding-float-ids-bigru-tnf": spec(
+        """
+        - {op: embedding, vocab: 31, dim: 5}
+        - {op: gru, units: 4, bidirectional: true, return_sequences: true}
+        - {op: dense, units: 2}
+        """,
+        [10],
+        "tnf",
+    ),
+    "dense-per-step-after-sequences": spec(
+        """
+        - {op: lstm, units: 5, return_sequences: true}
+        - {op: dense, units: 4, activation: relu}
+        - {op: dense, units: 1}
+        - {op: flatten}
+        - {op: dense, units: 2}
+        """,
+        [13, 3],
+        "ntf",
+    ),
+    "stack-layer-by-layer-with-dropout-layernorm": spec(
+        """
+        - {op: lstm, units: 6, return_sequences: true}
+        - {op: dropout, rate: 0.2}
+        - {op: gru, units: 5, return_sequences: true, bidirectional: true}
+        - {op: layernorm}
+        - {op: rnn, units: 3}
+        - {op: dense, units: 1}
+        """,
+        [8, 4],
+        "tnf",
+    ),
 }
 
 # Specs that PyTorch refuses: (id, spec text, the node torch refuses). netcalc must refuse them too.
@@ -441,6 +645,7 @@ _REFUSED_CASES = [
         spec("- {op: maxpool1d, kernel: 3, stride: 2, dilation: 2, padding: 2}", [3, 11]),
         "c",
     ),
+    ("lstm-on-an-image", spec("- {op: lstm, units: 4}", [3, 4, 5]), "c"),
     (
         "maxpool1d-ceil-mode-still-below-1",
         spec("- {op: maxpool1d, kernel: 3, stride: 2, ceil_mode: true}", [3, 1]),
@@ -496,6 +701,9 @@ def compare(text: str) -> list[str]:
         ]
         if row.node.op in MAC_OPS:
             figures.append(("macs", row.macs, o.macs))
+        if row.node.op in TENSOR_OPS:
+            figures.append(("tensors", [(t.name, tuple(t.shape)) for t in row.tensors], o.tensors))
+            figures.append(("states", {k: tuple(v) for k, v in row.extra.items()}, o.extra))
         for what, ours, theirs in figures:
             if ours != theirs:
                 problems.append(f"{name} ({row.node.op}) {what}: netcalc {ours}, torch {theirs}")
@@ -549,3 +757,41 @@ def test_oracle_counts_are_torchs_own():
     assert conv.macs == 64 * 14 * 14 * 32 * 25
     assert (bn.params, bn.buffers) == (128, 128)  # num_batches_tracked left out
     assert oracle.total_params == conv.params + bn.params
+
+
+def test_oracle_recurrent_reference_numbers():
+    """nn.LSTM(1, 4): 112 parameters, weight_ih 16×1, weight_hh 16×4, bias_ih 16, bias_hh 16."""
+    graph = _graph(spec("- {op: lstm, units: 4, return_state: true, id: l}", [3, 1], "tnf"))
+    row = run_oracle(graph).rows["l"]
+    assert row.params == row.trainable == 112
+    assert row.tensors == [
+        ("weight_ih_l0", (16, 1)),
+        ("weight_hh_l0", (16, 4)),
+        ("bias_ih_l0", (16,)),
+        ("bias_hh_l0", (16,)),
+    ]
+    assert row.out_shape == (4,)
+    assert row.extra == {"h": (1, 4), "c": (1, 4)}
+    assert row.macs == 3 * (16 * 1 + 16 * 4)
+
+
+@pytest.mark.parametrize("layout", ["ntf", "tnf"])
+@pytest.mark.parametrize("op", ["rnn", "lstm", "gru"])
+def test_oracle_recurrent_semantics(op, layout):
+    """The oracle's wrapper itself: the last step of a one-way, one-layer output is h_n, in both
+    layouts, and a bidirectional merge combines torch's forward and reverse halves."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 5, 3)  # batch first, as the oracle keeps tensors
+    time_first = layout == "tnf"
+    rnn = RECURRENT[op](3, 4, batch_first=not time_first)
+    last = Recurrent(rnn, time_first, sequences=False, merge="concat")
+    y = last(x)
+    assert y.shape == (2, 4)
+    assert torch.allclose(y, last.states["h"][:, -1])
+    seq = Recurrent(rnn, time_first, sequences=True, merge="concat")(x)
+    assert torch.allclose(seq[:, -1], y)
+    birnn = RECURRENT[op](3, 4, batch_first=not time_first, bidirectional=True)
+    full = Recurrent(birnn, time_first, sequences=True, merge="concat")(x)
+    ave = Recurrent(birnn, time_first, sequences=True, merge="ave")(x)
+    assert full.shape == (2, 5, 8) and ave.shape == (2, 5, 4)
+    assert torch.allclose(ave, (full[..., :4] + full[..., 4:]) / 2)

@@ -17,6 +17,19 @@ work on the spec's layout directly.
 Buffers exclude BatchNorm's `num_batches_tracked` (an int64 step counter that netcalc does not
 list); the running mean and variance are counted.
 
+Sequences (layouts ntf and tnf): shapes are (T, F) without the batch. Inputs with an integer
+dtype, and inputs read by an embedding, are integer token ids (torch.long zeros). A recurrent
+node becomes nn.RNN (tanh) / nn.LSTM / nn.GRU with batch_first=True for `ntf`; for `tnf` the module
+is built with batch_first=False and handed the time-first view of the (batch-first) tensor, its
+outputs turned back afterwards. The output follows netcalc's pytorch semantics: the whole
+sequence with return_sequences, else the last step (output[:, -1]); two directions merged other
+than by concatenation are summed, multiplied or averaged half by half. With return_state the final
+states h_n (and c_n), (num_layers·D, batch, units) in torch, are registered as NAME.h (NAME.c)
+with the batch moved first, for later nodes to read, and their shapes recorded in `extra`.
+For embeddings and recurrent nodes the oracle also lists torch's own tensor names and shapes
+(named_parameters of the torch module), and the recurrent MACs are, per step, rows × cols of
+every weight_ih / weight_hh matrix, times T.
+
 A node that torch refuses (at construction or in the forward pass) is recorded with the error
 text; the nodes that read it are recorded as skipped.
 """
@@ -29,7 +42,10 @@ import torch
 from torch import nn
 
 BATCH = 2
-MAC_OPS = ("conv1d", "conv2d", "conv2d_transpose", "dense")
+RECURRENT = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+MAC_OPS = ("conv1d", "conv2d", "conv2d_transpose", "dense", *RECURRENT)
+TENSOR_OPS = ("embedding", *RECURRENT)  # ops whose tensor names and shapes are listed
+INT_DTYPES = ("int8", "int32", "int64")
 IGNORED_BUFFERS = ("num_batches_tracked",)
 
 
@@ -43,7 +59,9 @@ class OracleRow:
     params: int = 0
     trainable: int = 0
     buffers: int = 0
-    macs: int | None = None  # for conv / conv-transpose / dense only
+    macs: int | None = None  # for conv / conv-transpose / dense / recurrent only
+    extra: dict = field(default_factory=dict)  # recurrent final states: suffix -> shape without the batch
+    tensors: list = field(default_factory=list)  # [(torch name, shape)] for TENSOR_OPS
     error: str | None = None
 
     @property
@@ -119,6 +137,54 @@ class Permuted(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x.permute(self.perm)).permute(self.inverse)
+
+
+class Recurrent(nn.Module):
+    """A torch RNN / LSTM / GRU on a batch-first tensor, with netcalc's pytorch output semantics.
+
+    time_first: the module was built with batch_first=False and gets the time-first view.
+    After a forward pass, `states` holds h_n (and c_n) with the batch axis moved first."""
+
+    def __init__(self, rnn: nn.RNNBase, time_first: bool, sequences: bool, merge: str) -> None:
+        super().__init__()
+        self.rnn = rnn
+        self.time_first = time_first
+        self.sequences = sequences
+        self.merge = merge
+        self.states: dict[str, torch.Tensor] = {}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, state = self.rnn(x.transpose(0, 1) if self.time_first else x)
+        if self.time_first:
+            out = out.transpose(0, 1)  # (T, N, D·u) -> (N, T, D·u)
+        if self.merge != "concat":
+            fwd, bwd = out.chunk(2, dim=-1)  # torch concatenates [forward, reverse] on the last axis
+            out = {"sum": fwd + bwd, "mul": fwd * bwd, "ave": (fwd + bwd) / 2}[self.merge]
+        h, c = state if isinstance(state, tuple) else (state, None)
+        # h_n / c_n are (num_layers·D, N, u) whatever batch_first says: the batch is the middle axis
+        self.states = {"h": h.transpose(0, 1)}
+        if c is not None:
+            self.states["c"] = c.transpose(0, 1)
+        return out if self.sequences else out[:, -1]
+
+
+def _recurrent(op: str, a: dict, x: torch.Tensor, layout: str) -> tuple[nn.Module, nn.Module]:
+    if x.dim() == 2:  # torch would take (batch, features) as one unbatched sequence of `batch` steps
+        raise OracleError(f"{op} on a sample of one axis (torch would read the batch as the steps)")
+    time_first = layout == "tnf"  # any other layout is batch first; torch itself refuses a wrong rank
+    if op == "gru" and a.get("reset_after") is False:
+        raise OracleError("torch's GRU has no reset_after: false")
+    rnn = RECURRENT[op](
+        x.shape[-1],
+        a["units"],
+        num_layers=a["num_layers"],
+        bias=a["bias"],
+        batch_first=not time_first,
+        bidirectional=a["bidirectional"],
+        **({"nonlinearity": "tanh"} if op == "rnn" else {}),
+    )
+    merge = a["merge_mode"] if a["bidirectional"] else "concat"
+    return Recurrent(rnn, time_first, a["return_sequences"], merge), rnn
 
 
 # --------------------------------------------------------------------------- builders
@@ -278,9 +344,14 @@ def _activation(op: str, a: dict) -> nn.Module:
     raise OracleError(f"unknown activation {op}")
 
 
-def build_module(node, x: torch.Tensor, channels_last: bool) -> tuple[nn.Module, nn.Module | None]:
+def build_module(node, x: torch.Tensor, channels_last: bool, layout: str = "") -> tuple[nn.Module, nn.Module | None]:
     """(module for the node, the module holding its weight for MACs or None), given its input tensor."""
     op, a = node.op, node.args
+    if op == "embedding":
+        emb = nn.Embedding(a["vocab"], a["dim"])  # refuses float ids, as torch does
+        return emb, emb
+    if op in RECURRENT:
+        return _recurrent(op, a, x, layout)
     if op in ("conv1d", "conv2d"):
         return _conv(a, x, int(op[4]), channels_last)
     if op == "conv2d_transpose":
@@ -317,7 +388,17 @@ def _macs(op: str, weighted: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int
     Conv: every output element is a dot product with one filter, weight[0] (C_in/groups × k…).
     ConvTranspose: every input element is scattered through C_out/groups × k… weights, i.e. the
     weight (C_in × C_out/groups × k…) divided by C_in. Linear: in_features per output element.
+    Recurrent: each weight_ih / weight_hh matrix (rows × cols) once per step, for the T steps of
+    the input (bias adds excluded, as for the others).
     """
+    if op in RECURRENT:  # every weight_ih / weight_hh matrix: rows × cols per step, T steps
+        steps = x.shape[1]  # x is batch first
+        per_step = sum(
+            p.shape[0] * p.shape[1]
+            for name, p in weighted.named_parameters()
+            if name.startswith(("weight_ih", "weight_hh"))
+        )
+        return steps * per_step
     w = weighted.weight
     if op in ("conv1d", "conv2d"):
         return (y.numel() // BATCH) * w[0].numel()
@@ -339,8 +420,13 @@ def run_oracle(graph) -> OracleResult:
     """Build every node of `graph` in torch, run a zero batch of 2 through it, and measure."""
     result = OracleResult()
     channels_last = graph.channels_last
+    layout = graph.layout
+    ids = {node.inputs[0] for node in graph.nodes if node.op == "embedding" and node.inputs}
     tensors: dict[str, torch.Tensor] = {
-        inp.name: torch.zeros(BATCH, *inp.shape, dtype=torch.float32) for inp in graph.inputs
+        inp.name: torch.zeros(
+            BATCH, *inp.shape, dtype=torch.long if inp.dtype in INT_DTYPES or inp.name in ids else torch.float32
+        )
+        for inp in graph.inputs
     }
     for node in graph.nodes:
         row = OracleRow(node.name, node.op)
@@ -353,7 +439,7 @@ def run_oracle(graph) -> OracleResult:
             row.error = f"skipped: input {node.inputs[0]} has no tensor"
             continue
         try:
-            module, weighted = build_module(node, x, channels_last)
+            module, weighted = build_module(node, x, channels_last, layout)
             module.eval()
             with torch.no_grad():
                 y = module(x)
@@ -367,6 +453,12 @@ def run_oracle(graph) -> OracleResult:
         result.model[node.name.replace(".", "__")] = module
         row.out_shape = tuple(y.shape[1:])
         row.params, row.trainable, row.buffers = _count(module)
-        if weighted is not None:
+        if weighted is not None and node.op in MAC_OPS:
             row.macs = _macs(node.op, weighted, x, y)
+        if node.op in TENSOR_OPS:
+            row.tensors = [(name, tuple(p.shape)) for name, p in weighted.named_parameters()]
+        if isinstance(module, Recurrent) and node.args.get("return_state"):
+            for suffix, state in module.states.items():
+                tensors[f"{node.name}.{suffix}"] = state
+                row.extra[suffix] = tuple(state.shape[1:])
     return result
