@@ -121,8 +121,11 @@ def analyze(graph: Graph, diags: Diagnostics, batch: int = 1, dtype: str | None 
 
 
 def context(graph: Graph, node: Node, diags: Diagnostics) -> Ctx:
-    """What a layer type may know about a node: the conventions, the layout, where to report."""
-    return Ctx(node, graph.convention, graph.channels_last, diags, graph.counting)
+    """What a layer type may know about a node: the conventions, the layout, the inputs' element
+    types, where to report."""
+    ctx = Ctx(node, graph.convention, graph.channels_last, diags, graph.counting)
+    ctx.input_dtypes = {inp.name: inp.dtype for inp in graph.inputs}
+    return ctx
 
 
 def _resolve(row: Row, graph: Graph, diags: Diagnostics, fields: dict, memo: dict) -> None:

@@ -358,7 +358,9 @@ def explain_lines(a: Analysis, row: Row, ctx) -> list[str]:
     """`netcalc explain`: one layer, its shapes, tensors and counts, and the layer type's formulas."""
     node, ltype = row.node, row.ltype
     where = f"{node.loc.file} line {node.loc.line}"
-    out = [f"{node.name} ({node.op}: {ltype.summary}) · {where} · convention {a.graph.convention}"]
+    out = [
+        f"{node.name} ({node.op}: {ltype.summary}) · {where} · convention {a.graph.convention}{_counted_as(a.graph)}"
+    ]
     ins = ", ".join(f"{name} {fmt_shape(s)}" for name, s in zip(node.inputs, row.in_shapes, strict=True) if s)
     out.append(f"in: {ins} → out: {fmt_shape(row.out_shape)}")
     for suffix, shape in row.extra.items():

@@ -72,6 +72,7 @@ class Ctx:
         self.channels_last = channels_last
         self.diags = diags
         self.failed = False
+        self.input_dtypes: dict = {}  # the graph inputs' element types, by name
 
     @property
     def keras(self) -> bool:
@@ -110,7 +111,7 @@ class Ctx:
             self.error(
                 "E202",
                 f"{self.node.op} takes {what} ({rank} axes without the batch, {layout}), "
-                f"got an input of shape {fmt_shape(shape)} ({len(shape)} axes)",
+                f"got an input of shape {fmt_shape(shape)} ({axes(len(shape))})",
             )
             return False
         return True
@@ -169,6 +170,10 @@ class LayerType:
             if t.kind == "param":
                 return fmt_shape(t.shape)
         return ""
+
+
+def axes(n: int) -> str:
+    return "1 axis" if n == 1 else f"{n} axes"
 
 
 def fmt_shape(shape) -> str:

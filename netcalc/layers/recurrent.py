@@ -25,7 +25,7 @@ MACs per time step, direction and stacked layer: gates × u × (n_in + u); for t
 from __future__ import annotations
 
 from ..schema import Arg, Bool, Choice, Int
-from .base import Geometry, LayerType, Tensor
+from .base import Geometry, LayerType, Tensor, axes
 from .conv import INIT_ARGS
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
@@ -56,7 +56,15 @@ class Embedding(LayerType):
     }
 
     def resolve(self, a, shapes, ctx):
-        """Any input shape of ids."""
+        """Any input shape of ids; reading a graph input of a float type is a warning (ids are integers)."""
+        source = ctx.node.inputs[0]
+        dtype = ctx.input_dtypes.get(source)
+        if dtype is not None and not dtype.startswith("int"):
+            ctx.warning(
+                "W202",
+                f"embedding reads '{source}' of dtype {dtype}, but token ids are integers: "
+                f"give the input dtype: int64 (or int32); PyTorch's nn.Embedding refuses float ids",
+            )
         return Geometry(shape=shapes[0], vocab=a["vocab"], dim=a["dim"])
 
     def output_shape(self, g):
@@ -115,7 +123,7 @@ class Recurrent(LayerType):
             ctx.error(
                 "E202",
                 f"{self.op} takes a sequence (steps, features), got an input of shape "
-                f"{'×'.join(map(str, shape))} ({len(shape)} axes); add an embedding or reshape before it",
+                f"{'×'.join(map(str, shape))} ({axes(len(shape))}); add an embedding or reshape before it",
             )
             return None
         reset_after = a.get("reset_after", True)
