@@ -96,6 +96,17 @@ def summary(
     ),
 ) -> None:
     """Per-layer output shapes, weight shapes, parameters, MACs, receptive fields; totals and memory."""
+    analysis, sources = _analyse(spec, convention, fmt, batch=batch, dtype=dtype.value if dtype else None)
+    if not analysis.ok:
+        _fail(analysis.diags, sources, fmt)
+    _emit(analysis, fmt, sources)
+
+
+def _analyse(spec: str, convention, fmt: Format, **options):
+    """load -> expand -> analyze; exits with the findings when the spec cannot be read at all.
+
+    The analysis runs even when some layers are invalid, so that independent shape errors are
+    reported in the same run; the caller decides what its errors mean."""
     from .analyze import analyze
     from .diagnostics import Diagnostics
     from .spec import load
@@ -109,11 +120,7 @@ def summary(
         graph = load(path, diags, display=shown, convention=convention.value if convention else None, sources=sources)
     if graph is None:
         _fail(diags, sources, fmt)
-    # analyse even when some layers are invalid: independent shape errors are reported in the same run
-    analysis = analyze(graph, diags, batch=batch, dtype=dtype.value if dtype else None)
-    if not analysis.ok:
-        _fail(diags, sources, fmt)
-    _emit(analysis, fmt, sources)
+    return analyze(graph, diags, **options), sources
 
 
 def _emit(analysis, fmt: Format, sources: dict) -> None:
@@ -148,20 +155,11 @@ def explain(
 ) -> None:
     """One layer's shapes, tensors, parameters and MACs, with the formulas and the numbers in them."""
     from . import render
-    from .analyze import analyze, context
-    from .diagnostics import Diagnostics, Loc, did_you_mean
-    from .spec import load
+    from .analyze import context
+    from .diagnostics import Loc, did_you_mean
 
-    diags = Diagnostics()
-    located = _locate(spec, diags)
-    sources: dict = {}
-    graph = None
-    if located:
-        path, shown = located
-        graph = load(path, diags, display=shown, convention=convention.value if convention else None, sources=sources)
-    if graph is None:
-        _fail(diags, sources, Format.table)
-    analysis = analyze(graph, diags)
+    analysis, sources = _analyse(spec, convention, Format.table)
+    graph, diags = analysis.graph, analysis.diags
     rows = {row.node.name: row for row in analysis.rows}
     row = rows.get(layer)
     if row is None:
