@@ -101,6 +101,7 @@ def analyze(graph: Graph, diags: Diagnostics, batch: int = 1, dtype: str | None 
     fields: dict = {inp.name: [(1, 1)] * (len(inp.shape) - 1) for inp in graph.inputs}
     rows: list[Row] = []
     memo: dict = {}
+    places = _places(graph)
     for node in graph.nodes:
         ltype = REGISTRY[node.op]
         in_shapes = [shapes.get(name) for name in node.inputs]
@@ -110,7 +111,7 @@ def analyze(graph: Graph, diags: Diagnostics, batch: int = 1, dtype: str | None 
             shapes[node.name] = None
             fields[node.name] = None
             continue
-        _resolve(row, graph, diags, fields, memo)
+        _resolve(row, graph, diags, fields, memo, places)
         shapes[node.name] = row.out_shape
         for suffix, shape in row.extra.items():  # named extra outputs: `in: lstm_1.h`
             shapes[f"{node.name}.{suffix}"] = shape
@@ -120,15 +121,22 @@ def analyze(graph: Graph, diags: Diagnostics, batch: int = 1, dtype: str | None 
     return Analysis(graph, rows, totals, diags)
 
 
-def context(graph: Graph, node: Node, diags: Diagnostics) -> Ctx:
+def context(graph: Graph, node: Node, diags: Diagnostics, places: dict | None = None) -> Ctx:
     """What a layer type may know about a node: the conventions, the layout, the inputs' element
-    types, where to report."""
+    types and where its inputs are written, where to report."""
     ctx = Ctx(node, graph.convention, graph.channels_last, diags, graph.counting)
     ctx.input_dtypes = {inp.name: inp.dtype for inp in graph.inputs}
+    places = places if places is not None else _places(graph)
+    ctx.input_locs = [places.get(name.split(".")[0] if name not in places else name, node.loc) for name in node.inputs]
     return ctx
 
 
-def _resolve(row: Row, graph: Graph, diags: Diagnostics, fields: dict, memo: dict) -> None:
+def _places(graph: Graph) -> dict:
+    """Where every input and layer is written, by name."""
+    return {**{i.name: i.loc for i in graph.inputs}, **{n.name: n.loc for n in graph.nodes}}
+
+
+def _resolve(row: Row, graph: Graph, diags: Diagnostics, fields: dict, memo: dict, places: dict) -> None:
     """Ask the layer type for the node's figures. Repeated layers (the same type and arguments on
     the same input shape, as in a deep stack of blocks) are worked out once: the memo keeps only
     results whose working-out reported nothing, so every repetition still gets its own warnings."""
@@ -140,7 +148,7 @@ def _resolve(row: Row, graph: Graph, diags: Diagnostics, fields: dict, memo: dic
         key = None
     hit = memo.get(key) if key is not None else None
     if hit is None:
-        ctx = context(graph, node, diags)
+        ctx = context(graph, node, diags, places)
         before = len(diags.items)
         g = ltype.resolve(node.args, row.in_shapes, ctx)
         if g is None or ctx.failed:
@@ -174,7 +182,7 @@ COUNTING = {
     "macs": "multiply-accumulates of convolution, dense and recurrent weight products, bias excluded",
     "flops_lines": [
         "one inference forward pass: 2 per MAC + 1 per bias add; batchnorm 2, layernorm 7 (5 without affine)",
-        "per element; activations 1 per element (identity 0, softmax 3); max pooling k−1 comparisons and",
+        "per element; activations 1 per element (identity 0, softmax 3); add/multiply inputs−1; max pooling k−1 and",
         "average pooling k per output element; bilinear upsampling 7 per output; dropout, padding, reshape 0;",
         "recurrent: per time step × T, gate work per unit and step rnn 1, lstm 9, gru 8",
     ],

@@ -389,6 +389,26 @@ class Numbers(Kind):
         return {"type": "array", "items": number, "minItems": self.n, "maxItems": self.n}
 
 
+class Names(Kind):
+    """A name, or a list of names (the inputs of a merge); always coerced to a tuple."""
+
+    def describe(self) -> str:
+        return "a layer name or a list of names"
+
+    def coerce(self, node, diags, what):
+        items = node.items if isinstance(node, YSeq) else [node]
+        if not items:
+            return _wrong(diags, node, what, self.describe())
+        names = [
+            Str().coerce(item, diags, f"{what}[{i}]" if isinstance(node, YSeq) else what)
+            for i, item in enumerate(items)
+        ]
+        return INVALID if INVALID in names else tuple(names)
+
+    def json_schema(self):
+        return {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]}
+
+
 class IntList(Kind):
     """An integer or a list of integers (axes)."""
 

@@ -29,6 +29,7 @@ from .schema import (
     Choice,
     Float,
     Int,
+    Names,
     Numbers,
     Shape,
     Str,
@@ -51,6 +52,7 @@ TOP = {
     "input": Arg(Str(), doc="the input tensor"),  # a mapping, checked by INPUT
     "defaults": Arg(Str(), None, "default arguments per layer type or per argument"),
     "layers": Arg(Str(), doc="the layer list"),
+    "outputs": Arg(Names(), None, "the network's outputs (default: the last layer)"),
 }
 INPUT = {
     "shape": Arg(Shape(), doc="without the batch axis, in the layout's order"),
@@ -139,6 +141,7 @@ def build(root, file: str, diags: Diagnostics, default_name: str = "network", co
     )
     if graph_input is None or not nodes:
         return None
+    outputs = _outputs(root, values.get("outputs"), nodes, graph_input[0], diags)
     return Graph(
         name=values.get("name") or default_name,
         convention=conv,
@@ -146,15 +149,38 @@ def build(root, file: str, diags: Diagnostics, default_name: str = "network", co
         channels_last=channels_last,
         inputs=[graph_input[0]],
         nodes=nodes,
-        outputs=_sinks(nodes),
+        outputs=outputs,
         file=file,
     )
 
 
-def _sinks(nodes: list[Node]) -> list[str]:
-    """The graph's outputs: every node that no other node reads, in order."""
+def _outputs(root: YMap, declared, nodes: list[Node], graph_input: Input, diags: Diagnostics) -> list[str]:
+    """The graph's outputs: `outputs:` if given, else the last layer. A layer that nothing reads and
+    that is not an output is a warning W203 (a branch whose result is thrown away)."""
+    names = {n.name for n in nodes}
+    after = {n.part_of: n.name for n in nodes if n.part_of}  # `activation:` shorthand: its output
+    if declared is None:
+        outputs = [nodes[-1].name]
+    else:
+        outputs = [after.get(name, name) for name in declared]
+        loc = root.get("outputs").loc
+        for name in outputs:
+            if name not in names:
+                diags.error("E113", f"'outputs' names no layer: '{clip(name)}'{did_you_mean(name, names)}", loc)
+    if diags.has_errors():  # a broken reference would make its target look unused: say nothing more
+        return outputs
     read = {name for n in nodes for name in n.inputs}
-    return [n.name for n in nodes if n.name not in read]
+    read |= {name.rsplit(".", 1)[0] for name in read}  # reading `lstm.h` uses the lstm
+    for node in nodes:
+        if node.name not in read and node.name not in outputs:
+            diags.warning(
+                "W203",
+                f"{node.name}: nothing reads this layer's output and it is not among the outputs "
+                f"({', '.join(outputs)}); list it in 'outputs:' if it is one",
+                node.loc,
+                layer=node.name,
+            )
+    return outputs
 
 
 def _input(node, convention: str, diags: Diagnostics):
@@ -243,6 +269,7 @@ class _Namer:
     def __init__(self) -> None:
         self.counts: dict = {}
         self.used: dict = {}
+        self.after: dict = {}  # a layer with an `activation:` shorthand -> the activation's node
 
     def auto(self, op: str) -> str:
         while True:
@@ -308,7 +335,7 @@ def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str, ker
         for key, pair in source.items():
             if key not in entries and (key in ltype.args or (key == "activation" and takes_shorthand)):
                 entries[key] = pair
-    schema = {**ltype.args, **{k: Arg(Str(), None) for k in LAYER_KEYS}}
+    schema = {**ltype.args, **{k: Arg(Str(), None) for k in LAYER_KEYS}, "in": Arg(Names(), None)}
     if not takes_shorthand:
         schema.pop("activation")
     merged = YMap(entries, item.loc, item.incomplete)
@@ -332,14 +359,25 @@ def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str, ker
         namer.used[name] = item.loc
     inputs = [previous]
     if "in" in values:
-        ref = values["in"]
-        if ref not in namer.used or ref == name:
+        # a layer written with `activation:` is read after its activation, as the frameworks do
+        inputs = [namer.after.get(ref, ref) for ref in values["in"]]
+        for ref in inputs:
+            if ref not in namer.used or ref == name:
+                known = [n for n in namer.used if n != name]
+                diags.error(
+                    "E113", f"'in: {clip(ref)}' names no earlier layer or input{did_you_mean(ref, known)}", locs["in"]
+                )
+        if ltype.arity is not None and len(inputs) != ltype.arity:
             diags.error(
-                "E113",
-                f"'in: {clip(ref)}' names no earlier layer or input{did_you_mean(ref, [n for n in namer.used if n != name])}",
+                "E115",
+                f"{op} takes one input, got {len(inputs)} in 'in:' ({', '.join(map(clip, inputs))}); "
+                "merge them first with add, concat or multiply",
                 locs["in"],
             )
-        inputs = [ref]
+        elif ltype.arity is None and len(inputs) < 2:
+            diags.error("E115", f"{op} merges two or more inputs, got {len(inputs)} in 'in:'", locs["in"])
+    elif ltype.arity is None:
+        diags.error("E115", f"{op} merges two or more inputs: name them, e.g. in: [main, shortcut]", item.loc)
 
     args = {k: v for k, v in values.items() if k in ltype.args}
     for suffix in ltype.state_names(args, keras):  # extra outputs later layers may take by name
@@ -354,6 +392,8 @@ def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str, ker
         act = _shorthand(entries["activation"][1], node, diags)
         if act is not None:
             out.append(act)
+            namer.after[name] = act.name
+            namer.used[act.name] = act.loc
     return out
 
 

@@ -177,3 +177,20 @@ def test_stacked_gru_two_ways_agree():
     assert rows["gru_stack"].macs == rows["gru_a"].macs + rows["gru_b"].macs
     # dense per time step: 50 steps × 64 inputs
     assert rows["head_stack"].out_shape == (50, 1) and rows["head_stack"].macs == 50 * 64
+
+
+def test_residual_blocks():
+    a = _analysis("residual-blocks")
+    rows = {r.node.name: r for r in a.rows}
+    # option A: every second row and column of 16×32×32 plus 16 zero channels: 32×16×16, no parameters
+    assert rows["skip_a"].out_shape == (32, 16, 16) and rows["skip_a"].params == 0
+    # option B: 1×1 stride-2 projection 32·16 = 512 weights + batchnorm 2·32 = 576; MACs 16·16·32·16
+    assert rows["skip_b"].params == 576 and rows["skip_b"].buffers == 64 and rows["skip_b"].macs == 131_072
+    # a block: 3·3·16·32 = 4,608 + BN 64 + 3·3·32·32 = 9,216 + BN 64 = 13,952; two blocks 27,904;
+    # + 576 + squeeze 32·8 + 8 = 264 + excite 8·32 + 32 = 288 → 29,032
+    assert a.totals.params == 29_032
+    assert a.totals.buffers == 5 * 64  # four batchnorms in the blocks and one in the projection
+    assert rows["se_out"].out_shape == (32, 16, 16)  # 32×16×16 · 32×1×1 broadcast
+    assert rows["joined"].out_shape == (64, 16, 16)
+    assert rows["add_1"].node.inputs == ["main_a", "skip_a"]
+    assert rows["se_out"].node.inputs == ["out_b", "gate.sigmoid"]  # `gate` is read after its activation

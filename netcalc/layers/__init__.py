@@ -10,6 +10,7 @@ from .base import LayerType
 from .conv import Conv, ConvTranspose
 from .dense import Dense
 from .elementwise import ACTIVATION_NAMES, Dropout, activation_types
+from .merge import merge_types
 from .norm import BatchNorm, LayerNorm
 from .pool import GlobalPool, Pool
 from .recurrent import recurrent_types
@@ -39,6 +40,7 @@ LAYER_TYPES: list[LayerType] = [
     Upsample(1),
     Upsample(2),
     *recurrent_types(),
+    *merge_types(),
 ]
 
 REGISTRY: dict[str, LayerType] = {t.op: t for t in LAYER_TYPES}

@@ -73,6 +73,7 @@ class Ctx:
         self.diags = diags
         self.failed = False
         self.input_dtypes: dict = {}  # the graph inputs' element types, by name
+        self.input_locs: list = []  # where each of the node's inputs is written
 
     @property
     def keras(self) -> bool:

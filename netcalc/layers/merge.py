@@ -1,0 +1,220 @@
+"""Merges (add, multiply, concat) and the residual shortcut in the three forms of He et al. 2015."""
+
+from __future__ import annotations
+
+from math import prod
+
+from ..schema import Arg, Bool, Choice, Int
+from .base import Geometry, LayerType, Tensor, fmt_shape
+
+
+def broadcast(shapes: list[tuple]) -> tuple | None:
+    """The NumPy/PyTorch broadcast of shapes: axes aligned from the last; sizes equal, or 1 stretches."""
+    rank = max(len(s) for s in shapes)
+    out = []
+    for i in range(1, rank + 1):
+        sizes = {s[-i] for s in shapes if len(s) >= i} - {1}
+        if len(sizes) > 1:
+            return None
+        out.append(sizes.pop() if sizes else 1)
+    return tuple(reversed(out))
+
+
+def _sources(ctx, shapes) -> str:
+    return ", ".join(
+        f"{name} {fmt_shape(s)} ({loc})" for name, s, loc in zip(ctx.node.inputs, shapes, ctx.input_locs, strict=False)
+    )
+
+
+class Elementwise(LayerType):
+    """Elementwise sum or product of two or more inputs. Broadcasting rule: the shapes must be equal,
+    or broadcast as NumPy and PyTorch do (axes aligned from the last; a size of 1 stretches).
+    Keras's Add and Multiply accept equal shapes only: broadcasting there is a warning.
+    FLOPs: inputs − 1 per output element. No parameters."""
+
+    category = "merge"
+    arity = None
+
+    def __init__(self, op: str, summary: str) -> None:
+        self.op = op
+        self.summary = summary
+        self.args = {}
+
+    def resolve(self, a, shapes, ctx):
+        """Check that the shapes broadcast; report both shapes and where they come from."""
+        out = broadcast(shapes)
+        if out is None:
+            ctx.error("E206", f"{self.op} cannot combine {_sources(ctx, shapes)}: the shapes differ", "in")
+            return None
+        if ctx.keras and len(set(shapes)) > 1:
+            ctx.warning(
+                "W204", f"{self.op} broadcasts {_sources(ctx, shapes)} to {fmt_shape(out)}; Keras needs equal shapes"
+            )
+        return Geometry(shape=out, n=len(shapes))
+
+    def flops(self, g):
+        """inputs − 1 per output element."""
+        return (g.n - 1) * prod(g.shape)
+
+    def receptive(self, g, rf):
+        """The first input's receptive field (the widest is usually the main path)."""
+        return rf
+
+
+class Concat(LayerType):
+    """Inputs joined along `axis` (default: the channel axis of the layout); every other axis must
+    match. No parameters, no FLOPs."""
+
+    op = "concat"
+    category = "merge"
+    arity = None
+    summary = "concatenation along an axis"
+    args = {"axis": Arg(Int(), None, "the axis joined (default: the channel axis)")}
+
+    def resolve(self, a, shapes, ctx):
+        """Same rank; equal sizes except along the axis."""
+        rank = len(shapes[0])
+        axis = a["axis"] if a["axis"] is not None else ctx.channel_axis(rank)
+        if any(len(s) != rank for s in shapes) or not -rank <= axis < rank:
+            ctx.error("E206", f"concat cannot join {_sources(ctx, shapes)} along axis {axis}", "axis")
+            return None
+        axis %= rank
+        rest = {tuple(d for i, d in enumerate(s) if i != axis) for s in shapes}
+        if len(rest) > 1:
+            ctx.error(
+                "E206",
+                f"concat along axis {axis} needs the other axes equal: {_sources(ctx, shapes)}",
+                "in",
+            )
+            return None
+        out = list(shapes[0])
+        out[axis] = sum(s[axis] for s in shapes)
+        return Geometry(shape=tuple(out))
+
+
+class Shortcut(LayerType):
+    """The shortcut of a residual block, in the three options of He et al. 2015, from C_in channels
+    and stride s to `filters` channels:
+
+    - A: identity; where the shape changes, strided subsampling (every s-th row and column) and
+      zero-padded channels (filters − C_in new channels of zeros, split before and after). No parameters.
+    - B: identity where nothing changes, else a projection: a 1×1 convolution with stride s (no bias)
+      and a batchnorm, as in torchvision's ResNet ("downsample").
+    - C: always the projection.
+
+    Output: (filters, ceil(H/s), ceil(W/s)). MACs of the projection: H_out·W_out·filters·C_in.
+    """
+
+    op = "shortcut"
+    category = "conv"
+    summary = "residual shortcut (He et al. 2015 options A, B, C)"
+    args = {
+        "mode": Arg(Choice(("A", "B", "C")), "B", "A: identity + zero padding; B: projection where needed; C: always"),
+        "filters": Arg(Int(1), None, "channels out (default: the input's)"),
+        "stride": Arg(Int(1), 1, "subsampling of the rows and columns"),
+        "batchnorm": Arg(Bool(), True, "a batchnorm after the projection"),
+    }
+
+    def resolve(self, a, shapes, ctx):
+        """Option A cannot drop channels; the input is a feature map."""
+        shape = shapes[0]
+        if not ctx.need_rank(shape, 3, "a 2-D feature map"):
+            return None
+        c_in, ns = ctx.split(shape)
+        filters = a["filters"] or c_in
+        s = a["stride"]
+        mode = a["mode"]
+        if mode == "A" and filters < c_in:
+            ctx.error(
+                "E207",
+                f"option A pads channels with zeros, so it cannot go from {c_in} to {filters} channels; "
+                "use mode B or C (a projection)",
+                "filters",
+            )
+            return None
+        project = mode == "C" or (mode == "B" and (filters != c_in or s != 1))
+        outs = tuple(-(-n // s) for n in ns)
+        return Geometry(c_in=c_in, c_out=filters, ns=ns, s=s, mode=mode, project=project, outs=outs,
+                        bn=a["batchnorm"], ctx=ctx)  # fmt: skip
+
+    def output_shape(self, g):
+        """(filters, ceil(H/s), ceil(W/s))."""
+        return g.ctx.join(g.c_out, g.outs)
+
+    def params(self, g, ctx):
+        """None for A and identity; the projection's 1×1 weight and its batchnorm otherwise."""
+        if not g.project:
+            return []
+        keras = ctx.keras_counting
+        weight = (1, 1, g.c_in, g.c_out) if keras else (g.c_out, g.c_in, 1, 1)
+        tensors = [Tensor("conv/kernel" if keras else "0.weight", weight)]
+        if g.bn:
+            c = g.c_out
+            if keras:
+                tensors += [Tensor("bn/gamma", (c,)), Tensor("bn/beta", (c,)),
+                            Tensor("bn/moving_mean", (c,), False), Tensor("bn/moving_variance", (c,), False)]  # fmt: skip
+            else:
+                tensors += [Tensor("1.weight", (c,)), Tensor("1.bias", (c,)),
+                            Tensor("1.running_mean", (c,), False, "buffer"),
+                            Tensor("1.running_var", (c,), False, "buffer")]  # fmt: skip
+        return tensors
+
+    def macs(self, g):
+        """The projection's H_out·W_out·filters·C_in; 0 otherwise."""
+        return prod(g.outs) * g.c_out * g.c_in if g.project else 0
+
+    def flops(self, g):
+        """2 per MAC and 2 per element for the batchnorm, when projecting; 0 otherwise."""
+        if not g.project:
+            return 0
+        return 2 * self.macs(g) + (2 * prod(g.outs) * g.c_out if g.bn else 0)
+
+    def receptive(self, g, rf):
+        """A 1×1 window with stride s: r unchanged, j *= s."""
+        return None if rf is None else [(r, j * g.s) for r, j in rf]
+
+    def weight_shape(self, g, tensors):
+        if g.project:
+            return (
+                f"{g.mode}: 1×1 conv /{g.s}, {g.c_in}→{g.c_out}"
+                if g.s != 1
+                else f"{g.mode}: 1×1 conv, {g.c_in}→{g.c_out}"
+            )
+        if g.s == 1 and g.c_out == g.c_in:
+            return f"{g.mode}: identity"
+        pad = g.c_out - g.c_in
+        return f"A: ::{g.s}, +{pad} zero channels" if g.s != 1 else f"A: +{pad} zero channels"
+
+    def explain(self, g, ctx):
+        """What the shortcut does with the numbers in it, and which positions it reads."""
+        from .conv import skipped_lines
+
+        lines = []
+        if g.project:
+            lines.append(
+                f"option {g.mode}: projection, a 1×1 convolution with stride {g.s}: {g.c_out} × {g.c_in} × 1 × 1 = "
+                f"{g.c_out * g.c_in:,} weights" + (f", then a batchnorm ({2 * g.c_out} parameters)" if g.bn else "")
+            )
+            lines.append(f"MACs: {' × '.join(map(str, g.outs))} positions × {g.c_out} × {g.c_in} = {self.macs(g):,}")
+        elif g.s == 1 and g.c_out == g.c_in:
+            lines.append(f"option {g.mode}: identity, the input is added unchanged (no parameters)")
+        else:
+            pad = g.c_out - g.c_in
+            lines.append(
+                f"option A: keeps one row and one column in {g.s}, {' × '.join(map(str, g.ns))} → "
+                f"{' × '.join(map(str, g.outs))}, and adds {pad} channels of zeros ({pad // 2} before, "
+                f"{pad - pad // 2} after): {g.c_in} → {g.c_out} channels, no parameters"
+            )
+        if g.s > 1:
+            outs = [-(-n // g.s) for n in g.ns]
+            lines += skipped_lines(g.ns, (1, 1), (g.s, g.s), (1, 1), [(0, 0), (0, 0)], outs, ("height", "width"))
+        return lines
+
+
+def merge_types() -> list[LayerType]:
+    return [
+        Elementwise("add", "elementwise sum (residual connections)"),
+        Elementwise("multiply", "elementwise product (gating)"),
+        Concat(),
+        Shortcut(),
+    ]
