@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 from .diagnostics import Diagnostics, clip, did_you_mean
-from .yamlsrc import YMap, YScalar, YSeq, describe
+from .yamlsrc import FAILED_TAG, YMap, YScalar, YSeq, describe
 
 INVALID = object()
 REQUIRED = object()
@@ -459,6 +459,8 @@ def coerce_mapping(
             diags.error(
                 "E102", f"unknown key '{clip(key)}' in {what}{hint}", knode.loc, "allowed: " + ", ".join(schema)
             )
+            continue
+        if isinstance(vnode, YScalar) and vnode.tag == FAILED_TAG:  # a failed `$` expression: reported
             continue
         value = schema[key].kind.coerce(vnode, diags, f"{what}: '{key}'")
         locs[key] = vnode.loc

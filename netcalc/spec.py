@@ -19,13 +19,16 @@ from __future__ import annotations
 from math import prod
 from pathlib import Path
 
+from .blocks import parse_blocks, substitute
 from .diagnostics import Diagnostics, clip, did_you_mean
-from .graph import Graph, Input, Node
+from .graph import Frame, Graph, Input, Node
 from .layers import ACTIVATION_NAMES, ALIASES, REGISTRY
 from .layers.elementwise import ACTIVATION_ALIASES
 from .schema import (
     INVALID,
+    REQUIRED,
     Arg,
+    Bool,
     Choice,
     Float,
     Int,
@@ -35,7 +38,7 @@ from .schema import (
     Str,
     coerce_mapping,
 )
-from .yamlsrc import YMap, YScalar, YSeq, describe, parse_yaml, read_text
+from .yamlsrc import FAILED_TAG, YMap, YScalar, YSeq, describe, parse_yaml, read_text
 
 VERSION = 1
 DTYPES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1, "int32": 4, "int64": 8}
@@ -53,7 +56,9 @@ TOP = {
     "defaults": Arg(Str(), None, "default arguments per layer type or per argument"),
     "layers": Arg(Str(), doc="the layer list"),
     "outputs": Arg(Names(), None, "the network's outputs (default: the last layer)"),
+    "blocks": Arg(Str(), None, "reusable blocks"),  # a mapping, checked by blocks.parse_blocks
 }
+RAW_KEYS = ("input", "defaults", "layers", "blocks")  # checked by their own readers
 INPUT = {
     "shape": Arg(Shape(), doc="without the batch axis, in the layout's order"),
     "layout": Arg(
@@ -107,13 +112,9 @@ def build(root, file: str, diags: Diagnostics, default_name: str = "network", co
     if not isinstance(root, YMap):
         diags.error("E103", f"a spec must be a mapping with 'netcalc: 1' first, got {describe(root)}", root.loc)
         return None
-    top_plain = {k: v for k, v in TOP.items() if k not in ("input", "defaults", "layers")}
+    top_plain = {k: v for k, v in TOP.items() if k not in RAW_KEYS}
     values, _ = coerce_mapping(
-        root,
-        {**top_plain, **{k: Arg(Str(), None) for k in ("input", "defaults", "layers")}},
-        diags,
-        "the spec",
-        ignore=("input", "defaults", "layers"),
+        root, {**top_plain, **{k: Arg(Str(), None) for k in RAW_KEYS}}, diags, "the spec", ignore=RAW_KEYS
     )
     for key in ("netcalc", "input", "layers"):
         if key not in root.entries:
@@ -134,8 +135,9 @@ def build(root, file: str, diags: Diagnostics, default_name: str = "network", co
     graph_input = _input(root.get("input"), conv, diags) if "input" in root.entries else None
     channels_last = graph_input[1] if graph_input else conv == "keras"
     defaults = _defaults(root.get("defaults"), diags) if "defaults" in root.entries else {"*": {}}
+    blocks = parse_blocks(root.get("blocks"), diags) if "blocks" in root.entries else {}
     nodes = (
-        _layers(root.get("layers"), defaults, diags, graph_input[0] if graph_input else None, conv == "keras")
+        _layers(root.get("layers"), defaults, diags, graph_input[0] if graph_input else None, conv == "keras", blocks)
         if "layers" in root.entries
         else []
     )
@@ -266,20 +268,38 @@ def _defaults(node, diags: Diagnostics) -> dict:
 
 
 class _Namer:
+    """Names in use, and the scope of the block being expanded: inside a block use, ids are local
+    (qualified with the use's name and repetition) and `input` is what the block was given."""
+
     def __init__(self) -> None:
         self.counts: dict = {}
         self.used: dict = {}
         self.after: dict = {}  # a layer with an `activation:` shorthand -> the activation's node
+        self.prefix = ""  # "stage2.1." inside repetition 1 of a use named stage2
+        self.local: dict = {}  # local name -> qualified name, in the current block instance
+        self.frames: tuple = ()
+        self.group: tuple = ()
+
+    def qualify(self, name: str) -> str:
+        return self.prefix + name
+
+    def resolve(self, ref: str) -> str:
+        """A name in `in:` as the graph knows it: local ids first, then the whole network's."""
+        name = self.local.get(ref, ref)
+        return self.after.get(name, name)
 
     def auto(self, op: str) -> str:
+        key = (self.prefix, op)
         while True:
-            self.counts[op] = self.counts.get(op, 0) + 1
-            name = f"{op}_{self.counts[op]}"
+            self.counts[key] = self.counts.get(key, 0) + 1
+            name = f"{self.prefix}{op}_{self.counts[key]}"
             if name not in self.used:
                 return name
 
 
-def _layers(node, defaults: dict, diags: Diagnostics, graph_input: Input | None, keras: bool) -> list[Node]:
+def _layers(
+    node, defaults: dict, diags: Diagnostics, graph_input: Input | None, keras: bool, blocks: dict
+) -> list[Node]:
     if not isinstance(node, YSeq) or not node.items:
         got = "an empty list" if isinstance(node, YSeq) else describe(node)
         diags.error("E103", f"'layers' must be a non-empty list of layers, got {got}", node.loc)
@@ -288,18 +308,103 @@ def _layers(node, defaults: dict, diags: Diagnostics, graph_input: Input | None,
     input_name = graph_input.name if graph_input else "input"
     namer.used[input_name] = graph_input.loc if graph_input else node.loc
     nodes: list[Node] = []
-    previous = input_name
-    broken = False
-    for item in node.items:
-        made = _layer(item, defaults, diags, namer, previous, keras)
-        if made is None:
-            # the layers after an unreadable one take an unknown input: no errors that only follow from it
-            broken = True
-            previous = UNKNOWN
-            continue
-        nodes.extend(made)
-        previous = made[-1].name
-    return [] if broken and not nodes else nodes
+    expander = _Expander(defaults, diags, namer, keras, blocks, nodes)
+    expander.sequence(node.items, input_name, 0)
+    return nodes
+
+
+USE_KEYS = ("use", "id", "repeat", "first", "in")
+MAX_NESTING = 16
+KINDS = {int: Int(), float: Float(), bool: Bool(), str: Str()}
+
+
+class _Expander:
+    """Layers in order, with every block use expanded in place (recursively)."""
+
+    def __init__(self, defaults, diags: Diagnostics, namer: _Namer, keras: bool, blocks: dict, nodes: list) -> None:
+        self.defaults, self.diags, self.namer, self.keras, self.blocks, self.nodes = (
+            defaults, diags, namer, keras, blocks, nodes)  # fmt: skip
+
+    def sequence(self, items, previous: str, depth: int) -> str:
+        """Expand the items after `previous`; the name of the last output."""
+        for item in items:
+            if isinstance(item, YMap) and "use" in item.entries:
+                previous = self.use(item, previous, depth)
+                continue
+            made = _layer(item, self.defaults, self.diags, self.namer, previous, self.keras)
+            if made is None:
+                # the layers after an unreadable one take an unknown input: no errors that only follow from it
+                previous = UNKNOWN
+                continue
+            self.nodes.extend(made)
+            previous = made[-1].name
+        return previous
+
+    def use(self, item: YMap, previous: str, depth: int) -> str:
+        """`{use: NAME, repeat: n, first: {...}, PARAM: value...}`: the block's layers, n times."""
+        diags, namer = self.diags, self.namer
+        name_node = item.get("use")
+        name = name_node.text if isinstance(name_node, YScalar) else ""
+        block = self.blocks.get(name)
+        if block is None:
+            diags.error("E116", f"no block named '{clip(name) or describe(name_node)}'{did_you_mean(name, self.blocks)}",
+                        name_node.loc, "blocks: " + (", ".join(self.blocks) or "none defined"))  # fmt: skip
+            return UNKNOWN
+        if depth >= MAX_NESTING:
+            diags.error("E117", f"blocks nested more than {MAX_NESTING} deep (does '{name}' use itself?)", item.loc)
+            return UNKNOWN
+        schema = {
+            **{p: Arg(KINDS[t], d if d is not None else REQUIRED) for p, (t, d) in block.params.items()},
+            "use": Arg(Str()), "id": Arg(Str(), None), "repeat": Arg(Int(1, 10_000), 1),
+            "first": Arg(Str(), None), "in": Arg(Names(), None),
+        }  # fmt: skip
+        values, locs = coerce_mapping(item, schema, diags, f"use of block '{name}'", ignore=("first",))
+        if any(p not in values for p in block.params if block.params[p][1] is None):
+            return UNKNOWN
+        env = {p: values.get(p, d) for p, (_, d) in block.params.items()}
+        first = self._first(item.get("first"), block, diags)
+        if "in" in values:
+            refs = [namer.resolve(r) for r in values["in"]]
+            if len(refs) != 1 or refs[0] not in namer.used:
+                diags.error("E113", f"'in:' of a block use must name one earlier layer or input, got "
+                            f"{', '.join(map(clip, values['in']))}", locs["in"])  # fmt: skip
+                return UNKNOWN
+            previous = refs[0]
+        use_id = namer.qualify(values["id"]) if "id" in values else namer.auto(name)
+        namer.used[use_id] = item.loc
+        repeat = values.get("repeat", 1)
+        for r in range(1, repeat + 1):
+            saved = (namer.prefix, namer.local, namer.frames, namer.group)
+            label = f"{use_id}.{r}" if repeat > 1 else use_id
+            namer.prefix, namer.local = f"{label}.", {"input": previous}
+            namer.frames = (*namer.frames, Frame(name, block.loc, item.loc, r, repeat))
+            namer.group = (*namer.group, label)
+            start = len(diags.items)
+            layers = substitute(block.layers, {**env, **(first if r == 1 else {})}, diags)
+            last = self.sequence(layers.items, previous, depth + 1)
+            where = f"in block '{name}' ({block.loc}), used at {item.loc}" + (
+                f" (repetition {r} of {repeat})" if repeat > 1 else ""
+            )
+            for d in diags.items[start:]:
+                d.notes.append(where)
+            namer.prefix, namer.local, namer.frames, namer.group = saved
+            namer.used[label] = item.loc
+            namer.local[label.removeprefix(namer.prefix)] = last
+            namer.after[label] = last  # the use's name reads its last layer
+            previous = last
+        namer.after[use_id] = previous
+        return previous
+
+    def _first(self, node, block, diags: Diagnostics) -> dict:
+        """`first: {stride: 2}`: parameter values for the first repetition only."""
+        if node is None:
+            return {}
+        if not isinstance(node, YMap):
+            diags.error("E103", f"'first' must be a mapping of parameters, got {describe(node)}", node.loc)
+            return {}
+        schema = {p: Arg(KINDS[t], None) for p, (t, _) in block.params.items()}
+        values, _ = coerce_mapping(node, schema, diags, f"'first' of block '{block.name}'")
+        return values
 
 
 def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str, keras: bool) -> list[Node] | None:
@@ -350,17 +455,20 @@ def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str, ker
 
     name = values.get("id")
     if name is not None:
+        local, name = name, namer.qualify(name)
         if name in namer.used:
             first = namer.used[name]
-            diags.error("E112", f"id '{clip(name)}' is already used (line {first.line})", locs["id"])
+            diags.error("E112", f"id '{clip(local)}' is already used (line {first.line})", locs["id"])
         namer.used[name] = locs["id"]
+        if namer.prefix:
+            namer.local[local] = name
     else:
         name = namer.auto(op)
         namer.used[name] = item.loc
     inputs = [previous]
     if "in" in values:
         # a layer written with `activation:` is read after its activation, as the frameworks do
-        inputs = [namer.after.get(ref, ref) for ref in values["in"]]
+        inputs = [namer.resolve(ref) for ref in values["in"]]
         for ref in inputs:
             if ref not in namer.used or ref == name:
                 known = [n for n in namer.used if n != name]
@@ -383,10 +491,11 @@ def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str, ker
     for suffix in ltype.state_names(args, keras):  # extra outputs later layers may take by name
         namer.used[f"{name}.{suffix}"] = item.loc
     # any error in the layer's own mapping (a typo included) leaves its shape unknown
-    invalid = len(diags.errors) > errors_before
+    invalid = len(diags.errors) > errors_before or _failed(merged)
     for key, arg in ltype.args.items():
         args.setdefault(key, None if arg.required else arg.default)
-    node = Node(name=name, op=op, args=args, inputs=inputs, loc=item.loc, arg_locs=locs, invalid=invalid)
+    node = Node(name=name, op=op, args=args, inputs=inputs, loc=item.loc, arg_locs=locs, invalid=invalid,
+                frames=namer.frames, group=namer.group)  # fmt: skip
     out = [node]
     if "activation" in entries and takes_shorthand:
         act = _shorthand(entries["activation"][1], node, diags)
@@ -394,7 +503,16 @@ def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str, ker
             out.append(act)
             namer.after[name] = act.name
             namer.used[act.name] = act.loc
+            act.frames, act.group = namer.frames, namer.group
     return out
+
+
+def _failed(node) -> bool:
+    """Whether a `$` expression in the layer failed (already reported)."""
+    if isinstance(node, YScalar):
+        return node.tag == FAILED_TAG
+    children = node.items if isinstance(node, YSeq) else [v for _, v in node.entries.values()]
+    return any(_failed(c) for c in children)
 
 
 def _claim_id(item: YMap, namer: _Namer) -> None:

@@ -37,6 +37,10 @@ class YScalar:
         return f"YScalar({self.text!r}, {self.kind}, plain={self.plain}, {self.loc})"
 
 
+# the tag of a scalar whose `$` expression failed: already reported, so the schema passes over it
+FAILED_TAG = "tag:netcalc,2026:failed"
+
+
 class YSeq:
     __slots__ = ("items", "loc")
 

@@ -88,11 +88,19 @@ class Ctx:
     def error(self, code: str, message: str, key: str | None = None, *notes: str) -> None:
         self.failed = True
         loc = self.node.arg_loc(key) if key else self.node.loc
-        self.diags.error(code, f"{self.node.name}: {message}", loc, *notes, layer=self.node.name)
+        self.diags.error(code, f"{self.node.name}: {message}", loc, *notes, *self._frames(), layer=self.node.name)
 
     def warning(self, code: str, message: str, key: str | None = None, *notes: str) -> None:
         loc = self.node.arg_loc(key) if key else self.node.loc
-        self.diags.warning(code, f"{self.node.name}: {message}", loc, *notes, layer=self.node.name)
+        self.diags.warning(code, f"{self.node.name}: {message}", loc, *notes, *self._frames(), layer=self.node.name)
+
+    def _frames(self) -> list[str]:
+        """Where the block uses that made this node were defined and used, innermost first."""
+        return [
+            f"in block '{f.block}' ({f.defined_at}), used at {f.used_at}"
+            + (f" (repetition {f.repetition} of {f.of})" if f.of > 1 else "")
+            for f in reversed(self.node.frames)
+        ]
 
     def split(self, shape: tuple) -> tuple[int, tuple]:
         """(channels, spatial dims) of a shape in the spec's layout."""
