@@ -83,12 +83,40 @@ class Totals:
         self.total_bytes = self.param_bytes + self.buffer_bytes + self.input_bytes + self.activation_bytes
 
 
+class Group:
+    """One block use (or one repetition of it) in the summary's hierarchy, with its own totals."""
+
+    __slots__ = ("block", "depth", "flops", "label", "line", "macs", "out_shape", "params", "trainable")
+
+    def __init__(self, label: str, block: str, depth: int, line: int) -> None:
+        self.label, self.block, self.depth, self.line = label, block, depth, line
+        self.params = self.trainable = self.macs = self.flops = 0
+        self.out_shape: tuple | None = None
+
+
+def _groups(rows: list[Row]) -> dict:
+    """Totals per block use and repetition, by label (the node's group path)."""
+    groups: dict = {}
+    for row in rows:
+        for depth, (label, block, line) in enumerate(row.node.group, 1):
+            g = groups.get(label)
+            if g is None:
+                g = groups[label] = Group(label, block, depth, line)
+            g.params += row.params
+            g.trainable += row.trainable
+            g.macs += row.macs
+            g.flops += row.flops
+            g.out_shape = row.out_shape
+    return groups
+
+
 class Analysis:
     def __init__(self, graph: Graph, rows: list[Row], totals: Totals, diags: Diagnostics) -> None:
         self.graph = graph
         self.rows = rows
         self.totals = totals
         self.diags = diags
+        self.groups = _groups(rows)
 
     @property
     def ok(self) -> bool:

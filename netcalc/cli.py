@@ -94,12 +94,15 @@ def summary(
     convention: Convention = typer.Option(
         None, "--convention", help="count parameters and lay out weights as this framework does (sizes stay as written)"
     ),
+    depth: int = typer.Option(
+        None, "--depth", "-d", min=0, help="fold block uses deeper than this into one row with their totals"
+    ),
 ) -> None:
     """Per-layer output shapes, weight shapes, parameters, MACs, receptive fields; totals and memory."""
     analysis, sources = _analyse(spec, convention, fmt, batch=batch, dtype=dtype.value if dtype else None)
     if not analysis.ok:
         _fail(analysis.diags, sources, fmt)
-    _emit(analysis, fmt, sources)
+    _emit(analysis, fmt, sources, depth)
 
 
 def _analyse(spec: str, convention, fmt: Format, **options):
@@ -123,19 +126,19 @@ def _analyse(spec: str, convention, fmt: Format, **options):
     return analyze(graph, diags, **options), sources
 
 
-def _emit(analysis, fmt: Format, sources: dict) -> None:
+def _emit(analysis, fmt: Format, sources: dict, depth: int | None = None) -> None:
     from . import render
 
     warnings = analysis.diags.warnings
     if fmt == Format.json:
         sys.stdout.write(render.render_json(analysis) + "\n")
     elif fmt == Format.markdown:
-        sys.stdout.write(render.render_markdown(analysis))
+        sys.stdout.write(render.render_markdown(analysis, depth))
     elif fmt == Format.csv:
         sys.stdout.write(render.render_csv(analysis))
     else:
         style = render.Style(_color(sys.stdout))
-        text = render.render_table(analysis, style)
+        text = render.render_table(analysis, style, depth)
         if warnings:
             snippets = sources if sys.stdout.isatty() else None
             lines = render.diagnostic_lines(warnings, snippets)

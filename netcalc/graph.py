@@ -50,7 +50,7 @@ class Node:
         self.loc = loc  # where the layer is written
         self.arg_locs = arg_locs or {}
         self.frames = frames  # block uses, outermost first (Frame)
-        self.group = group  # hierarchy path shown in the summary
+        self.group = group  # hierarchy path shown in the summary: (label, block, line) per level
         self.part_of = part_of  # set on a node made from another's shorthand (activation: relu)
         self.invalid = invalid  # its arguments did not validate; shapes downstream are unknown
 

@@ -165,13 +165,41 @@ def box_table(headers: list[str], rows: list[tuple[list[str], bool]], right: tup
     return out
 
 
-def render_table(a: Analysis, style: Style) -> str:
-    """Header, the per-layer table, totals."""
+def view_rows(a: Analysis, depth: int | None = None) -> list[tuple[list[str], bool]]:
+    """The table's rows: every layer, each block use (and repetition) as a group row with its own
+    totals above its layers; with `depth`, what lies deeper than that is folded into its group row
+    (as torchinfo's depth). A flag marks rows shown dimmed."""
+    out = []
+    shown: set = set()
+    for i, row in enumerate(a.rows, 1):
+        path = row.node.group
+        for level, (label, _, _) in enumerate(path, 1):
+            if label in shown or (depth is not None and level > depth):
+                continue
+            shown.add(label)
+            g = a.groups[label]
+            parent = path[level - 2][0] + "." if level > 1 else ""
+            out.append(([
+                "", "  " * (level - 1) + label.removeprefix(parent), f"[{g.block}]",
+                fmt_shape(g.out_shape) if g.out_shape else "?", "", f"{g.params:,}", f"{g.macs:,}" if g.macs else "",
+                "", "", str(g.line),
+            ], False))  # fmt: skip
+        if depth is not None and len(path) >= depth:
+            continue
+        cells_ = cells(a, row, i)
+        if path:
+            local = row.node.name.removeprefix(path[-1][0] + ".")
+            cells_[1] = "  " * len(path) + (cells_[1] if row.node.part_of else local)
+        out.append((cells_, row.node.part_of is not None))
+        out += [(c, True) for c in detail_cells(row)]
+    return out
+
+
+def render_table(a: Analysis, style: Style, depth: int | None = None) -> str:
+    """Header, the per-layer table (with block groups), totals."""
     inp = a.graph.inputs[0]
     rows = [(["", inp.name, "input", fmt_shape(inp.shape), "", "", "", "1", "1", str(inp.loc.line)], False)]
-    for i, row in enumerate(a.rows, 1):
-        rows.append((cells(a, row, i), row.node.part_of is not None))
-        rows += [(cells_, True) for cells_ in detail_cells(row)]
+    rows += view_rows(a, depth)
     head = header_lines(a)
     out = [style.bold(head[0]), *(style.dim(line) for line in head[1:])]
     out += box_table(COLUMNS, rows, RIGHT, style)
@@ -216,6 +244,7 @@ def to_json(a: Analysis) -> dict:
                 "line": n.loc.line,
                 "inputs": list(n.inputs),
                 "part_of": n.part_of,
+                "group": [label for label, _, _ in n.group],
                 "output_shape": list(row.out_shape) if row.ok else None,
                 "weight_shape": row.weight_shape or None,
                 "tensors": [
@@ -274,6 +303,20 @@ def to_json(a: Analysis) -> dict:
             "activation_bytes": t.activation_bytes,
             "total_bytes": t.total_bytes,
         },
+        "groups": [
+            {
+                "label": g.label,
+                "block": g.block,
+                "depth": g.depth,
+                "line": g.line,
+                "params": g.params,
+                "trainable_params": g.trainable,
+                "macs": g.macs,
+                "flops": g.flops,
+                "output_shape": list(g.out_shape) if g.out_shape else None,
+            }
+            for g in a.groups.values()
+        ],
         "diagnostics": [d.to_json() for d in a.diags.sorted()],
     }
 
@@ -284,7 +327,7 @@ def render_json(a: Analysis) -> str:
     import json
 
     doc = to_json(a)
-    arrays = {key: doc.pop(key) for key in ("layers", "diagnostics")}
+    arrays = {key: doc.pop(key) for key in ("layers", "groups", "diagnostics")}
     head = json.dumps(doc, indent=2, ensure_ascii=False)
     parts = []
     for key, items in arrays.items():
@@ -293,14 +336,13 @@ def render_json(a: Analysis) -> str:
     return head[:-2] + ",\n" + ",\n".join(parts) + "\n}"
 
 
-def render_markdown(a: Analysis) -> str:
+def render_markdown(a: Analysis, depth: int | None = None) -> str:
     head = header_lines(a)
     out = [f"### {head[0]}", "", *(f"> {line}  " for line in head[1:]), ""]
     out.append("| " + " | ".join(COLUMNS) + " |")
     out.append("|" + "|".join("---:" if c in RIGHT else "---" for c in COLUMNS) + "|")
-    for i, row in enumerate(a.rows, 1):
-        for cells_ in [cells(a, row, i), *detail_cells(row)]:
-            out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells_) + " |")
+    for cells_, _ in view_rows(a, depth):
+        out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells_) + " |")
     out.append("")
     out += [f"- **{k}**: {v}" for k, v in totals_lines(a)]
     warnings = [d for d in a.diags.sorted() if d.severity == "warning"]

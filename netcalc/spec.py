@@ -378,7 +378,9 @@ class _Expander:
             label = f"{use_id}.{r}" if repeat > 1 else use_id
             namer.prefix, namer.local = f"{label}.", {"input": previous}
             namer.frames = (*namer.frames, Frame(name, block.loc, item.loc, r, repeat))
-            namer.group = (*namer.group, label)
+            # the summary's hierarchy: the use (all its repetitions), then each repetition
+            whole = ((use_id, f"{name} × {repeat}", item.loc.line),) if repeat > 1 else ()
+            namer.group = (*namer.group, *whole, (label, name, item.loc.line))
             start = len(diags.items)
             layers = substitute(block.layers, {**env, **(first if r == 1 else {})}, diags)
             last = self.sequence(layers.items, previous, depth + 1)
