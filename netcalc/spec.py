@@ -350,6 +350,11 @@ class _Expander:
             diags.error("E116", f"no block named '{clip(name) or describe(name_node)}'{did_you_mean(name, self.blocks)}",
                         name_node.loc, "blocks: " + (", ".join(self.blocks) or "none defined"))  # fmt: skip
             return UNKNOWN
+        chain = [f.block for f in namer.frames]
+        if name in chain:
+            path = " → ".join([*chain[chain.index(name) :], name])
+            diags.error("E117", f"block '{name}' uses itself ({path}): it would never end", item.loc)
+            return UNKNOWN
         if depth >= MAX_NESTING:
             diags.error("E117", f"blocks nested more than {MAX_NESTING} deep (does '{name}' use itself?)", item.loc)
             return UNKNOWN

@@ -163,3 +163,35 @@ def test_explain_unknown_layer():
     result = netcalc("explain", "alexnet-lite", "conv2")
     assert result.returncode == 2
     assert "error E114: no layer named 'conv2' in alexnet-lite (did you mean 'conv2d_2'?)" in result.stderr
+
+
+def test_an_error_inside_a_block_names_its_definition_use_and_repetition():
+    result = netcalc("summary", "e120_block_errors.yaml", cwd=ROOT / "tests" / "errors")
+    lines = result.stderr.splitlines()
+    i = lines.index(
+        "e120_block_errors.yaml:8:31: error E120: '$filtres * 2': 'filtres' is not a parameter of this block"
+        " (did you mean 'filters'?)"
+    )
+    # the block is defined at line 4 and used at line 11; the error shows in its first repetition of 3
+    assert (
+        lines[i + 1]
+        == "  in block 'basic' (e120_block_errors.yaml:4:3), used at e120_block_errors.yaml:11:5 (repetition 1 of 3)"
+    )
+    assert result.returncode == 2
+
+
+def test_depth_folds_block_uses(tmp_path):
+    spec = tmp_path / "r.yaml"
+    spec.write_text(
+        "netcalc: 1\ninput: {shape: [8, 16, 16]}\n"
+        "blocks:\n  pair:\n    params: {filters: int}\n    layers:\n"
+        "      - {op: conv2d, filters: $filters, kernel: 3, padding: 1, bias: false}\n"
+        "      - {op: relu}\n"
+        "layers:\n  - {use: pair, filters: 8, repeat: 2, id: stage}\n  - {op: global_avgpool2d}\n"
+    )
+    folded = netcalc("summary", str(spec), "--depth", "1").stdout
+    # one group row for the use: 2 × 3·3·8·8 = 1,152 parameters, 2 × 16·16·576 = 294,912 MACs
+    assert "│   │ stage              │ [pair × 2]       │ 8×16×16      │              │  1,152 │ 294,912 │" in folded
+    assert "conv2d_1" not in folded
+    full = netcalc("summary", str(spec)).stdout
+    assert full.count("conv2d_1") == 2 and "[pair]" in full
