@@ -615,6 +615,166 @@ CASES: dict[str, str] = {
         [8, 4],
         "tnf",
     ),
+    "residual-option-a-odd-map": spec(
+        """
+        - {op: conv2d, filters: 24, kernel: 3, stride: 2, padding: 1, bias: false}
+        - {op: batchnorm}
+        - {op: relu}
+        - {op: conv2d, filters: 24, kernel: 3, padding: 1, bias: false}
+        - {op: batchnorm, id: main}
+        - {op: shortcut, in: input, mode: A, filters: 24, stride: 2, id: skip}
+        - {op: add, in: [main, skip]}
+        - {op: relu}
+        """,
+        [16, 7, 9],
+    ),
+    "residual-option-a-uneven-channel-padding": spec(
+        """
+        - {op: shortcut, mode: A, filters: 19, stride: 3, id: skip}
+        - {op: conv2d, in: input, filters: 19, kernel: 3, stride: 3, padding: 1, id: main}
+        - {op: add, in: [main, skip]}
+        - {op: shortcut, mode: A, id: same}
+        - {op: add, in: [same, add_1]}
+        """,
+        [16, 10, 11],
+    ),
+    "residual-option-b-projection-and-identity": spec(
+        """
+        - {op: conv2d, filters: 32, kernel: 3, stride: 2, padding: 1, activation: relu, id: c1}
+        - {op: conv2d, filters: 32, kernel: 3, padding: 1, id: c2}
+        - {op: shortcut, in: input, filters: 32, stride: 2, id: proj}
+        - {op: add, in: [c2, proj], id: sum1}
+        - {op: relu, id: block1}
+        - {op: conv2d, filters: 32, kernel: 3, padding: 1, id: c3}
+        - {op: shortcut, in: block1, mode: B, id: ident}
+        - {op: add, in: [c3, ident]}
+        """,
+        [16, 13, 11],
+    ),
+    "residual-option-b-channels-only-and-no-batchnorm": spec(
+        """
+        - {op: shortcut, mode: B, filters: 12, id: wider}
+        - {op: shortcut, in: input, mode: B, filters: 5, stride: 2, batchnorm: false, id: narrower}
+        - {op: shortcut, in: input, mode: B, stride: 2, id: strided}
+        - {op: conv2d, in: input, filters: 5, kernel: 1, stride: 2}
+        - {op: add, in: [conv2d_1, narrower]}
+        """,
+        [8, 9, 6],
+        extra="outputs: [wider, strided, add_1]\n",
+    ),
+    "residual-option-c-always-projects": spec(
+        """
+        - {op: conv2d, filters: 8, kernel: 3, padding: 1, id: main}
+        - {op: shortcut, in: input, mode: C, id: proj_same}
+        - {op: add, in: [main, proj_same]}
+        - {op: shortcut, mode: C, filters: 4, stride: 2, batchnorm: false}
+        """,
+        [8, 7, 5],
+    ),
+    "residual-shortcuts-hwc": spec(
+        """
+        - {op: conv2d, filters: 12, kernel: 3, stride: 2, padding: 1, id: main}
+        - {op: shortcut, in: input, mode: A, filters: 12, stride: 2, id: a}
+        - {op: shortcut, in: input, mode: B, filters: 12, stride: 2, id: b}
+        - {op: shortcut, in: input, mode: C, filters: 12, stride: 2, id: c}
+        - {op: add, in: [main, a, b, c]}
+        - {op: shortcut, mode: B, id: ident}
+        """,
+        [9, 7, 6],
+        "hwc",
+    ),
+    "se-gate-multiply-chw": spec(
+        """
+        - {op: conv2d, filters: 12, kernel: 3, padding: 1, activation: relu, id: feat}
+        - {op: global_avgpool2d, keepdims: true}
+        - {op: conv2d, filters: 3, kernel: 1, activation: relu}
+        - {op: conv2d, filters: 12, kernel: 1, activation: sigmoid, id: gate}
+        - {op: multiply, in: [feat, gate], id: scaled}
+        - {op: add, in: [scaled, feat]}
+        """,
+        [5, 9, 7],
+    ),
+    "se-gate-multiply-hwc": spec(
+        """
+        - {op: conv2d, filters: 6, kernel: 3, padding: 1, id: feat}
+        - {op: global_avgpool2d, keepdims: true}
+        - {op: conv2d, filters: 6, kernel: 1, activation: sigmoid, id: gate}
+        - {op: multiply, in: [gate, feat]}
+        """,
+        [7, 9, 4],
+        "hwc",
+    ),
+    "broadcast-three-inputs": spec(
+        """
+        - {op: avgpool2d, kernel: [1, 7], id: rows}
+        - {op: avgpool2d, in: input, kernel: [5, 1], id: cols}
+        - {op: add, in: [input, rows, cols]}
+        - {op: multiply, in: [rows, cols, add_1]}
+        - {op: global_avgpool2d, keepdims: true, id: g}
+        - {op: multiply, in: [g, rows]}
+        """,
+        [3, 5, 7],
+        extra="outputs: [multiply_1, multiply_2]\n",
+    ),
+    "concat-chw": spec(
+        """
+        - {op: conv2d, filters: 4, kernel: 3, padding: 1, id: a}
+        - {op: conv2d, in: input, filters: 6, kernel: 1, id: b}
+        - {op: concat, in: [a, b, input], id: channels}
+        - {op: maxpool2d, in: input, kernel: [1, 2], id: halved}
+        - {op: concat, in: [input, halved], axis: 2, id: wide}
+        - {op: concat, in: [halved, input], axis: -1, id: wide_neg}
+        """,
+        [3, 5, 8],
+        extra="outputs: [channels, wide, wide_neg]\n",
+    ),
+    "concat-hwc": spec(
+        """
+        - {op: conv2d, filters: 4, kernel: 3, padding: 1, activation: relu, id: a}
+        - {op: concat, in: [a, input], id: channels}
+        - {op: maxpool2d, in: input, kernel: [2, 1], id: halved}
+        - {op: concat, in: [halved, input], axis: 0, id: tall}
+        - {op: concat, in: [halved, input], axis: -3, id: tall_neg}
+        """,
+        [6, 5, 3],
+        "hwc",
+        extra="outputs: [channels, tall, tall_neg]\n",
+    ),
+    "concat-features-1d": spec(
+        """
+        - {op: global_avgpool2d, id: avg}
+        - {op: global_maxpool2d, in: input, id: mx}
+        - {op: flatten, in: input, id: flat}
+        - {op: concat, in: [avg, mx, flat]}
+        - {op: dense, units: 3}
+        """,
+        [4, 3, 5],
+    ),
+    "concat-features-1d-hwc": spec(
+        """
+        - {op: global_avgpool2d, id: avg}
+        - {op: dense, in: avg, units: 7, activation: relu, id: d}
+        - {op: concat, in: [d, avg], axis: 0}
+        - {op: add, in: [d, d]}
+        """,
+        [4, 3, 5],
+        "hwc",
+        extra="outputs: [concat_1, add_1]\n",
+    ),
+    "densenet-style-concat-of-residuals": spec(
+        """
+        - {op: conv2d, filters: 8, kernel: 3, padding: 1, activation: relu, id: c}
+        - {op: shortcut, in: input, mode: B, filters: 8, id: s}
+        - {op: add, in: [c, s]}
+        - {op: relu, id: r1}
+        - {op: conv2d, filters: 8, kernel: 3, padding: 1, id: c2}
+        - {op: shortcut, in: r1, mode: A, id: s2}
+        - {op: add, in: [c2, s2], id: r2}
+        - {op: concat, in: [input, r1, r2]}
+        - {op: shortcut, mode: A, filters: 22, stride: 2}
+        """,
+        [5, 6, 7],
+    ),
 }
 
 # Specs that PyTorch refuses: (id, spec text, the node torch refuses). netcalc must refuse them too.
@@ -650,6 +810,24 @@ _REFUSED_CASES = [
         "maxpool1d-ceil-mode-still-below-1",
         spec("- {op: maxpool1d, kernel: 3, stride: 2, ceil_mode: true}", [3, 1]),
         "c",
+    ),
+    # merges (layers written id first, so _with_ids leaves them alone): 8 against 4 on H
+    (
+        "add-shapes-differ",
+        spec("- {id: p, op: maxpool2d, kernel: 2}\n- {id: m, op: add, in: [input, p]}", [3, 8, 8]),
+        "m",
+    ),
+    (
+        "concat-other-axes-differ",
+        spec("- {id: p, op: maxpool2d, kernel: 2}\n- {id: m, op: concat, in: [input, p]}", [3, 8, 8]),
+        "m",
+    ),
+    ("concat-axis-out-of-range", spec("- {id: m, op: concat, in: [input, input], axis: 3}", [3, 8, 8]), "m"),
+    # a (C,) vector against a chw map: aligned from the last axis, C = 4 meets W = 6
+    (
+        "multiply-features-on-chw-map",
+        spec("- {id: g, op: global_avgpool2d}\n- {id: m, op: multiply, in: [input, g]}", [4, 5, 6]),
+        "m",
     ),
 ]
 REFUSED = [pytest.param(*case, id=case[0]) for case in _REFUSED_CASES]
@@ -741,7 +919,7 @@ def test_netcalc_refuses_what_torch_refuses(case, text, layer):
     )
     analysis, diags = run_spec(text)
     errors = [d for d in diags.errors if d.layer == layer]
-    shape = analysis.rows[0].out_shape if analysis else None
+    shape = next((r.out_shape for r in analysis.rows if r.node.name == layer), None) if analysis else None
     assert errors and shape is None, (
         f"{case}: netcalc accepted what torch refuses ({oracle.rows[layer].error}); netcalc gives {shape}"
     )
@@ -795,3 +973,43 @@ def test_oracle_recurrent_semantics(op, layout):
     ave = Recurrent(birnn, time_first, sequences=True, merge="ave")(x)
     assert full.shape == (2, 5, 8) and ave.shape == (2, 5, 4)
     assert torch.allclose(ave, (full[..., :4] + full[..., 4:]) / 2)
+
+
+def test_oracle_shortcut_reference_numbers():
+    """torchvision's downsample for 16 → 32 channels, stride 2, on 7 × 9: a 1×1 conv (512 weights)
+    and a batchnorm (64 parameters, 64 buffers); 4 × 5 positions × 32 × 16 = 10 240 MACs."""
+    graph = _graph(spec("- {op: shortcut, filters: 32, stride: 2, id: s}", [16, 7, 9]))
+    row = run_oracle(graph).rows["s"]
+    assert row.out_shape == (32, 4, 5)
+    assert (row.params, row.trainable, row.buffers) == (576, 576, 64)
+    assert row.macs == 10_240
+    assert row.tensors == [
+        ("0.weight", (32, 16, 1, 1)),
+        ("1.weight", (32,)),
+        ("1.bias", (32,)),
+        ("1.running_mean", (32,)),
+        ("1.running_var", (32,)),
+    ]
+
+
+@pytest.mark.parametrize("layout", ["chw", "hwc"])
+def test_oracle_option_a_places_the_zero_channels(layout):
+    """Option A in the oracle: every second row and column, 3 zero channels: 1 before, 2 after."""
+    shape = [2, 5, 4] if layout == "chw" else [5, 4, 2]  # C = 2, H = 5, W = 4
+    oracle = run_oracle(_graph(spec("- {op: shortcut, mode: A, filters: 5, stride: 2, id: s}", shape, layout)))
+    assert oracle.rows["s"].out_shape == ((5, 3, 2) if layout == "chw" else (3, 2, 5))  # ceil(5/2), ceil(4/2)
+    module = oracle.model["s"]
+    x = torch.arange(1.0, 41.0).reshape(1, 2, 5, 4)  # channels first: channel 0 is 1..20, 1 is 21..40
+    y = module(x if layout == "chw" else x.movedim(1, -1))
+    y = y if layout == "chw" else y.movedim(-1, 1)
+    assert y[0, :, 0, 0].tolist() == [0.0, 1.0, 21.0, 0.0, 0.0]  # zeros, the 2 channels at (0, 0), zeros
+    assert y[0, 1].tolist() == [[1.0, 3.0], [9.0, 11.0], [17.0, 19.0]]  # rows 0, 2, 4 and columns 0, 2
+
+
+def test_oracle_broadcasts_with_the_batch_axis():
+    """torch broadcasts batched tensors: a (C,) vector of every sample is (N, C), so against an hwc
+    map (N, H, W, C) the batch axis meets W, and torch refuses for N = 2; netcalc refuses inputs of
+    different ranks for that reason (E206)."""
+    text = spec("- {id: g, op: global_avgpool2d}\n- {id: m, op: add, in: [input, g]}", [5, 6, 4], "hwc")
+    row = run_oracle(_graph(text)).rows["m"]
+    assert row.error is not None and row.error.startswith("torch: RuntimeError"), row

@@ -5,7 +5,7 @@ arguments only; netcalc's computed figures are never read. A zero tensor of batc
 through the modules in graph order, and for every node the oracle records what torch itself
 says: the output shape (without the batch axis, in the spec's layout), the parameter count,
 the trainable count (requires_grad), the buffer count and, for convolutions, transposed
-convolutions and linear layers, the multiply-accumulates derived from the module's weight
+convolutions, linear layers and shortcuts, the multiply-accumulates derived from the module's weight
 tensor and the measured tensors.
 
 Layout: tensors are kept in the spec's layout (batch first). For 'hwc' specs, layers that
@@ -30,6 +30,18 @@ For embeddings and recurrent nodes the oracle also lists torch's own tensor name
 (named_parameters of the torch module), and the recurrent MACs are, per step, rows × cols of
 every weight_ih / weight_hh matrix, times T.
 
+Merges read several tensors (Node.inputs lists them in order): add and multiply are torch's own
+`+` and `*` on the batched tensors (so torch broadcasts with the batch axis in place: a (C,) map
+meets (N, C), not (C,)), concat is torch.cat along the node's axis (default: the layout's channel
+axis, dim 1 for chw, the last for hwc; an explicit axis a is dim a + 1, or a when negative).
+The residual shortcut (He et al. 2015) is built channels first: option A as x[:, :, ::s, ::s] and
+F.pad of the channel axis with (C_out − C_in)//2 zero channels before and the rest after; options
+B and C as nn.Sequential(nn.Conv2d(C_in, C_out, 1, stride=s, bias=False), nn.BatchNorm2d(C_out))
+(no batchnorm with batchnorm: false) when projecting (always for C; for B when the channels or the
+stride change), an identity otherwise. For shortcuts the oracle lists torch's tensor names and
+shapes, parameters and buffers (named_parameters, then named_buffers), and the MACs of the 1×1
+convolution (0 without one).
+
 A node that torch refuses (at construction or in the forward pass) is recorded with the error
 text; the nodes that read it are recorded as skipped.
 """
@@ -37,14 +49,17 @@ text; the nodes that read it are recorded as skipped.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import reduce
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 BATCH = 2
 RECURRENT = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
-MAC_OPS = ("conv1d", "conv2d", "conv2d_transpose", "dense", *RECURRENT)
-TENSOR_OPS = ("embedding", *RECURRENT)  # ops whose tensor names and shapes are listed
+MAC_OPS = ("conv1d", "conv2d", "conv2d_transpose", "dense", "shortcut", *RECURRENT)
+TENSOR_OPS = ("embedding", "shortcut", *RECURRENT)  # ops whose tensor names and shapes are listed
+MERGE_OPS = ("add", "multiply", "concat")  # ops that read two or more tensors
 INT_DTYPES = ("int8", "int32", "int64")
 IGNORED_BUFFERS = ("num_batches_tracked",)
 
@@ -344,6 +359,66 @@ def _activation(op: str, a: dict) -> nn.Module:
     raise OracleError(f"unknown activation {op}")
 
 
+class Merge(nn.Module):
+    """add / multiply: torch's own + and * (broadcasting on the batched tensors); concat: torch.cat."""
+
+    def __init__(self, op: str, dim: int | None = None) -> None:
+        super().__init__()
+        self.op = op
+        self.dim = dim
+
+    def forward(self, xs: list[torch.Tensor]) -> torch.Tensor:
+        if self.op == "add":
+            return reduce(torch.add, xs)
+        if self.op == "multiply":
+            return reduce(torch.mul, xs)
+        return torch.cat(xs, dim=self.dim)
+
+
+def build_merge(node, channels_last: bool) -> Merge:
+    """The merge of a node reading several tensors; concat's axis counted without the batch axis."""
+    if node.op == "concat":
+        axis = node.args["axis"]
+        channel_dim = -1 if channels_last else 1  # the layout's channel axis
+        dim = channel_dim if axis is None else (axis + 1 if axis >= 0 else axis)
+        return Merge("concat", dim)
+    return Merge(node.op)
+
+
+class SubsamplePad(nn.Module):
+    """Option A on a channels-first map: every s-th row and column, then zero channels split
+    (C_out − C_in)//2 before and the rest after."""
+
+    def __init__(self, stride: int, before: int, after: int) -> None:
+        super().__init__()
+        self.stride = stride
+        self.before = before
+        self.after = after
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.stride
+        return F.pad(x[:, :, ::s, ::s], (0, 0, 0, 0, self.before, self.after))
+
+
+def _shortcut(a: dict, x: torch.Tensor, channels_last: bool) -> tuple[nn.Module, nn.Module | None]:
+    if x.dim() != 4:
+        raise OracleError(f"a shortcut on a tensor of {x.dim()} axes with the batch (a 2-D map has 4)")
+    c_in = x.shape[-1] if channels_last else x.shape[1]
+    c_out = a["filters"] if a["filters"] is not None else c_in
+    s = a["stride"]
+    mode = a["mode"]
+    if mode == "A":
+        pad = c_out - c_in
+        body: nn.Module = SubsamplePad(s, pad // 2, pad - pad // 2)
+        return ChannelsFirst(body, channels_last), None
+    if mode == "B" and c_out == c_in and s == 1:
+        return nn.Identity(), None
+    conv = nn.Conv2d(c_in, c_out, 1, stride=s, bias=False)
+    parts = [conv, nn.BatchNorm2d(c_out)] if a["batchnorm"] else [conv]
+    seq = nn.Sequential(*parts)
+    return ChannelsFirst(seq, channels_last), seq
+
+
 def build_module(node, x: torch.Tensor, channels_last: bool, layout: str = "") -> tuple[nn.Module, nn.Module | None]:
     """(module for the node, the module holding its weight for MACs or None), given its input tensor."""
     op, a = node.op, node.args
@@ -354,6 +429,8 @@ def build_module(node, x: torch.Tensor, channels_last: bool, layout: str = "") -
         return _recurrent(op, a, x, layout)
     if op in ("conv1d", "conv2d"):
         return _conv(a, x, int(op[4]), channels_last)
+    if op == "shortcut":
+        return _shortcut(a, x, channels_last)
     if op == "conv2d_transpose":
         return _conv_transpose(a, x, channels_last)
     if op in ("maxpool1d", "maxpool2d", "avgpool1d", "avgpool2d"):
@@ -431,18 +508,24 @@ def run_oracle(graph) -> OracleResult:
     for node in graph.nodes:
         row = OracleRow(node.name, node.op)
         result.rows[node.name] = row
-        if len(node.inputs) != 1:
-            row.error = f"oracle: {len(node.inputs)} inputs are not supported"
+        merge = node.op in MERGE_OPS
+        if not merge and len(node.inputs) != 1:
+            row.error = f"oracle: {node.op} with {len(node.inputs)} inputs"
             continue
-        x = tensors.get(node.inputs[0])
-        if x is None:
-            row.error = f"skipped: input {node.inputs[0]} has no tensor"
+        xs = [tensors.get(name) for name in node.inputs]
+        missing = [name for name, x in zip(node.inputs, xs, strict=True) if x is None]
+        if missing:
+            row.error = f"skipped: input {missing[0]} has no tensor"
             continue
+        x = xs[0]
         try:
-            module, weighted = build_module(node, x, channels_last, layout)
+            if merge:
+                module, weighted = build_merge(node, channels_last), None
+            else:
+                module, weighted = build_module(node, x, channels_last, layout)
             module.eval()
             with torch.no_grad():
-                y = module(x)
+                y = module(xs) if merge else module(x)
         except OracleError as exc:
             row.error = f"oracle: {exc}"
             continue
@@ -453,12 +536,25 @@ def run_oracle(graph) -> OracleResult:
         result.model[node.name.replace(".", "__")] = module
         row.out_shape = tuple(y.shape[1:])
         row.params, row.trainable, row.buffers = _count(module)
-        if weighted is not None and node.op in MAC_OPS:
-            row.macs = _macs(node.op, weighted, x, y)
-        if node.op in TENSOR_OPS:
-            row.tensors = [(name, tuple(p.shape)) for name, p in weighted.named_parameters()]
+        if node.op == "shortcut":  # the 1×1 convolution's MACs (its output is y's size), none without one
+            row.macs = 0 if weighted is None else _macs("conv2d", weighted[0], x, y)
+            row.tensors = [] if weighted is None else _named_tensors(weighted)
+        else:
+            if weighted is not None and node.op in MAC_OPS:
+                row.macs = _macs(node.op, weighted, x, y)
+            if node.op in TENSOR_OPS:
+                row.tensors = [(name, tuple(p.shape)) for name, p in weighted.named_parameters()]
         if isinstance(module, Recurrent) and node.args.get("return_state"):
             for suffix, state in module.states.items():
                 tensors[f"{node.name}.{suffix}"] = state
                 row.extra[suffix] = tuple(state.shape[1:])
     return result
+
+
+def _named_tensors(module: nn.Module) -> list:
+    """torch's names and shapes: parameters, then buffers (num_batches_tracked aside)."""
+    params = [(name, tuple(p.shape)) for name, p in module.named_parameters()]
+    buffers = [
+        (name, tuple(b.shape)) for name, b in module.named_buffers() if name.split(".")[-1] not in IGNORED_BUFFERS
+    ]
+    return params + buffers

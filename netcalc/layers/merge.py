@@ -27,10 +27,11 @@ def _sources(ctx, shapes) -> str:
 
 
 class Elementwise(LayerType):
-    """Elementwise sum or product of two or more inputs. Broadcasting rule: the shapes must be equal,
-    or broadcast as NumPy and PyTorch do (axes aligned from the last; a size of 1 stretches).
-    Keras's Add and Multiply accept equal shapes only: broadcasting there is a warning.
-    FLOPs: inputs − 1 per output element. No parameters."""
+    """Elementwise sum or product of two or more inputs. Broadcasting rule: the inputs have the same
+    number of axes, and on each axis the sizes are equal or one of them is 1, which stretches (a
+    32×1×1 gate over a 32×16×16 map). Inputs of different ranks are refused: both frameworks put the
+    batch axis first, so a (C) vector against a (C, H, W) map would meet the map's batch axis —
+    reshape it to (C, 1, 1) first. FLOPs: inputs − 1 per output element. No parameters."""
 
     category = "merge"
     arity = None
@@ -42,14 +43,18 @@ class Elementwise(LayerType):
 
     def resolve(self, a, shapes, ctx):
         """Check that the shapes broadcast; report both shapes and where they come from."""
+        if len({len(s) for s in shapes}) > 1:
+            ctx.error(
+                "E206",
+                f"{self.op} cannot combine {_sources(ctx, shapes)}: the numbers of axes differ (with the batch "
+                "axis first, a lower-rank input would meet it); reshape to the same rank, with sizes of 1",
+                "in",
+            )
+            return None
         out = broadcast(shapes)
         if out is None:
             ctx.error("E206", f"{self.op} cannot combine {_sources(ctx, shapes)}: the shapes differ", "in")
             return None
-        if ctx.keras and len(set(shapes)) > 1:
-            ctx.warning(
-                "W204", f"{self.op} broadcasts {_sources(ctx, shapes)} to {fmt_shape(out)}; Keras needs equal shapes"
-            )
         return Geometry(shape=out, n=len(shapes))
 
     def flops(self, g):
