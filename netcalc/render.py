@@ -79,8 +79,12 @@ def detail_cells(row: Row) -> list[list[str]]:
 def header_lines(a: Analysis) -> list[str]:
     g, t = a.graph, a.totals
     inp = g.inputs[0]
+    if len(g.inputs) == 1:
+        given = f"input {fmt_shape(inp.shape)} ({g.layout}, {inp.dtype})"
+    else:
+        given = "inputs " + ", ".join(f"{i.name} {fmt_shape(i.shape)} ({i.dtype})" for i in g.inputs) + f" ({g.layout})"
     return [
-        f"{g.name} · convention {g.convention}{_counted_as(g)} · input {fmt_shape(inp.shape)} ({g.layout}, {inp.dtype}) · batch {t.batch}"
+        f"{g.name} · convention {g.convention}{_counted_as(g)} · {given} · batch {t.batch}"
         + (f" · weights and activations {t.dtype}" if t.dtype != inp.dtype else ""),
         f"MACs    {COUNTING['macs']}",
         *(f"{'FLOPs' if i == 0 else '':<7} {part}" for i, part in enumerate(COUNTING["flops_lines"])),
@@ -197,8 +201,23 @@ def view_rows(a: Analysis, depth: int | None = None) -> list[tuple[list[str], bo
 
 def render_table(a: Analysis, style: Style, depth: int | None = None) -> str:
     """Header, the per-layer table (with block groups), totals."""
-    inp = a.graph.inputs[0]
-    rows = [(["", inp.name, "input", fmt_shape(inp.shape), "", "", "", "1", "1", str(inp.loc.line)], False)]
+    rows = [
+        (
+            [
+                "",
+                inp.name,
+                "input",
+                fmt_shape(inp.shape),
+                "",
+                "",
+                "",
+                *(("1", "1") if len(inp.shape) > 1 else ("—", "—")),
+                str(inp.loc.line),
+            ],
+            False,
+        )
+        for inp in a.graph.inputs
+    ]
     rows += view_rows(a, depth)
     head = header_lines(a)
     out = [style.bold(head[0]), *(style.dim(line) for line in head[1:])]

@@ -132,12 +132,21 @@ def build(root, file: str, diags: Diagnostics, default_name: str = "network", co
             root.get("netcalc").loc,
         )
     conv = values.get("convention", "pytorch")  # the framework the network is written for
-    graph_input = _input(root.get("input"), conv, diags) if "input" in root.entries else None
+    inputs = _inputs(root.get("input"), conv, diags) if "input" in root.entries else []
+    graph_input = inputs[0] if inputs else None
     channels_last = graph_input[1] if graph_input else conv == "keras"
     defaults = _defaults(root.get("defaults"), diags) if "defaults" in root.entries else {"*": {}}
     blocks = parse_blocks(root.get("blocks"), diags) if "blocks" in root.entries else {}
     nodes = (
-        _layers(root.get("layers"), defaults, diags, graph_input[0] if graph_input else None, conv == "keras", blocks)
+        _layers(
+            root.get("layers"),
+            defaults,
+            diags,
+            graph_input[0] if graph_input else None,
+            conv == "keras",
+            blocks,
+            tuple(inp for inp, _ in inputs[1:]),
+        )
         if "layers" in root.entries
         else []
     )
@@ -149,7 +158,7 @@ def build(root, file: str, diags: Diagnostics, default_name: str = "network", co
         convention=conv,
         counting=convention or conv,  # `--convention` changes whose counting rules apply, not the network
         channels_last=channels_last,
-        inputs=[graph_input[0]],
+        inputs=[inp for inp, _ in inputs],
         nodes=nodes,
         outputs=outputs,
         file=file,
@@ -183,6 +192,31 @@ def _outputs(root: YMap, declared, nodes: list[Node], graph_input: Input, diags:
                 layer=node.name,
             )
     return outputs
+
+
+def _inputs(node, convention: str, diags: Diagnostics) -> list:
+    """`input:` as one mapping, or a list of named mappings (a network with several inputs; the first
+    feeds the first layer, the others are read with `in:`). All share one layout family."""
+    if not isinstance(node, YSeq):
+        one = _input(node, convention, diags)
+        return [one] if one else []
+    if not node.items:
+        diags.error("E103", "'input' must be a mapping, or a non-empty list of named inputs", node.loc)
+        return []
+    made = [_input(item, convention, diags) for item in node.items]
+    if None in made:
+        return []
+    names: dict = {}
+    for (inp, _), item in zip(made, node.items, strict=True):
+        if inp.name in names:
+            diags.error(
+                "E112", f"input name '{clip(inp.name)}' is already used (line {names[inp.name].line})", item.loc
+            )
+        names[inp.name] = item.loc
+    if len({last for _, last in made}) > 1:
+        diags.error("E105", "the inputs mix channels-first and channels-last layouts; give them one", node.loc)
+        return []
+    return made
 
 
 def _input(node, convention: str, diags: Diagnostics):
@@ -298,7 +332,13 @@ class _Namer:
 
 
 def _layers(
-    node, defaults: dict, diags: Diagnostics, graph_input: Input | None, keras: bool, blocks: dict
+    node,
+    defaults: dict,
+    diags: Diagnostics,
+    graph_input: Input | None,
+    keras: bool,
+    blocks: dict,
+    extra_inputs: tuple = (),
 ) -> list[Node]:
     if not isinstance(node, YSeq) or not node.items:
         got = "an empty list" if isinstance(node, YSeq) else describe(node)
@@ -307,6 +347,8 @@ def _layers(
     namer = _Namer()
     input_name = graph_input.name if graph_input else "input"
     namer.used[input_name] = graph_input.loc if graph_input else node.loc
+    for other in extra_inputs:  # further named inputs, read with `in:`
+        namer.used[other.name] = other.loc
     nodes: list[Node] = []
     expander = _Expander(defaults, diags, namer, keras, blocks, nodes)
     expander.sequence(node.items, input_name, 0)

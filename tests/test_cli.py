@@ -195,3 +195,32 @@ def test_depth_folds_block_uses(tmp_path):
     assert "conv2d_1" not in folded
     full = netcalc("summary", str(spec)).stdout
     assert full.count("conv2d_1") == 2 and "[pair]" in full
+
+
+def test_several_named_inputs(tmp_path):
+    spec = tmp_path / "two.yaml"
+    spec.write_text(
+        "netcalc: 1\ninput:\n  - {name: image, shape: [3, 32, 32]}\n  - {name: meta, shape: [10]}\n"
+        "layers:\n"
+        "  - {op: conv2d, filters: 8, kernel: 3, padding: 1, activation: relu}\n"
+        "  - {op: global_avgpool2d, id: img}\n"
+        "  - {op: dense, units: 8, in: meta, id: meta_features}\n"
+        "  - {op: concat, in: [img, meta_features]}\n"
+        "  - {op: dense, units: 2}\n"
+    )
+    data = _json(str(spec))
+    assert [i["name"] for i in data["spec"]["inputs"]] == ["image", "meta"]
+    # conv 3·3·3·8 + 8 = 224; dense on meta 10·8 + 8 = 88; head (8 + 8)·2 + 2 = 34 → 346
+    assert data["totals"]["params"] == 346
+    assert data["layers"][4]["output_shape"] == [16]
+    # input memory: (3·32·32 + 10) floats of 4 bytes
+    assert data["totals"]["input_bytes"] == (3072 + 10) * 4
+
+
+def test_input_names_must_differ(tmp_path):
+    spec = tmp_path / "dup.yaml"
+    spec.write_text(
+        "netcalc: 1\ninput:\n  - {name: x, shape: [4]}\n  - {name: x, shape: [5]}\nlayers:\n  - {op: relu}\n"
+    )
+    result = netcalc("summary", str(spec))
+    assert result.returncode == 2 and "error E112: input name 'x' is already used (line 3)" in result.stderr
