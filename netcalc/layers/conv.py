@@ -223,7 +223,7 @@ def skipped_lines(ns, ks, ss, ds, pads, outs, axes) -> list[str]:
         what = {"height": "rows", "width": "columns"}.get(axis, "positions")
         lines.append(
             f"stride {s} > window {span} on the {axis}: reads {what} {_positions(read)} of 0…{n - 1} and skips "
-            f"{skipped} of {n} ({skipped / n:.0%}); every output still sees all {ks and 'channels'} at the positions it reads"
+            f"{skipped} of {n} ({skipped / n:.0%}); every output still sees all channels at the positions it reads"
         )
     return lines
 
