@@ -582,6 +582,7 @@ def test_dense_bias_false():
     ("op", "flops"),
     [
         ("relu", 105),  # 3·5·7 = 105 elements × 1
+        ("relu6", 105),
         ("leaky_relu", 105),
         ("elu", 105),
         ("gelu", 105),

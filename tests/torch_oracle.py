@@ -338,6 +338,8 @@ def _layernorm(a: dict, x: torch.Tensor) -> nn.Module:
 def _activation(op: str, a: dict) -> nn.Module:
     if op == "relu":
         return nn.ReLU()
+    if op == "relu6":
+        return nn.ReLU6()
     if op == "leaky_relu":
         slope = a.get("negative_slope")
         return nn.LeakyReLU(slope) if slope is not None else nn.LeakyReLU()

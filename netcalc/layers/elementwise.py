@@ -1,6 +1,6 @@
 """Activations (as layers, and behind the `activation:` shorthand) and dropout.
 
-FLOPs convention for activations: 1 per element for each elementwise function (ReLU, leaky
+FLOPs convention for activations: 1 per element for each elementwise function (ReLU, ReLU6, leaky
 ReLU, ELU, GELU, SELU, sigmoid, tanh: one evaluation each, as Netscope counts activations),
 0 for identity, and 3 per element for softmax (exponential, sum, divide).
 """
@@ -51,6 +51,7 @@ def activation_types() -> list[LayerType]:
     slope = Float(0.0)
     return [
         Activation("relu", "rectified linear unit max(0, x)"),
+        Activation("relu6", "ReLU clipped at 6, min(max(0, x), 6) (MobileNets)"),
         Activation(
             "leaky_relu",
             "leaky ReLU: x, or slope·x below 0",
@@ -72,7 +73,7 @@ def activation_types() -> list[LayerType]:
     ]
 
 
-ACTIVATION_NAMES = ("relu", "leaky_relu", "elu", "gelu", "selu", "sigmoid", "tanh", "softmax", "identity")
+ACTIVATION_NAMES = ("relu", "relu6", "leaky_relu", "elu", "gelu", "selu", "sigmoid", "tanh", "softmax", "identity")
 # words users write in `activation:` that mean one of the above
 ACTIVATION_ALIASES = {"linear": "identity"}
 
