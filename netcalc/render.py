@@ -222,8 +222,9 @@ def render_table(a: Analysis, style: Style, depth: int | None = None) -> str:
     head = header_lines(a)
     out = [style.bold(head[0]), *(style.dim(line) for line in head[1:])]
     out += box_table(COLUMNS, rows, RIGHT, style)
-    width = max(len(k) for k, _ in totals_lines(a))
-    out += [f"{key:<{width}}  {value}" for key, value in totals_lines(a)]
+    totals = totals_lines(a)
+    width = max(len(k) for k, _ in totals)
+    out += [f"{key:<{width}}  {value}" for key, value in totals]
     return "\n".join(out) + "\n"
 
 

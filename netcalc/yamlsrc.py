@@ -147,11 +147,11 @@ _UTF16_32_BOMS = (
 )
 
 
-def _line_col(data: bytes, offset: int) -> tuple[int, int]:
+def _line_col(data: bytes | str, offset: int) -> tuple[int, int]:
+    """1-based line and column of an offset into the file's bytes or its text."""
+    newline = b"\n" if isinstance(data, bytes) else "\n"
     before = data[:offset]
-    line = before.count(b"\n") + 1
-    col = offset - (before.rfind(b"\n") + 1) + 1
-    return line, col
+    return before.count(newline) + 1, offset - (before.rfind(newline) + 1) + 1
 
 
 def parse_yaml(text: str, path: str, diags: Diagnostics):
@@ -180,7 +180,7 @@ def _parse(text: str, path: str, diags: Diagnostics):
         return None
     except yaml.reader.ReaderError as exc:
         # a character YAML does not allow (a control character): point at it
-        line, col = _text_line_col(text, exc.position)
+        line, col = _line_col(text, exc.position)
         char = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "\0")
         diags.error(
             "E002", f"the file holds a control character U+{char:04X}, which YAML does not allow", Loc(path, line, col)
@@ -214,11 +214,6 @@ def _parse(text: str, path: str, diags: Diagnostics):
 
 def _mark_loc(path: str, mark) -> Loc:
     return Loc(path, mark.line + 1, mark.column + 1) if mark is not None else Loc(path)
-
-
-def _text_line_col(text: str, offset: int) -> tuple[int, int]:
-    before = text[:offset]
-    return before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1
 
 
 def _syntax_message(exc, text: str = "") -> str:

@@ -211,8 +211,7 @@ class Shortcut(LayerType):
                 f"{pad - pad // 2} after): {g.c_in} → {g.c_out} channels, no parameters"
             )
         if g.s > 1:
-            outs = [-(-n // g.s) for n in g.ns]
-            lines += skipped_lines(g.ns, (1, 1), (g.s, g.s), (1, 1), [(0, 0), (0, 0)], outs, ("height", "width"))
+            lines += skipped_lines(g.ns, (1, 1), (g.s, g.s), (1, 1), [(0, 0), (0, 0)], g.outs, ("height", "width"))
         return lines
 
 
