@@ -5,33 +5,14 @@ from __future__ import annotations
 import itertools
 from math import prod
 
+from ..init import Init, InitSpec
 from ..schema import Arg, Bool, Choice, Int, IntTuple, Kind, Padding, _wrong
 from .base import AXIS_NAMES, Ctx, Geometry, LayerType, Tensor, fmt_shape, formula, rf_window, window_outs
 
-INITIALISERS = (
-    "default",
-    "he_normal",
-    "he_uniform",
-    "kaiming_normal",
-    "kaiming_uniform",
-    "glorot_normal",
-    "glorot_uniform",
-    "xavier_normal",
-    "xavier_uniform",
-    "lecun_normal",
-    "lecun_uniform",
-    "orthogonal",
-    "truncated_normal",
-    "normal",
-    "uniform",
-    "zeros",
-    "ones",
-    "constant",
-)
-
+DEFAULT_INIT = InitSpec("default")
 INIT_ARGS = {
-    "init": Arg(Choice(INITIALISERS), "default", "weight initialiser (used by the variance report)"),
-    "bias_init": Arg(Choice(INITIALISERS), "default", "bias initialiser (used by the variance report)"),
+    "init": Arg(Init(), DEFAULT_INIT, "weight initialiser: a name or {name: ..., parameters} (variance report)"),
+    "bias_init": Arg(Init(), DEFAULT_INIT, "bias initialiser (variance report)"),
 }
 
 

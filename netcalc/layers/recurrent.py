@@ -102,7 +102,7 @@ class Recurrent(LayerType):
             "merge_mode": Arg(Choice(("concat", "sum", "mul", "ave")), "concat", "how two directions combine"),
             "num_layers": Arg(Int(1), 1, "layers stacked inside this one (PyTorch num_layers)"),
             **INIT_ARGS,
-            "recurrent_init": Arg(INIT_ARGS["init"].kind, "default", "recurrent kernel initialiser"),
+            "recurrent_init": Arg(INIT_ARGS["init"].kind, INIT_ARGS["init"].default, "recurrent kernel initialiser"),
         }
         if cell == "gru":
             self.args["reset_after"] = Arg(Bool(), True, "Keras: reset gate after the recurrent product (2 biases)")

@@ -1,0 +1,77 @@
+"""The kernel interface every executor layer follows (NumPy only).
+
+A `Kernel` is registered per op name (the canonical op of `netcalc.graph.Node.op`). For each
+node the runner calls `kernel.build(node, in_shapes, env)`, which returns a `Layer`: an object
+holding the node's weight arrays (sampled by `weights.sample`) and its output shapes, with
+`forward` and `backward` methods. Shapes never include the batch; arrays always have the batch
+first: (N, *shape), with the spec's layout for the rest (channels first or last, (T, F) sequences).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Env:
+    """What a kernel may know besides the node: the framework convention, the layout, the dtype,
+    the random generator for weights, and train/eval mode (dropout masks, batch statistics)."""
+
+    def __init__(self, convention: str = "pytorch", channels_last: bool = False, dtype=np.float64,
+                 rng: np.random.Generator | None = None, mode: str = "train", init_override=None) -> None:  # fmt: skip
+        self.convention = convention  # "pytorch" | "keras"
+        self.channels_last = channels_last
+        self.dtype = np.dtype(dtype)
+        self.rng = rng if rng is not None else np.random.default_rng(0)
+        self.mode = mode  # "train" | "eval"
+        self.init_override = init_override  # an InitSpec replacing every weight kernel's init, or None
+
+    @property
+    def keras(self) -> bool:
+        return self.convention == "keras"
+
+
+class Layer:
+    """One built node.
+
+    params: name -> array, named as the framework names them (PyTorch `weight`, `bias`,
+        `weight_ih_l0`...; Keras `kernel`, `bias`, `recurrent_kernel`, `gamma`, `moving_mean`...),
+        in the framework's layout (PyTorch conv (out, in/groups, kh, kw); Keras (kh, kw, in, out)).
+    kinds: name -> "param" | "buffer" (PyTorch BN running statistics are buffers);
+    trainable: name -> bool (Keras BN moving statistics are non-trainable params).
+    out_shape: the main output's shape without the batch; extra_shapes: suffix -> shape for the
+        extra outputs (a recurrent layer's final states 'h', 'c', ...).
+    macs: multiply-accumulates per sample of the last forward, counted from the shapes of the
+        products actually computed (bias adds excluded; padded positions of a conv included).
+    grads: name -> gradient of the loss with respect to each param, set by `backward`.
+    """
+
+    def __init__(self) -> None:
+        self.params: dict[str, np.ndarray] = {}
+        self.kinds: dict[str, str] = {}
+        self.trainable: dict[str, bool] = {}
+        self.out_shape: tuple = ()
+        self.extra_shapes: dict[str, tuple] = {}
+        self.macs = 0
+        self.grads: dict[str, np.ndarray] = {}
+
+    def add(self, name: str, array: np.ndarray, trainable: bool = True, kind: str = "param") -> np.ndarray:
+        self.params[name] = array
+        self.trainable[name] = trainable
+        self.kinds[name] = kind
+        return array
+
+    def forward(self, xs: list[np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The main output and the extra outputs by suffix; keeps what backward needs."""
+        raise NotImplementedError
+
+    def backward(self, dy: np.ndarray, dextras: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Gradients with respect to each input (same order as forward's xs); a missing entry of
+        dextras means no gradient flows into that extra output. Sets self.grads."""
+        raise NotImplementedError
+
+
+class Kernel:
+    ops: tuple[str, ...] = ()
+
+    def build(self, node, in_shapes: list[tuple], env: Env) -> Layer:
+        raise NotImplementedError
