@@ -6,7 +6,7 @@ import itertools
 from math import prod
 
 from ..init import Init, InitSpec
-from ..schema import Arg, Bool, Choice, Int, IntTuple, Kind, Padding, _wrong
+from ..schema import Arg, Bool, Int, IntTuple, Kind, Padding, _wrong
 from .base import AXIS_NAMES, Ctx, Geometry, LayerType, Tensor, fmt_shape, formula, rf_window, window_outs
 
 DEFAULT_INIT = InitSpec("default")
