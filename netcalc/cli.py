@@ -179,6 +179,76 @@ def explain(
 
 
 @app.command()
+def signal(
+    spec: str = typer.Argument(..., help="a spec file, or the name of a bundled spec"),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="output format (table or json)"),
+    init: str = typer.Option(
+        None, "--init", help="initialise every kernel with this instead of the spec's: he_normal, normal:std=0.01, ..."
+    ),
+    compare: list[str] = typer.Option(
+        None, "--compare", "-c", help="an initialiser to put side by side with the others (repeat the option)"
+    ),
+    band: float = typer.Option(
+        10.0, "--band", min=1.0, help="warn when the growth over the net leaves band× either way"
+    ),
+    plot: Path = typer.Option(
+        None, "--plot", help="draw the signal-propagation plot to FILE.png or FILE.svg (matplotlib)"
+    ),
+) -> None:
+    """Second moments of activations (forward) and gradients (backward) per layer at initialisation."""
+    from . import signal_render
+    from .init import parse_cli
+    from .signal import advise, propagate
+
+    specs_ = [init] if init else []
+    specs_ += list(compare or [])
+    parsed = []
+    for text in specs_:
+        got = parse_cli(text)
+        if isinstance(got, str):
+            sys.stderr.write(f"netcalc signal: error: {got}\n")
+            raise typer.Exit(2)
+        parsed.append(got)
+    if plot is not None and plot.suffix.lower() not in (".png", ".svg", ".pdf"):
+        sys.stderr.write(f"netcalc signal: error: --plot takes a .png, .svg or .pdf file, got '{plot}'\n")
+        raise typer.Exit(2)
+    if plot is not None:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            sys.stderr.write(
+                "netcalc signal: error: --plot needs matplotlib, which is not installed: "
+                "pip install 'netcalc[plot]' (or pip install matplotlib)\n"
+            )
+            raise typer.Exit(2) from None
+    analysis, sources = _analyse(spec, None, fmt)
+    if not analysis.ok:
+        _fail(analysis.diags, sources, fmt)
+    overrides = parsed if compare else ([parsed[0]] if parsed else [None])
+    if compare and not init:
+        overrides = [None, *parsed]
+    reports = [propagate(analysis, o) for o in overrides]
+    labels = [o.describe() if o else "spec" for o in overrides]
+    advise(reports[0], band, analysis.diags)
+    style = signal_render.Style(_color(sys.stdout))
+    if plot is not None:
+        signal_render.plot(reports, labels, str(plot))
+    if fmt == Format.json:
+        sys.stdout.write(signal_render.render_json(reports[0], band) + "\n")
+        return
+    if len(reports) > 1:
+        sys.stdout.write(signal_render.render_compare(reports, labels, style))
+        return
+    text = signal_render.render_table(reports[0], style, band)
+    warn = signal_render.warning_lines(reports[0], sources, style, sys.stdout.isatty())
+    if warn:
+        text += "\n" + "\n".join(warn) + "\n"
+    if plot is not None:
+        text += f"plot written to {plot}\n"
+    sys.stdout.write(text)
+
+
+@app.command()
 def specs() -> None:
     """List the bundled specs (usable by name: `netcalc summary alexnet-lite`)."""
     from . import bundled

@@ -337,3 +337,33 @@ def default_for(role: str, convention: str, shape: tuple, *, units: int = 0) -> 
 
 def is_constant(spec: InitSpec) -> bool:
     return spec.name == "constant" or (spec.name == "normal" and spec.params.get("std") == 0)
+
+
+def parse_cli(text: str) -> InitSpec | str:
+    """An initialiser written on the command line: `he_normal`, `normal:std=0.01`,
+    `kaiming_normal:mode=fan_out,a=0.1`. Returns the InitSpec, or an error message quoting it."""
+    from .diagnostics import did_you_mean
+
+    name, _, rest = text.partition(":")
+    name = name.strip()
+    if parse_name(name) is None:
+        return f"unknown initialiser '{name}'{did_you_mean(name, NAMES)}"
+    canonical = parse_name(name).name
+    given: dict = {}
+    for item in filter(None, (p.strip() for p in rest.split(","))):
+        key, eq, value = item.partition("=")
+        key = PARAM_ALIASES.get(key.strip(), key.strip())
+        if not eq or key not in CANONICAL[canonical]:
+            takes = ", ".join(CANONICAL[canonical]) or "no parameters"
+            return f"'{item}' in '{text}': {name} takes {takes} (write {name}:key=value,...)"
+        value = value.strip()
+        if key in CHOICES:
+            if value not in CHOICES[key]:
+                return f"'{item}' in '{text}': {key} must be one of {', '.join(CHOICES[key])}"
+            given[key] = value
+            continue
+        try:
+            given[key] = float(value)
+        except ValueError:
+            return f"'{item}' in '{text}': {key} must be a number, got '{value}'"
+    return parse_name(name, given)

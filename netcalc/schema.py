@@ -389,6 +389,29 @@ class Numbers(Kind):
         return {"type": "array", "items": number, "minItems": self.n, "maxItems": self.n}
 
 
+class PerChannel(Kind):
+    """A number, or one number per channel (a list)."""
+
+    def __init__(self, min: float | None = None) -> None:
+        self.min = min
+
+    def describe(self) -> str:
+        bound = f" ≥ {self.min:g}" if self.min is not None else ""
+        return f"a number{bound} or a list of numbers, one per channel"
+
+    def coerce(self, node, diags, what):
+        if isinstance(node, YSeq):
+            if not node.items:
+                return _wrong(diags, node, what, self.describe())
+            values = [Float(self.min).coerce(item, diags, f"{what}[{i}]") for i, item in enumerate(node.items)]
+            return INVALID if INVALID in values else tuple(values)
+        return Float(self.min).coerce(node, diags, what)
+
+    def json_schema(self):
+        number = Float().json_schema()
+        return {"anyOf": [number, {"type": "array", "items": number, "minItems": 1}]}
+
+
 class Names(Kind):
     """A name, or a list of names (the inputs of a merge); always coerced to a tuple."""
 

@@ -34,6 +34,7 @@ from .schema import (
     Int,
     Names,
     Numbers,
+    PerChannel,
     Shape,
     Str,
     coerce_mapping,
@@ -69,9 +70,10 @@ INPUT = {
     ),
     "dtype": Arg(Choice(tuple(DTYPES)), "float32", "element type, for memory"),
     "name": Arg(Str(), "input", "the name layers use in `in:`"),
-    "mean": Arg(Float(), None, "mean of the input values (variance report)"),
-    "std": Arg(Float(0.0), None, "standard deviation of the input values (variance report)"),
-    "range": Arg(Numbers(2), None, "[low, high] of un-normalised values, e.g. [0, 255]"),
+    "mean": Arg(PerChannel(), None, "mean of the input values, or one per channel (signal report)"),
+    "std": Arg(PerChannel(0.0), None, "standard deviation of the input values, or one per channel (signal report)"),
+    "range": Arg(Numbers(2), None, "[low, high] of un-normalised values, e.g. [0, 255], taken as uniform"),
+    "correlation": Arg(Float(-1.0, 1.0), None, "correlation of neighbouring positions (natural images ≈ 0.9)"),
 }
 MAX_INPUT_ELEMENTS = 10**15  # far beyond any real input; keeps every count printable as a float
 LAYER_KEYS = ("op", "id", "in", "activation")
@@ -219,6 +221,21 @@ def _inputs(node, convention: str, diags: Diagnostics) -> list:
     return made
 
 
+def _check_channels(stats: dict, shape: tuple, channels_last: bool, locs: dict, diags: Diagnostics) -> None:
+    """Per-channel mean/std lists must have one entry per channel of the input."""
+    channels = shape[-1] if channels_last else shape[0]
+    for key in ("mean", "std"):
+        value = stats.get(key)
+        if isinstance(value, tuple) and len(value) not in (1, channels):
+            diags.error(
+                "E104",
+                f"input: '{key}' has {len(value)} values, but the input has {channels} channels "
+                f"(shape {list(shape)}); give one number or {channels}",
+                locs[key],
+            )
+            stats.pop(key)
+
+
 def _input(node, convention: str, diags: Diagnostics):
     if not isinstance(node, YMap):
         diags.error("E103", f"'input' must be a mapping such as {{shape: [3, 32, 32]}}, got {describe(node)}", node.loc)
@@ -242,7 +259,8 @@ def _input(node, convention: str, diags: Diagnostics):
         )
         return None
     layout = v.get("layout") or ("hwc" if convention == "keras" else "chw")
-    stats = {k: v[k] for k in ("mean", "std", "range") if v.get(k) is not None}
+    stats = {k: v[k] for k in ("mean", "std", "range", "correlation") if v.get(k) is not None}
+    _check_channels(stats, v["shape"], LAYOUTS[layout], locs, diags)
     inp = Input(
         name=v.get("name", "input"), shape=v["shape"], loc=node.loc, dtype=v.get("dtype", "float32"), stats=stats
     )

@@ -173,6 +173,15 @@ class LayerType:
         """Formulas with the numbers in them, for `netcalc explain`; the generic lines come from the caller."""
         return []
 
+    def sig_forward(self, g: Geometry, ins: list, env) -> tuple:
+        """Signal statistics of the output (netcalc.signal.Sig) and the rule's tag: unchanged [E]
+        by default (a layer that moves and scales nothing)."""
+        return ins[0].like(ins[0].q, pre=ins[0].pre), "E"
+
+    def sig_backward(self, g: Geometry, ins: list, out, r, env) -> tuple:
+        """The gradient's second moment at each input (maps) and the tag: passed back unchanged [E]."""
+        return [r], "E"
+
     def weight_shape(self, g: Geometry, tensors: list[Tensor]) -> str:
         """The first parameter tensor's shape (the kernel), as the summary shows it."""
         for t in tensors:

@@ -152,6 +152,23 @@ class Conv(LayerType):
         """One MAC per weight tap per output position: prod(out) × C_out × (C_in/groups) × prod(k)."""
         return prod(g.outs) * g.c_out * (g.c_in // g.groups) * prod(g.ks)
 
+    def sig_forward(self, g, ins, env):
+        """[E] q_out(p) = Var(w)·(C_in/groups)·Σ over the kernel's taps of q_in(p·s + i·d − pad) + E[b²]:
+        He et al. 2015's n·Var(w)·E[x²], counted per position so that zero padding loses exactly the
+        taps that fall outside (k = 3, pad 1: a factor (1 − 2/(3H))(1 − 2/(3W)) on average)."""
+        from ..signal import linear_out
+
+        x = ins[0]
+        summed = env.window_sum(env.fit(x.q, g.ns), g.ks, g.ss, g.ds, g.pads, g.outs)
+        return linear_out(env, x, summed, g.c_in // g.groups, g.c_in // g.groups * prod(g.ks), g.bias, g.outs)
+
+    def sig_backward(self, g, ins, out, r, env):
+        """[A] r_in(p) = Var(w)·(C_out/groups)·Σ over the outputs whose window covers p of r_out (the
+        transpose of the forward count: k²/s² outputs per input on average with stride s; it rests on
+        the gradient-independence assumption)."""
+        back = env.window_scatter(env.fit(r, g.outs), g.ks, g.ss, g.ds, g.pads, g.ns)
+        return [env.info["wv"] * (g.c_out // g.groups) * back], "A"
+
     def flops(self, g):
         """2 per MAC, plus one add per output element for the bias."""
         return 2 * self.macs(g) + (prod(g.outs) * g.c_out if g.bias else 0)
@@ -319,6 +336,36 @@ class ConvTranspose(LayerType):
     def macs(self, g):
         """Every input element meets C_out/groups × prod(k) weights: prod(n) × C_in × C_out/groups × prod(k)."""
         return prod(g.ns) * g.c_in * (g.c_out // g.groups) * prod(g.ks)
+
+    def _pads(self, g):
+        """Where the transposed output starts inside the full scatter of length (n − 1)s + d(k − 1) + 1."""
+        pads = []
+        for n, k, s, d, out in zip(g.ns, g.ks, g.ss, g.ds, g.outs, strict=True):
+            full = (n - 1) * s + d * (k - 1) + 1
+            pad = g.ctx.node.args.get("padding")
+            pb = pad[len(pads)][0] if isinstance(pad, tuple) else max(full - out, 0) // 2 if pad == "same" else 0
+            pads.append((pb, 0))
+        return pads
+
+    def sig_forward(self, g, ins, env):
+        """[E] q_out(p) = Var(w)·(C_in/groups)·Σ over the (input position, tap) pairs that land on p of q_in
+        + E[b²]: on average C_in·k²/s² terms, but when k is not a multiple of s the count alternates
+        by position (k = 3, s = 2 in 2-D: 4/2/2/1), which the map keeps (mean, min and max shown)."""
+        import numpy as np
+
+        from ..signal import linear_out
+
+        x = ins[0]
+        summed = env.window_scatter(env.fit(x.q, g.ns), g.ks, g.ss, g.ds, self._pads(g), g.outs)
+        out, tag = linear_out(env, x, summed, g.c_in // g.groups, g.c_in // g.groups * prod(g.ks), g.bias, g.outs)
+        if out.q.size:
+            env.info["spread"] = (float(np.min(out.q)), float(np.max(out.q)))
+        return out, tag
+
+    def sig_backward(self, g, ins, out, r, env):
+        """[A] r_in(j) = Var(w)·(C_out/groups)·Σ over the taps of r_out(j·s + i·d − pad)."""
+        back = env.window_sum(env.fit(r, g.outs), g.ks, g.ss, g.ds, self._pads(g), g.ns)
+        return [env.info["wv"] * (g.c_out // g.groups) * back], "A"
 
     def flops(self, g):
         """2 per MAC, plus one add per output element for the bias."""

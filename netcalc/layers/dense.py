@@ -47,6 +47,19 @@ class Dense(LayerType):
         """in × units per position: prod(other axes) × in × units."""
         return prod(g.lead) * g.n_in * g.units
 
+    def sig_forward(self, g, ins, env):
+        """[E] q_out = Var(w)·n_in·q_in + E[b²] at every position (He et al. 2015, eq. 7), for any
+        input distribution as long as the weights are zero-mean and independent of it."""
+        from ..signal import linear_out
+
+        x = ins[0]
+        pos = env.positions(self.output_shape(g))
+        return linear_out(env, x, env.fit(x.q, pos), g.n_in, g.n_in, g.bias, pos)
+
+    def sig_backward(self, g, ins, out, r, env):
+        """[A] r_in = Var(w)·units·r_out (gradient independence)."""
+        return [env.info["wv"] * g.units * r], "A"
+
     def flops(self, g):
         """2 per MAC, plus one add per output element for the bias."""
         return 2 * self.macs(g) + (prod(g.lead) * g.units if g.bias else 0)

@@ -42,6 +42,74 @@ class Activation(LayerType):
                 return None
         return g
 
+    SATURATION = {"sigmoid": 4.0, "tanh": 2.0}  # |x| beyond which φ' < 0.02 (sigmoid) or < 0.08 (tanh)
+
+    def sig_forward(self, g, ins, env):
+        """E[φ(x)²] for a Gaussian pre-activation x ~ N(μ, q − μ²) at every position.
+
+        ReLU and leaky ReLU: closed forms, q/2 and (1 + a²)/2·q when μ = 0 [E] (any symmetric input),
+        (μ² + s²)Φ(μ/s) + μsφ(μ/s) otherwise [MF]; identity [E]; every other function by quadrature
+        [MF]; softmax by a fixed-seed Monte Carlo over the axis [A]. The neighbour correlation goes
+        through φ's kernel (ReLU: the arc-cosine kernel (sin θ + (π − θ)c)/π), and so do the
+        channels' own means (2-D Gauss–Hermite) [MF]. Saturation (sigmoid, tanh): the probability
+        mass beyond ±t and the backward gain E[φ'²]."""
+        import math
+
+        import numpy as np
+
+        m = env.moments
+        x = ins[0]
+        op = self.op
+        if op == "identity":
+            return x.like(x.q, pre=x.pre), "E"
+        q = x.q
+        qm = x.mean
+        mu = x.mu
+        var = max(qm - mu * mu, 0.0)
+        if op == "softmax":
+            n = g.shape[env.row.node.args.get("axis", -1)]
+            p2, dgain, sat = m.softmax_moments(n, mu, var)
+            env.info["dgain"] = dgain
+            env.info["softmax_saturation"] = sat
+            env.info["logit_std"] = math.sqrt(var)
+            return Sig_like(x, np.full(q.shape, p2), 1.0 / n, 1.0, 1.0), "A"
+        args = {"negative_slope": g.get("negative_slope", 0.0), **ctx_args(env)}
+        m1, m2, d2 = m.activation_moments(op, args, mu, q)
+        env.info["d2"] = d2
+        env.info["dgain"] = float(np.mean(d2)) if np.size(d2) else float("nan")
+        q2 = float(np.mean(m2)) if np.size(m2) else 0.0
+        mean1 = float(np.mean(m1)) if np.size(m1) else 0.0
+        if op in self.SATURATION:
+            t = self.SATURATION[op]
+            s = math.sqrt(var) if var > 0 else 0.0
+            frac = (m.ncdf((-t - mu) / s) + m.ncdf((mu - t) / s)) if s > 0 else float(abs(mu) > t)
+            env.info["saturation"] = (float(frac), t, env.info["dgain"])
+        if op == "relu" and mu == 0:
+            corr = m.relu_kernel(x.corr)
+            tag = "E"
+            mc = var * x.mfrac  # channel means: Gaussian with variance mc2 among channels
+            mfrac = m.relu_kernel(mc / var) if var > 0 else 0.0
+        else:
+            phi, _ = m.function(op, args)
+            corr = m.pair_moment(phi, mu, var, x.corr * qm - mu * mu) / q2 if q2 > 0 else 0.0
+            mfrac = m.pair_moment(phi, mu, var, x.mfrac * qm - mu * mu) / q2 if q2 > 0 else 0.0
+            tag = "E" if op == "leaky_relu" and mu == 0 else "MF"
+        if op == "leaky_relu" and mu == 0:
+            tag = "E"
+        pre = (op, args, x) if x.gauss else None
+        return Sig_like(x, m2, mean1, mfrac, corr, pre=pre), tag
+
+    def sig_backward(self, g, ins, out, r, env):
+        """r_in = E[φ'(x)²]·r_out per position [MF] (ReLU: ½ exactly for a symmetric input [E]);
+        softmax: the Jacobian applied to r, by the same Monte Carlo [A]."""
+        if self.op == "identity":
+            return [r], "E"
+        d2 = env.info.get("d2")
+        if self.op == "softmax" or d2 is None:
+            return [env.info["dgain"] * r], "A"
+        tag = "E" if self.op in ("relu", "leaky_relu") and ins[0].mu == 0 else "MF"
+        return [d2 * r], tag
+
     def flops(self, g):
         """per_element × elements (1 for most, 0 for identity, 3 for softmax)."""
         return self.per_element * prod(g.shape)
@@ -73,6 +141,15 @@ def activation_types() -> list[LayerType]:
     ]
 
 
+def ctx_args(env) -> dict:
+    """The activation's own arguments (alpha, approximate) from the node being analysed."""
+    return {k: v for k, v in env.row.node.args.items() if k in ("alpha", "approximate")}
+
+
+def Sig_like(x, q, mu, mfrac, corr, pre=None):
+    return x.like(q, mu=mu, mfrac=mfrac, corr=corr, gauss=False, pre=pre)
+
+
 ACTIVATION_NAMES = ("relu", "relu6", "leaky_relu", "elu", "gelu", "selu", "sigmoid", "tanh", "softmax", "identity")
 # words users write in `activation:` that mean one of the above
 ACTIVATION_ALIASES = {"linear": "identity"}
@@ -86,3 +163,14 @@ class Dropout(LayerType):
     category = "regularisation"
     summary = "dropout (identity at inference)"
     args = {"rate": Arg(Float(0.0, 1.0, max_exclusive=True), 0.5, "fraction dropped in training")}
+
+    def sig_forward(self, g, ins, env):
+        """[E] inverted dropout in training: q/(1 − rate); neighbours and channel means keep their
+        products, so their fractions shrink by (1 − rate)."""
+        x = ins[0]
+        keep = 1 - env.row.node.args["rate"]
+        return x.like(x.q / keep, mfrac=x.mfrac * keep, corr=x.corr * keep, gauss=False), "E"
+
+    def sig_backward(self, g, ins, out, r, env):
+        """[E] r/(1 − rate): the same mask and scale on the way back."""
+        return [r / (1 - env.row.node.args["rate"])], "E"

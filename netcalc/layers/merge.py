@@ -57,6 +57,44 @@ class Elementwise(LayerType):
             return None
         return Geometry(shape=out, n=len(shapes))
 
+    def sig_forward(self, g, ins, env):
+        """add [E]: q = Σ q_i + 2·Σ_{i<j} μ_i μ_j — the branches are uncorrelated when a branch ends in
+        zero-mean weights (y = x + F(x)), so unnormalised He-init residual blocks double q per block;
+        [A] when more than one input has a mean. multiply [A]: q = Π q_i (independent inputs)."""
+        import numpy as np
+
+        pos = env.positions(g.shape)
+        qs = [env.fit(x.q, pos) for x in ins]
+        mus = [x.mu for x in ins]
+        cross = sum(mus[i] * mus[j] for i in range(len(ins)) for j in range(i + 1, len(ins)))
+        if self.op == "add":
+            q = sum(qs) + 2 * cross
+            qm = float(np.mean(q)) if np.size(q) else 0.0
+            mc2 = sum(x.mfrac * x.mean for x in ins) + 2 * cross
+            corr = sum(x.corr * x.mean for x in ins) + 2 * cross
+            tag = "E" if sum(1 for m in mus if m) <= 1 else "A"
+            return ins[0].like(q, mu=sum(mus), mfrac=mc2 / qm if qm > 0 else 0.0, corr=corr / qm if qm > 0 else 0.0,
+                               gauss=all(x.gauss for x in ins)), tag  # fmt: skip
+        q = qs[0]
+        for other in qs[1:]:
+            q = q * other
+        return ins[0].like(q, mu=float(np.prod(mus)), gauss=False), "A"
+
+    def sig_backward(self, g, ins, out, r, env):
+        """add [E]: every input receives r (summed over the positions it was stretched to);
+        multiply [A]: r·Π of the other inputs' q."""
+        import numpy as np
+
+        rs = []
+        shapes = env.row.in_shapes
+        for i, x in enumerate(ins):
+            factor = prod(g.shape) / prod(shapes[i])
+            ri = env.fit(r, x.q.shape) * factor
+            if self.op == "multiply":
+                ri = ri * float(np.prod([o.mean for j, o in enumerate(ins) if j != i]))
+            rs.append(ri)
+        return rs, "E" if self.op == "add" else "A"
+
     def flops(self, g):
         """inputs − 1 per output element."""
         return (g.n - 1) * prod(g.shape)
@@ -95,6 +133,31 @@ class Concat(LayerType):
         out = list(shapes[0])
         out[axis] = sum(s[axis] for s in shapes)
         return Geometry(shape=tuple(out))
+
+    def sig_forward(self, g, ins, env):
+        """[E] along the channels: q = Σ C_i·q_i / Σ C_i per position; along another axis the maps
+        are averaged by size [A]."""
+        import numpy as np
+
+        axis = env.row.node.args.get("axis")
+        rank = len(g.shape)
+        axis = (rank - 1 if env.channels_last else 0) if axis is None else axis % rank
+        sizes = [s[axis] for s in env.row.in_shapes]
+        total = sum(sizes)
+        pos = env.positions(g.shape)
+        q = sum(env.fit(x.q, pos) * (n / total) for x, n in zip(ins, sizes, strict=True))
+        qm = float(np.mean(q)) if np.size(q) else 0.0
+        w = [n / total for n in sizes]
+        mu = sum(x.mu * wi for x, wi in zip(ins, w, strict=True))
+        mc2 = sum(x.mfrac * x.mean * wi for x, wi in zip(ins, w, strict=True))
+        corr = sum(x.corr * x.mean * wi for x, wi in zip(ins, w, strict=True))
+        channel = axis == (rank - 1 if env.channels_last else 0)
+        return ins[0].like(q, mu=mu, mfrac=mc2 / qm if qm else 0.0, corr=corr / qm if qm else 0.0,
+                           gauss=all(x.gauss for x in ins)), "E" if channel else "A"  # fmt: skip
+
+    def sig_backward(self, g, ins, out, r, env):
+        """[E] each input receives its slice of r."""
+        return [env.fit(r, x.q.shape) for x in ins], "E"
 
 
 class Shortcut(LayerType):
@@ -177,6 +240,42 @@ class Shortcut(LayerType):
     def receptive(self, g, rf):
         """A 1×1 window with stride s: r unchanged, j *= s."""
         return None if rf is None else [(r, j * g.s) for r, j in rf]
+
+    def sig_forward(self, g, ins, env):
+        """Option A [E]: every s-th row and column, and zero channels dilute q by C_in/C_out.
+        Projection: a 1×1 conv with the framework's default init [E] (q·C_in·Var(w)), then batchnorm
+        in training mode (q → 1) [E]."""
+        import numpy as np
+
+        x = ins[0]
+        sub = env.fit(x.q, g.ns)[:: g.s, :: g.s]
+        if not g.project:
+            ratio = g.c_in / g.c_out
+            return x.like(sub * ratio, mu=x.mu * ratio, mfrac=x.mfrac, corr=x.corr), "E"
+        kt = env.tensor("kernel", "weight")
+        _, wv = env.init("", "kernel", kt.shape)
+        q = wv * g.c_in * sub
+        env.info["wv"] = wv
+        if g.bn:
+            var = max(float(q.mean()) * (1 - x.mfrac), 1e-300)
+            env.info["bn_var"] = var + 1e-5
+            q = q / float(q.mean()) * (var / (var + 1e-5))
+            return x.like(np.asarray(q), mu=0.0, mfrac=0.0, gauss=True), "E"
+        return x.like(q, mu=0.0, gauss=True), "E"
+
+    def sig_backward(self, g, ins, out, r, env):
+        """The gradient returns to the rows and columns that were read [E]; through the projection
+        Var(w)·C_out·r (divided by the batchnorm's variance) [A]."""
+        import numpy as np
+
+        r = env.fit(r, g.outs)
+        back = np.zeros(g.ns)
+        if not g.project:
+            back[:: g.s, :: g.s] = r
+            return [back], "E"
+        scale = env.info["wv"] * g.c_out / env.info.get("bn_var", 1.0)
+        back[:: g.s, :: g.s] = r * scale
+        return [back], "A"
 
     def weight_shape(self, g, tensors):
         if g.project:

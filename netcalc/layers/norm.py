@@ -44,6 +44,27 @@ class BatchNorm(LayerType):
             tensors += [Tensor("running_mean", (g.c,), False, "buffer"), Tensor("running_var", (g.c,), False, "buffer")]
         return tensors
 
+    def sig_forward(self, g, ins, env):
+        """Training mode (batch statistics), γ = 1 and β = 0 at initialisation:
+        E[y²] = γ²·Var/(Var + ε) + β² per channel [E], with Var the channel's variance, on average
+        q − (channels' mean²); each channel's mean becomes β, so the channel-mean fraction is reset.
+        Positions keep their relative weights (a border that had less keeps less) [A for the map]."""
+        x = ins[0]
+        eps = env.row.node.args["eps"]
+        qm = x.mean
+        mc2 = x.mfrac * qm
+        var = max(qm - mc2, 1e-300)
+        scale = var / (var + eps)
+        env.info["bn_var"] = var + eps
+        q = x.q / qm * scale if qm > 0 else x.q * 0 + scale
+        corr = max(x.corr * qm - mc2, 0.0) / var
+        return x.like(q, mu=0.0, mfrac=0.0, corr=corr, gauss=True), "E"
+
+    def sig_backward(self, g, ins, out, r, env):
+        """[A] r_in ≈ γ²/(Var + ε)·r_out: the normalisation divides by the channel's standard deviation
+        (the mean and variance's own gradients remove two directions of many)."""
+        return [r / env.info["bn_var"]], "A"
+
     def flops(self, g):
         """2 per element."""
         return 2 * prod(g.shape)
@@ -87,6 +108,20 @@ class LayerNorm(LayerType):
             return []
         names = ("gamma", "beta") if ctx.keras_counting else ("weight", "bias")
         return [Tensor(names[0], g.norm_shape), Tensor(names[1], g.norm_shape)]
+
+    def sig_forward(self, g, ins, env):
+        """[A] each position normalised over its features: E[y²] = γ²·v/(v + ε) + β² with v the
+        features' variance at a position, taken as q − μ² (the ensemble mean); γ = 1, β = 0."""
+        x = ins[0]
+        eps = env.row.node.args["eps"]
+        v = max(x.mean - x.mu * x.mu, 1e-300)
+        env.info["ln_var"] = v + eps
+        return x.like(x.q * 0 + v / (v + eps), mu=0.0, mfrac=0.0, corr=max(x.corr * x.mean - x.mu**2, 0) / v,
+                      gauss=True), "A"  # fmt: skip
+
+    def sig_backward(self, g, ins, out, r, env):
+        """[A] r_in ≈ r_out/(v + ε)."""
+        return [r / env.info["ln_var"]], "A"
 
     def flops(self, g):
         """5 per element, 7 with the affine transform."""

@@ -67,6 +67,66 @@ class Pool(LayerType):
         """(C, *out) in the spec's layout."""
         return g.ctx.join(g.c, g.outs)
 
+    def _inside(self, g, env):
+        """Per output position: how many taps fall on the real input (not on padding)."""
+        import numpy as np
+
+        return env.window_sum(np.ones(g.ns), g.ks, g.ss, g.ds, g.pads, g.outs)
+
+    def sig_forward(self, g, ins, env):
+        """Average: E[avg²] = (Σ q_i + ρ·Σ_{i≠j} √(q_i q_j))/m² over the window (m = the divisor:
+        PyTorch counts padding, Keras does not), ρ the neighbours' uncentred correlation: "divide by
+        m" only when ρ = 0; after ReLU → conv, ρ ≈ 1/π and a 2×2 pool keeps 0.49·q, not 0.25·q
+        [A: one correlation for the whole window].
+        Max: E[max²] of k equicorrelated Gaussians, σ²[ρ + (1 − ρ)·m₂(k)] for zero means, through
+        the activation before it when there is one (max commutes with monotone φ: relu(max)), by
+        quadrature [A: equicorrelation]."""
+        import math
+
+        import numpy as np
+
+        x = ins[0]
+        qmap = env.fit(x.q, g.ns)
+        inside = self._inside(g, env)
+        if self.kind == "avg":
+            s1 = env.window_sum(qmap, g.ks, g.ss, g.ds, g.pads, g.outs)
+            s2 = env.window_sum(np.sqrt(qmap), g.ks, g.ss, g.ds, g.pads, g.outs)
+            m = inside if env.keras else np.full(g.outs, float(prod(g.ks)))
+            env.info["divisor"] = m
+            q = (s1 + x.corr * (s2 * s2 - s1)) / (m * m)
+            frac = float((inside / m).mean())
+            qm = float(q.mean())
+            mc2 = x.mfrac * x.mean * frac * frac
+            return x.like(q, mu=x.mu * frac, mfrac=min(mc2 / qm, 1.0) if qm > 0 else 0.0, gauss=x.gauss), "A"
+        k = int(prod(g.ks))
+        mom = env.moments
+        if x.pre is not None and x.pre[0] not in ("gelu",):
+            op, args, z = x.pre
+            phi, _ = mom.function(op, args) if op != "softmax" else (lambda v: v, None)
+            base = z
+        else:
+            phi, base = (lambda v: v), x
+        mu = base.mu
+        var = max(base.mean - mu * mu, 0.0)
+        rho = (base.corr * base.mean - mu * mu) / var if var > 0 else 1.0
+        e1, e2 = mom.max_moments(phi, k, mu, math.sqrt(var), rho)
+        ratio = e2 / x.mean if x.mean > 0 else 1.0
+        env.info["max_ratio"] = ratio
+        q = ratio * env.window_sum(qmap, g.ks, g.ss, g.ds, g.pads, g.outs) / np.maximum(inside, 1)
+        qm = float(q.mean())
+        mfrac = max(e1 * e1 / qm, x.mfrac) if qm > 0 else 0.0
+        return x.like(q, mu=e1, mfrac=min(mfrac, 1.0), gauss=False), "A"
+
+    def sig_backward(self, g, ins, out, r, env):
+        """Average: each covering window sends r/m² [E given independent output gradients];
+        max: each window's gradient goes to one of its taps, r/(taps inside) on average [A]."""
+        r = env.fit(r, g.outs)
+        if self.kind == "avg":
+            m = env.info["divisor"]
+            return [env.window_scatter(r / (m * m), g.ks, g.ss, g.ds, g.pads, g.ns)], "A"
+        inside = self._inside(g, env)
+        return [env.window_scatter(r / inside, g.ks, g.ss, g.ds, g.pads, g.ns)], "A"
+
     def flops(self, g):
         """Per output element: max, k − 1 comparisons; average, k − 1 adds and 1 divide = k."""
         window = prod(g.ks)
@@ -116,6 +176,42 @@ class GlobalPool(LayerType):
     def output_shape(self, g):
         """(C), or (C, 1, …) with keepdims."""
         return g.ctx.join(g.c, (1,) * self.nd) if g.keepdims else (g.c,)
+
+    def sig_forward(self, g, ins, env):
+        """Average over N positions: E[GAP²] ≈ ρ_∞·q + (1 − ρ_∞)·q/N with ρ_∞ the part of q that is the
+        channels' own means (distant positions share only that): about q/π for ReLU-fed convs [A].
+        Max over N positions: E[max²] of N Gaussians correlated by that same ρ_∞ [A]."""
+        import math
+
+        import numpy as np
+
+        x = ins[0]
+        n = prod(g.ns)
+        qm, mc2 = x.mean, x.mfrac * x.mean
+        pos = env.positions(self.output_shape(g))
+        if self.kind == "avg":
+            q = mc2 + (qm - mc2) / n
+            return x.like(np.full(pos, q), mfrac=mc2 / q if q > 0 else 0.0, corr=0.0), "A"
+        mu = x.mu
+        var = max(qm - mu * mu, 0.0)
+        rho = (mc2 - mu * mu) / var if var > 0 else 1.0
+        if x.pre is not None and x.pre[0] not in ("gelu", "softmax"):
+            op, args, z = x.pre
+            phi, _ = env.moments.function(op, args)
+            zv = max(z.mean - z.mu**2, 0.0)
+            zr = (z.mfrac * z.mean - z.mu**2) / zv if zv > 0 else 1.0
+            e1, e2 = env.moments.max_moments(phi, n, z.mu, math.sqrt(zv), zr)
+        else:
+            e1, e2 = env.moments.max_moments(lambda v: v, n, mu, math.sqrt(var), rho)
+        return x.like(np.full(pos, e2), mu=e1, mfrac=min(e1 * e1 / e2, 1.0) if e2 > 0 else 0.0, corr=0.0), "A"
+
+    def sig_backward(self, g, ins, out, r, env):
+        """Average: r/N² at every position [E]; max: r/N on average (one position takes it) [A]."""
+        import numpy as np
+
+        n = prod(g.ns)
+        rm = float(np.mean(r))
+        return [np.full(g.ns, rm / (n * n if self.kind == "avg" else n))], "E" if self.kind == "avg" else "A"
 
     def flops(self, g):
         """Per channel: average, H·W − 1 adds and 1 divide = H·W; max, H·W − 1 comparisons."""

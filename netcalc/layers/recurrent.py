@@ -75,6 +75,22 @@ class Embedding(LayerType):
         """One table, vocab × dim, trainable."""
         return [Tensor("embeddings" if ctx.keras_counting else "weight", (g.vocab, g.dim))]
 
+    def sig_forward(self, g, ins, env):
+        """[E] each output is one row of the table: q = Var + mean² of the embedding initialiser
+        (PyTorch N(0, 1): 1; Keras U(±0.05): 8.3e−4), whatever the ids."""
+        import numpy as np
+
+        from ..signal import Sig
+
+        mean, var = env.init("init", "embedding", (g.vocab, g.dim))
+        q = var + mean * mean
+        return Sig(np.full(env.positions(self.output_shape(g)), q), mean, mean * mean / q if q else 0.0,
+                   mean * mean / q if q else 0.0, gauss=False), "E"  # fmt: skip
+
+    def sig_backward(self, g, ins, out, r, env):
+        """Token ids take no gradient."""
+        return [None], "E"
+
     def receptive(self, g, rf):
         """No spatial window."""
         return None
@@ -189,6 +205,214 @@ class Recurrent(LayerType):
                     if g.bias:
                         tensors += [Tensor("bias_ih" + suffix, (n * u,)), Tensor("bias_hh" + suffix, (n * u,))]
         return tensors
+
+    # ------------------------------------------------------------------ signal propagation
+
+    def _weights(self, g, env, layer: int, n_in: int) -> dict:
+        """Variances of the input kernel, the recurrent kernel, and the gates' bias moments."""
+        n, u = GATES[self.cell], g.units
+        keras = env.keras
+        wx_shape = (n_in, n * u) if keras else (n * u, n_in)
+        wh_shape = (u, n * u) if keras else (n * u, u)
+        _, vx = env.init("init", "kernel", wx_shape, units=u)
+        _, vh = env.init("recurrent_init", "recurrent_kernel", wh_shape, units=u)
+        means = [0.0] * n
+        b2_in = b2_h = 0.0
+        if g.bias:
+            spec = env.row.node.args.get("bias_init")
+            bm, bv = env.init("bias_init", "bias", wx_shape, units=u)
+            if keras:
+                b2_in = bv + bm * bm
+                means = [bm] * n
+                if self.cell == "lstm" and (spec is None or spec.name == "default"):
+                    means[1] = 1.0  # unit_forget_bias
+                if self.cell == "gru" and g.reset_after:
+                    b2_h = bv + bm * bm
+            else:  # two bias vectors, b_ih and b_hh, from the same initialiser
+                b2_in = b2_h = bv + bm * bm
+                means = [2 * bm] * n
+        return {"vx": vx, "vh": vh, "b2_in": b2_in, "b2_h": b2_h, "means": means, "n_in": n_in}
+
+    def _run(self, g, env, w, qx) -> dict:
+        """The mean-field recursion over the steps of one direction: per step the gates' moments and
+        E[h²], E[c²] (module docstring of netcalc.signal; [MF] at step 1, [A] after)."""
+        import numpy as np
+
+        m = env.moments
+        u = g.units
+        qh = qc = 0.0
+        steps = []
+        for t in range(len(qx)):
+            base = w["n_in"] * w["vx"] * qx[t]
+            rec = u * w["vh"] * qh
+            st = {"qh_prev": qh, "qc_prev": qc}
+            if self.cell == "lstm":
+                v = base + rec + w["b2_in"] + w["b2_h"]
+                gates = []
+                for k, fn in enumerate(("sigmoid", "sigmoid", "tanh", "sigmoid")):
+                    mu = w["means"][k]
+                    e1, e2, d2 = m.activation_moments(fn, {}, mu, v + mu * mu)
+                    gates.append((float(e1), float(e2), float(d2), v, mu))
+                (_, i2, _, _, _), (_, f2, _, _, _), (_, g2, _, _, _), (_, o2, _, _, _) = gates
+                qc = f2 * qc + i2 * g2
+                _, tc2, dtc2 = m.activation_moments("tanh", {}, 0.0, qc)
+                qh = o2 * float(tc2)
+                st.update(gates=gates, qc=qc, tc2=float(tc2), dtc2=float(dtc2))
+            elif self.cell == "gru":
+                v = base + rec + w["b2_in"] + w["b2_h"]
+                rz = [m.activation_moments("sigmoid", {}, w["means"][k], v + w["means"][k] ** 2) for k in (0, 1)]
+                if env.keras:  # Keras order z, r, h
+                    (z1, z2, zd), (_, r2, rd) = rz
+                else:  # PyTorch order r, z, n
+                    (_, r2, rd), (z1, z2, zd) = rz
+                rec_n = (u * w["vh"] * qh + w["b2_h"]) if g.reset_after else u * w["vh"] * qh
+                vn = base + w["b2_in"] + float(r2) * rec_n
+                _, n2, nd = m.activation_moments("tanh", {}, 0.0, vn)
+                one_minus_z2 = 1 - 2 * float(z1) + float(z2)
+                qh = one_minus_z2 * float(n2) + float(z2) * qh
+                st.update(r2=float(r2), rd=float(rd), z2=float(z2), zd=float(zd), z1=float(z1), n2=float(n2),
+                          nd=float(nd), omz2=one_minus_z2, rec_n=rec_n, v=v, vn=vn)  # fmt: skip
+            else:
+                v = base + rec + w["b2_in"] + w["b2_h"]
+                _, h2, hd = m.activation_moments("tanh", {}, 0.0, v)
+                qh = float(h2)
+                st.update(hd=float(hd), v=v)
+            st["qh"] = qh
+            steps.append(st)
+        return {"steps": steps, "qh": np.array([s["qh"] for s in steps])}
+
+    def _stationary(self, g, env, w, qx: float) -> dict:
+        """Where the recursion settles for a long sequence of inputs with second moment qx."""
+        run = self._run(g, env, w, [qx] * 200)
+        last = run["steps"][-1]
+        out = {"qh": last["qh"]}
+        if self.cell == "lstm":
+            out["qc"] = last["qc"]
+            out["f2"] = last["gates"][1][1]
+        return out
+
+    def sig_forward(self, g, ins, env):
+        """Gate pre-activations at step 1: q_a = n_x·Var(W_x)·E[x²] + E[b²] (+ the forget bias's mean)
+        [MF through the sigmoid/tanh]; later steps add units·Var(W_h)·E[h²] and the cell recursion
+        E[c_t²] = E[f²]·E[c_{t−1}²] + E[i²]·E[g²], E[h²] = E[o²]·E[tanh(c)²] [A]. PyTorch: every
+        weight and both biases U(±1/√units); Keras: glorot kernel, orthogonal recurrent kernel
+        (each gate gets ¼ of ‖h‖²), zero bias with the forget slice at 1."""
+        import numpy as np
+
+        from ..signal import Sig
+
+        x = ins[0]
+        qx = np.atleast_1d(env.fit(x.q, (g.steps,)))
+        runs = []
+        layer_in = qx
+        for layer, n_in in enumerate(self._inputs(g)):
+            w = self._weights(g, env, layer, n_in)
+            fwd = self._run(g, env, w, layer_in)
+            dirs = [fwd]
+            if g.dirs == 2:
+                bwd = self._run(g, env, w, layer_in[::-1])
+                bwd["qh_time"] = bwd["qh"][::-1]
+                dirs.append(bwd)
+            fwd["qh_time"] = fwd["qh"]
+            runs.append((w, dirs))
+            layer_in = sum(d["qh_time"] for d in dirs) / len(dirs)
+        w, dirs = runs[-1]
+        seq = self._merge([d["qh_time"] for d in dirs], g.merge)
+        if g.sequences:
+            q = seq
+        else:
+            last = [dirs[0]["qh"][-1]]
+            if len(dirs) == 2:
+                last.append(dirs[1]["qh"][-1] if env.keras else dirs[1]["qh_time"][-1])
+            q = np.asarray(self._merge([np.asarray(v) for v in last], g.merge))
+        env.info["runs"] = runs
+        first = runs[0][1][0]["steps"][0]
+        if self.cell == "lstm":
+            env.info["gates_step1"] = first["gates"]
+        env.info["stationary"] = self._stationary(g, env, runs[-1][0], float(np.mean(layer_in)))
+        extra = {}
+        for suffix, shape in self.extra_outputs(g).items():
+            state = suffix.split("_")[0]
+            val = dirs[0]["steps"][-1]["qc" if state == "c" else "qh"]
+            extra[suffix] = Sig(np.full(env.positions(shape), val), 0.0, 0.0, 0.0)
+        env.info["extra"] = extra
+        qm = float(np.mean(q)) if np.size(q) else 0.0
+        return Sig(np.reshape(q, env.positions(self.output_shape(g))), 0.0, 0.0, 0.0, gauss=False), (
+            "MF" if g.steps == 1 and g.layers == 1 and qm >= 0 else "A"
+        )
+
+    @staticmethod
+    def _merge(maps, mode):
+        if len(maps) == 1:
+            return maps[0]
+        a, b = maps
+        return {"concat": (a + b) / 2, "sum": a + b, "mul": a * b, "ave": (a + b) / 4}[mode]
+
+    def _back(self, g, env, w, run, r_h):
+        """Back-propagation through time in second moments for one direction (steps in run order):
+        returns E[dx²] per step. Rests on gradient independence [A]."""
+        import numpy as np
+
+        u = g.units
+        carry_h = carry_c = 0.0
+        rx = np.zeros(len(run["steps"]))
+        for t in range(len(run["steps"]) - 1, -1, -1):
+            st = run["steps"][t]
+            rh = r_h[t] + carry_h
+            if self.cell == "lstm":
+                (_, i2, id2, _, _), (_, f2, fd2, _, _), (_, g2, gd2, _, _), (_, o2, od2, _, _) = st["gates"]
+                rc = rh * o2 * st["dtc2"] + carry_c
+                da = [rc * g2 * id2, rc * st["qc_prev"] * fd2, rc * i2 * gd2, rh * st["tc2"] * od2]
+                carry_c = rc * f2
+            elif self.cell == "gru":
+                dn = rh * st["omz2"] * st["nd"]
+                dz = rh * (st["qh_prev"] + st["n2"]) * st["zd"]
+                dr = dn * st["rec_n"] * st["rd"]
+                da = [dn, dz, dr]
+                carry_h_direct = rh * st["z2"] + u * w["vh"] * st["r2"] * dn
+                da_rec = dz + dr
+            else:
+                da = [rh * st["hd"]]
+            carry_h = carry_h_direct + u * w["vh"] * da_rec if self.cell == "gru" else u * w["vh"] * sum(da)
+            rx[t] = u * w["vx"] * sum(da)
+        return rx
+
+    def sig_backward(self, g, ins, out, r, env):
+        """[A] BPTT in second moments: dh_{t−1} = W_hᵀ·da_t (+ the cell path c_{t−1} ← f·dc_t), each gate's
+        da = dh·∂h/∂a; E[dx²] = units·Var(W_x)·Σ_gates E[da²]. The cell path shrinks by E[f²] per step."""
+        import numpy as np
+
+        runs = env.info["runs"]
+        T = g.steps
+        r = np.asarray(r, float)
+        if g.sequences:
+            r_seq = np.broadcast_to(env.fit(r, (T,)), (T,)).astype(float)
+            per_dir = [r_seq, r_seq]
+        else:
+            rm = float(np.mean(r))
+            fwd = np.zeros(T)
+            fwd[-1] = rm
+            bwd_time = np.zeros(T)
+            if env.keras:
+                bwd_time[0] = rm
+            else:
+                bwd_time[-1] = rm
+            per_dir = [fwd, bwd_time]
+        factor = {"concat": 1.0, "sum": 1.0, "ave": 0.25, "mul": 1.0}[g.merge]
+        for suffix, rr in (env.info.get("r_extra") or {}).items():
+            if suffix.startswith("h"):
+                per_dir[0] = per_dir[0].copy()
+                per_dir[0][-1] += float(np.mean(rr))
+        for layer in range(len(runs) - 1, -1, -1):
+            w, dirs = runs[layer]
+            rx_time = np.zeros(T)
+            for d, run in enumerate(dirs):
+                r_time = per_dir[d] * factor
+                rx = self._back(g, env, w, run, r_time[::-1])[::-1] if d == 1 else self._back(g, env, w, run, r_time)
+                rx_time = rx_time + rx
+            per_dir = [rx_time, rx_time]
+            factor = 1.0
+        return [per_dir[0]], "A"
 
     def macs_per_step(self, g) -> int:
         """gates × units × (n_in + units), over directions and stacked layers."""

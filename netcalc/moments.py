@@ -1,0 +1,231 @@
+"""Expectations of functions of Gaussian variables, for the variance report (NumPy; imported only
+by `netcalc signal` and `verify`).
+
+Everything here is an expectation over x ~ N(μ, s²) (or a pair, or k equicorrelated variables):
+closed forms where they exist (ReLU and leaky ReLU), a dense trapezoid rule on [−12, 12]
+standard deviations for one variable (accurate to ~1e−6 even for kinked functions such as relu6),
+Gauss–Hermite quadrature for pairs, and a fixed-seed Monte Carlo for the softmax (a function of
+n variables).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+SQRT2 = math.sqrt(2.0)
+_Z = np.linspace(-12.0, 12.0, 4801)
+_W = np.exp(-0.5 * _Z**2) / math.sqrt(2 * math.pi) * (_Z[1] - _Z[0])
+_W[0] *= 0.5
+_W[-1] *= 0.5
+_GH_X, _GH_W = np.polynomial.hermite_e.hermegauss(48)
+_GH_W = _GH_W / math.sqrt(2 * math.pi)
+
+
+def ncdf(x):
+    from math import erfc
+
+    if np.ndim(x):
+        return 0.5 * _erfc(-np.asarray(x) / SQRT2)
+    return 0.5 * erfc(-x / SQRT2)
+
+
+def npdf(x):
+    return np.exp(-0.5 * np.asarray(x) ** 2) / math.sqrt(2 * math.pi)
+
+
+def _erfc(x):
+    return np.vectorize(math.erfc, otypes=[float])(x)
+
+
+# --------------------------------------------------------------------------- elementwise functions
+
+
+def _selu(x):
+    alpha, scale = 1.6732632423543772, 1.0507009873554805
+    return scale * np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
+
+
+def _selu_d(x):
+    alpha, scale = 1.6732632423543772, 1.0507009873554805
+    return scale * np.where(x > 0, 1.0, alpha * np.exp(np.minimum(x, 0)))
+
+
+def _gelu(x, approximate):
+    if approximate == "tanh":
+        return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
+    return x * ncdf(x) if np.ndim(x) == 0 else x * 0.5 * (1 + _erf(x / SQRT2))
+
+
+def _erf(x):
+    return np.vectorize(math.erf, otypes=[float])(x)
+
+
+def _gelu_d(x, approximate):
+    if approximate == "tanh":
+        c = math.sqrt(2 / math.pi)
+        u = c * (x + 0.044715 * x**3)
+        t = np.tanh(u)
+        return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x)
+    return 0.5 * (1 + _erf(x / SQRT2)) + x * npdf(x)
+
+
+def _sigmoid(x):
+    return 0.5 * (1 + np.tanh(0.5 * x))
+
+
+def function(name: str, p: dict):
+    """(φ, φ') as NumPy functions for an activation op and its arguments."""
+    if name == "relu":
+        return (lambda x: np.maximum(x, 0.0)), (lambda x: (x > 0).astype(float))
+    if name == "relu6":
+        return (lambda x: np.clip(x, 0.0, 6.0)), (lambda x: ((x > 0) & (x < 6)).astype(float))
+    if name == "leaky_relu":
+        a = p["negative_slope"]
+        return (lambda x: np.where(x > 0, x, a * x)), (lambda x: np.where(x > 0, 1.0, a))
+    if name == "elu":
+        al = p["alpha"]
+        return (lambda x: np.where(x > 0, x, al * np.expm1(np.minimum(x, 0)))), (
+            lambda x: np.where(x > 0, 1.0, al * np.exp(np.minimum(x, 0)))
+        )
+    if name == "selu":
+        return _selu, _selu_d
+    if name == "gelu":
+        ap = p.get("approximate", "none")
+        return (lambda x: _gelu(x, ap)), (lambda x: _gelu_d(x, ap))
+    if name == "sigmoid":
+        return _sigmoid, (lambda x: _sigmoid(x) * (1 - _sigmoid(x)))
+    if name == "tanh":
+        return np.tanh, (lambda x: 1 - np.tanh(x) ** 2)
+    if name == "identity":
+        return (lambda x: x), (lambda x: np.ones_like(x))
+    raise ValueError(f"no function for {name!r}")
+
+
+# --------------------------------------------------------------------------- one Gaussian
+
+
+def relu_moments(mu, s):
+    """E[relu(x)], E[relu(x)²], E[relu'(x)²] for x ~ N(μ, s²), closed form (arrays allowed)."""
+    mu = np.asarray(mu, float)
+    s = np.asarray(s, float)
+    pos = s > 0
+    safe = np.where(pos, s, 1.0)
+    t = np.where(pos, mu / safe, 0.0)
+    big = np.where(pos, ncdf(t), (mu > 0).astype(float))
+    small = np.where(pos, npdf(t), 0.0)
+    m1 = np.where(pos, mu * big + s * small, np.maximum(mu, 0.0))
+    m2 = np.where(pos, (mu * mu + s * s) * big + mu * s * small, np.maximum(mu, 0.0) ** 2)
+    return m1, m2, big
+
+
+def gauss_moments(phi, dphi, mu, s):
+    """E[φ(x)], E[φ(x)²], E[φ'(x)²] for x ~ N(μ, s²) by a dense trapezoid rule (arrays of s allowed)."""
+    s = np.asarray(s, float)
+    x = np.asarray(mu, float)[..., None] + s[..., None] * _Z
+    f = phi(x)
+    d = dphi(x)
+    return (f * _W).sum(-1), (f * f * _W).sum(-1), (d * d * _W).sum(-1)
+
+
+def activation_moments(name: str, p: dict, mu: float, q):
+    """(E[φ], E[φ²], E[φ'²]) for pre-activations of mean μ and second moment q (an array of positions).
+
+    ReLU and leaky ReLU in closed form ([E] given a Gaussian, and exact for any symmetric
+    zero-mean input); every other function by quadrature.
+    """
+    q = np.asarray(q, float)
+    s = np.sqrt(np.maximum(q - mu * mu, 0.0))
+    if name == "relu":
+        return relu_moments(mu, s)
+    if name == "leaky_relu":
+        a = p["negative_slope"]
+        m1p, m2p, dp = relu_moments(mu, s)
+        m1n, m2n, dn = relu_moments(-mu, s)
+        return m1p - a * m1n, m2p + a * a * m2n, dp + a * a * dn
+    if name == "identity":
+        return np.full_like(q, mu), q, np.ones_like(q)
+    phi, dphi = function(name, p)
+    flat = s.ravel()
+    uniq, inverse = np.unique(np.round(flat, 12), return_inverse=True)
+    if uniq.size > 256:  # many distinct positions: interpolate on a log grid
+        grid = np.geomspace(max(uniq.min(), 1e-12), max(uniq.max(), 1e-12), 256)
+        m1, m2, d2 = gauss_moments(phi, dphi, mu, grid)
+        lg = np.log(np.maximum(flat, 1e-12))
+        out = [np.interp(lg, np.log(grid), v).reshape(s.shape) for v in (m1, m2, d2)]
+        return tuple(out)
+    m1, m2, d2 = gauss_moments(phi, dphi, mu, uniq)
+    return tuple(v[inverse].reshape(s.shape) for v in (m1, m2, d2))
+
+
+# --------------------------------------------------------------------------- two Gaussians
+
+
+def pair_moment(phi, mu: float, v: float, cov: float) -> float:
+    """E[φ(x)φ(y)] for x, y ~ N(μ, v) with covariance cov (Gauss–Hermite, 48 × 48 nodes)."""
+    if v <= 0:
+        return float(phi(np.asarray(mu)) ** 2)
+    rho = max(-1.0, min(1.0, cov / v))
+    sd = math.sqrt(v)
+    z1 = _GH_X[:, None]
+    z2 = _GH_X[None, :]
+    x = mu + sd * z1
+    y = mu + sd * (rho * z1 + math.sqrt(max(1 - rho * rho, 0.0)) * z2)
+    w = _GH_W[:, None] * _GH_W[None, :]
+    return float((phi(x) * phi(y) * w).sum())
+
+
+def relu_kernel(c: float) -> float:
+    """Arc-cosine kernel of degree 1 (Cho & Saul 2009), normalised: the correlation of relu(x),
+    relu(y) for zero-mean Gaussians of correlation c is (sin θ + (π − θ)·c)/π, θ = arccos c."""
+    c = max(-1.0, min(1.0, c))
+    th = math.acos(c)
+    return (math.sin(th) + (math.pi - th) * c) / math.pi
+
+
+# --------------------------------------------------------------------------- max of k Gaussians
+
+_MZ = np.linspace(-9.0, 9.0, 1801)
+
+
+def max_moment(g, k: int, mu: float, s: float, rho: float) -> float:
+    return max_moments(g, k, mu, s, rho)[1]
+
+
+def max_moments(g, k: int, mu: float, s: float, rho: float) -> tuple[float, float]:
+    """(E[g(max of k)], E[g(max of k)²]) for k equicorrelated N(μ, s²) variables (correlation ρ ≥ 0).
+
+    z_i = μ + s(√ρ·u + √(1 − ρ)·e_i): the max is μ + s√ρ·u + s√(1 − ρ)·M with M the max of k iid
+    standard normals, density k·φ(x)Φ(x)^(k−1); one Gauss–Hermite axis (u) and one dense grid (M).
+    """
+    rho = min(max(rho, 0.0), 1.0)
+    dens = k * npdf(_MZ) * ncdf(_MZ) ** (k - 1)
+    wm = dens * (_MZ[1] - _MZ[0])
+    wm /= wm.sum()
+    val = mu + s * math.sqrt(rho) * _GH_X[:, None] + s * math.sqrt(1 - rho) * _MZ[None, :]
+    f = g(val)
+    w = _GH_W[:, None] * wm[None, :]
+    return float((f * w).sum()), float((f * f * w).sum())
+
+
+def max_squared_iid(k: int) -> float:
+    """m₂(k) = E[max²] of k iid N(0, 1) (1.000 for k = 2, 1.276 for 3, 1.551 for 4)."""
+    return max_moment(lambda x: x, k, 0.0, 1.0, 0.0)
+
+
+# --------------------------------------------------------------------------- softmax
+
+
+def softmax_moments(n: int, mu: float, v: float, samples: int = 4000, seed: int = 12345):
+    """For logits iid N(μ, v) over n classes (fixed-seed Monte Carlo, [A]):
+    E[p²] (mean over classes), the backward gain E[(Jᵀg)²] for g ~ N(0, 1), and P(max p > 0.9)."""
+    rng = np.random.default_rng(seed)
+    samples = max(200, min(samples, 4_000_000 // max(n, 1)))
+    z = rng.normal(mu, math.sqrt(max(v, 0.0)), size=(samples, n))
+    z -= z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    p = e / e.sum(axis=1, keepdims=True)
+    g = rng.normal(0.0, 1.0, size=(samples, n))
+    dx = p * (g - (p * g).sum(axis=1, keepdims=True))
+    return float((p * p).mean()), float((dx * dx).mean()), float((p.max(axis=1) > 0.9).mean())

@@ -1,0 +1,548 @@
+"""Signal propagation at initialisation: the second moment of every tensor, forward and backward.
+
+For each tensor the engine tracks, in expectation over the weight draw (the rules and their
+sources are in each layer type's `sig_forward`/`sig_backward` docstrings):
+
+- q: the second moment E[x²], as a map over the spatial (or time) positions, so that zero padding
+  at the borders and the alternating counts of a transposed convolution are exact per position;
+- mu: the mean E[x] (the same at every position; a bias or an un-normalised input gives one);
+- mfrac: the fraction of q that is the channels' own means (E over channels of mean_c², the
+  "average channel squared mean" of a signal-propagation plot); batchnorm removes it;
+- corr: the uncentred correlation of neighbouring positions, E[x_p·x_p']/q, which decides how
+  much an average pool keeps (a 2×2 pool keeps q·(1 + 3ρ)/4, not q/4);
+- r: the second moment of the loss gradient at the tensor, for loss = Σ y·g with g ~ N(0, 1) at
+  every output (so r = 1 there).
+
+Each rule carries a tag: [E] exact in expectation, [MF] exact for Gaussian pre-activations
+(infinite width), [A] an approximation (see ../shared/docs/signal-propagation.md).
+NumPy is imported here; the summary path never imports this module.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+
+from . import init as inits
+from . import moments
+from .analyze import Analysis
+from .layers.base import Ctx
+
+TAG_ORDER = {"E": 0, "MF": 1, "A": 2}
+
+
+def worst(*tags: str) -> str:
+    return max(tags, key=lambda t: TAG_ORDER[t])
+
+
+class Sig:
+    """Statistics of one tensor at initialisation (see the module docstring)."""
+
+    __slots__ = ("corr", "gauss", "mfrac", "mu", "pre", "q")
+
+    def __init__(self, q, mu: float = 0.0, mfrac: float = 0.0, corr: float = 0.0, gauss: bool = False, pre=None):
+        self.q = np.asarray(q, dtype=float)
+        self.mu = float(mu)
+        self.mfrac = float(min(max(mfrac, 0.0), 1.0))
+        self.corr = float(min(max(corr, -1.0), 1.0))
+        self.gauss = gauss  # a sum of many independent terms (a linear layer's output)
+        self.pre = pre  # (op, args, Sig of the pre-activation) when the tensor is φ(Gaussian)
+
+    @property
+    def mean(self) -> float:
+        return float(self.q.mean()) if self.q.size else 0.0
+
+    def like(self, q, **kw) -> Sig:
+        fields = {"mu": self.mu, "mfrac": self.mfrac, "corr": self.corr, "gauss": self.gauss, "pre": None}
+        fields.update(kw)
+        return Sig(q, **fields)
+
+
+class Info(dict):
+    """What a rule reports besides the statistics: bias_fraction, saturation, dgain, init, notes."""
+
+    __getattr__ = dict.get
+
+
+class SigEnv:
+    """What a layer's rule may use: the weights' moments under the spec's initialisers, map
+    helpers, and an Info to report into."""
+
+    def __init__(self, convention: str, channels_last: bool, override: inits.InitSpec | None = None) -> None:
+        self.convention = convention
+        self.keras = convention == "keras"
+        self.channels_last = channels_last
+        self.override = override
+        self.row = None
+        self.info = Info()
+        self.moments = moments
+
+    # ---------------------------------------------------------------- weights
+
+    def tensor(self, *names: str):
+        """The row's first parameter tensor whose name ends with one of `names`."""
+        for t in self.row.tensors:
+            if any(t.name.endswith(n) for n in names):
+                return t
+        return None
+
+    def init(self, arg: str, role: str, shape: tuple, *, units: int = 0) -> tuple[float, float]:
+        """(mean, variance) of one weight of a tensor of `shape` drawn by the node's `arg` initialiser
+        (the --init override for kernels, the framework default when the spec names none)."""
+        spec = self.row.node.args.get(arg, inits.InitSpec("default")) if arg else inits.InitSpec("default")
+        if self.override is not None and role in ("kernel",):
+            spec = self.override
+        if spec.name == "default":
+            spec = inits.default_for(role, self.convention, shape, units=units)
+        if inits.is_constant(spec) and role in ("kernel", "recurrent_kernel", "embedding"):
+            self.info.setdefault("constant", []).append(f"{arg or role}: {spec.describe()}")
+        described = self.info.setdefault("init", {})
+        described[arg or role] = spec.describe()
+        return inits.moments(spec, shape, self.keras)
+
+    # ---------------------------------------------------------------- maps
+
+    @staticmethod
+    def window_sum(m, ks, ss, ds, pads, outs):
+        """out[o] = Σ over the window's taps of m at o·s + i·d − pad_before (zero outside): the
+        per-position count a convolution or pool reads, weighted by the input map."""
+        m = np.asarray(m, float)
+        nd = len(ks)
+        if m.ndim != nd:
+            m = np.full((1,) * nd, m.mean() if m.size else 0.0) * np.ones(tuple(1 for _ in range(nd)))
+            m = np.broadcast_to(m, tuple(1 for _ in range(nd)))
+        need = [(o - 1) * s + d * (k - 1) + 1 for o, s, d, k in zip(outs, ss, ds, ks, strict=True)]
+        padded = np.zeros([max(nn, pb + n) for nn, (pb, _), n in zip(need, pads, m.shape, strict=True)])
+        sl = tuple(slice(pb, pb + n) for (pb, _), n in zip(pads, m.shape, strict=True))
+        padded[sl] = m
+        out = np.zeros(outs)
+        for taps in np.ndindex(*ks):
+            idx = tuple(slice(t * d, t * d + (o - 1) * s + 1, s) for t, d, o, s in zip(taps, ds, outs, ss, strict=True))
+            out += padded[idx]
+        return out
+
+    @staticmethod
+    def window_scatter(mo, ks, ss, ds, pads, ns):
+        """The transpose of `window_sum`: in[p] = Σ over (o, i) with o·s + i·d − pad_before = p of
+        mo[o] — what a position receives back (backward), or a transposed convolution's count."""
+        mo = np.asarray(mo, float)
+        outs = mo.shape
+        need = [max((o - 1) * s + d * (k - 1) + 1, pb + n) for o, s, d, k, (pb, _), n in zip(outs, ss, ds, ks, pads, ns, strict=True)]  # fmt: skip
+        full = np.zeros(need)
+        for taps in np.ndindex(*ks):
+            idx = tuple(slice(t * d, t * d + (o - 1) * s + 1, s) for t, d, o, s in zip(taps, ds, outs, ss, strict=True))
+            full[idx] += mo
+        sl = tuple(slice(pb, pb + n) for (pb, _), n in zip(pads, ns, strict=True))
+        return full[sl]
+
+    def positions(self, shape: tuple) -> tuple:
+        """The axes a map covers: every axis but the channel (feature) axis; () for a vector."""
+        if len(shape) <= 1:
+            return ()
+        return tuple(shape[:-1]) if self.channels_last else tuple(shape[1:])
+
+    @staticmethod
+    def fit(m, shape: tuple):
+        """A map of the given position shape: itself if it fits, else its mean everywhere."""
+        m = np.asarray(m, float)
+        if m.shape == tuple(shape):
+            return m
+        return np.full(shape, m.mean() if m.size else 0.0)
+
+
+# ------------------------------------------------------------------------------- inputs
+
+
+def input_sig(inp, env: SigEnv) -> Sig:
+    """An input's statistics from its spec: mean/std (a number or one per channel), or a pixel
+    range [low, high] taken as uniform, and the centred correlation of neighbouring positions."""
+    stats = inp.stats
+    pos = env.positions(inp.shape)
+    if inp.dtype.startswith("int"):
+        return Sig(np.full(pos, np.nan), 0.0)
+    if "mean" in stats or "std" in stats:
+        mean = np.atleast_1d(np.asarray(stats.get("mean", 0.0), float))
+        std = np.atleast_1d(np.asarray(stats.get("std", 1.0 if "range" not in stats else 0.0), float))
+        if "range" in stats and "std" not in stats:
+            lo, hi = stats["range"]
+            std = np.atleast_1d((hi - lo) / math.sqrt(12))
+    elif "range" in stats:
+        lo, hi = stats["range"]
+        mean, std = np.atleast_1d((lo + hi) / 2), np.atleast_1d((hi - lo) / math.sqrt(12))
+    else:
+        mean, std = np.zeros(1), np.ones(1)
+    mean, std = np.broadcast_arrays(mean, std)
+    mc2 = float((mean**2).mean())
+    var = float((std**2).mean())
+    q = mc2 + var
+    rho = float(stats.get("correlation", 0.0))
+    mu = float(mean.mean())
+    if q == 0:
+        return Sig(np.zeros(pos), 0.0)
+    return Sig(np.full(pos, q), mu, mc2 / q, (mc2 + rho * var) / q, gauss=True)
+
+
+# ------------------------------------------------------------------------------- the walk
+
+
+class LayerSignal:
+    """One node's prediction: forward statistics of its output, backward r at its output, tags."""
+
+    __slots__ = ("bwd_tag", "fwd_tag", "info", "node", "out", "q_in", "r", "r_in", "row")
+
+    def __init__(self, row, out: Sig, q_in: float, fwd_tag: str, info: Info) -> None:
+        self.row = row
+        self.node = row.node
+        self.out = out
+        self.q_in = q_in
+        self.fwd_tag = fwd_tag
+        self.info = info
+        self.r = None  # map of E[(dL/dy)²] at the output
+        self.r_in = None  # list of maps, one per input
+        self.bwd_tag = "E"
+
+    @property
+    def q(self) -> float:
+        return self.out.mean
+
+    @property
+    def gain(self) -> float:
+        return self.q / self.q_in if self.q_in and math.isfinite(self.q_in) and self.q_in > 0 else float("nan")
+
+    @property
+    def r_norm(self) -> float:
+        """‖∂L/∂y‖² per sample: the mean second moment times the number of elements."""
+        from math import prod
+
+        return self.r_mean * prod(self.row.out_shape)
+
+    @property
+    def r_mean(self) -> float:
+        return float(np.mean(self.r)) if self.r is not None and np.size(self.r) else float("nan")
+
+
+class SignalReport:
+    def __init__(self, analysis: Analysis, layers: list[LayerSignal], inputs: dict, input_r: dict, override) -> None:
+        self.analysis = analysis
+        self.layers = layers
+        self.inputs = inputs  # name -> Sig
+        self.input_r = input_r  # name -> r map at the input
+        self.override = override
+        self.findings: list = []
+
+    @property
+    def by_name(self) -> dict:
+        return {s.node.name: s for s in self.layers}
+
+    def weighted(self) -> list:
+        """The layers with weights (conv, dense, recurrent...), whose outputs are pre-activations."""
+        return [s for s in self.layers if s.info.get("init") and math.isfinite(s.q)]
+
+    def span(self) -> tuple:
+        """(first, last) layers the growth is measured between: the first weighted layer, and the
+        last layer that is not a bounded output (a softmax, sigmoid or tanh at the end says nothing
+        about growth: its own report is the saturation)."""
+        weighted = self.weighted()
+        finite = [s for s in self.layers if math.isfinite(s.q)]
+        if not finite:
+            return None, None
+        first = weighted[0] if weighted else finite[0]
+        tail = list(finite)
+        while len(tail) > 1 and tail[-1].node.op in BOUNDED:
+            tail.pop()
+        return first, tail[-1]
+
+    def growth(self) -> tuple[float, float]:
+        """Forward: E[x²] at the end of the net (`span`) over E[x²] at the first weighted layer's
+        output (pre-activations). Backward: the gradient's squared norm per sample, ‖∂L/∂y‖² =
+        E[(∂L/∂y)²] × elements, at the first weighted layer's output over the end's (the way the
+        gradient travels); the norm, because the per-element moment also moves with the widths
+        (He et al. 2015: it scales by C_out/C_in under fan_in init while the norm stays put)."""
+        first, last = self.span()
+        if first is None:
+            return float("nan"), float("nan")
+        fwd = last.q / first.q if first.q > 0 else float("inf")
+        bwd = first.r_norm / last.r_norm if last.r_norm > 0 else float("nan")
+        return fwd, bwd
+
+
+BOUNDED = ("softmax", "sigmoid", "tanh")
+
+
+def propagate(analysis: Analysis, override: inits.InitSpec | None = None) -> SignalReport:
+    """Forward then backward over the analysed graph."""
+    graph = analysis.graph
+    env = SigEnv(graph.convention, graph.channels_last, override)
+    sigs: dict[str, Sig] = {}
+    inputs = {}
+    for inp in graph.inputs:
+        sigs[inp.name] = inputs[inp.name] = input_sig(inp, env)
+    layers: list[LayerSignal] = []
+    for row in analysis.rows:
+        if not row.ok:
+            continue
+        ins = [sigs[name] for name in row.node.inputs]
+        env.row = row
+        env.info = Info()
+        out, tag = row.ltype.sig_forward(row.g, ins, env)
+        extra = env.info.pop("extra", {})
+        for suffix, sig in extra.items():
+            sigs[f"{row.node.name}.{suffix}"] = sig
+        sigs[row.node.name] = out
+        q_in = float(np.nanmean([s.mean for s in ins])) if ins and not all(np.isnan(s.mean) for s in ins) else math.nan
+        layers.append(LayerSignal(row, out, q_in, tag, env.info))
+    _backward(analysis, layers, sigs, env)
+    input_r = {}
+    for s in layers:
+        for name, r in zip(s.node.inputs, s.r_in or [], strict=False):
+            if name in inputs and r is not None:
+                input_r[name] = input_r.get(name, 0) + r
+    return SignalReport(analysis, layers, inputs, input_r, override)
+
+
+def _backward(analysis, layers, sigs, env) -> None:
+    """r = 1 at every graph output, then each layer's rule sends r back to its inputs; a tensor read
+    by several layers receives the sum (independent gradients add in second moment)."""
+    graph = analysis.graph
+    acc: dict[str, np.ndarray] = {}
+    by_name = {s.node.name: s for s in layers}
+    for out in graph.outputs:
+        base = out.split(".")[0] if out not in by_name else out
+        s = by_name.get(base)
+        if s is not None:
+            acc[out] = acc.get(out, 0) + np.ones_like(s.out.q if out == base else sigs[out].q)
+    for s in reversed(layers):
+        name = s.node.name
+        r = acc.get(name)
+        extras = {k.split(".", 1)[1]: v for k, v in acc.items() if k.startswith(name + ".")}
+        if (r is None and not extras) or r is None:
+            r = np.zeros_like(s.out.q)
+        s.r = np.asarray(r, float)
+        ins = [sigs[n] for n in s.node.inputs]
+        env.row = s.row
+        env.info = s.info
+        if extras:
+            env.info["r_extra"] = extras
+        rs, tag = s.row.ltype.sig_backward(s.row.g, ins, s.out, s.r, env)
+        s.bwd_tag = tag
+        s.r_in = rs
+        for n, ri in zip(s.node.inputs, rs, strict=False):
+            if ri is None:
+                continue
+            prev = acc.get(n)
+            target_shape = sigs[n].q.shape
+            ri = SigEnv.fit(ri, target_shape)
+            acc[n] = ri if prev is None else prev + ri
+
+
+# ------------------------------------------------------------------------------- advice
+
+SUGGEST = {
+    "relu": ("he_normal", "kaiming_normal"),
+    "relu6": ("he_normal", "kaiming_normal"),
+    "leaky_relu": ("he_normal (a = slope)", "kaiming_normal (a = slope)"),
+    "elu": ("he_normal", "kaiming_normal"),
+    "gelu": ("he_normal", "kaiming_normal"),
+    "selu": ("lecun_normal", "lecun_normal"),
+    "tanh": ("glorot_uniform", "xavier_uniform"),
+    "sigmoid": ("glorot_uniform", "xavier_uniform"),
+}
+
+
+def advise(report: SignalReport, band: float, diags) -> None:
+    """Findings: the forward (W301) or backward (W302) growth over the net outside [1/band, band],
+    naming the layer that contributes most, the initialiser that keeps it near 1 and LSUV's
+    factor 1/√q; saturating sigmoid/tanh/softmax inputs (W303); constant weight initialisation
+    (W304), except where a zero start is the point (the last layer of a residual branch: Fixup,
+    SkipInit; a network output)."""
+    first, last = report.span()
+    if first is None:
+        return
+    fwd, bwd = report.growth()
+    path = [s for s in report.layers if first.row is s.row or _between(report, first, last, s)]
+    if math.isfinite(fwd) and not (1 / band <= fwd <= band):
+        _warn(report, diags, "W301", "forward", fwd, band, _culprit(path, fwd > 1, False), first, last)
+    if math.isfinite(bwd) and not (1 / band <= bwd <= band):
+        _warn(report, diags, "W302", "backward", bwd, band, _culprit(path, bwd > 1, True), first, last)
+    readers = _readers(report)
+    outputs = set(report.analysis.graph.outputs)
+    for s in report.layers:
+        sat = s.info.get("saturation")
+        if sat and sat[0] > 0.05:
+            frac, t, dgain = sat
+            diags.warning(
+                "W303",
+                f"{s.node.name}: {s.node.op} saturates: {frac:.0%} of its inputs lie beyond ±{t:g} (input second "
+                f"moment {s.q_in:.3g}); its backward gain E[φ'²] is {dgain:.3g}",
+                s.node.loc,
+                layer=s.node.name,
+            )
+        if "softmax_saturation" in s.info and s.info["logit_std"] > 3:
+            diags.warning(
+                "W303",
+                f"{s.node.name}: softmax saturates: logit std {s.info['logit_std']:.3g} (> 3), the largest "
+                f"probability exceeds 0.9 in {s.info['softmax_saturation']:.0%} of samples at initialisation",
+                s.node.loc,
+                layer=s.node.name,
+            )
+        intended = s.node.name in outputs or any(t.node.op == "add" for t in readers.get(s.node.name, []))
+        for what in s.info.get("constant", []):
+            if intended:
+                continue
+            diags.warning(
+                "W304",
+                f"{s.node.name}: constant initialisation ({what}): all its units start identical and only the "
+                "layers after it can tell them apart (zero weights before a ReLU pass no gradient at all)",
+                s.node.loc,
+                layer=s.node.name,
+            )
+
+
+def _between(report, first, last, s) -> bool:
+    order = {id(t): i for i, t in enumerate(report.layers)}
+    return order[id(first)] <= order[id(s)] <= order[id(last)]
+
+
+def _readers(report) -> dict:
+    readers: dict = {}
+    for t in report.layers:
+        for n in t.node.inputs:
+            readers.setdefault(n, []).append(t)
+    return readers
+
+
+def _culprit(path, growing: bool, backward: bool):
+    """The checkpoint (a weighted layer or a residual add: where pre-activations are formed) whose
+    step from the previous checkpoint moves furthest in the direction of the total growth —
+    He et al.'s per-layer factor, activation and pooling in between included."""
+    checkpoints = [s for s in path if s.info.get("init") or s.node.op == "add"]
+    if len(checkpoints) < 2:
+        return (checkpoints or path)[0], float("nan")
+    best, best_log, best_step = checkpoints[1], -math.inf, float("nan")
+    for prev, cur in itertools.pairwise(checkpoints):
+        if backward:
+            step = prev.r_norm / cur.r_norm if cur.r_norm > 0 else float("nan")
+        else:
+            step = cur.q / prev.q if prev.q > 0 else float("nan")
+        if not math.isfinite(step) or step <= 0:
+            continue
+        lg = math.log(step) if growing else -math.log(step)
+        if lg > best_log + 1e-9:
+            best, best_log, best_step = cur, lg, step
+    return best, best_step
+
+
+def _bgain(s) -> float:
+    """How much the gradient's squared norm grows going back through this layer."""
+    from math import prod
+
+    if not s.r_in or s.r_norm <= 0:
+        return float("nan")
+    norm_in = sum(float(np.mean(r)) * prod(shape) for r, shape in zip(s.r_in, s.row.in_shapes, strict=False)
+                  if r is not None)  # fmt: skip
+    return norm_in / s.r_norm
+
+
+REASONS = {
+    "maxpool1d": "the max of a window is biased upward",
+    "maxpool2d": "the max of a window is biased upward",
+    "global_maxpool1d": "the max over the map is biased upward",
+    "global_maxpool2d": "the max over the map is biased upward",
+    "add": "a residual sum adds the branches' second moments (×2 per unnormalised block)",
+    "multiply": "a product multiplies second moments",
+}
+
+
+def _warn(report, diags, code, direction, growth, band, found, first, last) -> None:
+    culprit, step = found
+    keras = report.analysis.graph.convention == "keras"
+    way = (f"from {first.node.name} to {last.node.name}" if direction == "forward"
+           else f"from {last.node.name} back to {first.node.name}")  # fmt: skip
+    head = (f"the {direction} second moment {'grows' if growth > 1 else 'shrinks'} {_times(growth)} {way} "
+            f"(band {band:g}× either way); the largest step is at {culprit.node.name} ({culprit.node.op}), "
+            f"{_times(step)} from the previous weighted layer")  # fmt: skip
+    if culprit.info.get("init"):
+        before = _activation_before(report, culprit)
+        pick = SUGGEST.get(before, ("lecun_normal", "lecun_normal") if before else ("glorot_uniform", "xavier_uniform"))
+        name = pick[0] if keras else pick[1]
+        now = culprit.info["init"].get("init", "")
+        fed = f"fed by {before}" if before else "with no nonlinearity before it"
+        lsuv = 1 / math.sqrt(culprit.q) if culprit.q > 0 else float("nan")
+        fix = 1 / math.sqrt(step) if direction == "forward" and math.isfinite(step) and step > 0 else None
+        tail = f": its init is {now}, {fed}; {name} keeps the step near 1"
+        if fix is not None:
+            tail += f" (or scale its weights by {fix:.3g})"
+        tail += f"; LSUV would scale them by 1/√q = {lsuv:.3g} to give its output E[x²] = 1"
+    else:
+        reason = REASONS.get(culprit.node.op, "")
+        tail = f": {reason}" if reason else ""
+        tail += "; zero-initialise the last layer of each branch (Fixup, SkipInit) or normalise inside it"
+    diags.warning(code, head + tail, culprit.node.loc, layer=culprit.node.name)
+
+
+def _activation_before(report, s) -> str | None:
+    """The nonlinearity the layer's input went through last (skipping pooling, dropout, reshapes)."""
+    by_name = report.by_name
+    cur = s
+    for _ in range(6):
+        if not cur.node.inputs:
+            return None
+        prev = by_name.get(cur.node.inputs[0])
+        if prev is None:
+            return None
+        if prev.node.op in SUGGEST:
+            return prev.node.op
+        if prev.info.get("init") or prev.node.op in ("add", "concat", "batchnorm", "layernorm"):
+            return None
+        cur = prev
+    return None
+
+
+def _times(x: float) -> str:
+    if not math.isfinite(x):
+        return str(x)
+    return f"{x:.3g}×"
+
+
+def ctx_for(row, graph, diags) -> Ctx:
+    return Ctx(row.node, graph.convention, graph.channels_last, diags, graph.convention)
+
+
+# ------------------------------------------------------------------------------- shared rules
+
+
+def linear_out(env: SigEnv, x: Sig, summed, fan: int, n_terms: int, bias: bool, out_pos: tuple):
+    """A weighted sum with iid weights: q_out = Var(w)·fan·Σ q_in + E[b²] per position [E].
+
+    `summed` is the input's q summed over the taps each output reads (the window count with zero
+    padding), `fan` the channels per tap (C_in/groups), `n_terms` all products per output. A
+    non-zero weight mean m adds m²·(Σ q + (n² − n)·μ²) [A]. Per-channel means and the
+    neighbour correlation pass through scaled the same way; the bias adds E[b²] to both.
+    """
+    kt = env.tensor("kernel", "weight")
+    wm, wv = env.init("init", "kernel", kt.shape)
+    summed = env.fit(summed, out_pos)
+    qw = wv * fan * summed
+    tag = "E"
+    if wm:
+        qw = qw + wm * wm * (fan * summed + (n_terms * n_terms - n_terms) * x.mu * x.mu)
+        tag = "A"
+    b2 = bm = 0.0
+    if bias:
+        bm, bv = env.init("bias_init", "bias", kt.shape)
+        b2 = bv + bm * bm
+    q = qw + b2
+    qm = float(q.mean()) if q.size else 0.0
+    sm = float(summed.mean()) if summed.size else 0.0
+    mc2 = wv * fan * sm * x.mfrac + b2
+    if wm:
+        mc2 += wm * wm * n_terms * n_terms * x.mu * x.mu
+    env.info["wv"] = wv
+    env.info["bias_fraction"] = b2 / qm if qm > 0 else 0.0
+    env.info["fan_in"] = n_terms
+    qwm = float(qw.mean()) if qw.size else 0.0
+    out = Sig(q, bm + wm * n_terms * x.mu, mc2 / qm if qm > 0 else 0.0, (x.corr * qwm + b2) / qm if qm > 0 else 0.0,
+              gauss=True)  # fmt: skip
+    return out, tag

@@ -1,0 +1,233 @@
+"""How `netcalc signal` shows a SignalReport: a table with log-scale bars, JSON, a comparison of
+initialisers, and the optional matplotlib plot. Formatting only: the figures come from signal.py."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from .render import Style, diagnostic_lines
+
+BAR = 16
+
+
+def _log(x: float) -> float:
+    return math.log10(x) if x > 0 and math.isfinite(x) else float("nan")
+
+
+def _num(x: float) -> str:
+    if x is None or not math.isfinite(x):
+        return "—"
+    if x == 0:
+        return "0"
+    if 1e-3 <= abs(x) < 1e5:
+        return f"{x:.4g}"
+    return f"{x:.3g}"
+
+
+def _bar(lg: float, lo: float, hi: float) -> str:
+    """A bar from 0 (q = 1) to log₁₀ q on a scale from lo to hi, the 0 marked with │."""
+    if not math.isfinite(lg):
+        return " " * BAR
+    span = hi - lo or 1.0
+    zero = round((0 - lo) / span * (BAR - 1))
+    pos = round((lg - lo) / span * (BAR - 1))
+    cells = [" "] * BAR
+    a, b = sorted((zero, pos))
+    for i in range(a, b + 1):
+        cells[i] = "█"
+    if cells[zero] == " " or a == b:
+        cells[zero] = "│" if a == b else cells[zero]
+    return "".join(cells)
+
+
+def _notes(s) -> str:
+    info = s.info
+    out = []
+    bf = info.get("bias_fraction")
+    if bf and bf >= 0.01:
+        out.append(f"bias {bf:.0%}")
+    sat = info.get("saturation")
+    if sat:
+        frac, t, dgain = sat
+        out.append(f"{frac:.0%} beyond ±{t:g}, E[φ'²] {dgain:.3g}")
+    if "softmax_saturation" in info:
+        out.append(f"logit std {info['logit_std']:.3g}, max p > 0.9 in {info['softmax_saturation']:.0%}")
+    if "spread" in info:
+        lo, hi = info["spread"]
+        out.append(f"per position {_num(lo)}..{_num(hi)}")
+    st = info.get("stationary")
+    if st and "qc" in st:
+        out.append(f"long run E[h²] {_num(st['qh'])}, E[c²] {_num(st['qc'])}, cell gradient ×{st['f2']:.2f}/step")
+    elif st:
+        out.append(f"long run E[h²] {_num(st['qh'])}")
+    if info.get("constant"):
+        out.append("constant init")
+    return "; ".join(out)
+
+
+def rows_of(report) -> list[dict]:
+    """One plain record per tensor: the inputs, then every layer (the JSON's `layers[]`)."""
+    out = []
+    for name, sig in report.inputs.items():
+        r = report.input_r.get(name)
+        out.append({
+            "name": name, "op": "input", "forward_second_moment": _clean(sig.mean),
+            "backward_second_moment": _clean(float(r.mean())) if r is not None and getattr(r, "size", 1) else None,
+            "tag": "E", "backward_tag": "A", "mean": _clean(sig.mu), "gain": None,
+        })  # fmt: skip
+    for s in report.layers:
+        info = s.info
+        rec = {
+            "name": s.node.name,
+            "op": s.node.op,
+            "line": s.node.loc.line,
+            "forward_second_moment": _clean(s.q),
+            "backward_second_moment": _clean(s.r_mean),
+            "tag": s.fwd_tag,
+            "backward_tag": s.bwd_tag,
+            "gain": _clean(s.gain),
+            "mean": _clean(s.out.mu),
+            "channel_mean_fraction": _clean(s.out.mfrac),
+            "neighbour_correlation": _clean(s.out.corr),
+        }
+        if s.out.q.size > 1:
+            rec["forward_min"] = _clean(float(s.out.q.min()))
+            rec["forward_max"] = _clean(float(s.out.q.max()))
+        if "init" in info:
+            rec["init"] = info["init"]
+        if "bias_fraction" in info:
+            rec["bias_fraction"] = _clean(info["bias_fraction"])
+        if "saturation" in info:
+            frac, t, dgain = info["saturation"]
+            rec["saturation"] = {"fraction_beyond": _clean(frac), "threshold": t, "backward_gain": _clean(dgain)}
+        if "softmax_saturation" in info:
+            rec["saturation"] = {"max_p_above_0.9": _clean(info["softmax_saturation"]),
+                                 "logit_std": _clean(info["logit_std"]), "backward_gain": _clean(info["dgain"])}  # fmt: skip
+        if "stationary" in info:
+            rec["stationary"] = {k: _clean(v) for k, v in info["stationary"].items()}
+        if "gates_step1" in info:
+            rec["gates_step1"] = [
+                {"gate": g, "pre_activation_second_moment": _clean(v + mu * mu), "mean_square": _clean(e2),
+                 "backward_gain": _clean(d2)}
+                for g, (_, e2, d2, v, mu) in zip(("i", "f", "g", "o"), info["gates_step1"], strict=True)
+            ]  # fmt: skip
+        out.append(rec)
+    return out
+
+
+def _clean(x):
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def render_table(report, style: Style, band: float) -> str:
+    recs = rows_of(report)
+    logs = [_log(r["forward_second_moment"] or 0) for r in recs] + [
+        _log(r["backward_second_moment"] or 0) for r in recs
+    ]
+    finite = [x for x in logs if math.isfinite(x)]
+    lo, hi = (min([*finite, -1.0]), max([*finite, 1.0])) if finite else (-1.0, 1.0)
+    header = ["layer", "op", "E[x²] forward", f"log₁₀ {lo:.0f}..{hi:.0f}", "gain", "tag", "E[g²] backward",
+              f"log₁₀ {lo:.0f}..{hi:.0f}", "tag", "notes"]  # fmt: skip
+    body = []
+    by_name = report.by_name
+    for r in recs:
+        q, g = r["forward_second_moment"], r["backward_second_moment"]
+        s = by_name.get(r["name"])
+        body.append([
+            r["name"], r["op"], _num(q) if q is not None else "—", _bar(_log(q or 0), lo, hi),
+            _num(r["gain"]) + "×" if r.get("gain") is not None else "", r["tag"],
+            _num(g) if g is not None else "—", _bar(_log(g or 0), lo, hi), r["backward_tag"],
+            _notes(s) if s else "",
+        ])  # fmt: skip
+    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
+    right = {2, 4, 6}
+
+    def line(cells):
+        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()  # fmt: skip
+
+    graph = report.analysis.graph
+    init = f", every kernel initialised {report.override.describe()}" if report.override else ""
+    title = f"{graph.name} — signal propagation at initialisation ({graph.convention} defaults{init})"
+    lines = [style.bold(title), style.bold(line(header)), "─" * min(sum(widths) + 2 * len(widths), 160)]
+    lines += [line(b) for b in body]
+    fwd, bwd = report.growth()
+    lines.append("")
+    lines.append(f"forward growth, first → last weighted layer: {_num(fwd)}× (E[x²] of the pre-activations)")
+    lines.append(f"backward growth, last → first weighted layer: {_num(bwd)}× (the gradient's squared norm per sample)")
+    lines.append(f"band: {band:g}× either way. Tags: [E] exact in expectation, [MF] mean-field (Gaussian "
+                 "pre-activations), [A] approximation.")  # fmt: skip
+    lines.append("Training mode (dropout masks, batch statistics); backward: loss = Σ y·g with g ~ N(0, 1) at the "
+                 "outputs.")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def render_json(report, band: float) -> str:
+    fwd, bwd = report.growth()
+    graph = report.analysis.graph
+    doc = {
+        "name": graph.name,
+        "convention": graph.convention,
+        "init_override": report.override.describe() if report.override else None,
+        "mode": "train",
+        "layers": rows_of(report),
+        "totals": {"forward_growth": _clean(fwd), "backward_growth": _clean(bwd), "band": band},
+        "findings": [d.to_json() for d in report.analysis.diags.sorted() if d.severity == "warning"],
+    }
+    return json.dumps(doc, indent=1)
+
+
+def render_compare(reports: list, labels: list[str], style: Style) -> str:
+    """Several initialisers side by side: log₁₀ E[x²] forward and the backward norm growth."""
+    names = [s.node.name for s in reports[0].layers]
+    header = ["layer", "op"] + [f"{lab} fwd" for lab in labels]
+    body = []
+    for i, name in enumerate(names):
+        s0 = reports[0].layers[i]
+        body.append([name, s0.node.op] + [_num(rep.layers[i].q) for rep in reports])
+    growth = [rep.growth() for rep in reports]
+    body.append(["forward growth", ""] + [_num(f) + "×" for f, _ in growth])
+    body.append(["backward growth", ""] + [_num(b) + "×" for _, b in growth])
+    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
+    lines = [style.bold(f"{reports[0].analysis.graph.name} — E[x²] per layer under each initialiser")]
+    for j, row in enumerate([header, *body]):
+        text = "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+        lines.append(style.bold(text) if j == 0 else text.rstrip())
+        if j == 0 or j == len(body) - 2:
+            lines.append("─" * len(text))
+    return "\n".join(lines) + "\n"
+
+
+def warning_lines(report, sources, style: Style, tty: bool) -> list[str]:
+    warnings = [d for d in report.analysis.diags.sorted() if d.severity == "warning"]
+    lines = diagnostic_lines(warnings, sources if tty else None)
+    return [style.warn(x) if ": warning " in x else x for x in lines]
+
+
+def plot(reports: list, labels: list[str], path: str) -> None:
+    """The signal-propagation plot: log₁₀ E[x²] forward and E[g²] backward per layer, one line per
+    initialiser (matplotlib, the optional `plot` extra)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
+    for rep, lab in zip(reports, labels, strict=True):
+        xs = range(len(rep.layers))
+        axes[0].plot(xs, [s.q for s in rep.layers], marker=".", label=lab)
+        axes[1].plot(xs, [s.r_mean for s in rep.layers], marker=".", label=lab)
+    axes[0].set_yscale("log")
+    axes[1].set_yscale("log")
+    axes[0].set_ylabel("E[x²] forward")
+    axes[1].set_ylabel("E[g²] backward")
+    names = [s.node.name for s in reports[0].layers]
+    axes[1].set_xticks(range(len(names)))
+    axes[1].set_xticklabels(names, rotation=90, fontsize=6)
+    axes[0].legend()
+    axes[0].set_title(f"{reports[0].analysis.graph.name}: signal propagation at initialisation")
+    fig.tight_layout()
+    fig.savefig(path)
