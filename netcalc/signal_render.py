@@ -8,7 +8,7 @@ import math
 
 from .render import Style, diagnostic_lines
 
-BAR = 16
+BAR = 12
 
 
 def _log(x: float) -> float:
@@ -156,8 +156,11 @@ def render_table(report, style: Style, band: float) -> str:
     lines += [line(b) for b in body]
     fwd, bwd = report.growth()
     lines.append("")
-    lines.append(f"forward growth, first → last weighted layer: {_num(fwd)}× (E[x²] of the pre-activations)")
-    lines.append(f"backward growth, last → first weighted layer: {_num(bwd)}× (the gradient's squared norm per sample)")
+    first, last = report.span()
+    fwd_ends = f" {first.node.name} → {last.node.name}" if first else ""
+    bwd_ends = f" {last.node.name} → {first.node.name}" if first else ""
+    lines.append(f"forward growth{fwd_ends}: {_num(fwd)}× (E[x²], from the first weighted layer to the end)")
+    lines.append(f"backward growth{bwd_ends}: {_num(bwd)}× (the gradient's squared norm per sample)")
     lines.append(f"band: {band:g}× either way. Tags: [E] exact in expectation, [MF] mean-field (Gaussian "
                  "pre-activations), [A] approximation.")  # fmt: skip
     lines.append("Training mode (dropout masks, batch statistics); backward: loss = Σ y·g with g ~ N(0, 1) at the "
