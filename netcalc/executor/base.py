@@ -24,6 +24,11 @@ class Env:
         self.rng = rng if rng is not None else np.random.default_rng(0)
         self.mode = mode  # "train" | "eval"
         self.init_override = init_override  # an InitSpec replacing every weight kernel's init, or None
+        # (additions) a generator for what is random in the forward pass itself (dropout masks), kept
+        # apart from the weights' so that a mask never shifts the weights drawn after it; and `dry`:
+        # build shapes only (weights as lazily allocated zeros, nothing sampled), for memory estimates
+        self.mask_rng = np.random.default_rng(1)
+        self.dry = False
 
     @property
     def keras(self) -> bool:
@@ -75,3 +80,31 @@ class Kernel:
 
     def build(self, node, in_shapes: list[tuple], env: Env) -> Layer:
         raise NotImplementedError
+
+
+# --------------------------------------------------------------------------- additions: helpers
+
+
+def draw(spec, shape, role: str, env: Env, *, kernel: bool = False, **kw) -> np.ndarray:
+    """A weight array of `shape` sampled by `weights.sample`; `kernel` marks a weight kernel, whose
+    initialiser `env.init_override` replaces. In a dry build, zeros that are never touched."""
+    shape = tuple(int(d) for d in shape)
+    if env.dry:
+        return np.zeros(shape, env.dtype)
+    from .weights import sample
+
+    if kernel and env.init_override is not None:
+        spec = env.init_override
+    return sample(spec, shape, role, env, **kw)
+
+
+def channel_axis(rank: int, channels_last: bool) -> int:
+    """The channel (feature) axis of a batched array of `rank` axes (batch included): 1 for channels
+    first (or a batch of vectors), the last for channels last."""
+    return rank - 1 if channels_last or rank <= 2 else 1
+
+
+def unbroadcast(g: np.ndarray, shape: tuple) -> np.ndarray:
+    """Sum a gradient over the axes along which an array of `shape` was broadcast (same rank)."""
+    axes = tuple(i for i, (a, b) in enumerate(zip(g.shape, shape, strict=True)) if b == 1 and a != 1)
+    return g.sum(axis=axes, keepdims=True) if axes else g

@@ -1,0 +1,679 @@
+"""Convolution kernels: conv1d, conv2d (groups, depthwise, dilation), conv2d_transpose, shortcut.
+
+Written from the frameworks' definitions, not from netcalc.layers: the padding of 'same', the
+output sizes and the cropping of a transposed convolution are worked out here again.
+
+Both layouts run natively. A convolution is an im2col (a strided view of the padded input, copied
+once into a matrix) and one matrix product per group:
+
+- channels first, (N, C, *n): cols (G, C/G·K, N·P), weights (G, O/G, C/G·K) → (G, O/G, N·P);
+- channels last, (N, *n, C): cols (G, N·P, K·C/G), weights (G, K·C/G, O/G) → (G, N·P, O/G);
+
+with K the kernel taps and P the output positions. The backward pass multiplies by the transposed
+weights and scatters the columns back (col2im: one strided add per kernel tap). A transposed
+convolution is the same two halves the other way round: its forward pass is a convolution's
+backward pass with respect to the input and vice versa. Depthwise convolutions (one input channel
+per group) skip the matrices and add one weighted shifted view per kernel tap. Samples are taken
+in blocks that keep the column matrix below BLOCK_BYTES.
+"""
+
+from __future__ import annotations
+
+import itertools
+from math import prod
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from .base import Env, Kernel, Layer, channel_axis, draw
+
+BLOCK_BYTES = 1 << 26  # 64 MiB of columns per block of samples
+# channels first, forward: from this many output positions on, one product per sample (whose
+# output is already in place) beats one product for the block (whose output must be transposed)
+PER_SAMPLE_POSITIONS = 128
+PER_SAMPLE_POSITIONS_BACKWARD = 1000  # backward: the weight gradient then needs one product per sample
+
+
+# --------------------------------------------------------------------------- geometry
+
+
+def same_pads(n: int, k: int, s: int, d: int) -> tuple[int, int]:
+    """TensorFlow's 'same' (and PyTorch's, which allows it with stride 1 only, where they agree):
+    the output has ceil(n/s) positions; the total padding needed for that is split with the odd
+    one after."""
+    out = -(-n // s)
+    total = max((out - 1) * s + d * (k - 1) + 1 - n, 0)
+    return total // 2, total - total // 2
+
+
+def window_pads(padding, ns, ks, ss, ds) -> tuple:
+    """(before, after) per spatial axis from a node's 'valid' | 'same' | pairs."""
+    if padding == "valid":
+        return tuple((0, 0) for _ in ns)
+    if padding == "same":
+        return tuple(same_pads(n, k, s, d) for n, k, s, d in zip(ns, ks, ss, ds, strict=True))
+    return tuple((int(a), int(b)) for a, b in padding)
+
+
+class Geom:
+    """A window sliding over the spatial axes of a batch array: sizes n, taps k, stride s,
+    dilation d, padding (before, after), output positions `outs` (the floor formula unless given)
+    and the padded extent `lens` that holds the input and every window."""
+
+    def __init__(self, cl: bool, ns, ks, ss, ds, pads, outs=None) -> None:
+        self.cl = cl
+        self.nd = len(ns)
+        self.ns, self.ks, self.ss, self.ds = tuple(ns), tuple(ks), tuple(ss), tuple(ds)
+        self.pads = tuple(pads)
+        if outs is None:
+            outs = tuple((n + pb + pa - d * (k - 1) - 1) // s + 1
+                         for n, k, s, d, (pb, pa) in zip(ns, ks, ss, ds, pads, strict=True))  # fmt: skip
+        self.outs = tuple(outs)
+        self.lens = tuple(max(n + pb, (o - 1) * s + d * (k - 1) + 1)
+                          for n, k, s, d, (pb, _), o in zip(ns, ks, ss, ds, pads, self.outs, strict=True))  # fmt: skip
+        self.K = prod(self.ks)
+        self.P = prod(self.outs)
+        self.plain = all(pb == 0 for pb, _ in self.pads) and self.lens == self.ns
+
+    def interior(self) -> tuple:
+        """Index of the input inside the padded array."""
+        inner = tuple(slice(pb, pb + n) for (pb, _), n in zip(self.pads, self.ns, strict=True))
+        return (slice(None), *inner, slice(None)) if self.cl else (slice(None), slice(None), *inner)
+
+    def pad(self, x: np.ndarray, fill: float = 0.0) -> np.ndarray:
+        if self.plain:
+            return x
+        shape = (x.shape[0], *self.lens, x.shape[-1]) if self.cl else (x.shape[0], x.shape[1], *self.lens)
+        xp = np.zeros(shape, x.dtype) if fill == 0 else np.full(shape, fill, x.dtype)
+        xp[self.interior()] = x
+        return xp
+
+    def crop(self, xp: np.ndarray) -> np.ndarray:
+        return xp if self.plain else xp[self.interior()]
+
+    def windows(self, xp: np.ndarray) -> np.ndarray:
+        """A read-only strided view: channels first (N, C, *k, *outs); channels last (N, *outs, *k, C)."""
+        st = xp.strides
+        if self.cl:
+            sp = st[1:-1]
+            shape = (xp.shape[0], *self.outs, *self.ks, xp.shape[-1])
+            strides = (st[0], *(s * t for s, t in zip(self.ss, sp, strict=True)),
+                       *(d * t for d, t in zip(self.ds, sp, strict=True)), st[-1])  # fmt: skip
+        else:
+            sp = st[2:]
+            shape = (xp.shape[0], xp.shape[1], *self.ks, *self.outs)
+            strides = (st[0], st[1], *(d * t for d, t in zip(self.ds, sp, strict=True)),
+                       *(s * t for s, t in zip(self.ss, sp, strict=True)))  # fmt: skip
+        return as_strided(xp, shape, strides, writeable=False)
+
+    def tap(self, t: tuple) -> tuple:
+        """Index, in the padded array, of the positions kernel tap t reads for every output."""
+        sl = tuple(slice(i * d, i * d + (o - 1) * s + 1, s)
+                   for i, d, o, s in zip(t, self.ds, self.outs, self.ss, strict=True))  # fmt: skip
+        return (slice(None), *sl, slice(None)) if self.cl else (slice(None), slice(None), *sl)
+
+    def taps(self):
+        return itertools.product(*(range(k) for k in self.ks))
+
+    def block(self, per_sample: int, itemsize: int, n: int) -> int:
+        return max(1, min(n, BLOCK_BYTES // max(1, per_sample * itemsize)))
+
+
+def im2col(x: np.ndarray, g: Geom, groups: int, per_sample: bool = False) -> np.ndarray:
+    """Columns: channels first (G, C/G·K, N·P), or per sample (N, G, C/G·K, P); channels last
+    (G, N·P, K·C/G). A 1×1 convolution of stride 1 without padding needs no copy per sample."""
+    win = g.windows(g.pad(x))
+    nb = x.shape[0]
+    if per_sample:
+        return win.reshape(nb, groups, (x.shape[1] // groups) * g.K, g.P)
+    if g.cl:
+        c = x.shape[-1]
+        if groups == 1:
+            return win.reshape(1, nb * g.P, g.K * c)
+        win = win.reshape(*win.shape[:-1], groups, c // groups)
+        return np.moveaxis(win, -2, 0).reshape(groups, nb * g.P, g.K * (c // groups))
+    c = x.shape[1]
+    nd = g.nd
+    win = win.transpose(1, *range(2, 2 + nd), 0, *range(2 + nd, 2 + 2 * nd))  # (C, *k, N, *outs)
+    return win.reshape(groups, (c // groups) * g.K, nb * g.P)
+
+
+def col2im(cols: np.ndarray, g: Geom, nb: int, c: int, per_sample: bool = False) -> np.ndarray:
+    """The adjoint of im2col: every column entry added back at the input position it came from
+    (columns laid out as im2col gives them, `per_sample` or not)."""
+    nd = g.nd
+    if per_sample:
+        if g.K == 1 and g.plain and all(s == 1 for s in g.ss):  # a 1×1 convolution: nothing moves
+            return cols.reshape(nb, c, *g.ns)
+        xp = np.zeros((nb, c, *g.lens), cols.dtype)
+        cols = cols.reshape(nb, c, *g.ks, *g.outs)
+        for t in g.taps():
+            xp[g.tap(t)] += cols[(slice(None), slice(None), *t)]
+        return g.crop(xp)
+    groups = cols.shape[0]
+    if g.cl:
+        xp = np.zeros((nb, *g.lens, c), cols.dtype)
+        view = xp.reshape(nb, *g.lens, groups, c // groups)
+        cols = cols.reshape(groups, nb, *g.outs, *g.ks, c // groups)
+        for t in g.taps():
+            piece = cols[(slice(None),) * (2 + nd) + t]  # (G, N, *outs, C/G)
+            idx = g.tap(t)
+            view[(*idx[:-1], slice(None), slice(None))] += np.moveaxis(piece, 0, -2)
+    else:
+        xp = np.zeros((nb, c, *g.lens), cols.dtype)
+        cols = cols.reshape(c, *g.ks, nb, *g.outs)
+        for t in g.taps():
+            xp[g.tap(t)] += cols[(slice(None), *t)].swapaxes(0, 1)
+    return g.crop(xp)
+
+
+# --------------------------------------------------------------------------- weight layouts
+
+
+def _to_torch(w: np.ndarray, keras: bool, nd: int, depthwise: bool) -> np.ndarray:
+    """A framework weight as PyTorch lays it out: conv (O, C/G, *k), transposed conv (C_in, O/G, *k).
+    Keras: conv (*k, C/G, O), depthwise (*k, C, multiplier) whose output channel c·m + j is
+    group c's j-th, transposed conv (*k, O/G, C_in)."""
+    if not keras:
+        return w
+    if depthwise:
+        w = w.reshape(*w.shape[:nd], 1, w.shape[nd] * w.shape[nd + 1])
+    return w.transpose(nd + 1, nd, *range(nd))
+
+
+def _from_torch(wt: np.ndarray, keras: bool, nd: int, depthwise: bool, shape: tuple) -> np.ndarray:
+    if not keras:
+        return wt
+    return np.ascontiguousarray(wt.transpose(*range(2, nd + 2), 1, 0)).reshape(shape)
+
+
+class ConvCore:
+    """A (transposed) convolution on one layout: weights in PyTorch's layout in, gradients out."""
+
+    def __init__(self, g: Geom, groups: int, c_in: int, c_out: int, transpose: bool) -> None:
+        self.g, self.G, self.c_in, self.c_out, self.transpose = g, groups, c_in, c_out, transpose
+        self.depthwise = not transpose and groups > 1 and c_in == groups
+
+    # internal weight forms ------------------------------------------------------------
+    def _w(self, wt: np.ndarray) -> np.ndarray:
+        G, K = self.G, self.g.K
+        if not self.transpose:  # wt (O, Cg, *k)
+            og, cg = self.c_out // G, self.c_in // G
+            if not self.g.cl:
+                return wt.reshape(G, og, cg * K)
+            return wt.reshape(G, og, cg, K).transpose(0, 3, 2, 1).reshape(G, K * cg, og)
+        ci, og = self.c_in // G, self.c_out // G  # wt (C_in, Og, *k)
+        if not self.g.cl:
+            return wt.reshape(G, ci, og * K)
+        return wt.reshape(G, ci, og, K).transpose(0, 1, 3, 2).reshape(G, ci, K * og)
+
+    def _dw(self, dw: np.ndarray, shape: tuple) -> np.ndarray:
+        G, K = self.G, self.g.K
+        if not self.transpose:
+            og, cg = self.c_out // G, self.c_in // G
+            if self.g.cl:
+                dw = dw.reshape(G, K, cg, og).transpose(0, 3, 2, 1)
+            return np.ascontiguousarray(dw).reshape(shape)
+        ci, og = self.c_in // G, self.c_out // G
+        if self.g.cl:
+            dw = dw.reshape(G, ci, K, og).transpose(0, 1, 3, 2)
+        return np.ascontiguousarray(dw).reshape(shape)
+
+    @property
+    def macs(self) -> int:
+        """Per sample: a convolution's products are P × (O/G) × (C/G·K) per group; a transposed
+        convolution's (input positions) × (O/G·K) × (C_in/G) per group."""
+        G, g = self.G, self.g
+        if self.transpose:
+            return prod(g.outs) * G * (self.c_out // G) * g.K * (self.c_in // G)
+        return g.P * G * (self.c_out // G) * (self.c_in // G) * g.K
+
+    # conv ---------------------------------------------------------------------------------
+    def forward(self, x: np.ndarray, wt: np.ndarray) -> np.ndarray:
+        if self.transpose:
+            return self._t_forward(x, wt)
+        if self.depthwise:
+            return self._dw_forward(x, wt)
+        g, G = self.g, self.G
+        W = self._w(wt)
+        n = x.shape[0]
+        og = self.c_out // G
+        y = np.empty((n, *g.outs, self.c_out) if g.cl else (n, self.c_out, *g.outs), x.dtype)
+        nb = g.block(self.c_in * g.K * g.P, x.itemsize, n)
+        per_sample = not g.cl and g.P >= PER_SAMPLE_POSITIONS
+        for a in range(0, n, nb):
+            xb = x[a : a + nb]
+            m = xb.shape[0]
+            cols = im2col(xb, g, G, per_sample)
+            if per_sample:  # (G, Og, CgK) @ (N, G, CgK, P): one product per sample, no transposes
+                np.matmul(W, cols, out=y[a : a + m].reshape(m, G, og, g.P))
+            elif g.cl:
+                if G == 1:
+                    np.matmul(cols[0], W[0], out=y[a : a + m].reshape(m * g.P, og))
+                else:
+                    yt = np.matmul(cols, W)  # (G, N·P, Og)
+                    y[a : a + m] = np.moveaxis(yt, 0, 1).reshape(m, *g.outs, self.c_out)
+            else:
+                yt = np.matmul(W, cols)  # (G, Og, N·P)
+                y[a : a + m] = yt.reshape(self.c_out, m, *g.outs).swapaxes(0, 1)
+        return y
+
+    def backward(self, x: np.ndarray, wt: np.ndarray, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(dx, dW in PyTorch's layout)."""
+        if self.transpose:
+            return self._t_backward(x, wt, dy)
+        if self.depthwise:
+            return self._dw_backward(x, wt, dy)
+        g, G = self.g, self.G
+        W = self._w(wt)
+        n = x.shape[0]
+        og = self.c_out // G
+        dW = np.zeros_like(W)
+        dx = np.empty_like(x)
+        nb = g.block(self.c_in * g.K * g.P, x.itemsize, n)
+        per_sample = not g.cl and g.P >= PER_SAMPLE_POSITIONS_BACKWARD
+        for a in range(0, n, nb):
+            xb = x[a : a + nb]
+            m = xb.shape[0]
+            cols = im2col(xb, g, G, per_sample)
+            if per_sample:  # as in the forward pass: no transposes, one product per sample
+                dyb = dy[a : a + m].reshape(m, G, og, g.P)
+                for i in range(m):
+                    dW += np.matmul(dyb[i], cols[i].swapaxes(1, 2))
+                del cols
+                dcols = np.matmul(W.swapaxes(1, 2), dyb)  # (N, G, Cg·K, P)
+                dx[a : a + m] = col2im(dcols, g, m, self.c_in, per_sample=True)
+                continue
+            if g.cl:
+                dyt = dy[a : a + m].reshape(m * g.P, G, og).transpose(1, 0, 2)  # (G, N·P, Og)
+                dW += np.matmul(cols.swapaxes(1, 2), dyt)
+                dcols = np.matmul(dyt, W.swapaxes(1, 2))  # (G, N·P, K·Cg)
+            else:
+                dyt = dy[a : a + m].swapaxes(0, 1).reshape(G, og, m * g.P)
+                dW += np.matmul(dyt, cols.swapaxes(1, 2))
+                dcols = np.matmul(W.swapaxes(1, 2), dyt)  # (G, Cg·K, N·P)
+            del cols
+            dx[a : a + m] = col2im(dcols, g, m, self.c_in)
+        return dx, self._dw(dW, wt.shape)
+
+    # depthwise: one weighted view per tap ---------------------------------------------------
+    def _dw_parts(self, wt):
+        G, K = self.G, self.g.K
+        og = self.c_out // G
+        return wt.reshape(G, og, K), og  # wt (O, 1, *k)
+
+    def _dw_forward(self, x, wt):
+        g = self.g
+        w, og = self._dw_parts(wt)
+        n = x.shape[0]
+        xp = g.pad(x)
+        if g.cl:
+            y = np.zeros((n, *g.outs, self.G, og), x.dtype)
+            for i, t in enumerate(g.taps()):
+                y += xp[g.tap(t)][..., None] * w[:, :, i]
+            return y.reshape(n, *g.outs, self.c_out)
+        y = np.zeros((n, self.G, og, *g.outs), x.dtype)
+        ones = (1,) * g.nd
+        for i, t in enumerate(g.taps()):
+            y += xp[g.tap(t)][:, :, None] * w[:, :, i].reshape(self.G, og, *ones)
+        return y.reshape(n, self.c_out, *g.outs)
+
+    def _dw_backward(self, x, wt, dy):
+        g = self.g
+        w, og = self._dw_parts(wt)
+        n = x.shape[0]
+        xp = g.pad(x)
+        dxp = np.zeros_like(xp) if not g.plain else np.zeros_like(x)
+        dW = np.zeros_like(w)
+        ones = (1,) * g.nd
+        if g.cl:
+            dyv = dy.reshape(n, *g.outs, self.G, og)
+            red = tuple(range(1 + g.nd))
+            for i, t in enumerate(g.taps()):
+                idx = g.tap(t)
+                dW[:, :, i] = (dyv * xp[idx][..., None]).sum(axis=red)
+                dxp[idx] += (dyv * w[:, :, i]).sum(axis=-1) if og > 1 else dyv[..., 0] * w[:, 0, i]
+        else:
+            dyv = dy.reshape(n, self.G, og, *g.outs)
+            red = (0, *range(3, 3 + g.nd))
+            for i, t in enumerate(g.taps()):
+                idx = g.tap(t)
+                dW[:, :, i] = (dyv * xp[idx][:, :, None]).sum(axis=red)
+                wi = w[:, :, i].reshape(self.G, og, *ones)
+                dxp[idx] += (dyv * wi).sum(axis=2) if og > 1 else dyv[:, :, 0] * wi[:, 0]
+        return g.crop(dxp), dW.reshape(wt.shape)
+
+    # transposed conv ---------------------------------------------------------------------
+    def _t_forward(self, x, wt):
+        g, G = self.g, self.G  # g: the window over the (cropped) output; its outs are the input's sizes
+        W = self._w(wt)
+        n = x.shape[0]
+        ci = self.c_in // G
+        y = np.empty((n, *g.ns, self.c_out) if g.cl else (n, self.c_out, *g.ns), x.dtype)
+        nb = g.block(self.c_out * g.K * g.P, x.itemsize, n)
+        for a in range(0, n, nb):
+            xb = x[a : a + nb]
+            m = xb.shape[0]
+            if g.cl:
+                xt = xb.reshape(m * g.P, G, ci).transpose(1, 0, 2)  # (G, N·P, Ci)
+                cols = np.matmul(xt, W)  # (G, N·P, K·Og)
+            else:
+                xt = xb.swapaxes(0, 1).reshape(G, ci, m * g.P)
+                cols = np.matmul(W.swapaxes(1, 2), xt)  # (G, Og·K, N·P)
+            y[a : a + m] = col2im(cols, g, m, self.c_out)
+        return y
+
+    def _t_backward(self, x, wt, dy):
+        g, G = self.g, self.G
+        W = self._w(wt)
+        n = x.shape[0]
+        ci = self.c_in // G
+        dW = np.zeros_like(W)
+        dx = np.empty_like(x)
+        nb = g.block(self.c_out * g.K * g.P, x.itemsize, n)
+        for a in range(0, n, nb):
+            xb = x[a : a + nb]
+            m = xb.shape[0]
+            cols = im2col(dy[a : a + m], g, G)
+            if g.cl:
+                xt = xb.reshape(m * g.P, G, ci).transpose(1, 0, 2)
+                dW += np.matmul(xt.swapaxes(1, 2), cols)
+                dxt = np.matmul(cols, W.swapaxes(1, 2))  # (G, N·P, Ci)
+                dx[a : a + m] = dxt.transpose(1, 0, 2).reshape(xb.shape)
+            else:
+                xt = xb.swapaxes(0, 1).reshape(G, ci, m * g.P)
+                dW += np.matmul(xt, cols.swapaxes(1, 2))
+                dxt = np.matmul(W, cols)  # (G, Ci, N·P)
+                dx[a : a + m] = dxt.reshape(self.c_in, m, *g.outs).swapaxes(0, 1)
+        return dx, self._dw(dW, wt.shape)
+
+
+def split(shape: tuple, cl: bool) -> tuple[int, tuple]:
+    return (shape[-1], tuple(shape[:-1])) if cl else (shape[0], tuple(shape[1:]))
+
+
+def join(c: int, spatial: tuple, cl: bool) -> tuple:
+    return (*spatial, c) if cl else (c, *spatial)
+
+
+def bias_shape(c: int, rank: int, cl: bool) -> tuple:
+    """How a per-channel vector broadcasts against a batch array of `rank` axes."""
+    return (c,) if cl or rank <= 2 else (c, *(1,) * (rank - 2))
+
+
+# --------------------------------------------------------------------------- layers
+
+
+class ConvLayer(Layer):
+    """conv1d / conv2d / conv2d_transpose."""
+
+    def __init__(self, node, in_shapes, env: Env, transpose: bool) -> None:
+        super().__init__()
+        a = node.args
+        nd = 2 if transpose else int(node.op[4])
+        cl = env.channels_last
+        c_in, ns = split(in_shapes[0], cl)
+        ks, ss, ds = a["kernel"], a["stride"], a["dilation"]
+        self.keras = env.keras
+        self.nd = nd
+        self.cl = cl
+        if transpose:
+            groups = a["groups"]
+            c_out = a["filters"]
+            g = self._t_geom(a, ns, ks, ss, ds, env)
+            self.depthwise = False
+            wshape = (*ks, c_out // groups, c_in) if env.keras else (c_in, c_out // groups, *ks)
+        else:
+            self.depthwise = a["groups"] == "depthwise"
+            groups = c_in if self.depthwise else a["groups"]
+            c_out = a["filters"] if a["filters"] is not None else c_in
+            g = Geom(cl, ns, ks, ss, ds, window_pads(a["padding"], ns, ks, ss, ds))
+            if env.keras:
+                wshape = (*ks, c_in, c_out // c_in) if self.depthwise else (*ks, c_in // groups, c_out)
+            else:
+                wshape = (c_out, c_in // groups, *ks)
+        self.core = ConvCore(g, groups, c_in, c_out, transpose)
+        wname = "kernel" if env.keras else "weight"
+        self.wname = wname
+        w = self.add(wname, draw(a["init"], wshape, "kernel", env, kernel=True))
+        self.bias = a["bias"]
+        if self.bias:
+            self.add("bias", draw(a["bias_init"], (c_out,), "bias", env, weight_shape=w.shape))
+        self.out_shape = join(c_out, g.ns if transpose else g.outs, cl)
+        self.macs = self.core.macs
+        self.c_out = c_out
+
+    @staticmethod
+    def _t_geom(a, ns, ks, ss, ds, env) -> Geom:
+        """The output size and the crop of a transposed convolution.
+
+        The full result of scattering every input position through the kernel spans
+        (n − 1)s + d(k − 1) + 1 positions; the output is a window of it. PyTorch: starts at the
+        padding p_before and is (n − 1)s − p_before − p_after + d(k − 1) + output_padding + 1 long
+        (positions past the full span get only the bias). Keras 'valid': starts at 0, n·s +
+        max(span − s, 0) long; 'same': n·s long, starting where TensorFlow's gradient of a 'same'
+        convolution puts it (half of the padding a forward 'same' convolution of that output
+        would need, rounded down); with output_padding the length is (n − 1)s + span − 2·pad +
+        output_padding (pad = span//2 for 'same'), started the same way."""
+        pad = a["padding"]
+        ops = a["output_padding"]
+        outs, crops = [], []
+        for i, (n, k, s, d) in enumerate(zip(ns, ks, ss, ds, strict=True)):
+            span = d * (k - 1) + 1
+            op = ops[i] if ops else None
+            if env.keras and isinstance(pad, str):
+                if op is None:
+                    out = n * s + max(span - s, 0) if pad == "valid" else n * s
+                else:
+                    p = span // 2 if pad == "same" else 0
+                    out = (n - 1) * s + span - 2 * p + op
+                crop = max((n - 1) * s + span - out, 0) // 2 if pad == "same" else 0
+            else:
+                pb, pa = (0, 0) if pad == "valid" else pad[i]
+                out = (n - 1) * s - pb - pa + span + (op or 0)
+                crop = pb
+            outs.append(out)
+            crops.append(crop)
+        # the window over the output buffer: the buffer is the full span (or longer), the
+        # "input" of the adjoint convolution is the output, padded by the crop before
+        lens = [max((n - 1) * s + d * (k - 1) + 1, c + o) for n, k, s, d, c, o in zip(ns, ks, ss, ds, crops, outs, strict=True)]  # fmt: skip
+        pads = [(c, L - c - o) for c, L, o in zip(crops, lens, outs, strict=True)]
+        return Geom(env.channels_last, outs, ks, ss, ds, pads, outs=ns)
+
+    def _wt(self) -> np.ndarray:
+        return _to_torch(self.params[self.wname], self.keras, self.nd, self.depthwise)
+
+    def forward(self, xs):
+        x = xs[0]
+        self.x = x
+        y = self.core.forward(x, self._wt())
+        if self.bias:
+            y += self.params["bias"].reshape(bias_shape(self.c_out, y.ndim, self.cl))
+        return y, {}
+
+    def backward(self, dy, dextras):
+        dx, dwt = self.core.backward(self.x, self._wt(), dy)
+        w = self.params[self.wname]
+        self.grads = {self.wname: _from_torch(dwt, self.keras, self.nd, self.depthwise, w.shape)}
+        if self.bias:
+            ax = channel_axis(dy.ndim, self.cl)
+            self.grads["bias"] = dy.sum(axis=tuple(i for i in range(dy.ndim) if i != ax))
+        return [dx]
+
+
+class ConvKernel(Kernel):
+    ops = ("conv1d", "conv2d")
+
+    def build(self, node, in_shapes, env):
+        return ConvLayer(node, in_shapes, env, transpose=False)
+
+
+class ConvTransposeKernel(Kernel):
+    ops = ("conv2d_transpose",)
+
+    def build(self, node, in_shapes, env):
+        return ConvLayer(node, in_shapes, env, transpose=True)
+
+
+# --------------------------------------------------------------------------- batchnorm core
+
+
+class BNCore:
+    """Batch normalisation over every axis but the channel one. Train mode: the batch's mean and
+    (biased) variance; eval mode: the running statistics, folded into one scale and shift per
+    channel. The running statistics are not updated."""
+
+    def __init__(self, c: int, cl: bool, eps: float, train: bool) -> None:
+        self.c, self.cl, self.eps, self.train = c, cl, eps, train
+
+    def forward(self, x, gamma, beta, mean, var):
+        ax = channel_axis(x.ndim, self.cl)
+        red = tuple(i for i in range(x.ndim) if i != ax)
+        shp = bias_shape(self.c, x.ndim, self.cl)
+        eps = x.dtype.type(self.eps)
+        if not self.train:
+            inv = (1.0 / np.sqrt(var + eps)).reshape(shp)
+            scale = inv * gamma.reshape(shp) if gamma is not None else inv
+            shift = -mean.reshape(shp) * scale
+            if beta is not None:
+                shift = shift + beta.reshape(shp)
+            self.cache = (x, inv, mean.reshape(shp), scale, red)
+            y = x * scale
+            y += shift
+            return y
+        xc = x - x.mean(axis=red, keepdims=True)
+        sq = np.square(xc)
+        inv = 1.0 / np.sqrt(sq.mean(axis=red, keepdims=True) + eps)
+        xhat = np.multiply(xc, inv, out=xc)
+        self.cache = (xhat, inv, red)
+        y = sq  # the buffer is free again
+        if gamma is None:
+            np.copyto(y, xhat)
+        else:
+            np.multiply(xhat, gamma.reshape(shp), out=y)
+        if beta is not None:
+            y += beta.reshape(shp)
+        return y
+
+    def backward(self, dy, gamma):
+        shp = bias_shape(self.c, dy.ndim, self.cl)
+        if not self.train:
+            x, inv, mean, scale, red = self.cache
+            dbeta = dy.sum(axis=red)
+            dgamma = ((x - mean) * dy).sum(axis=red) * inv.reshape(-1)
+            return dy * scale, dgamma, dbeta
+        xhat, inv, red = self.cache
+        dgamma = (dy * xhat).sum(axis=red)
+        dbeta = dy.sum(axis=red)
+        dxhat = dy * gamma.reshape(shp) if gamma is not None else dy
+        m = dy.size // self.c
+        s1 = dbeta if gamma is None else gamma * dbeta  # Σ dxhat per channel
+        s2 = dgamma if gamma is None else gamma * dgamma  # Σ dxhat·xhat per channel
+        dx = (dxhat - s1.reshape(shp) / m - xhat * (s2.reshape(shp) / m)) * inv
+        return dx, dgamma, dbeta
+
+
+def bn_tensors(layer: Layer, c: int, affine: bool, env: Env, prefix: str = "") -> tuple[str, ...]:
+    """Add a batchnorm's tensors, named as the framework names them; returns (gamma, beta, mean, var) names."""
+    if env.keras:
+        names = ("gamma", "beta", "moving_mean", "moving_variance")
+    else:
+        names = ("weight", "bias", "running_mean", "running_var")
+    names = tuple(prefix + n for n in names)
+    if affine:
+        layer.add(names[0], draw(None, (c,), "gamma", env))
+        layer.add(names[1], draw(None, (c,), "beta", env))
+    kind = "param" if env.keras else "buffer"
+    layer.add(names[2], np.zeros(c, env.dtype), trainable=False, kind=kind)
+    layer.add(names[3], np.ones(c, env.dtype), trainable=False, kind=kind)
+    return names
+
+
+# --------------------------------------------------------------------------- shortcut
+
+
+class ShortcutLayer(Layer):
+    """He et al. 2015's shortcut. A: every s-th row and column, zero channels (C_out − C_in)//2
+    before and the rest after. B (when the shape changes) and C: a 1×1 convolution of stride s
+    without bias, then a batchnorm (framework epsilon: PyTorch 1e-5, Keras 1e-3)."""
+
+    def __init__(self, node, in_shapes, env: Env) -> None:
+        super().__init__()
+        a = node.args
+        cl = env.channels_last
+        self.cl = cl
+        c_in, ns = split(in_shapes[0], cl)
+        c_out = a["filters"] or c_in
+        s = a["stride"]
+        self.s, self.c_in, self.c_out = s, c_in, c_out
+        self.mode = a["mode"]
+        self.project = self.mode == "C" or (self.mode == "B" and (c_out != c_in or s != 1))
+        self.keras = env.keras
+        outs = tuple(-(-n // s) for n in ns)
+        self.out_shape = join(c_out, outs, cl)
+        self.bn = None
+        if self.project:
+            g = Geom(cl, ns, (1, 1), (s, s), (1, 1), ((0, 0), (0, 0)))
+            self.core = ConvCore(g, 1, c_in, c_out, False)
+            self.wname = "conv/kernel" if env.keras else "0.weight"
+            wshape = (1, 1, c_in, c_out) if env.keras else (c_out, c_in, 1, 1)
+            self.add(self.wname, draw(None, wshape, "kernel", env, kernel=True))
+            self.macs = self.core.macs
+            if a["batchnorm"]:
+                self.bn_names = bn_tensors(self, c_out, True, env, "bn/" if env.keras else "1.")
+                self.bn = BNCore(c_out, cl, 1e-3 if env.keras else 1e-5, env.mode == "train")
+
+    def _wt(self):
+        return _to_torch(self.params[self.wname], self.keras, 2, False)
+
+    def forward(self, xs):
+        x = xs[0]
+        self.x = x
+        if self.project:
+            y = self.core.forward(x, self._wt())
+            if self.bn is not None:
+                p = self.params
+                y = self.bn.forward(y, *(p[n] for n in self.bn_names))
+            return y, {}
+        s = self.s
+        sub = x[:, ::s, ::s, :] if self.cl else x[:, :, ::s, ::s]
+        if self.c_out == self.c_in:
+            return (sub.copy() if s != 1 else sub), {}
+        pad = self.c_out - self.c_in
+        before = pad // 2
+        y = np.zeros((x.shape[0], *self.out_shape), x.dtype)
+        if self.cl:
+            y[..., before : before + self.c_in] = sub
+        else:
+            y[:, before : before + self.c_in] = sub
+        return y, {}
+
+    def backward(self, dy, dextras):
+        if self.project:
+            self.grads = {}
+            if self.bn is not None:
+                gname, bname = self.bn_names[:2]
+                dy, dgamma, dbeta = self.bn.backward(dy, self.params[gname])
+                self.grads[gname], self.grads[bname] = dgamma, dbeta
+            dx, dwt = self.core.backward(self.x, self._wt(), dy)
+            w = self.params[self.wname]
+            self.grads[self.wname] = _from_torch(dwt, self.keras, 2, False, w.shape)
+            return [dx]
+        s = self.s
+        before = (self.c_out - self.c_in) // 2
+        part = dy[..., before : before + self.c_in] if self.cl else dy[:, before : before + self.c_in]
+        if s == 1:
+            return [part]
+        dx = np.zeros_like(self.x)
+        if self.cl:
+            dx[:, ::s, ::s, :] = part
+        else:
+            dx[:, :, ::s, ::s] = part
+        return [dx]
+
+
+class ShortcutKernel(Kernel):
+    ops = ("shortcut",)
+
+    def build(self, node, in_shapes, env):
+        return ShortcutLayer(node, in_shapes, env)

@@ -1,0 +1,159 @@
+"""Pooling kernels: max and average pooling (1-D, 2-D) and global pooling.
+
+Output sizes follow PyTorch's formula, written again here: floor((n + p_before + p_after −
+d(k − 1) − 1)/s) + 1, or with ceil_mode the ceiling, dropping a last window that would start in
+the right padding. Max pooling pads with −∞, so that padding never wins. Average pooling divides
+by what the framework divides by: PyTorch (count_include_pad=True) by the window clipped to the
+padded input, n + padding (so a ceil_mode window running past it counts less); Keras 'same' by the
+real input positions in the window only (TensorFlow's SAME average). Explicit numbers in a Keras
+spec are taken as a zero padding layer before the pooling, so they count.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Env, Kernel, Layer
+from .k_conv import Geom, join, split, window_pads
+
+
+def pool_outs(ns, ks, ss, ds, pads, ceil_mode: bool) -> tuple:
+    outs = []
+    for n, k, s, d, (pb, pa) in zip(ns, ks, ss, ds, pads, strict=True):
+        num = n + pb + pa - d * (k - 1) - 1
+        if ceil_mode:
+            out = -(-num // s) + 1
+            if (out - 1) * s >= n + pb:
+                out -= 1
+        else:
+            out = num // s + 1
+        outs.append(out)
+    return tuple(outs)
+
+
+class PoolLayer(Layer):
+    def __init__(self, node, in_shapes, env: Env) -> None:
+        super().__init__()
+        a = node.args
+        self.kind = node.op[:3]
+        nd = int(node.op[-2])
+        cl = env.channels_last
+        c, ns = split(in_shapes[0], cl)
+        ks = tuple(a["kernel"])
+        ss = tuple(a["stride"] or ks)
+        ds = tuple(a.get("dilation") or (1,) * nd)
+        pads = window_pads(a["padding"], ns, ks, ss, ds)
+        outs = pool_outs(ns, ks, ss, ds, pads, a["ceil_mode"])
+        self.g = Geom(cl, ns, ks, ss, ds, pads, outs)
+        self.out_shape = join(c, outs, cl)
+        self.cl = cl
+        if self.kind == "avg":
+            exclude = env.keras and a["padding"] == "same"
+            counts = []
+            for n, k, s, (pb, pa), o in zip(ns, ks, ss, pads, outs, strict=True):
+                start = np.arange(o) * s - pb
+                if exclude:
+                    cnt = np.minimum(start + k, n) - np.maximum(start, 0)
+                else:
+                    cnt = np.minimum(start + k, n + pa) - start
+                counts.append(cnt.astype(np.float64))
+            div = counts[0]
+            for cnt in counts[1:]:
+                div = np.multiply.outer(div, cnt)
+            shape = (1, *outs, 1) if cl else (1, 1, *outs)
+            self.div = div.reshape(shape).astype(env.dtype)
+
+    def forward(self, xs):
+        x = xs[0]
+        g = self.g
+        self.xshape = x.shape
+        if self.kind == "max":  # which tap won is found again in the backward pass
+            xp = g.pad(x, -np.inf)
+            taps = list(g.taps())
+            y = xp[g.tap(taps[0])].copy()
+            for t in taps[1:]:
+                np.maximum(y, xp[g.tap(t)], out=y)
+            self.xp, self.y = xp, y
+            self.padded_shape = xp.shape
+            return y, {}
+        xp = g.pad(x)
+        taps = list(g.taps())
+        y = xp[g.tap(taps[0])].copy()
+        for t in taps[1:]:
+            y += xp[g.tap(t)]
+        self.padded_shape = xp.shape
+        y /= self.div
+        return y, {}
+
+    def backward(self, dy, dextras):
+        g = self.g
+        dxp = np.zeros(self.padded_shape, dy.dtype)
+        if self.kind == "max":  # the gradient goes to the first tap holding the maximum (as PyTorch)
+            taken = np.zeros(dy.shape, bool)
+            for t in g.taps():
+                idx = g.tap(t)
+                hit = self.xp[idx] == self.y
+                hit &= ~taken
+                taken |= hit
+                dxp[idx] += np.where(hit, dy, 0)
+        else:
+            gd = dy / self.div
+            for t in g.taps():
+                dxp[g.tap(t)] += gd
+        return [g.crop(dxp)]
+
+
+class PoolKernel(Kernel):
+    ops = ("maxpool1d", "maxpool2d", "avgpool1d", "avgpool2d")
+
+    def build(self, node, in_shapes, env):
+        return PoolLayer(node, in_shapes, env)
+
+
+class GlobalPoolLayer(Layer):
+    """One value per channel over every spatial position: (C), or (C, 1, …) with keepdims."""
+
+    def __init__(self, node, in_shapes, env: Env) -> None:
+        super().__init__()
+        self.kind = node.op[len("global_") : len("global_") + 3]
+        self.cl = env.channels_last
+        c, ns = split(in_shapes[0], self.cl)
+        self.keep = node.args["keepdims"]
+        self.nd = len(ns)
+        self.out_shape = join(c, (1,) * self.nd, self.cl) if self.keep else (c,)
+
+    def forward(self, xs):
+        x = xs[0]
+        self.xshape = x.shape
+        n = x.shape[0]
+        flat = x.reshape(n, -1, x.shape[-1]) if self.cl else x.reshape(n, x.shape[1], -1)
+        ax = 1 if self.cl else 2
+        if self.kind == "avg":
+            y = flat.mean(axis=ax)
+        else:
+            self.arg = flat.argmax(axis=ax)
+            y = np.take_along_axis(flat, np.expand_dims(self.arg, ax), axis=ax).squeeze(ax)
+        return y.reshape(n, *self.out_shape), {}
+
+    def backward(self, dy, dextras):
+        n = dy.shape[0]
+        c = dy.size // n
+        dy = dy.reshape(n, c)
+        shape = self.xshape
+        if self.cl:
+            flat_shape, ax = (n, int(np.prod(shape[1:-1])), c), 1
+        else:
+            flat_shape, ax = (n, c, int(np.prod(shape[2:]))), 2
+        if self.kind == "avg":
+            dflat = np.broadcast_to(np.expand_dims(dy / flat_shape[ax], ax), flat_shape)
+            return [np.ascontiguousarray(dflat).reshape(shape)]
+        dflat = np.zeros(flat_shape, dy.dtype)
+        np.put_along_axis(dflat, np.expand_dims(self.arg, ax), np.expand_dims(dy, ax), axis=ax)
+        return [dflat.reshape(shape)]
+
+
+class GlobalPoolKernel(Kernel):
+    ops = ("global_avgpool1d", "global_avgpool2d", "global_maxpool1d", "global_maxpool2d")
+
+    def build(self, node, in_shapes, env):
+        return GlobalPoolLayer(node, in_shapes, env)
