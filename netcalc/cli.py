@@ -7,6 +7,7 @@ checks that ran and found a disagreement: lint and verify.)
 from __future__ import annotations
 
 import gc
+import math
 import os
 import sys
 from enum import StrEnum
@@ -246,6 +247,81 @@ def signal(
     if plot is not None:
         text += f"plot written to {plot}\n"
     sys.stdout.write(text)
+
+
+@app.command()
+def verify(
+    spec: str = typer.Argument(..., help="a spec file, or the name of a bundled spec"),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="output format (table or json)"),
+    batch: int = typer.Option(8, "--batch", "-b", min=1, help="samples per run"),
+    seeds: int = typer.Option(8, "--seeds", "-s", min=1, help="weight draws to average the moments over"),
+    seed: int = typer.Option(0, "--seed", help="the first seed (runs use seed, seed + 1, ...)"),
+    dtype: str = typer.Option("float64", "--dtype", help="float64 or float32"),
+    max_memory: str = typer.Option("4GB", "--max-memory", help="refuse a run estimated to need more (e.g. 8GB)"),
+    save: Path = typer.Option(None, "--save", help="write the measured per-layer statistics of every run as JSON"),
+) -> None:
+    """Run the spec with the NumPy executor and compare shapes, parameters, MACs and second moments
+    with the predictions. Exit 0 when everything agrees, 1 when something disagrees."""
+    from . import verify_render
+    from .signal import propagate
+    from .verify import compare, parse_size
+
+    if dtype not in ("float64", "float32"):
+        sys.stderr.write(f"netcalc verify: error: --dtype must be float64 or float32, got '{dtype}'\n")
+        raise typer.Exit(2)
+    limit = parse_size(max_memory)
+    if limit is None:
+        sys.stderr.write(f"netcalc verify: error: --max-memory takes a size such as 4GB or 512MB, got '{max_memory}'\n")
+        raise typer.Exit(2)
+    analysis, sources = _analyse(spec, None, fmt)
+    if not analysis.ok:
+        _fail(analysis.diags, sources, fmt)
+    from .executor.run import estimate_memory
+
+    graph = analysis.graph
+    need = estimate_memory(graph, batch, dtype)
+    if need > limit:
+        sys.stderr.write(
+            f"netcalc verify: error: {graph.name} at batch {batch} in {dtype} needs about {need / 2**30:.2f} GB, "
+            f"more than --max-memory {max_memory}; raise it (--max-memory {2 ** math.ceil(math.log2(need / 2**30 + 1e-9))}GB) "
+            "or lower --batch\n"
+        )
+        raise typer.Exit(2)
+    report = propagate(analysis, batch=batch)
+    runs = _runs(graph, batch, seeds, seed, dtype)
+    checks = compare(analysis, report, runs)
+    meta = {"name": graph.name, "file": graph.file, "batch": batch, "seeds": seeds, "dtype": dtype, "mode": "train"}
+    if save is not None:
+        import json
+
+        doc = {**meta, "runs": [r.to_dict() for r in runs]}
+        save.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    if fmt == Format.json:
+        sys.stdout.write(verify_render.render_json(checks, meta) + "\n")
+    else:
+        sys.stdout.write(verify_render.render_table(checks, meta, verify_render.Style(_color(sys.stdout))))
+    if not all(c.ok for c in checks):
+        raise typer.Exit(1)
+
+
+def _runs(graph, batch: int, seeds: int, seed: int, dtype: str) -> list:
+    """The executor's runs, one per seed, with a progress bar on a terminal."""
+    from .executor.run import run
+
+    if not sys.stderr.isatty():
+        return [run(graph, batch=batch, seed=seed + i, dtype=dtype) for i in range(seeds)]
+    from rich.progress import Progress
+
+    out = []
+    with Progress(transient=True) as progress:
+        task = progress.add_task(f"running {graph.name}", total=seeds)
+        for i in range(seeds):
+
+            def tick(done, total, i=i):
+                progress.update(task, completed=i + done / total)
+
+            out.append(run(graph, batch=batch, seed=seed + i, dtype=dtype, on_progress=tick))
+    return out
 
 
 @app.command()

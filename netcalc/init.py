@@ -185,15 +185,9 @@ class Init(Kind):
 
     @staticmethod
     def _check(spec: InitSpec, node, diags, what):
-        p = spec.params
-        if spec.name == "uniform" and not p["low"] < p["high"]:
-            diags.error("E104", f"{what}: uniform needs low < high, got [{p['low']:g}, {p['high']:g}]", node.loc)
-            return INVALID
-        if spec.name == "trunc_normal" and not p["a"] < p["b"]:
-            diags.error("E104", f"{what}: trunc_normal needs a < b, got [{p['a']:g}, {p['b']:g}]", node.loc)
-            return INVALID
-        if spec.name == "variance_scaling" and p["scale"] <= 0:
-            diags.error("E104", f"{what}: variance_scaling needs scale > 0, got {p['scale']:g}", node.loc)
+        problem = check(spec)
+        if problem:
+            diags.error("E104", f"{what}: {problem}", node.loc)
             return INVALID
         return spec
 
@@ -213,6 +207,21 @@ class Init(Kind):
                 },
             ]
         }
+
+
+def check(spec: InitSpec) -> str | None:
+    """What is wrong with an initialiser's parameters, quoting them, or None."""
+    p = spec.params
+    if spec.name == "uniform" and not p["low"] < p["high"]:
+        return f"uniform needs low < high, got [{p['low']:g}, {p['high']:g}]"
+    if spec.name == "trunc_normal" and not p["a"] < p["b"]:
+        return f"trunc_normal needs a < b, got [{p['a']:g}, {p['b']:g}]"
+    for key in ("std", "gain", "scale"):
+        if key in p and p[key] < 0:
+            return f"{spec.name} needs {key} ≥ 0, got {p[key]:g}"
+    if spec.name == "variance_scaling" and p["scale"] <= 0:
+        return f"variance_scaling needs scale > 0, got {p['scale']:g}"
+    return None
 
 
 # --------------------------------------------------------------------------- the analytic side
@@ -366,4 +375,6 @@ def parse_cli(text: str) -> InitSpec | str:
             given[key] = float(value)
         except ValueError:
             return f"'{item}' in '{text}': {key} must be a number, got '{value}'"
-    return parse_name(name, given)
+    spec = parse_name(name, given)
+    problem = check(spec)
+    return f"'{text}': {problem}" if problem else spec

@@ -120,13 +120,39 @@ def relu_moments(mu, s):
     return m1, m2, big
 
 
+_X = np.arange(-4000, 4001) / 100.0  # where the activations' features live, in absolute units (0 and 6 exactly)
+BREAKS = (0.0, 6.0)  # where φ' of relu, relu6, leaky relu, elu, selu jumps
+
+
 def gauss_moments(phi, dphi, mu, s):
-    """E[φ(x)], E[φ(x)²], E[φ'(x)²] for x ~ N(μ, s²) by a dense trapezoid rule (arrays of s allowed)."""
-    s = np.asarray(s, float)
-    x = np.asarray(mu, float)[..., None] + s[..., None] * _Z
-    f = phi(x)
-    d = dphi(x)
-    return (f * _W).sum(-1), (f * f * _W).sum(-1), (d * d * _W).sum(-1)
+    """E[φ(x)], E[φ(x)²], E[φ'(x)²] for x ~ N(μ, s²) (arrays of s allowed), to about 1e−6.
+
+    A trapezoid rule on the union of two grids: ±12 standard deviations around μ (where the
+    density lives) and [−40, 40] in absolute units (where a sigmoid or tanh bends), so that a very
+    wide input (s = 10⁷) still sees the narrow region where φ' is not 0."""
+    s = np.atleast_1d(np.asarray(s, float))
+    out = np.empty((3, s.size))
+    for i, si in enumerate(s.ravel()):
+        if si <= 0:
+            x = np.asarray([float(mu)])
+            out[:, i] = phi(x)[0], phi(x)[0] ** 2, dphi(x)[0] ** 2
+            continue
+        x = np.union1d(mu + si * _Z, _X[(mu - 12 * si < _X) & (mu + 12 * si > _X)])
+        dens = np.exp(-0.5 * ((x - mu) / si) ** 2) / (si * math.sqrt(2 * math.pi))
+        w = np.zeros_like(x)
+        dx = np.diff(x)
+        w[:-1] += dx / 2
+        w[1:] += dx / 2
+        w *= dens
+        f = phi(x)
+        d2 = dphi(x) ** 2
+        for b in BREAKS:  # at a jump of φ', the trapezoid needs the mean of both sides
+            at = x == b
+            if at.any():
+                d2[at] = 0.5 * (dphi(np.asarray([b - 1e-9]))[0] ** 2 + dphi(np.asarray([b + 1e-9]))[0] ** 2)
+        out[:, i] = (f * w).sum(), (f * f * w).sum(), (d2 * w).sum()
+    shape = np.shape(s) if np.ndim(s) else ()
+    return tuple(v.reshape(shape) for v in out)
 
 
 def activation_moments(name: str, p: dict, mu: float, q):
@@ -159,6 +185,28 @@ def activation_moments(name: str, p: dict, mu: float, q):
     return tuple(v[inverse].reshape(s.shape) for v in (m1, m2, d2))
 
 
+def slope_mean(name: str, p: dict, mu: float, q: float) -> float:
+    """E[φ'(x)] for x ~ N(μ, q − μ²) (the same trapezoid rule)."""
+    s = math.sqrt(max(q - mu * mu, 0.0))
+    if name == "softmax":
+        return 1.0
+    _, dphi = function(name, p)
+    if s == 0:
+        return float(dphi(np.asarray([mu]))[0])
+    x = np.union1d(mu + s * _Z, _X[(mu - 12 * s < _X) & (mu + 12 * s > _X)])
+    dens = np.exp(-0.5 * ((x - mu) / s) ** 2) / (s * math.sqrt(2 * math.pi))
+    w = np.zeros_like(x)
+    dx = np.diff(x)
+    w[:-1] += dx / 2
+    w[1:] += dx / 2
+    d = dphi(x)
+    for b in BREAKS:
+        at = x == b
+        if at.any():
+            d[at] = 0.5 * (dphi(np.asarray([b - 1e-9]))[0] + dphi(np.asarray([b + 1e-9]))[0])
+    return float((d * w * dens).sum())
+
+
 # --------------------------------------------------------------------------- two Gaussians
 
 
@@ -182,6 +230,24 @@ def relu_kernel(c: float) -> float:
     c = max(-1.0, min(1.0, c))
     th = math.acos(c)
     return (math.sin(th) + (math.pi - th) * c) / math.pi
+
+
+def sum_moments(name: str, p: dict, parts: list) -> tuple[float, float, float]:
+    """(E[φ(u + v)], E[φ(u + v)²], E[φ'(u + v)²]) for the sum of two independent terms, each a
+    Gaussian N(μ, s²) or ψ(N(μ, s²)) for an activation ψ (a residual sum of a normalised branch and
+    a rectified skip is not Gaussian); 2-D Gauss–Hermite with 64 × 64 nodes."""
+    x, w = np.polynomial.hermite_e.hermegauss(64)
+    w = w / math.sqrt(2 * math.pi)
+    vals = []
+    for op, args, mu, s in parts:
+        v = mu + s * x
+        vals.append(function(op, args)[0](v) if op else v)
+    tot = vals[0][:, None] + vals[1][None, :]
+    ww = w[:, None] * w[None, :]
+    phi, dphi = function(name, p)
+    f = phi(tot)
+    d = dphi(tot)
+    return float((f * ww).sum()), float((f * f * ww).sum()), float((d * d * ww).sum())
 
 
 # --------------------------------------------------------------------------- max of k Gaussians

@@ -40,22 +40,25 @@ def worst(*tags: str) -> str:
 class Sig:
     """Statistics of one tensor at initialisation (see the module docstring)."""
 
-    __slots__ = ("corr", "gauss", "mfrac", "mu", "pre", "q")
+    __slots__ = ("corr", "gauss", "mfrac", "mu", "pre", "q", "samples")
 
-    def __init__(self, q, mu: float = 0.0, mfrac: float = 0.0, corr: float = 0.0, gauss: bool = False, pre=None):
+    def __init__(self, q, mu: float = 0.0, mfrac: float = 0.0, corr: float = 0.0, gauss: bool = False, pre=None,
+                 samples=None):  # fmt: skip
         self.q = np.asarray(q, dtype=float)
         self.mu = float(mu)
         self.mfrac = float(min(max(mfrac, 0.0), 1.0))
         self.corr = float(min(max(corr, -1.0), 1.0))
         self.gauss = gauss  # a sum of many independent terms (a linear layer's output)
         self.pre = pre  # (op, args, Sig of the pre-activation) when the tensor is φ(Gaussian)
+        self.samples = samples  # quantiles of one element's distribution where it is not Gaussian
 
     @property
     def mean(self) -> float:
         return float(self.q.mean()) if self.q.size else 0.0
 
     def like(self, q, **kw) -> Sig:
-        fields = {"mu": self.mu, "mfrac": self.mfrac, "corr": self.corr, "gauss": self.gauss, "pre": None}
+        fields = {"mu": self.mu, "mfrac": self.mfrac, "corr": self.corr, "gauss": self.gauss, "pre": None,
+                  "samples": None}  # fmt: skip
         fields.update(kw)
         return Sig(q, **fields)
 
@@ -70,7 +73,9 @@ class SigEnv:
     """What a layer's rule may use: the weights' moments under the spec's initialisers, map
     helpers, and an Info to report into."""
 
-    def __init__(self, convention: str, channels_last: bool, override: inits.InitSpec | None = None) -> None:
+    def __init__(self, convention: str, channels_last: bool, override: inits.InitSpec | None = None,
+                 batch: int | None = None) -> None:  # fmt: skip
+        self.batch = batch  # None: an infinitely large batch (batchnorm's projection removes nothing)
         self.convention = convention
         self.keras = convention == "keras"
         self.channels_last = channels_last
@@ -241,16 +246,17 @@ class SignalReport:
         return [s for s in self.layers if s.info.get("init") and math.isfinite(s.q)]
 
     def span(self) -> tuple:
-        """(first, last) layers the growth is measured between: the first weighted layer, and the
-        last layer that is not a bounded output (a softmax, sigmoid or tanh at the end says nothing
-        about growth: its own report is the saturation)."""
+        """(first, last) layers the growth is measured between: pre-activations, as He et al. 2015
+        compare them — the first weighted layer, and the last layer that is not an activation (a
+        softmax or sigmoid at the end is bounded and says nothing about growth: its own report is
+        the saturation)."""
         weighted = self.weighted()
         finite = [s for s in self.layers if math.isfinite(s.q)]
         if not finite:
             return None, None
         first = weighted[0] if weighted else finite[0]
         tail = list(finite)
-        while len(tail) > 1 and tail[-1].node.op in BOUNDED:
+        while len(tail) > 1 and tail[-1].node.op in ACTIVATIONS:
             tail.pop()
         return first, tail[-1]
 
@@ -268,13 +274,14 @@ class SignalReport:
         return fwd, bwd
 
 
-BOUNDED = ("softmax", "sigmoid", "tanh")
+ACTIVATIONS = ("relu", "relu6", "leaky_relu", "elu", "gelu", "selu", "sigmoid", "tanh", "softmax", "identity")
 
 
-def propagate(analysis: Analysis, override: inits.InitSpec | None = None) -> SignalReport:
-    """Forward then backward over the analysed graph."""
+def propagate(analysis: Analysis, override: inits.InitSpec | None = None, batch: int | None = None) -> SignalReport:
+    """Forward then backward over the analysed graph; `batch` for batchnorm's finite-batch backward
+    (None: an infinitely large batch)."""
     graph = analysis.graph
-    env = SigEnv(graph.convention, graph.channels_last, override)
+    env = SigEnv(graph.convention, graph.channels_last, override, batch)
     sigs: dict[str, Sig] = {}
     inputs = {}
     for inp in graph.inputs:
@@ -304,37 +311,60 @@ def propagate(analysis: Analysis, override: inits.InitSpec | None = None) -> Sig
 
 def _backward(analysis, layers, sigs, env) -> None:
     """r = 1 at every graph output, then each layer's rule sends r back to its inputs; a tensor read
-    by several layers receives the sum (independent gradients add in second moment)."""
+    by several layers receives the sum (independent gradients add in second moment).
+
+    Beside r, the fraction of r that is, in each sample, a channel's mean over the positions
+    (`gmean`) travels back: a global average pool makes the gradient the same at every position of
+    a channel (gmean 1); an independent gradient over P positions has 1/P. It matters for a finite
+    batch B: batchnorm's backward removes the batch mean of each channel's gradient, gmean/B of r
+    (with gradients that are uniform over the positions, only B samples average out); with no
+    batch given (an infinite batch) it removes nothing. A rule states what it does to gmean by setting env.info["gmean_in"] (one value
+    per input); by default it is kept."""
     graph = analysis.graph
     acc: dict[str, np.ndarray] = {}
+    gsum: dict[str, float] = {}  # Σ gmean·r over the readers, to weight the fractions
     by_name = {s.node.name: s for s in layers}
+    readers: dict = {}
+    for s in layers:
+        for n in s.node.inputs:
+            readers.setdefault(n, []).append(s)
     for out in graph.outputs:
         base = out.split(".")[0] if out not in by_name else out
         s = by_name.get(base)
         if s is not None:
-            acc[out] = acc.get(out, 0) + np.ones_like(s.out.q if out == base else sigs[out].q)
+            ones = np.ones_like(s.out.q if out == base else sigs[out].q)
+            acc[out] = acc.get(out, 0) + ones
+            gsum[out] = gsum.get(out, 0.0) + 1.0 / max(ones.size, 1)
     for s in reversed(layers):
         name = s.node.name
         r = acc.get(name)
         extras = {k.split(".", 1)[1]: v for k, v in acc.items() if k.startswith(name + ".")}
-        if (r is None and not extras) or r is None:
+        if r is None:
             r = np.zeros_like(s.out.q)
         s.r = np.asarray(r, float)
+        rm = float(np.mean(s.r)) if s.r.size else 0.0
+        gmean = min(max(gsum.get(name, 0.0) / rm, 0.0), 1.0) if rm > 0 else 0.0
         ins = [sigs[n] for n in s.node.inputs]
         env.row = s.row
         env.info = s.info
+        env.info["gmean"] = gmean
+        consumers = readers.get(name, [])
+        if len(consumers) == 1 and "argmax_factor" in consumers[0].info:
+            env.info["argmax_factor"] = consumers[0].info["argmax_factor"]
         if extras:
             env.info["r_extra"] = extras
         rs, tag = s.row.ltype.sig_backward(s.row.g, ins, s.out, s.r, env)
+        g_in = env.info.pop("gmean_in", None) or [gmean] * len(rs)
         s.bwd_tag = tag
         s.r_in = rs
-        for n, ri in zip(s.node.inputs, rs, strict=False):
+        for n, ri, gi in zip(s.node.inputs, rs, g_in, strict=False):
             if ri is None:
                 continue
             prev = acc.get(n)
-            target_shape = sigs[n].q.shape
-            ri = SigEnv.fit(ri, target_shape)
+            ri = SigEnv.fit(ri, sigs[n].q.shape)
             acc[n] = ri if prev is None else prev + ri
+            gi = max(gi, 1.0 / max(np.size(ri), 1))  # independent positions: at least 1/P
+            gsum[n] = gsum.get(n, 0.0) + gi * (float(np.mean(ri)) if np.size(ri) else 0.0)
 
 
 # ------------------------------------------------------------------------------- advice
@@ -387,7 +417,7 @@ def advise(report: SignalReport, band: float, diags) -> None:
                 s.node.loc,
                 layer=s.node.name,
             )
-        intended = s.node.name in outputs or any(t.node.op == "add" for t in readers.get(s.node.name, []))
+        intended = _feeds_output_or_add(s, readers, outputs)
         for what in s.info.get("constant", []):
             if intended:
                 continue
@@ -398,6 +428,22 @@ def advise(report: SignalReport, band: float, diags) -> None:
                 s.node.loc,
                 layer=s.node.name,
             )
+
+
+def _feeds_output_or_add(s, readers, outputs) -> bool:
+    """A zero start is intended for the last layer of a residual branch (it feeds an add) and for
+    an output layer, also through its own activation."""
+    cur = s
+    for _ in range(3):
+        if cur.node.name in outputs:
+            return True
+        nxt = readers.get(cur.node.name, [])
+        if any(t.node.op == "add" for t in nxt):
+            return True
+        if len(nxt) != 1 or nxt[0].node.op not in ACTIVATIONS:
+            return False
+        cur = nxt[0]
+    return False
 
 
 def _between(report, first, last, s) -> bool:
@@ -512,14 +558,92 @@ def ctx_for(row, graph, diags) -> Ctx:
 
 # ------------------------------------------------------------------------------- shared rules
 
+N_ATOMS = 96  # Gauss–Hermite nodes for a Gaussian; a sum is compressed back to 2 × N_ATOMS atoms
 
-def linear_out(env: SigEnv, x: Sig, summed, fan: int, n_terms: int, bias: bool, out_pos: tuple):
+
+def quantiles(sig: Sig):
+    """One element's distribution as weighted atoms (values, weights): the tensor's own where it has
+    them (a residual sum, an activation of one), φ(Gaussian) for an activation of a Gaussian (exact
+    Gauss–Hermite nodes pushed through φ), else a Gaussian with the tensor's mean and second moment."""
+    if sig.samples is not None:
+        return sig.samples
+    if sig.pre is not None and sig.pre[0] not in ("sum", "softmax"):
+        op, args, z = sig.pre
+        values, weights = quantiles(z)
+        return moments.function(op, args)[0](values), weights
+    x, w = _hermite()
+    sd = math.sqrt(max(sig.mean - sig.mu * sig.mu, 0.0))
+    return sig.mu + sd * x, w
+
+
+_GH: list = []
+
+
+def _hermite():
+    if not _GH:
+        x, w = np.polynomial.hermite_e.hermegauss(N_ATOMS)
+        _GH.append((x, w / w.sum()))
+    return _GH[0]
+
+
+def sum_quantiles(a, b):
+    """The distribution of u + v for independent u, v (atoms): every pair, then compressed by sorting
+    into N_ATOMS buckets of equal weight, each replaced by two atoms that keep its weight, mean and
+    variance (so E[x] and E[x²] stay exact)."""
+    (xa, wa), (xb, wb) = a, b
+    values = (xa[:, None] + xb[None, :]).ravel()
+    weights = (wa[:, None] * wb[None, :]).ravel()
+    order = np.argsort(values)
+    values, weights = values[order], weights[order]
+    edges = np.searchsorted(np.cumsum(weights), np.linspace(0, 1, N_ATOMS + 1)[1:-1])
+    out_x, out_w = [], []
+    for chunk_x, chunk_w in zip(np.split(values, edges), np.split(weights, edges), strict=True):
+        m = chunk_w.sum()
+        if m <= 0:
+            continue
+        mean = (chunk_x * chunk_w).sum() / m
+        sd = math.sqrt(max((chunk_w * (chunk_x - mean) ** 2).sum() / m, 0.0))
+        out_x += [mean - sd, mean + sd]
+        out_w += [m / 2, m / 2]
+    return np.asarray(out_x), np.asarray(out_w)
+
+
+def centred(c: float, m: float) -> float:
+    """The part of the correlation that is not the channels' means: (c − m)/(1 − m)."""
+    return (c - m) / (1 - m) if m < 1 else 0.0
+
+
+def stride_corr(c: float, m: float, s: float) -> float:
+    """Neighbours s positions apart, the centred correlation decaying geometrically with distance
+    (an AR(1) picture: ρ(d) = ρ^d) [A]: m + (1 − m)·ρ^s."""
+    rho = max(centred(c, m), 0.0)
+    return m + (1 - m) * rho**s
+
+
+def window_corr(c: float, m: float, ks: tuple, ds: tuple) -> float:
+    """The mean correlation between two different taps of a window, ρ(d) = ρ^d per axis [A]."""
+    import itertools
+
+    rho = max(centred(c, m), 0.0)
+    taps = list(itertools.product(*[range(k) for k in ks]))
+    if len(taps) < 2:
+        return 1.0
+    total, pairs = 0.0, 0
+    for a, b in itertools.combinations(taps, 2):
+        dist = sum(abs(i - j) * d for i, j, d in zip(a, b, ds, strict=True))
+        total += rho**dist
+        pairs += 1
+    return m + (1 - m) * total / pairs
+
+
+def linear_out(env: SigEnv, x: Sig, summed, fan: int, n_terms: int, bias: bool, out_pos: tuple, stride: float = 1):
     """A weighted sum with iid weights: q_out = Var(w)·fan·Σ q_in + E[b²] per position [E].
 
     `summed` is the input's q summed over the taps each output reads (the window count with zero
     padding), `fan` the channels per tap (C_in/groups), `n_terms` all products per output. A
-    non-zero weight mean m adds m²·(Σ q + (n² − n)·μ²) [A]. Per-channel means and the
-    neighbour correlation pass through scaled the same way; the bias adds E[b²] to both.
+    non-zero weight mean m adds m²·(Σ q + (n² − n)·μ²) [A]. Per-channel means pass through scaled
+    the same way; neighbouring outputs see inputs `stride` apart (`stride_corr`); the bias adds
+    E[b²] to both.
     """
     kt = env.tensor("kernel", "weight")
     wm, wv = env.init("init", "kernel", kt.shape)
@@ -541,8 +665,9 @@ def linear_out(env: SigEnv, x: Sig, summed, fan: int, n_terms: int, bias: bool, 
         mc2 += wm * wm * n_terms * n_terms * x.mu * x.mu
     env.info["wv"] = wv
     env.info["bias_fraction"] = b2 / qm if qm > 0 else 0.0
+    corr_in = stride_corr(x.corr, x.mfrac, stride) if stride != 1 else x.corr
     env.info["fan_in"] = n_terms
     qwm = float(qw.mean()) if qw.size else 0.0
-    out = Sig(q, bm + wm * n_terms * x.mu, mc2 / qm if qm > 0 else 0.0, (x.corr * qwm + b2) / qm if qm > 0 else 0.0,
+    out = Sig(q, bm + wm * n_terms * x.mu, mc2 / qm if qm > 0 else 0.0, (corr_in * qwm + b2) / qm if qm > 0 else 0.0,
               gauss=True)  # fmt: skip
     return out, tag

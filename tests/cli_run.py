@@ -11,11 +11,11 @@ ROOT = Path(__file__).resolve().parent.parent
 WIDTH = "120"
 
 
-def netcalc(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+def netcalc(*args: str, cwd: Path = ROOT, timeout: float = 120) -> subprocess.CompletedProcess:
     env = {**os.environ, "COLUMNS": WIDTH, "NO_COLOR": "1", "TERM": "dumb"}
     env.pop("NETCALC_DEBUG", None)
     return subprocess.run(
-        [sys.executable, "-m", "netcalc", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "netcalc", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
     )
 
 

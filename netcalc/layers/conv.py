@@ -160,14 +160,15 @@ class Conv(LayerType):
 
         x = ins[0]
         summed = env.window_sum(env.fit(x.q, g.ns), g.ks, g.ss, g.ds, g.pads, g.outs)
-        return linear_out(env, x, summed, g.c_in // g.groups, g.c_in // g.groups * prod(g.ks), g.bias, g.outs)
+        stride = sum(g.ss) / len(g.ss)
+        return linear_out(env, x, summed, g.c_in // g.groups, g.c_in // g.groups * prod(g.ks), g.bias, g.outs, stride)
 
     def sig_backward(self, g, ins, out, r, env):
-        """[A] r_in(p) = Var(w)·(C_out/groups)·Σ over the outputs whose window covers p of r_out (the
+        """[MF] r_in(p) = Var(w)·(C_out/groups)·Σ over the outputs whose window covers p of r_out (the
         transpose of the forward count: k²/s² outputs per input on average with stride s; it rests on
-        the gradient-independence assumption)."""
+        the gradient-independence assumption, exact at infinite width)."""
         back = env.window_scatter(env.fit(r, g.outs), g.ks, g.ss, g.ds, g.pads, g.ns)
-        return [env.info["wv"] * (g.c_out // g.groups) * back], "A"
+        return [env.info["wv"] * (g.c_out // g.groups) * back], "MF"
 
     def flops(self, g):
         """2 per MAC, plus one add per output element for the bias."""
@@ -363,9 +364,9 @@ class ConvTranspose(LayerType):
         return out, tag
 
     def sig_backward(self, g, ins, out, r, env):
-        """[A] r_in(j) = Var(w)·(C_out/groups)·Σ over the taps of r_out(j·s + i·d − pad)."""
+        """[MF] r_in(j) = Var(w)·(C_out/groups)·Σ over the taps of r_out(j·s + i·d − pad)."""
         back = env.window_sum(env.fit(r, g.outs), g.ks, g.ss, g.ds, self._pads(g), g.ns)
-        return [env.info["wv"] * (g.c_out // g.groups) * back], "A"
+        return [env.info["wv"] * (g.c_out // g.groups) * back], "MF"
 
     def flops(self, g):
         """2 per MAC, plus one add per output element for the bias."""

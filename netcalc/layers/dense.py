@@ -57,8 +57,8 @@ class Dense(LayerType):
         return linear_out(env, x, env.fit(x.q, pos), g.n_in, g.n_in, g.bias, pos)
 
     def sig_backward(self, g, ins, out, r, env):
-        """[A] r_in = Var(w)·units·r_out (gradient independence)."""
-        return [env.info["wv"] * g.units * r], "A"
+        """[MF] r_in = Var(w)·units·r_out (gradient independence, exact at infinite width)."""
+        return [env.info["wv"] * g.units * r], "MF"
 
     def flops(self, g):
         """2 per MAC, plus one add per output element for the bias."""

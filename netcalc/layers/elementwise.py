@@ -75,8 +75,20 @@ class Activation(LayerType):
             return Sig_like(x, np.full(q.shape, p2), 1.0 / n, 1.0, 1.0), "A"
         args = {"negative_slope": g.get("negative_slope", 0.0), **ctx_args(env)}
         m1, m2, d2 = m.activation_moments(op, args, mu, q)
+        out_samples = None
+        symmetric = mu == 0 and op in ("relu", "leaky_relu")  # the closed form holds for any symmetric input
+        if x.samples is not None and qm > 0 and not symmetric:  # not Gaussian (a residual sum) [MF]
+            phi, dphi = m.function(op, args)
+            v, w = x.samples
+            fv = phi(v)
+            ratio = float((w * fv * fv).sum()) / float((w * v * v).sum())  # E[φ(x)²]/E[x²] on the atoms
+            m1, m2 = np.full_like(q, float((w * fv).sum())), q * ratio
+            d2 = np.full_like(q, float((w * dphi(v) ** 2).sum()))
+            out_samples = (fv, w)
         env.info["d2"] = d2
         env.info["dgain"] = float(np.mean(d2)) if np.size(d2) else float("nan")
+        slope = m.slope_mean(op, args, mu, qm)  # E[φ']: a channel's mean gradient goes through as E[φ']·mean
+        env.info["slope_ratio"] = slope * slope / env.info["dgain"] if env.info["dgain"] > 0 else 0.0
         q2 = float(np.mean(m2)) if np.size(m2) else 0.0
         mean1 = float(np.mean(m1)) if np.size(m1) else 0.0
         if op in self.SATURATION:
@@ -96,18 +108,24 @@ class Activation(LayerType):
             tag = "E" if op == "leaky_relu" and mu == 0 else "MF"
         if op == "leaky_relu" and mu == 0:
             tag = "E"
-        pre = (op, args, x) if x.gauss else None
-        return Sig_like(x, m2, mean1, mfrac, corr, pre=pre), tag
+        pre = (op, args, x) if x.gauss and x.samples is None else None
+        out = Sig_like(x, m2, mean1, mfrac, corr, pre=pre)
+        out.samples = out_samples
+        return out, tag
 
     def sig_backward(self, g, ins, out, r, env):
-        """r_in = E[φ'(x)²]·r_out per position [MF] (ReLU: ½ exactly for a symmetric input [E]);
-        softmax: the Jacobian applied to r, by the same Monte Carlo [A]."""
+        """r_in = E[φ'(x)²]·r_out per position [MF] (ReLU: ½ exactly for a symmetric input [E]); before a
+        max pool, E[φ'(max)²] instead, where the gradient lands [A]; softmax: the Jacobian applied to
+        r, by the same Monte Carlo [A]."""
         if self.op == "identity":
             return [r], "E"
         d2 = env.info.get("d2")
         if self.op == "softmax" or d2 is None:
             return [env.info["dgain"] * r], "A"
         tag = "E" if self.op in ("relu", "leaky_relu") and ins[0].mu == 0 else "MF"
+        env.info["gmean_in"] = [env.info.get("gmean", 0.0) * env.info.get("slope_ratio", 1.0)]
+        if "argmax_factor" in env.info:  # read by a max pool: the gradient comes back at the maxima
+            return [d2 * r * env.info["argmax_factor"]], "A"
         return [d2 * r], tag
 
     def flops(self, g):
@@ -172,5 +190,7 @@ class Dropout(LayerType):
         return x.like(x.q / keep, mfrac=x.mfrac * keep, corr=x.corr * keep, gauss=False), "E"
 
     def sig_backward(self, g, ins, out, r, env):
-        """[E] r/(1 − rate): the same mask and scale on the way back."""
-        return [r / (1 - env.row.node.args["rate"])], "E"
+        """[E] r/(1 − rate): the same mask and scale on the way back (a channel's mean gradient stays)."""
+        keep = 1 - env.row.node.args["rate"]
+        env.info["gmean_in"] = [env.info.get("gmean", 0.0) * keep]
+        return [r / keep], "E"

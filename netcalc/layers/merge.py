@@ -73,8 +73,13 @@ class Elementwise(LayerType):
             mc2 = sum(x.mfrac * x.mean for x in ins) + 2 * cross
             corr = sum(x.corr * x.mean for x in ins) + 2 * cross
             tag = "E" if sum(1 for m in mus if m) <= 1 else "A"
+            from ..signal import quantiles, sum_quantiles
+
+            samples = quantiles(ins[0])  # one element's distribution: a sum of independent terms
+            for other in ins[1:]:
+                samples = sum_quantiles(samples, quantiles(other))
             return ins[0].like(q, mu=sum(mus), mfrac=mc2 / qm if qm > 0 else 0.0, corr=corr / qm if qm > 0 else 0.0,
-                               gauss=all(x.gauss for x in ins)), tag  # fmt: skip
+                               gauss=all(x.gauss for x in ins), samples=samples), tag  # fmt: skip
         q = qs[0]
         for other in qs[1:]:
             q = q * other
@@ -274,8 +279,12 @@ class Shortcut(LayerType):
             back[:: g.s, :: g.s] = r
             return [back], "E"
         scale = env.info["wv"] * g.c_out / env.info.get("bn_var", 1.0)
+        if g.bn:
+            from .norm import bn_keep
+
+            scale *= bn_keep(env)
         back[:: g.s, :: g.s] = r * scale
-        return [back], "A"
+        return [back], "MF"
 
     def weight_shape(self, g, tensors):
         if g.project:

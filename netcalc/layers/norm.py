@@ -8,6 +8,13 @@ from ..schema import Arg, Bool, Float, IntList
 from .base import Geometry, LayerType, Tensor
 
 
+def bn_keep(env) -> float:
+    """The part of the gradient batchnorm's batch statistics leave (see BatchNorm.sig_backward)."""
+    if not env.batch:
+        return 1.0
+    return max(1 - env.info.get("gmean", 0.0) / env.batch, 0.0)
+
+
 class BatchNorm(LayerType):
     """Batch normalisation over the channel axis (the layout's), any rank (1-D: features).
 
@@ -61,9 +68,12 @@ class BatchNorm(LayerType):
         return x.like(q, mu=0.0, mfrac=0.0, corr=corr, gauss=True), "E"
 
     def sig_backward(self, g, ins, out, r, env):
-        """[A] r_in ≈ γ²/(Var + ε)·r_out: the normalisation divides by the channel's standard deviation
-        (the mean and variance's own gradients remove two directions of many)."""
-        return [r / env.info["bn_var"]], "A"
+        """[A] r_in ≈ γ²/(Var + ε)·r_out: the normalisation divides by the channel's standard deviation.
+        With a finite batch B, the batch mean's own gradient also removes each channel's batch mean
+        gradient: gmean/B of r, gmean the part of r that is uniform over a sample's positions (1 after
+        a global average pool) [A]."""
+        keep = bn_keep(env)
+        return [r * keep / env.info["bn_var"]], "A"
 
     def flops(self, g):
         """2 per element."""

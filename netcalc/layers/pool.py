@@ -74,58 +74,82 @@ class Pool(LayerType):
         return env.window_sum(np.ones(g.ns), g.ks, g.ss, g.ds, g.pads, g.outs)
 
     def sig_forward(self, g, ins, env):
-        """Average: E[avg²] = (Σ q_i + ρ·Σ_{i≠j} √(q_i q_j))/m² over the window (m = the divisor:
-        PyTorch counts padding, Keras does not), ρ the neighbours' uncentred correlation: "divide by
-        m" only when ρ = 0; after ReLU → conv, ρ ≈ 1/π and a 2×2 pool keeps 0.49·q, not 0.25·q
-        [A: one correlation for the whole window].
-        Max: E[max²] of k equicorrelated Gaussians, σ²[ρ + (1 − ρ)·m₂(k)] for zero means, through
+        """Average: E[avg²] = (Σ q_i + ρ̄·Σ_{i≠j} √(q_i q_j))/m² over the window (m = the divisor:
+        PyTorch counts padding, Keras does not), ρ̄ the mean correlation of two taps: "divide by m"
+        only when ρ̄ = 0; after ReLU → conv, ρ̄ ≈ 1/π and a 2×2 pool keeps 0.49·q, not 0.25·q.
+        Max: E[max²] of k equicorrelated Gaussians, σ²[ρ̄ + (1 − ρ̄)·m₂(k)] for zero means, through
         the activation before it when there is one (max commutes with monotone φ: relu(max)), by
-        quadrature [A: equicorrelation]."""
+        quadrature. [A]: ρ̄ from the neighbours' correlation decaying as ρ^distance; equicorrelation."""
         import math
 
         import numpy as np
 
+        from ..signal import stride_corr, window_corr
+
         x = ins[0]
         qmap = env.fit(x.q, g.ns)
         inside = self._inside(g, env)
+        stride = sum(g.ss) / len(g.ss)
+        corr_out = stride_corr(x.corr, x.mfrac, stride)
         if self.kind == "avg":
+            rho = window_corr(x.corr, x.mfrac, g.ks, g.ds)
             s1 = env.window_sum(qmap, g.ks, g.ss, g.ds, g.pads, g.outs)
             s2 = env.window_sum(np.sqrt(qmap), g.ks, g.ss, g.ds, g.pads, g.outs)
             m = inside if env.keras else np.full(g.outs, float(prod(g.ks)))
             env.info["divisor"] = m
-            q = (s1 + x.corr * (s2 * s2 - s1)) / (m * m)
+            q = (s1 + rho * (s2 * s2 - s1)) / (m * m)
             frac = float((inside / m).mean())
             qm = float(q.mean())
             mc2 = x.mfrac * x.mean * frac * frac
-            return x.like(q, mu=x.mu * frac, mfrac=min(mc2 / qm, 1.0) if qm > 0 else 0.0, gauss=x.gauss), "A"
+            mfrac = min(mc2 / qm, 1.0) if qm > 0 else 0.0
+            return x.like(q, mu=x.mu * frac, mfrac=mfrac, corr=max(corr_out, mfrac), gauss=x.gauss), "A"
         k = int(prod(g.ks))
         mom = env.moments
-        if x.pre is not None and x.pre[0] not in ("gelu",):
+        dphi = None
+        if x.pre is not None and x.pre[0] not in ("gelu", "softmax"):
             op, args, z = x.pre
-            phi, _ = mom.function(op, args) if op != "softmax" else (lambda v: v, None)
+            phi, dphi = mom.function(op, args)
             base = z
         else:
             phi, base = (lambda v: v), x
         mu = base.mu
         var = max(base.mean - mu * mu, 0.0)
-        rho = (base.corr * base.mean - mu * mu) / var if var > 0 else 1.0
+        wc = window_corr(base.corr, base.mfrac, g.ks, g.ds)
+        rho = (wc * base.mean - mu * mu) / var if var > 0 else 1.0
         e1, e2 = mom.max_moments(phi, k, mu, math.sqrt(var), rho)
         ratio = e2 / x.mean if x.mean > 0 else 1.0
+        if dphi is not None:  # backward: the gradient lands on each window's maximum
+            _, at_max = mom.max_moments(dphi, k, mu, math.sqrt(var), rho)
+            _, _, everywhere = mom.activation_moments(x.pre[0], x.pre[1], mu, base.mean)
+            env.info["argmax_factor"] = at_max / float(everywhere) if float(everywhere) > 0 else 1.0
         env.info["max_ratio"] = ratio
         q = ratio * env.window_sum(qmap, g.ks, g.ss, g.ds, g.pads, g.outs) / np.maximum(inside, 1)
         qm = float(q.mean())
-        mfrac = max(e1 * e1 / qm, x.mfrac) if qm > 0 else 0.0
-        return x.like(q, mu=e1, mfrac=min(mfrac, 1.0), gauss=False), "A"
+        mfrac = min(max(e1 * e1 / qm, x.mfrac), 1.0) if qm > 0 else 0.0
+        return x.like(q, mu=e1, mfrac=mfrac, corr=max(corr_out, mfrac), gauss=False), "A"
 
     def sig_backward(self, g, ins, out, r, env):
         """Average: each covering window sends r/m² [E given independent output gradients];
-        max: each window's gradient goes to one of its taps, r/(taps inside) on average [A]."""
+        max: each window's gradient goes to one of its taps, r/(taps inside) on average [A]. It lands
+        where the activation before the pool took the window's maximum, so φ' there is φ'(max), not
+        φ'(x): that activation's backward uses E[φ'(max)²] (`argmax_factor`; about 1, not ½, for a ReLU)."""
+        import numpy as np
+
         r = env.fit(r, g.outs)
+        gmean = env.info.get("gmean", 0.0)
         if self.kind == "avg":
             m = env.info["divisor"]
-            return [env.window_scatter(r / (m * m), g.ks, g.ss, g.ds, g.pads, g.ns)], "A"
+            back = env.window_scatter(r / (m * m), g.ks, g.ss, g.ds, g.pads, g.ns)
+            cover = float(np.mean(env.window_scatter(1 / m, g.ks, g.ss, g.ds, g.pads, g.ns)))
+            env.info["gmean_in"] = [
+                min(gmean * cover * cover * float(np.mean(r)) / max(float(np.mean(back)), 1e-300), 1.0)
+            ]
+            return [back], "A"
         inside = self._inside(g, env)
-        return [env.window_scatter(r / inside, g.ks, g.ss, g.ds, g.pads, g.ns)], "A"
+        back = env.window_scatter(r / inside, g.ks, g.ss, g.ds, g.pads, g.ns)
+        ratio = prod(g.outs) / prod(g.ns)
+        env.info["gmean_in"] = [min(gmean * ratio * ratio * float(np.mean(r)) / max(float(np.mean(back)), 1e-300), 1.0)]
+        return [back], "A"
 
     def flops(self, g):
         """Per output element: max, k − 1 comparisons; average, k − 1 adds and 1 divide = k."""
@@ -201,17 +225,25 @@ class GlobalPool(LayerType):
             zv = max(z.mean - z.mu**2, 0.0)
             zr = (z.mfrac * z.mean - z.mu**2) / zv if zv > 0 else 1.0
             e1, e2 = env.moments.max_moments(phi, n, z.mu, math.sqrt(zv), zr)
+            _, dphi = env.moments.function(op, args)
+            _, at_max = env.moments.max_moments(dphi, n, z.mu, math.sqrt(zv), zr)
+            everywhere = float(env.moments.activation_moments(op, args, z.mu, z.mean)[2])
+            env.info["argmax_factor"] = at_max / everywhere if everywhere > 0 else 1.0
         else:
             e1, e2 = env.moments.max_moments(lambda v: v, n, mu, math.sqrt(var), rho)
         return x.like(np.full(pos, e2), mu=e1, mfrac=min(e1 * e1 / e2, 1.0) if e2 > 0 else 0.0, corr=0.0), "A"
 
     def sig_backward(self, g, ins, out, r, env):
-        """Average: r/N² at every position [E]; max: r/N on average (one position takes it) [A]."""
+        """Average: r/N² at every position [E]; max: r/N on average (one position takes it), with the
+        activation's slope at the maximum (see the max pool) [A]."""
         import numpy as np
 
         n = prod(g.ns)
         rm = float(np.mean(r))
-        return [np.full(g.ns, rm / (n * n if self.kind == "avg" else n))], "E" if self.kind == "avg" else "A"
+        env.info["gmean_in"] = [1.0]  # the same gradient at every position of a sample's channel
+        if self.kind == "avg":
+            return [np.full(g.ns, rm / (n * n))], "E"
+        return [np.full(g.ns, rm / n)], "A"
 
     def flops(self, g):
         """Per channel: average, H·W − 1 adds and 1 divide = H·W; max, H·W − 1 comparisons."""

@@ -25,7 +25,9 @@ class Flatten(LayerType):
         return x.like(env.fit(x.q, env.positions(self.output_shape(g))), pre=x.pre), "E"
 
     def sig_backward(self, g, ins, out, r, env):
-        """[E] gradients are only moved back."""
+        """[E] gradients are only moved back; what was a channel's mean gradient before is not one of
+        the new channels (gmean back to 1/positions)."""
+        env.info["gmean_in"] = [0.0]
         return [env.fit(r, ins[0].q.shape)], "E"
 
     def receptive(self, g, rf):
@@ -72,7 +74,9 @@ class Reshape(LayerType):
         return x.like(env.fit(x.q, env.positions(self.output_shape(g))), pre=x.pre), "E"
 
     def sig_backward(self, g, ins, out, r, env):
-        """[E] gradients are only moved back."""
+        """[E] gradients are only moved back; what was a channel's mean gradient before is not one of
+        the new channels (gmean back to 1/positions)."""
+        env.info["gmean_in"] = [0.0]
         return [env.fit(r, ins[0].q.shape)], "E"
 
     def receptive(self, g, rf):
@@ -147,63 +151,65 @@ class Upsample(LayerType):
         outs = tuple(n * s for n, s in zip(ns, a["scale"], strict=True))
         return Geometry(shape=ctx.join(c, outs), scale=a["scale"], mode=a["mode"])
 
-    def _factors(self, g):
-        """Per axis: (Σ w², Σ_{i≠j} w_i w_j) averaged over outputs, and Σ w² per input (backward), from
-        the interpolation matrix itself (PyTorch align_corners=False; nearest repeats)."""
+    def _matrix(self, n: int, s: int):
+        """The interpolation along one axis as a matrix (n·s × n): PyTorch's align_corners=False,
+        source (o + ½)/s − ½ clamped at the borders; nearest repeats."""
         import numpy as np
 
-        out = []
-        for s in g.scale:
-            n = 16
-            a = np.zeros((n * s, n))
-            for o in range(n * s):
-                if g.mode == "nearest":
-                    a[o, o // s] = 1.0
-                    continue
-                src = max((o + 0.5) / s - 0.5, 0.0)
-                i0 = min(int(src), n - 1)
-                i1 = min(i0 + 1, n - 1)
-                w1 = src - i0
-                a[o, i0] += 1 - w1
-                a[o, i1] += w1
-            inner = slice(2 * s, (n - 2) * s)
-            diag = float((a[inner] ** 2).sum(1).mean())
-            off = float(((a[inner].sum(1)) ** 2 - (a[inner] ** 2).sum(1)).mean())
-            back = float((a[:, 2 : n - 2] ** 2).sum(0).mean())
-            out.append((diag, off, back))
-        return out
+        a = np.zeros((n * s, n))
+        for o in range(n * s):
+            if self.mode_of(s) == "nearest":
+                a[o, o // s] = 1.0
+                continue
+            src = max((o + 0.5) / s - 0.5, 0.0)
+            i0 = min(int(src), n - 1)
+            i1 = min(i0 + 1, n - 1)
+            w1 = src - i0
+            a[o, i0] += 1 - w1
+            a[o, i1] += w1
+        return a
+
+    def mode_of(self, s):
+        return self._mode
 
     def sig_forward(self, g, ins, env):
-        """Nearest [E]: values repeated. (Bi)linear [A]: E[(Σ w_i x_i)²] = Σ w²·q + Σ_{i≠j} w_i w_j·ρ·q
-        per axis, the weights from the interpolation itself (0.75/0.25 for a factor 2)."""
+        """Nearest [E]: values repeated; neighbours are copies (s − 1) times in s. (Bi)linear [A]:
+        E[(Σ w_i x_i)²] = Σ w²·q + Σ_{i≠j} w_i w_j·ρ·√(q_i q_j) along each axis, with the
+        interpolation's own weights per position (0.75/0.25 inside for a factor 2, 1 at the borders)."""
         import numpy as np
 
         x = ins[0]
-        _c, ns = g_split(env, ins, g)
+        _, ns = g_split(env, ins, g)
         q = env.fit(x.q, ns)
-        for axis, s in enumerate(g.scale):
-            q = np.repeat(q, s, axis=axis)
+        self._mode = g.mode
         if g.mode == "nearest":
-            return x.like(q, corr=(1 + x.corr) / 2 if x.corr < 1 else 1.0), "E"
-        factor = 1.0
-        for diag, off, _ in self._factors(g):
-            factor *= diag + off * x.corr
-        return x.like(q * factor, corr=min(1.0, (x.corr + 1) / 2)), "A"
+            for axis, s in enumerate(g.scale):
+                q = np.repeat(q, s, axis=axis)
+            s_mean = sum(g.scale) / len(g.scale)
+            return x.like(q, corr=(s_mean - 1 + x.corr) / s_mean), "E"
+        rho = x.corr
+        for axis, (n, s) in enumerate(zip(ns, g.scale, strict=True)):
+            a = self._matrix(n, s)
+            q = np.moveaxis(q, axis, 0)
+            sq = np.sqrt(q)
+            diag = np.tensordot(a * a, q, axes=1)
+            full = np.tensordot(a, sq, axes=1) ** 2
+            q = np.moveaxis(diag + rho * (full - diag), 0, axis)
+        return x.like(q, corr=min(1.0, (x.corr + 1) / 2)), "A"
 
     def sig_backward(self, g, ins, out, r, env):
-        """Nearest [E]: each input gathers scale^d gradients; (bi)linear [A]: Σ w² per input and axis."""
+        """Nearest [E]: each input gathers scale^d gradients; (bi)linear [A]: Σ_o w_oi²·r_o per input
+        and axis (gradient independence)."""
+        import numpy as np
 
-        _c, ns = g_split(env, ins, g)
+        _, ns = g_split(env, ins, g)
         _, outs = env_split(env, g.shape)
         r = env.fit(r, outs)
-        for axis, s in enumerate(g.scale):
-            r = r.reshape(*r.shape[:axis], ns[axis], s, *r.shape[axis + 1 :]).sum(axis + 1)
-        if g.mode == "nearest":
-            return [r], "E"
-        factor = 1.0
-        for (_, _, back), s in zip(self._factors(g), g.scale, strict=True):
-            factor *= back / s
-        return [r * factor], "A"
+        self._mode = g.mode
+        for axis, (n, s) in enumerate(zip(ns, g.scale, strict=True)):
+            a = self._matrix(n, s)
+            r = np.moveaxis(np.tensordot((a * a).T, np.moveaxis(r, axis, 0), axes=1), 0, axis)
+        return [r], "E" if g.mode == "nearest" else "A"
 
     def flops(self, g):
         """0 nearest; 3 (1-D) or 7 (2-D) per output element when interpolating."""

@@ -1,0 +1,236 @@
+"""`netcalc verify`: what the analytic engine predicts beside what the NumPy executor measures.
+
+Shapes, parameter tensors (name, shape, count, trainable, kind) and MACs must agree exactly. The
+second moments are compared after averaging over several weight seeds: the prediction is an
+expectation over the weight draw, and one network differs from the next. The tolerance of a
+figure follows how exact the rules behind it are (the tags of ../shared/docs/signal-propagation.md):
+
+- [E] exact in expectation: only sampling error is allowed;
+- [MF] mean-field: 10 % per rule; [A] approximation: 25 % per rule;
+
+accumulated in quadrature (in log space) along the way the signal travels — a layer's forward
+figure carries the tolerances of every rule before it, its backward figure those of every rule
+after it, plus the forward ones the backward rules use. Sampling error: the standard error of the
+mean over seeds (from their spread, at least one run's own √(2/N) over its N elements) times
+Student's t at 99.7 % for that many seeds (3 for many seeds, 18 for three), plus 2 % for
+quadrature and float32 sums.
+"""
+
+from __future__ import annotations
+
+import math
+from math import prod
+
+RULE_TOLERANCE = {"E": 0.0, "MF": math.log(1.10), "A": math.log(1.25)}
+FLOOR = math.log(1.02)
+# Student's t at 99.7 % two-sided (the "3 standard errors" of a normal) by degrees of freedom:
+# with a few seeds the spread itself is uncertain, and the allowance widens accordingly
+T_CRIT = {1: 212.2, 2: 18.22, 3: 8.891, 4: 6.435, 5: 5.335, 6: 4.733, 7: 4.355, 8: 4.097, 9: 3.909, 10: 3.766,
+          15: 3.402, 20: 3.251, 30: 3.119}  # fmt: skip
+
+
+def t_crit(df: int) -> float:
+    if df <= 0:
+        return 3.0
+    for k in sorted(T_CRIT):
+        if df <= k:
+            return T_CRIT[k]
+    return 2.97
+
+
+class Figure:
+    """One compared moment: predicted, the measurements over seeds, the tolerance applied."""
+
+    __slots__ = ("measured", "ok", "predicted", "spread", "tag", "tolerance")
+
+    def __init__(self, predicted: float, samples: list[float], rule_tol: float, tag: str, elements: int = 0) -> None:
+        self.predicted = predicted
+        self.tag = tag
+        finite = [v for v in samples if v is not None and math.isfinite(v)]
+        n = len(finite)
+        mean = sum(finite) / n if n else float("nan")
+        self.measured = mean
+        # one run's own sampling error: a Gaussian second moment over N elements has √(2/N)
+        within = math.sqrt(2 / elements) if elements else 0.0
+        if n > 1 and mean > 0:
+            var = sum((v - mean) ** 2 for v in finite) / (n - 1)
+            self.spread = math.sqrt(var) / mean  # relative spread of one network
+            se = max(self.spread, within) / math.sqrt(n)
+            k = t_crit(n - 1)
+        else:
+            self.spread = float("nan")
+            se = within
+            k = 3.0
+        self.tolerance = rule_tol + FLOOR + math.log1p(k * se)
+        self.ok = _agree(predicted, mean, self.tolerance)
+
+    def to_json(self) -> dict:
+        return {
+            "predicted": _clean(self.predicted),
+            "measured": _clean(self.measured),
+            "spread": _clean(self.spread),
+            "tolerance": _clean(math.expm1(self.tolerance)),
+            "tag": self.tag,
+            "ok": self.ok,
+        }
+
+
+def _agree(pred: float, meas: float, tol: float) -> bool | None:
+    if pred is None or not math.isfinite(pred) or not math.isfinite(meas):
+        return None  # nothing to compare (token ids)
+    scale = max(abs(pred), abs(meas))
+    if scale < 1e-300:
+        return True
+    if pred <= 0 or meas <= 0:
+        return min(abs(pred), abs(meas)) <= 1e-12 * scale and max(abs(pred), abs(meas)) < 1e-30
+    return abs(math.log(pred / meas)) <= tol
+
+
+def _clean(x):
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+class LayerCheck:
+    __slots__ = ("backward", "forward", "macs", "name", "op", "shape", "tensors")
+
+    def __init__(self, name: str, op: str) -> None:
+        self.name, self.op = name, op
+        self.shape = self.tensors = self.macs = None  # (predicted, measured, ok)
+        self.forward: Figure | None = None
+        self.backward: Figure | None = None
+
+    @property
+    def ok(self) -> bool:
+        exact = all(c is None or c[2] for c in (self.shape, self.tensors, self.macs))
+        moments = all(f is None or f.ok is not False for f in (self.forward, self.backward))
+        return exact and moments
+
+    def failures(self) -> list[str]:
+        out = []
+        for what, c in (("output shape", self.shape), ("parameter tensors", self.tensors), ("MACs", self.macs)):
+            if c is not None and not c[2]:
+                out.append(f"{self.name}: {what} predicted {_show(c[0])}, measured {_show(c[1])}")
+        for what, f in (("forward E[x²]", self.forward), ("backward E[g²]", self.backward)):
+            if f is not None and f.ok is False:
+                out.append(
+                    f"{self.name}: {what} predicted {f.predicted:.4g}, measured {f.measured:.4g} "
+                    f"(spread {_pct(f.spread)} per seed; tolerance {_pct(math.expm1(f.tolerance))}, rules up to "
+                    f"[{f.tag}])"
+                )
+        return out
+
+    def to_json(self) -> dict:
+        def exact(c):
+            if c is None:
+                return None
+            return {"predicted": _jsonable(c[0]), "measured": _jsonable(c[1]), "ok": c[2]}
+
+        return {
+            "name": self.name,
+            "op": self.op,
+            "output_shape": exact(self.shape),
+            "tensors": exact(self.tensors),
+            "macs": exact(self.macs),
+            "forward_second_moment": self.forward.to_json() if self.forward else None,
+            "backward_second_moment": self.backward.to_json() if self.backward else None,
+            "ok": self.ok,
+        }
+
+
+def _jsonable(v):
+    if isinstance(v, tuple):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, list):
+        return [_jsonable(x) for x in v]
+    return v
+
+
+def _show(v) -> str:
+    if isinstance(v, tuple) and v and isinstance(v[0], tuple):
+        return ", ".join(f"{t[0]} {'×'.join(map(str, t[1]))}" for t in v)
+    if isinstance(v, tuple):
+        return "×".join(map(str, v))
+    return f"{v:,}" if isinstance(v, int) else str(v)
+
+
+def _pct(x: float) -> str:
+    return "—" if x is None or not math.isfinite(x) else f"{x:.1%}"
+
+
+def _worst(tags) -> str:
+    order = {"E": 0, "MF": 1, "A": 2}
+    return max(tags, key=lambda t: order[t]) if tags else "E"
+
+
+def compare(analysis, report, runs: list) -> list[LayerCheck]:
+    """One LayerCheck per node: exact figures from the first run, moments over all runs.
+
+    Where an activation after a layer is saturated for (nearly) every input, the gradients the
+    executor measures underflow to exactly 0 (σ'(10⁷) is 0 in floating point) while the prediction
+    is an expectation carried by the rare inputs near 0: such a backward figure is not compared."""
+    saturated = any((s.info.get("saturation") or (0,))[0] > 0.99 for s in report.layers)
+    graph = analysis.graph
+    sig = report.by_name
+    # forward tolerance accumulated along the graph (quadrature, worst input)
+    ftol: dict[str, float] = {inp.name: 0.0 for inp in graph.inputs}
+    ftag: dict[str, set] = {inp.name: set() for inp in graph.inputs}
+    for s in report.layers:
+        prev = max((ftol.get(n.split(".")[0] if n not in ftol else n, 0.0) for n in s.node.inputs), default=0.0)
+        ftol[s.node.name] = math.hypot(prev, RULE_TOLERANCE[s.fwd_tag])
+        tags = set().union(*(ftag.get(n, ftag.get(n.split(".")[0], set())) for n in s.node.inputs))
+        ftag[s.node.name] = tags | {s.fwd_tag}
+    all_fwd = max(ftol.values(), default=0.0)
+    all_tags = set().union(*ftag.values()) if ftag else set()
+    # backward tolerance accumulated from the outputs back
+    btol: dict[str, float] = {}
+    btag: dict[str, set] = {}
+    for s in reversed(report.layers):
+        mine = btol.get(s.node.name, 0.0)
+        tags = btag.get(s.node.name, set())
+        after = math.hypot(mine, RULE_TOLERANCE[s.bwd_tag])
+        for n in s.node.inputs:
+            btol[n] = max(btol.get(n, 0.0), after)
+            btag[n] = btag.get(n, set()) | tags | {s.bwd_tag}
+    checks = []
+    first = runs[0]
+    rows = {row.node.name: row for row in analysis.rows}
+    for node in graph.nodes:
+        row = rows.get(node.name)
+        rec = first.nodes.get(node.name)
+        c = LayerCheck(node.name, node.op)
+        if row is None or not row.ok or rec is None:
+            checks.append(c)
+            continue
+        c.shape = (tuple(row.out_shape), tuple(rec.out_shape), tuple(row.out_shape) == tuple(rec.out_shape))
+        pt = tuple((t.name, tuple(t.shape), t.count, t.trainable, t.kind) for t in row.tensors)
+        mt = tuple((t["name"], tuple(t["shape"]), t["count"], t["trainable"], t["kind"]) for t in rec.tensors)
+        c.tensors = (pt, mt, pt == mt)
+        c.macs = (row.macs, rec.macs, row.macs == rec.macs)
+        s = sig.get(node.name)
+        if s is not None:
+            fwd = [r.nodes[node.name].forward["second_moment"] for r in runs]
+            elements = first.batch * prod(rec.out_shape)
+            c.forward = Figure(s.q, fwd, ftol[node.name], _worst(ftag[node.name]), elements)
+            bwd = [r.nodes[node.name].backward["second_moment"] for r in runs]
+            tol = math.hypot(all_fwd, btol.get(node.name, 0.0))
+            c.backward = Figure(s.r_mean, bwd, tol, _worst(btag.get(node.name, set()) | all_tags), elements)
+            if saturated and all(v == 0 for v in bwd) and s.r_mean > 0:
+                c.backward.ok = None  # underflow: see `compare`'s docstring
+        checks.append(c)
+    return checks
+
+
+def parse_size(text: str) -> int | None:
+    """'2GB', '512MB', '1.5GiB', '1000000' → bytes."""
+    t = text.strip().upper().replace("IB", "B")
+    units = {"KB": 2**10, "MB": 2**20, "GB": 2**30, "TB": 2**40, "B": 1}
+    for suffix, mult in units.items():
+        if t.endswith(suffix):
+            try:
+                return int(float(t[: -len(suffix)]) * mult)
+            except ValueError:
+                return None
+    try:
+        return int(float(t))
+    except ValueError:
+        return None

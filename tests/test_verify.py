@@ -1,0 +1,140 @@
+"""`netcalc verify`: the executor's measurements beside the predictions, exit codes, limits, JSON.
+
+Every bundled spec must verify (shapes, parameter tensors and MACs exactly; second moments within
+the tolerance of the rules behind them). The tolerance logic itself is tested on made-up numbers,
+and a disagreement is provoked by scaling one measured figure, to show the check can fail."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from cli_run import ROOT, netcalc
+
+from netcalc.verify import Figure, compare, parse_size
+
+SPECS = sorted(p.stem for p in (ROOT / "specs").glob("*.yaml"))
+HEAVY = {"resnet101", "resnet152", "resnet1202-cifar", "vgg11", "vgg13", "vgg16", "vgg19", "resnet50", "resnet34",
+         "resnet18", "mobilenet-v2"}  # fmt: skip
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_every_bundled_spec_verifies(spec):
+    # small runs: 2 samples, 3 weight seeds (2 for the ImageNet-sized nets), float32. Exit 0 means every
+    # figure agreed; the JSON says so per layer.
+    seeds = "2" if spec in HEAVY else "3"
+    r = netcalc("verify", spec, "--batch", "2", "--seeds", seeds, "--dtype", "float32", "--max-memory", "16GB",
+                "--format", "json", timeout=900)  # fmt: skip
+    doc = json.loads(r.stdout)
+    assert r.returncode == 0, "\n".join(doc["failures"])
+    assert doc["ok"] and not doc["failures"]
+    for layer in doc["layers"]:
+        assert layer["output_shape"]["ok"] and layer["tensors"]["ok"] and layer["macs"]["ok"], layer["name"]
+
+
+def test_figure_tolerance():
+    # an [E] figure: no rule tolerance; four seeds with a relative spread s: t(3 df) = 8.891 standard
+    # errors s/√4, + 2 %
+    f = Figure(1.0, [1.0, 1.1, 0.9, 1.0], 0.0, "E")
+    spread = math.sqrt((0.01 + 0.01) / 3)  # sample std of the four values around their mean 1.0
+    assert f.spread == pytest.approx(spread)
+    assert f.tolerance == pytest.approx(math.log(1.02) + math.log1p(8.891 * spread / 2))
+    assert f.ok
+    assert not Figure(1.2, [1.0, 1.0, 1.0, 1.0], 0.0, "E").ok  # 20 % off with no spread: fails
+    # a run's own sampling error is the floor: 8 elements, √(2/8) = 0.5 per run, 4 runs: 8.891·0.25
+    g = Figure(1.0, [1.0, 1.0, 1.0, 1.0], 0.0, "E", elements=8)
+    assert g.tolerance == pytest.approx(math.log(1.02) + math.log1p(8.891 * 0.25))
+    assert Figure(1.2, [1.0, 1.0, 1.0, 1.0], math.log(1.25), "A").ok  # within an [A] rule's 25 %
+    assert Figure(0.0, [0.0, 0.0], 0.0, "E").ok  # both exactly 0 (a zero-initialised branch)
+    assert Figure(math.nan, [1.0], 0.0, "E").ok is None  # nothing predicted: not compared
+
+
+def test_parse_size():
+    assert parse_size("4GB") == 4 * 2**30
+    assert parse_size("512MB") == 512 * 2**20
+    assert parse_size("1.5GiB") == int(1.5 * 2**30)
+    assert parse_size("1000") == 1000
+    assert parse_size("lots") is None
+
+
+def _checks(spec: str, scale_node: str | None = None, factor: float = 1.0):
+    from netcalc.analyze import analyze
+    from netcalc.diagnostics import Diagnostics
+    from netcalc.executor.run import run
+    from netcalc.signal import propagate
+    from netcalc.spec import load
+
+    d = Diagnostics()
+    analysis = analyze(load(str(ROOT / "specs" / f"{spec}.yaml"), d), d)
+    runs = [run(analysis.graph, batch=8, seed=s, dtype="float64") for s in range(4)]
+    if scale_node:
+        for r in runs:
+            rec = r.nodes[scale_node].fwd
+            rec.s2 = rec.s2 * factor
+    return compare(analysis, propagate(analysis, batch=8), runs)
+
+
+def test_a_wrong_measurement_is_a_disagreement():
+    # plain30-he agrees as measured; the same runs with dense 5's forward second moment doubled do not,
+    # and the failure names the layer and both figures
+    assert all(c.ok for c in _checks("plain30-he"))
+    checks = _checks("plain30-he", "plain.1.dense_1", 2.0)
+    bad = [c for c in checks if not c.ok]
+    assert [c.name for c in bad] == ["plain.1.dense_1"]
+    msg = bad[0].failures()[0]
+    assert msg.startswith("plain.1.dense_1: forward E[x²] predicted 2, measured ")
+
+
+def test_exit_code_1_on_a_disagreement(monkeypatch):
+    # the executor's run wrapped to double one measured second moment: verify exits 1 and names it
+    from typer.testing import CliRunner
+
+    import netcalc.executor.run as runner
+    from netcalc.cli import app
+
+    real = runner.run
+
+    def skewed(graph, **kw):
+        measured = real(graph, **kw)
+        measured.nodes["plain.1.dense_1"].fwd.s2 *= 2
+        return measured
+
+    monkeypatch.setattr(runner, "run", skewed)
+    result = CliRunner().invoke(app, ["verify", "plain30-he", "--seeds", "4"])
+    assert result.exit_code == 1
+    assert "1 disagreement:" in result.output
+    assert "plain.1.dense_1: forward E[x²] predicted 2, measured " in result.output
+
+
+def test_json_has_an_ok_per_figure():
+    r = netcalc("verify", "mnist-cnn", "--batch", "4", "--seeds", "3", "--format", "json")
+    assert r.returncode == 0, r.stdout
+    doc = json.loads(r.stdout)
+    keys = {"output_shape", "tensors", "macs", "forward_second_moment", "backward_second_moment", "ok"}
+    assert keys <= set(doc["layers"][0])
+    fwd = doc["layers"][0]["forward_second_moment"]
+    assert set(fwd) >= {"predicted", "measured", "spread", "tolerance", "tag", "ok"}
+
+
+def test_memory_limit_refuses_before_running():
+    r = netcalc("verify", "resnet50", "--batch", "64", "--max-memory", "100MB")
+    assert r.returncode == 2
+    assert "more than --max-memory 100MB" in r.stderr and "GB" in r.stderr and "--batch" in r.stderr
+
+
+def test_bad_options_exit_2():
+    assert netcalc("verify", "mnist-cnn", "--dtype", "float16").returncode == 2
+    assert netcalc("verify", "mnist-cnn", "--max-memory", "lots").returncode == 2
+
+
+def test_save_writes_the_measured_statistics(tmp_path):
+    out = tmp_path / "stats.json"
+    r = netcalc("verify", "lstm-look-back", "--batch", "4", "--seeds", "2", "--save", str(out))
+    assert r.returncode == 0, r.stdout
+    doc = json.loads(Path(out).read_text())
+    assert len(doc["runs"]) == 2
+    lstm = next(n for n in doc["runs"][0]["nodes"] if n["name"] == "lstm")
+    assert lstm["params"] == 96 and lstm["out_shape"] == [4]  # Keras LSTM(4) on (1, 1): 4·4·(1 + 4 + 1)
+    assert lstm["forward"]["second_moment"] > 0
