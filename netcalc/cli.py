@@ -239,6 +239,8 @@ def signal(
         return
     if len(reports) > 1:
         sys.stdout.write(signal_render.render_compare(reports, labels, style))
+        if plot is not None:
+            sys.stdout.write(f"plot written to {plot}\n")
         return
     text = signal_render.render_table(reports[0], style, band)
     warn = signal_render.warning_lines(reports[0], sources, style, sys.stdout.isatty())
@@ -259,6 +261,13 @@ def verify(
     dtype: str = typer.Option("float64", "--dtype", help="float64 or float32"),
     max_memory: str = typer.Option("4GB", "--max-memory", help="refuse a run estimated to need more (e.g. 8GB)"),
     save: Path = typer.Option(None, "--save", help="write the measured per-layer statistics of every run as JSON"),
+    input_mean: float = typer.Option(None, "--input-mean", help="inputs drawn with this mean instead of the spec's"),
+    input_std: float = typer.Option(
+        None, "--input-std", min=0.0, help="inputs drawn with this std instead of the spec's"
+    ),
+    input_correlation: float = typer.Option(
+        None, "--input-correlation", min=-1.0, max=1.0, help="correlation of neighbouring input positions"
+    ),
 ) -> None:
     """Run the spec with the NumPy executor and compare shapes, parameters, MACs and second moments
     with the predictions. Exit 0 when everything agrees, 1 when something disagrees."""
@@ -279,6 +288,12 @@ def verify(
     from .executor.run import estimate_memory
 
     graph = analysis.graph
+    for inp in graph.inputs:  # the input distribution, for the prediction and the runs alike
+        if input_mean is not None or input_std is not None:
+            inp.stats.pop("range", None)
+        for key, value in (("mean", input_mean), ("std", input_std), ("correlation", input_correlation)):
+            if value is not None:
+                inp.stats[key] = value
     need = estimate_memory(graph, batch, dtype)
     if need > limit:
         sys.stderr.write(
@@ -290,7 +305,8 @@ def verify(
     report = propagate(analysis, batch=batch)
     runs = _runs(graph, batch, seeds, seed, dtype)
     checks = compare(analysis, report, runs)
-    meta = {"name": graph.name, "file": graph.file, "batch": batch, "seeds": seeds, "dtype": dtype, "mode": "train"}
+    meta = {"name": graph.name, "file": graph.file, "batch": batch, "seeds": seeds, "dtype": dtype, "mode": "train",
+            "inputs": {inp.name: {k: v for k, v in inp.stats.items()} for inp in graph.inputs}}  # fmt: skip
     if save is not None:
         import json
 

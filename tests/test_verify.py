@@ -138,3 +138,15 @@ def test_save_writes_the_measured_statistics(tmp_path):
     lstm = next(n for n in doc["runs"][0]["nodes"] if n["name"] == "lstm")
     assert lstm["params"] == 96 and lstm["out_shape"] == [4]  # Keras LSTM(4) on (1, 1): 4·4·(1 + 4 + 1)
     assert lstm["forward"]["second_moment"] > 0
+
+
+def test_input_distribution_options():
+    # plain30-he's first dense (He, 256 → 256) on inputs of mean 1 and std 3: E[x²] = 1 + 9 = 10, times
+    # n·Var(w) = 2: 20, predicted [E] and measured
+    r = netcalc("verify", "plain30-he", "--seeds", "4", "--input-mean", "1", "--input-std", "3", "--format", "json")
+    assert r.returncode == 0, r.stdout
+    doc = json.loads(r.stdout)
+    assert doc["inputs"]["input"] == {"mean": 1.0, "std": 3.0}
+    first = doc["layers"][0]["forward_second_moment"]
+    assert first["predicted"] == pytest.approx(20.0, rel=1e-12)
+    assert first["ok"]
