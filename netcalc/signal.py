@@ -319,10 +319,20 @@ def _backward(analysis, layers, sigs, env) -> None:
     batch B: batchnorm's backward removes the batch mean of each channel's gradient, gmean/B of r
     (with gradients that are uniform over the positions, only B samples average out); with no
     batch given (an infinite batch) it removes nothing. A rule states what it does to gmean by setting env.info["gmean_in"] (one value
-    per input); by default it is kept."""
+    per input); by default it is kept.
+
+    Also beside r, where a tensor's distribution is known as atoms (`quantiles`), the gradient's
+    second moment given the element's value (`rprof`: E[g² | x = atom]/E[g²], one value per atom,
+    its weighted mean 1). A relu on a residual stream passes the gradient only where its input is
+    positive, and the stream's next value is relu(x) + an independent branch: where x > 0 the next
+    relu is more likely open too, so the gradient that comes back along the skip is larger where
+    x > 0 than on average (E[φ'(x)²·g²] ≠ E[φ'²]·E[g²]). A rule reads env.info["rprof"] (None: no
+    dependence on the value) and states its inputs' profiles in env.info["rprof_in"] (over each
+    input's own atoms; None for none); the readers' profiles are averaged weighted by their r."""
     graph = analysis.graph
     acc: dict[str, np.ndarray] = {}
     gsum: dict[str, float] = {}  # Σ gmean·r over the readers, to weight the fractions
+    prof: dict[str, list] = {}  # (mean r, profile or None) from each reader
     by_name = {s.node.name: s for s in layers}
     readers: dict = {}
     for s in layers:
@@ -353,18 +363,39 @@ def _backward(analysis, layers, sigs, env) -> None:
             env.info["argmax_factor"] = consumers[0].info["argmax_factor"]
         if extras:
             env.info["r_extra"] = extras
+        env.info["rprof"] = _profile(prof.get(name, []))
         rs, tag = s.row.ltype.sig_backward(s.row.g, ins, s.out, s.r, env)
         g_in = env.info.pop("gmean_in", None) or [gmean] * len(rs)
+        p_in = env.info.pop("rprof_in", None) or [None] * len(rs)
+        env.info.pop("rprof", None)
         s.bwd_tag = tag
         s.r_in = rs
-        for n, ri, gi in zip(s.node.inputs, rs, g_in, strict=False):
+        for n, ri, gi, pi in zip(s.node.inputs, rs, g_in, p_in, strict=False):
             if ri is None:
                 continue
             prev = acc.get(n)
             ri = SigEnv.fit(ri, sigs[n].q.shape)
             acc[n] = ri if prev is None else prev + ri
             gi = max(gi, 1.0 / max(np.size(ri), 1))  # independent positions: at least 1/P
-            gsum[n] = gsum.get(n, 0.0) + gi * (float(np.mean(ri)) if np.size(ri) else 0.0)
+            rmean = float(np.mean(ri)) if np.size(ri) else 0.0
+            gsum[n] = gsum.get(n, 0.0) + gi * rmean
+            prof.setdefault(n, []).append((rmean, pi))
+
+
+def _profile(parts: list):
+    """The readers' value profiles of r (see `_backward`), weighted by the r each sends; a reader
+    without one counts as flat (1 at every atom). None when no reader has one."""
+    sized = [p for _, p in parts if p is not None]
+    total = sum(rm for rm, _ in parts)
+    if not sized or total <= 0:
+        return None
+    n = len(sized[0])
+    if any(len(p) != n for p in sized):
+        return None
+    out = np.zeros(n)
+    for rm, p in parts:
+        out += rm * (np.ones(n) if p is None else np.asarray(p, float))
+    return out / total
 
 
 # ------------------------------------------------------------------------------- advice
@@ -558,32 +589,45 @@ def ctx_for(row, graph, diags) -> Ctx:
 
 # ------------------------------------------------------------------------------- shared rules
 
-N_ATOMS = 96  # Gauss–Hermite nodes for a Gaussian; a sum is compressed back to 2 × N_ATOMS atoms
+N_ATOMS = 96  # equal-weight atoms for a Gaussian; a sum is compressed back to 2 × N_ATOMS atoms
 
 
 def quantiles(sig: Sig):
     """One element's distribution as weighted atoms (values, weights): the tensor's own where it has
-    them (a residual sum, an activation of one), φ(Gaussian) for an activation of a Gaussian (exact
-    Gauss–Hermite nodes pushed through φ), else a Gaussian with the tensor's mean and second moment."""
+    them (a residual sum, an activation of one), φ(Gaussian) for an activation of a Gaussian (the
+    Gaussian's atoms pushed through φ), else a Gaussian with the tensor's mean and second moment. A
+    Gaussian's atoms: N_ATOMS of equal weight, the means of N_ATOMS bins of equal probability, scaled
+    to keep the second moment exact — equal weights, so that a probability such as P(x > 0), the
+    backward gain of a relu on a residual sum, is within 1/(2·N_ATOMS) (Gauss–Hermite nodes,
+    exact for polynomials, weigh up to 13 % each near the centre)."""
     if sig.samples is not None:
         return sig.samples
     if sig.pre is not None and sig.pre[0] not in ("sum", "softmax"):
         op, args, z = sig.pre
         values, weights = quantiles(z)
         return moments.function(op, args)[0](values), weights
-    x, w = _hermite()
+    x, w = _gauss_atoms()
     sd = math.sqrt(max(sig.mean - sig.mu * sig.mu, 0.0))
     return sig.mu + sd * x, w
 
 
-_GH: list = []
+_GA: list = []
 
 
-def _hermite():
-    if not _GH:
-        x, w = np.polynomial.hermite_e.hermegauss(N_ATOMS)
-        _GH.append((x, w / w.sum()))
-    return _GH[0]
+def _gauss_atoms():
+    """Equal-probability atoms of N(0, 1) (see `quantiles`): bin i = (Φ⁻¹(i/N), Φ⁻¹((i + 1)/N)), its
+    mean N·(φ(lower) − φ(upper)), all scaled so that the second moment is 1."""
+    if not _GA:
+        from statistics import NormalDist
+
+        nd = NormalDist()
+        edges = [-math.inf] + [nd.inv_cdf(i / N_ATOMS) for i in range(1, N_ATOMS)] + [math.inf]
+        dens = [0.0 if math.isinf(e) else nd.pdf(e) for e in edges]
+        x = np.array([N_ATOMS * (dens[i] - dens[i + 1]) for i in range(N_ATOMS)])
+        x = (x - x[::-1]) / 2  # exactly symmetric
+        x /= math.sqrt(float(np.mean(x * x)))
+        _GA.append((x, np.full(N_ATOMS, 1.0 / N_ATOMS)))
+    return _GA[0]
 
 
 def sum_quantiles(a, b):
@@ -606,6 +650,19 @@ def sum_quantiles(a, b):
         out_x += [mean - sd, mean + sd]
         out_w += [m / 2, m / 2]
     return np.asarray(out_x), np.asarray(out_w)
+
+
+def sum_profile(out_atoms, h, mine, others):
+    """The value profile of r (see `_backward`) at one input u of a sum u + v with v independent:
+    E[g² | u] = E_v[E[g² | u + v]], the sum's profile read at u + v by linear interpolation
+    between its atoms; normalised to a weighted mean of 1 over u's atoms [MF]."""
+    vs, _ = out_atoms
+    order = np.argsort(vs)
+    xs, hs = np.asarray(vs, float)[order], np.asarray(h, float)[order]
+    (u, wu), (v, wv) = mine, others
+    hu = (np.interp(u[:, None] + v[None, :], xs, hs) * wv[None, :]).sum(axis=1)
+    m = float((wu * hu).sum())
+    return hu / m if m > 0 else None
 
 
 def centred(c: float, m: float) -> float:

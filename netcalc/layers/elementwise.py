@@ -51,7 +51,9 @@ class Activation(LayerType):
         (μ² + s²)Φ(μ/s) + μsφ(μ/s) otherwise [MF]; identity [E]; every other function by quadrature
         [MF]; softmax by a fixed-seed Monte Carlo over the axis [A]. The neighbour correlation goes
         through φ's kernel (ReLU: the arc-cosine kernel (sin θ + (π − θ)c)/π), and so do the
-        channels' own means (2-D Gauss–Hermite) [MF]. Saturation (sigmoid, tanh): the probability
+        channels' own means (2-D Gauss–Hermite) [MF]; for a non-Gaussian input (a residual sum's
+        atoms) the products start from the atoms' own E[φ]², the Gaussian pair moment adding only
+        what the covariance adds to it [MF] (so that the channels' means agree with the mean). Saturation (sigmoid, tanh): the probability
         mass beyond ±t and the backward gain E[φ'²]."""
         import math
 
@@ -103,8 +105,12 @@ class Activation(LayerType):
             mfrac = m.relu_kernel(mc / var) if var > 0 else 0.0
         else:
             phi, _ = m.function(op, args)
-            corr = m.pair_moment(phi, mu, var, x.corr * qm - mu * mu) / q2 if q2 > 0 else 0.0
-            mfrac = m.pair_moment(phi, mu, var, x.mfrac * qm - mu * mu) / q2 if q2 > 0 else 0.0
+            # E[φ(x)φ(x')] for two elements of covariance c: the Gaussian pair moment; for a
+            # non-Gaussian input (atoms), the atoms' own E[φ]² plus what the covariance adds to the
+            # Gaussian pair moment beyond independence [MF]
+            base = m.pair_moment(phi, mu, var, 0.0) - mean1 * mean1 if out_samples is not None else 0.0
+            corr = (m.pair_moment(phi, mu, var, x.corr * qm - mu * mu) - base) / q2 if q2 > 0 else 0.0
+            mfrac = (m.pair_moment(phi, mu, var, x.mfrac * qm - mu * mu) - base) / q2 if q2 > 0 else 0.0
             tag = "E" if op == "leaky_relu" and mu == 0 else "MF"
         if op == "leaky_relu" and mu == 0:
             tag = "E"
@@ -116,8 +122,13 @@ class Activation(LayerType):
     def sig_backward(self, g, ins, out, r, env):
         """r_in = E[φ'(x)²]·r_out per position [MF] (ReLU: ½ exactly for a symmetric input [E]); before a
         max pool, E[φ'(max)²] instead, where the gradient lands [A]; softmax: the Jacobian applied to
-        r, by the same Monte Carlo [A]."""
+        r, by the same Monte Carlo [A].
+
+        Where the gradient's second moment depends on the element's value (a profile h over the
+        atoms, see signal._backward: a residual stream read by the next block's skip), r_in =
+        E[φ'(x)²·h(x)]·r_out on the atoms of x, and x's own profile is φ'²·h renormalised [MF]."""
         if self.op == "identity":
+            env.info["rprof_in"] = [env.info.get("rprof")]
             return [r], "E"
         d2 = env.info.get("d2")
         if self.op == "softmax" or d2 is None:
@@ -126,6 +137,25 @@ class Activation(LayerType):
         env.info["gmean_in"] = [env.info.get("gmean", 0.0) * env.info.get("slope_ratio", 1.0)]
         if "argmax_factor" in env.info:  # read by a max pool: the gradient comes back at the maxima
             return [d2 * r * env.info["argmax_factor"]], "A"
+        h = env.info.get("rprof")
+        if out.samples is not None or out.pre is not None:
+            import numpy as np
+
+            from ..signal import quantiles
+
+            v, w = quantiles(ins[0])  # the output's atoms are φ of these, one for one
+            flat_in = h is None  # no reader depends on the value: r_in as above, its profile φ'² for the readers before
+            h = np.ones(len(v)) if flat_in else h
+            if len(v) == len(h):
+                _, dphi = env.moments.function(self.op, {"negative_slope": g.get("negative_slope", 0.0),
+                                                         **ctx_args(env)})  # fmt: skip
+                dv = dphi(v) ** 2
+                flat, tilted = float((w * dv).sum()), float((w * dv * h).sum())
+                if flat > 0 and tilted > 0:
+                    env.info["rprof_in"] = [dv * h / tilted]
+                    if flat_in:
+                        return [d2 * r], tag
+                    return [d2 * r * (tilted / flat)], "MF"
         return [d2 * r], tag
 
     def flops(self, g):

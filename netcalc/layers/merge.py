@@ -87,7 +87,11 @@ class Elementwise(LayerType):
 
     def sig_backward(self, g, ins, out, r, env):
         """add [E]: every input receives r (summed over the positions it was stretched to);
-        multiply [A]: r·Π of the other inputs' q."""
+        multiply [A]: r·Π of the other inputs' q.
+
+        add, where r depends on the sum's value (a profile h over its atoms, see signal._backward):
+        each input u gets the profile E_v[h(u + v)] over its own atoms, v the sum of the others,
+        independent of u [MF]; the mean r it receives is unchanged."""
         import numpy as np
 
         rs = []
@@ -98,6 +102,20 @@ class Elementwise(LayerType):
             if self.op == "multiply":
                 ri = ri * float(np.prod([o.mean for j, o in enumerate(ins) if j != i]))
             rs.append(ri)
+        h = env.info.get("rprof")
+        same = all(tuple(s) == tuple(g.shape) for s in shapes)
+        if self.op == "add" and h is not None and same and out.samples is not None and len(h) == len(out.samples[0]):
+            from ..signal import quantiles, sum_profile, sum_quantiles
+
+            atoms = [quantiles(x) for x in ins]
+            profiles = []
+            for i in range(len(ins)):
+                others = None
+                for j, a in enumerate(atoms):
+                    if j != i:
+                        others = a if others is None else sum_quantiles(others, a)
+                profiles.append(sum_profile(out.samples, h, atoms[i], others))
+            env.info["rprof_in"] = profiles
         return rs, "E" if self.op == "add" else "A"
 
     def flops(self, g):
@@ -247,7 +265,9 @@ class Shortcut(LayerType):
         return None if rf is None else [(r, j * g.s) for r, j in rf]
 
     def sig_forward(self, g, ins, env):
-        """Option A [E]: every s-th row and column, and zero channels dilute q by C_in/C_out.
+        """Option A [E]: every s-th row and column, and zero channels dilute q by C_in/C_out; one
+        element's distribution is kept (with the zero channels: a mixture, weight C_in/C_out on the
+        input's, the rest at 0), so that a relu after the next add sees it, not a Gaussian.
         Projection: a 1×1 conv with the framework's default init [E] (q·C_in·Var(w)), then batchnorm
         in training mode (q → 1) [E]."""
         import numpy as np
@@ -256,7 +276,13 @@ class Shortcut(LayerType):
         sub = env.fit(x.q, g.ns)[:: g.s, :: g.s]
         if not g.project:
             ratio = g.c_in / g.c_out
-            return x.like(sub * ratio, mu=x.mu * ratio, mfrac=x.mfrac, corr=x.corr), "E"
+            if ratio == 1:
+                return x.like(sub, pre=x.pre, samples=x.samples), "E"
+            from ..signal import quantiles
+
+            v, w = quantiles(x)
+            samples = (np.concatenate([v, [0.0]]), np.concatenate([w * ratio, [1 - ratio]]))
+            return x.like(sub * ratio, mu=x.mu * ratio, mfrac=x.mfrac, corr=x.corr, samples=samples), "E"
         kt = env.tensor("kernel", "weight")
         _, wv = env.init("", "kernel", kt.shape)
         q = wv * g.c_in * sub
@@ -270,12 +296,27 @@ class Shortcut(LayerType):
 
     def sig_backward(self, g, ins, out, r, env):
         """The gradient returns to the rows and columns that were read [E]; through the projection
-        Var(w)·C_out·r (divided by the batchnorm's variance) [A]."""
+        Var(w)·C_out·r (divided by the batchnorm's variance) [A]. Option A with zero channels, where r
+        depends on the value (a profile h over the atoms, see signal._backward): the input's channels
+        receive the part of r on their own atoms, r·E[h over the input's atoms] [MF]."""
         import numpy as np
 
         r = env.fit(r, g.outs)
         back = np.zeros(g.ns)
         if not g.project:
+            h = env.info.get("rprof")
+            if h is not None and g.c_out != g.c_in:
+                from ..signal import quantiles
+
+                v, w = quantiles(ins[0])
+                if len(h) == len(v) + 1:  # the input's atoms, then the zero channels' atom
+                    real = float((w * h[: len(v)]).sum())
+                    if real > 0:
+                        env.info["rprof_in"] = [h[: len(v)] / real]
+                        back[:: g.s, :: g.s] = r * real
+                        return [back], "MF"
+            elif h is not None:
+                env.info["rprof_in"] = [h]
             back[:: g.s, :: g.s] = r
             return [back], "E"
         scale = env.info["wv"] * g.c_out / env.info.get("bn_var", 1.0)
