@@ -218,6 +218,7 @@ class Recurrent(LayerType):
         _, vh = env.init("recurrent_init", "recurrent_kernel", wh_shape, units=u)
         means = [0.0] * n
         b2_in = b2_h = 0.0
+        bvar = 0.0  # the bias's variance over units (a fixed offset per unit, not a mean)
         if g.bias:
             spec = env.row.node.args.get("bias_init")
             bm, bv = env.init("bias_init", "bias", wx_shape, units=u)
@@ -228,23 +229,44 @@ class Recurrent(LayerType):
                     means[1] = 1.0  # unit_forget_bias
                 if self.cell == "gru" and g.reset_after:
                     b2_h = bv + bm * bm
+                bvar = bv
             else:  # two bias vectors, b_ih and b_hh, from the same initialiser
                 b2_in = b2_h = bv + bm * bm
                 means = [2 * bm] * n
-        return {"vx": vx, "vh": vh, "b2_in": b2_in, "b2_h": b2_h, "means": means, "n_in": n_in}
+                bvar = 2 * bv
+        return {"vx": vx, "vh": vh, "b2_in": b2_in, "b2_h": b2_h, "means": means, "n_in": n_in, "bvar": bvar}
 
-    def _run(self, g, env, w, qx) -> dict:
+    def _run(self, g, env, w, qx, mx=None) -> dict:
         """The mean-field recursion over the steps of one direction: per step the gates' moments and
-        E[h²], E[c²] (module docstring of netcalc.signal; [MF] at step 1, [A] after)."""
+        E[h²], E[c²] (module docstring of netcalc.signal; [MF] at step 1, [A] after).
+
+        Beside the second moments, each unit's own mean is followed (E[h̄²], E[c̄²]): a unit's bias
+        and the input's per-feature means give every gate a fixed offset per unit, and the state
+        accumulates it step after step (h̄ = (1 − z̄)·n̄ + z̄·h̄ for a GRU, c̄ = f̄·c̄ + ī·ḡ for an
+        LSTM), so the products f·c, z·h, (1 − z)·n have a mean part E[f]·E[i]·c̄·ḡ that independent
+        fluctuations would miss [A: the offsets taken as fully aligned]. mx: the input's per-feature
+        mean² per step."""
+        import math
+
         import numpy as np
 
         m = env.moments
         u = g.units
-        qh = qc = 0.0
+        qh = qc = hbar2 = cbar2 = 0.0
+        mx = mx if mx is not None else [0.0] * len(qx)
         steps = []
+
+        def unit_mean2(fn, mu, v, vc):
+            """E over units of (a unit's mean of φ(a))², a ~ N(μ, v) with vc of v fixed per unit."""
+            if vc <= 0 or v <= 0:
+                return float(m.activation_moments(fn, {}, mu, v + mu * mu)[0]) ** 2
+            phi = m.function(fn, {})[0]
+            return m.pair_moment(phi, mu, v, min(vc, v))
+
         for t in range(len(qx)):
             base = w["n_in"] * w["vx"] * qx[t]
             rec = u * w["vh"] * qh
+            const = w["n_in"] * w["vx"] * mx[t] + u * w["vh"] * hbar2 + w["bvar"]  # fixed per unit
             st = {"qh_prev": qh, "qc_prev": qc}
             if self.cell == "lstm":
                 v = base + rec + w["b2_in"] + w["b2_h"]
@@ -253,10 +275,14 @@ class Recurrent(LayerType):
                     mu = w["means"][k]
                     e1, e2, d2 = m.activation_moments(fn, {}, mu, v + mu * mu)
                     gates.append((float(e1), float(e2), float(d2), v, mu))
-                (_, i2, _, _, _), (_, f2, _, _, _), (_, g2, _, _, _), (_, o2, _, _, _) = gates
-                qc = f2 * qc + i2 * g2
+                (i1, i2, _, _, _), (f1, f2, _, _, _), (_, g2, _, _, _), (o1, o2, _, _, _) = gates
+                gbar2 = unit_mean2("tanh", w["means"][2], v, const)
+                cross = 2 * f1 * i1 * math.sqrt(max(cbar2 * gbar2, 0.0))
+                qc = f2 * qc + i2 * g2 + cross
+                cbar2 = (f1 * math.sqrt(max(cbar2, 0.0)) + i1 * math.sqrt(max(gbar2, 0.0))) ** 2
                 _, tc2, dtc2 = m.activation_moments("tanh", {}, 0.0, qc)
                 qh = o2 * float(tc2)
+                hbar2 = o1 * o1 * (m.pair_moment(np.tanh, 0.0, qc, min(cbar2, qc)) if qc > 0 else 0.0)
                 st.update(gates=gates, qc=qc, tc2=float(tc2), dtc2=float(dtc2))
             elif self.cell == "gru":
                 v = base + rec + w["b2_in"] + w["b2_h"]
@@ -268,18 +294,24 @@ class Recurrent(LayerType):
                 rec_n = (u * w["vh"] * qh + w["b2_h"]) if g.reset_after else u * w["vh"] * qh
                 vn = base + w["b2_in"] + float(r2) * rec_n
                 _, n2, nd = m.activation_moments("tanh", {}, 0.0, vn)
+                nbar2 = unit_mean2("tanh", 0.0, vn, min(const * float(r2) + w["n_in"] * w["vx"] * mx[t], vn))
                 one_minus_z2 = 1 - 2 * float(z1) + float(z2)
-                qh = one_minus_z2 * float(n2) + float(z2) * qh
+                cross = 2 * (float(z1) - float(z2)) * math.sqrt(max(nbar2 * hbar2, 0.0))  # 2·E[(1 − z)·z]·E[n̄·h̄]
+                qh = one_minus_z2 * float(n2) + float(z2) * qh + cross
+                hbar2 = ((1 - float(z1)) * math.sqrt(max(nbar2, 0.0)) + float(z1) * math.sqrt(max(hbar2, 0.0))) ** 2
                 st.update(r2=float(r2), rd=float(rd), z2=float(z2), zd=float(zd), z1=float(z1), n2=float(n2),
                           nd=float(nd), omz2=one_minus_z2, rec_n=rec_n, v=v, vn=vn)  # fmt: skip
             else:
                 v = base + rec + w["b2_in"] + w["b2_h"]
                 _, h2, hd = m.activation_moments("tanh", {}, 0.0, v)
                 qh = float(h2)
+                hbar2 = unit_mean2("tanh", 0.0, v, const)
                 st.update(hd=float(hd), v=v)
             st["qh"] = qh
+            st["hbar2"] = min(hbar2, qh)
             steps.append(st)
-        return {"steps": steps, "qh": np.array([s["qh"] for s in steps])}
+        return {"steps": steps, "qh": np.array([s["qh"] for s in steps]),
+                "hbar2": np.array([s["hbar2"] for s in steps])}  # fmt: skip
 
     def _stationary(self, g, env, w, qx: float) -> dict:
         """Where the recursion settles for a long sequence of inputs with second moment qx."""
@@ -305,17 +337,21 @@ class Recurrent(LayerType):
         qx = np.atleast_1d(env.fit(x.q, (g.steps,)))
         runs = []
         layer_in = qx
+        mean_in = qx * x.mfrac  # the input's per-feature mean² per step
         for layer, n_in in enumerate(self._inputs(g)):
             w = self._weights(g, env, layer, n_in)
-            fwd = self._run(g, env, w, layer_in)
+            fwd = self._run(g, env, w, layer_in, mean_in)
             dirs = [fwd]
             if g.dirs == 2:
-                bwd = self._run(g, env, w, layer_in[::-1])
+                bwd = self._run(g, env, w, layer_in[::-1], mean_in[::-1])
                 bwd["qh_time"] = bwd["qh"][::-1]
+                bwd["hbar2_time"] = bwd["hbar2"][::-1]
                 dirs.append(bwd)
             fwd["qh_time"] = fwd["qh"]
+            fwd["hbar2_time"] = fwd["hbar2"]
             runs.append((w, dirs))
             layer_in = sum(d["qh_time"] for d in dirs) / len(dirs)
+            mean_in = sum(d["hbar2_time"] for d in dirs) / len(dirs)
         w, dirs = runs[-1]
         seq = self._merge([d["qh_time"] for d in dirs], g.merge)
         if g.sequences:
@@ -337,7 +373,9 @@ class Recurrent(LayerType):
             extra[suffix] = Sig(np.full(env.positions(shape), val), 0.0, 0.0, 0.0)
         env.info["extra"] = extra
         qm = float(np.mean(q)) if np.size(q) else 0.0
-        return Sig(np.reshape(q, env.positions(self.output_shape(g))), 0.0, 0.0, 0.0, gauss=False), (
+        hb = float(np.mean(mean_in)) if g.sequences else float(dirs[0]["hbar2"][-1])
+        mfrac = min(hb / qm, 1.0) if qm > 0 else 0.0
+        return Sig(np.reshape(q, env.positions(self.output_shape(g))), 0.0, mfrac, mfrac, gauss=False), (
             "MF" if g.steps == 1 and g.layers == 1 and qm >= 0 else "A"
         )
 
