@@ -369,7 +369,10 @@ def _run() -> int:
     try:
         app()
     except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if code == 130:  # typer turns Ctrl-C into a silent exit 130
+            sys.stderr.write("interrupted\n")
+        return code
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130

@@ -150,3 +150,21 @@ def test_input_distribution_options():
     first = doc["layers"][0]["forward_second_moment"]
     assert first["predicted"] == pytest.approx(20.0, rel=1e-12)
     assert first["ok"]
+
+
+def test_ctrl_c_stops_cleanly():
+    # SIGINT in the middle of a run: one line, exit 130, no traceback
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "NO_COLOR": "1"}
+    p = subprocess.Popen([sys.executable, "-m", "netcalc", "verify", "resnet50", "--batch", "2", "--seeds", "4"],
+                         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    time.sleep(6)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 130
+    assert err == "interrupted\n" and out == ""
