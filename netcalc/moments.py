@@ -124,6 +124,28 @@ _X = np.arange(-4000, 4001) / 100.0  # where the activations' features live, in 
 BREAKS = (0.0, 6.0)  # where φ' of relu, relu6, leaky relu, elu, selu jumps
 
 
+def _grid(mu: float, s: float):
+    """Points and trapezoid weights (the density included) for an expectation over N(μ, s²): ±12
+    standard deviations around μ, merged with [−40, 40] in absolute units where activations bend."""
+    x = np.union1d(mu + s * _Z, _X[(mu - 12 * s < _X) & (mu + 12 * s > _X)])
+    dens = np.exp(-0.5 * ((x - mu) / s) ** 2) / (s * math.sqrt(2 * math.pi))
+    w = np.zeros_like(x)
+    dx = np.diff(x)
+    w[:-1] += dx / 2
+    w[1:] += dx / 2
+    return x, w * dens
+
+
+def _at_breaks(dphi, x, values, square: bool):
+    """At a jump of φ' that falls on a grid point, the trapezoid needs the mean of both sides."""
+    for b in BREAKS:
+        at = x == b
+        if at.any():
+            left, right = dphi(np.asarray([b - 1e-9]))[0], dphi(np.asarray([b + 1e-9]))[0]
+            values[at] = 0.5 * (left**2 + right**2) if square else 0.5 * (left + right)
+    return values
+
+
 def gauss_moments(phi, dphi, mu, s):
     """E[φ(x)], E[φ(x)²], E[φ'(x)²] for x ~ N(μ, s²) (arrays of s allowed), to about 1e−6.
 
@@ -137,19 +159,9 @@ def gauss_moments(phi, dphi, mu, s):
             x = np.asarray([float(mu)])
             out[:, i] = phi(x)[0], phi(x)[0] ** 2, dphi(x)[0] ** 2
             continue
-        x = np.union1d(mu + si * _Z, _X[(mu - 12 * si < _X) & (mu + 12 * si > _X)])
-        dens = np.exp(-0.5 * ((x - mu) / si) ** 2) / (si * math.sqrt(2 * math.pi))
-        w = np.zeros_like(x)
-        dx = np.diff(x)
-        w[:-1] += dx / 2
-        w[1:] += dx / 2
-        w *= dens
+        x, w = _grid(mu, si)
         f = phi(x)
-        d2 = dphi(x) ** 2
-        for b in BREAKS:  # at a jump of φ', the trapezoid needs the mean of both sides
-            at = x == b
-            if at.any():
-                d2[at] = 0.5 * (dphi(np.asarray([b - 1e-9]))[0] ** 2 + dphi(np.asarray([b + 1e-9]))[0] ** 2)
+        d2 = _at_breaks(dphi, x, dphi(x) ** 2, square=True)
         out[:, i] = (f * w).sum(), (f * f * w).sum(), (d2 * w).sum()
     shape = np.shape(s) if np.ndim(s) else ()
     return tuple(v.reshape(shape) for v in out)
@@ -193,18 +205,9 @@ def slope_mean(name: str, p: dict, mu: float, q: float) -> float:
     _, dphi = function(name, p)
     if s == 0:
         return float(dphi(np.asarray([mu]))[0])
-    x = np.union1d(mu + s * _Z, _X[(mu - 12 * s < _X) & (mu + 12 * s > _X)])
-    dens = np.exp(-0.5 * ((x - mu) / s) ** 2) / (s * math.sqrt(2 * math.pi))
-    w = np.zeros_like(x)
-    dx = np.diff(x)
-    w[:-1] += dx / 2
-    w[1:] += dx / 2
-    d = dphi(x)
-    for b in BREAKS:
-        at = x == b
-        if at.any():
-            d[at] = 0.5 * (dphi(np.asarray([b - 1e-9]))[0] + dphi(np.asarray([b + 1e-9]))[0])
-    return float((d * w * dens).sum())
+    x, w = _grid(mu, s)
+    d = _at_breaks(dphi, x, dphi(x), square=False)
+    return float((d * w).sum())
 
 
 # --------------------------------------------------------------------------- two Gaussians

@@ -441,3 +441,16 @@ def explain_lines(a: Analysis, row: Row, ctx) -> list[str]:
         )
     out.append(f"MACs {row.macs:,} · FLOPs {row.flops:,} (per sample)")
     return out
+
+
+def plain_table(header: list[str], body: list[list[str]], right: set) -> tuple[str, str, list[str]]:
+    """A space-aligned table without borders (signal, verify): the header line, a rule under it, and
+    the body lines; the columns in `right` are right-aligned."""
+    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
+
+    def line(cells):
+        cols = zip(cells, widths, strict=True)
+        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(cols)).rstrip()
+
+    rule = "─" * min(sum(widths) + 2 * len(widths), 160)
+    return line(header), rule, [line(row) for row in body]

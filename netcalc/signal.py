@@ -28,13 +28,6 @@ import numpy as np
 from . import init as inits
 from . import moments
 from .analyze import Analysis
-from .layers.base import Ctx
-
-TAG_ORDER = {"E": 0, "MF": 1, "A": 2}
-
-
-def worst(*tags: str) -> str:
-    return max(tags, key=lambda t: TAG_ORDER[t])
 
 
 class Sig:
@@ -583,10 +576,6 @@ def _times(x: float) -> str:
     return f"{x:.3g}×"
 
 
-def ctx_for(row, graph, diags) -> Ctx:
-    return Ctx(row.node, graph.convention, graph.channels_last, diags, graph.convention)
-
-
 # ------------------------------------------------------------------------------- shared rules
 
 N_ATOMS = 96  # equal-weight atoms for a Gaussian; a sum is compressed back to 2 × N_ATOMS atoms
@@ -602,7 +591,7 @@ def quantiles(sig: Sig):
     exact for polynomials, weigh up to 13 % each near the centre)."""
     if sig.samples is not None:
         return sig.samples
-    if sig.pre is not None and sig.pre[0] not in ("sum", "softmax"):
+    if sig.pre is not None and sig.pre[0] != "softmax":
         op, args, z = sig.pre
         values, weights = quantiles(z)
         return moments.function(op, args)[0](values), weights

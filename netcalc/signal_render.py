@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 
-from .render import Style, diagnostic_lines
+from .render import Style, diagnostic_lines, plain_table
 
 BAR = 12
 
@@ -143,17 +143,12 @@ def render_table(report, style: Style, band: float) -> str:
             _num(g) if g is not None else "—", _bar(_log(g or 0), lo, hi), r["backward_tag"],
             _notes(s) if s else "",
         ])  # fmt: skip
-    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
-    right = {2, 4, 6}
-
-    def line(cells):
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()  # fmt: skip
-
+    head, rule, rows = plain_table(header, body, {2, 4, 6})
     graph = report.analysis.graph
     init = f", every kernel initialised {report.override.describe()}" if report.override else ""
     title = f"{graph.name} — signal propagation at initialisation ({graph.convention} defaults{init})"
-    lines = [style.bold(title), style.bold(line(header)), "─" * min(sum(widths) + 2 * len(widths), 160)]
-    lines += [line(b) for b in body]
+    lines = [style.bold(title), style.bold(head), rule]
+    lines += rows
     fwd, bwd = report.growth()
     lines.append("")
     first, last = report.span()
@@ -194,13 +189,9 @@ def render_compare(reports: list, labels: list[str], style: Style) -> str:
     growth = [rep.growth() for rep in reports]
     body.append(["forward growth", ""] + [_num(f) + "×" for f, _ in growth])
     body.append(["backward growth", ""] + [_num(b) + "×" for _, b in growth])
-    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
+    head, rule, rows = plain_table(header, body, set(range(2, len(header))))
     lines = [style.bold(f"{reports[0].analysis.graph.name} — E[x²] per layer under each initialiser")]
-    for j, row in enumerate([header, *body]):
-        text = "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
-        lines.append(style.bold(text) if j == 0 else text.rstrip())
-        if j == 0 or j == len(body) - 2:
-            lines.append("─" * len(text))
+    lines += [style.bold(head), rule, *rows[:-2], rule, *rows[-2:]]
     return "\n".join(lines) + "\n"
 
 

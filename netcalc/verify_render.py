@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 
-from .render import Style
+from .render import Style, plain_table
 
 
 def _num(x) -> str:
@@ -34,18 +34,11 @@ def render_table(checks, meta: dict, style: Style) -> str:
     for c in checks:
         exact = [_mark(None if x is None else x[2]) for x in (c.shape, c.tensors, c.macs)]
         body.append([c.name, *exact, *_fig(c.forward), *_fig(c.backward)])
-    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
-    right = {4, 5, 8, 9}
-
-    def line(cells):
-        return "  ".join(x.rjust(w) if i in right else x.ljust(w) for i, (x, w) in enumerate(zip(cells, widths, strict=True))).rstrip()  # fmt: skip
-
+    head, rule, rows = plain_table(header, body, {4, 5, 8, 9})
     title = (f"{meta['name']} — predicted vs measured: batch {meta['batch']}, {meta['seeds']} weight seeds, "
              f"{meta['dtype']}, {meta['mode']} mode")  # fmt: skip
-    out = [style.bold(title), style.bold(line(header)), "─" * min(sum(widths) + 2 * len(widths), 160)]
-    for row in body:
-        text = line(row)
-        out.append(style.warn(text) if "FAIL" in row else text)
+    out = [style.bold(title), style.bold(head), rule]
+    out += [style.warn(text) if text.endswith("FAIL") or " FAIL " in text else text for text in rows]
     failures = [f for c in checks for f in c.failures()]
     out.append("")
     if failures:

@@ -8,16 +8,8 @@ from ..schema import Arg, Choice, IntTuple, Padding, Shape
 from .base import Geometry, LayerType, fmt_shape
 
 
-class Flatten(LayerType):
-    """All axes but the batch into one: (C, H, W) → (C·H·W). No parameters, no FLOPs."""
-
-    op = "flatten"
-    category = "reshape"
-    summary = "flatten to one axis"
-
-    def output_shape(self, g):
-        """(prod(shape),)."""
-        return (prod(g.shape),)
+class _Moves(LayerType):
+    """A layer that only regroups the elements (flatten, reshape): its signal rules."""
 
     def sig_forward(self, g, ins, env):
         """[E] values are only moved: the mean second moment is kept (positions regrouped)."""
@@ -30,12 +22,24 @@ class Flatten(LayerType):
         env.info["gmean_in"] = [0.0]
         return [env.fit(r, ins[0].q.shape)], "E"
 
+
+class Flatten(_Moves):
+    """All axes but the batch into one: (C, H, W) → (C·H·W). No parameters, no FLOPs."""
+
+    op = "flatten"
+    category = "reshape"
+    summary = "flatten to one axis"
+
+    def output_shape(self, g):
+        """(prod(shape),)."""
+        return (prod(g.shape),)
+
     def receptive(self, g, rf):
         """After flattening there is no spatial window."""
         return None
 
 
-class Reshape(LayerType):
+class Reshape(_Moves):
     """To a given shape (without the batch axis), one entry may be −1; the element count must match."""
 
     op = "reshape"
@@ -67,17 +71,6 @@ class Reshape(LayerType):
             )
             return None
         return Geometry(shape=tuple(target))
-
-    def sig_forward(self, g, ins, env):
-        """[E] values are only moved: the mean second moment is kept (positions regrouped)."""
-        x = ins[0]
-        return x.like(env.fit(x.q, env.positions(self.output_shape(g))), pre=x.pre), "E"
-
-    def sig_backward(self, g, ins, out, r, env):
-        """[E] gradients are only moved back; what was a channel's mean gradient before is not one of
-        the new channels (gmean back to 1/positions)."""
-        env.info["gmean_in"] = [0.0]
-        return [env.fit(r, ins[0].q.shape)], "E"
 
     def receptive(self, g, rf):
         """No spatial window survives a reshape."""
