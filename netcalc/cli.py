@@ -340,6 +340,134 @@ def _runs(graph, batch: int, seeds: int, seed: int, dtype: str) -> list:
     return out
 
 
+class LintFormat(StrEnum):
+    text = "text"
+    json = "json"
+    github = "github"
+
+
+UNREADABLE = ("E001", "E002", "E003", "E110")
+
+
+@app.command()
+def lint(
+    paths: list[str] = typer.Argument(..., help="spec files, directories (their *.yaml) or bundled spec names"),
+    fmt: LintFormat = typer.Option(LintFormat.text, "--format", "-f", help="text, json or github (workflow commands)"),
+    strict: bool = typer.Option(None, "--strict", help="fail on warnings too"),
+    select: list[str] = typer.Option(None, "--select", help="only these codes or prefixes (repeat), e.g. W4"),
+    ignore: list[str] = typer.Option(None, "--ignore", help="skip these codes or prefixes (repeat)"),
+    max_params: str = typer.Option(None, "--max-params", help="budget: parameters (e.g. 25M)"),
+    max_macs: str = typer.Option(None, "--max-macs", help="budget: MACs per sample (e.g. 4G)"),
+    max_memory: str = typer.Option(None, "--max-memory", help="budget: memory at batch 1 (e.g. 512MB)"),
+    max_depth: int = typer.Option(None, "--max-depth", help="budget: weighted layers"),
+    band: float = typer.Option(None, "--band", min=1.0, help="signal growth band (default 10)"),
+) -> None:
+    """Check specs for CI: every finding with its code and line; exit 0 clean, 1 on an error (or, with
+    --strict, a warning), 2 for unreadable input or bad options. Settings also come from
+    [tool.netcalc.lint] in pyproject.toml."""
+    from . import lint as rules
+    from .config import lint_settings
+    from .verify import parse_size
+
+    conf = lint_settings(Path.cwd())
+    select = list(select or conf.get("select", []))
+    ignore = list(ignore or conf.get("ignore", []))
+    strict = strict if strict is not None else bool(conf.get("strict", False))
+    band = band or float(conf.get("band", 10.0))
+    limits = {}
+    for key, text, parse in (("params", max_params, rules.parse_count), ("macs", max_macs, rules.parse_count),
+                             ("memory", max_memory, parse_size)):  # fmt: skip
+        value = text if text is not None else conf.get(f"max-{key}")
+        if value is not None:
+            got = parse(str(value))
+            if got is None:
+                sys.stderr.write(f"netcalc lint: error: --max-{key} takes a number such as 25M, got '{value}'\n")
+                raise typer.Exit(2)
+            limits[key] = got
+    limits["depth"] = max_depth if max_depth is not None else conf.get("max-depth")
+    specs_ = _lint_targets(paths)
+    if not specs_:
+        sys.stderr.write(f"netcalc lint: error: no spec found in {' '.join(paths)}\n")
+        raise typer.Exit(2)
+    findings, unreadable, sources = [], False, {}
+    for spec in specs_:
+        diags, ignored = _lint_one(spec, band, select, ignore, limits, sources, conf)
+        unreadable = unreadable or any(d.code in UNREADABLE for d in diags.errors)
+        findings += [d for d in diags.sorted() if rules.keep(d, select, ignored)]
+    _lint_emit(findings, fmt, sources, len(specs_))
+    if unreadable:
+        raise typer.Exit(2)
+    if any(d.severity == "error" for d in findings) or (strict and findings):
+        raise typer.Exit(1)
+
+
+def _lint_targets(paths: list[str]) -> list[str]:
+    out = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            out += sorted(str(f) for f in path.rglob("*") if f.suffix in (".yaml", ".yml"))
+        else:
+            out.append(p)
+    return out
+
+
+def _lint_one(spec: str, band: float, select, ignore, limits: dict, sources: dict, conf: dict):
+    """All findings about one spec: reading, analysis, design rules, signal, budgets."""
+    from fnmatch import fnmatch
+
+    from . import lint as rules
+    from .analyze import analyze
+    from .diagnostics import Diagnostics
+    from .spec import load
+
+    diags = Diagnostics()
+    located = _locate(spec, diags)
+    if not located:
+        return diags, ignore
+    path, shown = located
+    for pattern, codes in (conf.get("per-file-ignores") or {}).items():
+        if any(fnmatch(name, pattern) for name in (shown, path, Path(path).name)):
+            ignore = [*ignore, *codes]
+    graph = load(path, diags, display=shown, sources=sources)
+    if graph is None:
+        return diags, ignore
+    analysis = analyze(graph, diags)
+    if not analysis.ok:
+        return diags, ignore
+    rules.run_rules(analysis, diags, select, ignore)
+    rules.budgets(analysis, diags, limits)
+    if rules._selected("W3", select, ignore):
+        from .signal import advise, propagate
+
+        advise(propagate(analysis), band, diags)
+    return diags, ignore
+
+
+def _lint_emit(findings: list, fmt, sources: dict, count: int) -> None:
+    from . import lint as rules
+    from .render import Style, diagnostic_lines
+
+    if fmt == LintFormat.json:
+        import json
+
+        doc = {"specs": count, "findings": [d.to_json() for d in findings],
+               "errors": sum(d.severity == "error" for d in findings),
+               "warnings": sum(d.severity == "warning" for d in findings)}  # fmt: skip
+        sys.stdout.write(json.dumps(doc, indent=1) + "\n")
+        return
+    if fmt == LintFormat.github:
+        sys.stdout.write("".join(line + "\n" for line in rules.github_lines(findings)))
+        return
+    style = Style(_color(sys.stdout))
+    lines = diagnostic_lines(findings, sources if sys.stdout.isatty() else None)
+    errors = sum(d.severity == "error" for d in findings)
+    warnings = sum(d.severity == "warning" for d in findings)
+    lines.append(f"{count} spec{'s' if count != 1 else ''} checked: {errors} error{'s' if errors != 1 else ''}, "
+                 f"{warnings} warning{'s' if warnings != 1 else ''}")  # fmt: skip
+    sys.stdout.write("\n".join(style.warn(x) if ": warning " in x else x for x in lines) + "\n")
+
+
 @app.command()
 def specs() -> None:
     """List the bundled specs (usable by name: `netcalc summary alexnet-lite`)."""

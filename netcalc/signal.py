@@ -537,7 +537,7 @@ def _warn(report, diags, code, direction, growth, band, found, first, last) -> N
         before = _activation_before(report, culprit)
         pick = SUGGEST.get(before, ("lecun_normal", "lecun_normal") if before else ("glorot_uniform", "xavier_uniform"))
         name = pick[0] if keras else pick[1]
-        now = culprit.info["init"].get("init", "")
+        now = culprit.info["init"].get("init") or next(iter(culprit.info["init"].values()), "the default")
         fed = f"fed by {before}" if before else "with no nonlinearity before it"
         lsuv = 1 / math.sqrt(culprit.q) if culprit.q > 0 else float("nan")
         fix = 1 / math.sqrt(step) if direction == "forward" and math.isfinite(step) and step > 0 else None

@@ -1,0 +1,238 @@
+"""`netcalc lint`: design rules over an analysed spec, for CI.
+
+Every finding has a stable code, a severity and the spec line it points at. The rules here add to
+what reading and analysing a spec already reports (errors E…, warnings W201–W203) and what the
+signal report finds (W301–W304):
+
+- W401 a bias right before a batchnorm: the batchnorm's mean subtraction cancels it (wasted parameters).
+- W402 dropout right before a batchnorm: the batch statistics seen in training differ from those at
+  inference (the variance shift of Li et al. 2019).
+- W403 two linear layers with no nonlinearity between them: together they are one linear map.
+- W404 a large dense layer after a flatten of a feature map: global average pooling would feed it C
+  numbers instead of C·H·W (both parameter counts shown).
+- W405 a PyTorch network whose output is a softmax: nn.CrossEntropyLoss applies log-softmax itself.
+- W406 a stride larger than the window: input rows/columns between windows are never read.
+- B501–B504 budgets: parameters, MACs, memory, depth above the limit (errors), by how much.
+
+Rules are small functions over the analysis; `RULES` is their explicit table (code → function and
+rationale), which `netcalc lint --explain CODE`-style documentation and the README table read.
+"""
+
+from __future__ import annotations
+
+from math import prod
+
+from .diagnostics import Diagnostics
+
+LINEAR = ("dense", "conv1d", "conv2d", "conv2d_transpose")
+PASS_THROUGH = ("flatten", "reshape", "identity", "zeropad1d", "zeropad2d")
+ACTIVATIONS = ("relu", "relu6", "leaky_relu", "elu", "gelu", "selu", "sigmoid", "tanh", "softmax")
+
+
+def _readers(analysis) -> dict:
+    readers: dict = {}
+    for row in analysis.rows:
+        for name in row.node.inputs:
+            readers.setdefault(name, []).append(row)
+    return readers
+
+
+def _rows(analysis) -> dict:
+    return {row.node.name: row for row in analysis.rows}
+
+
+def bias_before_batchnorm(analysis, diags: Diagnostics) -> None:
+    """W401: a conv/dense with a bias whose only reader is a batchnorm."""
+    readers = _readers(analysis)
+    for row in analysis.rows:
+        if row.node.op in LINEAR and row.node.args.get("bias") and row.ok:
+            nxt = readers.get(row.node.name, [])
+            if len(nxt) == 1 and nxt[0].node.op == "batchnorm":
+                n = sum(t.count for t in row.tensors if t.name.endswith("bias"))
+                diags.warning(
+                    "W401",
+                    f"{row.node.name}: its bias ({n:,} parameters) is cancelled by the batchnorm right after it "
+                    f"({nxt[0].node.name}), which subtracts each channel's mean; write bias: false",
+                    row.node.arg_loc("bias"),
+                    layer=row.node.name,
+                )
+
+
+def dropout_before_batchnorm(analysis, diags: Diagnostics) -> None:
+    """W402: dropout feeding a batchnorm."""
+    readers = _readers(analysis)
+    for row in analysis.rows:
+        if row.node.op == "dropout":
+            for nxt in readers.get(row.node.name, []):
+                if nxt.node.op == "batchnorm":
+                    diags.warning(
+                        "W402",
+                        f"{row.node.name}: dropout right before a batchnorm ({nxt.node.name}): the statistics it "
+                        "learns in training (with dropout's scaling) differ from inference (variance shift); "
+                        "put dropout after the last batchnorm",
+                        row.node.loc,
+                        layer=row.node.name,
+                    )
+
+
+def linear_after_linear(analysis, diags: Diagnostics) -> None:
+    """W403: a linear layer whose input comes from another linear layer with only reshapes between."""
+    rows = _rows(analysis)
+    for row in analysis.rows:
+        if row.node.op not in LINEAR or len(row.node.inputs) != 1:
+            continue
+        src = rows.get(row.node.inputs[0])
+        while src is not None and src.node.op in PASS_THROUGH and len(src.node.inputs) == 1:
+            src = rows.get(src.node.inputs[0])
+        if src is not None and src.node.op in LINEAR:
+            diags.warning(
+                "W403",
+                f"{row.node.name}: reads {src.node.name} with no nonlinearity between them: two linear layers in a "
+                "row are one linear map with more parameters; add an activation or merge them",
+                row.node.loc,
+                layer=row.node.name,
+            )
+
+
+def dense_after_flatten(analysis, diags: Diagnostics, min_params: int = 1_000_000) -> None:
+    """W404: dense reading a flattened C×H×W map with H·W > 1 and at least `min_params` weights."""
+    rows = _rows(analysis)
+    cl = analysis.graph.channels_last
+    for row in analysis.rows:
+        if row.node.op != "dense" or not row.ok:
+            continue
+        src = rows.get(row.node.inputs[0])
+        if src is None or src.node.op != "flatten" or not src.in_shapes:
+            continue
+        shape = src.in_shapes[0]
+        if len(shape) < 2:
+            continue
+        c = shape[-1] if cl else shape[0]
+        positions = prod(shape) // c
+        units = row.g.units
+        weights = prod(shape) * units
+        if positions <= 1 or weights < min_params:
+            continue
+        gap = c * units
+        diags.warning(
+            "W404",
+            f"{row.node.name}: flatten of a {'×'.join(map(str, shape))} map into {units} units takes "
+            f"{weights:,} weights; global average pooling ({c} numbers) would take {gap:,} "
+            f"({weights // max(gap, 1):,}× fewer)",
+            row.node.loc,
+            layer=row.node.name,
+        )
+
+
+def softmax_output_pytorch(analysis, diags: Diagnostics) -> None:
+    """W405: a PyTorch-convention network whose output is a softmax."""
+    if analysis.graph.convention != "pytorch":
+        return
+    rows = _rows(analysis)
+    for name in analysis.graph.outputs:
+        row = rows.get(name)
+        if row is not None and row.node.op == "softmax":
+            diags.warning(
+                "W405",
+                f"{name}: the output is a softmax, but PyTorch's nn.CrossEntropyLoss applies log-softmax itself "
+                "(a softmax before it trains slowly); output the logits, or pair log_softmax with nn.NLLLoss",
+                row.node.loc,
+                layer=name,
+            )
+
+
+def stride_over_window(analysis, diags: Diagnostics) -> None:
+    """W406: a conv or pool whose stride exceeds its (dilated) window on some axis."""
+    for row in analysis.rows:
+        g = row.g
+        if not row.ok or g is None or "ss" not in g or "ks" not in g:
+            continue
+        ds = g.get("ds") or (1,) * len(g.ks)
+        for k, s, d in zip(g.ks, g.ss, ds, strict=True):
+            span = d * (k - 1) + 1
+            if s > span:
+                diags.warning(
+                    "W406",
+                    f"{row.node.name}: stride {s} is larger than the window ({span}): {s - span} of every {s} input "
+                    "rows/columns are never read (`netcalc explain` lists them)",
+                    row.node.arg_loc("stride"),
+                    layer=row.node.name,
+                )
+                break
+
+
+RULES = {
+    "W401": (bias_before_batchnorm, "a bias right before a batchnorm is cancelled by it"),
+    "W402": (dropout_before_batchnorm, "dropout before batchnorm shifts the variance between training and inference"),
+    "W403": (linear_after_linear, "two linear layers with no nonlinearity between them are one linear map"),
+    "W404": (dense_after_flatten, "a large dense layer after flatten, where global average pooling would do"),
+    "W405": (softmax_output_pytorch, "a softmax output in PyTorch, whose cross-entropy loss expects logits"),
+    "W406": (stride_over_window, "a stride larger than the window skips input"),
+}
+
+
+def budgets(analysis, diags: Diagnostics, limits: dict) -> None:
+    """B501–B504: parameters, MACs, total memory (bytes, at the analysis's batch), weighted depth."""
+    t = analysis.totals
+    depth = sum(1 for row in analysis.rows if row.node.op in LINEAR or row.node.op in ("lstm", "gru", "rnn"))
+    figures = {
+        "params": ("B501", "parameters", t.params),
+        "macs": ("B502", "MACs", t.macs),
+        "memory": ("B503", "bytes of memory", t.total_bytes),
+        "depth": ("B504", "weighted layers", depth),
+    }
+    loc = analysis.graph.inputs[0].loc if analysis.graph.inputs else None
+    for key, limit in limits.items():
+        if limit is None or key not in figures:
+            continue
+        code, what, value = figures[key]
+        if value > limit:
+            over = value - limit
+            diags.error(
+                code,
+                f"{value:,} {what}, over the budget of {limit:,} by {over:,} ({over / limit:.1%})",
+                loc._replace(line=1, col=1) if loc else loc,
+            )
+
+
+def run_rules(analysis, diags: Diagnostics, select=None, ignore=()) -> None:
+    for code, (rule, _) in RULES.items():
+        if _selected(code, select, ignore):
+            rule(analysis, diags)
+
+
+def _selected(code: str, select, ignore) -> bool:
+    """ruff-style: a code is on when a prefix of it is selected (default: all) and none ignores it."""
+    on = not select or any(code.startswith(p) for p in select)
+    return on and not any(code.startswith(p) for p in ignore)
+
+
+def keep(diag, select, ignore) -> bool:
+    """Errors that make a spec unusable are always kept; the rest follow select/ignore."""
+    if diag.severity == "error" and diag.code.startswith("E"):
+        return True
+    return _selected(diag.code, select, ignore)
+
+
+def parse_count(text: str) -> int | None:
+    """'25M', '1.5e6', '4G', '300k' → an integer."""
+    t = text.strip().upper().replace("_", "").replace(",", "")
+    mult = {"K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+    try:
+        if t and t[-1] in mult:
+            return int(float(t[:-1]) * mult[t[-1]])
+        return int(float(t))
+    except ValueError:
+        return None
+
+
+def github_lines(diags) -> list[str]:
+    """GitHub Actions workflow commands: ::error file=…,line=…,col=…,title=CODE::message."""
+    out = []
+    for d in diags:
+        level = "error" if d.severity == "error" else "warning"
+        msg = d.message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        out.append(
+            f"::{level} file={d.loc.file},line={max(d.loc.line, 1)},col={max(d.loc.col, 1)},title={d.code}::{msg}"
+        )
+    return out
