@@ -441,6 +441,7 @@ def _lint_one(spec: str, band: float, select, ignore, limits: dict, sources: dic
         from .signal import advise, propagate
 
         advise(propagate(analysis), band, diags)
+    rules.suppress(graph, diags)
     return diags, ignore
 
 

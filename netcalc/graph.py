@@ -28,7 +28,7 @@ class Frame(NamedTuple):
 
 
 class Node:
-    __slots__ = ("arg_locs", "args", "frames", "group", "inputs", "invalid", "loc", "name", "op", "part_of")
+    __slots__ = ("arg_locs", "args", "frames", "group", "inputs", "invalid", "loc", "name", "noqa", "op", "part_of")
 
     def __init__(
         self,
@@ -53,6 +53,7 @@ class Node:
         self.group = group  # hierarchy path shown in the summary: (label, block, line) per level
         self.part_of = part_of  # set on a node made from another's shorthand (activation: relu)
         self.invalid = invalid  # its arguments did not validate; shapes downstream are unknown
+        self.noqa: dict = {}  # finding codes that do not apply here, with the reason (`noqa:`)
 
     def arg_loc(self, key: str) -> Loc:
         return self.arg_locs.get(key, self.loc)

@@ -195,6 +195,22 @@ def budgets(analysis, diags: Diagnostics, limits: dict) -> None:
             )
 
 
+def suppress(graph, diags: Diagnostics) -> None:
+    """Drop the findings a layer's `noqa: {CODE: reason}` says do not apply (a layer's shorthand
+    activation is covered by the layer's own `noqa`)."""
+    nodes = {n.name: n for n in graph.nodes}
+
+    def waived(d) -> bool:
+        node = nodes.get(d.layer) if d.layer else None
+        while node is not None:
+            if d.code in node.noqa:
+                return True
+            node = nodes.get(node.part_of) if node.part_of else None
+        return False
+
+    diags.items = [d for d in diags.items if not waived(d)]
+
+
 def run_rules(analysis, diags: Diagnostics, select=None, ignore=()) -> None:
     for code, (rule, _) in RULES.items():
         if _selected(code, select, ignore):

@@ -412,6 +412,33 @@ class PerChannel(Kind):
         return {"anyOf": [number, {"type": "array", "items": number, "minItems": 1}]}
 
 
+class Suppressions(Kind):
+    """A mapping from finding codes to the reason they do not apply here (`noqa: {W403: "..."}`)."""
+
+    PATTERN = re.compile(r"^[EWB][0-9]{3}$")
+
+    def describe(self) -> str:
+        return "a mapping of finding codes to reasons, e.g. {W403: 'linear on purpose'}"
+
+    def coerce(self, node, diags, what):
+        if not isinstance(node, YMap) or not node.entries:
+            return _wrong(diags, node, what, self.describe())
+        out = {}
+        for code, (knode, vnode) in node.entries.items():
+            if not self.PATTERN.match(code):
+                diags.error("E104", f"{what}: '{clip(code)}' is not a finding code such as W403", knode.loc)
+                return INVALID
+            if not isinstance(vnode, YScalar) or vnode.kind == "null" or not vnode.text.strip():
+                diags.error("E106", f"{what}: {code} needs the reason it does not apply", vnode.loc)
+                return INVALID
+            out[code] = vnode.text
+        return out
+
+    def json_schema(self):
+        return {"type": "object", "patternProperties": {"^[EWB][0-9]{3}$": {"type": "string", "minLength": 1}},
+                "additionalProperties": False}  # fmt: skip
+
+
 class Names(Kind):
     """A name, or a list of names (the inputs of a merge); always coerced to a tuple."""
 

@@ -37,6 +37,7 @@ from .schema import (
     PerChannel,
     Shape,
     Str,
+    Suppressions,
     coerce_mapping,
 )
 from .yamlsrc import FAILED_TAG, YMap, YScalar, YSeq, describe, parse_yaml, read_text
@@ -507,7 +508,8 @@ def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str, ker
         for key, pair in source.items():
             if key not in entries and (key in ltype.args or (key == "activation" and takes_shorthand)):
                 entries[key] = pair
-    schema = {**ltype.args, **{k: Arg(Str(), None) for k in LAYER_KEYS}, "in": Arg(Names(), None)}
+    schema = {**ltype.args, **{k: Arg(Str(), None) for k in LAYER_KEYS}, "in": Arg(Names(), None),
+              "noqa": Arg(Suppressions(), None, "finding codes that do not apply here, each with its reason")}  # fmt: skip
     if not takes_shorthand:
         schema.pop("activation")
     merged = YMap(entries, item.loc, item.incomplete)
@@ -563,6 +565,7 @@ def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str, ker
         args.setdefault(key, None if arg.required else arg.default)
     node = Node(name=name, op=op, args=args, inputs=inputs, loc=item.loc, arg_locs=locs, invalid=invalid,
                 frames=namer.frames, group=namer.group)  # fmt: skip
+    node.noqa = values.get("noqa") or {}
     out = [node]
     if "activation" in entries and takes_shorthand:
         act = _shorthand(entries["activation"][1], node, diags)

@@ -157,3 +157,36 @@ def test_directory_of_specs(tmp_path):
     write(tmp_path, "netcalc: 1\ninput: {shape: [32]}\nlayers:\n  - {op: dense, units: 4}\n", "b.yml")
     r = netcalc("lint", str(tmp_path), cwd=tmp_path)
     assert r.returncode == 0 and "2 specs checked: 0 errors, 0 warnings" in r.stdout
+
+
+def test_inline_suppression_needs_a_reason(tmp_path):
+    body = """
+    netcalc: 1
+    input: {shape: [32]}
+    layers:
+      - {op: dense, units: 32, id: code}
+      - {op: dense, units: 4, noqa: {W403: "a linear bottleneck on purpose"}}
+    """
+    assert "W403" not in codes(tmp_path, body)
+    no_reason = body.replace('"a linear bottleneck on purpose"', '""')
+    r = netcalc("lint", str(write(tmp_path, no_reason)), cwd=tmp_path)
+    assert r.returncode == 1 and "error E106" in r.stdout and "W403 needs the reason" in r.stdout
+    bad_code = body.replace("W403:", "X1:")
+    r = netcalc("lint", str(write(tmp_path, bad_code)), cwd=tmp_path)
+    assert "error E104" in r.stdout and "'X1' is not a finding code" in r.stdout
+
+
+def test_suppression_covers_the_shorthand_activation(tmp_path):
+    # W303 is reported on the shorthand node dense_2.tanh; the dense's own noqa covers it
+    body = """
+    netcalc: 1
+    input: {shape: [64], mean: 0, std: 10}
+    layers:
+      - {op: dense, units: 64, activation: tanh, noqa: {W303: "saturating on purpose"}}
+    """
+    path = write(tmp_path, body)
+    r = netcalc("lint", str(path), "--format", "json", cwd=tmp_path)
+    assert "W303" not in [f["code"] for f in json.loads(r.stdout)["findings"]]
+    r = netcalc("lint", str(write(tmp_path, body.replace(', noqa: {W303: "saturating on purpose"}', ""))),
+                "--format", "json", cwd=tmp_path)  # fmt: skip
+    assert "W303" in [f["code"] for f in json.loads(r.stdout)["findings"]]
