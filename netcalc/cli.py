@@ -470,6 +470,55 @@ def _lint_emit(findings: list, fmt, sources: dict, count: int) -> None:
 
 
 @app.command()
+def schema() -> None:
+    """Print the JSON Schema of the spec format, generated from the layer declarations the parser
+    uses (for editors with a YAML language server: `# yaml-language-server: $schema=...`)."""
+    from .spec_schema import schema_text
+
+    sys.stdout.write(schema_text())
+
+
+class DiffFormat(StrEnum):
+    table = "table"
+    markdown = "markdown"
+    json = "json"
+
+
+@app.command()
+def diff(
+    old: str = typer.Argument(..., help="the spec before the change"),
+    new: str = typer.Argument(..., help="the spec after the change"),
+    fmt: DiffFormat = typer.Option(DiffFormat.table, "--format", "-f", help="table, markdown (a PR comment) or json"),
+    all_layers: bool = typer.Option(False, "--all", help="list unchanged layers too"),
+    signal: bool = typer.Option(True, "--signal/--no-signal", help="compare the signal growth as well"),
+    max_params_growth: float = typer.Option(None, "--max-params-growth", help="fail (exit 1) above this % growth"),
+    max_macs_growth: float = typer.Option(None, "--max-macs-growth", help="fail (exit 1) above this % growth"),
+    max_memory_growth: float = typer.Option(None, "--max-memory-growth", help="fail (exit 1) above this % growth"),
+) -> None:
+    """What a change to a design does, per layer and in total: parameters, MACs, memory, output
+    shapes, signal growth. Exit 1 when a growth budget is exceeded."""
+    from . import diff as diffs
+
+    before, sources_old = _analyse(old, None, Format.table)
+    if not before.ok:
+        _fail(before.diags, sources_old, Format.table)
+    after, sources_new = _analyse(new, None, Format.table)
+    if not after.ok:
+        _fail(after.diags, sources_new, Format.table)
+    d = diffs.compare(before, after, signal=signal)
+    violations = diffs.check(d, max_params_growth, max_macs_growth, max_memory_growth)
+    if fmt == DiffFormat.json:
+        sys.stdout.write(diffs.render_json(d, all_layers=all_layers, violations=violations) + "\n")
+    elif fmt == DiffFormat.markdown:
+        sys.stdout.write(diffs.render_markdown(d, all_layers=all_layers, violations=violations))
+    else:
+        style = diffs.Style(_color(sys.stdout))
+        sys.stdout.write(diffs.render_table(d, style, all_layers=all_layers, violations=violations))
+    if violations:
+        raise typer.Exit(1)
+
+
+@app.command()
 def specs() -> None:
     """List the bundled specs (usable by name: `netcalc summary alexnet-lite`)."""
     from . import bundled

@@ -193,3 +193,18 @@ def test_json(tmp_path):
 def test_no_numpy_without_the_signal():
     code = "import sys, netcalc.diff; assert 'numpy' not in sys.modules"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_cli_diff_exit_code_and_markdown(tmp_path):
+    # flatten-vs-gap with both heads at 600 units instead of 500: parameters 1,601,000 → 1,921,200 (+20 %)
+    from cli_run import ROOT, netcalc
+
+    old = ROOT / "specs" / "flatten-vs-gap.yaml"
+    new = tmp_path / "wider.yaml"
+    new.write_text(old.read_text(encoding="utf-8").replace("units: 500", "units: 600"), encoding="utf-8")
+    r = netcalc("diff", str(old), str(new), "--max-params-growth", "10", "--no-signal")
+    assert r.returncode == 1
+    assert "parameters grew by 20.00 %: 1,601,000 → 1,921,200, more than the 10 % allowed" in r.stdout
+    r = netcalc("diff", str(old), str(new), "--max-params-growth", "25", "--format", "markdown", "--no-signal")
+    assert r.returncode == 0
+    assert "| Total params | 1,601,000 | 1,921,200 | +320,200 | +20.00 % |" in r.stdout
