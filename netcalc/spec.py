@@ -78,6 +78,8 @@ INPUT = {
 }
 MAX_INPUT_ELEMENTS = 10**15  # far beyond any real input; keeps every count printable as a float
 LAYER_KEYS = ("op", "id", "in", "activation")
+# keys every layer takes besides LAYER_KEYS, with their kinds (the JSON Schema reads them too)
+LAYER_EXTRA = {"noqa": Arg(Suppressions(), None, "finding codes that do not apply to this layer, each with its reason")}
 UNKNOWN = "<unreadable layer>"  # the input of a layer that follows one that could not be read
 # layer types that take the `activation:` shorthand (a separate activation node after them)
 SHORTHAND_CATEGORIES = ("conv", "dense")
@@ -508,8 +510,7 @@ def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str, ker
         for key, pair in source.items():
             if key not in entries and (key in ltype.args or (key == "activation" and takes_shorthand)):
                 entries[key] = pair
-    schema = {**ltype.args, **{k: Arg(Str(), None) for k in LAYER_KEYS}, "in": Arg(Names(), None),
-              "noqa": Arg(Suppressions(), None, "finding codes that do not apply here, each with its reason")}  # fmt: skip
+    schema = {**ltype.args, **{k: Arg(Str(), None) for k in LAYER_KEYS}, "in": Arg(Names(), None), **LAYER_EXTRA}
     if not takes_shorthand:
         schema.pop("activation")
     merged = YMap(entries, item.loc, item.incomplete)

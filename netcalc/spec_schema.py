@@ -1,7 +1,10 @@
 """The JSON Schema (draft 2020-12) of the spec format, generated from the parser's own declarations.
 
 `netcalc schema` prints it so that an editor with a YAML language server completes and checks
-specs. Nothing the parser declares is repeated here by hand; the schema is built on every call from:
+specs (save it, then put `# yaml-language-server: $schema=netcalc-spec.schema.json` atop a spec, or
+map it to specs in the editor's settings). The schema is built on every call, never stored, from
+the declarations the parser itself reads; the only text written here is what the keys every layer
+and every block use take mean, and the kinds of the block-use keys, which spec.py builds inline:
 
 - the top level: `spec.TOP` (kinds, docs, defaults, which keys are required) and `spec.VERSION`;
 - `input:`: `spec.INPUT`, as one mapping or a non-empty list of such mappings (several inputs);
@@ -13,7 +16,8 @@ specs. Nothing the parser declares is repeated here by hand; the schema is built
 - block uses `{use: ...}`: `spec.USE_KEYS` (the kinds of use/id/repeat/first/in mirror
   `spec._Expander.use`, where they are built inline; any other key is a block parameter);
 - `defaults:`: per layer type (and per alias) that type's arguments, and per argument the kinds of
-  every type that takes it (an op name wins over an argument name, as in `spec._defaults`);
+  every type that takes it (an op name wins over an argument name, as in `spec._defaults`: the
+  key `batchnorm` is the batchnorm type's defaults, not shortcut's `batchnorm` argument);
 - `blocks:`: `{params, layers, description}` as `blocks.parse_blocks` reads them, the parameter
   type words from `blocks.TYPES`.
 
@@ -57,7 +61,7 @@ from .init import InitSpec
 from .layers import ACTIVATION_NAMES, ALIASES, REGISTRY
 from .layers.elementwise import ACTIVATION_ALIASES
 from .schema import REQUIRED, Arg, Int, Names, Str
-from .spec import INPUT, LAYER_KEYS, RAW_KEYS, SHORTHAND_CATEGORIES, TOP, USE_KEYS, VERSION
+from .spec import INPUT, LAYER_EXTRA, LAYER_KEYS, RAW_KEYS, SHORTHAND_CATEGORIES, TOP, USE_KEYS, VERSION
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCALAR_TYPES = ("integer", "number", "boolean", "string")
@@ -247,6 +251,8 @@ class _Builder:
                     properties[key] = {"description": doc, "$ref": f"#/$defs/{prefix}activation"}
             else:
                 raise KeyError(f"spec.LAYER_KEYS has '{key}', which spec_schema does not describe")
+        for key, arg in LAYER_EXTRA.items():
+            properties[key] = {"description": arg.doc, **arg.kind.json_schema()}
         for key, arg in ltype.args.items():
             properties[key] = self.arg_schema(arg, block, "required unless `defaults:` gives it")
         description = ltype.summary or op

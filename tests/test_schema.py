@@ -358,3 +358,15 @@ def test_cli_prints_the_generated_schema():
     r = netcalc("schema")
     assert r.returncode == 0
     assert json.loads(r.stdout) == spec_schema()
+
+
+def test_a_layer_noqa_validates():
+    jsonschema = pytest.importorskip("jsonschema")
+    import yaml
+
+    from netcalc.spec_schema import spec_schema
+
+    doc = yaml.safe_load('netcalc: 1\ninput: {shape: [8]}\nlayers:\n  - {op: dense, units: 4, noqa: {W403: "why"}}\n')
+    jsonschema.Draft202012Validator(spec_schema()).validate(doc)
+    doc["layers"][0]["noqa"] = {"X1": "why"}
+    assert list(jsonschema.Draft202012Validator(spec_schema()).iter_errors(doc))
