@@ -26,7 +26,6 @@ from .diagnostics import Diagnostics
 
 LINEAR = ("dense", "conv1d", "conv2d", "conv2d_transpose")
 PASS_THROUGH = ("flatten", "reshape", "identity", "zeropad1d", "zeropad2d")
-ACTIVATIONS = ("relu", "relu6", "leaky_relu", "elu", "gelu", "selu", "sigmoid", "tanh", "softmax")
 
 
 def _readers(analysis) -> dict:

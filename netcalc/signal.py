@@ -28,6 +28,7 @@ import numpy as np
 from . import init as inits
 from . import moments
 from .analyze import Analysis
+from .layers.elementwise import ACTIVATION_NAMES as ACTIVATIONS
 
 
 class Sig:
@@ -265,9 +266,6 @@ class SignalReport:
         fwd = last.q / first.q if first.q > 0 else float("inf")
         bwd = first.r_norm / last.r_norm if last.r_norm > 0 else float("nan")
         return fwd, bwd
-
-
-ACTIVATIONS = ("relu", "relu6", "leaky_relu", "elu", "gelu", "selu", "sigmoid", "tanh", "softmax", "identity")
 
 
 def propagate(analysis: Analysis, override: inits.InitSpec | None = None, batch: int | None = None) -> SignalReport:
