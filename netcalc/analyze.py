@@ -154,6 +154,9 @@ def context(graph: Graph, node: Node, diags: Diagnostics, places: dict | None = 
     types and where its inputs are written, where to report."""
     ctx = Ctx(node, graph.convention, graph.channels_last, diags, graph.counting)
     ctx.input_dtypes = {inp.name: inp.dtype for inp in graph.inputs}
+    if graph.symbols is not None and graph.symbols.free:
+        ctx.conditions = graph.symbols.conditions
+        ctx.at = ", ".join(f"{name} = {value}" for name, value in graph.symbols.point.items())
     places = places if places is not None else _places(graph)
     ctx.input_locs = [places.get(name.split(".")[0] if name not in places else name, node.loc) for name in node.inputs]
     return ctx

@@ -22,7 +22,7 @@ import ast
 import operator
 
 from .diagnostics import Diagnostics, Loc, clip, did_you_mean
-from .yamlsrc import FAILED_TAG, YMap, YScalar, YSeq, describe
+from .yamlsrc import FAILED_TAG, YMap, YScalar, YSeq, YSymbolic, describe
 
 TYPES = {"int": int, "float": float, "bool": bool, "str": str}
 _BINARY = {
@@ -33,7 +33,7 @@ _COMPARE = {
     ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
     ast.Gt: operator.gt, ast.GtE: operator.ge,
 }  # fmt: skip
-_FUNCTIONS = {"min": min, "max": max, "abs": abs, "int": int, "round": round}
+_FUNCTIONS = {"min": min, "max": max, "abs": abs, "int": lambda x: x if hasattr(x, "e") else int(x), "round": round}
 
 
 class BlockDef:
@@ -117,7 +117,9 @@ def substitute(node, env: dict, diags: Diagnostics):
 
 
 def to_scalar(value, loc: Loc) -> YScalar:
-    """A Python value as the plain YAML scalar that would have given it."""
+    """A Python value as the plain YAML scalar that would have given it (a symbolic size: YSymbolic)."""
+    if hasattr(value, "e"):
+        return YSymbolic(value, loc)
     if isinstance(value, bool):
         return YScalar("true" if value else "false", "tag:yaml.org,2002:bool", True, loc)
     if isinstance(value, int):

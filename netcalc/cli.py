@@ -86,11 +86,21 @@ def _fail(diags, sources: dict, fmt: Format) -> None:
     raise typer.Exit(2)
 
 
+SET_OPTION = typer.Option(
+    None, "--set", "-s", help="give a symbol of the spec a value: --set H=224 (repeat, or H=224,W=320)"
+)
+
+
 @app.command()
 def summary(
     spec: str = typer.Argument(..., help="a spec file, or the name of a bundled spec (see `netcalc specs`)"),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="output format"),
-    batch: int = typer.Option(1, "--batch", "-b", min=1, help="batch size for memory and batch totals"),
+    batch: str = typer.Option(
+        "1",
+        "--batch",
+        "-b",
+        help="batch size for memory and batch totals: a number, or a symbol (N) for formulas in it",
+    ),
     dtype: DType = typer.Option(None, "--dtype", help="element type for memory (default: the spec's input dtype)"),
     convention: Convention = typer.Option(
         None, "--convention", help="count parameters and lay out weights as this framework does (sizes stay as written)"
@@ -98,33 +108,85 @@ def summary(
     depth: int = typer.Option(
         None, "--depth", "-d", min=0, help="fold block uses deeper than this into one row with their totals"
     ),
+    sets: list[str] = SET_OPTION,
 ) -> None:
-    """Per-layer output shapes, weight shapes, parameters, MACs, receptive fields; totals and memory."""
-    analysis, sources = _analyse(spec, convention, fmt, batch=batch, dtype=dtype.value if dtype else None)
+    """Per-layer output shapes, weight shapes, parameters, MACs, receptive fields; totals and memory.
+
+    A spec with symbols (shape: [3, H, W]) gets formulas, with their values at the defaults."""
+    analysis, sources = _analyse(
+        spec, convention, fmt, sets, symbolic=True, batch=batch, dtype=dtype.value if dtype else None
+    )
     if not analysis.ok:
         _fail(analysis.diags, sources, fmt)
     _emit(analysis, fmt, sources, depth)
 
 
-def _analyse(spec: str, convention, fmt: Format, **options):
+def _analyse(
+    spec: str,
+    convention,
+    fmt: Format,
+    sets: list[str] | None = None,
+    symbolic: bool = False,
+    generic: bool = False,
+    **options,
+):
     """load -> expand -> analyze; exits with the findings when the spec cannot be read at all.
 
     The analysis runs even when some layers are invalid, so that independent shape errors are
-    reported in the same run; the caller decides what its errors mean."""
+    reported in the same run; the caller decides what its errors mean. `sets` are --set NAME=VALUE
+    for the spec's symbols; with `symbolic`, the symbols they leave free stay formulas."""
     from .analyze import analyze
-    from .diagnostics import Diagnostics
+    from .diagnostics import Diagnostics, Loc
     from .spec import load
+    from .symbols import parse_set
 
     diags = Diagnostics()
+    values, problems = parse_set(sets)
+    for problem in problems:
+        diags.error("E107", problem, Loc("--set"))
     located = _locate(spec, diags)
     sources: dict = {}
     graph = None
-    if located:
+    if located and not problems:
         path, shown = located
-        graph = load(path, diags, display=shown, convention=convention.value if convention else None, sources=sources)
+        graph = load(
+            path,
+            diags,
+            display=shown,
+            convention=convention.value if convention else None,
+            sources=sources,
+            values=values,
+            symbolic=symbolic,
+            generic=generic,
+        )
+        if graph is not None:
+            if "batch" in options:
+                options["batch"] = _batch(options["batch"], graph.symbols, diags)
+            for problem in graph.symbols.check_set():
+                diags.error("E107", problem, Loc(shown))
+            if diags.has_errors():
+                graph = None
     if graph is None:
         _fail(diags, sources, fmt)
     return analyze(graph, diags, **options), sources
+
+
+def _batch(text, scope, diags):
+    """--batch: a positive number, or the name of a symbol (a symbolic batch size N)."""
+    from .diagnostics import Loc
+    from .symbols import NAME_RE
+    from .yamlsrc import YScalar
+
+    text = str(text).strip()
+    if text.isdigit() and int(text) >= 1:
+        return int(text)
+    if not NAME_RE.match(text):
+        diags.error(
+            "E107", f"--batch takes a positive number or a symbol's name (such as N), got '{text}'", Loc("--batch")
+        )
+        return 1
+    value = scope.resolve(YScalar(text, "tag:yaml.org,2002:str", True, Loc("--batch")), diags, "--batch")
+    return value if isinstance(value, int) or hasattr(value, "e") else 1
 
 
 def _emit(analysis, fmt: Format, sources: dict, depth: int | None = None) -> None:
@@ -149,6 +211,64 @@ def _emit(analysis, fmt: Format, sources: dict, depth: int | None = None) -> Non
         sys.stderr.write("\n".join(render.diagnostic_lines(warnings)) + "\n")
 
 
+class SizesFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+@app.command()
+def sizes(
+    spec: str = typer.Argument(..., help="a spec file with symbols (shape: [3, H, W]), or a bundled spec's name"),
+    sweep: str = typer.Option(
+        None, "--sweep", help="MACs and memory over a range of one symbol: T=16..1024, T=16..1024:64, H,W=32..512"
+    ),
+    fmt: SizesFormat = typer.Option(SizesFormat.text, "--format", "-f", help="text or json"),
+    sets: list[str] = SET_OPTION,
+    batch: str = typer.Option("1", "--batch", "-b", help="batch size for memory: a number, or a symbol (N)"),
+) -> None:
+    """Which values of each symbol give exact divisions everywhere and outputs of at least 1, the
+    smallest of them and the layers that impose each condition; with --sweep, how MACs and memory grow."""
+    from .diagnostics import Loc
+
+    # the branches are taken at a generic size, not the defaults: the defaults may be invalid sizes
+    analysis, sources = _analyse(spec, None, Format.table, sets, symbolic=True, generic=True, batch=batch)
+    if not analysis.ok:
+        _fail(analysis.diags, sources, Format.table)
+    scope = analysis.graph.symbols
+    diags = analysis.diags
+    if not scope.free:
+        what = "every symbol is set" if scope.used else "it has no symbols (write one in a shape: [3, H, W])"
+        diags.error("E107", f"{analysis.graph.name}: nothing to solve: {what}", Loc(analysis.graph.file))
+        _fail(diags, sources, Format.table)
+    from . import sizes as sizes_mod
+    from . import sizes_render
+
+    swept = None
+    if sweep is not None:
+        parsed = sizes_mod.parse_sweep(sweep)
+        problem = parsed if isinstance(parsed, str) else None
+        if problem is None:
+            names, points = parsed
+            unknown = [n for n in names if n not in scope.free]
+            missing = [n for n in scope.free if n not in names and scope.used[n].default is None]
+            if unknown:
+                problem = f"--sweep {', '.join(unknown)}: not a free symbol of the spec (free: {', '.join(scope.free)})"
+            elif missing:
+                problem = f"--sweep: {', '.join(missing)} has no default; give it one or --set it"
+        if problem:
+            diags.error("E107", problem, Loc("--sweep"))
+            _fail(diags, sources, Format.table)
+        swept = sizes_mod.sweep(analysis, names, points)
+    results = sizes_mod.solve(analysis)
+    if fmt == SizesFormat.json:
+        import json
+
+        sys.stdout.write(json.dumps(sizes_render.to_json(analysis, results, swept), indent=2, ensure_ascii=False))
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(sizes_render.text(analysis, results, swept))
+
+
 @app.command()
 def explain(
     spec: str = typer.Argument(..., help="a spec file, or the name of a bundled spec"),
@@ -156,13 +276,14 @@ def explain(
     convention: Convention = typer.Option(
         None, "--convention", help="count parameters and lay out weights as this framework does (sizes stay as written)"
     ),
+    sets: list[str] = SET_OPTION,
 ) -> None:
     """One layer's shapes, tensors, parameters and MACs, with the formulas and the numbers in them."""
     from . import render
     from .analyze import context
     from .diagnostics import Loc, did_you_mean
 
-    analysis, sources = _analyse(spec, convention, Format.table)
+    analysis, sources = _analyse(spec, convention, Format.table, sets)
     graph, diags = analysis.graph, analysis.diags
     rows = {row.node.name: row for row in analysis.rows}
     row = rows.get(layer)
@@ -195,6 +316,7 @@ def signal(
     plot: Path = typer.Option(
         None, "--plot", help="draw the signal-propagation plot to FILE.png or FILE.svg (matplotlib)"
     ),
+    sets: list[str] = SET_OPTION,
 ) -> None:
     """Second moments of activations (forward) and gradients (backward) per layer at initialisation."""
     from . import signal_render
@@ -222,7 +344,7 @@ def signal(
                 "pip install 'netcalc[plot]' (or pip install matplotlib)\n"
             )
             raise typer.Exit(2) from None
-    analysis, sources = _analyse(spec, None, fmt)
+    analysis, sources = _analyse(spec, None, fmt, sets)
     if not analysis.ok:
         _fail(analysis.diags, sources, fmt)
     overrides = parsed if compare else ([parsed[0]] if parsed else [None])
@@ -268,6 +390,7 @@ def verify(
     input_correlation: float = typer.Option(
         None, "--input-correlation", min=-1.0, max=1.0, help="correlation of neighbouring input positions"
     ),
+    sets: list[str] = SET_OPTION,
 ) -> None:
     """Run the spec with the NumPy executor and compare shapes, parameters, MACs and second moments
     with the predictions. Exit 0 when everything agrees, 1 when something disagrees."""
@@ -282,7 +405,7 @@ def verify(
     if limit is None:
         sys.stderr.write(f"netcalc verify: error: --max-memory takes a size such as 4GB or 512MB, got '{max_memory}'\n")
         raise typer.Exit(2)
-    analysis, sources = _analyse(spec, None, fmt)
+    analysis, sources = _analyse(spec, None, fmt, sets)
     if not analysis.ok:
         _fail(analysis.diags, sources, fmt)
     from .executor.run import estimate_memory
@@ -344,6 +467,7 @@ class LintFormat(StrEnum):
     text = "text"
     json = "json"
     github = "github"
+    sarif = "sarif"
 
 
 UNREADABLE = ("E001", "E002", "E003", "E110")
@@ -352,56 +476,62 @@ UNREADABLE = ("E001", "E002", "E003", "E110")
 @app.command()
 def lint(
     paths: list[str] = typer.Argument(..., help="spec files, directories (their *.yaml) or bundled spec names"),
-    fmt: LintFormat = typer.Option(LintFormat.text, "--format", "-f", help="text, json or github (workflow commands)"),
-    strict: bool = typer.Option(None, "--strict", help="fail on warnings too"),
+    fmt: LintFormat = typer.Option(
+        LintFormat.text, "--format", "-f", help="text, json, github (workflow commands) or sarif (code scanning)"
+    ),
+    strict: bool = typer.Option(None, "--strict/--no-strict", help="fail on warnings too"),
     select: list[str] = typer.Option(None, "--select", help="only these codes or prefixes (repeat), e.g. W4"),
     ignore: list[str] = typer.Option(None, "--ignore", help="skip these codes or prefixes (repeat)"),
     max_params: str = typer.Option(None, "--max-params", help="budget: parameters (e.g. 25M)"),
     max_macs: str = typer.Option(None, "--max-macs", help="budget: MACs per sample (e.g. 4G)"),
     max_memory: str = typer.Option(None, "--max-memory", help="budget: memory at batch 1 (e.g. 512MB)"),
-    max_depth: int = typer.Option(None, "--max-depth", help="budget: weighted layers"),
+    max_depth: int = typer.Option(None, "--max-depth", min=1, help="budget: weighted layers"),
     band: float = typer.Option(None, "--band", min=1.0, help="signal growth band (default 10)"),
+    specs_only: bool = typer.Option(
+        False, "--specs-only", help="skip YAML files with no top-level netcalc: key (a hook passes every YAML file)"
+    ),
 ) -> None:
     """Check specs for CI: every finding with its code and line; exit 0 clean, 1 on an error (or, with
-    --strict, a warning), 2 for unreadable input or bad options. Settings also come from
-    [tool.netcalc.lint] in pyproject.toml."""
+    --strict, a warning), 2 for unreadable input or bad options. Settings also come from the spec's
+    `lint:` and from [tool.netcalc.lint] in pyproject.toml: an option wins over the spec, the spec
+    over pyproject.toml."""
+    from . import config
     from . import lint as rules
-    from .config import lint_settings
-    from .verify import parse_size
 
-    conf = lint_settings(Path.cwd())
-    select = list(select or conf.get("select", []))
-    ignore = list(ignore or conf.get("ignore", []))
-    strict = strict if strict is not None else bool(conf.get("strict", False))
-    band = band or float(conf.get("band", 10.0))
-    limits = {}
-    for key, text, parse in (("params", max_params, rules.parse_count), ("macs", max_macs, rules.parse_count),
-                             ("memory", max_memory, parse_size)):  # fmt: skip
-        value = text if text is not None else conf.get(f"max-{key}")
-        if value is not None:
-            got = parse(str(value))
-            if got is None:
-                sys.stderr.write(f"netcalc lint: error: --max-{key} takes a number such as 25M, got '{value}'\n")
-                raise typer.Exit(2)
-            limits[key] = got
-    limits["depth"] = max_depth if max_depth is not None else conf.get("max-depth")
-    specs_ = _lint_targets(paths)
-    if not specs_:
+    options = {"select": tuple(select or ()) or None, "ignore": tuple(ignore or ()) or None, "strict": strict,
+               "band": band, "max-depth": max_depth}  # fmt: skip
+    for key, text in (("max-params", max_params), ("max-macs", max_macs), ("max-memory", max_memory)):
+        options[key], problem = config.cli_budget(key, text)
+        if problem:
+            sys.stderr.write(f"netcalc lint: error: {problem}\n")
+            raise typer.Exit(2)
+    pyproject, table = config.find_pyproject(Path.cwd())
+    project, problems = config.project_settings(table)
+    for problem in problems:
+        sys.stderr.write(f"netcalc lint: error: {pyproject} [tool.netcalc.lint]: {problem}\n")
+    if problems:
+        raise typer.Exit(2)
+    specs_ = _lint_targets(paths, specs_only)
+    if not specs_ and not specs_only:
         sys.stderr.write(f"netcalc lint: error: no spec found in {' '.join(paths)}\n")
         raise typer.Exit(2)
-    findings, unreadable, sources = [], False, {}
+    findings, unreadable, failed, sources = [], False, False, {}
     for spec in specs_:
-        diags, ignored = _lint_one(spec, band, select, ignore, limits, sources, conf)
+        diags, settings = _lint_one(spec, options, project, sources)
         unreadable = unreadable or any(d.code in UNREADABLE for d in diags.errors)
-        findings += [d for d in diags.sorted() if rules.keep(d, select, ignored)]
+        kept = [d for d in diags.sorted() if rules.keep(d, settings["select"], settings["ignore"])]
+        failed = failed or any(d.severity == "error" for d in kept) or bool(settings["strict"] and kept)
+        findings += kept
     _lint_emit(findings, fmt, sources, len(specs_))
     if unreadable:
         raise typer.Exit(2)
-    if any(d.severity == "error" for d in findings) or (strict and findings):
+    if failed:
         raise typer.Exit(1)
 
 
-def _lint_targets(paths: list[str]) -> list[str]:
+def _lint_targets(paths: list[str], specs_only: bool = False) -> list[str]:
+    from .lint import looks_like_spec
+
     out = []
     for p in paths:
         path = Path(p)
@@ -409,40 +539,46 @@ def _lint_targets(paths: list[str]) -> list[str]:
             out += sorted(str(f) for f in path.rglob("*") if f.suffix in (".yaml", ".yml"))
         else:
             out.append(p)
-    return out
+    return [p for p in out if looks_like_spec(p)] if specs_only else out
 
 
-def _lint_one(spec: str, band: float, select, ignore, limits: dict, sources: dict, conf: dict):
-    """All findings about one spec: reading, analysis, design rules, signal, budgets."""
+def _lint_one(spec: str, options: dict, project: dict, sources: dict):
+    """All findings about one spec (reading, analysis, design rules, signal, budgets) and the settings
+    that applied to it: the options over the spec's `lint:` over pyproject.toml (config.resolve)."""
     from fnmatch import fnmatch
 
     from . import lint as rules
     from .analyze import analyze
+    from .config import limits, resolve
     from .diagnostics import Diagnostics
     from .spec import load
 
     diags = Diagnostics()
+    settings = resolve(options, project)
     located = _locate(spec, diags)
     if not located:
-        return diags, ignore
+        return diags, settings
     path, shown = located
-    for pattern, codes in (conf.get("per-file-ignores") or {}).items():
-        if any(fnmatch(name, pattern) for name in (shown, path, Path(path).name)):
-            ignore = [*ignore, *codes]
     graph = load(path, diags, display=shown, sources=sources)
+    if graph is not None:
+        settings = resolve(options, graph.lint, project)
+    for pattern, codes in (project.get("per-file-ignores") or {}).items():
+        if any(fnmatch(name, pattern) for name in (shown, path, Path(path).name)):
+            settings["ignore"] = (*settings["ignore"], *codes)
     if graph is None:
-        return diags, ignore
+        return diags, settings
     analysis = analyze(graph, diags)
     if not analysis.ok:
-        return diags, ignore
+        return diags, settings
+    select, ignore = settings["select"], settings["ignore"]
     rules.run_rules(analysis, diags, select, ignore)
-    rules.budgets(analysis, diags, limits)
+    rules.budgets(analysis, diags, limits(settings))
     if rules._selected("W3", select, ignore):
         from .signal import advise, propagate
 
-        advise(propagate(analysis), band, diags)
+        advise(propagate(analysis), settings["band"], diags)
     rules.suppress(graph, diags)
-    return diags, ignore
+    return diags, settings
 
 
 def _lint_emit(findings: list, fmt, sources: dict, count: int) -> None:
@@ -459,6 +595,14 @@ def _lint_emit(findings: list, fmt, sources: dict, count: int) -> None:
         return
     if fmt == LintFormat.github:
         sys.stdout.write("".join(line + "\n" for line in rules.github_lines(findings)))
+        return
+    if fmt == LintFormat.sarif:
+        import json
+
+        from . import __version__
+        from .sarif import sarif_log
+
+        sys.stdout.write(json.dumps(sarif_log(findings, Path.cwd(), __version__), indent=1) + "\n")
         return
     style = Style(_color(sys.stdout))
     lines = diagnostic_lines(findings, sources if sys.stdout.isatty() else None)

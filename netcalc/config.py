@@ -1,13 +1,152 @@
-"""Project settings from pyproject.toml: [tool.netcalc.lint] (select, ignore, strict, band,
-max-params, max-macs, max-memory, max-depth, per-file-ignores = {glob = [codes]})."""
+"""Lint settings: what `netcalc lint` checks and how strictly, from wherever they are written.
+
+Besides the built-in defaults, settings come from three places, and each setting is taken from the
+first of them that gives it:
+
+    a command-line option  >  the spec's own `lint:` mapping  >  [tool.netcalc.lint] in pyproject.toml
+
+The keys are the same in the spec and in pyproject.toml (`SPEC_KEYS`: select, ignore, strict, band,
+max-params, max-macs, max-memory, max-depth); `per-file-ignores = {glob = [codes]}` lives only in
+pyproject.toml and adds its codes to whichever `ignore` applies. A spec's `lint:` is checked as the
+rest of the spec is, by the kinds of `schema.py` (an unknown key with a did-you-mean, a wrong type or
+range, each at its line); commands other than `lint` read it and apply none of it.
+"""
 
 from __future__ import annotations
 
+import math
+import re
 from pathlib import Path
+
+from .diagnostics import clip, did_you_mean
+from .schema import INVALID, Arg, Bool, Float, Int, Kind, _wrong, coerce_mapping
+from .yamlsrc import YMap, YScalar, YSeq
+
+CODE = re.compile(r"^[EWB][0-9]{0,3}$")
+_NUMBER = r"[0-9][0-9_,]*(\.[0-9]*)?([eE][-+]?[0-9]+)?"
+
+
+def parse_budget(text: str, memory: bool = False) -> int | None:
+    """'25M', '1.5e6', '4G' (memory: '512MB', '2GiB', bytes) → an integer; None when it is not one."""
+    from .lint import parse_count
+    from .verify import parse_size
+
+    try:
+        return (parse_size if memory else parse_count)(str(text))
+    except OverflowError:  # 'inf', 1e400
+        return None
+
+
+class Codes(Kind):
+    """Finding codes or prefixes, ruff style (W4 is every W4xx): a list, or one alone."""
+
+    def describe(self) -> str:
+        return "a finding code or prefix such as W4 or W403, or a list of them"
+
+    def coerce(self, node, diags, what):
+        items = node.items if isinstance(node, YSeq) else [node]
+        out = []
+        for i, item in enumerate(items):
+            where = f"{what}[{i}]" if isinstance(node, YSeq) else what
+            if not isinstance(item, YScalar) or item.kind == "null":
+                return _wrong(diags, item, where, "a finding code or prefix such as W4 or W403")
+            if not CODE.match(item.text):
+                diags.error(
+                    "E105", f"{where} must be a finding code or prefix such as W4 or W403, got '{clip(item.text)}'",
+                    item.loc,
+                )  # fmt: skip
+                return INVALID
+            out.append(item.text)
+        return tuple(out)
+
+    def json_schema(self):
+        code = {"type": "string", "pattern": CODE.pattern}
+        return {"anyOf": [code, {"type": "array", "items": code}]}
+
+
+class Budget(Kind):
+    """A positive whole number written plainly or with a suffix: 25M, 4G, 1.5e6 (memory: 512MB, 2GiB)."""
+
+    def __init__(self, memory: bool = False) -> None:
+        self.memory = memory
+
+    def describe(self) -> str:
+        if self.memory:
+            return "a positive number of bytes such as 512MB or 2GiB"
+        return "a positive number such as 25M, 4G or 1.5e6"
+
+    def coerce(self, node, diags, what):
+        if not isinstance(node, YScalar) or node.kind in ("null", "bool"):
+            return _wrong(diags, node, what, self.describe())
+        value = parse_budget(node.text, self.memory)
+        if value is None:
+            return _wrong(diags, node, what, self.describe())
+        if value < 1:
+            diags.error("E104", f"{what} must be at least 1, got {clip(node.text)}", node.loc)
+            return INVALID
+        return value
+
+    def json_schema(self):
+        suffix = r"\s*([kKmMgGtT][iI]?)?[bB]?" if self.memory else r"[kKmMgGtT]?"
+        text = {"type": "string", "pattern": f"^\\s*{_NUMBER}{suffix}\\s*$"}
+        return {"anyOf": [{"type": "integer", "minimum": 1}, text]}
+
+
+SPEC_KEYS = {
+    "select": Arg(Codes(), (), "only these finding codes or prefixes (default: all)"),
+    "ignore": Arg(Codes(), (), "skip these finding codes or prefixes"),
+    "strict": Arg(Bool(), False, "fail (exit 1) on warnings too"),
+    "band": Arg(Float(1.0), 10.0, "the signal report's band: growth outside [1/band, band] is a finding"),
+    "max-params": Arg(Budget(), None, "budget: parameters (B501)"),
+    "max-macs": Arg(Budget(), None, "budget: multiply-accumulates per sample (B502)"),
+    "max-memory": Arg(Budget(memory=True), None, "budget: total memory at batch 1, in bytes (B503)"),
+    "max-depth": Arg(Int(1), None, "budget: weighted layers, i.e. conv, dense and recurrent (B504)"),
+}
+DEFAULTS = {key: arg.default for key, arg in SPEC_KEYS.items()}
+LIMITS = {"max-params": "params", "max-macs": "macs", "max-memory": "memory", "max-depth": "depth"}
+
+
+class Settings(Kind):
+    """A spec's `lint:` mapping: the keys of SPEC_KEYS, each coerced by its kind."""
+
+    def describe(self) -> str:
+        return "a mapping of lint settings (" + ", ".join(SPEC_KEYS) + ")"
+
+    def coerce(self, node, diags, what):
+        if not isinstance(node, YMap):
+            return _wrong(diags, node, what, "a mapping such as {strict: true, max-params: 25M}")
+        values, _ = coerce_mapping(node, SPEC_KEYS, diags, "lint")
+        return values
+
+    def json_schema(self):
+        properties = {}
+        for key, arg in SPEC_KEYS.items():
+            properties[key] = {"description": arg.doc, **arg.kind.json_schema()}
+            if arg.default not in (None, ()):
+                properties[key]["default"] = arg.default
+        return {"type": "object", "properties": properties, "additionalProperties": False}
+
+
+def resolve(*sources: dict) -> dict:
+    """Every setting, from the first source that gives it (command line, spec, pyproject), else its default."""
+    return {
+        key: next((source[key] for source in sources if source.get(key) is not None), default)
+        for key, default in DEFAULTS.items()
+    }
+
+
+def limits(settings: dict) -> dict:
+    """The budgets of resolved settings as lint.budgets takes them: {'params': 25_000_000, ...}."""
+    return {name: settings[key] for key, name in LIMITS.items()}
 
 
 def lint_settings(start: Path) -> dict:
     """The [tool.netcalc.lint] table of the nearest pyproject.toml at or above `start` ({} if none)."""
+    return find_pyproject(start)[1]
+
+
+def find_pyproject(start: Path) -> tuple[Path | None, dict]:
+    """(the nearest pyproject.toml at or above `start`, its [tool.netcalc.lint] table); (None, {}) if none."""
     import tomllib
 
     for folder in [start, *start.parents]:
@@ -17,6 +156,73 @@ def lint_settings(start: Path) -> dict:
                 with path.open("rb") as fh:
                     data = tomllib.load(fh)
             except (OSError, tomllib.TOMLDecodeError):
-                return {}
-            return data.get("tool", {}).get("netcalc", {}).get("lint", {})
-    return {}
+                return path, {}
+            table = data.get("tool", {}).get("netcalc", {}).get("lint", {})
+            return path, table if isinstance(table, dict) else {}
+    return None, {}
+
+
+def project_settings(table: dict) -> tuple[dict, list[str]]:
+    """[tool.netcalc.lint] in the terms of SPEC_KEYS, and what is wrong in it (one message each).
+
+    A value that is wrong is left out (so its default or another source applies) and reported."""
+    out: dict = {}
+    problems: list[str] = []
+    for key, value in table.items():
+        if key == "per-file-ignores":
+            ok = isinstance(value, dict) and all(
+                isinstance(codes, list) and all(isinstance(c, str) and CODE.match(c) for c in codes)
+                for codes in value.values()
+            )
+            if ok:
+                out[key] = value
+            else:
+                problems.append(f'\'{key}\' must be a table of glob = [codes], e.g. "experiments/*.yaml" = ["W3"]')
+            continue
+        if key not in SPEC_KEYS:
+            problems.append(f"unknown key '{clip(key)}'{did_you_mean(key, [*SPEC_KEYS, 'per-file-ignores'])}")
+            continue
+        got = _project_value(key, value)
+        if got is None:
+            problems.append(f"'{key}' must be {SPEC_KEYS[key].kind.describe()}, got {clip(repr(value))}")
+        else:
+            out[key] = got
+    return out, problems
+
+
+def _project_value(key: str, value):
+    """A pyproject value coerced as the spec's kind would coerce it; None when it is not valid."""
+    kind = SPEC_KEYS[key].kind
+    if isinstance(kind, Codes):
+        items = [value] if isinstance(value, str) else value
+        ok = isinstance(items, list) and all(isinstance(c, str) and CODE.match(c) for c in items)
+        return tuple(items) if ok else None
+    if isinstance(kind, Bool):
+        return value if isinstance(value, bool) else None
+    if isinstance(value, bool):  # TOML's true is not the number 1
+        return None
+    if isinstance(kind, Float):
+        ok = isinstance(value, int | float) and math.isfinite(value) and value >= kind.min
+        return float(value) if ok else None
+    if isinstance(kind, Int):
+        return value if isinstance(value, int) and value >= kind.min else None
+    if isinstance(value, int | float | str):  # a budget: 25000000 or "25M"
+        got = parse_budget(str(value), kind.memory)
+        return got if got is not None and got >= 1 else None
+    return None
+
+
+def cli_budget(key: str, text: str | None) -> tuple[int | None, str | None]:
+    """A budget option as typed (`--max-params 25M`): (its value, or an error message)."""
+    if text is None:
+        return None, None
+    got = parse_budget(text, SPEC_KEYS[key].kind.memory)
+    if got is None or got < 1:
+        return (
+            None,
+            f"--{key} takes a positive number such as {'512MB' if key == 'max-memory' else '25M'}, got '{text}'",
+        )
+    return got, None
+
+
+__all__ = ["DEFAULTS", "SPEC_KEYS", "Settings", "find_pyproject", "lint_settings", "project_settings", "resolve"]

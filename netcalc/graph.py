@@ -99,6 +99,7 @@ class Graph:
         self.outputs = outputs
         self.file = file
         self.counting = counting or convention  # whose counting rules the figures follow (`--convention`)
+        self.symbols = None  # the named sizes (netcalc.symbols.Scope), set by the spec reader
 
     def __repr__(self) -> str:
         return f"Graph({self.name!r}, {len(self.nodes)} nodes)"

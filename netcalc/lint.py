@@ -20,6 +20,7 @@ rationale), which `netcalc lint --explain CODE`-style documentation and the READ
 
 from __future__ import annotations
 
+import re
 from math import prod
 
 from .diagnostics import Diagnostics
@@ -169,6 +170,49 @@ RULES = {
     "W406": (stride_over_window, "a stride larger than the window skips input"),
 }
 
+# Every finding code in a few words: what SARIF's rule descriptions say (the README's tables say the same,
+# tests/test_sarif.py checks that they list the same codes).
+CODES = {
+    "E001": "the file cannot be read, or no bundled spec has that name",
+    "E002": "binary or non-UTF-8 content",
+    "E003": "YAML syntax, an empty file, or a document too large or too deeply nested",
+    "E101": "a duplicate key, a merge key, or a non-scalar key",
+    "E102": "an unknown key",
+    "E103": "a value of the wrong type",
+    "E104": "a number out of its range",
+    "E105": "a word that is not one of the allowed choices",
+    "E106": "a required key is missing",
+    "E107": "a symbolic size without a value, or a bad --set",
+    "E110": "an unsupported format version",
+    "E111": "an unknown layer type or activation",
+    "E112": "an id used twice",
+    "E113": "in: or outputs: names nothing defined earlier",
+    "E114": "no layer of that name",
+    "E115": "a one-input layer given several inputs, or a merge given fewer than two",
+    "E116": "use: names no block",
+    "E117": "a block that uses itself, or blocks nested too deep",
+    "E120": "a $ expression that cannot be evaluated",
+    "E201": "an output size below 1",
+    "E202": "an input of the wrong rank for the layer",
+    "E203": "groups that do not divide the channels",
+    "E204": "a padding the convention does not allow",
+    "E205": "a reshape that does not keep the number of elements",
+    "E206": "a merge of shapes that do not match",
+    "E207": "a shortcut in option A asked to drop channels",
+    "W201": "an inexact size division leaves input rows or columns unread",
+    "W202": "an embedding reads an input whose dtype is not an integer type",
+    "W203": "a layer's output is never used and is not among the outputs",
+    "W301": "the forward signal growth over the net leaves the band",
+    "W302": "the backward growth (gradient norm) leaves the band",
+    "W303": "a sigmoid, tanh or softmax saturates at initialisation",
+    "W304": "a constant weight initialisation",
+    **{code: why for code, (_, why) in RULES.items()},
+    "B501": "parameters over the budget",
+    "B502": "MACs over the budget",
+    "B503": "memory over the budget",
+    "B504": "weighted layers over the budget",
+}
+
 
 def budgets(analysis, diags: Diagnostics, limits: dict) -> None:
     """B501–B504: parameters, MACs, total memory (bytes, at the analysis's batch), weighted depth."""
@@ -187,9 +231,10 @@ def budgets(analysis, diags: Diagnostics, limits: dict) -> None:
         code, what, value = figures[key]
         if value > limit:
             over = value - limit
+            share = f" ({over / limit:.1%})" if limit > 0 else ""
             diags.error(
                 code,
-                f"{value:,} {what}, over the budget of {limit:,} by {over:,} ({over / limit:.1%})",
+                f"{value:,} {what}, over the budget of {limit:,} by {over:,}{share}",
                 loc._replace(line=1, col=1) if loc else loc,
             )
 
@@ -237,8 +282,23 @@ def parse_count(text: str) -> int | None:
         if t and t[-1] in mult:
             return int(float(t[:-1]) * mult[t[-1]])
         return int(float(t))
-    except ValueError:
+    except (ValueError, OverflowError):  # 'lots', 'inf'
         return None
+
+
+SPEC_KEY = re.compile(r"""^(\{\s*)?["']?netcalc["']?\s*:""", re.M)
+
+
+def looks_like_spec(path: str) -> bool:
+    """Whether a file is meant as a netcalc spec: some line starts with the `netcalc:` key (`--specs-only`
+    skips the other YAML files a pre-commit hook passes). A path that is no readable file counts as
+    one, so that reading it reports why."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(1 << 20).decode("utf-8", errors="replace")
+    except OSError:
+        return True
+    return SPEC_KEY.search(head) is not None
 
 
 def github_lines(diags) -> list[str]:

@@ -18,13 +18,39 @@ def human(n: int | float, unit: str = "") -> str:
     return f"{n:g} {unit}".rstrip()
 
 
-def _with_human(n: int) -> str:
-    """1,667,700 (1.67 M); a number under a thousand alone."""
+def _with_human(n: int, shown: bool = True) -> str:
+    """1,667,700 (1.67 M); a number under a thousand alone. A symbolic figure (netcalc.symbolic.Dual):
+    its formula, then its value at the defaults when they are `shown`."""
+    if hasattr(n, "e"):
+        return f"{n}" + (f" = {_with_human(n.v)}" if shown else "")
     return f"{n:,} ({human(n)})" if n >= 1000 else f"{n:,}"
 
 
-def mb(n: int) -> str:
+def mb(n: int, shown: bool = True) -> str:
+    if hasattr(n, "e"):
+        return f"{n} bytes" + (f" = {mb(n.v)}" if shown else "")
     return f"{n / 1e6:,.2f} MB"
+
+
+def values_shown(a: Analysis) -> bool:
+    """Symbolic figures have values to show: every free symbol has a default (or the spec has none)."""
+    scope = a.graph.symbols
+    return scope is None or scope.defaults_known
+
+
+def symbols_line(a: Analysis) -> list[str]:
+    """The free symbols with their defaults and constraints (none for a concrete spec)."""
+    scope = a.graph.symbols
+    if scope is None or not scope.free:
+        return []
+    parts = []
+    for name in scope.free:
+        d = scope.used[name]
+        text = name + (f" = {d.default} (default)" if d.default is not None else " (no default)")
+        limits = [f"{k} {v}" for k, v in (("min", d.min), ("max", d.max), ("divisible by", d.divisible)) if v]
+        parts.append(text + (f" [{', '.join(limits)}]" if limits else ""))
+    note = "" if values_shown(a) else " · figures are formulas; give defaults or --set for values"
+    return [f"symbols {'; '.join(parts)}{note} · `netcalc sizes` tells which sizes divide exactly"]
 
 
 def _fraction(j) -> str:
@@ -89,11 +115,13 @@ def header_lines(a: Analysis) -> list[str]:
         f"MACs    {COUNTING['macs']}",
         *(f"{'FLOPs' if i == 0 else '':<7} {part}" for i, part in enumerate(COUNTING["flops_lines"])),
         f"Params  {COUNTING['params'][g.counting]}",
+        *symbols_line(a),
     ]
 
 
 def totals_lines(a: Analysis) -> list[tuple[str, str]]:
     t = a.totals
+    v = values_shown(a)
     lines = [
         ("Total params", f"{t.params:,}"),
         ("Trainable params", f"{t.trainable_params:,}"),
@@ -102,19 +130,19 @@ def totals_lines(a: Analysis) -> list[tuple[str, str]]:
     if t.buffers:
         lines.append(("Buffers (not params)", f"{t.buffers:,}"))
     lines += [
-        ("MACs per sample", _with_human(t.macs)),
-        ("FLOPs per sample", _with_human(t.flops)),
+        ("MACs per sample", _with_human(t.macs, v)),
+        ("FLOPs per sample", _with_human(t.flops, v)),
     ]
-    if t.batch != 1:
+    if hasattr(t.batch, "e") or t.batch != 1:
         lines += [
-            (f"MACs for batch {t.batch}", _with_human(t.macs_batch)),
-            (f"FLOPs for batch {t.batch}", _with_human(t.flops_batch)),
+            (f"MACs for batch {t.batch}", _with_human(t.macs_batch, v)),
+            (f"FLOPs for batch {t.batch}", _with_human(t.flops_batch, v)),
         ]
     lines += [
-        ("Parameter memory", mb(t.param_bytes) + (f" + {mb(t.buffer_bytes)} buffers" if t.buffers else "")),
-        (f"Input memory (batch {t.batch})", mb(t.input_bytes)),
-        (f"Activation memory (batch {t.batch})", mb(t.activation_bytes)),
-        ("Estimated total", mb(t.total_bytes)),
+        ("Parameter memory", mb(t.param_bytes, v) + (f" + {mb(t.buffer_bytes, v)} buffers" if t.buffers else "")),
+        (f"Input memory (batch {t.batch})", mb(t.input_bytes, v)),
+        (f"Activation memory (batch {t.batch})", mb(t.activation_bytes, v)),
+        ("Estimated total", mb(t.total_bytes, v)),
     ]
     return lines
 
@@ -341,12 +369,47 @@ def to_json(a: Analysis) -> dict:
     }
 
 
+def symbolic_json(doc, shown: bool):
+    """A symbolic figure becomes its formula as a string (sympy's spelling: floor(H/2)) and, beside
+    it under `<key>_value`, its value at the defaults (null when a symbol has none); a shape with
+    symbolic sizes likewise (a list of numbers and strings, and the list of values)."""
+
+    def sym(x) -> bool:
+        return hasattr(x, "e")
+
+    def conv(x):
+        if isinstance(x, dict):
+            out = {}
+            for k, v in x.items():
+                if sym(v):
+                    out[k] = str(v.e)
+                    out[f"{k}_value"] = v.v if shown else None
+                elif isinstance(v, (list, tuple)) and any(sym(i) for i in v):
+                    out[k] = [str(i.e) if sym(i) else i for i in v]
+                    out[f"{k}_value"] = [i.v if sym(i) else i for i in v] if shown else None
+                else:
+                    out[k] = conv(v)
+            return out
+        if isinstance(x, list):
+            return [conv(i) for i in x]
+        return x
+
+    return conv(doc)
+
+
 def render_json(a: Analysis) -> str:
     """The JSON document: indented, with one line per layer and per finding (readable in a diff,
     and quick: the standard encoder indents in pure Python, slowly for 10,000 layers)."""
     import json
 
     doc = to_json(a)
+    if a.graph.symbols is not None and a.graph.symbols.free:
+        doc = symbolic_json(doc, values_shown(a))
+        doc["symbols"] = {
+            name: {"default": d.default, "min": d.min, "max": d.max, "divisible": d.divisible}
+            for name, d in a.graph.symbols.used.items()
+            if name in a.graph.symbols.free
+        }
     arrays = {key: doc.pop(key) for key in ("layers", "groups", "diagnostics")}
     head = json.dumps(doc, indent=2, ensure_ascii=False)
     parts = []

@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 from .diagnostics import Diagnostics, clip, did_you_mean
-from .yamlsrc import FAILED_TAG, YMap, YScalar, YSeq, describe
+from .yamlsrc import FAILED_TAG, YMap, YScalar, YSeq, YSymbolic, describe
 
 INVALID = object()
 REQUIRED = object()
@@ -117,9 +117,13 @@ def _wrong(diags: Diagnostics, node, what: str, expected: str, hint: str = "") -
 
 
 class Int(Kind):
-    def __init__(self, min: int | None = None, max: int | None = None) -> None:
+    """An integer; where `symbols`, also the name of a declared symbol (netcalc.symbols) or a size
+    computed from one in a block (YSymbolic)."""
+
+    def __init__(self, min: int | None = None, max: int | None = None, symbols: bool = True) -> None:
         self.min = min
         self.max = max
+        self.symbols = symbols
 
     def describe(self) -> str:
         if self.min is not None and self.min >= 1:
@@ -130,6 +134,10 @@ class Int(Kind):
 
     def coerce(self, node, diags, what):
         value = _int_of(node) if isinstance(node, YScalar) else None
+        if value is None and self.symbols:
+            value = _symbolic_int(node, diags, what)
+            if value is INVALID:
+                return INVALID
         if value is None:
             return _wrong(diags, node, what, self.describe(), _int_hint(node))
         if _too_large(value, node, diags, what):
@@ -335,6 +343,31 @@ class Padding(Kind):
         return {"anyOf": options}
 
 
+def _symbolic_int(node, diags: Diagnostics, what: str):
+    """A size from a symbol where an integer goes: a YSymbolic's size, or a declared symbol's name
+    (resolved by the active scope); None when the node is neither."""
+    if isinstance(node, YSymbolic):
+        return node.value
+    from .symbols import active
+
+    scope = active()
+    if scope is not None and _is_name(node) and node.text in scope.declared:
+        return scope.resolve(node, diags, what)
+    return None
+
+
+def _is_name(node) -> bool:
+    from .symbols import NAME_RE, active
+
+    return isinstance(node, YScalar) and node.kind == "str" and active() is not None and bool(NAME_RE.match(node.text))
+
+
+def _symbol(node, diags: Diagnostics, what: str):
+    from .symbols import active
+
+    return active().resolve(node, diags, what)
+
+
 class Shape(Kind):
     """A list of positive integers (one -1 allowed when `wildcard`)."""
 
@@ -351,6 +384,11 @@ class Shape(Kind):
         expected = "a positive integer" + (" or -1" if self.wildcard else "")
         for i, item in enumerate(node.items):
             v = _int_of(item) if isinstance(item, YScalar) else None
+            if isinstance(item, YSymbolic):
+                v = item.value
+            elif v is None and _is_name(item):  # a named size (netcalc.symbols)
+                out.append(_symbol(item, diags, f"{what}[{i}]"))
+                continue
             if v is None:
                 out.append(_wrong(diags, item, f"{what}[{i}]", expected, _int_hint(item)))
             elif _too_large(v, item, diags, f"{what}[{i}]"):
@@ -363,10 +401,14 @@ class Shape(Kind):
         if self.wildcard and out.count(-1) > 1:
             diags.error("E104", f"{what} may hold at most one -1, got {out.count(-1)}", node.loc)
             return INVALID
-        return INVALID if INVALID in out else tuple(out)
+        return INVALID if any(x is INVALID for x in out) else tuple(out)
 
     def json_schema(self):
-        return {"type": "array", "items": {"type": "integer"}, "minItems": 1}
+        return {
+            "type": "array",
+            "items": {"anyOf": [{"type": "integer"}, {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}]},
+            "minItems": 1,
+        }
 
 
 class Numbers(Kind):

@@ -10,6 +10,7 @@ The grammar (documented in the README):
     defaults:                       # per layer type, or per argument for every type that has it
       conv2d: {bias: false}
       init: he_normal
+    lint: {strict: true, max-params: 25M}   # optional: `netcalc lint` settings (config.py)
     layers:                         # sequential: each takes the previous output unless `in:` says
       - {op: conv2d, filters: 12, kernel: 4, stride: 4, activation: relu, id: conv1}
 """
@@ -20,6 +21,7 @@ from math import prod
 from pathlib import Path
 
 from .blocks import parse_blocks, substitute
+from .config import Settings
 from .diagnostics import Diagnostics, clip, did_you_mean
 from .graph import Frame, Graph, Input, Node
 from .layers import ACTIVATION_NAMES, ALIASES, REGISTRY
@@ -40,6 +42,7 @@ from .schema import (
     Suppressions,
     coerce_mapping,
 )
+from .symbols import CURRENT, Scope, parse_declarations
 from .yamlsrc import FAILED_TAG, YMap, YScalar, YSeq, describe, parse_yaml, read_text
 
 VERSION = 1
@@ -59,8 +62,10 @@ TOP = {
     "layers": Arg(Str(), doc="the layer list"),
     "outputs": Arg(Names(), None, "the network's outputs (default: the last layer)"),
     "blocks": Arg(Str(), None, "reusable blocks"),  # a mapping, checked by blocks.parse_blocks
+    "lint": Arg(Settings(), None, "settings of `netcalc lint` for this spec (over pyproject.toml, under options)"),
+    "symbols": Arg(Str(), None, "named sizes used in shapes (H, W, T...): defaults and constraints"),
 }
-RAW_KEYS = ("input", "defaults", "layers", "blocks")  # checked by their own readers
+RAW_KEYS = ("input", "defaults", "layers", "blocks", "symbols")  # checked by their own readers
 INPUT = {
     "shape": Arg(Shape(), doc="without the batch axis, in the layout's order"),
     "layout": Arg(
@@ -92,6 +97,9 @@ def load(
     display: str | None = None,
     convention: str | None = None,
     sources: dict | None = None,
+    values: dict | None = None,
+    symbolic: bool = False,
+    generic: bool = False,
 ):
     """Read, parse and expand a spec; None when it is unusable (the reasons are in diags).
 
@@ -110,10 +118,46 @@ def load(
     root = parse_yaml(text, shown, diags)
     if root is None:
         return None
-    return build(root, shown, diags, default_name=Path(path).stem, convention=convention)
+    return build(
+        root,
+        shown,
+        diags,
+        default_name=Path(path).stem,
+        convention=convention,
+        values=values,
+        symbolic=symbolic,
+        generic=generic,
+    )
 
 
-def build(root, file: str, diags: Diagnostics, default_name: str = "network", convention: str | None = None):
+def build(
+    root,
+    file: str,
+    diags: Diagnostics,
+    default_name: str = "network",
+    convention: str | None = None,
+    values: dict | None = None,
+    symbolic: bool = False,
+    generic: bool = False,
+):
+    """The graph of a parsed spec. Symbols (`symbols:`, names in shapes) take `values` (--set), else
+    their defaults; with `symbolic`, a symbol --set does not fix stays a formula (netcalc.symbolic)."""
+    if not isinstance(root, YMap):
+        diags.error("E103", f"a spec must be a mapping with 'netcalc: 1' first, got {describe(root)}", root.loc)
+        return None
+    declared = parse_declarations(root.get("symbols"), diags) if "symbols" in root.entries else {}
+    scope = Scope(declared, dict(values or {}), symbolic, generic)
+    CURRENT.append(scope)
+    try:
+        graph = _build(root, file, diags, default_name, convention)
+    finally:
+        CURRENT.pop()
+    if graph is not None:
+        graph.symbols = scope
+    return graph
+
+
+def _build(root, file: str, diags: Diagnostics, default_name: str, convention: str | None):
     if not isinstance(root, YMap):
         diags.error("E103", f"a spec must be a mapping with 'netcalc: 1' first, got {describe(root)}", root.loc)
         return None
@@ -158,7 +202,7 @@ def build(root, file: str, diags: Diagnostics, default_name: str = "network", co
     if graph_input is None or not nodes:
         return None
     outputs = _outputs(root, values.get("outputs"), nodes, graph_input[0], diags)
-    return Graph(
+    graph = Graph(
         name=values.get("name") or default_name,
         convention=conv,
         counting=convention or conv,  # `--convention` changes whose counting rules apply, not the network
@@ -168,6 +212,8 @@ def build(root, file: str, diags: Diagnostics, default_name: str = "network", co
         outputs=outputs,
         file=file,
     )
+    graph.lint = values.get("lint", {})  # the spec's own lint settings: only `netcalc lint` applies them
+    return graph
 
 
 def _outputs(root: YMap, declared, nodes: list[Node], graph_input: Input, diags: Diagnostics) -> list[str]:
@@ -423,7 +469,7 @@ class _Expander:
             return UNKNOWN
         schema = {
             **{p: Arg(KINDS[t], d if d is not None else REQUIRED) for p, (t, d) in block.params.items()},
-            "use": Arg(Str()), "id": Arg(Str(), None), "repeat": Arg(Int(1, 10_000), 1),
+            "use": Arg(Str()), "id": Arg(Str(), None), "repeat": Arg(Int(1, 10_000, symbols=False), 1),
             "first": Arg(Str(), None), "in": Arg(Names(), None),
         }  # fmt: skip
         values, locs = coerce_mapping(item, schema, diags, f"use of block '{name}'", ignore=("first",))

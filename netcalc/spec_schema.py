@@ -194,6 +194,19 @@ class _Builder:
             return self.defaults_schema()
         if key == "blocks":
             return {"type": "object", "additionalProperties": {"$ref": "#/$defs/block"}}
+        if key == "symbols":
+            from .symbols import DECLARATION
+
+            declaration = {
+                "type": "object",
+                "properties": {k: {"description": a.doc, **a.kind.json_schema()} for k, a in DECLARATION.items()},
+                "additionalProperties": False,
+            }
+            return {
+                "type": "object",
+                "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+                "additionalProperties": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "null"}, declaration]},
+            }
         raise KeyError(f"spec.RAW_KEYS has '{key}', which spec_schema does not describe")
 
     def input_schema(self) -> dict:

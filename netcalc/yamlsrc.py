@@ -41,6 +41,17 @@ class YScalar:
 FAILED_TAG = "tag:netcalc,2026:failed"
 
 
+class YSymbolic(YScalar):
+    """A size that a `$` expression computed from a symbolic block parameter (netcalc.symbolic.Dual):
+    its formula as text, the size itself in `value`."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value, loc: Loc) -> None:
+        super().__init__(str(value), "tag:netcalc:symbolic", True, loc)
+        self.value = value
+
+
 class YSeq:
     __slots__ = ("items", "loc")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from pathlib import Path
 
 import pytest
 from cli_run import netcalc
@@ -190,3 +191,165 @@ def test_suppression_covers_the_shorthand_activation(tmp_path):
     r = netcalc("lint", str(write(tmp_path, body.replace(', noqa: {W303: "saturating on purpose"}', ""))),
                 "--format", "json", cwd=tmp_path)  # fmt: skip
     assert "W303" in [f["code"] for f in json.loads(r.stdout)["findings"]]
+
+
+# -- the spec's own `lint:` settings, and where each setting comes from --------------------------
+
+DENSE = "netcalc: 1\ninput: {shape: [32]}\nLINT\nlayers:\n  - {op: dense, units: 4}\n"  # 4·32 + 4 = 132 parameters
+TWO_DENSE = (  # W403 at line 6 (dense_2 reads dense_1 with no activation between them)
+    "netcalc: 1\nconvention: pytorch\ninput: {shape: [32]}\nLINT\nlayers:\n  - {op: dense, units: 32}\n"
+    "  - {op: dense, units: 4, activation: softmax}\n"  # and W405: a softmax output in PyTorch
+)
+
+
+def lint_json(tmp_path, body: str, lint: str, *args: str):
+    path = write(tmp_path, body.replace("LINT", lint))
+    r = netcalc("lint", str(path), "--format", "json", *args, cwd=tmp_path)
+    assert r.returncode in (0, 1, 2), r.stderr
+    return r, [f["code"] for f in json.loads(r.stdout)["findings"]] if r.stdout else []
+
+
+def test_spec_select_and_ignore(tmp_path):
+    assert lint_json(tmp_path, TWO_DENSE, "")[1] == ["W403", "W405"]
+    assert lint_json(tmp_path, TWO_DENSE, "lint: {select: [W405]}")[1] == ["W405"]
+    assert lint_json(tmp_path, TWO_DENSE, "lint: {select: W40}")[1] == ["W403", "W405"]  # one prefix, no list
+    assert lint_json(tmp_path, TWO_DENSE, "lint: {ignore: [W403]}")[1] == ["W405"]
+    assert lint_json(tmp_path, TWO_DENSE, "lint: {ignore: [W4]}")[1] == []
+
+
+def test_spec_strict(tmp_path):
+    r, found = lint_json(tmp_path, TWO_DENSE, "lint: {strict: false}")
+    assert found == ["W403", "W405"] and r.returncode == 0
+    assert lint_json(tmp_path, TWO_DENSE, "lint: {strict: true}")[0].returncode == 1
+
+
+def test_spec_band(tmp_path):
+    # three dense 64 → 64 layers with normal(std 0.5) weights, each followed by relu: E[x²] grows by
+    # 64·0.5² = 16 per dense and halves per relu, 8× per layer; from dense_1 to dense_3: 8² = 64×
+    layer = "  - {op: dense, units: 64, activation: relu, init: {name: normal, std: 0.5}}\n"
+    body = "netcalc: 1\ninput: {shape: [64], mean: 0, std: 1}\nLINT\nlayers:\n" + layer * 3
+    assert lint_json(tmp_path, body, "")[1] == ["W301", "W302"]  # band 10
+    assert lint_json(tmp_path, body, "lint: {band: 63}")[1] == ["W301", "W302"]
+    assert lint_json(tmp_path, body, "lint: {band: 65}")[1] == []
+    path = write(tmp_path, body.replace("LINT", "lint: {band: 63}"))
+    assert "grows 64× from dense_1 to dense_3 (band 63× either way)" in netcalc("lint", str(path), cwd=tmp_path).stdout
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("max-params: 100", "error B501: 132 parameters, over the budget of 100 by 32 (32.0%)"),
+    ("max-params: 1k", None),
+    ("max-macs: 100", "error B502: 128 MACs, over the budget of 100 by 28 (28.0%)"),  # 4·32 weight products
+    ("max-macs: 128", None),
+    # float32: parameters 132·4 = 528 bytes, input 32·4 = 128, output 4·4 = 16: 672 bytes
+    ("max-memory: 600", "error B503: 672 bytes of memory, over the budget of 600 by 72 (12.0%)"),
+    ("max-memory: 1KB", None),
+    ("max-depth: 1", None),
+])  # fmt: skip
+def test_spec_budgets(tmp_path, setting, message):
+    path = write(tmp_path, DENSE.replace("LINT", f"lint: {{{setting}}}"))
+    r = netcalc("lint", str(path), cwd=tmp_path)
+    if message is None:
+        assert r.returncode == 0 and "0 errors" in r.stdout, r.stdout
+    else:
+        assert r.returncode == 1 and message in r.stdout, r.stdout
+
+
+def test_spec_depth_budget(tmp_path):
+    path = write(tmp_path, TWO_DENSE.replace("LINT", "lint: {max-depth: 1, ignore: [W4]}"))
+    r = netcalc("lint", str(path), cwd=tmp_path)
+    assert r.returncode == 1 and "error B504: 2 weighted layers, over the budget of 1 by 1 (100.0%)" in r.stdout
+
+
+def test_spec_settings_over_pyproject(tmp_path):
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.netcalc.lint]\nstrict = true\nignore = ["W403"]\nmax-params = 100\n', encoding="utf-8"
+    )
+    r, found = lint_json(tmp_path, DENSE, "")
+    assert found == ["B501"] and r.returncode == 1  # pyproject applies where the spec says nothing
+    r, found = lint_json(tmp_path, DENSE, "lint: {max-params: 200}")
+    assert found == [] and r.returncode == 0
+    r, found = lint_json(tmp_path, TWO_DENSE, "lint: {max-params: 10k}")
+    assert found == ["W405"] and r.returncode == 1  # pyproject's strict and ignore still apply
+    r, found = lint_json(tmp_path, TWO_DENSE, "lint: {strict: false, ignore: [], max-params: 10k}")
+    assert found == ["W403", "W405"] and r.returncode == 0  # an empty list is a setting too
+
+
+def test_options_over_spec_settings(tmp_path):
+    body = TWO_DENSE.replace("LINT", "lint: {strict: true, select: [W403, B5], max-params: 100}")
+    path = write(tmp_path, body)
+    r = netcalc("lint", str(path), "--format", "json", cwd=tmp_path)
+    assert [f["code"] for f in json.loads(r.stdout)["findings"]] == ["B501", "W403"] and r.returncode == 1
+    r = netcalc("lint", str(path), "--format", "json", "--no-strict", "--select", "W405", "--max-params", "1M",
+                cwd=tmp_path)  # fmt: skip
+    assert [f["code"] for f in json.loads(r.stdout)["findings"]] == ["W405"] and r.returncode == 0
+
+
+def test_per_file_ignores_add_to_the_spec_ignore(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.netcalc.lint.per-file-ignores]\n"net.yaml" = ["W405"]\n')
+    assert lint_json(tmp_path, TWO_DENSE, "lint: {ignore: [W403]}")[1] == []
+
+
+def test_settings_are_per_spec(tmp_path):
+    strict = write(tmp_path, TWO_DENSE.replace("LINT", "lint: {strict: true, select: [W403]}"), "strict.yaml")
+    lax = write(tmp_path, TWO_DENSE.replace("LINT", "lint: {select: [W405]}"), "lax.yaml")
+    r = netcalc("lint", str(lax), "--format", "json", cwd=tmp_path)
+    assert [f["code"] for f in json.loads(r.stdout)["findings"]] == ["W405"] and r.returncode == 0
+    r = netcalc("lint", str(lax), str(strict), "--format", "json", cwd=tmp_path)
+    assert [(Path(f["file"]).name, f["code"]) for f in json.loads(r.stdout)["findings"]] == [
+        ("lax.yaml", "W405"), ("strict.yaml", "W403")]  # fmt: skip
+    assert r.returncode == 1  # the strict spec's warning fails the run
+
+
+def test_other_commands_apply_no_lint_settings(tmp_path):
+    path = write(tmp_path, DENSE.replace("LINT", "lint: {strict: true, max-params: 1}"))
+    r = netcalc("summary", str(path), "--format", "json", cwd=tmp_path)
+    assert r.returncode == 0 and json.loads(r.stdout)["totals"]["params"] == 132
+    bad = write(tmp_path, DENSE.replace("LINT", "lint: {max-params: lots}"), "bad.yaml")
+    r = netcalc("summary", str(bad), cwd=tmp_path)  # but the mapping is checked as the rest of the spec is
+    assert r.returncode == 2 and "bad.yaml:3:20: error E103: lint: 'max-params' must be a positive number" in r.stderr
+
+
+@pytest.mark.parametrize("toml, message", [
+    ('band = 0.5', "'band' must be a number ≥ 1, got 0.5"),
+    ('max-params = "lots"', "'max-params' must be a positive number such as 25M, 4G or 1.5e6, got 'lots'"),
+    ('strict = "yes"', "'strict' must be true or false, got 'yes'"),
+    ('ignore = ["all"]', "'ignore' must be a finding code or prefix such as W4 or W403, or a list of them, got ['all']"),
+    ('max-param = 10', "unknown key 'max-param' (did you mean 'max-params'?)"),
+])  # fmt: skip
+def test_bad_pyproject_settings(tmp_path, toml, message):
+    (tmp_path / "pyproject.toml").write_text(f"[tool.netcalc.lint]\n{toml}\n", encoding="utf-8")
+    path = write(tmp_path, DENSE.replace("LINT", ""))
+    r = netcalc("lint", str(path), cwd=tmp_path)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr == f"netcalc lint: error: {tmp_path / 'pyproject.toml'} [tool.netcalc.lint]: {message}\n"
+
+
+@pytest.mark.parametrize("option", [("--max-params", "0"), ("--max-params", "inf"), ("--max-memory", "0.5"),
+                                    ("--max-depth", "0")])  # fmt: skip
+def test_bad_budget_options(tmp_path, option):
+    path = write(tmp_path, DENSE.replace("LINT", ""))
+    r = netcalc("lint", str(path), *option, cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and option[0] in r.stderr
+
+
+def test_specs_only_skips_other_yaml(tmp_path):
+    write(tmp_path, "repos:\n  - repo: local\n", ".pre-commit-config.yaml")
+    write(tmp_path, DENSE.replace("LINT", ""), "net.yaml")
+    write(tmp_path, '{"netcalc": 1, input: {shape: [32]}, layers: [{op: dense, units: 4}]}\n', "flow.yaml")
+    r = netcalc("lint", ".pre-commit-config.yaml", "net.yaml", "flow.yaml", "--specs-only", cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout == "2 specs checked: 0 errors, 0 warnings\n", r.stdout
+    r = netcalc("lint", ".pre-commit-config.yaml", "--specs-only", cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout == "0 specs checked: 0 errors, 0 warnings\n"
+    r = netcalc("lint", ".pre-commit-config.yaml", cwd=tmp_path)  # named without the option: checked
+    assert r.returncode == 1 and "error E102: unknown key 'repos' in the spec" in r.stdout
+    r = netcalc("lint", ".", "--specs-only", cwd=tmp_path)  # a directory: its specs
+    assert r.returncode == 0 and r.stdout.startswith("2 specs checked")
+
+
+def test_readme_lint_example_is_the_spec_it_runs():
+    from cli_run import ROOT
+
+    spec = (ROOT / "tests" / "readme" / "lint-settings.yaml").read_text(encoding="utf-8")
+    assert f"```yaml\n{spec}```" in (ROOT / "README.md").read_text(encoding="utf-8")
+    r = netcalc("lint", "tests/readme/lint-settings.yaml", "--max-params", "2k")  # the option over the spec's 1k
+    assert r.returncode == 1 and "B501" not in r.stdout and "0 errors, 1 warning" in r.stdout  # strict: W403 fails

@@ -198,6 +198,8 @@ def test_not_every_error_is_a_schema_error(validator):
 
 # Small specs, each checked by the schema and by the parser: (spec, expected findings; [] = valid).
 BLOCK = {"params": {"filters": "int", "stride": 1}, "layers": [{"op": "conv2d", "filters": "$filters", "kernel": 3}]}
+LINT_SETTINGS = {"strict": True, "select": ["W4", "B5"], "ignore": "W3", "band": 20, "max-params": "25M",
+                 "max-macs": 4_000_000, "max-memory": "512MB", "max-depth": 3}  # fmt: skip
 CASES = {
     "valid": (base_spec(), []),
     "unknown top-level key": (base_spec(layres=[]), [((), "'layres' was unexpected")]),
@@ -286,6 +288,17 @@ CASES = {
     "a block without layers": (
         base_spec(blocks={"b": {"params": {"n": "int"}}}, layers=[{"op": "relu"}]),
         [(("blocks", "b"), "'layers' is a required property")],
+    ),
+    "lint settings": (base_spec(lint=LINT_SETTINGS), []),
+    "unknown lint key": (base_spec(lint={"max-param": 10}), [(("lint",), "'max-param' was unexpected")]),
+    "lint budget that is no number": (base_spec(lint={"max-params": "lots"}), [(("lint", "max-params"), "")]),
+    "lint code that is no code": (
+        base_spec(lint={"select": ["W4", "X1"]}),
+        [(("lint", "select", 1), "does not match")],
+    ),
+    "lint strict that is no boolean": (
+        base_spec(lint={"strict": "yes"}),
+        [(("lint", "strict"), "'yes' is not of type 'boolean'")],
     ),
     "repeat out of range": (
         base_spec(blocks={"b": BLOCK}, layers=[{"use": "b", "filters": 8, "repeat": 0}]),

@@ -74,6 +74,9 @@ class Ctx:
         self.failed = False
         self.input_dtypes: dict = {}  # the graph inputs' element types, by name
         self.input_locs: list = []  # where each of the node's inputs is written
+        # with symbolic sizes: what the branches taken at the defaults assume (netcalc.symbols.Condition)
+        self.conditions: list | None = None
+        self.at = ""  # with symbolic sizes: where the branches were taken ("H = 224, W = 224")
 
     @property
     def keras(self) -> bool:
@@ -85,9 +88,29 @@ class Ctx:
         """Parameters are counted, and weights laid out, as Keras does (`--convention` may differ)."""
         return self.counting == "keras"
 
+    def condition(self, kind: str, size, what: str, key: str | None = None) -> None:
+        """Record, for symbolic sizes, that `size` must be ≥ 0 (kind 'size', 'exact') or 0 ('equal')
+        for the figures to hold; `size` is a netcalc.symbolic.Dual (plain numbers need nothing)."""
+        if self.conditions is not None and hasattr(size, "e"):
+            from ..symbols import Condition
+
+            loc = self.node.arg_loc(key) if key else self.node.loc
+            self.conditions.append(Condition(kind, size.e, f"{self.node.name}: {what}", self.node.name, loc))
+
+    def same(self, sizes, what: str, key: str | None = "in") -> None:
+        """Record that sizes found equal at the defaults must be equal at every size."""
+        if self.conditions is None or not sizes:
+            return
+        first = sizes[0]
+        for other in sizes[1:]:
+            if hasattr(first, "e") or hasattr(other, "e"):
+                self.condition("equal", first - other, what, key)
+
     def error(self, code: str, message: str, key: str | None = None, *notes: str) -> None:
         self.failed = True
         loc = self.node.arg_loc(key) if key else self.node.loc
+        if self.at:
+            notes = (*notes, f"with {self.at} (`netcalc sizes` tells which sizes work)")
         self.diags.error(code, f"{self.node.name}: {message}", loc, *notes, *self._frames(), layer=self.node.name)
 
     def warning(self, code: str, message: str, key: str | None = None, *notes: str) -> None:
@@ -195,7 +218,22 @@ def axes(n: int) -> str:
 
 
 def fmt_shape(shape) -> str:
-    return "×".join(map(str, shape)) if shape else "scalar"
+    """3×224×224; a symbolic size that is a sum is bracketed: 8×(⌊H/2⌋ + 1)×W."""
+    return "×".join(_dim(d) for d in shape) if shape else "scalar"
+
+
+def _dim(d) -> str:
+    """A size as text, bracketed when it is a sum at the top level (inside no ⌊⌋, ⌈⌉ or ())."""
+    text = str(d)
+    depth = 0
+    for ch in text:
+        if ch in "(⌊⌈":
+            depth += 1
+        elif ch in ")⌋⌉":
+            depth -= 1
+        elif ch == " " and depth == 0:
+            return f"({text})"
+    return text
 
 
 def elements(shape) -> int:
@@ -224,6 +262,8 @@ def window_out(
     span = d * (k - 1) + 1
     num = n + pb + pa - span
     text = formula(n, k, s, pb, pa, d)
+    if ctx.conditions is not None:
+        _window_conditions(ctx, num, s, pa, ceil_mode, axis, key)
     if ceil_mode:
         out = -(-num // s) + 1
         if out < 1:
@@ -248,7 +288,7 @@ def window_out(
     out = num // s + 1
     rem = num % s
     unread = rem - pa
-    if unread > 0:
+    if unread > 0 and ctx.conditions is None:  # symbolic sizes: a condition (netcalc sizes) instead
         what = {"height": "row", "width": "column", "height and width": "row/column"}.get(axis, "position")
         lost = f"the last input {what} of {n} is" if unread == 1 else f"the last {unread} input {what}s of {n} are"
         ctx.warning(
@@ -258,6 +298,17 @@ def window_out(
             key,
         )
     return out
+
+
+def _window_conditions(ctx: Ctx, num, s: int, pa: int, ceil_mode: bool, axis: str, key: str) -> None:
+    """What a symbolic window size needs: an output of at least 1, and (floor mode, stride > 1) no
+    input row or column left unread — the remainder of the division at most the padding after."""
+    if ceil_mode:
+        ctx.condition("size", num + s - 1, f"output {axis} at least 1", key)
+        return
+    ctx.condition("size", num, f"output {axis} at least 1", key)
+    if s > 1:
+        ctx.condition("exact", pa - num % s, f"{axis} divided exactly by the stride {s}", key)
 
 
 def window_outs(ns, ks, ss, ds, pads, ceil_mode: bool, ctx: Ctx, key: str) -> tuple | None:

@@ -13,10 +13,11 @@ def broadcast(shapes: list[tuple]) -> tuple | None:
     rank = max(len(s) for s in shapes)
     out = []
     for i in range(1, rank + 1):
-        sizes = {s[-i] for s in shapes if len(s) >= i} - {1}
+        sizes = {int(s[-i]): s[-i] for s in shapes if len(s) >= i}  # by value: symbolic sizes too
+        sizes.pop(1, None)
         if len(sizes) > 1:
             return None
-        out.append(sizes.pop() if sizes else 1)
+        out.append(sizes.popitem()[1] if sizes else 1)
     return tuple(reversed(out))
 
 
@@ -55,6 +56,8 @@ class Elementwise(LayerType):
         if out is None:
             ctx.error("E206", f"{self.op} cannot combine {_sources(ctx, shapes)}: the shapes differ", "in")
             return None
+        for i in range(len(out)):
+            ctx.same([s[i] for s in shapes if s[i] != 1], f"{self.op} inputs equal on axis {i}")
         return Geometry(shape=out, n=len(shapes))
 
     def sig_forward(self, g, ins, env):
@@ -145,7 +148,7 @@ class Concat(LayerType):
             ctx.error("E206", f"concat cannot join {_sources(ctx, shapes)} along axis {axis}", "axis")
             return None
         axis %= rank
-        rest = {tuple(d for i, d in enumerate(s) if i != axis) for s in shapes}
+        rest = {tuple(int(d) for i, d in enumerate(s) if i != axis) for s in shapes}  # by value
         if len(rest) > 1:
             ctx.error(
                 "E206",
@@ -153,6 +156,9 @@ class Concat(LayerType):
                 "in",
             )
             return None
+        for i in range(rank):
+            if i != axis:
+                ctx.same([s[i] for s in shapes], f"concat inputs equal on axis {i}")
         out = list(shapes[0])
         out[axis] = sum(s[axis] for s in shapes)
         return Geometry(shape=tuple(out))

@@ -53,6 +53,7 @@ class Reshape(_Moves):
         target = list(a["shape"])
         known = prod(d for d in target if d != -1)
         if -1 in target:
+            ctx.condition("equal", n % known, f"element count divisible by {known}", "shape")
             if n % known:
                 ctx.error(
                     "E205",
@@ -62,7 +63,7 @@ class Reshape(_Moves):
                 )
                 return None
             target[target.index(-1)] = n // known
-        elif known != n:
+        elif ctx.condition("equal", n - known, f"element count {known}", "shape") or known != n:
             ctx.error(
                 "E205",
                 f"cannot reshape {fmt_shape(shapes[0])} ({n:,} elements) to "

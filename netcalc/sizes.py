@@ -1,0 +1,257 @@
+"""Which values of each symbol a network accepts, and how its cost scales with one symbol.
+
+The engine records, while it works out a symbolic spec, what its figures assume (netcalc.symbols.
+Condition): every window output at least 1 ('size'), every strided division leaving no input row or
+column unread ('exact'), merged sizes equal ('equal'). For one symbol x (the others at their
+defaults), each condition is solved exactly:
+
+- a 'size' condition grows with x: its smallest x is found by doubling and bisection;
+- an 'exact' or 'equal' condition is periodic in x (floors of x/d repeat with period d, nested
+  ones with the product): its period p is read off the formula, and the residues r of x mod p at
+  which it holds are found by evaluating it exactly at one value of each residue (large enough for
+  every size condition to hold), then reduced to the smallest modulus that describes the same set.
+
+The valid values are then x ≥ the largest threshold with x mod P in the residues allowed by every
+condition (P the lcm of the moduli). Each condition keeps the layer that imposes it.
+"""
+
+from __future__ import annotations
+
+from math import gcd
+
+from .symbolic import evaluate, leading, period, pretty, relax
+
+MAX_SEARCH = 2**40
+
+
+class Rule:
+    """One condition as it bears on one symbol: a congruence (modulus, residues) or a threshold."""
+
+    __slots__ = ("cond", "minimum", "modulus", "residues", "so_far")
+
+    def __init__(self, cond, modulus: int = 1, residues: frozenset = frozenset({0}), minimum: int = 1) -> None:
+        self.cond = cond
+        self.modulus = modulus
+        self.residues = residues
+        self.minimum = minimum
+        self.so_far: tuple = (modulus, residues)  # the congruence of this and every earlier condition
+
+
+class SymbolSizes:
+    """The values of one symbol the network accepts (the other symbols at their defaults)."""
+
+    def __init__(self, name: str, decl) -> None:
+        self.name = name
+        self.decl = decl
+        self.rules: list[Rule] = []  # the conditions that restrict this symbol (vacuous ones left out)
+        self.modulus = 1
+        self.residues: frozenset = frozenset({0})
+        self.minimum = 1
+        self.smallest: list[int] = []
+        self.others: list = []  # conditions that also involve other symbols (solved at their defaults)
+
+    @property
+    def congruence(self) -> str:
+        return congruence(self.name, self.modulus, self.residues)
+
+    def valid(self, x: int) -> bool:
+        return x >= self.minimum and x % self.modulus in self.residues
+
+    def declared_ok(self) -> bool | None:
+        """Whether the values the declaration allows (min, max, divisible) are all valid; None when
+        the declaration constrains nothing."""
+        d = self.decl
+        if d is None or (d.min is None and d.max is None and d.divisible is None):
+            return None
+        step = d.divisible or 1
+        low = d.min or 1
+        first = low + (-low) % step
+        if first < self.minimum:
+            return False
+        p = self.modulus * step // gcd(self.modulus, step)
+        return all(x % self.modulus in self.residues for x in range(first, first + p, step))
+
+
+def congruence(name: str, modulus: int, residues) -> str:
+    if modulus == 1:
+        return f"any {name}" if residues else f"no {name}"
+    rs = sorted(residues)
+    if not rs:
+        return f"no {name}"
+    if len(rs) == 1:
+        return f"{name} ≡ {rs[0]} (mod {modulus})"
+    return f"{name} mod {modulus} ∈ {{{', '.join(map(str, rs))}}}"
+
+
+def reduce(modulus: int, residues) -> tuple[int, frozenset]:
+    """The smallest modulus m dividing `modulus` such that the residues are whole classes mod m."""
+    residues = frozenset(residues)
+    for m in range(1, modulus + 1):
+        if modulus % m:
+            continue
+        classes = {r % m for r in residues}
+        if all((r % m in classes) == (r in residues) for r in range(modulus)):
+            return m, frozenset(classes)
+    return modulus, residues
+
+
+def solve(analysis) -> list[SymbolSizes]:
+    """For every free symbol of the analysed spec, the values it may take."""
+    scope = analysis.graph.symbols
+    point = {name: scope.point[name] for name in scope.free}
+    out = []
+    for name, sym in scope.free.items():
+        res = SymbolSizes(name, scope.declared.get(name))
+        conds = [c for c in scope.conditions if c.expr.has(sym)]
+        res.others = [c for c in conds if len(c.expr.free_symbols) > 1]
+        sizes = [c for c in conds if c.kind == "size"]
+        for c in sizes:
+            low = _threshold(c, name, point)
+            if low > 1:
+                res.rules.append(Rule(c, minimum=low))
+            res.minimum = max(res.minimum, low)
+        base = res.minimum
+        modulus, residues = 1, frozenset({0})
+        for c in conds:
+            if c.kind == "size":
+                continue
+            p = period(c.expr, sym)
+            start = base + (-base) % p
+            held = frozenset(r for r in range(p) if c.holds(evaluate(c.expr, {**point, name: start + r})))
+            m, rs = reduce(p, held)
+            if m == 1 and rs:
+                continue  # holds everywhere
+            rule = Rule(c, m, rs)
+            modulus, residues = _combine(modulus, residues, m, rs)
+            rule.so_far = reduce(modulus, residues)
+            res.rules.append(rule)
+        res.modulus, res.residues = reduce(modulus, residues)
+        x = res.minimum
+        while len(res.smallest) < 5 and res.residues and x < res.minimum + 64 * res.modulus:
+            if x % res.modulus in res.residues:
+                res.smallest.append(x)
+            x += 1
+        out.append(res)
+    return out
+
+
+def _combine(m1: int, r1, m2: int, r2) -> tuple[int, frozenset]:
+    m = m1 * m2 // gcd(m1, m2)
+    return m, frozenset(r for r in range(m) if r % m1 in r1 and r % m2 in r2)
+
+
+def _threshold(c, name: str, point: dict) -> int:
+    """The smallest x ≥ 1 at which a size condition holds (it does from there on: sizes grow with x)."""
+
+    def ok(x: int) -> bool:
+        return c.holds(evaluate(c.expr, {**point, name: x}))
+
+    if ok(1):
+        return 1
+    hi = 2
+    while not ok(hi):
+        hi *= 2
+        if hi > MAX_SEARCH:
+            return MAX_SEARCH
+    lo = hi // 2  # ok(lo) is false
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if ok(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+# --- scaling with one symbol ---
+
+
+class Sweep:
+    """MACs, FLOPs and memory as formulas in one symbol (the others at their defaults), their
+    leading terms, and their values over a range."""
+
+    def __init__(self, names: list[str], points: list[int]) -> None:
+        self.names = names
+        self.points = points
+        self.formulas: dict = {}  # figure -> sympy formula in the swept symbol(s)
+        self.leading: dict = {}  # figure -> (leading term, degree)
+        self.rows: list[tuple[int, dict]] = []
+        self.fixed: dict = {}  # the other free symbols and the defaults they were given
+
+
+# the batch's figures (--batch; per sample at batch 1)
+FIGURES = ("macs_batch", "flops_batch", "activation_bytes", "total_bytes")
+
+
+def sweep(analysis, names: list[str], points: list[int]) -> Sweep:
+    """The totals of `analysis` as functions of the symbols `names` (all taking the same value: H=W
+    for a square image), the other free symbols at their defaults."""
+    import sympy
+
+    scope = analysis.graph.symbols
+    t = analysis.totals
+    fixed = {scope.free[n]: scope.used[n].default for n in scope.free if n not in names}
+    x = sympy.Symbol(names[0], integer=True, positive=True)
+    same = {scope.free[n]: x for n in names}
+    out = Sweep(names, points)
+    out.fixed = {n: scope.used[n].default for n in scope.free if n not in names}
+    for fig in FIGURES:
+        v = getattr(t, fig)
+        e = v.e if hasattr(v, "e") else sympy.Integer(v)
+        e = e.xreplace(same).xreplace(fixed)
+        out.formulas[fig] = e
+        out.leading[fig] = leading(e)
+    for p in points:
+        out.rows.append((p, {fig: evaluate(e, {names[0]: p}) for fig, e in out.formulas.items()}))
+    return out
+
+
+def parse_sweep(text: str) -> tuple[list[str], list[int]] | str:
+    """`T=16..1024` (doubling from 16 while ≤ 1024), `T=16..1024:64` (steps of 64), `T=16,32,100`,
+    `H,W=32..512` (both symbols take each value). Returns (names, points) or a problem."""
+    names_text, eq, rng = text.partition("=")
+    names = [n.strip() for n in names_text.split(",") if n.strip()]
+    bad = f"--sweep takes NAME=LOW..HIGH[:STEP] or NAME=V1,V2,... (such as T=16..1024), got '{text}'"
+    if not eq or not names:
+        return bad
+    try:
+        if ".." in rng:
+            low_text, _, rest = rng.partition("..")
+            high_text, _, step_text = rest.partition(":")
+            low, high = int(low_text), int(high_text)
+            if low < 1 or high < low:
+                return f"--sweep {names_text}: the range must be 1 ≤ LOW ≤ HIGH, got {low}..{high}"
+            if step_text:
+                step = int(step_text)
+                if step < 1:
+                    return bad
+                points = list(range(low, high + 1, step))
+            else:
+                points = []
+                v = low
+                while v <= high:
+                    points.append(v)
+                    v *= 2
+                if points[-1] != high:
+                    points.append(high)
+        else:
+            points = [int(v) for v in rng.split(",")]
+            if any(v < 1 for v in points):
+                return bad
+    except ValueError:
+        return bad
+    if len(points) > 1000:
+        return f"--sweep {names_text}: {len(points)} values; at most 1000"
+    return names, points
+
+
+def growth_words(e, degree: int) -> str:
+    """'linear in T', 'quadratic in H, W'... from the relaxed formula's leading term."""
+    if degree == 0:
+        return "constant"
+    syms = sorted(e.free_symbols, key=lambda s: s.name)
+    word = {1: "linear", 2: "quadratic", 3: "cubic"}.get(degree, f"degree {degree}")
+    return f"{word} in {', '.join(s.name for s in syms)}"
+
+
+__all__ = ["Sweep", "SymbolSizes", "congruence", "growth_words", "parse_sweep", "pretty", "reduce", "relax", "solve"]

@@ -1,0 +1,152 @@
+"""`netcalc sizes` as text and JSON: the sizes each symbol may take, the layers that decide it, and
+how MACs and memory scale with one symbol (`--sweep`). Formats what netcalc.sizes worked out."""
+
+from __future__ import annotations
+
+from .render import human, plain_table
+from .sizes import congruence, growth_words
+from .symbolic import pretty
+
+NAMES = {"macs_batch": "MACs", "flops_batch": "FLOPs", "activation_bytes": "activation memory (bytes)",
+         "total_bytes": "total memory (bytes)"}  # fmt: skip
+
+
+def _threshold_rules(res) -> list:
+    """The first condition that sets the smallest size (later layers may repeat it)."""
+    return [r for r in res.rules if r.cond.kind == "size" and r.minimum == res.minimum][:1]
+
+
+def _tightening(res) -> list:
+    """The periodic conditions that tighten the congruence, in the order of the layers."""
+    out, seen = [], (1, frozenset({0}))
+    for r in res.rules:
+        if r.cond.kind != "size" and r.so_far != seen:
+            out.append(r)
+            seen = r.so_far
+    return out
+
+
+def value_note(res, value: int, label: str) -> str:
+    if res.valid(value):
+        return f"{label} {res.name} = {value}: valid"
+    nearest = [x for x in (_prev(res, value), _next(res, value)) if x is not None]
+    return f"{label} {res.name} = {value}: NOT valid (nearest valid: {', '.join(map(str, nearest)) or 'none'})"
+
+
+def _next(res, x: int):
+    for y in range(max(x, res.minimum), max(x, res.minimum) + res.modulus + 1):
+        if res.valid(y):
+            return y
+    return None
+
+
+def _prev(res, x: int):
+    for y in range(x, max(res.minimum - 1, x - res.modulus - 1), -1):
+        if res.valid(y):
+            return y
+    return None
+
+
+def text(analysis, results, sweep=None) -> str:
+    g = analysis.graph
+    scope = g.symbols
+    lines = [f"{g.name}: the sizes every layer divides exactly, with outputs of at least 1"
+             + (" (each symbol with the others at their defaults)" if len(results) > 1 else "")]  # fmt: skip
+    for res in results:
+        cond = res.congruence
+        low = res.smallest[0] if res.smallest else res.minimum
+        head = f"{res.name}: " + (f"{cond}, {res.name} ≥ {low}" if res.modulus > 1 else f"{res.name} ≥ {low}")
+        if not res.residues:
+            head = f"{res.name}: no value is valid"
+        lines += ["", head]
+        if res.smallest:
+            lines.append(f"  smallest: {', '.join(map(str, res.smallest))}")
+        reasons = [(f"{res.name} ≥ {r.minimum}", r) for r in _threshold_rules(res)]
+        reasons += [(congruence(res.name, *r.so_far), r) for r in _tightening(res)]
+        width = max((len(c) for c, _ in reasons), default=0)
+        for c, r in reasons:
+            lines.append(f"  {c:<{width}}  {r.cond.what} (line {r.cond.loc.line})")
+        decl = scope.used.get(res.name)
+        if decl is not None and decl.default is not None:
+            lines.append("  " + value_note(res, decl.default, "default"))
+        ok = res.declared_ok()
+        if ok is not None:
+            lines.append(
+                "  the declared constraints allow only valid values"
+                if ok
+                else "  the declared constraints (min/max/divisible) allow values that are not valid"
+            )
+        for c in res.others:
+            lines.append(f"  also (with other symbols): {pretty(c.expr)} {'= 0' if c.kind == 'equal' else '≥ 0'}"
+                         f" — {c.what} (line {c.loc.line})")  # fmt: skip
+    if sweep is not None:
+        lines += ["", *sweep_lines(sweep, {r.name: r for r in results})]
+    return "\n".join(lines) + "\n"
+
+
+def sweep_lines(sw, results: dict) -> list[str]:
+    name = "=".join(sw.names)
+    lines = [f"scaling with {name}" + (" (the other symbols at their defaults)" if sw.fixed else "")]
+    for fig in ("macs_batch", "total_bytes"):
+        lead, degree = sw.leading[fig]
+        lines.append(f"  {NAMES[fig]:<22} {pretty(sw.formulas[fig])}")
+        lines.append(f"  {'':<22} leading term {pretty(lead)}: {growth_words(lead, degree)}")
+    header = [name, "MACs", "FLOPs", "activations", "total memory", "MACs ×", "valid size"]
+    body = []
+    prev = None
+    for point, vals in sw.rows:
+        ratio = f"{vals['macs_batch'] / prev:.2f}" if prev else ""
+        prev = vals["macs_batch"] or None
+        valid = all(results[n].valid(point) for n in sw.names if n in results)
+        body.append([str(point), f"{vals['macs_batch']:,}", f"{vals['flops_batch']:,}", human(vals["activation_bytes"], "B"),
+                     human(vals["total_bytes"], "B"), ratio, "yes" if valid else "no"])  # fmt: skip
+    head, rule, rows = plain_table(header, body, {1, 2, 3, 4, 5})
+    notes = [] if all(r[-1] == "yes" for r in body) else [
+        "  (at a size that is not valid a framework drops rows or fails; the figures are the formulas' values)"
+    ]  # fmt: skip
+    return [*lines, "", "  " + head, "  " + rule, *("  " + r for r in rows), *notes]
+
+
+def to_json(analysis, results, sweep=None) -> dict:
+    scope = analysis.graph.symbols
+    doc: dict = {"spec": analysis.graph.name, "symbols": []}
+    for res in results:
+        decl = scope.used.get(res.name)
+        doc["symbols"].append(
+            {
+                "name": res.name,
+                "modulus": res.modulus,
+                "residues": sorted(res.residues),
+                "minimum": res.minimum,
+                "condition": res.congruence,
+                "smallest": res.smallest,
+                "default": decl.default if decl else None,
+                "default_valid": res.valid(decl.default) if decl and decl.default is not None else None,
+                "declared_constraints_valid": res.declared_ok(),
+                "imposed_by": [
+                    {
+                        "layer": r.cond.layer,
+                        "line": r.cond.loc.line,
+                        "what": r.cond.what,
+                        "kind": r.cond.kind,
+                        "condition": f"{res.name} ≥ {r.minimum}"
+                        if r.cond.kind == "size"
+                        else congruence(res.name, r.modulus, r.residues),
+                        "formula": str(r.cond.expr),
+                    }
+                    for r in res.rules
+                ],
+                "with_other_symbols": [{"layer": c.layer, "formula": str(c.expr), "kind": c.kind} for c in res.others],
+            }
+        )
+    if sweep is not None:
+        doc["sweep"] = {
+            "symbols": sweep.names,
+            "formulas": {fig: str(e) for fig, e in sweep.formulas.items()},
+            "leading": {fig: {"term": str(t), "degree": d} for fig, (t, d) in sweep.leading.items()},
+            "rows": [
+                {"value": p, **vals, "valid": all(r.valid(p) for r in results if r.name in sweep.names)}
+                for p, vals in sweep.rows
+            ],
+        }
+    return doc

@@ -1,0 +1,238 @@
+"""Named sizes: the `symbols:` section of a spec, `--set NAME=VALUE`, and what a name written in a
+shape (`shape: [3, H, W]`, `[T, 128]`) stands for.
+
+A symbol is a positive integer, optionally with a default, a range (`min`, `max`) and a divisor
+(`divisible`). A name used in a shape without a declaration is a symbol with no constraint and no
+default. What a use of the name becomes depends on the command:
+
+- a value (from `--set`, else the default) when the command needs concrete sizes (signal, verify,
+  lint, diff; summary and sizes when every symbol is set);
+- a symbolic size (netcalc.symbolic.Dual, which imports sympy) for `summary` and `sizes` when a
+  symbol is left free. Nothing here imports sympy: a spec without symbols never loads it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .diagnostics import Diagnostics, did_you_mean
+from .schema import INVALID, Arg, Int, Str, coerce_mapping
+from .yamlsrc import YMap, YScalar, describe
+
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+DECLARATION = {
+    "default": Arg(Int(1), None, "the value used when --set does not give one"),
+    "min": Arg(Int(1), None, "the smallest value allowed"),
+    "max": Arg(Int(1), None, "the largest value allowed"),
+    "divisible": Arg(Int(1), None, "values must be multiples of this"),
+    "description": Arg(Str(), None, "what the size is (sequence length, image height...)"),
+}
+# The value a free symbol takes where the engine must choose a branch (a comparison of sizes): large
+# and divisible by many small numbers, so that every division in a typical network is exact there.
+GENERIC = 2**6 * 3**2 * 5 * 7  # 20160
+
+
+class Declared:
+    """One symbol: its constraints, its default and where it is declared (or first used)."""
+
+    __slots__ = ("default", "description", "divisible", "loc", "locs", "max", "min", "name")
+
+    def __init__(self, name: str, loc, values: dict | None = None, locs: dict | None = None) -> None:
+        values = values or {}
+        self.name = name
+        self.loc = loc
+        self.locs = locs or {}
+        self.default = values.get("default")
+        self.min = values.get("min")
+        self.max = values.get("max")
+        self.divisible = values.get("divisible")
+        self.description = values.get("description")
+
+    def violation(self, value: int) -> str | None:
+        """Why `value` breaks this symbol's constraints, or None."""
+        if self.min is not None and value < self.min:
+            return f"{self.name} must be at least {self.min}, got {value}"
+        if self.max is not None and value > self.max:
+            return f"{self.name} must be at most {self.max}, got {value}"
+        if self.divisible is not None and value % self.divisible:
+            return f"{self.name} must be a multiple of {self.divisible}, got {value}"
+        return None
+
+    def generic(self) -> int:
+        """A value inside the constraints at which to take the engine's branches (GENERIC, moved
+        into the range and onto a multiple of `divisible`)."""
+        step = self.divisible or 1
+        value = GENERIC - GENERIC % step if step <= GENERIC else step
+        if self.max is not None and value > self.max:
+            value = self.max - self.max % step
+        if self.min is not None and value < self.min:
+            value = self.min + (-self.min) % step
+        return max(value, step)
+
+
+def parse_declarations(node, diags: Diagnostics) -> dict:
+    """`symbols:` as {name: Declared}. Each entry is a mapping of DECLARATION keys, or a number (the
+    default): `symbols: {T: 100, H: {default: 224, divisible: 32}}`."""
+    out: dict = {}
+    if node is None:
+        return out
+    if not isinstance(node, YMap):
+        diags.error("E103", f"'symbols' must be a mapping of names, got {describe(node)}", node.loc)
+        return out
+    for name, (knode, vnode) in node.entries.items():
+        if not NAME_RE.match(name):
+            diags.error(
+                "E104", f"symbols: '{name}' is not a name (letters, digits and _, not first a digit)", knode.loc
+            )
+            continue
+        if isinstance(vnode, YScalar) and vnode.kind == "null":
+            out[name] = Declared(name, knode.loc)
+            continue
+        if isinstance(vnode, YScalar):
+            value = Int(1).coerce(vnode, diags, f"symbols: '{name}' (its default)")
+            if value is not INVALID:
+                out[name] = Declared(name, knode.loc, {"default": value}, {"default": vnode.loc})
+            continue
+        if not isinstance(vnode, YMap):
+            diags.error(
+                "E103",
+                f"symbols: '{name}' must be a default value or a mapping such as {{default: 224, divisible: 32}}, "
+                f"got {describe(vnode)}",
+                vnode.loc,
+            )
+            continue
+        values, locs = coerce_mapping(vnode, DECLARATION, diags, f"symbols: '{name}'")
+        decl = Declared(name, knode.loc, values, locs)
+        if decl.min is not None and decl.max is not None and decl.min > decl.max:
+            diags.error("E104", f"symbols: '{name}': min {decl.min} is above max {decl.max}", locs["min"])
+            continue
+        if decl.default is not None:
+            why = decl.violation(decl.default)
+            if why:
+                diags.error("E104", f"symbols: the default of {why}", locs["default"])
+                continue
+        out[name] = decl
+    return out
+
+
+def parse_set(items: list[str] | None) -> tuple[dict, list[str]]:
+    """`--set H=224 --set W=320` (or `--set H=224,W=320`) as ({name: value}, [problems])."""
+    values: dict = {}
+    problems: list[str] = []
+    for item in items or []:
+        for part in item.split(","):
+            name, eq, text = part.partition("=")
+            name, text = name.strip(), text.strip()
+            if not eq or not NAME_RE.match(name):
+                problems.append(f"--set takes NAME=VALUE (such as H=224), got '{part}'")
+            elif not re.fullmatch(r"[0-9]+", text) or int(text) < 1:
+                problems.append(f"--set {name}: the value must be a positive integer, got '{text}'")
+            else:
+                values[name] = int(text)
+    return values, problems
+
+
+class Scope:
+    """The symbols of the spec being read, the values given for them, and whether free symbols are
+    kept symbolic (summary, sizes) or must have a value (every other command)."""
+
+    def __init__(self, declared: dict, values: dict, symbolic: bool, generic: bool = False) -> None:
+        self.declared = declared
+        self.values = values
+        self.symbolic = symbolic
+        self.generic = generic  # free symbols evaluated at a generic size even when they have defaults
+        self.used: dict = {}  # name -> Declared, in the order of first use
+        self.free: dict = {}  # name -> the sympy symbol of a name left free
+        self.conditions: list = []  # Condition, recorded by the engine's layers
+        self.point: dict = {}  # name -> the number a free symbol's formulas are evaluated at
+
+    def value_of(self, decl: Declared):
+        """The number a use stands for: --set, else the default (None when neither)."""
+        return self.values.get(decl.name, decl.default)
+
+    def resolve(self, node: YScalar, diags: Diagnostics, what: str):
+        """A name written where a size goes: its value, a symbolic size, or INVALID (reported)."""
+        name = node.text
+        decl = self.declared.get(name)
+        if decl is None:
+            decl = self.declared[name] = Declared(name, node.loc)
+        self.used.setdefault(name, decl)
+        given = self.values.get(name)
+        if given is not None or not self.symbolic:
+            value = given if given is not None else decl.default
+            if value is None:
+                diags.error(
+                    "E107",
+                    f"{what} is the symbol {name}, which has no value here: give it a default "
+                    f"(symbols: {{{name}: {{default: ...}}}}) or set it (--set {name}=...)",
+                    node.loc,
+                )
+                return INVALID
+            return value
+        from .symbolic import Dual, symbol
+
+        sym = self.free.get(name)
+        if sym is None:
+            sym = self.free[name] = symbol(name)
+        use_default = decl.default is not None and not self.generic
+        value = self.point[name] = decl.default if use_default else decl.generic()
+        return Dual(sym, value)
+
+    def check_set(self) -> list[str]:
+        """Problems with --set: unknown names (with a did-you-mean) and values that break a constraint."""
+        problems = []
+        for name, value in self.values.items():
+            decl = self.declared.get(name)
+            if decl is None:
+                known = sorted(self.declared)
+                same = [k for k in known if k.lower() == name.lower()]
+                hint = f" (did you mean '{same[0]}'?)" if same else did_you_mean(name, known) if known else ""
+                problems.append(
+                    f"--set {name}={value}: the spec has no symbol '{name}'{hint}"
+                    + ("" if hint or not known else f" (its symbols: {', '.join(known)})")
+                    + ("" if known else " (it has no symbols)")
+                )
+                continue
+            why = decl.violation(value)
+            if why:
+                problems.append(f"--set {name}={value}: {why}")
+        return problems
+
+    @property
+    def has_free(self) -> bool:
+        return bool(self.free)
+
+    @property
+    def defaults_known(self) -> bool:
+        """Every free symbol has a default (and the figures were evaluated there): the figures have
+        values as well as formulas."""
+        return not self.generic and all(self.used[n].default is not None for n in self.free)
+
+
+class Condition:
+    """What the figures of a symbolic spec assume: expr ≥ 0 ('size': an output of at least 1;
+    'exact': a division that leaves no input row unread) or expr = 0 ('equal': merged sizes), with
+    the layer that imposes it. expr is a sympy formula in the symbols."""
+
+    __slots__ = ("expr", "kind", "layer", "loc", "what")
+
+    def __init__(self, kind: str, expr, what: str, layer: str, loc) -> None:
+        self.kind = kind
+        self.expr = expr
+        self.what = what
+        self.layer = layer
+        self.loc = loc
+
+    def holds(self, value) -> bool:
+        return value == 0 if self.kind == "equal" else value >= 0
+
+    def __repr__(self) -> str:
+        return f"Condition({self.kind}, {self.expr}, {self.what!r})"
+
+
+# The scope of the spec being read; set by spec.build for the duration of one build.
+CURRENT: list = []
+
+
+def active() -> Scope | None:
+    return CURRENT[-1] if CURRENT else None
