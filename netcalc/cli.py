@@ -490,6 +490,9 @@ def lint(
     specs_only: bool = typer.Option(
         False, "--specs-only", help="skip YAML files with no top-level netcalc: key (a hook passes every YAML file)"
     ),
+    sets: list[str] = typer.Option(
+        None, "--set", "-s", help="give symbols a value (H=224) in the specs that have them; else their defaults"
+    ),
 ) -> None:
     """Check specs for CI: every finding with its code and line; exit 0 clean, 1 on an error (or, with
     --strict, a warning), 2 for unreadable input or bad options. Settings also come from the spec's
@@ -505,6 +508,13 @@ def lint(
         if problem:
             sys.stderr.write(f"netcalc lint: error: {problem}\n")
             raise typer.Exit(2)
+    from .symbols import parse_set
+
+    values, problems = parse_set(sets)
+    if problems:
+        sys.stderr.write("".join(f"netcalc lint: error: {p}\n" for p in problems))
+        raise typer.Exit(2)
+    options["values"] = values
     pyproject, table = config.find_pyproject(Path.cwd())
     project, problems = config.project_settings(table)
     for problem in problems:
@@ -550,7 +560,7 @@ def _lint_one(spec: str, options: dict, project: dict, sources: dict):
     from . import lint as rules
     from .analyze import analyze
     from .config import limits, resolve
-    from .diagnostics import Diagnostics
+    from .diagnostics import Diagnostics, Loc
     from .spec import load
 
     diags = Diagnostics()
@@ -559,8 +569,11 @@ def _lint_one(spec: str, options: dict, project: dict, sources: dict):
     if not located:
         return diags, settings
     path, shown = located
-    graph = load(path, diags, display=shown, sources=sources)
+    values = options.get("values") or {}
+    graph = load(path, diags, display=shown, sources=sources, values=values)
     if graph is not None:
+        for problem in graph.symbols.check_set(known_only=True):
+            diags.error("E107", problem, Loc(shown))
         settings = resolve(options, graph.lint, project)
     for pattern, codes in (project.get("per-file-ignores") or {}).items():
         if any(fnmatch(name, pattern) for name in (shown, path, Path(path).name)):

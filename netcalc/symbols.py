@@ -178,11 +178,14 @@ class Scope:
         value = self.point[name] = decl.default if use_default else decl.generic()
         return Dual(sym, value)
 
-    def check_set(self) -> list[str]:
-        """Problems with --set: unknown names (with a did-you-mean) and values that break a constraint."""
+    def check_set(self, known_only: bool = False) -> list[str]:
+        """Problems with --set: unknown names (with a did-you-mean; not with `known_only`, for a
+        command over many specs) and values that break a constraint."""
         problems = []
         for name, value in self.values.items():
             decl = self.declared.get(name)
+            if decl is None and known_only:
+                continue
             if decl is None:
                 known = sorted(self.declared)
                 same = [k for k in known if k.lower() == name.lower()]

@@ -340,3 +340,18 @@ def test_symbolic_batch():
     assert (
         bad.returncode == 2 and "--batch takes a positive number or a symbol's name (such as N), got '0'" in bad.stderr
     )
+
+
+def test_lint_takes_set_and_needs_values():
+    spec = str(SPECS / "valid16.yaml")  # H and W have no default
+    missing = netcalc("lint", spec)
+    assert missing.returncode == 1 and missing.stdout.count("error E107") == 2, missing.stdout
+    # H = 36: 36 − 4 = 32 halves exactly four times; H = 30: 26 → 13 leaves a row (W201 at maxpool2d_2)
+    assert "W201" not in netcalc("lint", spec, "--set", "H=36,W=52").stdout
+    assert (
+        "W201: maxpool2d_2: output height (13 + 2·0 − 2)/2 + 1 = 6.5"
+        in netcalc("lint", spec, "--set", "H=30,W=52").stdout
+    )
+    # over several specs a --set applies where the symbol exists; a broken constraint is an error there
+    both = netcalc("lint", "lstm-classifier-t", "alexnet-lite", "--set", "T=5000")
+    assert both.returncode == 1 and "error E107: --set T=5000: T must be at most 4096, got 5000" in both.stdout
