@@ -10,6 +10,7 @@ give must equal what it computes, exactly (integers: no tolerance).
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -355,3 +356,48 @@ def test_lint_takes_set_and_needs_values():
     # over several specs a --set applies where the symbol exists; a broken constraint is an error there
     both = netcalc("lint", "lstm-classifier-t", "alexnet-lite", "--set", "T=5000")
     assert both.returncode == 1 and "error E107: --set T=5000: T must be at most 4096, got 5000" in both.stdout
+
+
+# --- every bundled spec, made symbolic in its input sizes -------------------------------------
+
+INPUT = re.compile(r"input: \{shape: \[([^\]]*)\]")
+
+
+def _symbolised(path: Path, tmp: Path):
+    """The spec with the input's spatial (or time) sizes replaced by symbols whose defaults are the
+    sizes it had: [3, 224, 224] → symbols {H: 224, W: 224}, [3, H, W]."""
+    text = path.read_text(encoding="utf-8")
+    m = INPUT.search(text)
+    dims = [d.strip() for d in m.group(1).split(",")]
+    last = re.search(r"layout: (hwc|ntf|tnf)", text[m.start() : m.start() + 200]) is not None
+    axes = {3: [0, 1] if last else [1, 2], 2: [0], 1: [0]}[len(dims)]
+    values = {}
+    for i, name in zip(axes, ("H", "W"), strict=False):
+        values[name] = int(dims[i])
+        dims[i] = name
+    head = "symbols: {" + ", ".join(f"{k}: {v}" for k, v in values.items()) + "}\n"
+    out = tmp / path.name
+    out.write_text(text[: m.start()] + head + "input: {shape: [" + ", ".join(dims) + "]" + text[m.end() :])
+    return out, values
+
+
+@pytest.mark.parametrize(
+    "name",
+    [p.stem for p in sorted(BUNDLED.glob("*.yaml")) if "symbols:" not in p.read_text()],
+)
+def test_bundled_specs_made_symbolic(name, tmp_path):
+    """The formulas at the old sizes give the bundled figures; at other sizes, what --set gives."""
+    path, values = _symbolised(BUNDLED / f"{name}.yaml", tmp_path)
+    d = Diagnostics()
+    a_sym = analyze(load(str(path), d, symbolic=True), d)
+    assert a_sym.ok, [str(x) for x in d.errors]
+    for env in (values, {k: v + 3 for k, v in values.items()}, {k: 2 * v for k, v in values.items()}):
+        d2 = Diagnostics()
+        a = analyze(load(str(path), d2, values=env), d2)
+        if d2.has_errors():  # a size the network does not take (a reshape to 28×28, a dense of fixed width)
+            assert env != values
+            continue
+        for fig in ("params", "macs", "flops", "activation_bytes", "total_bytes"):
+            assert at(getattr(a_sym.totals, fig), env) == getattr(a.totals, fig), (fig, env)
+        for rs, rc in zip(a_sym.rows, a.rows, strict=True):
+            assert tuple(at(x, env) for x in rs.out_shape) == rc.out_shape, rc.node.name
