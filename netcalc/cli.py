@@ -230,8 +230,11 @@ def sizes(
     smallest of them and the layers that impose each condition; with --sweep, how MACs and memory grow."""
     from .diagnostics import Loc
 
-    # the branches are taken at a generic size, not the defaults: the defaults may be invalid sizes
+    # the branches are taken at a generic size, not the defaults (they may be invalid sizes); a
+    # network that only takes particular sizes (a reshape to 28×28) is tried at its defaults instead
     analysis, sources = _analyse(spec, None, Format.table, sets, symbolic=True, generic=True, batch=batch)
+    if not analysis.ok:
+        analysis, sources = _analyse(spec, None, Format.table, sets, symbolic=True, batch=batch)
     if not analysis.ok:
         _fail(analysis.diags, sources, Format.table)
     scope = analysis.graph.symbols

@@ -27,7 +27,7 @@ MAX_SEARCH = 2**40
 class Rule:
     """One condition as it bears on one symbol: a congruence (modulus, residues) or a threshold."""
 
-    __slots__ = ("cond", "minimum", "modulus", "residues", "so_far")
+    __slots__ = ("cond", "minimum", "modulus", "only", "residues", "so_far")
 
     def __init__(self, cond, modulus: int = 1, residues: frozenset = frozenset({0}), minimum: int = 1) -> None:
         self.cond = cond
@@ -35,6 +35,7 @@ class Rule:
         self.residues = residues
         self.minimum = minimum
         self.so_far: tuple = (modulus, residues)  # the congruence of this and every earlier condition
+        self.only: frozenset | None = None  # a condition that is not periodic: the values (≤ SCAN) it allows
 
 
 class SymbolSizes:
@@ -49,13 +50,16 @@ class SymbolSizes:
         self.minimum = 1
         self.smallest: list[int] = []
         self.others: list = []  # conditions that also involve other symbols (solved at their defaults)
+        self.only: frozenset | None = None  # the values allowed by conditions that are not periodic
 
     @property
     def congruence(self) -> str:
+        if self.only is not None:
+            return listed(self.name, [x for x in sorted(self.only) if self.valid(x)])
         return congruence(self.name, self.modulus, self.residues)
 
     def valid(self, x: int) -> bool:
-        return x >= self.minimum and x % self.modulus in self.residues
+        return x >= self.minimum and x % self.modulus in self.residues and (self.only is None or x in self.only)
 
     def declared_ok(self) -> bool | None:
         """Whether the values the declaration allows (min, max, divisible) are all valid; None when
@@ -81,6 +85,14 @@ def congruence(name: str, modulus: int, residues) -> str:
     if len(rs) == 1:
         return f"{name} ≡ {rs[0]} (mod {modulus})"
     return f"{name} mod {modulus} ∈ {{{', '.join(map(str, rs))}}}"
+
+
+def listed(name: str, values) -> str:
+    """H ∈ {784}; H ∈ {28, 56, …} for a long list."""
+    if not values:
+        return f"no {name}"
+    shown = ", ".join(map(str, values[:8])) + (", …" if len(values) > 8 else "")
+    return f"{name} = {values[0]}" if len(values) == 1 else f"{name} ∈ {{{shown}}}"
 
 
 def reduce(modulus: int, residues) -> tuple[int, frozenset]:
@@ -117,6 +129,12 @@ def solve(analysis) -> list[SymbolSizes]:
                 continue
             p = period(c.expr, sym)
             start = base + (-base) % p
+            if not _periodic(c.expr, name, point, start, p):  # an exact size (a reshape to 28×28): list them
+                rule = Rule(c)
+                rule.only = frozenset(x for x in range(1, SCAN + 1) if c.holds(evaluate(c.expr, {**point, name: x})))
+                res.only = rule.only if res.only is None else res.only & rule.only
+                res.rules.append(rule)
+                continue
             held = frozenset(r for r in range(p) if c.holds(evaluate(c.expr, {**point, name: start + r})))
             m, rs = reduce(p, held)
             if m == 1 and rs:
@@ -126,13 +144,29 @@ def solve(analysis) -> list[SymbolSizes]:
             rule.so_far = reduce(modulus, residues)
             res.rules.append(rule)
         res.modulus, res.residues = reduce(modulus, residues)
-        x = res.minimum
-        while len(res.smallest) < 5 and res.residues and x < res.minimum + 64 * res.modulus:
-            if x % res.modulus in res.residues:
-                res.smallest.append(x)
-            x += 1
+        if res.only is not None:
+            res.smallest = [x for x in sorted(res.only) if res.valid(x)][:5]
+        else:
+            x = res.minimum
+            while len(res.smallest) < 5 and res.residues and x < res.minimum + 64 * res.modulus:
+                if x % res.modulus in res.residues:
+                    res.smallest.append(x)
+                x += 1
         out.append(res)
     return out
+
+
+SCAN = 4096  # how far a condition that is not periodic is scanned
+
+
+def _periodic(expr, name: str, point: dict, start: int, p: int) -> bool:
+    """Whether expr repeats with period p (floors and remainders only, the linear parts cancelling),
+    checked exactly over three periods from `start`."""
+    for r in range(min(p, 256)):
+        v = evaluate(expr, {**point, name: start + r})
+        if any(evaluate(expr, {**point, name: start + r + k * p}) != v for k in (1, 2)):
+            return False
+    return True
 
 
 def _combine(m1: int, r1, m2: int, r2) -> tuple[int, frozenset]:

@@ -4,7 +4,7 @@ how MACs and memory scale with one symbol (`--sweep`). Formats what netcalc.size
 from __future__ import annotations
 
 from .render import human, plain_table
-from .sizes import congruence, growth_words
+from .sizes import congruence, growth_words, listed
 from .symbolic import pretty
 
 NAMES = {"macs_batch": "MACs", "flops_batch": "FLOPs", "activation_bytes": "activation memory (bytes)",
@@ -56,6 +56,8 @@ def text(analysis, results, sweep=None) -> str:
         cond = res.congruence
         low = res.smallest[0] if res.smallest else res.minimum
         head = f"{res.name}: " + (f"{cond}, {res.name} ≥ {low}" if res.modulus > 1 else f"{res.name} ≥ {low}")
+        if res.only is not None:
+            head = f"{res.name}: {cond}"
         if not res.residues:
             head = f"{res.name}: no value is valid"
         lines += ["", head]
@@ -63,6 +65,7 @@ def text(analysis, results, sweep=None) -> str:
             lines.append(f"  smallest: {', '.join(map(str, res.smallest))}")
         reasons = [(f"{res.name} ≥ {r.minimum}", r) for r in _threshold_rules(res)]
         reasons += [(congruence(res.name, *r.so_far), r) for r in _tightening(res)]
+        reasons += [(listed(res.name, sorted(r.only)), r) for r in res.rules if r.only is not None]
         width = max((len(c) for c, _ in reasons), default=0)
         for c, r in reasons:
             lines.append(f"  {c:<{width}}  {r.cond.what} (line {r.cond.loc.line})")
@@ -120,6 +123,7 @@ def to_json(analysis, results, sweep=None) -> dict:
                 "minimum": res.minimum,
                 "condition": res.congruence,
                 "smallest": res.smallest,
+                "only": sorted(res.only) if res.only is not None else None,
                 "default": decl.default if decl else None,
                 "default_valid": res.valid(decl.default) if decl and decl.default is not None else None,
                 "declared_constraints_valid": res.declared_ok(),
@@ -131,6 +135,8 @@ def to_json(analysis, results, sweep=None) -> dict:
                         "kind": r.cond.kind,
                         "condition": f"{res.name} ≥ {r.minimum}"
                         if r.cond.kind == "size"
+                        else listed(res.name, sorted(r.only))
+                        if r.only is not None
                         else congruence(res.name, r.modulus, r.residues),
                         "formula": str(r.cond.expr),
                     }

@@ -401,3 +401,31 @@ def test_bundled_specs_made_symbolic(name, tmp_path):
             assert at(getattr(a_sym.totals, fig), env) == getattr(a.totals, fig), (fig, env)
         for rs, rc in zip(a_sym.rows, a.rows, strict=True):
             assert tuple(at(x, env) for x in rs.out_shape) == rc.out_shape, rc.node.name
+
+
+DEEP = {"resnet101", "resnet152", "resnet1202-cifar", "resnet110-cifar", "resnet56-cifar", "resnet44-cifar"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [p.stem for p in sorted(BUNDLED.glob("*.yaml")) if p.stem not in DEEP and "symbols:" not in p.read_text()],
+)
+def test_valid_sizes_of_bundled_specs_match_brute_force(name, tmp_path):
+    """`netcalc sizes` on bundled specs made symbolic, against the concrete engine at every size 1..64
+    (and the old size) of each symbol, the other at its old size."""
+    from netcalc.sizes import solve
+
+    path, values = _symbolised(BUNDLED / f"{name}.yaml", tmp_path)
+    for generic in (True, False):  # as `netcalc sizes` does: a generic size first, else the defaults
+        d = Diagnostics()
+        a_sym = analyze(load(str(path), d, symbolic=True, generic=generic), d)
+        if a_sym.ok:
+            break
+    assert a_sym.ok, [str(x) for x in d.errors]
+    results = {r.name: r for r in solve(a_sym)}
+    assert set(results) == set(values)
+    for sym, res in results.items():
+        for x in [*range(1, 65), values[sym]]:
+            d2 = Diagnostics()
+            analyze(load(str(path), d2, values={**values, sym: x}), d2)
+            assert res.valid(x) == valid_concretely(d2), (sym, x, [str(i) for i in d2.items][:3])
