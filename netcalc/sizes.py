@@ -279,6 +279,30 @@ def parse_sweep(text: str) -> tuple[list[str], list[int]] | str:
     return names, points
 
 
+def term_text(e) -> str:
+    """A leading term with its coefficient as a short number: 184224·H·W, 142.6·H², 0.25·T."""
+    import sympy
+
+    parts = []
+    for term in sympy.Add.make_args(e):
+        coeff, rest = term.as_coeff_Mul()
+        number = f"{int(coeff)}" if coeff.is_Integer else f"{float(coeff):.4g}"
+        parts.append(number if rest == 1 else f"{number}·{pretty(rest)}")
+    return " + ".join(parts)
+
+
+def scaling(analysis) -> dict:
+    """The leading terms of the batch's MACs and of the total memory in every free symbol:
+    {figure: (formula, leading term, degree)}."""
+    out = {}
+    for fig in ("macs_batch", "total_bytes"):
+        v = getattr(analysis.totals, fig)
+        if hasattr(v, "e"):
+            lead, degree = leading(v.e)
+            out[fig] = (v.e, lead, degree)
+    return out
+
+
 def growth_words(e, degree: int) -> str:
     """'linear in T', 'quadratic in H, W'... from the relaxed formula's leading term."""
     if degree == 0:
@@ -288,4 +312,16 @@ def growth_words(e, degree: int) -> str:
     return f"{word} in {', '.join(s.name for s in syms)}"
 
 
-__all__ = ["Sweep", "SymbolSizes", "congruence", "growth_words", "parse_sweep", "pretty", "reduce", "relax", "solve"]
+__all__ = [
+    "Sweep",
+    "SymbolSizes",
+    "congruence",
+    "growth_words",
+    "parse_sweep",
+    "pretty",
+    "reduce",
+    "relax",
+    "scaling",
+    "solve",
+    "term_text",
+]

@@ -4,7 +4,7 @@ how MACs and memory scale with one symbol (`--sweep`). Formats what netcalc.size
 from __future__ import annotations
 
 from .render import human, plain_table
-from .sizes import congruence, growth_words, listed
+from .sizes import congruence, growth_words, listed, scaling, term_text
 from .symbolic import pretty
 
 NAMES = {"macs_batch": "MACs", "flops_batch": "FLOPs", "activation_bytes": "activation memory (bytes)",
@@ -82,9 +82,21 @@ def text(analysis, results, sweep=None) -> str:
         for c in res.others:
             lines.append(f"  also (with other symbols): {pretty(c.expr)} {'= 0' if c.kind == 'equal' else '≥ 0'}"
                          f" — {c.what} (line {c.loc.line})")  # fmt: skip
+    lines += scaling_lines(analysis)
     if sweep is not None:
         lines += ["", *sweep_lines(sweep, {r.name: r for r in results})]
     return "\n".join(lines) + "\n"
+
+
+def scaling_lines(analysis) -> list[str]:
+    """How the batch's MACs and the memory grow for large sizes: the leading term in every symbol."""
+    found = scaling(analysis)
+    if not found:
+        return []
+    lines = ["", "for large sizes (floors dropped, leading term)"]
+    for fig, (_, lead, degree) in found.items():
+        lines.append(f"  {NAMES[fig]:<22} ≈ {term_text(lead)}: {growth_words(lead, degree)}")
+    return lines
 
 
 def sweep_lines(sw, results: dict) -> list[str]:
@@ -93,7 +105,7 @@ def sweep_lines(sw, results: dict) -> list[str]:
     for fig in ("macs_batch", "total_bytes"):
         lead, degree = sw.leading[fig]
         lines.append(f"  {NAMES[fig]:<22} {pretty(sw.formulas[fig])}")
-        lines.append(f"  {'':<22} leading term {pretty(lead)}: {growth_words(lead, degree)}")
+        lines.append(f"  {'':<22} leading term {term_text(lead)}: {growth_words(lead, degree)}")
     header = [name, "MACs", "FLOPs", "activations", "total memory", "MACs ×", "valid size"]
     body = []
     prev = None
@@ -145,6 +157,10 @@ def to_json(analysis, results, sweep=None) -> dict:
                 "with_other_symbols": [{"layer": c.layer, "formula": str(c.expr), "kind": c.kind} for c in res.others],
             }
         )
+    doc["leading"] = {
+        fig: {"formula": str(e), "term": str(lead), "degree": degree}
+        for fig, (e, lead, degree) in scaling(analysis).items()
+    }
     if sweep is not None:
         doc["sweep"] = {
             "symbols": sweep.names,
