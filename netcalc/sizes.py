@@ -114,7 +114,7 @@ def solve(analysis) -> list[SymbolSizes]:
     out = []
     for name, sym in scope.free.items():
         res = SymbolSizes(name, scope.declared.get(name))
-        conds = [c for c in scope.conditions if c.expr.has(sym)]
+        conds = [c for c in scope.conditions if c.expr.has(sym) or not c.expr.free_symbols]  # constants: everywhere
         res.others = [c for c in conds if len(c.expr.free_symbols) > 1]
         sizes = [c for c in conds if c.kind == "size"]
         for c in sizes:
@@ -126,6 +126,12 @@ def solve(analysis) -> list[SymbolSizes]:
         modulus, residues = 1, frozenset({0})
         for c in conds:
             if c.kind == "size":
+                continue
+            if not c.expr.free_symbols:  # the same at every size (a stride that always skips the last row)
+                rule = Rule(c, 1, frozenset())
+                modulus, residues = 1, frozenset()
+                rule.so_far = (1, frozenset())
+                res.rules.append(rule)
                 continue
             p = period(c.expr, sym)
             start = base + (-base) % p

@@ -68,8 +68,9 @@ def _sym_floor(q):
     if not r.free_symbols:
         return sympy.floor(q)
     d = _denominator_of(r)
-    if r.could_extract_minus_sign():
-        return -_floor_canonical(-r, -c + sympy.Rational(d - 1, d), d)
+    if r.could_extract_minus_sign():  # ⌊−(y + c')⌋ = −⌈y + c'⌉ = −⌈y + ⌈c'·d⌉/d⌉ = −⌊y + ⌈c'·d⌉/d + (d − 1)/d⌋
+        up = sympy.Rational(-_floor(c * d), d)  # ⌈−c·d⌉/d
+        return -_floor_canonical(-r, up + sympy.Rational(d - 1, d), d)
     return _floor_canonical(r, c, d)
 
 
@@ -193,6 +194,13 @@ class Dual:
     def __format__(self, spec: str) -> str:
         width = "".join(ch for ch in spec if ch in "<>^" or ch.isdigit()) if spec and spec[0] in "<>^" else ""
         return format(str(self), width)
+
+
+def smin(a, b):
+    """min of two sizes, symbolic where either is (sympy's Min; the number takes the smaller)."""
+    ea, va = _parts(a)
+    eb, vb = _parts(b)
+    return make(sympy.Min(ea, eb), min(va, vb))
 
 
 def _v(o):
@@ -352,8 +360,10 @@ def _lcm(a: int, b: int) -> int:
 
 
 def relax(e):
-    """The formula with every floor and ceiling taken away (its large-size behaviour), expanded."""
+    """The formula with every floor and ceiling taken away (its large-size behaviour), expanded; of a
+    min the first argument (ceil-mode windows: the two differ by at most 1)."""
     e = e.replace(sympy.floor, lambda x: x).replace(sympy.ceiling, lambda x: x)
+    e = e.replace(sympy.Min, lambda *xs: xs[0])
     return sympy.expand(e)
 
 

@@ -91,11 +91,17 @@ class Ctx:
     def condition(self, kind: str, size, what: str, key: str | None = None) -> None:
         """Record, for symbolic sizes, that `size` must be ≥ 0 (kind 'size', 'exact') or 0 ('equal')
         for the figures to hold; `size` is a netcalc.symbolic.Dual (plain numbers need nothing)."""
-        if self.conditions is not None and hasattr(size, "e"):
-            from ..symbols import Condition
+        if self.conditions is None:
+            return
+        from ..symbols import Condition
 
-            loc = self.node.arg_loc(key) if key else self.node.loc
+        loc = self.node.arg_loc(key) if key else self.node.loc
+        if hasattr(size, "e"):
             self.conditions.append(Condition(kind, size.e, f"{self.node.name}: {what}", self.node.name, loc))
+        elif not Condition(kind, None, what, "", loc).holds(size):  # fails at every size: no symbol helps
+            import sympy
+
+            self.conditions.append(Condition(kind, sympy.Integer(size), f"{self.node.name}: {what}", self.node.name, loc))
 
     def same(self, sizes, what: str, key: str | None = "in") -> None:
         """Record that sizes found equal at the defaults must be equal at every size."""
@@ -274,6 +280,10 @@ def window_out(
                 key,
             )
             return None
+        if hasattr(out, "e"):  # symbolic: the same rule for every size, min(⌈num/s⌉ + 1, ⌈(n + pb)/s⌉)
+            from ..symbolic import smin
+
+            return smin(out, -(-(n + pb) // s))
         if (out - 1) * s >= n + pb:
             out -= 1
         return out
@@ -288,7 +298,7 @@ def window_out(
     out = num // s + 1
     rem = num % s
     unread = rem - pa
-    if unread > 0 and ctx.conditions is None:  # symbolic sizes: a condition (netcalc sizes) instead
+    if unread > 0 and not hasattr(unread, "e"):  # a symbolic remainder: a condition (netcalc sizes) instead
         what = {"height": "row", "width": "column", "height and width": "row/column"}.get(axis, "position")
         lost = f"the last input {what} of {n} is" if unread == 1 else f"the last {unread} input {what}s of {n} are"
         ctx.warning(
