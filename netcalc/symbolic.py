@@ -203,6 +203,13 @@ def smin(a, b):
     return make(sympy.Min(ea, eb), min(va, vb))
 
 
+def smax(a, b):
+    """max of two sizes, symbolic where either is (sympy's Max)."""
+    ea, va = _parts(a)
+    eb, vb = _parts(b)
+    return make(sympy.Max(ea, eb), max(va, vb))
+
+
 def _v(o):
     return o.v if isinstance(o, Dual) else o
 
@@ -363,7 +370,7 @@ def relax(e):
     """The formula with every floor and ceiling taken away (its large-size behaviour), expanded; of a
     min the first argument (ceil-mode windows: the two differ by at most 1)."""
     e = e.replace(sympy.floor, lambda x: x).replace(sympy.ceiling, lambda x: x)
-    e = e.replace(sympy.Min, lambda *xs: xs[0])
+    e = e.replace(sympy.Min, lambda *xs: xs[0]).replace(sympy.Max, lambda *xs: xs[0])
     return sympy.expand(e)
 
 

@@ -101,7 +101,9 @@ class Ctx:
         elif not Condition(kind, None, what, "", loc).holds(size):  # fails at every size: no symbol helps
             import sympy
 
-            self.conditions.append(Condition(kind, sympy.Integer(size), f"{self.node.name}: {what}", self.node.name, loc))
+            self.conditions.append(
+                Condition(kind, sympy.Integer(size), f"{self.node.name}: {what}", self.node.name, loc)
+            )
 
     def same(self, sizes, what: str, key: str | None = "in") -> None:
         """Record that sizes found equal at the defaults must be equal at every size."""

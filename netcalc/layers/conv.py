@@ -38,7 +38,15 @@ class Groups(Kind):
 def _same_pads(n: int, k: int, s: int, d: int) -> tuple[int, int]:
     """TensorFlow/Keras 'same': output ceil(n/s), the extra padding at the bottom/right."""
     out = -(-n // s)
-    total = max((out - 1) * s + d * (k - 1) + 1 - n, 0)
+    span = d * (k - 1) + 1
+    total = (out - 1) * s + span - n  # span − s + ((−n) mod s): never negative when span ≥ s
+    if span < s:
+        if hasattr(total, "e"):  # symbolic: negative for some sizes only, so max(·, 0) at every size
+            from ..symbolic import smax
+
+            total = smax(total, 0)
+        else:
+            total = max(total, 0)
     return total // 2, total - total // 2
 
 
@@ -312,6 +320,7 @@ class ConvTranspose(LayerType):
                     )
                     return None
                 out = (n - 1) * s - pb - pa + span + (op or 0)
+            ctx.condition("size", out - 1, f"output {AXIS_NAMES[2][i]} at least 1", "padding")
             if out < 1:
                 ctx.error("E201", f"output {AXIS_NAMES[2][i]} {out} is below 1", "padding")
                 return None
