@@ -506,6 +506,13 @@ def lint(
 
     options = {"select": tuple(select or ()) or None, "ignore": tuple(ignore or ()) or None, "strict": strict,
                "band": band, "max-depth": max_depth}  # fmt: skip
+    bad = [f"--{key} {problem}" for key in ("select", "ignore") for c in options[key] or ()
+           if (problem := rules.code_problem(c))]  # fmt: skip
+    if band is not None and not math.isfinite(band):
+        bad.append(f"--band takes a finite number of at least 1, got {band}")
+    if bad:
+        sys.stderr.write("".join(f"netcalc lint: error: {p}\n" for p in bad))
+        raise typer.Exit(2)
     for key, text in (("max-params", max_params), ("max-macs", max_macs), ("max-memory", max_memory)):
         options[key], problem = config.cli_budget(key, text)
         if problem:
@@ -518,12 +525,13 @@ def lint(
         sys.stderr.write("".join(f"netcalc lint: error: {p}\n" for p in problems))
         raise typer.Exit(2)
     options["values"] = values
-    pyproject, table = config.find_pyproject(Path.cwd())
-    project, problems = config.project_settings(table)
-    for problem in problems:
-        sys.stderr.write(f"netcalc lint: error: {pyproject} [tool.netcalc.lint]: {problem}\n")
-    if problems:
+    pyproject, table, problems = config.find_pyproject(Path.cwd())
+    project, more = config.project_settings(table)
+    for problem in [*problems, *(f"[tool.netcalc.lint]: {p}" for p in more)]:
+        sys.stderr.write(f"netcalc lint: error: {pyproject}{'' if problem.startswith('[') else ':'} {problem}\n")
+    if problems or more:
         raise typer.Exit(2)
+    project["root"] = pyproject.parent if pyproject else None
     specs_ = _lint_targets(paths, specs_only)
     if not specs_ and not specs_only:
         sys.stderr.write(f"netcalc lint: error: no spec found in {' '.join(paths)}\n")
@@ -578,10 +586,11 @@ def _lint_one(spec: str, options: dict, project: dict, sources: dict):
         for problem in graph.symbols.check_set(known_only=True):
             diags.error("E107", problem, Loc(shown))
         settings = resolve(options, graph.lint, project)
+    names = _relative_names(path, shown, project.get("root"))
     for pattern, codes in (project.get("per-file-ignores") or {}).items():
-        if any(fnmatch(name, pattern) for name in (shown, path, Path(path).name)):
+        if any(fnmatch(name, pattern) for name in names):
             settings["ignore"] = (*settings["ignore"], *codes)
-    if graph is None:
+    if graph is None or diags.has_errors():  # a spec that could not be read whole: its errors are the findings
         return diags, settings
     analysis = analyze(graph, diags)
     if not analysis.ok:
@@ -589,12 +598,24 @@ def _lint_one(spec: str, options: dict, project: dict, sources: dict):
     select, ignore = settings["select"], settings["ignore"]
     rules.run_rules(analysis, diags, select, ignore)
     rules.budgets(analysis, diags, limits(settings))
-    if rules._selected("W3", select, ignore):
+    if rules.any_selected("W3", select, ignore):
         from .signal import advise, propagate
 
         advise(propagate(analysis), settings["band"], diags)
     rules.suppress(graph, diags)
     return diags, settings
+
+
+def _relative_names(path: str, shown: str, root) -> list[str]:
+    """The names per-file-ignores globs are matched against: the path relative to the folder of the
+    pyproject.toml (as ruff does), the path as given, and the file name."""
+    names = [shown, path, Path(path).name]
+    if root is not None:
+        try:
+            names.insert(0, Path(path).resolve().relative_to(Path(root).resolve()).as_posix())
+        except ValueError:  # a spec outside the project
+            pass
+    return names
 
 
 def _lint_emit(findings: list, fmt, sources: dict, count: int) -> None:

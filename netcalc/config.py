@@ -56,6 +56,10 @@ class Codes(Kind):
                     item.loc,
                 )  # fmt: skip
                 return INVALID
+            problem = _code_problems([item.text])
+            if problem:
+                diags.error("E105", f"{where}: {problem[0]}", item.loc)
+                return INVALID
             out.append(item.text)
         return tuple(out)
 
@@ -87,7 +91,7 @@ class Budget(Kind):
         return value
 
     def json_schema(self):
-        suffix = r"\s*([kKmMgGtT][iI]?)?[bB]?" if self.memory else r"[kKmMgGtT]?"
+        suffix = r"\s*([kKmMgGtT][iI]?[bB]|[bB])?" if self.memory else r"[kKmMgGtT]?"
         text = {"type": "string", "pattern": f"^\\s*{_NUMBER}{suffix}\\s*$"}
         return {"anyOf": [{"type": "integer", "minimum": 1}, text]}
 
@@ -140,26 +144,40 @@ def limits(settings: dict) -> dict:
     return {name: settings[key] for key, name in LIMITS.items()}
 
 
-def lint_settings(start: Path) -> dict:
-    """The [tool.netcalc.lint] table of the nearest pyproject.toml at or above `start` ({} if none)."""
-    return find_pyproject(start)[1]
-
-
-def find_pyproject(start: Path) -> tuple[Path | None, dict]:
-    """(the nearest pyproject.toml at or above `start`, its [tool.netcalc.lint] table); (None, {}) if none."""
+def find_pyproject(start: Path) -> tuple[Path | None, dict, list[str]]:
+    """(the nearest pyproject.toml at or above `start`, its [tool.netcalc.lint] table, what is wrong
+    with the file or the tables around it); (None, {}, []) when there is none. A file that is not
+    TOML, a `tool` or `netcalc` that is not a table, or a key of [tool.netcalc] other than `lint`, is a
+    problem: a setting written there must never be dropped in silence."""
     import tomllib
 
     for folder in [start, *start.parents]:
         path = folder / "pyproject.toml"
-        if path.is_file():
-            try:
-                with path.open("rb") as fh:
-                    data = tomllib.load(fh)
-            except (OSError, tomllib.TOMLDecodeError):
-                return path, {}
-            table = data.get("tool", {}).get("netcalc", {}).get("lint", {})
-            return path, table if isinstance(table, dict) else {}
-    return None, {}
+        if not path.is_file():
+            continue
+        try:
+            with path.open("rb") as fh:
+                data = tomllib.load(fh)
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            return path, {}, [f"not readable as TOML: {exc}"]
+        table, where = data, ""
+        for key in ("tool", "netcalc", "lint"):
+            if key not in table:
+                return path, {}, []
+            table, where = table[key], f"{where}.{key}" if where else key
+            if not isinstance(table, dict):
+                return path, {}, [f"'{where}' must be a table, got {clip(repr(table))}"]
+            if key == "netcalc":
+                problems = [
+                    f"[tool.netcalc]: unknown key '{clip(k)}'"
+                    + (" (lint settings go in [tool.netcalc.lint])" if k in SPEC_KEYS else did_you_mean(k, ["lint"]))
+                    for k in table
+                    if k != "lint"
+                ]
+                if problems:
+                    return path, {}, problems
+        return path, table, []
+    return None, {}, []
 
 
 def project_settings(table: dict) -> tuple[dict, list[str]]:
@@ -176,6 +194,7 @@ def project_settings(table: dict) -> tuple[dict, list[str]]:
             )
             if ok:
                 out[key] = value
+                problems += [f"'{key}' \"{glob}\": {p}" for glob, codes in value.items() for p in _code_problems(codes)]
             else:
                 problems.append(f'\'{key}\' must be a table of glob = [codes], e.g. "experiments/*.yaml" = ["W3"]')
             continue
@@ -187,7 +206,15 @@ def project_settings(table: dict) -> tuple[dict, list[str]]:
             problems.append(f"'{key}' must be {SPEC_KEYS[key].kind.describe()}, got {clip(repr(value))}")
         else:
             out[key] = got
+            if isinstance(SPEC_KEYS[key].kind, Codes):
+                problems += [f"'{key}': {p}" for p in _code_problems(got)]
     return out, problems
+
+
+def _code_problems(codes) -> list[str]:
+    from .lint import code_problem
+
+    return [p for c in codes if (p := code_problem(c))]
 
 
 def _project_value(key: str, value):
@@ -225,4 +252,4 @@ def cli_budget(key: str, text: str | None) -> tuple[int | None, str | None]:
     return got, None
 
 
-__all__ = ["DEFAULTS", "SPEC_KEYS", "Settings", "find_pyproject", "lint_settings", "project_settings", "resolve"]
+__all__ = ["DEFAULTS", "SPEC_KEYS", "Settings", "find_pyproject", "project_settings", "resolve"]

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from math import prod
 
-from .diagnostics import Diagnostics
+from .diagnostics import Diagnostics, did_you_mean
 
 LINEAR = ("dense", "conv1d", "conv2d", "conv2d_transpose")
 PASS_THROUGH = ("flatten", "reshape", "identity", "zeropad1d", "zeropad2d")
@@ -255,6 +255,20 @@ def suppress(graph, diags: Diagnostics) -> None:
     diags.items = [d for d in diags.items if not waived(d)]
 
 
+def code_problem(text: str, whole: bool = False) -> str | None:
+    """Why a code or prefix (select, ignore, per-file-ignores; `whole`: a full code, for noqa) names no
+    finding netcalc reports; None when it names some."""
+    if text in CODES or (not whole and len(text) < 4 and any(code.startswith(text) for code in CODES)):
+        return None
+    what = "a finding code" if whole else "a finding code or prefix"
+    return f"'{text}' is not {what} netcalc reports{did_you_mean(text.upper(), list(CODES))}"
+
+
+def any_selected(prefix: str, select, ignore) -> bool:
+    """Whether some code beginning with `prefix` is on (the signal report runs when any W3xx is)."""
+    return any(_selected(code, select, ignore) for code in CODES if code.startswith(prefix))
+
+
 def run_rules(analysis, diags: Diagnostics, select=None, ignore=()) -> None:
     for code, (rule, _) in RULES.items():
         if _selected(code, select, ignore):
@@ -286,7 +300,7 @@ def parse_count(text: str) -> int | None:
         return None
 
 
-SPEC_KEY = re.compile(r"""^(\{\s*)?["']?netcalc["']?\s*:""", re.M)
+SPEC_KEY = re.compile(r"""^\ufeff?(\{\s*)?["']?netcalc["']?\s*:""", re.M)
 
 
 def looks_like_spec(path: str) -> bool:
@@ -301,13 +315,23 @@ def looks_like_spec(path: str) -> bool:
     return SPEC_KEY.search(head) is not None
 
 
+def _data(text: str) -> str:
+    """A workflow command's message: %, CR and LF escaped (GitHub's toolkit escapeData)."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _property(text: str) -> str:
+    """A workflow command's property value (file=…): also ':' and ',' escaped (escapeProperty)."""
+    return _data(text).replace(":", "%3A").replace(",", "%2C")
+
+
 def github_lines(diags) -> list[str]:
     """GitHub Actions workflow commands: ::error file=…,line=…,col=…,title=CODE::message."""
     out = []
     for d in diags:
         level = "error" if d.severity == "error" else "warning"
-        msg = d.message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
         out.append(
-            f"::{level} file={d.loc.file},line={max(d.loc.line, 1)},col={max(d.loc.col, 1)},title={d.code}::{msg}"
+            f"::{level} file={_property(d.loc.file)},line={max(d.loc.line, 1)},col={max(d.loc.col, 1)},"
+            f"title={d.code}::{_data(d.message)}"
         )
     return out

@@ -185,8 +185,14 @@ class Float(Kind):
         return value
 
     def json_schema(self):
-        s: dict = {"anyOf": [{"type": "number"}, {"type": "string", "pattern": _FLOAT_RE.pattern}]}
-        return s
+        """The bounds hold for a number; a YAML 1.1 float written as text ('1e-3', which PyYAML reads as a
+        string) is matched by its pattern only (its range is the parser's to check)."""
+        number: dict = {"type": "number"}
+        if self.min is not None:
+            number["minimum"] = self.min
+        if self.max is not None:
+            number["exclusiveMaximum" if self.max_exclusive else "maximum"] = self.max
+        return {"anyOf": [number, {"type": "string", "pattern": _FLOAT_RE.pattern}]}
 
 
 class Bool(Kind):
@@ -469,6 +475,11 @@ class Suppressions(Kind):
         for code, (knode, vnode) in node.entries.items():
             if not self.PATTERN.match(code):
                 diags.error("E104", f"{what}: '{clip(code)}' is not a finding code such as W403", knode.loc)
+                return INVALID
+            from .lint import code_problem
+
+            if problem := code_problem(code, whole=True):
+                diags.error("E104", f"{what}: {problem}", knode.loc)
                 return INVALID
             if not isinstance(vnode, YScalar) or vnode.kind == "null" or not vnode.text.strip():
                 diags.error("E106", f"{what}: {code} needs the reason it does not apply", vnode.loc)

@@ -239,13 +239,30 @@ class SignalReport:
         """The layers with weights (conv, dense, recurrent...), whose outputs are pre-activations."""
         return [s for s in self.layers if s.info.get("init") and math.isfinite(s.q)]
 
+    def live(self) -> set:
+        """The layers whose output reaches a network output: a branch nothing reads carries no
+        gradient, and says nothing about the growth between input and output."""
+        nodes = {s.node.name: s.node for s in self.layers}
+        todo = list(self.analysis.graph.outputs)
+        live: set = set()
+        while todo:
+            name = todo.pop()
+            if name not in nodes and "." in name and name.rsplit(".", 1)[0] in nodes:
+                name = name.rsplit(".", 1)[0]  # a named extra output (an LSTM's NAME.h)
+            if name in live or name not in nodes:
+                continue
+            live.add(name)
+            todo += nodes[name].inputs
+        return live
+
     def span(self) -> tuple:
         """(first, last) layers the growth is measured between: pre-activations, as He et al. 2015
         compare them — the first weighted layer, and the last layer that is not an activation (a
         softmax or sigmoid at the end is bounded and says nothing about growth: its own report is
         the saturation)."""
-        weighted = self.weighted()
-        finite = [s for s in self.layers if math.isfinite(s.q)]
+        live = self.live()
+        weighted = [s for s in self.weighted() if s.node.name in live]
+        finite = [s for s in self.layers if math.isfinite(s.q) and s.node.name in live]
         if not finite:
             return None, None
         first = weighted[0] if weighted else finite[0]

@@ -201,7 +201,7 @@ def _build(root, file: str, diags: Diagnostics, default_name: str, convention: s
     )
     if graph_input is None or not nodes:
         return None
-    outputs = _outputs(root, values.get("outputs"), nodes, graph_input[0], diags)
+    outputs = _outputs(root, values.get("outputs"), nodes, [inp for inp, _ in inputs], diags)
     graph = Graph(
         name=values.get("name") or default_name,
         convention=conv,
@@ -216,9 +216,10 @@ def _build(root, file: str, diags: Diagnostics, default_name: str, convention: s
     return graph
 
 
-def _outputs(root: YMap, declared, nodes: list[Node], graph_input: Input, diags: Diagnostics) -> list[str]:
+def _outputs(root: YMap, declared, nodes: list[Node], inputs: list[Input], diags: Diagnostics) -> list[str]:
     """The graph's outputs: `outputs:` if given, else the last layer. A layer that nothing reads and
-    that is not an output is a warning W203 (a branch whose result is thrown away)."""
+    that is not an output is a warning W203 (a branch whose result is thrown away), and so is a
+    network input no layer reads."""
     names = {n.name for n in nodes}
     after = {n.part_of: n.name for n in nodes if n.part_of}  # `activation:` shorthand: its output
     if declared is None:
@@ -242,6 +243,9 @@ def _outputs(root: YMap, declared, nodes: list[Node], graph_input: Input, diags:
                 node.loc,
                 layer=node.name,
             )
+    for inp in inputs:
+        if inp.name not in read:
+            diags.warning("W203", f"input '{inp.name}': no layer reads it", inp.loc)
     return outputs
 
 

@@ -221,16 +221,18 @@ def compare(analysis, report, runs: list) -> list[LayerCheck]:
 
 
 def parse_size(text: str) -> int | None:
-    """'2GB', '512MB', '1.5GiB', '1000000' → bytes."""
-    t = text.strip().upper().replace("IB", "B")
-    units = {"KB": 2**10, "MB": 2**20, "GB": 2**30, "TB": 2**40, "B": 1}
+    """'2GB', '512MB', '1.5GiB', '1000000' → bytes: kB/KB, MB, GB, TB are powers of 10 (as netcalc
+    prints memory: MB = 10⁶ bytes), KiB, MiB, GiB, TiB powers of 2."""
+    t = text.strip().upper().replace("_", "").replace(",", "")
+    units = {"KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40,
+             "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "B": 1}  # fmt: skip
     for suffix, mult in units.items():
         if t.endswith(suffix):
-            try:
-                return int(float(t[: -len(suffix)]) * mult)
-            except ValueError:
-                return None
+            t, scale = t[: -len(suffix)].strip(), mult
+            break
+    else:
+        scale = 1
     try:
-        return int(float(t))
+        return int(float(t) * scale)
     except ValueError:
         return None

@@ -54,9 +54,13 @@ def test_figure_tolerance():
 
 
 def test_parse_size():
-    assert parse_size("4GB") == 4 * 2**30
-    assert parse_size("512MB") == 512 * 2**20
+    assert parse_size("4GB") == 4 * 10**9  # as netcalc prints memory: MB = 10⁶ bytes
+    assert parse_size("512MB") == 512 * 10**6
+    assert parse_size("1.3MB") == 1_300_000
+    assert parse_size("64kB") == 64_000
     assert parse_size("1.5GiB") == int(1.5 * 2**30)
+    assert parse_size("512 MiB") == 512 * 2**20
+    assert parse_size("1_000KB") == 10**6
     assert parse_size("1000") == 1000
     assert parse_size("lots") is None
 
