@@ -6,6 +6,7 @@ checks that ran and found a disagreement: lint and verify.)
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import math
 import os
@@ -611,10 +612,8 @@ def _relative_names(path: str, shown: str, root) -> list[str]:
     pyproject.toml (as ruff does), the path as given, and the file name."""
     names = [shown, path, Path(path).name]
     if root is not None:
-        try:
+        with contextlib.suppress(ValueError):  # a spec outside the project: no relative name
             names.insert(0, Path(path).resolve().relative_to(Path(root).resolve()).as_posix())
-        except ValueError:  # a spec outside the project
-            pass
     return names
 
 
