@@ -14,6 +14,14 @@ names, + − * / // % **, parentheses, comparisons and `a if c else b`, and the 
 abs, int, round. It is parsed with Python's `ast` and evaluated by walking a whitelist of node
 types — never `eval`. The result replaces the scalar (keeping its location) before the layer's
 schema checks it, so a bad value is reported exactly as if it had been written there.
+
+A parameter given a symbol (`{use: stage, width: C}`) is a size that holds for every value of the
+symbol: a symbolic size (netcalc.symbolic.Dual) in summary and sizes, the symbol's value
+(netcalc.symbols.SymbolValue) in a concrete run, treated alike so that both runs accept the same
+expressions. With such an operand, + − * // % and ** by a whole number ≥ 0 give exact formulas,
+min and max symbolic ones (sympy's Min, Max); anything else (/, round, abs, comparisons, if-else,
+and/or/not, a float operand, a symbol as exponent) would give a figure right at one value of the
+symbol only, and is an error E120 saying which operation cannot take it.
 """
 
 from __future__ import annotations
@@ -50,6 +58,64 @@ class ExprError(Exception):
     pass
 
 
+def _symbolic(x) -> bool:
+    """A size from a symbol: a Dual (formula and value) or a SymbolValue (a concrete run's value)."""
+    return hasattr(x, "e") or hasattr(x, "names")
+
+
+def _names(values) -> list:
+    names: set = set()
+    for x in values:
+        if hasattr(x, "e"):
+            names |= {s.name for s in x.e.free_symbols}
+        elif hasattr(x, "names"):
+            names |= set(x.names)
+    return sorted(names)
+
+
+def _refuse(what: str, values, why: str) -> ExprError:
+    names = _names(values)
+    return ExprError(f"{what} cannot take a size from the symbol{'s' if len(names) > 1 else ''} "
+                     f"{', '.join(names)}: {why}")  # fmt: skip
+
+
+def _mark(result, values):
+    """An int computed from a symbol's value in a concrete run keeps the mark (SymbolValue)."""
+    fresh = isinstance(result, int) and not isinstance(result, bool) and not hasattr(result, "names")
+    if fresh and any(hasattr(x, "names") for x in values):
+        from .symbols import SymbolValue
+
+        return SymbolValue(result, _names(values))
+    return result
+
+
+_ONE_VALUE = "the result would be right at one value of the symbol only"
+_OP_TEXT = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%", ast.Pow: "**"}
+
+
+def _binary(op, left, right):
+    """left op right, where an operand is a size from a symbol: exact, or ExprError."""
+    sym = _OP_TEXT[type(op)]
+    if isinstance(op, ast.Div):
+        raise _refuse("'/'", (left, right), f"{_ONE_VALUE}; use // (floor division), which stays exact")
+    for x in (left, right):
+        if not _symbolic(x) and (not isinstance(x, int) or isinstance(x, bool)):
+            raise _refuse(f"'{sym}'", (left, right), f"a symbol combines with whole numbers only, got {_show(x)}")
+    if isinstance(op, ast.Pow):
+        if _symbolic(right):
+            raise _refuse("'**'", (left, right), f"an exponent must be a number ({_ONE_VALUE})")
+        if right < 0:
+            raise _refuse("'**'", (left, right), f"the exponent must be a whole number ≥ 0, got {right}")
+    if isinstance(op, ast.FloorDiv | ast.Mod) and right == 0:
+        raise ExprError("division by zero")
+    return _mark(_BINARY[type(op)](left, right), (left, right))
+
+
+def _show(x) -> str:
+    """A value as a message quotes it: a symbolic size as its formula, never the internal repr."""
+    return str(x) if hasattr(x, "e") else repr(x)
+
+
 def evaluate(text: str, env: dict):
     """The value of a `$` expression over `env`; ExprError with a reason when it is not allowed."""
     try:
@@ -68,23 +134,45 @@ def _eval(node, env: dict):
         raise ExprError(f"'{node.id}' is not a parameter of this block{did_you_mean(node.id, env)}")
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
         left, right = _eval(node.left, env), _eval(node.right, env)
-        if isinstance(node.op, ast.Pow) and abs(right) > 64:
+        if _symbolic(left) or _symbolic(right):
+            if isinstance(node.op, ast.Pow) and not _symbolic(right) and isinstance(right, int) and right > 64:
+                raise ExprError("an exponent above 64 is not a size")
+            return _binary(node.op, left, right)
+        if isinstance(node.op, ast.Pow) and isinstance(right, int | float) and abs(right) > 64:
             raise ExprError("an exponent above 64 is not a size")
         try:
             return _BINARY[type(node.op)](left, right)
         except ZeroDivisionError:
             raise ExprError("division by zero") from None
         except TypeError:
-            raise ExprError(f"cannot combine {left!r} and {right!r}") from None
+            raise ExprError(f"cannot combine {_show(left)} and {_show(right)}") from None
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd | ast.Not):
         value = _eval(node.operand, env)
-        return -value if isinstance(node.op, ast.USub) else (not value if isinstance(node.op, ast.Not) else value)
+        if isinstance(node.op, ast.Not):
+            if _symbolic(value):
+                raise _refuse("'not'", (value,), _ONE_VALUE)
+            return not value
+        if isinstance(node.op, ast.USub):
+            try:
+                return _mark(-value, (value,))
+            except TypeError:
+                raise ExprError(f"cannot negate {_show(value)}") from None
+        return value
     if isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in _COMPARE:
-        return _COMPARE[type(node.ops[0])](_eval(node.left, env), _eval(node.comparators[0], env))
+        left, right = _eval(node.left, env), _eval(node.comparators[0], env)
+        if _symbolic(left) or _symbolic(right):
+            what = f"a comparison ('{_CMP_TEXT[type(node.ops[0])]}')"
+            raise _refuse(what, (left, right), f"{_ONE_VALUE}; use min or max")
+        return _COMPARE[type(node.ops[0])](left, right)
     if isinstance(node, ast.IfExp):
-        return _eval(node.body, env) if _eval(node.test, env) else _eval(node.orelse, env)
+        test = _eval(node.test, env)
+        if _symbolic(test):
+            raise _refuse("the condition of an if-else", (test,), _ONE_VALUE)
+        return _eval(node.body, env) if test else _eval(node.orelse, env)
     if isinstance(node, ast.BoolOp):
         values = [_eval(v, env) for v in node.values]
+        if any(_symbolic(v) for v in values):
+            raise _refuse(f"'{'and' if isinstance(node.op, ast.And) else 'or'}'", values, _ONE_VALUE)
         return all(values) if isinstance(node.op, ast.And) else any(values)
     if (
         isinstance(node, ast.Call)
@@ -92,8 +180,40 @@ def _eval(node, env: dict):
         and node.func.id in _FUNCTIONS
         and not node.keywords
     ):
-        return _FUNCTIONS[node.func.id](*(_eval(a, env) for a in node.args))
+        args = [_eval(a, env) for a in node.args]
+        if any(_symbolic(a) for a in args):
+            return _call_symbolic(node.func.id, args)
+        try:
+            return _FUNCTIONS[node.func.id](*args)
+        except (TypeError, ValueError) as exc:
+            raise ExprError(f"{node.func.id}() cannot take {', '.join(map(_show, args))} ({exc})") from None
     raise ExprError(f"'{ast.unparse(node)}' is not allowed (numbers, parameters, arithmetic, min, max only)")
+
+
+_CMP_TEXT = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
+
+
+def _call_symbolic(name: str, args: list):
+    """min, max (symbolic: sympy's Min and Max) and int (the size itself) of sizes from a symbol;
+    round and abs would give a figure right at one value only."""
+    if name == "int" and len(args) == 1:
+        return args[0]
+    if name in ("min", "max") and len(args) >= 2:
+        for x in args:
+            if not _symbolic(x) and (not isinstance(x, int) or isinstance(x, bool)):
+                raise _refuse(f"{name}()", args, f"a symbol combines with whole numbers only, got {_show(x)}")
+        if any(hasattr(x, "e") for x in args):
+            from .symbolic import smax, smin
+
+            pick = smin if name == "min" else smax
+            out = args[0]
+            for x in args[1:]:
+                out = pick(out, x)
+            return out
+        return _mark((min if name == "min" else max)(args), args)
+    if name in ("min", "max"):
+        raise _refuse(f"{name}()", args, "it takes two or more sizes")
+    raise _refuse(f"{name}()", args, _ONE_VALUE)
 
 
 def substitute(node, env: dict, diags: Diagnostics):
@@ -120,6 +240,10 @@ def to_scalar(value, loc: Loc) -> YScalar:
     """A Python value as the plain YAML scalar that would have given it (a symbolic size: YSymbolic)."""
     if hasattr(value, "e"):
         return YSymbolic(value, loc)
+    if hasattr(value, "names"):  # a symbol's value in a concrete run: an integer, still known as a symbol's
+        node = YSymbolic(value, loc)
+        node.tag, node.kind = "tag:yaml.org,2002:int", "int"
+        return node
     if isinstance(value, bool):
         return YScalar("true" if value else "false", "tag:yaml.org,2002:bool", True, loc)
     if isinstance(value, int):

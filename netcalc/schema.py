@@ -120,10 +120,20 @@ class Int(Kind):
     """An integer; where `symbols`, also the name of a declared symbol (netcalc.symbols) or a size
     computed from one in a block (YSymbolic)."""
 
-    def __init__(self, min: int | None = None, max: int | None = None, symbols: bool = True) -> None:
+    def __init__(
+        self,
+        min: int | None = None,
+        max: int | None = None,
+        symbols: bool = True,
+        window: bool = False,
+        refuse: str | None = None,
+    ) -> None:
         self.min = min
         self.max = max
-        self.symbols = symbols
+        self.symbols = symbols and not window and refuse is None
+        # window geometry (kernel, stride...), or another number a symbol cannot stand for (`refuse`:
+        # why): a symbol given is refused, saying so
+        self.refuse = WINDOW_NOTE if window else refuse
 
     def describe(self) -> str:
         if self.min is not None and self.min >= 1:
@@ -134,6 +144,8 @@ class Int(Kind):
 
     def coerce(self, node, diags, what):
         value = _int_of(node) if isinstance(node, YScalar) else None
+        if self.refuse and refuse_symbol(node, diags, what, self.describe(), self.refuse):
+            return INVALID
         if value is None and self.symbols:
             value = _symbolic_int(node, diags, what)
             if value is INVALID:
@@ -142,9 +154,14 @@ class Int(Kind):
             return _wrong(diags, node, what, self.describe(), _int_hint(node))
         if _too_large(value, node, diags, what):
             return INVALID
+        if hasattr(value, "e") and self.min is not None:  # a symbolic width: at least min at every size
+            _width_condition(value, self.min, what, node)
+        if _generic_symbolic(value):  # a size taken at a generic point (netcalc sizes): the condition decides
+            return value
         if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
             rng = self.describe() if self.max is None else f"between {self.min} and {self.max}"
-            diags.error("E104", f"{what} must be {rng}, got {value}", node.loc)
+            shown = f"{value} = {value.v}" if hasattr(value, "e") else value
+            diags.error("E104", f"{what} must be {rng}, got {shown}", node.loc)
             return INVALID
         return value
 
@@ -263,21 +280,25 @@ class Choice(Kind):
 class IntTuple(Kind):
     """An integer, or one integer per spatial axis (a list of `n`)."""
 
-    def __init__(self, n: int = 2, min: int = 1) -> None:
+    def __init__(self, n: int = 2, min: int = 1, window: bool = True) -> None:
         self.n = n
         self.min = min
+        self.window = window  # window geometry: numbers only (WINDOW_NOTE)
 
     def describe(self) -> str:
         elem = Int(self.min).describe()
         return elem if self.n == 1 else f"{elem} or a list of {self.n} such integers"
 
     def coerce(self, node, diags, what):
+        elem = Int(self.min, window=self.window)
         if isinstance(node, YSeq):
             if len(node.items) != self.n:
                 return _wrong(diags, node, what, self.describe())
-            values = [Int(self.min).coerce(item, diags, f"{what}[{i}]") for i, item in enumerate(node.items)]
+            values = [elem.coerce(item, diags, f"{what}[{i}]") for i, item in enumerate(node.items)]
             return INVALID if INVALID in values else tuple(values)
-        value = Int(self.min).coerce(node, diags, what) if isinstance(node, YScalar) else None
+        if self.window and refuse_symbol(node, diags, what, self.describe()):
+            return INVALID
+        value = elem.coerce(node, diags, what) if isinstance(node, YScalar) else None
         if value is None:
             return _wrong(diags, node, what, self.describe())
         return INVALID if value is INVALID else (value,) * self.n
@@ -310,9 +331,11 @@ class Padding(Kind):
         return base
 
     def coerce(self, node, diags, what):
+        if isinstance(node, YScalar) and node.kind == "str" and node.text in self.words:
+            return node.text
+        if refuse_symbol(node, diags, what, self.describe()):
+            return INVALID
         if isinstance(node, YScalar) and node.kind == "str" and self.words:
-            if node.text in self.words:
-                return node.text
             diags.error(
                 "E105",
                 f"{what} must be {self.describe()}, got '{clip(node.text)}'{did_you_mean(node.text, self.words)}",
@@ -331,7 +354,7 @@ class Padding(Kind):
                     pair = IntTuple(2, 0).coerce(item, diags, f"{what}[{i}]")
                     out.append(pair)
                 else:
-                    v = Int(0).coerce(item, diags, f"{what}[{i}]")
+                    v = Int(0, window=True).coerce(item, diags, f"{what}[{i}]")
                     out.append(INVALID if v is INVALID else (v, v))
             return INVALID if INVALID in out else tuple(out)
         return _wrong(diags, node, what, self.describe())
@@ -347,6 +370,70 @@ class Padding(Kind):
         if self.n > 1 or self.asymmetric:
             options.append({"type": "array", "items": item, "minItems": self.n, "maxItems": self.n})
         return {"anyOf": options}
+
+
+WINDOW_NOTE = (
+    "window sizes (kernel, stride, dilation, padding, groups, scale) must be numbers; "
+    "symbols go in the input shape and in widths such as filters and units"
+)
+
+
+AXIS_NOTE = "an axis is a number; symbols stand for sizes"
+COUNT_NOTE = "a count of layers must be a number; symbols stand for sizes and widths"
+
+
+def symbol_use(node) -> str | None:
+    """How a message names a symbol written where a number must go: "the symbol 'K'" for a declared
+    symbol's name (or a block parameter given one), "a size computed from the symbol C" for a `$`
+    expression over one; None when the node is neither."""
+    if isinstance(node, YSymbolic):
+        value = node.value
+        if hasattr(value, "e"):  # a symbolic size (netcalc.symbolic.Dual)
+            if value.e.is_Symbol:
+                return f"the symbol '{value}'"
+            names = sorted(s.name for s in value.e.free_symbols)
+        else:  # the value of a symbol in a concrete run (netcalc.symbols.SymbolValue)
+            names = sorted(getattr(value, "names", ()))
+            if getattr(value, "direct", False) and len(names) == 1:
+                return f"the symbol '{names[0]}'"
+        plural = "s" if len(names) > 1 else ""
+        return f"a size computed from the symbol{plural} {', '.join(names)}"
+    from .symbols import active
+
+    scope = active()
+    if scope is not None and _is_name(node) and node.text in scope.declared:
+        return f"the symbol '{node.text}'"
+    return None
+
+
+def refuse_symbol(node, diags: Diagnostics, what: str, expected: str, why: str = WINDOW_NOTE) -> bool:
+    """Report (E103) a symbol given where a number must go (window geometry, by default); whether one was."""
+    sym = symbol_use(node)
+    if sym is None:
+        return False
+    diags.error("E103", f"{what} must be {expected}, got {sym}: {why}", node.loc)
+    return True
+
+
+def _generic_symbolic(value) -> bool:
+    """A symbolic size evaluated at a generic point rather than the defaults (netcalc sizes)."""
+    if not hasattr(value, "e"):
+        return False
+    from .symbols import active
+
+    scope = active()
+    return scope is not None and scope.generic
+
+
+def _width_condition(value, low: int, what: str, node) -> None:
+    """Record (netcalc sizes) that a symbolic width such as `filters: ${40 - width}` is at least `low`."""
+    from .symbols import Condition, active
+
+    scope = active()
+    if scope is not None and not (value.e.is_Symbol and low <= 1) and (value.e - low).free_symbols:
+        scope.conditions.append(
+            Condition("size", value.e - low, f"{what} at least {low}", what.split(":")[0], node.loc)
+        )
 
 
 def _symbolic_int(node, diags: Diagnostics, what: str):
@@ -520,9 +607,9 @@ class IntList(Kind):
 
     def coerce(self, node, diags, what):
         if isinstance(node, YSeq):
-            vals = [Int().coerce(item, diags, f"{what}[{i}]") for i, item in enumerate(node.items)]
+            vals = [Int(refuse=AXIS_NOTE).coerce(item, diags, f"{what}[{i}]") for i, item in enumerate(node.items)]
             return INVALID if INVALID in vals or not vals else tuple(vals)
-        v = Int().coerce(node, diags, what)
+        v = Int(refuse=AXIS_NOTE).coerce(node, diags, what)
         return INVALID if v is INVALID else (v,)
 
     def json_schema(self):

@@ -140,6 +140,10 @@ class Dual:
         a, x = _parts(o)
         return make(sympy.Mod(self.e, a), self.v % x)
 
+    def __rmod__(self, o):  # 16 % C: a count divided by a symbolic size (depthwise groups)
+        a, x = _parts(o)
+        return make(sympy.Mod(a, self.e), x % self.v)
+
     def __truediv__(self, o):  # a ratio is a number (shown, never carried on)
         return self.v / (o.v if isinstance(o, Dual) else o)
 
@@ -188,8 +192,8 @@ class Dual:
     def __str__(self) -> str:
         return pretty(self.e)
 
-    def __repr__(self) -> str:
-        return f"Dual({self.e}, {self.v})"
+    def __repr__(self) -> str:  # the formula, as messages quote it (a list of sizes shows [3, H, W])
+        return str(self)
 
     def __format__(self, spec: str) -> str:
         width = "".join(ch for ch in spec if ch in "<>^" or ch.isdigit()) if spec and spec[0] in "<>^" else ""
@@ -237,7 +241,8 @@ class _Pretty(StrPrinter):
         return "⌈" + self._print(sympy.together(e.args[0])) + "⌉"
 
     def parenthesize(self, item, level, strict=False):
-        if _one_floor(item):  # printed as a single ⌊…⌋: no brackets needed around it
+        # printed as a single ⌊…⌋ or (a mod b): no brackets needed around it
+        if _one_floor(item) or isinstance(item, sympy.Mod):
             return self._print(item)
         return super().parenthesize(item, level, strict)
 
@@ -368,7 +373,9 @@ def _lcm(a: int, b: int) -> int:
 
 def relax(e):
     """The formula with every floor and ceiling taken away (its large-size behaviour), expanded; of a
-    min the first argument (ceil-mode windows: the two differ by at most 1)."""
+    min the first argument (ceil-mode windows: the two differ by at most 1); a remainder (bounded by
+    its divisor, a `$` expression's width % 4) as 0, what it is once floors are dropped."""
+    e = e.replace(sympy.Mod, lambda *xs: sympy.Integer(0))
     e = e.replace(sympy.floor, lambda x: x).replace(sympy.ceiling, lambda x: x)
     e = e.replace(sympy.Min, lambda *xs: xs[0]).replace(sympy.Max, lambda *xs: xs[0])
     return sympy.expand(e)
@@ -379,6 +386,11 @@ def leading(e) -> tuple:
     poly = relax(e)
     syms = sorted(poly.free_symbols, key=lambda s: s.name)
     if not syms:
+        return poly, 0
+    # terms that vanish for large sizes (16/C, from a width divided by a symbolic channel count) go
+    kept = [t for t in sympy.Add.make_args(poly) if t.is_polynomial(*syms)]
+    poly = sympy.Add(*kept)
+    if not poly.free_symbols:
         return poly, 0
     p = sympy.Poly(poly, *syms)
     degree = p.total_degree()

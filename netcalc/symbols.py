@@ -32,6 +32,18 @@ DECLARATION = {
 GENERIC = 2**6 * 3**2 * 5 * 7  # 20160
 
 
+class SymbolValue(int):
+    """A symbol's value where the command needs numbers: an int that remembers the symbols it comes
+    from, so that a `$` expression over it and a window argument given it are refused exactly as they
+    are for the symbolic size (netcalc.blocks, netcalc.schema.symbol_use)."""
+
+    def __new__(cls, value: int, names, direct: bool = False):
+        obj = super().__new__(cls, value)
+        obj.names = tuple(names)
+        obj.direct = direct  # the symbol itself, not a size computed from it
+        return obj
+
+
 class Declared:
     """One symbol: its constraints, its default and where it is declared (or first used)."""
 
@@ -136,14 +148,17 @@ class Scope:
     """The symbols of the spec being read, the values given for them, and whether free symbols are
     kept symbolic (summary, sizes) or must have a value (every other command)."""
 
-    def __init__(self, declared: dict, values: dict, symbolic: bool, generic: bool = False) -> None:
+    def __init__(self, declared: dict, values: dict, symbolic: bool, generic: bool | dict = False) -> None:
         self.declared = declared
         self.values = values
         self.symbolic = symbolic
-        self.generic = generic  # free symbols evaluated at a generic size even when they have defaults
+        # free symbols evaluated at a generic size even when they have defaults; a dict gives the point
+        # itself (name -> value: netcalc sizes, when neither the defaults nor the generic size work)
+        self.generic = bool(generic)
+        self.points = dict(generic) if isinstance(generic, dict) else {}
         self.used: dict = {}  # name -> Declared, in the order of first use
         self.free: dict = {}  # name -> the sympy symbol of a name left free
-        self.conditions: list = []  # Condition, recorded by the engine's layers
+        self.conditions: list = Conditions(self)  # Condition, recorded by the engine's layers
         self.point: dict = {}  # name -> the number a free symbol's formulas are evaluated at
 
     def value_of(self, decl: Declared):
@@ -168,14 +183,19 @@ class Scope:
                     node.loc,
                 )
                 return INVALID
-            return value
+            return SymbolValue(value, (name,), direct=True)
         from .symbolic import Dual, symbol
 
         sym = self.free.get(name)
         if sym is None:
             sym = self.free[name] = symbol(name)
-        use_default = decl.default is not None and not self.generic
-        value = self.point[name] = decl.default if use_default else decl.generic()
+        if name in self.points:
+            value = self.points[name]
+        elif decl.default is not None and not self.generic:
+            value = decl.default
+        else:
+            value = decl.generic()
+        self.point[name] = value
         return Dual(sym, value)
 
     def check_set(self, known_only: bool = False) -> list[str]:
@@ -231,6 +251,15 @@ class Condition:
 
     def __repr__(self) -> str:
         return f"Condition({self.kind}, {self.expr}, {self.what!r})"
+
+
+class Conditions(list):
+    """The conditions of one scope: a list that knows its scope, so that a layer can tell whether its
+    symbolic figures are taken at the defaults (and warn as the concrete run would)."""
+
+    def __init__(self, scope: Scope) -> None:
+        super().__init__()
+        self.scope = scope
 
 
 # The scope of the spec being read; set by spec.build for the duration of one build.

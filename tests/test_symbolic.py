@@ -429,3 +429,217 @@ def test_valid_sizes_of_bundled_specs_match_brute_force(name, tmp_path):
             d2 = Diagnostics()
             analyze(load(str(path), d2, values={**values, sym: x}), d2)
             assert res.valid(x) == valid_concretely(d2), (sym, x, [str(i) for i in d2.items][:3])
+
+
+# --- widths from symbols in block expressions, symbolic channels with groups, window arguments ---
+
+
+def _analyse_text(tmp_path, text: str, name: str = "s", **load_args):
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text, encoding="utf-8")
+    d = Diagnostics()
+    g = load(str(path), d, **load_args)
+    return (analyze(g, d) if g is not None else None), d
+
+
+BLOCK = """netcalc: 1
+symbols: {C: 16}
+input: {shape: [3, 8, 8]}
+blocks:
+  b:
+    params: {width: int}
+    layers:
+      - {op: conv2d, filters: "EXPR", kernel: 3}
+layers:
+  - {use: b, width: C}
+"""
+
+
+@pytest.mark.parametrize(
+    "expr, at16, invalid",
+    [
+        # conv 3→f, 3×3 on 8×8 (6×6 out): params 27f + f = 28f, MACs 36·27·f = 972f
+        ("${min(width, 8)}", 8, ()),
+        ("${max(width, 8, 20)}", 20, ()),
+        ("${width // 3 + width % 5}", 5 + 1, ()),
+        ("${width ** 2 - width}", 240, (1,)),  # 0 filters at C = 1
+        ("${int(width) * 2 + 1}", 33, ()),
+        ("${-width + 40}", 24, ()),
+    ],
+)
+def test_block_expression_formulas_equal_concrete_runs(tmp_path, expr, at16, invalid):
+    """The formula of a `$` expression over a symbolic width, against the concrete engine at many
+    values of C (min at C = 4 gives 4 filters: 112 parameters, not the 224 of C = 16)."""
+    from netcalc.symbolic import evaluate
+
+    text = BLOCK.replace("EXPR", expr)
+    a_sym, d = _analyse_text(tmp_path, text, symbolic=True)
+    assert a_sym.ok, [str(x) for x in d.items]
+    assert hasattr(a_sym.totals.params, "e")  # a formula in C, not a number frozen at the default
+    assert a_sym.totals.params.v == 28 * at16
+    for c in (1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 21, 30, 39):
+        a, d = _analyse_text(tmp_path, text, "c", values={"C": c})
+        if d.has_errors():  # fewer than 1 filter: no concrete figures
+            assert c in invalid, (expr, c, [str(x) for x in d.items])
+            continue
+        env = {"C": c}
+        assert evaluate(a_sym.totals.params.e, env) == a.totals.params, (expr, c)
+        assert evaluate(a_sym.totals.macs.e, env) == a.totals.macs, (expr, c)
+    if expr == "${min(width, 8)}":
+        assert evaluate(a_sym.totals.params.e, {"C": 4}) == 112
+
+
+@pytest.mark.parametrize(
+    "expr, message",
+    [
+        ("${width / 2}", "'/' cannot take a size from the symbol C"),
+        ("${round(width // 3)}", "round() cannot take a size from the symbol C"),
+        ("${abs(width - 20)}", "abs() cannot take a size from the symbol C"),
+        ("${width if width > 8 else 2}", "a comparison ('>') cannot take a size from the symbol C"),
+        ("${8 if not width else 2}", "'not' cannot take a size from the symbol C"),
+        ("${width and 8}", "'and' cannot take a size from the symbol C"),
+        ("${2 ** width}", "'**' cannot take a size from the symbol C: an exponent must be a number"),
+        (
+            "${width ** -1}",
+            "'**' cannot take a size from the symbol C: the exponent must be a whole number ≥ 0, got -1",
+        ),
+        (
+            "${width * 0.5}",
+            "'*' cannot take a size from the symbol C: a symbol combines with whole numbers only, got 0.5",
+        ),
+    ],
+)
+def test_block_expressions_that_would_freeze_are_refused(tmp_path, expr, message):
+    """Refused alike in the symbolic summary and in a concrete run (--set), quoting the expression;
+    the internal representation (Dual(...)) never shows."""
+    text = BLOCK.replace("EXPR", expr)
+    for load_args in ({"symbolic": True}, {"values": {"C": 16}}, {}):
+        _, d = _analyse_text(tmp_path, text, **load_args)
+        errors = [x for x in d.errors if x.code == "E120"]
+        assert len(errors) == 1, [str(x) for x in d.items]
+        assert f"'{expr}': {message}" in errors[0].message
+        assert "Dual" not in errors[0].message
+
+
+def test_messages_show_formulas_not_the_internal_repr(tmp_path):
+    text = "netcalc: 1\nsymbols: {W: 256}\ninput: {shape: [3, 999999999, W]}\nlayers:\n  - {op: relu}\n"
+    path = tmp_path / "big.yaml"
+    path.write_text(text)
+    out = netcalc("summary", str(path))
+    assert "Dual(" not in out.stdout + out.stderr
+    from netcalc.symbolic import Dual, symbol
+
+    assert repr(Dual(symbol("W") + 1, 257)) == "W + 1" and repr([3, Dual(symbol("W"), 256)]) == "[3, W]"
+
+
+GROUPS = """netcalc: 1
+symbols: {C: 16}
+input: {shape: [C, 32, 32]}
+layers:
+  - {op: conv2d, kernel: 3, groups: depthwise}
+"""
+
+
+def test_depthwise_with_symbolic_channels_by_hand(tmp_path):
+    """Depthwise 3×3 on C×32×32 (valid): weight C×1×3×3 + bias C = 10C parameters; MACs
+    30·30·C·1·9 = 8100C; against the concrete engine at several C."""
+    import sympy
+
+    from netcalc.symbolic import evaluate
+
+    a_sym, d = _analyse_text(tmp_path, GROUPS, symbolic=True)
+    assert a_sym.ok, [str(x) for x in d.items]
+    c = sympy.Symbol("C", integer=True, positive=True)
+    assert sympy.expand(a_sym.totals.params.e - 10 * c) == 0
+    assert sympy.expand(a_sym.totals.macs.e - 8100 * c) == 0
+    for n in (1, 3, 7, 64):
+        a, _ = _analyse_text(tmp_path, GROUPS, "c", values={"C": n})
+        assert (evaluate(a_sym.totals.params.e, {"C": n}), evaluate(a_sym.totals.macs.e, {"C": n})) == (
+            a.totals.params,
+            a.totals.macs,
+        )
+
+
+def test_depthwise_with_filters_needs_channels_dividing_them(tmp_path):
+    """filters 16 with groups depthwise on C channels: C must divide 16 (the concrete engine gives
+    E203 otherwise); `netcalc sizes` lists C ∈ {1, 2, 4, 8, 16}."""
+    from netcalc.sizes import solve
+
+    text = GROUPS.replace("kernel: 3,", "filters: 16, kernel: 3,")
+    a_sym, d = _analyse_text(tmp_path, text, symbolic=True)
+    assert a_sym.ok, [str(x) for x in d.items]
+    (res,) = solve(a_sym)
+    valid = [n for n in range(1, 40) if res.valid(n)]
+    assert valid == [1, 2, 4, 8, 16]
+    for n in range(1, 40):
+        _, d = _analyse_text(tmp_path, text, "c", values={"C": n})
+        assert (not d.has_errors()) == (n in valid), n
+
+
+def test_groups_on_symbolic_filters_need_a_multiple(tmp_path):
+    """filters: C, then groups 4: `netcalc sizes` says C ≡ 0 (mod 4), as --set finds (E203 at C = 10)."""
+    text = """netcalc: 1
+symbols: {C: 16}
+input: {shape: [4, 32, 32]}
+layers:
+  - {op: conv2d, filters: C, kernel: 3, padding: 1}
+  - {op: conv2d, filters: 8, kernel: 3, groups: 4, padding: 1}
+"""
+    path = tmp_path / "g.yaml"
+    path.write_text(text)
+    out = netcalc("sizes", str(path))
+    assert out.returncode == 0, out.stderr
+    assert "C: C ≡ 0 (mod 4)" in out.stdout
+    assert "conv2d_2: the C input channels divisible by the groups 4 (line 6)" in out.stdout
+    for n in range(1, 25):
+        _, d = _analyse_text(tmp_path, text, "c", values={"C": n})
+        assert (not d.has_errors()) == (n % 4 == 0), n
+    bad = netcalc("summary", str(path), "--set", "C=10")
+    assert bad.returncode == 2 and "groups 4 does not divide the 10 input channels" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    "layer, key",
+    [
+        ("{op: conv2d, filters: 8, kernel: K}", "'kernel'"),
+        ("{op: conv2d, filters: 8, kernel: [3, K]}", "'kernel'[1]"),
+        ("{op: conv2d, filters: 8, kernel: 3, stride: K}", "'stride'"),
+        ("{op: conv2d, filters: 8, kernel: 3, padding: K}", "'padding'"),
+        ("{op: conv2d, filters: 8, kernel: 3, padding: [K, 1]}", "'padding'[0]"),
+        ("{op: maxpool2d, kernel: K}", "'kernel'"),
+        ("{op: conv2d_transpose, filters: 8, kernel: 3, stride: K}", "'stride'"),
+    ],
+)
+def test_window_symbols_refused_in_every_command(tmp_path, layer, key):
+    """The same E103 from the symbolic summary, a concrete --set, `netcalc sizes` and lint: never a crash."""
+    path = tmp_path / "w.yaml"
+    path.write_text(f"netcalc: 1\nsymbols: {{K: 3, H: 32}}\ninput: {{shape: [4, H, H]}}\nlayers:\n  - {layer}\n")
+    want = f"error E103: {layer[5:].split(',')[0]} layer: {key} must be"
+    for args in (("summary",), ("summary", "--set", "K=3"), ("sizes",)):
+        out = netcalc(*args, str(path))
+        assert out.returncode == 2, (args, out.stdout, out.stderr)
+        assert want in out.stderr and "got the symbol 'K': window sizes" in out.stderr, (args, out.stderr)
+        assert "internal error" not in out.stderr
+    lint = netcalc("lint", str(path))
+    assert want in lint.stdout
+
+
+def test_symbolic_summary_warns_at_the_defaults_as_the_concrete_run(tmp_path):
+    """H = 50: conv2d_2 reads 22 rows with stride 2 and kernel 3, (22 − 3)/2 + 1 = 10.5: one row unread.
+    The symbolic summary gives the concrete run's W201 (same text), and `netcalc sizes` still solves."""
+    spec = ROOT / "tests" / "errors" / "w201_symbolic_default.yaml"
+    sym = netcalc("summary", str(spec))
+    conc = netcalc("summary", str(spec), "--set", "H=50")
+    assert sym.returncode == conc.returncode == 0
+
+    def warnings(out):
+        return [line for line in (out.stdout + out.stderr).splitlines() if "warning W201" in line]
+
+    assert warnings(sym) == warnings(conc) and len(warnings(sym)) == 1
+    assert "(22 + 2·0 − 3)/2 + 1 = 10.5" in warnings(sym)[0]
+    sizes = netcalc("sizes", str(spec))
+    assert sizes.returncode == 0, sizes.stderr
+    assert "H: H mod 4 ∈ {0, 3}, H ≥ 15" in sizes.stdout and "default H = 50: NOT valid" in sizes.stdout
+    # a valid default: no warning
+    ok = netcalc("summary", str(spec), "--set", "W=48")  # H stays symbolic at 50
+    assert warnings(ok) == warnings(conc)

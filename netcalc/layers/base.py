@@ -88,6 +88,13 @@ class Ctx:
         """Parameters are counted, and weights laid out, as Keras does (`--convention` may differ)."""
         return self.counting == "keras"
 
+    @property
+    def at_defaults(self) -> bool:
+        """Symbolic sizes whose numbers are the symbols' defaults (not a generic point): the branches
+        taken, and the warnings given, are those of the concrete run at the defaults."""
+        scope = getattr(self.conditions, "scope", None)
+        return scope is not None and scope.defaults_known
+
     def condition(self, kind: str, size, what: str, key: str | None = None) -> None:
         """Record, for symbolic sizes, that `size` must be ≥ 0 (kind 'size', 'exact') or 0 ('equal')
         for the figures to hold; `size` is a netcalc.symbolic.Dual (plain numbers need nothing)."""
@@ -300,14 +307,22 @@ def window_out(
     out = num // s + 1
     rem = num % s
     unread = rem - pa
-    if unread > 0 and not hasattr(unread, "e"):  # a symbolic remainder: a condition (netcalc sizes) instead
+    # a symbolic remainder is a condition (netcalc sizes); at the defaults it is also the concrete run's warning
+    symbolic = hasattr(unread, "e")
+    if unread > 0 and (not symbolic or ctx.at_defaults):
+        from ..symbolic import value
+
+        nv, numv, outv, lostv = value(n), value(num), value(out), value(unread)  # the concrete run's numbers
+        text = formula(nv, k, s, pb, pa, d)
         what = {"height": "row", "width": "column", "height and width": "row/column"}.get(axis, "position")
-        lost = f"the last input {what} of {n} is" if unread == 1 else f"the last {unread} input {what}s of {n} are"
+        lost = f"the last input {what} of {nv} is" if lostv == 1 else f"the last {lostv} input {what}s of {nv} are"
+        notes = (f"with {ctx.at} (`netcalc sizes` tells which sizes divide exactly)",) if symbolic else ()
         ctx.warning(
             "W201",
-            f"output {axis} {text} = {exact(num, s, 1)} is not an integer; it is floored to {out}, "
+            f"output {axis} {text} = {exact(numv, s, 1)} is not an integer; it is floored to {outv}, "
             f"so {lost} never read",
             key,
+            *notes,
         )
     return out
 

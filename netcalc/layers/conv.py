@@ -6,7 +6,7 @@ import itertools
 from math import prod
 
 from ..init import Init, InitSpec
-from ..schema import Arg, Bool, Int, IntTuple, Kind, Padding, _wrong
+from ..schema import INVALID, Arg, Bool, Int, IntTuple, Kind, Padding, _wrong, refuse_symbol
 from .base import AXIS_NAMES, Ctx, Geometry, LayerType, Tensor, fmt_shape, formula, rf_window, window_outs
 
 DEFAULT_INIT = InitSpec("default")
@@ -27,12 +27,19 @@ class Groups(Kind):
 
         if isinstance(node, YScalar) and node.kind == "str" and node.text == "depthwise":
             return "depthwise"
+        if refuse_symbol(node, diags, what, self.describe()):
+            return INVALID
         if isinstance(node, YScalar) and node.kind == "int":
             return Int(1).coerce(node, diags, what)
         return _wrong(diags, node, what, self.describe())
 
     def json_schema(self):
         return {"anyOf": [{"type": "integer", "minimum": 1}, {"const": "depthwise"}]}
+
+
+def _count(n) -> str:
+    """A channel count as an error quotes it: 10, or C = 10 when symbolic (the value at the defaults)."""
+    return f"{n} = {n.v}" if hasattr(n, "e") else str(n)
 
 
 def _same_pads(n: int, k: int, s: int, d: int) -> tuple[int, int]:
@@ -111,11 +118,14 @@ class Conv(LayerType):
                 ctx.error("E106", "conv needs 'filters' (the number of output channels)")
                 return None
             filters = c_in
+        # with symbolic channels, what the defaults satisfy is recorded for every size (netcalc sizes)
+        ctx.condition("equal", c_in % groups, f"the {c_in} input channels divisible by the groups {groups}", "groups")
         if c_in % groups:
-            ctx.error("E203", f"groups {groups} does not divide the {c_in} input channels", "groups")
+            ctx.error("E203", f"groups {groups} does not divide the {_count(c_in)} input channels", "groups")
             return None
+        ctx.condition("equal", filters % groups, f"the {filters} filters divisible by the groups {groups}", "groups")
         if filters % groups:
-            ctx.error("E203", f"groups {groups} does not divide the {filters} filters", "groups")
+            ctx.error("E203", f"groups {groups} does not divide the {_count(filters)} filters", "groups")
             return None
         ks, ss, ds = a["kernel"], a["stride"], a["dilation"]
         pads = resolve_padding(a["padding"], ns, ks, ss, ds, ctx)
@@ -268,7 +278,7 @@ class ConvTranspose(LayerType):
             "padding": Arg(Padding(nd), ((0, 0),) * nd, "'valid', 'same' (Keras) or zeros removed per side"),
             "output_padding": Arg(IntTuple(nd, 0), None, "extra rows/columns added on one side"),
             "dilation": Arg(IntTuple(nd), (1,) * nd, "spacing between kernel taps"),
-            "groups": Arg(Int(1), 1, "channel groups"),
+            "groups": Arg(Int(1, window=True), 1, "channel groups"),
             "bias": Arg(Bool(), True, "add a bias per output channel"),
             **INIT_ARGS,
         }
@@ -280,8 +290,14 @@ class ConvTranspose(LayerType):
             return None
         c_in, ns = ctx.split(shape)
         groups, c_out = a["groups"], a["filters"]
+        ctx.condition("equal", c_in % groups, f"the {c_in} input channels divisible by the groups {groups}", "groups")
+        ctx.condition("equal", c_out % groups, f"the {c_out} filters divisible by the groups {groups}", "groups")
         if c_in % groups or c_out % groups:
-            ctx.error("E203", f"groups {groups} must divide both {c_in} input and {c_out} output channels", "groups")
+            ctx.error(
+                "E203",
+                f"groups {groups} must divide both {_count(c_in)} input and {_count(c_out)} output channels",
+                "groups",
+            )
             return None
         ks, ss, ds = a["kernel"], a["stride"], a["dilation"]
         ops = a["output_padding"]

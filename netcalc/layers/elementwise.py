@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from math import prod
 
-from ..schema import Arg, Choice, Float, Int
+from ..schema import AXIS_NOTE, Arg, Choice, Float, Int
 from .base import Geometry, LayerType
 
 
@@ -183,7 +183,10 @@ def activation_types() -> list[LayerType]:
         Activation("sigmoid", "logistic sigmoid 1/(1 + e^−x)"),
         Activation("tanh", "hyperbolic tangent"),
         Activation(
-            "softmax", "softmax along an axis", {"axis": Arg(Int(), -1, "the axis that sums to 1")}, per_element=3
+            "softmax",
+            "softmax along an axis",
+            {"axis": Arg(Int(refuse=AXIS_NOTE), -1, "the axis that sums to 1")},
+            per_element=3,
         ),
         Activation("identity", "no-op (Keras 'linear')", per_element=0, aliases=("linear_activation",)),
     ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from math import prod
 
-from ..schema import Arg, Bool, Choice, Int
+from ..schema import AXIS_NOTE, Arg, Bool, Choice, Int
 from .base import Geometry, LayerType, Tensor, fmt_shape
 
 
@@ -138,7 +138,7 @@ class Concat(LayerType):
     category = "merge"
     arity = None
     summary = "concatenation along an axis"
-    args = {"axis": Arg(Int(), None, "the axis joined (default: the channel axis)")}
+    args = {"axis": Arg(Int(refuse=AXIS_NOTE), None, "the axis joined (default: the channel axis)")}
 
     def resolve(self, a, shapes, ctx):
         """Same rank; equal sizes except along the axis."""
@@ -208,7 +208,7 @@ class Shortcut(LayerType):
     args = {
         "mode": Arg(Choice(("A", "B", "C")), "B", "A: identity + zero padding; B: projection where needed; C: always"),
         "filters": Arg(Int(1), None, "channels out (default: the input's)"),
-        "stride": Arg(Int(1), 1, "subsampling of the rows and columns"),
+        "stride": Arg(Int(1, window=True), 1, "subsampling of the rows and columns"),
         "batchnorm": Arg(Bool(), True, "a batchnorm after the projection"),
     }
 

@@ -24,7 +24,7 @@ MACs per time step, direction and stacked layer: gates × u × (n_in + u); for t
 
 from __future__ import annotations
 
-from ..schema import Arg, Bool, Choice, Int
+from ..schema import COUNT_NOTE, Arg, Bool, Choice, Int
 from .base import Geometry, LayerType, Tensor, axes
 from .conv import INIT_ARGS
 
@@ -116,7 +116,7 @@ class Recurrent(LayerType):
             "bias": Arg(Bool(), True, "gate biases"),
             "bidirectional": Arg(Bool(), False, "also run the sequence backwards"),
             "merge_mode": Arg(Choice(("concat", "sum", "mul", "ave")), "concat", "how two directions combine"),
-            "num_layers": Arg(Int(1), 1, "layers stacked inside this one (PyTorch num_layers)"),
+            "num_layers": Arg(Int(1, refuse=COUNT_NOTE), 1, "layers stacked inside this one (PyTorch num_layers)"),
             **INIT_ARGS,
             "recurrent_init": Arg(INIT_ARGS["init"].kind, INIT_ARGS["init"].default, "recurrent kernel initialiser"),
         }
