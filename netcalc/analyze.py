@@ -75,7 +75,7 @@ class Totals:
         self.activation_elements = sum(prod(r.out_shape) for r in rows if r.out_shape is not None)
         self.macs_batch = self.macs * batch
         self.flops_batch = self.flops * batch
-        size = DTYPES[self.dtype]
+        size = self.element_bytes = DTYPES[self.dtype]
         self.param_bytes = self.params * size
         self.buffer_bytes = self.buffers * size
         self.input_bytes = batch * self.input_elements * DTYPES[dtype or in_dtype]

@@ -128,14 +128,17 @@ def _analyse(
     fmt: Format,
     sets: list[str] | None = None,
     symbolic: bool = False,
-    generic: bool = False,
+    generic: bool | dict = False,
+    known_only: bool = False,
     **options,
 ):
     """load -> expand -> analyze; exits with the findings when the spec cannot be read at all.
 
     The analysis runs even when some layers are invalid, so that independent shape errors are
     reported in the same run; the caller decides what its errors mean. `sets` are --set NAME=VALUE
-    for the spec's symbols; with `symbolic`, the symbols they leave free stay formulas."""
+    for the spec's symbols (each name once; with `known_only`, a name the spec does not have is
+    left to the caller: diff applies --set to two specs); with `symbolic`, the symbols they leave
+    free stay formulas."""
     from .analyze import analyze
     from .diagnostics import Diagnostics, Loc
     from .spec import load
@@ -143,6 +146,13 @@ def _analyse(
 
     diags = Diagnostics()
     values, problems = parse_set(sets)
+    given: dict = {}
+    for part in (p for item in sets or [] for p in item.split(",")):  # --set H=64,H=96 or --set H=.. twice
+        name = part.partition("=")[0]
+        given.setdefault(name.strip(), []).append(part.strip())
+    for name, parts in given.items():
+        if len(parts) > 1 and name in values:
+            problems.append(f"--set {name}: {name} is given twice ({', '.join(parts)}); give each symbol once")
     for problem in problems:
         diags.error("E107", problem, Loc("--set"))
     located = _locate(spec, diags)
@@ -163,7 +173,7 @@ def _analyse(
         if graph is not None:
             if "batch" in options:
                 options["batch"] = _batch(options["batch"], graph.symbols, diags)
-            for problem in graph.symbols.check_set():
+            for problem in graph.symbols.check_set(known_only):
                 diags.error("E107", problem, Loc(shown))
             if diags.has_errors():
                 graph = None
@@ -184,6 +194,19 @@ def _batch(text, scope, diags):
     if not NAME_RE.match(text):
         diags.error(
             "E107", f"--batch takes a positive number or a symbol's name (such as N), got '{text}'", Loc("--batch")
+        )
+        return 1
+    used = scope.used.get(text)
+    if used is not None:
+        # a name the spec already uses as a size (an image height H, a width C) is not the batch: the
+        # figures would multiply by H as if the batch were the height. A symbol declared under
+        # `symbols:` and used nowhere in the spec is the way to give the batch a default and a range.
+        spare = next(n for n in ("N", "B", "batch", "N_batch") if n not in scope.used)
+        diags.error(
+            "E107",
+            f"--batch {text}: {text} is a size of the spec ({used.loc.file} line {used.loc.line}), not a batch size; "
+            f"name the batch with a symbol of its own, such as --batch {spare}",
+            Loc("--batch"),
         )
         return 1
     value = scope.resolve(YScalar(text, "tag:yaml.org,2002:str", True, Loc("--batch")), diags, "--batch")
@@ -220,7 +243,7 @@ class SizesFormat(StrEnum):
 @app.command()
 def sizes(
     spec: str = typer.Argument(..., help="a spec file with symbols (shape: [3, H, W]), or a bundled spec's name"),
-    sweep: str = typer.Option(
+    sweep: list[str] = typer.Option(
         None, "--sweep", help="MACs and memory over a range of one symbol: T=16..1024, T=16..1024:64, H,W=32..512"
     ),
     fmt: SizesFormat = typer.Option(SizesFormat.text, "--format", "-f", help="text or json"),
@@ -236,6 +259,18 @@ def sizes(
     analysis, sources = _analyse(spec, None, Format.table, sets, symbolic=True, generic=True, batch=batch)
     if not analysis.ok:
         analysis, sources = _analyse(spec, None, Format.table, sets, symbolic=True, batch=batch)
+    moved = None
+    if not analysis.ok and analysis.graph.symbols.free:
+        # nor at the defaults (a reshape to 4×4 with the default H = 4): at the valid sizes nearest
+        # to the defaults that the conditions recorded up to the failing layer allow
+        from . import sizes as sizes_mod
+
+        def at(points):  # the branches taken at `points` (symbols.Scope)
+            return _analyse(spec, None, Format.table, sets, symbolic=True, generic=points, batch=batch)[0]
+
+        found = sizes_mod.search_point(analysis, at)
+        if found is not None:
+            analysis, moved = found
     if not analysis.ok:
         _fail(analysis.diags, sources, Format.table)
     scope = analysis.graph.symbols
@@ -248,6 +283,15 @@ def sizes(
     from . import sizes_render
 
     swept = None
+    if len(sweep or []) > 1:
+        diags.error(
+            "E107",
+            f"--sweep is given {len(sweep)} times ({', '.join(sweep)}); sweep one range "
+            "(H,W=32..512 gives two symbols each value)",
+            Loc("--sweep"),
+        )
+        _fail(diags, sources, Format.table)
+    sweep = sweep[0] if sweep else None
     if sweep is not None:
         parsed = sizes_mod.parse_sweep(sweep)
         problem = parsed if isinstance(parsed, str) else None
@@ -267,10 +311,10 @@ def sizes(
     if fmt == SizesFormat.json:
         import json
 
-        sys.stdout.write(json.dumps(sizes_render.to_json(analysis, results, swept), indent=2, ensure_ascii=False))
-        sys.stdout.write("\n")
+        doc = sizes_render.to_json(analysis, results, swept, moved)
+        sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     else:
-        sys.stdout.write(sizes_render.text(analysis, results, swept))
+        sys.stdout.write(sizes_render.text(analysis, results, swept, moved))
 
 
 @app.command()
@@ -490,6 +534,9 @@ def lint(
     max_macs: str = typer.Option(None, "--max-macs", help="budget: MACs per sample (e.g. 4G)"),
     max_memory: str = typer.Option(None, "--max-memory", help="budget: memory at batch 1 (e.g. 512MB)"),
     max_depth: int = typer.Option(None, "--max-depth", min=1, help="budget: weighted layers"),
+    max_activation_memory: str = typer.Option(
+        None, "--max-activation-memory", help="budget: activation memory at batch 1 (e.g. 200MB)"
+    ),
     band: float = typer.Option(None, "--band", min=1.0, help="signal growth band (default 10)"),
     specs_only: bool = typer.Option(
         False, "--specs-only", help="skip YAML files with no top-level netcalc: key (a hook passes every YAML file)"
@@ -514,7 +561,9 @@ def lint(
     if bad:
         sys.stderr.write("".join(f"netcalc lint: error: {p}\n" for p in bad))
         raise typer.Exit(2)
-    for key, text in (("max-params", max_params), ("max-macs", max_macs), ("max-memory", max_memory)):
+    budgets = (("max-params", max_params), ("max-macs", max_macs), ("max-memory", max_memory),
+               ("max-activation-memory", max_activation_memory))  # fmt: skip
+    for key, text in budgets:
         options[key], problem = config.cli_budget(key, text)
         if problem:
             sys.stderr.write(f"netcalc lint: error: {problem}\n")
@@ -594,10 +643,11 @@ def _lint_one(spec: str, options: dict, project: dict, sources: dict):
     if graph is None or diags.has_errors():  # a spec that could not be read whole: its errors are the findings
         return diags, settings
     analysis = analyze(graph, diags)
-    if not analysis.ok:
-        return diags, settings
     select, ignore = settings["select"], settings["ignore"]
-    rules.run_rules(analysis, diags, select, ignore)
+    rules.run_rules(analysis, diags, select, ignore)  # on the layers whose shapes are known, even after an error
+    if not analysis.ok:  # totals and the signal need every shape
+        rules.suppress(graph, diags)
+        return diags, settings
     rules.budgets(analysis, diags, limits(settings))
     if rules.any_selected("W3", select, ignore):
         from .signal import advise, propagate
@@ -674,16 +724,28 @@ def diff(
     max_params_growth: float = typer.Option(None, "--max-params-growth", help="fail (exit 1) above this % growth"),
     max_macs_growth: float = typer.Option(None, "--max-macs-growth", help="fail (exit 1) above this % growth"),
     max_memory_growth: float = typer.Option(None, "--max-memory-growth", help="fail (exit 1) above this % growth"),
+    sets: list[str] = SET_OPTION,
 ) -> None:
     """What a change to a design does, per layer and in total: parameters, MACs, memory, output
-    shapes, signal growth. Exit 1 when a growth budget is exceeded."""
+    shapes, signal growth. Exit 1 when a growth budget is exceeded. --set applies to both specs
+    (to the one that has the symbol, when only one has it)."""
     from . import diff as diffs
+    from .diagnostics import Loc, did_you_mean
 
-    before, sources_old = _analyse(old, None, Format.table)
+    before, sources_old = _analyse(old, None, Format.table, sets, known_only=True)
     if not before.ok:
         _fail(before.diags, sources_old, Format.table)
-    after, sources_new = _analyse(new, None, Format.table)
+    after, sources_new = _analyse(new, None, Format.table, sets, known_only=True)
     if not after.ok:
+        _fail(after.diags, sources_new, Format.table)
+    known = sorted({*before.graph.symbols.declared, *after.graph.symbols.declared})
+    neither = {n: v for n, v in after.graph.symbols.values.items() if n not in known}
+    if neither:
+        for n, v in neither.items():
+            same = [k for k in known if k.lower() == n.lower()]
+            hint = f" (did you mean '{same[0]}'?)" if same else did_you_mean(n, known)
+            hint = hint or (f" (their symbols: {', '.join(known)})" if known else " (they have no symbols)")
+            after.diags.error("E107", f"--set {n}={v}: neither {old} nor {new} has a symbol '{n}'{hint}", Loc("--set"))
         _fail(after.diags, sources_new, Format.table)
     d = diffs.compare(before, after, signal=signal)
     violations = diffs.check(d, max_params_growth, max_macs_growth, max_memory_growth)

@@ -6,7 +6,7 @@ first of them that gives it:
     a command-line option  >  the spec's own `lint:` mapping  >  [tool.netcalc.lint] in pyproject.toml
 
 The keys are the same in the spec and in pyproject.toml (`SPEC_KEYS`: select, ignore, strict, band,
-max-params, max-macs, max-memory, max-depth); `per-file-ignores = {glob = [codes]}` lives only in
+max-params, max-macs, max-memory, max-depth, max-activation-memory); `per-file-ignores = {glob = [codes]}` lives only in
 pyproject.toml and adds its codes to whichever `ignore` applies. A spec's `lint:` is checked as the
 rest of the spec is, by the kinds of `schema.py` (an unknown key with a did-you-mean, a wrong type or
 range, each at its line); commands other than `lint` read it and apply none of it.
@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 
 from .diagnostics import clip, did_you_mean
-from .schema import INVALID, Arg, Bool, Float, Int, Kind, _wrong, coerce_mapping
+from .schema import INVALID, Arg, Bool, Choice, Float, Int, Kind, _wrong, coerce_mapping
 from .yamlsrc import YMap, YScalar, YSeq
 
 CODE = re.compile(r"^[EWB][0-9]{0,3}$")
@@ -96,6 +96,52 @@ class Budget(Kind):
         return {"anyOf": [{"type": "integer", "minimum": 1}, text]}
 
 
+# What each loss expects of the output it reads (W405): logits, or the probabilities of a softmax or
+# a sigmoid, or log-probabilities; "any" for a regression loss (a bounded output may be intended).
+LOSSES = {
+    "cross_entropy": ("logits", "softmax cross-entropy on logits: PyTorch nn.CrossEntropyLoss, Keras "
+                      "categorical_crossentropy(from_logits=True)"),
+    "bce_with_logits": ("logits", "binary cross-entropy on logits: PyTorch nn.BCEWithLogitsLoss, Keras "
+                        "binary_crossentropy(from_logits=True)"),
+    "categorical_crossentropy": ("softmax", "Keras categorical_crossentropy on probabilities (from_logits=False)"),
+    "sparse_categorical_crossentropy": ("softmax", "Keras sparse_categorical_crossentropy on probabilities"),
+    "binary_crossentropy": ("sigmoid", "binary cross-entropy on probabilities: Keras binary_crossentropy, "
+                            "PyTorch nn.BCELoss"),
+    "nll": ("log_probabilities", "PyTorch nn.NLLLoss, on log-probabilities (log_softmax)"),
+    "mse": ("any", "mean squared error"),
+    "l1": ("any", "mean absolute error"),
+    "huber": ("any", "Huber / smooth L1"),
+    "none": ("any", "no loss reads this output (features, or a loss netcalc does not know)"),
+}  # fmt: skip
+LOSS_ALIASES = {"bce": "binary_crossentropy", "nll_loss": "nll", "mae": "l1", "smooth_l1": "huber"}
+
+
+class Loss(Kind):
+    """`loss:` the loss that reads the output (one name), or one per output ({head: cross_entropy})."""
+
+    def describe(self) -> str:
+        return "a loss name (" + ", ".join(LOSSES) + "), or a mapping of output names to them"
+
+    def _one(self, node, diags, what):
+        return Choice(tuple(LOSSES), LOSS_ALIASES).coerce(node, diags, what)
+
+    def coerce(self, node, diags, what):
+        if isinstance(node, YMap):
+            out = {}
+            for name, (_, vnode) in node.entries.items():
+                got = self._one(vnode, diags, f"'loss' of {clip(name)}")
+                if got is INVALID:
+                    return INVALID
+                out[name] = (got, vnode.loc)
+            return out
+        got = self._one(node, diags, what)
+        return got if got is INVALID else {"*": (got, node.loc)}
+
+    def json_schema(self):
+        one = Choice(tuple(LOSSES), LOSS_ALIASES).json_schema()
+        return {"anyOf": [one, {"type": "object", "additionalProperties": one}]}
+
+
 SPEC_KEYS = {
     "select": Arg(Codes(), (), "only these finding codes or prefixes (default: all)"),
     "ignore": Arg(Codes(), (), "skip these finding codes or prefixes"),
@@ -105,9 +151,11 @@ SPEC_KEYS = {
     "max-macs": Arg(Budget(), None, "budget: multiply-accumulates per sample (B502)"),
     "max-memory": Arg(Budget(memory=True), None, "budget: total memory at batch 1, in bytes (B503)"),
     "max-depth": Arg(Int(1), None, "budget: weighted layers, i.e. conv, dense and recurrent (B504)"),
+    "max-activation-memory": Arg(Budget(memory=True), None, "budget: activation memory at batch 1, in bytes (B505)"),
 }
 DEFAULTS = {key: arg.default for key, arg in SPEC_KEYS.items()}
-LIMITS = {"max-params": "params", "max-macs": "macs", "max-memory": "memory", "max-depth": "depth"}
+LIMITS = {"max-params": "params", "max-macs": "macs", "max-memory": "memory", "max-depth": "depth",
+          "max-activation-memory": "activations"}  # fmt: skip
 
 
 class Settings(Kind):
@@ -247,9 +295,9 @@ def cli_budget(key: str, text: str | None) -> tuple[int | None, str | None]:
     if got is None or got < 1:
         return (
             None,
-            f"--{key} takes a positive number such as {'512MB' if key == 'max-memory' else '25M'}, got '{text}'",
+            f"--{key} takes a positive number such as {'512MB' if SPEC_KEYS[key].kind.memory else '25M'}, got '{text}'",
         )
     return got, None
 
 
-__all__ = ["DEFAULTS", "SPEC_KEYS", "Settings", "find_pyproject", "project_settings", "resolve"]
+__all__ = ["DEFAULTS", "LOSSES", "SPEC_KEYS", "Loss", "Settings", "find_pyproject", "project_settings", "resolve"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from math import prod
 
 from .analyze import Analysis, Row
 from .layers.base import fmt_shape
@@ -59,6 +60,9 @@ class LayerChange:
     old_macs: int | None = None
     new_macs: int | None = None
     macs_delta: int = 0
+    old_memory: int | None = None  # bytes of the layer's output at the batch (what activation memory sums)
+    new_memory: int | None = None
+    memory_delta: int = 0
 
 
 @dataclass
@@ -96,14 +100,22 @@ def _figure(key: str, label: str, old: int, new: int, unit: str = "") -> Figure:
     return Figure(key, label, old, new, new - old, _percent(old, new), unit)
 
 
-def _layer(name: str, old: Row | None, new: Row | None) -> LayerChange:
+def _output_bytes(row: Row, totals) -> int | None:
+    """The layer's output for the whole batch, in the analysis's element type (as Totals sums them)."""
+    return None if row.out_shape is None else totals.batch * prod(row.out_shape) * totals.element_bytes
+
+
+def _layer(name: str, old: Row | None, new: Row | None, sizes: tuple = (None, None)) -> LayerChange:
     c = LayerChange(name, SAME)
     if old is not None:
         c.old_op, c.old_shape, c.old_params, c.old_macs = old.node.op, old.out_shape, old.params, old.macs
+        c.old_memory = _output_bytes(old, sizes[0])
     if new is not None:
         c.new_op, c.new_shape, c.new_params, c.new_macs = new.node.op, new.out_shape, new.params, new.macs
+        c.new_memory = _output_bytes(new, sizes[1])
     c.params_delta = (c.new_params or 0) - (c.old_params or 0)
     c.macs_delta = (c.new_macs or 0) - (c.old_macs or 0)
+    c.memory_delta = (c.new_memory or 0) - (c.old_memory or 0)
     if old is None:
         c.status = ADDED
     elif new is None:
@@ -126,11 +138,12 @@ def _layers(old: Analysis, new: Analysis) -> list[LayerChange]:
             anchor = name
         else:
             after.setdefault(anchor, []).append(row)
-    out = [_layer(r.node.name, r, None) for r in after.get(None, [])]
+    sizes = (old.totals, new.totals)
+    out = [_layer(r.node.name, r, None, sizes) for r in after.get(None, [])]
     for row in new.rows:
         name = row.node.name
-        out.append(_layer(name, olds.get(name), row))
-        out += [_layer(r.node.name, r, None) for r in after.get(name, [])]
+        out.append(_layer(name, olds.get(name), row, sizes))
+        out += [_layer(r.node.name, r, None, sizes) for r in after.get(name, [])]
     return out
 
 
@@ -251,8 +264,8 @@ def _shape(s) -> str:
     return "?" if s is None else fmt_shape(s)
 
 
-LAYER_COLUMNS = ["", "layer", "type", "output shape", "params", "Δ params", "MACs", "Δ MACs"]
-LAYER_RIGHT = ("params", "Δ params", "MACs", "Δ MACs")
+LAYER_COLUMNS = ["", "layer", "type", "output shape", "params", "Δ params", "MACs", "Δ MACs", "output memory"]
+LAYER_RIGHT = ("params", "Δ params", "MACs", "Δ MACs", "output memory")
 
 
 def _layer_cells(c: LayerChange) -> list[str]:
@@ -265,6 +278,7 @@ def _layer_cells(c: LayerChange) -> list[str]:
         _signed(c.params_delta) if c.params_delta else "",
         _counts(c.old_macs, c.new_macs),
         _signed(c.macs_delta) if c.macs_delta else "",
+        _two(c.old_memory, c.new_memory, _bytes),
     ]
 
 
@@ -336,10 +350,11 @@ def _finite(x: float) -> float | None:
 
 
 def to_json(diff: Diff, *, all_layers: bool = False, violations: list[str] = ()) -> dict:
-    def side(op, shape, params, macs):
+    def side(op, shape, params, macs, memory):
         if op is None:
             return None
-        return {"type": op, "output_shape": list(shape) if shape is not None else None, "params": params, "macs": macs}
+        return {"type": op, "output_shape": list(shape) if shape is not None else None, "params": params, "macs": macs,
+                "output_bytes": memory}  # fmt: skip
 
     return {
         "old": {"name": diff.old_name, "file": diff.old_file, "counting": diff.counting[0]},
@@ -362,9 +377,9 @@ def to_json(diff: Diff, *, all_layers: bool = False, violations: list[str] = ())
             {
                 "name": c.name,
                 "status": c.status,
-                "old": side(c.old_op, c.old_shape, c.old_params, c.old_macs),
-                "new": side(c.new_op, c.new_shape, c.new_params, c.new_macs),
-                "delta": {"params": c.params_delta, "macs": c.macs_delta},
+                "old": side(c.old_op, c.old_shape, c.old_params, c.old_macs, c.old_memory),
+                "new": side(c.new_op, c.new_shape, c.new_params, c.new_macs, c.new_memory),
+                "delta": {"params": c.params_delta, "macs": c.macs_delta, "output_bytes": c.memory_delta},
             }
             for c in _shown(diff, all_layers)
         ],

@@ -10,9 +10,11 @@ signal report finds (W301–W304):
 - W403 two linear layers with no nonlinearity between them: together they are one linear map.
 - W404 a large dense layer after a flatten of a feature map: global average pooling would feed it C
   numbers instead of C·H·W (both parameter counts shown).
-- W405 a PyTorch network whose output is a softmax: nn.CrossEntropyLoss applies log-softmax itself.
-- W406 a stride larger than the window: input rows/columns between windows are never read.
-- B501–B504 budgets: parameters, MACs, memory, depth above the limit (errors), by how much.
+- W405 an output activation that does not fit the loss the spec names (`loss:`), or a softmax/sigmoid
+  output with no `loss:` (PyTorch's cross-entropy losses take logits, Keras's probabilities).
+- W406 windows that leave input rows/columns between them unread (a stride larger than the window, or
+  dilated taps the stride keeps missing).
+- B501–B505 budgets: parameters, MACs, memory, depth, activation memory above the limit (errors), by how much.
 
 Rules are small functions over the analysis; `RULES` is their explicit table (code → function and
 rationale), which `netcalc lint --explain CODE`-style documentation and the README table read.
@@ -24,6 +26,7 @@ import re
 from math import prod
 
 from .diagnostics import Diagnostics, did_you_mean
+from .layers.base import AXIS_NAMES
 
 LINEAR = ("dense", "conv1d", "conv2d", "conv2d_transpose")
 PASS_THROUGH = ("flatten", "reshape", "identity", "zeropad1d", "zeropad2d")
@@ -124,41 +127,98 @@ def dense_after_flatten(analysis, diags: Diagnostics, min_params: int = 1_000_00
         )
 
 
-def softmax_output_pytorch(analysis, diags: Diagnostics) -> None:
-    """W405: a PyTorch-convention network whose output is a softmax."""
-    if analysis.graph.convention != "pytorch":
-        return
+SQUASH = ("softmax", "sigmoid")
+
+
+def output_loss(analysis, diags: Diagnostics) -> None:
+    """W405: an output activation that does not fit the loss after it. The spec's `loss:` names the
+    loss (netcalc.config.LOSSES says what each expects); with none, a softmax or sigmoid output is a
+    finding, since the two ways of writing the loss need different outputs: PyTorch's
+    nn.CrossEntropyLoss and nn.BCEWithLogitsLoss apply the softmax/sigmoid themselves (logits in),
+    Keras's categorical/binary_crossentropy take probabilities unless from_logits=True."""
+    from .config import LOSSES
+
     rows = _rows(analysis)
+    losses = getattr(analysis.graph, "loss", None) or {}
+    torch = analysis.graph.convention == "pytorch"
     for name in analysis.graph.outputs:
         row = rows.get(name)
-        if row is not None and row.node.op == "softmax":
-            diags.warning(
-                "W405",
-                f"{name}: the output is a softmax, but PyTorch's nn.CrossEntropyLoss applies log-softmax itself "
-                "(a softmax before it trains slowly); output the logits, or pair log_softmax with nn.NLLLoss",
-                row.node.loc,
-                layer=name,
-            )
+        if row is None:
+            continue
+        op = row.node.op if row.node.op in SQUASH else None
+        loss = losses.get(name, losses.get("*"))
+        if loss is None:
+            if op is None:
+                continue
+            logits, on_logits, on_probs = (("nn.CrossEntropyLoss", "cross_entropy", "categorical_crossentropy")
+                                           if op == "softmax" else
+                                           ("nn.BCEWithLogitsLoss", "bce_with_logits", "binary_crossentropy"))  # fmt: skip
+            if torch:
+                say = (f"PyTorch's {logits} applies the {op} itself (a {op} before it trains slowly): output the "
+                       f"logits with loss: {on_logits}, or name the loss that takes probabilities (loss: {on_probs})")  # fmt: skip
+            else:
+                say = f"Keras's {on_probs} takes these probabilities unless from_logits=True: say so with loss: {on_probs}"
+            problem = f"the output is a {op} and no loss: says what reads it; {say}"
+        else:
+            expects = LOSSES[loss][0]
+            if expects == "logits" and op:
+                problem = f"the output is a {op}, but {loss} applies the {op} itself: output the logits"
+            elif expects in SQUASH and op != expects:
+                got = f"a {op}" if op else "not bounded (logits)"
+                problem = f"{loss} takes the probabilities of a {expects}, but the output is {got}"
+            elif expects == "log_probabilities" and op:
+                problem = f"{loss} takes log-probabilities (log_softmax), but the output is a {op}'s probabilities"
+            else:
+                continue
+            problem += f" ({LOSSES[loss][1]})"
+        diags.warning("W405", f"{name}: {problem}", row.node.loc, layer=name)
+
+
+WHAT = {"height": "rows", "width": "columns"}
+
+
+def never_read(n: int, k: int, s: int, d: int, pb: int, out: int) -> list[int]:
+    """The input positions 0…n−1 that no window reads, before the end of the last window (those after
+    it are W201's): window o reads o·s − pb + j·d for j < k. Exact, by counting the taps of each
+    residue of the stride's period (a network's sizes are small enough to list)."""
+    end = min(n, (out - 1) * s - pb + d * (k - 1) + 1)
+    read = bytearray(max(end, 0))
+    for o in range(out):
+        for j in range(k):
+            x = o * s - pb + j * d
+            if 0 <= x < end:
+                read[x] = 1
+    return [x for x in range(max(end, 0)) if not read[x]]
 
 
 def stride_over_window(analysis, diags: Diagnostics) -> None:
-    """W406: a conv or pool whose stride exceeds its (dilated) window on some axis."""
+    """W406: a conv or pool whose windows leave input positions between them unread: a stride larger
+    than the (dilated) window, or a dilation whose taps the stride keeps landing on the same rows
+    (kernel 2, dilation 2, stride 2 reads only the even rows)."""
     for row in analysis.rows:
         g = row.g
-        if not row.ok or g is None or "ss" not in g or "ks" not in g:
+        if not row.ok or g is None or "ss" not in g or "ks" not in g or "pads" not in g or "outs" not in g:
             continue
         ds = g.get("ds") or (1,) * len(g.ks)
-        for k, s, d in zip(g.ks, g.ss, ds, strict=True):
+        axes = AXIS_NAMES.get(len(g.ks), ("position",) * len(g.ks))
+        for n, k, s, d, (pb, _), out, axis in zip(g.ns, g.ks, g.ss, ds, g.pads, g.outs, axes, strict=True):
+            if (s == 1 and d == 1) or n * k > 10**7:
+                continue
+            missed = never_read(n, k, s, d, pb, out)
+            if not missed:
+                continue
             span = d * (k - 1) + 1
-            if s > span:
-                diags.warning(
-                    "W406",
-                    f"{row.node.name}: stride {s} is larger than the window ({span}): {s - span} of every {s} input "
-                    "rows/columns are never read (`netcalc explain` lists them)",
-                    row.node.arg_loc("stride"),
-                    layer=row.node.name,
-                )
-                break
+            why = (f"stride {s} is larger than the window ({span})" if s > span
+                   else f"the {k} taps {d} apart (dilation {d}) and stride {s} never land on them")  # fmt: skip
+            shown = ", ".join(map(str, missed[:4])) + (", …" if len(missed) > 4 else "")
+            diags.warning(
+                "W406",
+                f"{row.node.name}: input {WHAT.get(axis, 'positions')} {shown} ({len(missed)} of {n}) are never read: {why} "
+                "(`netcalc explain` shows the windows)",
+                row.node.arg_loc("stride") if s > 1 else row.node.arg_loc("dilation"),
+                layer=row.node.name,
+            )
+            break
 
 
 RULES = {
@@ -166,8 +226,8 @@ RULES = {
     "W402": (dropout_before_batchnorm, "dropout before batchnorm shifts the variance between training and inference"),
     "W403": (linear_after_linear, "two linear layers with no nonlinearity between them are one linear map"),
     "W404": (dense_after_flatten, "a large dense layer after flatten, where global average pooling would do"),
-    "W405": (softmax_output_pytorch, "a softmax output in PyTorch, whose cross-entropy loss expects logits"),
-    "W406": (stride_over_window, "a stride larger than the window skips input"),
+    "W405": (output_loss, "an output activation that does not fit the loss (softmax/sigmoid with no loss: given)"),
+    "W406": (stride_over_window, "windows that leave input between them unread (stride over window, dilation)"),
 }
 
 # Every finding code in a few words: what SARIF's rule descriptions say (the README's tables say the same,
@@ -211,11 +271,13 @@ CODES = {
     "B502": "MACs over the budget",
     "B503": "memory over the budget",
     "B504": "weighted layers over the budget",
+    "B505": "activation memory over the budget",
 }
 
 
 def budgets(analysis, diags: Diagnostics, limits: dict) -> None:
-    """B501–B504: parameters, MACs, total memory (bytes, at the analysis's batch), weighted depth."""
+    """B501–B505: parameters, MACs, total memory (bytes, at the analysis's batch), weighted depth,
+    activation memory (every layer output kept for the backward pass, at the analysis's batch)."""
     t = analysis.totals
     depth = sum(1 for row in analysis.rows if row.node.op in LINEAR or row.node.op in ("lstm", "gru", "rnn"))
     figures = {
@@ -223,6 +285,7 @@ def budgets(analysis, diags: Diagnostics, limits: dict) -> None:
         "macs": ("B502", "MACs", t.macs),
         "memory": ("B503", "bytes of memory", t.total_bytes),
         "depth": ("B504", "weighted layers", depth),
+        "activations": ("B505", "bytes of activation memory", t.activation_bytes),
     }
     loc = analysis.graph.inputs[0].loc if analysis.graph.inputs else None
     for key, limit in limits.items():

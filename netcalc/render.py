@@ -18,24 +18,52 @@ def human(n: int | float, unit: str = "") -> str:
     return f"{n:g} {unit}".rstrip()
 
 
-def _with_human(n: int, shown: bool = True) -> str:
+def _with_human(n: int, shown=True) -> str:
     """1,667,700 (1.67 M); a number under a thousand alone. A symbolic figure (netcalc.symbolic.Dual):
-    its formula, then its value at the defaults when they are `shown`."""
+    its formula, then its value at the defaults when it is `shown` (a bool, or a test of the figure:
+    `known`)."""
     if hasattr(n, "e"):
-        return f"{n}" + (f" = {_with_human(n.v)}" if shown else "")
+        return f"{n}" + (f" = {_with_human(n.v)}" if _shown(shown, n) else "")
     return f"{n:,} ({human(n)})" if n >= 1000 else f"{n:,}"
 
 
-def mb(n: int, shown: bool = True) -> str:
+def count(n: int, shown=True) -> str:
+    """A count as the parameter rows show it: 13,414; a symbolic one as its formula = its value."""
     if hasattr(n, "e"):
-        return f"{n} bytes" + (f" = {mb(n.v)}" if shown else "")
+        return f"{n}" + (f" = {n.v:,}" if _shown(shown, n) else "")
+    return f"{n:,}"
+
+
+def mb(n: int, shown=True) -> str:
+    if hasattr(n, "e"):
+        return f"{n} bytes" + (f" = {mb(n.v)}" if _shown(shown, n) else "")
     return f"{n / 1e6:,.2f} MB"
 
 
-def values_shown(a: Analysis) -> bool:
-    """Symbolic figures have values to show: every free symbol has a default (or the spec has none)."""
+def _shown(shown, n) -> bool:
+    return shown(n) if callable(shown) else bool(shown)
+
+
+def unvalued(a: Analysis) -> set:
+    """The free symbols with no value to evaluate the formulas at (no default, or a generic point)."""
     scope = a.graph.symbols
-    return scope is None or scope.defaults_known
+    if scope is None:
+        return set()
+    return {n for n in scope.free if scope.generic or scope.used[n].default is None}
+
+
+def known(a: Analysis):
+    """A test of one figure: it has a value at the defaults (a number, or a formula whose symbols all
+    have defaults; a figure that does not involve a batch symbol N keeps its value)."""
+    missing = unvalued(a)
+    if not missing:
+        return lambda x: True
+    return lambda x: not hasattr(x, "e") or not any(s.name in missing for s in x.e.free_symbols)
+
+
+def values_shown(a: Analysis) -> bool:
+    """Every symbolic figure has a value to show: every free symbol has a default (or the spec has none)."""
+    return not unvalued(a)
 
 
 def symbols_line(a: Analysis) -> list[str]:
@@ -49,7 +77,12 @@ def symbols_line(a: Analysis) -> list[str]:
         text = name + (f" = {d.default} (default)" if d.default is not None else " (no default)")
         limits = [f"{k} {v}" for k, v in (("min", d.min), ("max", d.max), ("divisible by", d.divisible)) if v]
         parts.append(text + (f" [{', '.join(limits)}]" if limits else ""))
-    note = "" if values_shown(a) else " · figures are formulas; give defaults or --set for values"
+    missing = [n for n in scope.free if n in unvalued(a)]
+    note = (
+        ""
+        if not missing
+        else f" · figures with {', '.join(missing)} are formulas only; give defaults or --set for values"
+    )
     return [f"symbols {'; '.join(parts)}{note} · `netcalc sizes` tells which sizes divide exactly"]
 
 
@@ -121,14 +154,14 @@ def header_lines(a: Analysis) -> list[str]:
 
 def totals_lines(a: Analysis) -> list[tuple[str, str]]:
     t = a.totals
-    v = values_shown(a)
+    v = known(a)
     lines = [
-        ("Total params", f"{t.params:,}"),
-        ("Trainable params", f"{t.trainable_params:,}"),
-        ("Non-trainable params", f"{t.non_trainable_params:,}"),
+        ("Total params", count(t.params, v)),
+        ("Trainable params", count(t.trainable_params, v)),
+        ("Non-trainable params", count(t.non_trainable_params, v)),
     ]
     if t.buffers:
-        lines.append(("Buffers (not params)", f"{t.buffers:,}"))
+        lines.append(("Buffers (not params)", count(t.buffers, v)))
     lines += [
         ("MACs per sample", _with_human(t.macs, v)),
         ("FLOPs per sample", _with_human(t.flops, v)),
@@ -369,13 +402,17 @@ def to_json(a: Analysis) -> dict:
     }
 
 
-def symbolic_json(doc, shown: bool):
+def symbolic_json(doc, shown=True):
     """A symbolic figure becomes its formula as a string (sympy's spelling: floor(H/2)) and, beside
-    it under `<key>_value`, its value at the defaults (null when a symbol has none); a shape with
-    symbolic sizes likewise (a list of numbers and strings, and the list of values)."""
+    it under `<key>_value`, its value at the defaults (null when a symbol in its formula has none;
+    `shown` is a bool or a test of one figure, `known`); a shape with symbolic sizes likewise (a list
+    of numbers and strings, and the list of values, null where a size has none)."""
 
     def sym(x) -> bool:
         return hasattr(x, "e")
+
+    def value(x):
+        return x.v if _shown(shown, x) else None
 
     def conv(x):
         if isinstance(x, dict):
@@ -383,10 +420,10 @@ def symbolic_json(doc, shown: bool):
             for k, v in x.items():
                 if sym(v):
                     out[k] = str(v.e)
-                    out[f"{k}_value"] = v.v if shown else None
+                    out[f"{k}_value"] = value(v)
                 elif isinstance(v, (list, tuple)) and any(sym(i) for i in v):
                     out[k] = [str(i.e) if sym(i) else i for i in v]
-                    out[f"{k}_value"] = [i.v if sym(i) else i for i in v] if shown else None
+                    out[f"{k}_value"] = [value(i) if sym(i) else i for i in v]
                 else:
                     out[k] = conv(v)
             return out
@@ -404,7 +441,7 @@ def render_json(a: Analysis) -> str:
 
     doc = to_json(a)
     if a.graph.symbols is not None and a.graph.symbols.free:
-        doc = symbolic_json(doc, values_shown(a))
+        doc = symbolic_json(doc, known(a))
         doc["symbols"] = {
             name: {"default": d.default, "min": d.min, "max": d.max, "divisible": d.divisible}
             for name, d in a.graph.symbols.used.items()

@@ -556,15 +556,27 @@ def _warn(report, diags, code, direction, growth, band, found, first, last) -> N
         fed = f"fed by {before}" if before else "with no nonlinearity before it"
         lsuv = 1 / math.sqrt(culprit.q) if culprit.q > 0 else float("nan")
         fix = 1 / math.sqrt(step) if direction == "forward" and math.isfinite(step) and step > 0 else None
-        tail = f": its init is {now}, {fed}; {name} keeps the step near 1"
-        if fix is not None:
-            tail += f" (or scale its weights by {fix:.3g})"
+        if _same_init(now, pick):  # the init suits its input already: the step comes from what lies between
+            tail = (f": its init is {now}, {fed}, which suits it already: the step comes from the layers "
+                    "between (pooling, a sum, the input's statistics)")  # fmt: skip
+            if fix is not None:
+                tail += f"; scaling its weights by {fix:.3g} corrects it"
+        else:
+            tail = f": its init is {now}, {fed}; {name} keeps the step near 1"
+            if fix is not None:
+                tail += f" (or scale its weights by {fix:.3g})"
         tail += f"; LSUV would scale them by 1/√q = {lsuv:.3g} to give its output E[x²] = 1"
     else:
         reason = REASONS.get(culprit.node.op, "")
         tail = f": {reason}" if reason else ""
         tail += "; zero-initialise the last layer of each branch (Fixup, SkipInit) or normalise inside it"
     diags.warning(code, head + tail, culprit.node.loc, layer=culprit.node.name)
+
+
+def _same_init(now: str, pick: tuple) -> bool:
+    """Whether the layer's initialiser (as described) is the one SUGGEST would give it."""
+    spec = inits.parse_name(pick[0].split(" ")[0])
+    return spec is not None and now == spec.describe()
 
 
 def _activation_before(report, s) -> str | None:

@@ -61,6 +61,35 @@ class SymbolSizes:
     def valid(self, x: int) -> bool:
         return x >= self.minimum and x % self.modulus in self.residues and (self.only is None or x in self.only)
 
+    def nearest(self, x: int) -> list[int]:
+        """The valid values nearest to x: the one below (if any) and the one above (if any); x itself
+        when it is valid."""
+        if self.valid(x):
+            return [x]
+        if self.only is not None:
+            values = [y for y in sorted(self.only) if self.valid(y)]
+            below = [y for y in values if y < x][-1:]
+            above = [y for y in values if y > x][:1]
+            return below + above
+        below = next((y for y in range(x - 1, max(self.minimum - 1, x - self.modulus - 1), -1) if self.valid(y)), None)
+        start = max(x + 1, self.minimum)
+        above = next((y for y in range(start, start + self.modulus) if self.valid(y)), None)
+        return [y for y in (below, above) if y is not None]
+
+    def declared(self, x: int) -> str | None:
+        """What the declaration says against x, in a word or two (min 32, max 4096, multiple of 32),
+        or None when it allows x."""
+        d = self.decl
+        if d is None:
+            return None
+        if d.min is not None and x < d.min:
+            return f"min {d.min}"
+        if d.max is not None and x > d.max:
+            return f"max {d.max}"
+        if d.divisible is not None and x % d.divisible:
+            return f"multiple of {d.divisible}"
+        return None
+
     def declared_ok(self) -> bool | None:
         """Whether the values the declaration allows (min, max, divisible) are all valid; None when
         the declaration constrains nothing."""
@@ -88,11 +117,28 @@ def congruence(name: str, modulus: int, residues) -> str:
 
 
 def listed(name: str, values) -> str:
-    """H ∈ {784}; H ∈ {28, 56, …} for a long list."""
+    """H = 784; H ∈ {28, 56, …} for a long list; runs of consecutive values as ranges: C ≤ 39,
+    8 ≤ H ≤ 9 (a run that reaches the end of the scanned range, SCAN, is open: H ≥ 8)."""
     if not values:
         return f"no {name}"
+    if len(values) == 1:
+        return f"{name} = {values[0]}"
+    runs: list[list[int]] = []
+    for v in values:
+        if runs and v == runs[-1][1] + 1:
+            runs[-1][1] = v
+        else:
+            runs.append([v, v])
+    if len(runs) == 1:
+        lo, hi = runs[0]
+        if hi >= SCAN:
+            return f"{name} ≥ {lo}"
+        return f"{name} ≤ {hi}" if lo == 1 else f"{lo} ≤ {name} ≤ {hi}"
+    if len(runs) <= 4 and len(runs) < len(values):
+        parts = [f"{a}" if a == b else f"{a}…{b}" if b < SCAN else f"{a}…" for a, b in runs]
+        return f"{name} ∈ {{{', '.join(parts)}}}"
     shown = ", ".join(map(str, values[:8])) + (", …" if len(values) > 8 else "")
-    return f"{name} = {values[0]}" if len(values) == 1 else f"{name} ∈ {{{shown}}}"
+    return f"{name} ∈ {{{shown}}}"
 
 
 def reduce(modulus: int, residues) -> tuple[int, frozenset]:
@@ -119,6 +165,12 @@ def solve(analysis) -> list[SymbolSizes]:
         sizes = [c for c in conds if c.kind == "size"]
         for c in sizes:
             low = _threshold(c, name, point)
+            if not _grows(c, name, point, low):  # a size that shrinks as x grows (filters: ${40 - C}): list
+                rule = Rule(c)
+                rule.only = frozenset(x for x in range(1, SCAN + 1) if c.holds(evaluate(c.expr, {**point, name: x})))
+                res.only = rule.only if res.only is None else res.only & rule.only
+                res.rules.append(rule)
+                continue
             if low > 1:
                 res.rules.append(Rule(c, minimum=low))
             res.minimum = max(res.minimum, low)
@@ -180,6 +232,17 @@ def _combine(m1: int, r1, m2: int, r2) -> tuple[int, frozenset]:
     return m, frozenset(r for r in range(m) if r % m1 in r1 and r % m2 in r2)
 
 
+def _grows(c, name: str, point: dict, low: int) -> bool:
+    """Whether a size condition that holds at `low` still holds above it, checked at low + 1 and at
+    doublings up to MAX_SEARCH: sizes made by windows grow with the input, but a width such as
+    ${40 - C} shrinks as C grows."""
+    x = max(low, 1)
+    for y in [x + 1, *(x << k for k in range(1, 41) if x << k <= MAX_SEARCH)]:
+        if not c.holds(evaluate(c.expr, {**point, name: y})):
+            return False
+    return True
+
+
 def _threshold(c, name: str, point: dict) -> int:
     """The smallest x ≥ 1 at which a size condition holds (it does from there on: sizes grow with x)."""
 
@@ -201,6 +264,39 @@ def _threshold(c, name: str, point: dict) -> int:
         else:
             lo = mid
     return hi
+
+
+# --- a point where the spec can be analysed ---
+
+
+def search_point(analysis, reanalyse, tries: int = 4):
+    """A spec that cannot be analysed at its defaults nor at the generic size (a reshape to 4×4 with
+    the default H = 4): solve what the layers up to the failing one assume, move a symbol to the
+    valid value nearest to where it was (one the declaration allows, where there is one) and analyse
+    again (`reanalyse(points)`): each symbol alone first, then all of them, and a few times over, as
+    later layers may fail in turn. Returns (analysis, points) or None when no point is found."""
+    for _ in range(tries):
+        point = dict(analysis.graph.symbols.point)
+        moves = {}
+        for res in solve(analysis):
+            here = point[res.name]
+            near = res.nearest(here) or res.smallest[:1]
+            if not near:
+                return None  # no value of this symbol is valid
+            allowed = [x for x in near if res.declared(x) is None]
+            best = min(allowed or near, key=lambda x: abs(x - here))
+            if best != here:
+                moves[res.name] = best
+        if not moves:
+            return None
+        tried = [{**point, name: value} for name, value in moves.items()]
+        if len(moves) > 1:
+            tried.append({**point, **moves})
+        for at in tried:
+            analysis = reanalyse(at)
+            if analysis.ok:
+                return analysis, at
+    return None
 
 
 # --- scaling with one symbol ---
@@ -254,6 +350,9 @@ def parse_sweep(text: str) -> tuple[list[str], list[int]] | str:
     bad = f"--sweep takes NAME=LOW..HIGH[:STEP] or NAME=V1,V2,... (such as T=16..1024), got '{text}'"
     if not eq or not names:
         return bad
+    twice = [n for i, n in enumerate(names) if n in names[:i]]
+    if twice:
+        return f"--sweep {names_text.strip()}: {twice[0]} is given twice, got '{text}'"
     try:
         if ".." in rng:
             low_text, _, rest = rng.partition("..")
@@ -328,6 +427,7 @@ __all__ = [
     "reduce",
     "relax",
     "scaling",
+    "search_point",
     "solve",
     "term_text",
 ]

@@ -11,16 +11,32 @@ NAMES = {"macs_batch": "MACs", "flops_batch": "FLOPs", "activation_bytes": "acti
          "total_bytes": "total memory (bytes)"}  # fmt: skip
 
 
+def _batch(analysis) -> str:
+    """'' at batch 1, else ' (batch N)' / ' (batch 4)': the MACs and FLOPs are for the batch."""
+    b = analysis.totals.batch
+    return f" (batch {b})" if hasattr(b, "e") or b != 1 else ""
+
+
+def names(analysis) -> dict:
+    """The figures' labels, with the batch where it is not 1 (MACs (batch N))."""
+    at = _batch(analysis)
+    if not at:
+        return NAMES
+    return {"macs_batch": f"MACs{at}", "flops_batch": f"FLOPs{at}",
+            "activation_bytes": f"activation memory{at[:-1]}, bytes)",
+            "total_bytes": f"total memory{at[:-1]}, bytes)"}  # fmt: skip
+
+
 def _threshold_rules(res) -> list:
     """The first condition that sets the smallest size (later layers may repeat it)."""
-    return [r for r in res.rules if r.cond.kind == "size" and r.minimum == res.minimum][:1]
+    return [r for r in res.rules if r.cond.kind == "size" and r.only is None and r.minimum == res.minimum][:1]
 
 
 def _tightening(res) -> list:
     """The periodic conditions that tighten the congruence, in the order of the layers."""
     out, seen = [], (1, frozenset({0}))
-    for r in res.rules:
-        if r.cond.kind != "size" and r.so_far != seen:
+    for r in res.rules:  # (a condition that is not periodic is listed with its values instead)
+        if r.cond.kind != "size" and r.only is None and r.so_far != seen:
             out.append(r)
             seen = r.so_far
     return out
@@ -29,29 +45,26 @@ def _tightening(res) -> list:
 def value_note(res, value: int, label: str) -> str:
     if res.valid(value):
         return f"{label} {res.name} = {value}: valid"
-    nearest = [x for x in (_prev(res, value), _next(res, value)) if x is not None]
+    nearest = res.nearest(value)
     return f"{label} {res.name} = {value}: NOT valid (nearest valid: {', '.join(map(str, nearest)) or 'none'})"
 
 
-def _next(res, x: int):
-    for y in range(max(x, res.minimum), max(x, res.minimum) + res.modulus + 1):
-        if res.valid(y):
-            return y
-    return None
+def moved_line(analysis, moved: dict | None) -> list[str]:
+    """When the spec could not be analysed at its defaults (nor at a generic size): where it was."""
+    if not moved:
+        return []
+    at = ", ".join(f"{n} = {v}" for n, v in moved.items())
+    return [
+        f"(the spec cannot be analysed at its defaults nor at a generic size: the conditions are worked out at {at})"
+    ]
 
 
-def _prev(res, x: int):
-    for y in range(x, max(res.minimum - 1, x - res.modulus - 1), -1):
-        if res.valid(y):
-            return y
-    return None
-
-
-def text(analysis, results, sweep=None) -> str:
+def text(analysis, results, sweep=None, moved: dict | None = None) -> str:
     g = analysis.graph
     scope = g.symbols
     lines = [f"{g.name}: the sizes every layer divides exactly, with outputs of at least 1"
              + (" (each symbol with the others at their defaults)" if len(results) > 1 else "")]  # fmt: skip
+    lines += moved_line(analysis, moved)
     for res in results:
         cond = res.congruence
         low = res.smallest[0] if res.smallest else res.minimum
@@ -84,7 +97,7 @@ def text(analysis, results, sweep=None) -> str:
                          f" — {c.what} (line {c.loc.line})")  # fmt: skip
     lines += scaling_lines(analysis)
     if sweep is not None:
-        lines += ["", *sweep_lines(sweep, {r.name: r for r in results})]
+        lines += ["", *sweep_lines(sweep, {r.name: r for r in results}, analysis)]
     return "\n".join(lines) + "\n"
 
 
@@ -93,38 +106,63 @@ def scaling_lines(analysis) -> list[str]:
     found = scaling(analysis)
     if not found:
         return []
+    labels = names(analysis)
+    width = max(22, *(len(labels[fig]) for fig in found))
     lines = ["", "for large sizes (floors dropped, leading term)"]
     for fig, (_, lead, degree) in found.items():
-        lines.append(f"  {NAMES[fig]:<22} ≈ {term_text(lead)}: {growth_words(lead, degree)}")
+        lines.append(f"  {labels[fig]:<{width}} ≈ {term_text(lead)}: {growth_words(lead, degree)}")
     return lines
 
 
-def sweep_lines(sw, results: dict) -> list[str]:
+def point_validity(sw, results: dict, point: int) -> tuple[bool, list[str]]:
+    """Whether every layer takes the size (divides exactly, outputs of at least 1), and what the
+    declarations of the swept symbols say against it (['max 4096'], ['H: min 32'] for several)."""
+    ok = all(results[n].valid(point) for n in sw.names if n in results)
+    why = []
+    for n in sw.names:
+        said = results[n].declared(point) if n in results else None
+        if said:
+            why.append(f"{n}: {said}" if len(sw.names) > 1 else said)
+    return ok, why
+
+
+def sweep_lines(sw, results: dict, analysis=None) -> list[str]:
     name = "=".join(sw.names)
+    at = _batch(analysis) if analysis is not None else ""
+    labels = names(analysis) if analysis is not None else NAMES
+    width = max(22, *(len(labels[fig]) for fig in ("macs_batch", "total_bytes")))
     lines = [f"scaling with {name}" + (" (the other symbols at their defaults)" if sw.fixed else "")]
     for fig in ("macs_batch", "total_bytes"):
         lead, degree = sw.leading[fig]
-        lines.append(f"  {NAMES[fig]:<22} {pretty(sw.formulas[fig])}")
-        lines.append(f"  {'':<22} leading term {term_text(lead)}: {growth_words(lead, degree)}")
-    header = [name, "MACs", "FLOPs", "activations", "total memory", "MACs ×", "valid size"]
+        lines.append(f"  {labels[fig]:<{width}} {pretty(sw.formulas[fig])}")
+        lines.append(f"  {'':<{width}} leading term {term_text(lead)}: {growth_words(lead, degree)}")
+    header = [name, f"MACs{at}", f"FLOPs{at}", "activations", "total memory", "MACs ×", "valid size"]
     body = []
     prev = None
+    divides, declared = True, False
     for point, vals in sw.rows:
         ratio = f"{vals['macs_batch'] / prev:.2f}" if prev else ""
         prev = vals["macs_batch"] or None
-        valid = all(results[n].valid(point) for n in sw.names if n in results)
+        ok, why = point_validity(sw, results, point)
+        divides, declared = divides and ok, declared or bool(why)
+        cell = "yes" if ok and not why else "no" + (f" ({'; '.join(why)})" if why else "")
         body.append([str(point), f"{vals['macs_batch']:,}", f"{vals['flops_batch']:,}", human(vals["activation_bytes"], "B"),
-                     human(vals["total_bytes"], "B"), ratio, "yes" if valid else "no"])  # fmt: skip
+                     human(vals["total_bytes"], "B"), ratio, cell])  # fmt: skip
     head, rule, rows = plain_table(header, body, {1, 2, 3, 4, 5})
-    notes = [] if all(r[-1] == "yes" for r in body) else [
+    notes = [] if divides else [
         "  (at a size that is not valid a framework drops rows or fails; the figures are the formulas' values)"
     ]  # fmt: skip
+    if declared:
+        notes.append(f"  (no (…) with a reason: outside what the spec declares for {', '.join(sw.names)} under symbols:;"
+                     " --set refuses such a value)")  # fmt: skip
     return [*lines, "", "  " + head, "  " + rule, *("  " + r for r in rows), *notes]
 
 
-def to_json(analysis, results, sweep=None) -> dict:
+def to_json(analysis, results, sweep=None, moved: dict | None = None) -> dict:
     scope = analysis.graph.symbols
     doc: dict = {"spec": analysis.graph.name, "symbols": []}
+    if moved:
+        doc["analysed_at"] = dict(moved)  # the defaults could not be analysed
     for res in results:
         decl = scope.used.get(res.name)
         doc["symbols"].append(
@@ -167,8 +205,9 @@ def to_json(analysis, results, sweep=None) -> dict:
             "formulas": {fig: str(e) for fig, e in sweep.formulas.items()},
             "leading": {fig: {"term": str(t), "degree": d} for fig, (t, d) in sweep.leading.items()},
             "rows": [
-                {"value": p, **vals, "valid": all(r.valid(p) for r in results if r.name in sweep.names)}
+                {"value": p, **vals, "valid": ok and not why, "divides": ok, "declared_against": why or None}
                 for p, vals in sweep.rows
+                for ok, why in [point_validity(sweep, {r.name: r for r in results}, p)]
             ],
         }
     return doc

@@ -21,7 +21,7 @@ from math import prod
 from pathlib import Path
 
 from .blocks import parse_blocks, substitute
-from .config import Settings
+from .config import Loss, Settings
 from .diagnostics import Diagnostics, clip, did_you_mean
 from .graph import Frame, Graph, Input, Node
 from .layers import ACTIVATION_NAMES, ALIASES, REGISTRY
@@ -64,6 +64,12 @@ TOP = {
     "blocks": Arg(Str(), None, "reusable blocks"),  # a mapping, checked by blocks.parse_blocks
     "lint": Arg(Settings(), None, "settings of `netcalc lint` for this spec (over pyproject.toml, under options)"),
     "symbols": Arg(Str(), None, "named sizes used in shapes (H, W, T...): defaults and constraints"),
+    "loss": Arg(
+        Loss(),
+        None,
+        "the loss that reads the output (cross_entropy, binary_crossentropy, mse...), or one "
+        "per output: what `netcalc lint` checks the output activation against (W405)",
+    ),
 }
 RAW_KEYS = ("input", "defaults", "layers", "blocks", "symbols")  # checked by their own readers
 INPUT = {
@@ -99,7 +105,7 @@ def load(
     sources: dict | None = None,
     values: dict | None = None,
     symbolic: bool = False,
-    generic: bool = False,
+    generic: bool | dict = False,
 ):
     """Read, parse and expand a spec; None when it is unusable (the reasons are in diags).
 
@@ -138,7 +144,7 @@ def build(
     convention: str | None = None,
     values: dict | None = None,
     symbolic: bool = False,
-    generic: bool = False,
+    generic: bool | dict = False,
 ):
     """The graph of a parsed spec. Symbols (`symbols:`, names in shapes) take `values` (--set), else
     their defaults; with `symbolic`, a symbol --set does not fix stays a formula (netcalc.symbolic)."""
@@ -213,6 +219,7 @@ def _build(root, file: str, diags: Diagnostics, default_name: str, convention: s
         file=file,
     )
     graph.lint = values.get("lint", {})  # the spec's own lint settings: only `netcalc lint` applies them
+    graph.loss = _losses(values.get("loss") or {}, outputs, nodes, diags)
     return graph
 
 
@@ -247,6 +254,19 @@ def _outputs(root: YMap, declared, nodes: list[Node], inputs: list[Input], diags
         if inp.name not in read:
             diags.warning("W203", f"input '{inp.name}': no layer reads it", inp.loc)
     return outputs
+
+
+def _losses(losses: dict, outputs: list[str], nodes: list[Node], diags: Diagnostics) -> dict:
+    """`loss:` by output name ('*': every output); a name that is no output is an error E113."""
+    after = {n.part_of: n.name for n in nodes if n.part_of}  # `activation:` shorthand: its output
+    out = {}
+    for name, (loss, loc) in losses.items():
+        target = after.get(name, name)
+        if name != "*" and target not in outputs:
+            diags.error("E113", f"'loss' names no output: '{clip(name)}'{did_you_mean(name, outputs)}", loc)
+            continue
+        out[target] = loss
+    return out
 
 
 def _inputs(node, convention: str, diags: Diagnostics) -> list:

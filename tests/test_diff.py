@@ -185,8 +185,9 @@ def test_json(tmp_path):
                                        "percent": pytest.approx(-97.9279, abs=1e-4)}  # fmt: skip
     assert doc["signal"] is None and doc["unchanged"] == 0
     fc = doc["layers"][2]
-    assert fc["status"] == "changed" and fc["delta"] == {"params": -1_536_000, "macs": -1_536_000}
-    assert fc["old"] == {"type": "dense", "output_shape": [500], "params": 1_568_500, "macs": 1_568_000}
+    assert fc["status"] == "changed" and fc["delta"] == {"params": -1_536_000, "macs": -1_536_000, "output_bytes": 0}
+    assert fc["old"] == {"type": "dense", "output_shape": [500], "params": 1_568_500, "macs": 1_568_000,
+                         "output_bytes": 2_000}  # 500 float32 outputs  # fmt: skip
     assert doc["layers"][0]["new"] is None and doc["layers"][1]["old"] is None
 
 
@@ -208,3 +209,16 @@ def test_cli_diff_exit_code_and_markdown(tmp_path):
     r = netcalc("diff", str(old), str(new), "--max-params-growth", "25", "--format", "markdown", "--no-signal")
     assert r.returncode == 0
     assert "| Total params | 1,601,000 | 1,921,200 | +320,200 | +20.00 % |" in r.stdout
+
+
+def test_per_layer_output_memory(tmp_path):
+    # conv 8 filters 3×3 on 1×28×28: 8×26×26 = 5,408 floats = 21,632 bytes; 5×5: 8×24×24 = 4,608 floats = 18,432 B
+    d = diff_of(tmp_path, CONV.replace("KERNEL", "3"), CONV.replace("KERNEL", "5"))
+    conv = next(c for c in d.layers if c.name == "conv2d_1")
+    assert (conv.old_memory, conv.new_memory, conv.memory_delta) == (21_632, 18_432, -3_200)
+    head = next(c for c in d.layers if c.name == "dense_1")
+    assert head.old_memory == head.new_memory == 10 * 4  # 10 logits
+    doc = json.loads(render_json(d))
+    row = next(r for r in doc["layers"] if r["name"] == "conv2d_1")
+    assert (row["old"]["output_bytes"], row["delta"]["output_bytes"]) == (21_632, -3_200)
+    assert "21.63 kB → 18.43 kB" in render_table(d, Style(False))

@@ -88,19 +88,6 @@ def test_w404_dense_after_flatten_shows_both_counts(tmp_path):
     assert "W404" not in codes(tmp_path, gap)
 
 
-@pytest.mark.parametrize("convention, head, fires", [("pytorch", "softmax", True), ("keras", "softmax", False),
-                                                     ("pytorch", "relu", False)])  # fmt: skip
-def test_w405_softmax_output_in_pytorch(tmp_path, convention, head, fires):
-    body = f"""
-    netcalc: 1
-    convention: {convention}
-    input: {{shape: [32]}}
-    layers:
-      - {{op: dense, units: 4, activation: {head}}}
-    """
-    assert ("W405" in codes(tmp_path, body)) == fires
-
-
 @pytest.mark.parametrize("stride, fires", [(3, True), (2, False)])
 def test_w406_stride_larger_than_window(tmp_path, stride, fires):
     body = f"""
