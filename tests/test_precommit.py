@@ -1,8 +1,8 @@
 """The pre-commit hook of .pre-commit-hooks.yaml, installed by pre-commit itself from a repository holding
 this working tree, in a project with a clean spec, a broken one and YAML files that are no specs.
 
-Runs only where the `pre-commit` command and git are installed (not a test extra: pre-commit builds
-the hook's environment with pip, which takes a while and the package index).
+Runs where the `pre-commit` command (a test extra) and git are installed; pre-commit builds the hook's
+environment with pip from the package index, which takes about a minute.
 """
 
 from __future__ import annotations

@@ -300,6 +300,16 @@ CASES = {
         base_spec(lint={"strict": "yes"}),
         [(("lint", "strict"), "'yes' is not of type 'boolean'")],
     ),
+    "a loss": (base_spec(loss="cross_entropy"), []),
+    "a loss per output": (base_spec(loss={"flatten_1": "bce"}), []),
+    "an unknown loss": (base_spec(loss="crossentropy"), [(("loss",), "")]),
+    "a dropout rate above 1": (
+        base_spec(layers=[{"op": "dense", "units": 3}, {"op": "dropout", "rate": 1.5}]),
+        [(("layers", 1, "rate"), "")],
+    ),
+    "a lint band below 1": (base_spec(lint={"band": 0.5}), [(("lint", "band"), "")]),
+    "a memory budget without its unit's B": (base_spec(lint={"max-memory": "10M"}), [(("lint", "max-memory"), "")]),
+    "a memory budget in MiB": (base_spec(lint={"max-memory": "10 MiB"}), []),
     "repeat out of range": (
         base_spec(blocks={"b": BLOCK}, layers=[{"use": "b", "filters": 8, "repeat": 0}]),
         [(("layers", 0, "repeat"), "less than the minimum of 1")],
