@@ -369,7 +369,7 @@ def signal(
     """Second moments of activations (forward) and gradients (backward) per layer at initialisation."""
     from . import signal_render
     from .init import parse_cli
-    from .signal import advise, propagate
+    from .signal import advise
 
     specs_ = [init] if init else []
     specs_ += list(compare or [])
@@ -398,7 +398,7 @@ def signal(
     overrides = parsed if compare else ([parsed[0]] if parsed else [None])
     if compare and not init:
         overrides = [None, *parsed]
-    reports = [propagate(analysis, o) for o in overrides]
+    reports = [_propagate("signal", analysis, o) for o in overrides]
     labels = [o.describe() if o else "spec" for o in overrides]
     advise(reports[0], band, analysis.diags)
     style = signal_render.Style(_color(sys.stdout))
@@ -443,7 +443,6 @@ def verify(
     """Run the spec with the NumPy executor and compare shapes, parameters, MACs and second moments
     with the predictions. Exit 0 when everything agrees, 1 when something disagrees."""
     from . import verify_render
-    from .signal import propagate
     from .verify import compare, parse_size
 
     if dtype not in ("float64", "float32"):
@@ -468,12 +467,12 @@ def verify(
     need = estimate_memory(graph, batch, dtype)
     if need > limit:
         sys.stderr.write(
-            f"netcalc verify: error: {graph.name} at batch {batch} in {dtype} needs about {need / 2**30:.2f} GB, "
-            f"more than --max-memory {max_memory}; raise it (--max-memory {2 ** math.ceil(math.log2(need / 2**30 + 1e-9))}GB) "
+            f"netcalc verify: error: {graph.name} at batch {batch} in {dtype} needs about {need / 1e9:.2f} GB, "
+            f"more than --max-memory {max_memory}; raise it (--max-memory {2 ** math.ceil(math.log2(need / 1e9 + 1e-9))}GB) "
             "or lower --batch\n"
         )
         raise typer.Exit(2)
-    report = propagate(analysis, batch=batch)
+    report = _propagate("verify", analysis, batch=batch)
     runs = _runs(graph, batch, seeds, seed, dtype)
     checks = compare(analysis, report, runs)
     meta = {"name": graph.name, "file": graph.file, "batch": batch, "seeds": seeds, "dtype": dtype, "mode": "train",
@@ -489,6 +488,17 @@ def verify(
         sys.stdout.write(verify_render.render_table(checks, meta, verify_render.Style(_color(sys.stdout))))
     if not all(c.ok for c in checks):
         raise typer.Exit(1)
+
+
+def _propagate(command: str, analysis, *args, **kwargs):
+    """The signal report, or exit 2 saying why a network is too large for it."""
+    from .signal import TooLarge, propagate
+
+    try:
+        return propagate(analysis, *args, **kwargs)
+    except TooLarge as exc:
+        sys.stderr.write(f"netcalc {command}: error: {exc}\n")
+        raise typer.Exit(2) from None
 
 
 def _runs(graph, batch: int, seeds: int, seed: int, dtype: str) -> list:
@@ -547,12 +557,14 @@ def lint(
 ) -> None:
     """Check specs for CI: every finding with its code and line; exit 0 clean, 1 on an error (or, with
     --strict, a warning), 2 for unreadable input or bad options. Settings also come from the spec's
-    `lint:` and from [tool.netcalc.lint] in pyproject.toml: an option wins over the spec, the spec
+    `lint:` and from the tool.netcalc.lint table of pyproject.toml: an option wins over the spec, the spec
     over pyproject.toml."""
     from . import config
     from . import lint as rules
 
-    options = {"select": tuple(select or ()) or None, "ignore": tuple(ignore or ()) or None, "strict": strict,
+    select = [c.strip() for item in select or () for c in item.split(",") if c.strip()]  # --ignore W301,W302
+    ignore = [c.strip() for item in ignore or () for c in item.split(",") if c.strip()]
+    options = {"select": tuple(select) or None, "ignore": tuple(ignore) or None, "strict": strict,
                "band": band, "max-depth": max_depth}  # fmt: skip
     bad = [f"--{key} {problem}" for key in ("select", "ignore") for c in options[key] or ()
            if (problem := rules.code_problem(c))]  # fmt: skip
@@ -593,6 +605,15 @@ def lint(
         kept = [d for d in diags.sorted() if rules.keep(d, settings["select"], settings["ignore"])]
         failed = failed or any(d.severity == "error" for d in kept) or bool(settings["strict"] and kept)
         findings += kept
+    declared = options.get("declared", set())
+    unknown = [n for n in values if n not in declared]
+    if unknown:  # a --set no spec has: a typo, never applied in silence
+        from .diagnostics import did_you_mean
+
+        for n in unknown:
+            sys.stderr.write(f"netcalc lint: error: E107: --set {n}={values[n]}: no spec checked has a symbol '{n}'"
+                             f"{did_you_mean(n, sorted(declared))}\n")  # fmt: skip
+        raise typer.Exit(2)
     _lint_emit(findings, fmt, sources, len(specs_))
     if unreadable:
         raise typer.Exit(2)
@@ -603,13 +624,19 @@ def lint(
 def _lint_targets(paths: list[str], specs_only: bool = False) -> list[str]:
     from .lint import looks_like_spec
 
-    out = []
+    out, seen = [], set()
     for p in paths:
         path = Path(p)
-        if path.is_dir():
-            out += sorted(str(f) for f in path.rglob("*") if f.suffix in (".yaml", ".yml"))
+        if path.is_dir():  # its YAML files, not those in hidden folders (.github, .git, .venv)
+            found = sorted(str(f) for f in path.rglob("*") if f.suffix in (".yaml", ".yml")
+                           and not any(part.startswith(".") for part in f.relative_to(path).parts))  # fmt: skip
         else:
-            out.append(p)
+            found = [p]
+        for f in found:
+            key = Path(f).resolve() if Path(f).exists() else f
+            if key not in seen:  # a file named twice (a.yaml ./a.yaml, or DIR and DIR/a.yaml) is checked once
+                seen.add(key)
+                out.append(f)
     return [p for p in out if looks_like_spec(p)] if specs_only else out
 
 
@@ -635,6 +662,7 @@ def _lint_one(spec: str, options: dict, project: dict, sources: dict):
     if graph is not None:
         for problem in graph.symbols.check_set(known_only=True):
             diags.error("E107", problem, Loc(shown))
+        options.setdefault("declared", set()).update(graph.symbols.declared)
         settings = resolve(options, graph.lint, project)
     names = _relative_names(path, shown, project.get("root"))
     for pattern, codes in (project.get("per-file-ignores") or {}).items():
@@ -650,9 +678,13 @@ def _lint_one(spec: str, options: dict, project: dict, sources: dict):
         return diags, settings
     rules.budgets(analysis, diags, limits(settings))
     if rules.any_selected("W3", select, ignore):
-        from .signal import advise, propagate
+        from .signal import advise, propagate, too_large
 
-        advise(propagate(analysis), settings["band"], diags)
+        if problem := too_large(analysis):
+            loc = analysis.graph.inputs[0].loc
+            diags.warning("W305", f"the signal rules (W301–W304) were not run: {problem}", loc._replace(line=1, col=1))
+        else:
+            advise(propagate(analysis), settings["band"], diags)
     rules.suppress(graph, diags)
     return diags, settings
 
@@ -732,6 +764,14 @@ def diff(
     from . import diff as diffs
     from .diagnostics import Loc, did_you_mean
 
+    budgets = (("--max-params-growth", max_params_growth), ("--max-macs-growth", max_macs_growth),
+               ("--max-memory-growth", max_memory_growth))  # fmt: skip
+    bad = [
+        f"{flag} takes a finite percentage, got {v}" for flag, v in budgets if v is not None and not math.isfinite(v)
+    ]
+    if bad:
+        sys.stderr.write("".join(f"netcalc diff: error: {p}\n" for p in bad))
+        raise typer.Exit(2)
     before, sources_old = _analyse(old, None, Format.table, sets, known_only=True)
     if not before.ok:
         _fail(before.diags, sources_old, Format.table)

@@ -23,16 +23,27 @@ from .schema import INVALID, Arg, Bool, Choice, Float, Int, Kind, _wrong, coerce
 from .yamlsrc import YMap, YScalar, YSeq
 
 CODE = re.compile(r"^[EWB][0-9]{0,3}$")
-_NUMBER = r"[0-9][0-9_,]*(\.[0-9]*)?([eE][-+]?[0-9]+)?"
+# a number as a budget is written: 25, 1_000_000, 1,000,000 (commas only between groups of three), 1.5, 2e6
+_NUMBER = r"([0-9]{1,3}(,[0-9]{3})+|[0-9][0-9_]*)(\.[0-9]*)?([eE][-+]?[0-9]+)?"
+_SUFFIX = {False: r"[kKmMgGtT]?", True: r"\s*([kKmMgGtT][iI]?[bB]|[bB])?"}
+
+
+def budget_pattern(memory: bool) -> str:
+    """The text of a budget (the schema's pattern, and what parse_budget reads)."""
+    return f"^\\s*{_NUMBER}{_SUFFIX[memory]}\\s*$"
 
 
 def parse_budget(text: str, memory: bool = False) -> int | None:
-    """'25M', '1.5e6', '4G' (memory: '512MB', '2GiB', bytes) → an integer; None when it is not one."""
+    """'25M', '1.5e6', '4G' (memory: '512MB', '2GiB', bytes) → an integer; None when it is not one:
+    not of budget_pattern ('1,5M'), or not a whole number ('1.5' parameters, '0.5' bytes)."""
     from .lint import parse_count
     from .verify import parse_size
 
+    text = str(text)
+    if not re.match(budget_pattern(memory), text):
+        return None
     try:
-        return (parse_size if memory else parse_count)(str(text))
+        return (parse_size if memory else parse_count)(text)
     except OverflowError:  # 'inf', 1e400
         return None
 
@@ -64,7 +75,9 @@ class Codes(Kind):
         return tuple(out)
 
     def json_schema(self):
-        code = {"type": "string", "pattern": CODE.pattern}
+        from .lint import CODES
+
+        code = {"enum": sorted({c[:i] for c in CODES for i in range(1, len(c) + 1)})}  # codes and their prefixes
         return {"anyOf": [code, {"type": "array", "items": code}]}
 
 
@@ -76,8 +89,8 @@ class Budget(Kind):
 
     def describe(self) -> str:
         if self.memory:
-            return "a positive number of bytes such as 512MB or 2GiB"
-        return "a positive number such as 25M, 4G or 1.5e6"
+            return "a positive whole number of bytes such as 512MB or 2GiB"
+        return "a positive whole number such as 25M, 4G or 1.5e6"
 
     def coerce(self, node, diags, what):
         if not isinstance(node, YScalar) or node.kind in ("null", "bool"):
@@ -91,8 +104,7 @@ class Budget(Kind):
         return value
 
     def json_schema(self):
-        suffix = r"\s*([kKmMgGtT][iI]?[bB]|[bB])?" if self.memory else r"[kKmMgGtT]?"
-        text = {"type": "string", "pattern": f"^\\s*{_NUMBER}{suffix}\\s*$"}
+        text = {"type": "string", "pattern": budget_pattern(self.memory)}
         return {"anyOf": [{"type": "integer", "minimum": 1}, text]}
 
 
@@ -295,7 +307,7 @@ def cli_budget(key: str, text: str | None) -> tuple[int | None, str | None]:
     if got is None or got < 1:
         return (
             None,
-            f"--{key} takes a positive number such as {'512MB' if SPEC_KEYS[key].kind.memory else '25M'}, got '{text}'",
+            f"--{key} takes a positive whole number such as {'512MB' if SPEC_KEYS[key].kind.memory else '25M'}, got '{text}'",
         )
     return got, None
 

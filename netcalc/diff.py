@@ -147,10 +147,14 @@ def _layers(old: Analysis, new: Analysis) -> list[LayerChange]:
     return out
 
 
-def _growth(old: Analysis, new: Analysis) -> dict[str, Growth]:
-    from .signal import propagate
+def _growth(old: Analysis, new: Analysis) -> dict[str, Growth] | None:
+    """The signal growth of both designs; None when either is too large for the signal report."""
+    from .signal import TooLarge, propagate
 
-    (f0, b0), (f1, b1) = propagate(old).growth(), propagate(new).growth()
+    try:
+        (f0, b0), (f1, b1) = propagate(old).growth(), propagate(new).growth()
+    except TooLarge:
+        return None
 
     def ratio(a: float, b: float) -> float:
         return b / a if a > 0 and math.isfinite(a) and math.isfinite(b) else math.nan

@@ -27,9 +27,11 @@ from math import prod
 
 from .diagnostics import Diagnostics, did_you_mean
 from .layers.base import AXIS_NAMES
+from .layers.elementwise import ACTIVATION_NAMES as ACTIVATIONS
 
 LINEAR = ("dense", "conv1d", "conv2d", "conv2d_transpose")
-PASS_THROUGH = ("flatten", "reshape", "identity", "zeropad1d", "zeropad2d")
+# layers that keep a linear map linear (dropout scales by a fixed mask)
+PASS_THROUGH = ("flatten", "reshape", "identity", "zeropad1d", "zeropad2d", "dropout")
 
 
 def _readers(analysis) -> dict:
@@ -105,6 +107,8 @@ def dense_after_flatten(analysis, diags: Diagnostics, min_params: int = 1_000_00
         if row.node.op != "dense" or not row.ok:
             continue
         src = rows.get(row.node.inputs[0])
+        while src is not None and src.node.op == "dropout" and src.node.inputs:  # flatten → dropout → dense
+            src = rows.get(src.node.inputs[0])
         if src is None or src.node.op != "flatten" or not src.in_shapes:
             continue
         shape = src.in_shapes[0]
@@ -162,9 +166,13 @@ def output_loss(analysis, diags: Diagnostics) -> None:
         else:
             expects = LOSSES[loss][0]
             if expects == "logits" and op:
-                problem = f"the output is a {op}, but {loss} applies the {op} itself: output the logits"
+                inside = "softmax" if loss == "cross_entropy" else "sigmoid"
+                problem = f"the output is a {op}, but {loss} applies a {inside} itself: output the logits"
             elif expects in SQUASH and op != expects:
-                got = f"a {op}" if op else "not bounded (logits)"
+                bounded = row.node.op in ACTIVATIONS and row.node.op != "identity"
+                got = (
+                    f"a {op}" if op else f"{row.node.op} values, not probabilities" if bounded else "logits (unbounded)"
+                )
                 problem = f"{loss} takes the probabilities of a {expects}, but the output is {got}"
             elif expects == "log_probabilities" and op:
                 problem = f"{loss} takes log-probabilities (log_softmax), but the output is a {op}'s probabilities"
@@ -266,6 +274,7 @@ CODES = {
     "W302": "the backward growth (gradient norm) leaves the band",
     "W303": "a sigmoid, tanh or softmax saturates at initialisation",
     "W304": "a constant weight initialisation",
+    "W305": "the signal rules could not run: a tensor too large for the signal report",
     **{code: why for code, (_, why) in RULES.items()},
     "B501": "parameters over the budget",
     "B502": "MACs over the budget",
@@ -352,15 +361,20 @@ def keep(diag, select, ignore) -> bool:
 
 
 def parse_count(text: str) -> int | None:
-    """'25M', '1.5e6', '4G', '300k' → an integer."""
+    """'25M', '1.5e6', '4G', '300k' → an integer; None when it is no whole number ('1.5', 'lots')."""
     t = text.strip().upper().replace("_", "").replace(",", "")
     mult = {"K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
-    try:
-        if t and t[-1] in mult:
-            return int(float(t[:-1]) * mult[t[-1]])
-        return int(float(t))
-    except (ValueError, OverflowError):  # 'lots', 'inf'
+    from decimal import Decimal, InvalidOperation
+
+    scale = mult.get(t[-1:], 1)
+    try:  # in decimal, so that 1.1M is 1,100,000 exactly
+        number = Decimal(t[:-1] if scale > 1 else t)
+    except InvalidOperation:  # 'lots'
         return None
+    if not number.is_finite() or not -30 < number.adjusted() < 30:  # "inf", "1e999999999": no count
+        return None
+    value = number * scale
+    return int(value) if value == int(value) else None  # '1.5': no count
 
 
 SPEC_KEY = re.compile(r"""^\ufeff?(\{\s*)?["']?netcalc["']?\s*:""", re.M)

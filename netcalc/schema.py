@@ -568,6 +568,10 @@ class Suppressions(Kind):
             if problem := code_problem(code, whole=True):
                 diags.error("E104", f"{what}: {problem}", knode.loc)
                 return INVALID
+            if not code.startswith("W"):
+                diags.error("E104", f"{what}: {code} cannot be waived on a layer: only warnings (W…) can; "
+                            "errors always apply and budgets (B…) are the whole spec's", knode.loc)  # fmt: skip
+                return INVALID
             if not isinstance(vnode, YScalar) or vnode.kind == "null" or not vnode.text.strip():
                 diags.error("E106", f"{what}: {code} needs the reason it does not apply", vnode.loc)
                 return INVALID
@@ -575,8 +579,11 @@ class Suppressions(Kind):
         return out
 
     def json_schema(self):
-        return {"type": "object", "patternProperties": {"^[EWB][0-9]{3}$": {"type": "string", "minLength": 1}},
-                "additionalProperties": False}  # fmt: skip
+        from .lint import CODES
+
+        warnings = sorted(c for c in CODES if c.startswith("W"))
+        return {"type": "object", "propertyNames": {"enum": warnings},
+                "additionalProperties": {"type": "string", "minLength": 1}}  # fmt: skip
 
 
 class Names(Kind):

@@ -242,8 +242,12 @@ class SignalReport:
     def live(self) -> set:
         """The layers whose output reaches a network output: a branch nothing reads carries no
         gradient, and says nothing about the growth between input and output."""
+        return self.ancestors(self.analysis.graph.outputs)
+
+    def ancestors(self, names) -> set:
+        """The layers named and every layer whose output they read, directly or not."""
         nodes = {s.node.name: s.node for s in self.layers}
-        todo = list(self.analysis.graph.outputs)
+        todo = list(names)
         live: set = set()
         while todo:
             name = todo.pop()
@@ -261,15 +265,18 @@ class SignalReport:
         softmax or sigmoid at the end is bounded and says nothing about growth: its own report is
         the saturation)."""
         live = self.live()
-        weighted = [s for s in self.weighted() if s.node.name in live]
         finite = [s for s in self.layers if math.isfinite(s.q) and s.node.name in live]
         if not finite:
             return None, None
-        first = weighted[0] if weighted else finite[0]
         tail = list(finite)
         while len(tail) > 1 and tail[-1].node.op in ACTIVATIONS:
             tail.pop()
-        return first, tail[-1]
+        last = tail[-1]
+        # along the way to `last` only: a sibling head or a parallel cell is not on the path
+        path = self.ancestors([last.node.name])
+        weighted = [s for s in self.weighted() if s.node.name in path]
+        first = weighted[0] if weighted else next(s for s in finite if s.node.name in path)
+        return first, last
 
     def growth(self) -> tuple[float, float]:
         """Forward: E[x²] at the end of the net (`span`) over E[x²] at the first weighted layer's
@@ -285,9 +292,32 @@ class SignalReport:
         return fwd, bwd
 
 
+MAX_ELEMENTS = 2**27  # per tensor: the report keeps maps over its positions (8 bytes each, a few at a time)
+
+
+class TooLarge(Exception):
+    """The network has a tensor too large for the signal report's per-position maps."""
+
+
+def too_large(analysis: Analysis) -> str | None:
+    """Why the signal report cannot be worked out for this network (a tensor over MAX_ELEMENTS), or None."""
+    from math import prod
+
+    shapes = [(i.name, i.shape) for i in analysis.graph.inputs]
+    shapes += [(r.node.name, r.out_shape) for r in analysis.rows if r.out_shape is not None]
+    for name, shape in shapes:
+        if prod(shape) > MAX_ELEMENTS:
+            return (f"{name} has {prod(shape):,} elements per sample ({'×'.join(map(str, shape))}), more than the "
+                    f"{MAX_ELEMENTS:,} the signal report keeps maps for")  # fmt: skip
+    return None
+
+
 def propagate(analysis: Analysis, override: inits.InitSpec | None = None, batch: int | None = None) -> SignalReport:
     """Forward then backward over the analysed graph; `batch` for batchnorm's finite-batch backward
-    (None: an infinitely large batch)."""
+    (None: an infinitely large batch). Raises TooLarge for a tensor beyond MAX_ELEMENTS."""
+    problem = too_large(analysis)
+    if problem:
+        raise TooLarge(problem)
     graph = analysis.graph
     env = SigEnv(graph.convention, graph.channels_last, override, batch)
     sigs: dict[str, Sig] = {}
@@ -430,7 +460,10 @@ def advise(report: SignalReport, band: float, diags) -> None:
     if first is None:
         return
     fwd, bwd = report.growth()
-    path = [s for s in report.layers if first.row is s.row or _between(report, first, last, s)]
+    on_path = report.ancestors([last.node.name])
+    path = [
+        s for s in report.layers if s.node.name in on_path and (first.row is s.row or _between(report, first, last, s))
+    ]
     if math.isfinite(fwd) and not (1 / band <= fwd <= band):
         _warn(report, diags, "W301", "forward", fwd, band, _culprit(path, fwd > 1, False), first, last)
     if math.isfinite(bwd) and not (1 / band <= bwd <= band):
@@ -546,8 +579,9 @@ def _warn(report, diags, code, direction, growth, band, found, first, last) -> N
     way = (f"from {first.node.name} to {last.node.name}" if direction == "forward"
            else f"from {last.node.name} back to {first.node.name}")  # fmt: skip
     head = (f"the {direction} second moment {'grows' if growth > 1 else 'shrinks'} {_times(growth)} {way} "
-            f"(band {band:g}× either way); the largest step is at {culprit.node.name} ({culprit.node.op}), "
-            f"{_times(step)} from the previous weighted layer")  # fmt: skip
+            f"(band {band:g}× either way); the largest step is at {culprit.node.name} ({culprit.node.op})")  # fmt: skip
+    if math.isfinite(step):
+        head += f", {_times(step)} from the previous weighted layer"
     if culprit.info.get("init"):
         before = _activation_before(report, culprit)
         pick = SUGGEST.get(before, ("lecun_normal", "lecun_normal") if before else ("glorot_uniform", "xavier_uniform"))

@@ -232,7 +232,13 @@ def parse_size(text: str) -> int | None:
             break
     else:
         scale = 1
-    try:
-        return int(float(t) * scale)
-    except ValueError:
+    from decimal import Decimal, InvalidOperation
+
+    try:  # in decimal, so that 1.1GB is 1,100,000,000 bytes exactly
+        number = Decimal(t)
+    except InvalidOperation:
         return None
+    if not number.is_finite() or not -30 < number.adjusted() < 30:  # "inf", "1e999999999", "1e-99999"
+        return None
+    value = number * scale
+    return int(value) if value == int(value) else None  # no fraction of a byte

@@ -222,3 +222,10 @@ def test_per_layer_output_memory(tmp_path):
     row = next(r for r in doc["layers"] if r["name"] == "conv2d_1")
     assert (row["old"]["output_bytes"], row["delta"]["output_bytes"]) == (21_632, -3_200)
     assert "21.63 kB → 18.43 kB" in render_table(d, Style(False))
+
+
+@pytest.mark.parametrize("flag", ["--max-params-growth", "--max-macs-growth", "--max-memory-growth"])
+def test_growth_budget_must_be_a_number(flag):
+    r = subprocess.run([sys.executable, "-m", "netcalc", "diff", "resnet18", "resnet34", flag, "nan"],
+                       capture_output=True, text=True)  # fmt: skip
+    assert r.returncode == 2 and f"{flag} takes a finite percentage, got nan" in r.stderr

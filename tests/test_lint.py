@@ -293,12 +293,15 @@ def test_other_commands_apply_no_lint_settings(tmp_path):
     assert r.returncode == 0 and json.loads(r.stdout)["totals"]["params"] == 132
     bad = write(tmp_path, DENSE.replace("LINT", "lint: {max-params: lots}"), "bad.yaml")
     r = netcalc("summary", str(bad), cwd=tmp_path)  # but the mapping is checked as the rest of the spec is
-    assert r.returncode == 2 and "bad.yaml:3:20: error E103: lint: 'max-params' must be a positive number" in r.stderr
+    assert (
+        r.returncode == 2
+        and "bad.yaml:3:20: error E103: lint: 'max-params' must be a positive whole number" in r.stderr
+    )
 
 
 @pytest.mark.parametrize("toml, message", [
     ('band = 0.5', "'band' must be a number ≥ 1, got 0.5"),
-    ('max-params = "lots"', "'max-params' must be a positive number such as 25M, 4G or 1.5e6, got 'lots'"),
+    ('max-params = "lots"', "'max-params' must be a positive whole number such as 25M, 4G or 1.5e6, got 'lots'"),
     ('strict = "yes"', "'strict' must be true or false, got 'yes'"),
     ('ignore = ["all"]', "'ignore' must be a finding code or prefix such as W4 or W403, or a list of them, got ['all']"),
     ('max-param = 10', "unknown key 'max-param' (did you mean 'max-params'?)"),
@@ -312,7 +315,10 @@ def test_bad_pyproject_settings(tmp_path, toml, message):
 
 
 @pytest.mark.parametrize("option", [("--max-params", "0"), ("--max-params", "inf"), ("--max-memory", "0.5"),
-                                    ("--max-depth", "0")])  # fmt: skip
+                                    ("--max-depth", "0"), ("--max-params", "1,5M"), ("--max-params", "1.5"),
+                                    ("--max-memory", "10M"), ("--max-activation-memory", "lots"),
+                                    ("--band", "nan"), ("--select", "W999"), ("--ignore", "w405"),
+                                    ("--ignore", "bogus")])  # fmt: skip
 def test_bad_budget_options(tmp_path, option):
     path = write(tmp_path, DENSE.replace("LINT", ""))
     r = netcalc("lint", str(path), *option, cwd=tmp_path)
@@ -340,3 +346,63 @@ def test_readme_lint_example_is_the_spec_it_runs():
     assert f"```yaml\n{spec}```" in (ROOT / "README.md").read_text(encoding="utf-8")
     r = netcalc("lint", "tests/readme/lint-settings.yaml", "--max-params", "2k")  # the option over the spec's 1k
     assert r.returncode == 1 and "B501" not in r.stdout and "0 errors, 1 warning" in r.stdout  # strict: W403 fails
+
+
+@pytest.mark.parametrize("toml, message", [
+    ('tool = "x"', "'tool' must be a table, got 'x'"),
+    ("[tool]\nnetcalc = 5", "'tool.netcalc' must be a table, got 5"),
+    ("[tool.netcalc]\nstrict = true", "[tool.netcalc]: unknown key 'strict' (lint settings go in [tool.netcalc.lint])"),
+    ("[tool.netcalc.lint]\nignore = ['W999']", "[tool.netcalc.lint]: 'ignore': 'W999' is not a finding code or prefix "
+                                             "netcalc reports"),
+])  # fmt: skip
+def test_pyproject_that_is_no_settings_table(tmp_path, toml, message):
+    (tmp_path / "pyproject.toml").write_text(toml + "\n", encoding="utf-8")
+    r = netcalc("lint", str(write(tmp_path, DENSE.replace("LINT", ""))), cwd=tmp_path)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_pyproject_that_is_no_toml(tmp_path):
+    (tmp_path / "pyproject.toml").write_text("[tool.netcalc.lint\nstrict = true\n", encoding="utf-8")
+    r = netcalc("lint", str(write(tmp_path, DENSE.replace("LINT", ""))), cwd=tmp_path)
+    assert r.returncode == 2 and "not readable as TOML" in r.stderr
+
+
+def test_per_file_ignores_relative_to_the_project(tmp_path):
+    """The glob matches the path from the pyproject.toml's folder, however the spec is named."""
+    (tmp_path / "pyproject.toml").write_text('[tool.netcalc.lint.per-file-ignores]\n"exp/*.yaml" = ["W403"]\n')
+    (tmp_path / "exp").mkdir()
+    (tmp_path / "sub").mkdir()
+    spec = write(tmp_path / "exp", TWO_DENSE.replace("LINT", ""))
+    for cwd, name in ((tmp_path, "exp/net.yaml"), (tmp_path, str(spec)), (tmp_path / "sub", "../exp/net.yaml")):
+        r = netcalc("lint", name, "--select", "W403", cwd=cwd)
+        assert "W403" not in r.stdout, (cwd, name, r.stdout)
+
+
+def test_lists_duplicates_hidden_folders_and_bom(tmp_path):
+    write(tmp_path, TWO_DENSE.replace("LINT", ""), "a.yaml")
+    (tmp_path / ".github").mkdir()
+    write(tmp_path / ".github", "netcalc: 1\ninput: {shape: [3]}\nlayers: []\n", "broken.yaml")  # hidden: skipped
+    (tmp_path / "bom.yaml").write_bytes("\ufeff".encode() + DENSE.replace("LINT", "").encode())
+    r = netcalc("lint", ".", "a.yaml", "./a.yaml", "--select", "W403,W405", "--specs-only", cwd=tmp_path)
+    assert r.stdout.count("W403") == 1 and r.stdout.count("W405") == 1  # a.yaml once, comma list of codes
+    assert r.stdout.endswith("2 specs checked: 0 errors, 2 warnings\n"), r.stdout  # a.yaml and bom.yaml
+
+
+def test_set_that_no_spec_has(tmp_path):
+    r = netcalc("lint", "lstm-classifier-t", "--set", "TT=5", cwd=tmp_path)
+    assert r.returncode == 2 and "--set TT=5: no spec checked has a symbol 'TT' (did you mean 'T'?)" in r.stderr
+
+
+def test_noqa_takes_warnings_only(tmp_path):
+    body = "netcalc: 1\ninput: {shape: [32]}\nlayers:\n  - {op: dense, units: 4, noqa: {B501: 'x'}}\n"
+    r = netcalc("lint", str(write(tmp_path, body)), cwd=tmp_path)
+    assert r.returncode == 1 and "B501 cannot be waived on a layer: only warnings (W…) can" in r.stdout
+
+
+def test_a_network_too_large_for_the_signal_report(tmp_path):
+    # 1×20000×20000 = 4·10⁸ elements per sample, over 2²⁷: lint says so (W305), signal refuses (exit 2)
+    spec = str(Path(__file__).parent / "lint_rules" / "W305_fires.yaml")
+    r = netcalc("signal", spec, cwd=tmp_path)
+    assert r.returncode == 2 and "400,000,000 elements per sample" in r.stderr and "Traceback" not in r.stderr
+    r = netcalc("diff", spec, spec, "--format", "json", cwd=tmp_path)
+    assert r.returncode == 0 and json.loads(r.stdout)["signal"] is None

@@ -60,7 +60,9 @@ def test_every_code_has_a_firing_and_a_quiet_case():
     ("W406_fires_dilation", "input rows 1, 3, 5, 7, … (8 of 17) are never read"),
     ("W203_fires_input", "input 'b': no layer reads it"),
     ("W405_fires_wrong_head", "probs: categorical_crossentropy takes the probabilities of a softmax, but the output "
-                              "is not bounded (logits)"),
+                              "is logits (unbounded)"),
+    ("W405_fires_logits_loss", "the output is a sigmoid, but bce_with_logits applies a sigmoid itself"),
+    ("W305_fires", "input has 400,000,000 elements per sample (1×20000×20000)"),
 ])  # fmt: skip
 def test_messages(case, message):
     messages = [f["message"] for f in _findings(CASES / f"{case}.yaml")]

@@ -294,7 +294,19 @@ CASES = {
     "lint budget that is no number": (base_spec(lint={"max-params": "lots"}), [(("lint", "max-params"), "")]),
     "lint code that is no code": (
         base_spec(lint={"select": ["W4", "X1"]}),
-        [(("lint", "select", 1), "does not match")],
+        [(("lint", "select", 1), "'X1' is not one of")],
+    ),
+    "lint code that names no finding": (
+        base_spec(lint={"ignore": ["W999"]}),
+        [(("lint", "ignore", 0), "'W999' is not one of")],
+    ),
+    "noqa of a code that names no finding": (
+        base_spec(layers=[{"op": "dense", "units": 3, "noqa": {"W999": "x"}}]),
+        [(("layers", 0, "noqa"), "")],
+    ),
+    "noqa of an error": (
+        base_spec(layers=[{"op": "dense", "units": 3, "noqa": {"E201": "x"}}]),
+        [(("layers", 0, "noqa"), "")],
     ),
     "lint strict that is no boolean": (
         base_spec(lint={"strict": "yes"}),
