@@ -130,6 +130,7 @@ def _analyse(
     symbolic: bool = False,
     generic: bool | dict = False,
     known_only: bool = False,
+    set_defaults: bool = False,
     **options,
 ):
     """load -> expand -> analyze; exits with the findings when the spec cannot be read at all.
@@ -146,13 +147,6 @@ def _analyse(
 
     diags = Diagnostics()
     values, problems = parse_set(sets)
-    given: dict = {}
-    for part in (p for item in sets or [] for p in item.split(",")):  # --set H=64,H=96 or --set H=.. twice
-        name = part.partition("=")[0]
-        given.setdefault(name.strip(), []).append(part.strip())
-    for name, parts in given.items():
-        if len(parts) > 1 and name in values:
-            problems.append(f"--set {name}: {name} is given twice ({', '.join(parts)}); give each symbol once")
     for problem in problems:
         diags.error("E107", problem, Loc("--set"))
     located = _locate(spec, diags)
@@ -169,6 +163,7 @@ def _analyse(
             values=values,
             symbolic=symbolic,
             generic=generic,
+            set_defaults=set_defaults,
         )
         if graph is not None:
             if "batch" in options:
@@ -256,9 +251,11 @@ def sizes(
 
     # the branches are taken at a generic size, not the defaults (they may be invalid sizes); a
     # network that only takes particular sizes (a reshape to 28×28) is tried at its defaults instead
-    analysis, sources = _analyse(spec, None, Format.table, sets, symbolic=True, generic=True, batch=batch)
+    # a --set value is the symbol's default here (set_defaults): the others are solved with it there
+    kw = {"symbolic": True, "set_defaults": True, "batch": batch}
+    analysis, sources = _analyse(spec, None, Format.table, sets, generic=True, **kw)
     if not analysis.ok:
-        analysis, sources = _analyse(spec, None, Format.table, sets, symbolic=True, batch=batch)
+        analysis, sources = _analyse(spec, None, Format.table, sets, **kw)
     moved = None
     if not analysis.ok and analysis.graph.symbols.free:
         # nor at the defaults (a reshape to 4×4 with the default H = 4): at the valid sizes nearest
@@ -266,7 +263,7 @@ def sizes(
         from . import sizes as sizes_mod
 
         def at(points):  # the branches taken at `points` (symbols.Scope)
-            return _analyse(spec, None, Format.table, sets, symbolic=True, generic=points, batch=batch)[0]
+            return _analyse(spec, None, Format.table, sets, generic=points, **kw)[0]
 
         found = sizes_mod.search_point(analysis, at)
         if found is not None:

@@ -156,7 +156,9 @@ def reduce(modulus: int, residues) -> tuple[int, frozenset]:
 def solve(analysis) -> list[SymbolSizes]:
     """For every free symbol of the analysed spec, the values it may take."""
     scope = analysis.graph.symbols
-    point = {name: scope.point[name] for name in scope.free}
+    # the others at their defaults (as the report says), else where the figures were evaluated
+    point = {name: scope.used[name].default if scope.used[name].default is not None else scope.point[name]
+             for name in scope.free}  # fmt: skip
     out = []
     for name, sym in scope.free.items():
         res = SymbolSizes(name, scope.declared.get(name))
@@ -218,11 +220,15 @@ SCAN = 4096  # how far a condition that is not periodic is scanned
 
 
 def _periodic(expr, name: str, point: dict, start: int, p: int) -> bool:
-    """Whether expr repeats with period p (floors and remainders only, the linear parts cancelling),
-    checked exactly over three periods from `start`."""
+    """Whether expr repeats with period p (floors and remainders only, the linear parts cancelling):
+    no min or max in it, and the same values exactly over three periods from `start` and far from it."""
+    import sympy
+
+    if expr.has(sympy.Min, sympy.Max):  # a min of sizes changes branch somewhere: never periodic as a whole
+        return False
     for r in range(min(p, 256)):
         v = evaluate(expr, {**point, name: start + r})
-        if any(evaluate(expr, {**point, name: start + r + k * p}) != v for k in (1, 2)):
+        if any(evaluate(expr, {**point, name: start + r + k * p}) != v for k in (1, 2, 3, 17, 257)):
             return False
     return True
 
@@ -233,14 +239,37 @@ def _combine(m1: int, r1, m2: int, r2) -> tuple[int, frozenset]:
 
 
 def _grows(c, name: str, point: dict, low: int) -> bool:
-    """Whether a size condition that holds at `low` still holds above it, checked at low + 1 and at
-    doublings up to MAX_SEARCH: sizes made by windows grow with the input, but a width such as
-    ${40 - C} shrinks as C grows."""
+    """Whether a size condition that holds at `low` holds at every larger value: when its formula
+    provably never decreases in the symbol (window sizes: sums, positive multiples, floors and
+    ceilings, min and max of such), and it holds at `low` + 1 and at doublings up to MAX_SEARCH. A
+    width such as ${40 - C}, ${C % 5} or ${(C - 10)**2} is not: its values are listed instead."""
+    sym = next((s for s in c.expr.free_symbols if s.name == name), None)
+    if sym is None or not _nondecreasing(c.expr, sym):
+        return False
     x = max(low, 1)
     for y in [x + 1, *(x << k for k in range(1, 41) if x << k <= MAX_SEARCH)]:
         if not c.holds(evaluate(c.expr, {**point, name: y})):
             return False
     return True
+
+
+def _nondecreasing(e, sym) -> bool:
+    """Whether e provably never decreases as sym grows (the other symbols fixed at positive values)."""
+    import sympy
+
+    if not e.has(sym):
+        return True
+    if e == sym:
+        return True
+    if isinstance(e, sympy.Add | sympy.Min | sympy.Max | sympy.floor | sympy.ceiling):
+        return all(_nondecreasing(a, sym) for a in e.args)
+    if isinstance(e, sympy.Mul):
+        coeff, rest = e.as_coeff_Mul()
+        factors = sympy.Mul.make_args(rest)
+        moving = [f for f in factors if f.has(sym)]
+        fixed = [f for f in factors if not f.has(sym)]  # other symbols: positive sizes
+        return coeff >= 0 and len(moving) == 1 and _nondecreasing(moving[0], sym) and all(f.is_positive for f in fixed)
+    return False
 
 
 def _threshold(c, name: str, point: dict) -> int:

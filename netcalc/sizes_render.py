@@ -84,7 +84,7 @@ def text(analysis, results, sweep=None, moved: dict | None = None) -> str:
             lines.append(f"  {c:<{width}}  {r.cond.what} (line {r.cond.loc.line})")
         decl = scope.used.get(res.name)
         if decl is not None and decl.default is not None:
-            lines.append("  " + value_note(res, decl.default, "default"))
+            lines.append("  " + value_note(res, decl.default, "--set" if decl.from_set else "default"))
         ok = res.declared_ok()
         if ok is not None:
             lines.append(
@@ -118,6 +118,8 @@ def point_validity(sw, results: dict, point: int) -> tuple[bool, list[str]]:
     """Whether every layer takes the size (divides exactly, outputs of at least 1), and what the
     declarations of the swept symbols say against it (['max 4096'], ['H: min 32'] for several)."""
     ok = all(results[n].valid(point) for n in sw.names if n in results)
+    # the other symbols at their defaults: a default that breaks the network breaks every row
+    ok = ok and all(res.valid(v) for n, v in sw.fixed.items() if (res := results.get(n)) is not None and v is not None)
     why = []
     for n in sw.names:
         said = results[n].declared(point) if n in results else None
@@ -183,10 +185,10 @@ def to_json(analysis, results, sweep=None, moved: dict | None = None) -> dict:
                         "line": r.cond.loc.line,
                         "what": r.cond.what,
                         "kind": r.cond.kind,
-                        "condition": f"{res.name} ≥ {r.minimum}"
-                        if r.cond.kind == "size"
-                        else listed(res.name, sorted(r.only))
+                        "condition": listed(res.name, sorted(r.only))
                         if r.only is not None
+                        else f"{res.name} ≥ {r.minimum}"
+                        if r.cond.kind == "size"
                         else congruence(res.name, r.modulus, r.residues),
                         "formula": str(r.cond.expr),
                     }

@@ -106,6 +106,7 @@ def load(
     values: dict | None = None,
     symbolic: bool = False,
     generic: bool | dict = False,
+    set_defaults: bool = False,
 ):
     """Read, parse and expand a spec; None when it is unusable (the reasons are in diags).
 
@@ -133,6 +134,7 @@ def load(
         values=values,
         symbolic=symbolic,
         generic=generic,
+        set_defaults=set_defaults,
     )
 
 
@@ -145,6 +147,7 @@ def build(
     values: dict | None = None,
     symbolic: bool = False,
     generic: bool | dict = False,
+    set_defaults: bool = False,
 ):
     """The graph of a parsed spec. Symbols (`symbols:`, names in shapes) take `values` (--set), else
     their defaults; with `symbolic`, a symbol --set does not fix stays a formula (netcalc.symbolic)."""
@@ -152,7 +155,7 @@ def build(
         diags.error("E103", f"a spec must be a mapping with 'netcalc: 1' first, got {describe(root)}", root.loc)
         return None
     declared = parse_declarations(root.get("symbols"), diags) if "symbols" in root.entries else {}
-    scope = Scope(declared, dict(values or {}), symbolic, generic)
+    scope = Scope(declared, dict(values or {}), symbolic, generic, set_defaults)
     CURRENT.append(scope)
     try:
         graph = _build(root, file, diags, default_name, convention)

@@ -256,7 +256,16 @@ class _Pretty(StrPrinter):
         return super()._print_Add(e, order=order)
 
     def _print_Mod(self, e):
-        return f"({self._print(e.args[0])} mod {self._print(e.args[1])})"
+        a = self._print(e.args[0])
+        if isinstance(e.args[0], sympy.Add) and not _one_floor(e.args[0]):  # ((C + 3) mod 4), not (C + 3 mod 4)
+            a = f"({a})"
+        return f"({a} mod {self._print(e.args[1])})"
+
+    def _print_Min(self, e):
+        return "min(" + ", ".join(self._print(a) for a in e.args) + ")"
+
+    def _print_Max(self, e):
+        return "max(" + ", ".join(self._print(a) for a in e.args) + ")"
 
 
 def _one_floor(e) -> bool:

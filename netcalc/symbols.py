@@ -47,7 +47,7 @@ class SymbolValue(int):
 class Declared:
     """One symbol: its constraints, its default and where it is declared (or first used)."""
 
-    __slots__ = ("default", "description", "divisible", "loc", "locs", "max", "min", "name")
+    __slots__ = ("default", "description", "divisible", "from_set", "loc", "locs", "max", "min", "name")
 
     def __init__(self, name: str, loc, values: dict | None = None, locs: dict | None = None) -> None:
         values = values or {}
@@ -59,6 +59,7 @@ class Declared:
         self.max = values.get("max")
         self.divisible = values.get("divisible")
         self.description = values.get("description")
+        self.from_set = False  # the default is a --set value (netcalc sizes)
 
     def violation(self, value: int) -> str | None:
         """Why `value` breaks this symbol's constraints, or None."""
@@ -131,16 +132,21 @@ def parse_set(items: list[str] | None) -> tuple[dict, list[str]]:
     """`--set H=224 --set W=320` (or `--set H=224,W=320`) as ({name: value}, [problems])."""
     values: dict = {}
     problems: list[str] = []
+    given: dict = {}
     for item in items or []:
         for part in item.split(","):
             name, eq, text = part.partition("=")
             name, text = name.strip(), text.strip()
+            given.setdefault(name, []).append(part.strip())
             if not eq or not NAME_RE.match(name):
                 problems.append(f"--set takes NAME=VALUE (such as H=224), got '{part}'")
             elif not re.fullmatch(r"[0-9]+", text) or int(text) < 1:
                 problems.append(f"--set {name}: the value must be a positive integer, got '{text}'")
             else:
                 values[name] = int(text)
+    for name, parts in given.items():  # --set H=64,H=96, or --set H=.. twice: never the last one in silence
+        if len(parts) > 1 and name in values:
+            problems.append(f"--set {name}: {name} is given twice ({', '.join(parts)}); give each symbol once")
     return values, problems
 
 
@@ -148,10 +154,14 @@ class Scope:
     """The symbols of the spec being read, the values given for them, and whether free symbols are
     kept symbolic (summary, sizes) or must have a value (every other command)."""
 
-    def __init__(self, declared: dict, values: dict, symbolic: bool, generic: bool | dict = False) -> None:
+    def __init__(
+        self, declared: dict, values: dict, symbolic: bool, generic: bool | dict = False, set_defaults: bool = False
+    ) -> None:
         self.declared = declared
         self.values = values
         self.symbolic = symbolic
+        # `netcalc sizes`: a --set value is the symbol's default, and the symbol stays a formula
+        self.set_defaults = set_defaults and symbolic
         # free symbols evaluated at a generic size even when they have defaults; a dict gives the point
         # itself (name -> value: netcalc sizes, when neither the defaults nor the generic size work)
         self.generic = bool(generic)
@@ -173,6 +183,8 @@ class Scope:
             decl = self.declared[name] = Declared(name, node.loc)
         self.used.setdefault(name, decl)
         given = self.values.get(name)
+        if given is not None and self.set_defaults:
+            decl.default, decl.from_set, given = given, True, None
         if given is not None or not self.symbolic:
             value = given if given is not None else decl.default
             if value is None:

@@ -10,7 +10,7 @@ import json
 import textwrap
 
 import pytest
-from cli_run import netcalc
+from cli_run import ROOT, netcalc
 
 # H: min 32, max 512, multiple of 32; W: multiple of 16 (the reviewer's con.yaml)
 CON = """
@@ -350,3 +350,109 @@ def test_sizes_of_a_width_that_shrinks_as_the_symbol_grows(tmp_path):
     for c, ok in ((1, True), (39, True), (40, False), (41, False)):  # brute force at the edges
         r = netcalc("summary", spec, "--set", f"C={c}")
         assert (r.returncode == 0) == ok, (c, r.stderr)
+
+
+def _valid(res: dict, x: int) -> bool:
+    """A value `sizes --format json` allows: above the minimum, in the residues, in the listed values."""
+    return x >= res["minimum"] and x % res["modulus"] in res["residues"] and (res["only"] is None or x in res["only"])
+
+
+def _concrete_ok(spec: str, **values) -> bool:
+    """The concrete engine at these values: no error and no W201 (what `sizes` calls valid)."""
+    r = netcalc("summary", spec, "--set", ",".join(f"{k}={v}" for k, v in values.items()))
+    return r.returncode == 0 and "W201" not in r.stderr + r.stdout
+
+
+TWO = """
+netcalc: 1
+name: two
+symbols: {H: 20, H2: 20}
+input:
+  - {name: img, shape: [3, H, 20]}
+  - {name: mask, shape: [1, H2, 20]}
+layers:
+  - {op: conv2d, filters: 4, kernel: 3, padding: 1, stride: 2, in: img}
+  - {op: maxpool2d, kernel: 2, in: mask, id: m}
+  - {op: concat, in: [conv2d_1, m]}
+"""
+
+BROADCAST = """
+netcalc: 1
+name: bc
+symbols: {H: 3}
+input: {shape: [4, H, H]}
+layers:
+  - {op: conv2d, filters: 8, kernel: 3, stride: 2, id: a}
+  - {op: conv2d, filters: 8, kernel: 3, padding: 1, in: input, id: b}
+  - {op: add, in: [a, b]}
+"""
+
+WIDTHS = """
+netcalc: 1
+name: widths
+symbols: {C: 8}
+input: {shape: [4, 6, 6]}
+blocks:
+  s:
+    params: {width: int}
+    layers:
+      - {op: conv2d, filters: "FIRST", kernel: 3}
+      - {op: conv2d, filters: $width, kernel: 3, groups: 2}
+layers:
+  - {use: s, width: C}
+"""
+
+SHORTCUT = """
+netcalc: 1
+name: option-a
+symbols: {F: 8, G: 16}
+input: {shape: [16, 8, 8]}
+blocks:
+  b:
+    params: {f: int, g: int}
+    layers:
+      - {op: conv2d, filters: "${2 * f}", kernel: 3, padding: 1, id: main}
+      - {op: shortcut, in: input, mode: A, filters: $g, id: skip}
+      - {op: concat, in: [main, skip]}
+layers:
+  - {use: b, f: F, g: G}
+"""
+
+
+@pytest.mark.parametrize("text, name, expected, others", [
+    # ⌈H/2⌉ (conv k3 p1 s2) = ⌊20/2⌋ (pool of H2 = 20, the default) ⇔ H ∈ {19, 20}
+    (TWO, "H", "H: 19 ≤ H ≤ 20\n", {}),
+    # a: ⌊(H − 3)/2⌋ + 1 must be odd-exact (H odd) and equal H or be 1 (broadcast): H = 3 only
+    (BROADCAST, "H", "H: H = 3\n", {}),
+    # min(C − 3, 12 − C) ≥ 1 ⇔ 4 ≤ C ≤ 11; it and C even (groups 2) ⇔ C ∈ {8, 10}
+    (WIDTHS.replace("FIRST", "${min(width - 3, 12 - width)}"), "C", "C: C ∈ {8, 10}\n", {}),
+    # C mod 5 filters (≥ 1) into groups 2: C mod 5 even, and C even: C mod 10 ∈ {2, 4} (listed: not monotone)
+    (WIDTHS.replace("FIRST", "${width % 5}"), "C", "C: C ∈ {2, 4, 12, 14, 22, 24, 32, 34, …}\n", {}),
+    # option A cannot drop channels: G ≥ 16 (the input's); the main branch may be any width
+    (SHORTCUT, "G", "G: G ≥ 16\n", {"F": 8}),
+])  # fmt: skip
+def test_sizes_against_the_concrete_engine(tmp_path, text, name, expected, others):
+    spec = write(tmp_path, "s", text)
+    out = netcalc("sizes", spec, "--format", "json")
+    assert out.returncode == 0, out.stderr
+    res = next(s for s in json.loads(out.stdout)["symbols"] if s["name"] == name)
+    assert expected in netcalc("sizes", spec).stdout
+    valid = {x for x in range(1, 41) if _valid(res, x)}
+    brute = {x for x in range(1, 41) if _concrete_ok(spec, **{name: x}, **others)}
+    assert valid == brute
+
+
+def test_sizes_with_a_set_value_that_breaks_the_network():
+    # unet-small needs W ≡ 0 (mod 16): W = 100 is not valid; its neighbours 96 and 112 are
+    out = netcalc("sizes", "unet-small", "--set", "W=100")
+    assert out.returncode == 0, out.stderr
+    assert "--set W = 100: NOT valid (nearest valid: 96, 112)" in out.stdout
+    assert "default H = 256: valid" in out.stdout
+
+
+def test_sweep_rows_are_invalid_when_another_default_is(tmp_path):
+    # W = 100 (the default here) breaks the network, so no H of the sweep gives a valid size
+    text = (ROOT / "specs" / "unet-small.yaml").read_text(encoding="utf-8")
+    spec = write(tmp_path, "u100", text.replace("W: {default: 256", "W: {default: 100"))
+    rows = sweep_rows(netcalc("sizes", spec, "--sweep", "H=16..32:16").stdout)
+    assert rows == {16: "no", 32: "no"}, rows

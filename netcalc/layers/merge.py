@@ -57,7 +57,16 @@ class Elementwise(LayerType):
             ctx.error("E206", f"{self.op} cannot combine {_sources(ctx, shapes)}: the shapes differ", "in")
             return None
         for i in range(len(out)):
-            ctx.same([s[i] for s in shapes if s[i] != 1], f"{self.op} inputs equal on axis {i}")
+            col = [s[i] for s in shapes]
+            wide = [x for x in col if x != 1]
+            ctx.same(wide, f"{self.op} inputs equal on axis {i}")
+            # a symbolic size that is 1 here stretches here only: elsewhere it must be 1 or equal the others
+            ones = [x for x in col if x == 1 and hasattr(x, "e")]
+            for x in ones:
+                for y in wide or [o for o in col if o is not x]:  # x = y, or either is 1
+                    ctx.condition(
+                        "equal", (x - 1) * (x - y) * (y - 1), f"{self.op} inputs on axis {i} equal, or 1", "in"
+                    )
         return Geometry(shape=out, n=len(shapes))
 
     def sig_forward(self, g, ins, env):
@@ -221,6 +230,8 @@ class Shortcut(LayerType):
         filters = a["filters"] or c_in
         s = a["stride"]
         mode = a["mode"]
+        if mode == "A":  # what the defaults satisfy is recorded for every size (netcalc sizes)
+            ctx.condition("size", filters - c_in, "option A cannot drop channels: filters at least C_in", "filters")
         if mode == "A" and filters < c_in:
             ctx.error(
                 "E207",
