@@ -588,6 +588,8 @@ def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str, ker
         schema.pop("activation")
     merged = YMap(entries, item.loc, item.incomplete)
     errors_before = len(diags.errors)
+    scope = CURRENT[-1] if CURRENT else None
+    conditions_before = len(scope.conditions) if scope is not None else 0
     values, locs = coerce_mapping(merged, schema, diags, what, ignore=("activation",))
     if "activation" in entries and not takes_shorthand:
         diags.error(
@@ -639,6 +641,8 @@ def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str, ker
         args.setdefault(key, None if arg.required else arg.default)
     node = Node(name=name, op=op, args=args, inputs=inputs, loc=item.loc, arg_locs=locs, invalid=invalid,
                 frames=namer.frames, group=namer.group)  # fmt: skip
+    for c in scope.conditions[conditions_before:] if scope is not None else ():  # a width's, from its arguments
+        c.layer, c.what = name, f"{name}: {c.what.split(': ', 1)[-1]}"
     node.noqa = values.get("noqa") or {}
     out = [node]
     if "activation" in entries and takes_shorthand:
