@@ -79,16 +79,8 @@ class SymbolSizes:
     def declared(self, x: int) -> str | None:
         """What the declaration says against x, in a word or two (min 32, max 4096, multiple of 32),
         or None when it allows x."""
-        d = self.decl
-        if d is None:
-            return None
-        if d.min is not None and x < d.min:
-            return f"min {d.min}"
-        if d.max is not None and x > d.max:
-            return f"max {d.max}"
-        if d.divisible is not None and x % d.divisible:
-            return f"multiple of {d.divisible}"
-        return None
+        got = self.decl.broken(x) if self.decl is not None else None
+        return None if got is None else f"{got[0]} {got[1]}"
 
     def declared_ok(self) -> bool | None:
         """Whether the values the declaration allows (min, max, divisible) are all valid; None when

@@ -61,15 +61,23 @@ class Declared:
         self.description = values.get("description")
         self.from_set = False  # the default is a --set value (netcalc sizes)
 
+    def broken(self, value: int) -> tuple[str, int] | None:
+        """The constraint `value` breaks, as ('min' | 'max' | 'multiple of', its number), or None."""
+        if self.min is not None and value < self.min:
+            return "min", self.min
+        if self.max is not None and value > self.max:
+            return "max", self.max
+        if self.divisible is not None and value % self.divisible:
+            return "multiple of", self.divisible
+        return None
+
     def violation(self, value: int) -> str | None:
         """Why `value` breaks this symbol's constraints, or None."""
-        if self.min is not None and value < self.min:
-            return f"{self.name} must be at least {self.min}, got {value}"
-        if self.max is not None and value > self.max:
-            return f"{self.name} must be at most {self.max}, got {value}"
-        if self.divisible is not None and value % self.divisible:
-            return f"{self.name} must be a multiple of {self.divisible}, got {value}"
-        return None
+        got = self.broken(value)
+        if got is None:
+            return None
+        words = {"min": "at least", "max": "at most", "multiple of": "a multiple of"}
+        return f"{self.name} must be {words[got[0]]} {got[1]}, got {value}"
 
     def generic(self) -> int:
         """A value inside the constraints at which to take the engine's branches (GENERIC, moved
