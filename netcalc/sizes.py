@@ -363,6 +363,20 @@ def sweep(analysis, names: list[str], points: list[int]) -> Sweep:
     return out
 
 
+def point_validity(sw, results: dict, point: int) -> tuple[bool, list[str]]:
+    """Whether every layer takes the size (divides exactly, outputs of at least 1), and what the
+    declarations of the swept symbols say against it (['max 4096'], ['H: min 32'] for several)."""
+    ok = all(results[n].valid(point) for n in sw.names if n in results)
+    # the other symbols at their defaults: a default that breaks the network breaks every row
+    ok = ok and all(res.valid(v) for n, v in sw.fixed.items() if (res := results.get(n)) is not None and v is not None)
+    why = []
+    for n in sw.names:
+        said = results[n].declared(point) if n in results else None
+        if said:
+            why.append(f"{n}: {said}" if len(sw.names) > 1 else said)
+    return ok, why
+
+
 def parse_sweep(text: str) -> tuple[list[str], list[int]] | str:
     """`T=16..1024` (doubling from 16 while ≤ 1024), `T=16..1024:64` (steps of 64), `T=16,32,100`,
     `H,W=32..512` (both symbols take each value). Returns (names, points) or a problem."""
@@ -444,6 +458,7 @@ __all__ = [
     "congruence",
     "growth_words",
     "parse_sweep",
+    "point_validity",
     "pretty",
     "reduce",
     "relax",

@@ -4,7 +4,7 @@ how MACs and memory scale with one symbol (`--sweep`). Formats what netcalc.size
 from __future__ import annotations
 
 from .render import human, plain_table
-from .sizes import congruence, growth_words, listed, scaling, term_text
+from .sizes import congruence, growth_words, listed, point_validity, scaling, term_text
 from .symbolic import pretty
 
 NAMES = {"macs_batch": "MACs", "flops_batch": "FLOPs", "activation_bytes": "activation memory (bytes)",
@@ -112,20 +112,6 @@ def scaling_lines(analysis) -> list[str]:
     for fig, (_, lead, degree) in found.items():
         lines.append(f"  {labels[fig]:<{width}} ≈ {term_text(lead)}: {growth_words(lead, degree)}")
     return lines
-
-
-def point_validity(sw, results: dict, point: int) -> tuple[bool, list[str]]:
-    """Whether every layer takes the size (divides exactly, outputs of at least 1), and what the
-    declarations of the swept symbols say against it (['max 4096'], ['H: min 32'] for several)."""
-    ok = all(results[n].valid(point) for n in sw.names if n in results)
-    # the other symbols at their defaults: a default that breaks the network breaks every row
-    ok = ok and all(res.valid(v) for n, v in sw.fixed.items() if (res := results.get(n)) is not None and v is not None)
-    why = []
-    for n in sw.names:
-        said = results[n].declared(point) if n in results else None
-        if said:
-            why.append(f"{n}: {said}" if len(sw.names) > 1 else said)
-    return ok, why
 
 
 def sweep_lines(sw, results: dict, analysis=None) -> list[str]:
