@@ -243,13 +243,14 @@ NAME_BREAKS = "._/-"  # a layer name after the dot of a block scope, an undersco
 
 def _pieces(text: str, breaks: str) -> list[str]:
     """The text cut after each of the break characters, except between a dot or an underscore and
-    a number (`stage2.1.`, `conv2d_1` stay whole)."""
+    a number (`stage2.1.`, `conv2d_1` stay whole) and after a + or − (a line starts with it)."""
     out: list[str] = []
     start = 0
     for end in [i + 1 for i, ch in enumerate(text) if ch in breaks] + [len(text)]:
         piece = text[start:end]
         start = end
-        if out and out[-1][-1] in "._" and (piece[:-1] if piece[-1:] in breaks else piece).isdigit():
+        number = (piece[:-1] if piece[-1:] in breaks else piece).isdigit()
+        if out and ((out[-1][-1] in "._" and number) or out[-1].strip() in ("+", "−")):
             out[-1] += piece
         elif piece:
             out.append(piece)
@@ -302,16 +303,18 @@ def fit_columns(headers, rows, width: int, plan, breaks: dict, sep: int, edge: i
     head = [max((len(p.rstrip()) for p in _pieces(h, HEAD_BREAKS)), default=0) for h in headers]
     narrowest: dict[int, int] = {}
     lengths: dict[int, list[int]] = {}
-    wrapping: dict[int, int] = {}  # column → the least width its step allows
+    wrapping: dict[int, int] | None = None  # column → the least width its step allows, from a Wrap step on
     widths = list(natural)
+    if sum(widths) + sep * (len(cols) - 1) + edge <= width:
+        return cols, widths
     for step in plan:
         if isinstance(step, Wrap):
-            wrapping.update(dict.fromkeys(step, step.least))
+            wrapping = {**(wrapping or {}), **dict.fromkeys(step, step.least)}
         else:
             cols = [c for c in cols if c not in step]
         widths = list(natural)
         excess = sum(widths[i] for i in cols) + sep * (len(cols) - 1) + edge - width
-        if wrapping:
+        if wrapping is not None:
             for i in cols:  # headers first: they cost only a line
                 cut = min(widths[i] - max(cell[i], head[i]), excess)
                 if cut > 0:

@@ -28,9 +28,10 @@ def _fig(f) -> list[str]:
 
 
 # How the verify table narrows to the terminal (README): the exact checks (shape, params, MACs) go
-# first, then the headers and the layer names wrap, then the tolerances go, then the ok/FAIL marks;
-# every disagreement is listed under the table in any case.
-VERIFY_PLAN = (Drop(1, 2, 3), Wrap(0), Drop(6, 10), Drop(7, 11))
+# first, then the headers and the layer names wrap, then the tolerances go, then the ok/FAIL marks
+# (every disagreement is listed under the table in any case); then a measurement's spread wraps
+# under it.
+VERIFY_PLAN = (Drop(1, 2, 3), Wrap(0), Drop(6, 10), Drop(7, 11), Wrap(5, 9))
 
 
 def render_table(checks, meta: dict, style: Style, width: int | None = None) -> str:
@@ -40,7 +41,7 @@ def render_table(checks, meta: dict, style: Style, width: int | None = None) -> 
     for c in checks:
         exact = [_mark(None if x is None else x[2]) for x in (c.shape, c.tensors, c.macs)]
         body.append([c.name, *exact, *_fig(c.forward), *_fig(c.backward)])
-    t = lay_out_plain(header, body, {4, 5, 8, 9}, width, VERIFY_PLAN, {0: NAME_BREAKS})
+    t = lay_out_plain(header, body, {4, 5, 8, 9}, width, VERIFY_PLAN, {0: NAME_BREAKS, 5: " ", 9: " "})
     title = (f"{meta['name']} — predicted vs measured: batch {meta['batch']}, {meta['seeds']} weight seeds, "
              f"{meta['dtype']}, {meta['mode']} mode")  # fmt: skip
     out = [style.bold(title), *(style.bold(h) for h in t.head), t.rule]
