@@ -752,7 +752,8 @@ def lay_out_plain(
             for part in _lines(cells, cols, widths, brk)
         ]
 
-    rule = "─" * min(sum(widths[i] for i in cols) + 2 * len(cols), 160, width or 160)
+    wide = sum(widths[i] for i in cols) + 2 * (len(cols) - 1)  # the rule: 2 more, within the width or the table
+    rule = "─" * min(wide + 2, 160, 160 if width is None else max(width, wide))
     return PlainTable(lines(header, dict.fromkeys(cols, HEAD_BREAKS)), rule, [lines(r, breaks) for r in body], cols)
 
 

@@ -347,9 +347,12 @@ def test_a_terminal_without_columns_is_fitted_to_its_width():
     env.update({"NO_COLOR": "1", "TERM": "dumb"})
     pid, fd = pty.fork()
     if pid == 0:  # the child: a terminal 70 columns wide on stdin/stdout
-        fcntl.ioctl(1, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 70, 0, 0))
-        os.chdir(ROOT)
-        os.execve(sys.executable, [sys.executable, "-m", "netcalc", "summary", "residual-blocks"], env)
+        try:
+            fcntl.ioctl(1, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 70, 0, 0))
+            os.chdir(ROOT)
+            os.execve(sys.executable, [sys.executable, "-m", "netcalc", "summary", "residual-blocks"], env)
+        finally:
+            os._exit(127)  # only if exec failed: never back into pytest
     out = b""
     while True:
         try:
