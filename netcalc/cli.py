@@ -220,7 +220,7 @@ def _emit(analysis, fmt: Format, sources: dict, depth: int | None = None) -> Non
         sys.stdout.write(render.render_csv(analysis))
     else:
         style = render.Style(_color(sys.stdout))
-        text = render.render_table(analysis, style, depth)
+        text = render.render_table(analysis, style, depth, render.terminal_width(sys.stdout))
         if warnings:
             snippets = sources if sys.stdout.isatty() else None
             lines = render.diagnostic_lines(warnings, snippets)
@@ -366,6 +366,7 @@ def signal(
     """Second moments of activations (forward) and gradients (backward) per layer at initialisation."""
     from . import signal_render
     from .init import parse_cli
+    from .render import terminal_width
     from .signal import advise
 
     specs_ = [init] if init else []
@@ -399,17 +400,18 @@ def signal(
     labels = [o.describe() if o else "spec" for o in overrides]
     advise(reports[0], band, analysis.diags)
     style = signal_render.Style(_color(sys.stdout))
+    width = terminal_width(sys.stdout)
     if plot is not None:
         signal_render.plot(reports, labels, str(plot))
     if fmt == Format.json:
         sys.stdout.write(signal_render.render_json(reports[0], band) + "\n")
         return
     if len(reports) > 1:
-        sys.stdout.write(signal_render.render_compare(reports, labels, style))
+        sys.stdout.write(signal_render.render_compare(reports, labels, style, width))
         if plot is not None:
             sys.stdout.write(f"plot written to {plot}\n")
         return
-    text = signal_render.render_table(reports[0], style, band)
+    text = signal_render.render_table(reports[0], style, band, width)
     warn = signal_render.warning_lines(reports[0], sources, style, sys.stdout.isatty())
     if warn:
         text += "\n" + "\n".join(warn) + "\n"
@@ -440,6 +442,7 @@ def verify(
     """Run the spec with the NumPy executor and compare shapes, parameters, MACs and second moments
     with the predictions. Exit 0 when everything agrees, 1 when something disagrees."""
     from . import verify_render
+    from .render import terminal_width
     from .verify import compare, parse_size
 
     if dtype not in ("float64", "float32"):
@@ -482,7 +485,8 @@ def verify(
     if fmt == Format.json:
         sys.stdout.write(verify_render.render_json(checks, meta) + "\n")
     else:
-        sys.stdout.write(verify_render.render_table(checks, meta, verify_render.Style(_color(sys.stdout))))
+        style = verify_render.Style(_color(sys.stdout))
+        sys.stdout.write(verify_render.render_table(checks, meta, style, terminal_width(sys.stdout)))
     if not all(c.ok for c in checks):
         raise typer.Exit(1)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 
-from .render import Style, diagnostic_lines, plain_table
+from .render import NAME_BREAKS, Drop, Style, Wrap, diagnostic_lines, lay_out_plain
 
 BAR = 12
 
@@ -123,7 +123,15 @@ def _clean(x):
     return x if math.isfinite(x) else None
 
 
-def render_table(report, style: Style, band: float) -> str:
+# How the signal table narrows to the terminal (README): the notes move below the table, then the
+# backward and forward bars go; then the headers wrap, and names longer than 24 characters; then
+# the op column goes; then the layer names wrap further; then the tags go, then the gain.
+SIGNAL_PLAN = (Drop(9), Drop(7), Drop(3), Wrap(0, least=24), Drop(1), Wrap(0), Drop(5, 8), Drop(4))
+# the comparison: the op column goes, then the layer names and the initialisers' headers wrap
+COMPARE_PLAN = (Drop(1), Wrap(0))
+
+
+def render_table(report, style: Style, band: float, width: int | None = None) -> str:
     recs = rows_of(report)
     logs = [_log(r["forward_second_moment"] or 0) for r in recs] + [
         _log(r["backward_second_moment"] or 0) for r in recs
@@ -143,12 +151,15 @@ def render_table(report, style: Style, band: float) -> str:
             _num(g) if g is not None else "—", _bar(_log(g or 0), lo, hi), r["backward_tag"],
             _notes(s) if s else "",
         ])  # fmt: skip
-    head, rule, rows = plain_table(header, body, {2, 4, 6})
+    t = lay_out_plain(header, body, {2, 4, 6}, width, SIGNAL_PLAN, {0: NAME_BREAKS})
     graph = report.analysis.graph
     init = f", every kernel initialised {report.override.describe()}" if report.override else ""
     title = f"{graph.name} — signal propagation at initialisation ({graph.convention} defaults{init})"
-    lines = [style.bold(title), style.bold(head), rule]
-    lines += rows
+    lines = [style.bold(title), *(style.bold(h) for h in t.head), t.rule]
+    lines += [line for row in t.rows for line in row]
+    notes = [(cells[0], cells[9]) for cells in body if cells[9]]
+    if 9 not in t.cols and notes:  # narrowed: the notes under the table, one line each
+        lines += ["notes:", *(f"  {name}: {note}" for name, note in notes)]
     fwd, bwd = report.growth()
     lines.append("")
     first, last = report.span()
@@ -178,7 +189,7 @@ def render_json(report, band: float) -> str:
     return json.dumps(doc, indent=1)
 
 
-def render_compare(reports: list, labels: list[str], style: Style) -> str:
+def render_compare(reports: list, labels: list[str], style: Style, width: int | None = None) -> str:
     """Several initialisers side by side: log₁₀ E[x²] forward and the backward norm growth."""
     names = [s.node.name for s in reports[0].layers]
     header = ["layer", "op"] + [f"{lab} fwd" for lab in labels]
@@ -189,9 +200,11 @@ def render_compare(reports: list, labels: list[str], style: Style) -> str:
     growth = [rep.growth() for rep in reports]
     body.append(["forward growth", ""] + [_num(f) + "×" for f, _ in growth])
     body.append(["backward growth", ""] + [_num(b) + "×" for _, b in growth])
-    head, rule, rows = plain_table(header, body, set(range(2, len(header))))
+    t = lay_out_plain(header, body, set(range(2, len(header))), width, COMPARE_PLAN, {0: NAME_BREAKS + " "})
+    rows = [line for row in t.rows[:-2] for line in row]
+    totals = [line for row in t.rows[-2:] for line in row]
     lines = [style.bold(f"{reports[0].analysis.graph.name} — E[x²] per layer under each initialiser")]
-    lines += [style.bold(head), rule, *rows[:-2], rule, *rows[-2:]]
+    lines += [*(style.bold(h) for h in t.head), t.rule, *rows, t.rule, *totals]
     return "\n".join(lines) + "\n"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 
-from .render import Style, plain_table
+from .render import NAME_BREAKS, Drop, Style, Wrap, lay_out_plain
 
 
 def _num(x) -> str:
@@ -27,18 +27,26 @@ def _fig(f) -> list[str]:
     return [_num(f.predicted), _num(f.measured) + spread, f"{math.expm1(f.tolerance):.0%} [{f.tag}]", _mark(f.ok)]
 
 
-def render_table(checks, meta: dict, style: Style) -> str:
+# How the verify table narrows to the terminal (README): the exact checks (shape, params, MACs) go
+# first, then the headers and the layer names wrap, then the tolerances go, then the ok/FAIL marks
+# (every disagreement is listed under the table in any case); then a measurement's spread wraps
+# under it.
+VERIFY_PLAN = (Drop(1, 2, 3), Wrap(0), Drop(6, 10), Drop(7, 11), Wrap(5, 9))
+
+
+def render_table(checks, meta: dict, style: Style, width: int | None = None) -> str:
     header = ["layer", "shape", "params", "MACs", "E[x²] predicted", "measured ±spread", "tolerance", "",
               "E[g²] predicted", "measured ±spread", "tolerance", ""]  # fmt: skip
     body = []
     for c in checks:
         exact = [_mark(None if x is None else x[2]) for x in (c.shape, c.tensors, c.macs)]
         body.append([c.name, *exact, *_fig(c.forward), *_fig(c.backward)])
-    head, rule, rows = plain_table(header, body, {4, 5, 8, 9})
+    t = lay_out_plain(header, body, {4, 5, 8, 9}, width, VERIFY_PLAN, {0: NAME_BREAKS, 5: " ", 9: " "})
     title = (f"{meta['name']} — predicted vs measured: batch {meta['batch']}, {meta['seeds']} weight seeds, "
              f"{meta['dtype']}, {meta['mode']} mode")  # fmt: skip
-    out = [style.bold(title), style.bold(head), rule]
-    out += [style.warn(text) if text.endswith("FAIL") or " FAIL " in text else text for text in rows]
+    out = [style.bold(title), *(style.bold(h) for h in t.head), t.rule]
+    for cells, lines in zip(body, t.rows, strict=True):
+        out += [style.warn(text) for text in lines] if "FAIL" in cells else lines
     failures = [f for c in checks for f in c.failures()]
     out.append("")
     if failures:

@@ -68,8 +68,10 @@ def test_convention_override_changes_counting_only():
 def test_csv_has_one_row_per_layer():
     result = netcalc("summary", "mnist-cnn", "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
-    assert [r["name"] for r in rows] == ["conv2d_1", "conv2d_1.relu", "maxpool2d_1", "conv2d_2", "conv2d_2.relu"]
-    assert rows[3]["weight_shape"] == "64×32×5×5" and rows[3]["params"] == "51264"
+    names = [r["name"] for r in rows]
+    assert names == ["conv2d_1", "conv2d_1.relu", "maxpool2d_1", "conv2d_2", "conv2d_2.relu", "total"]
+    assert rows[3]["weight_shape"] == "64x32x5x5" and rows[3]["params"] == "51264"
+    assert rows[-1]["index"] == "" and rows[-1]["params"] == "52096"  # the totals row: 832 + 51,264
 
 
 def test_markdown_is_a_table():
