@@ -272,3 +272,53 @@ def test_description_falls_back_to_the_first_comment_sentence(tmp_path):
     assert description(spec) == "a plain text continued here"
     spec.write_text("netcalc: 1\nlayers: []\n")
     assert description(spec) == ""
+
+
+# --------------------------------------------------------------------------- tabs in YAML
+
+TAB_CASES = {
+    # text: (line, column) of the tab, whether libyaml takes it
+    "layers:\n  - {op: conv2d,\tfilters: 8, kernel: 3}\n": (2, 17, True),  # between the items of a flow mapping
+    "layers:\n  - {op: conv2d,\n\tfilters: 8, kernel: 3}\n": (3, 1, True),  # indenting a flow mapping's next line
+    "layers: [\n\t{op: relu}]\n": (2, 1, True),  # inside a flow list
+    "input:\n\t{shape: [3, 8, 8]}\n": (2, 1, False),  # indenting a flow-style value in block context
+    "layers:\n\t- {op: relu}\n": (2, 1, False),  # block style
+    "a:\n  b: 1\n\tc: 2\n": (3, 1, False),
+}
+
+
+@pytest.fixture(params=["libyaml", "pure-python"])
+def loader(request, monkeypatch):
+    """Both builds of PyYAML's safe loader: libyaml where installed, and the pure-Python one."""
+    import yaml
+
+    from netcalc import yamlsrc
+
+    if request.param == "libyaml" and not getattr(yaml, "__with_libyaml__", False):
+        pytest.skip("PyYAML without libyaml here")
+    monkeypatch.setattr(yamlsrc, "_FORCE_PURE_PYTHON", request.param == "pure-python")
+    monkeypatch.setattr(yamlsrc, "_LOADER", None)
+    yield request.param
+    yamlsrc._LOADER = None
+
+
+@pytest.mark.parametrize("text", list(TAB_CASES))
+def test_a_tab_is_named(loader, text):
+    """Where a loader refuses a tab, the error says "tab" and points at it. libyaml takes a tab anywhere
+    inside a flow collection (as YAML 1.2 does) and refuses one that indents block context; PyYAML's
+    pure-Python scanner refuses every one of these."""
+    from netcalc.diagnostics import Diagnostics
+    from netcalc.yamlsrc import parse_yaml
+
+    line, col, libyaml_takes_it = TAB_CASES[text]
+    diags = Diagnostics()
+    root = parse_yaml(text, "t.yaml", diags)
+    if loader == "libyaml" and libyaml_takes_it:
+        assert root is not None and not diags.items, [d.format() for d in diags.items]
+        return
+    assert root is None
+    [d] = diags.items
+    assert d.code == "E003" and "tab" in d.message, d.message
+    assert (d.loc.line, d.loc.col) == (line, col)
+    indents = not text.split("\n")[line - 1][: col - 1].strip()
+    assert ("indents" in d.message) == indents, d.message
