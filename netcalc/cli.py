@@ -662,7 +662,7 @@ def lint(
 def _lint_targets(paths: list[str], specs_only: bool = False) -> list[str]:
     from .lint import looks_like_spec
 
-    out, seen = [], set()
+    out, seen, named = [], set(), set()
     for p in paths:
         path = Path(p)
         if path.is_dir():  # its YAML files, not those in hidden folders (.github, .git, .venv)
@@ -672,10 +672,21 @@ def _lint_targets(paths: list[str], specs_only: bool = False) -> list[str]:
             found = [p]
         for f in found:
             key = Path(f).resolve() if Path(f).exists() else f
+            if not path.is_dir():
+                named.add(key)
             if key not in seen:  # a file named twice (a.yaml ./a.yaml, or DIR and DIR/a.yaml) is checked once
                 seen.add(key)
-                out.append(f)
-    return [p for p in out if looks_like_spec(p)] if specs_only else out
+                out.append((f, key))
+    if not specs_only:
+        return [f for f, _ in out]
+    kept = []
+    for f, key in out:
+        if looks_like_spec(f):
+            kept.append(f)
+        elif key in named:  # named on the command line, not found in a folder: say why it is not checked
+            sys.stderr.write(f"netcalc lint: note: {f} skipped (--specs-only): it has no top-level `netcalc:` key, "
+                             "so it is not a netcalc spec\n")  # fmt: skip
+    return kept
 
 
 def _lint_one(spec: str, options: dict, project: dict, sources: dict):

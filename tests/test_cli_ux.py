@@ -322,3 +322,42 @@ def test_a_tab_is_named(loader, text):
     assert (d.loc.line, d.loc.col) == (line, col)
     indents = not text.split("\n")[line - 1][: col - 1].strip()
     assert ("indents" in d.message) == indents, d.message
+
+
+# --------------------------------------------------------------------------- lint --specs-only
+
+NET = "netcalc: 1\ninput: {shape: [32]}\nlayers:\n  - {op: dense, units: 4}\n"
+
+
+def _note(name: str) -> str:
+    return (f"netcalc lint: note: {name} skipped (--specs-only): it has no top-level `netcalc:` key, "
+            "so it is not a netcalc spec")  # fmt: skip
+
+
+def test_specs_only_says_which_named_file_it_skips(tmp_path):
+    (tmp_path / ".pre-commit-config.yaml").write_text("repos:\n  - repo: local\n", encoding="utf-8")
+    (tmp_path / "net.yaml").write_text(NET, encoding="utf-8")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "other.yaml").write_text("a: 1\n", encoding="utf-8")
+    r = netcalc("lint", ".pre-commit-config.yaml", "net.yaml", "--specs-only", cwd=tmp_path)
+    assert r.returncode == 0  # a note, the exit code as without it
+    assert r.stdout == "1 spec checked: 0 errors, 0 warnings\n"
+    assert r.stderr.splitlines() == [_note(".pre-commit-config.yaml")]
+    r = netcalc("lint", ".pre-commit-config.yaml", "--specs-only", "--format", "json", cwd=tmp_path)
+    assert r.returncode == 0 and r.stderr.splitlines() == [_note(".pre-commit-config.yaml")]
+    assert r.stdout.startswith("{")  # the machine-readable output stays clean
+    # found in a folder, not named: skipped in silence (a folder holds other YAML files as a matter of course)
+    r = netcalc("lint", ".", "--specs-only", cwd=tmp_path)
+    assert r.returncode == 0 and r.stderr == "" and r.stdout == "1 spec checked: 0 errors, 0 warnings\n"
+    # named as well as found in its folder: named, so the note
+    r = netcalc("lint", "sub", "sub/other.yaml", "--specs-only", cwd=tmp_path)
+    assert r.returncode == 0 and r.stderr.splitlines() == [_note("sub/other.yaml")]
+
+
+def test_specs_only_note_keeps_a_failing_exit_code(tmp_path):
+    (tmp_path / "ci.yml").write_text("on: [push]\n", encoding="utf-8")
+    (tmp_path / "bad.yaml").write_text(NET.replace("units: 4", "units: 0"), encoding="utf-8")
+    r = netcalc("lint", "ci.yml", "bad.yaml", "--specs-only", cwd=tmp_path)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert r.stderr.splitlines() == [_note("ci.yml")]
+    assert "bad.yaml:4:" in r.stdout and "1 spec checked: 1 error" in r.stdout
