@@ -72,6 +72,7 @@ def _color(stream) -> bool:
 
 
 def _color_allowed() -> bool:
+    """Whether the environment lets any output be styled: neither NO_COLOR nor TERM=dumb."""
     return "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 
 
@@ -854,7 +855,9 @@ def diff(
 
 @app.command()
 def specs() -> None:
-    """List the bundled specs, each with its description (use the name as SPEC: `netcalc summary alexnet-lite`)."""
+    """List the bundled specs, each with its description.
+
+    Use a name as SPEC: `netcalc summary alexnet-lite`."""
     import shutil
 
     from . import bundled
@@ -898,8 +901,8 @@ def main() -> None:
 def _run() -> int:
     if not _color_allowed():
         # typer draws --help and usage errors with rich, which keeps bold and dim under NO_COLOR and
-        # colours even those when FORCE_COLOR is set too: no terminal styles at all, as for the tables
-        # (typer reads this when it first draws a help, after this point)
+        # styles a pipe too when FORCE_COLOR is set: this (typer's own switch, read when it first draws
+        # a help, after this point) turns every terminal style off, as for netcalc's own tables
         os.environ["_TYPER_FORCE_DISABLE_TERMINAL"] = "1"
     try:
         # the name in usage lines and in the shell-completion script, also under `python -m netcalc`
