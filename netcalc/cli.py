@@ -17,11 +17,33 @@ from pathlib import Path
 import typer
 
 app = typer.Typer(
-    add_completion=False,
     no_args_is_help=True,
     help="netcalc: shapes, parameters, MACs, FLOPs and memory of a neural-network design written as YAML.",
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    """--version: the installed distribution's version, read (importlib.metadata) only when asked."""
+    if not value:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        text = version("netcalc")
+    except PackageNotFoundError:  # a source tree run without being installed
+        from . import __version__ as text
+    sys.stdout.write(f"netcalc {text}\n")
+    raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    version: bool = typer.Option(
+        False, "--version", "-V", is_eager=True, callback=_print_version, help="print netcalc's version and exit"
+    ),
+) -> None:
+    pass
 
 
 class Format(StrEnum):
@@ -46,13 +68,18 @@ class DType(StrEnum):
 
 def _color(stream) -> bool:
     """Styles only for a terminal, and never with NO_COLOR set or TERM=dumb (no-color.org)."""
-    return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+    return stream.isatty() and _color_allowed()
+
+
+def _color_allowed() -> bool:
+    """Whether the environment lets any output be styled: neither NO_COLOR nor TERM=dumb."""
+    return "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 
 
 def _locate(spec: str, diags):
     """A path, or the name of a bundled spec. Returns (path, name shown in messages) or None."""
     from . import bundled
-    from .diagnostics import Loc, did_you_mean
+    from .diagnostics import Loc
 
     path = Path(spec)
     if path.exists():
@@ -63,12 +90,14 @@ def _locate(spec: str, diags):
     if os.sep in spec or spec.endswith((".yaml", ".yml")):
         diags.error("E001", f"no such file: '{spec}'", Loc(spec))
     else:
-        diags.error(
-            "E001",
-            f"'{spec}' is neither a file nor a bundled spec{did_you_mean(spec, bundled.names())}",
-            Loc(spec),
-            "bundled specs: " + ", ".join(bundled.names()),
-        )
+        close = bundled.similar(spec)
+        if close:
+            *first, last = [f"'{name}'" for name in close]
+            hint = f" (did you mean {', '.join(first) + ' or ' if first else ''}{last}?)"
+            note = "`netcalc specs` lists the bundled specs"
+        else:
+            hint, note = "", "bundled specs: " + ", ".join(bundled.names())
+        diags.error("E001", f"'{spec}' is neither a file nor a bundled spec{hint}", Loc(spec), note)
     return None
 
 
@@ -94,7 +123,9 @@ SET_OPTION = typer.Option(
 
 @app.command()
 def summary(
-    spec: str = typer.Argument(..., help="a spec file, or the name of a bundled spec (see `netcalc specs`)"),
+    spec: str = typer.Argument(
+        ..., metavar="SPEC", help="a spec file, or the name of a bundled spec (see `netcalc specs`)"
+    ),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="output format"),
     batch: str = typer.Option(
         "1",
@@ -237,7 +268,9 @@ class SizesFormat(StrEnum):
 
 @app.command()
 def sizes(
-    spec: str = typer.Argument(..., help="a spec file with symbols (shape: [3, H, W]), or a bundled spec's name"),
+    spec: str = typer.Argument(
+        ..., metavar="SPEC", help="a spec file with symbols (shape: [3, H, W]), or a bundled spec's name"
+    ),
     sweep: list[str] = typer.Option(
         None, "--sweep", help="MACs and memory over a range of one symbol: T=16..1024, T=16..1024:64, H,W=32..512"
     ),
@@ -245,8 +278,10 @@ def sizes(
     sets: list[str] = SET_OPTION,
     batch: str = typer.Option("1", "--batch", "-b", help="batch size for memory: a number, or a symbol (N)"),
 ) -> None:
-    """Which values of each symbol give exact divisions everywhere and outputs of at least 1, the
-    smallest of them and the layers that impose each condition; with --sweep, how MACs and memory grow."""
+    """Which values of each symbol give exact divisions everywhere and outputs of at least 1.
+
+    The smallest of them and the layers that impose each condition; with --sweep, how MACs and memory
+    grow."""
     from .diagnostics import Loc
 
     # the branches are taken at a generic size, not the defaults (they may be invalid sizes); a
@@ -316,8 +351,10 @@ def sizes(
 
 @app.command()
 def explain(
-    spec: str = typer.Argument(..., help="a spec file, or the name of a bundled spec"),
-    layer: str = typer.Argument(..., help="the layer's name as the summary shows it (its id, or e.g. conv2d_2)"),
+    spec: str = typer.Argument(..., metavar="SPEC", help="a spec file, or the name of a bundled spec"),
+    layer: str = typer.Argument(
+        ..., metavar="LAYER", help="the layer's name as the summary shows it (its id, or e.g. conv2d_2)"
+    ),
     convention: Convention = typer.Option(
         None, "--convention", help="count parameters and lay out weights as this framework does (sizes stay as written)"
     ),
@@ -347,7 +384,7 @@ def explain(
 
 @app.command()
 def signal(
-    spec: str = typer.Argument(..., help="a spec file, or the name of a bundled spec"),
+    spec: str = typer.Argument(..., metavar="SPEC", help="a spec file, or the name of a bundled spec"),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="output format (table or json)"),
     init: str = typer.Option(
         None, "--init", help="initialise every kernel with this instead of the spec's: he_normal, normal:std=0.01, ..."
@@ -422,7 +459,7 @@ def signal(
 
 @app.command()
 def verify(
-    spec: str = typer.Argument(..., help="a spec file, or the name of a bundled spec"),
+    spec: str = typer.Argument(..., metavar="SPEC", help="a spec file, or the name of a bundled spec"),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="output format (table or json)"),
     batch: int = typer.Option(8, "--batch", "-b", min=1, help="samples per run"),
     seeds: int = typer.Option(8, "--seeds", "-s", min=1, help="weight draws to average the moments over"),
@@ -439,8 +476,10 @@ def verify(
     ),
     sets: list[str] = SET_OPTION,
 ) -> None:
-    """Run the spec with the NumPy executor and compare shapes, parameters, MACs and second moments
-    with the predictions. Exit 0 when everything agrees, 1 when something disagrees."""
+    """Run the spec with the NumPy executor and compare the measurements with the predictions.
+
+    Shapes, parameters, MACs and second moments. Exit 0 when everything agrees, 1 when something
+    disagrees."""
     from . import verify_render
     from .render import terminal_width
     from .verify import compare, parse_size
@@ -534,7 +573,9 @@ UNREADABLE = ("E001", "E002", "E003", "E110")
 
 @app.command()
 def lint(
-    paths: list[str] = typer.Argument(..., help="spec files, directories (their *.yaml) or bundled spec names"),
+    paths: list[str] = typer.Argument(
+        ..., metavar="PATH...", help="spec files, directories (their *.yaml) or bundled spec names"
+    ),
     fmt: LintFormat = typer.Option(
         LintFormat.text, "--format", "-f", help="text, json, github (workflow commands) or sarif (code scanning)"
     ),
@@ -556,10 +597,11 @@ def lint(
         None, "--set", "-s", help="give symbols a value (H=224) in the specs that have them; else their defaults"
     ),
 ) -> None:
-    """Check specs for CI: every finding with its code and line; exit 0 clean, 1 on an error (or, with
-    --strict, a warning), 2 for unreadable input or bad options. Settings also come from the spec's
-    `lint:` and from the tool.netcalc.lint table of pyproject.toml: an option wins over the spec, the spec
-    over pyproject.toml."""
+    """Check specs for CI: every finding with its code and line.
+
+    Exit 0 clean, 1 on an error (or, with --strict, a warning), 2 for unreadable input or bad options.
+    Settings also come from the spec's `lint:` and from the tool.netcalc.lint table of pyproject.toml:
+    an option wins over the spec, the spec over pyproject.toml."""
     from . import config
     from . import lint as rules
 
@@ -625,7 +667,7 @@ def lint(
 def _lint_targets(paths: list[str], specs_only: bool = False) -> list[str]:
     from .lint import looks_like_spec
 
-    out, seen = [], set()
+    out, seen, named = [], set(), set()
     for p in paths:
         path = Path(p)
         if path.is_dir():  # its YAML files, not those in hidden folders (.github, .git, .venv)
@@ -635,10 +677,21 @@ def _lint_targets(paths: list[str], specs_only: bool = False) -> list[str]:
             found = [p]
         for f in found:
             key = Path(f).resolve() if Path(f).exists() else f
+            if not path.is_dir():
+                named.add(key)
             if key not in seen:  # a file named twice (a.yaml ./a.yaml, or DIR and DIR/a.yaml) is checked once
                 seen.add(key)
-                out.append(f)
-    return [p for p in out if looks_like_spec(p)] if specs_only else out
+                out.append((f, key))
+    if not specs_only:
+        return [f for f, _ in out]
+    kept = []
+    for f, key in out:
+        if looks_like_spec(f):
+            kept.append(f)
+        elif key in named:  # named on the command line, not found in a folder: say why it is not checked
+            sys.stderr.write(f"netcalc lint: note: {f} skipped (--specs-only): it has no top-level `netcalc:` key, "
+                             "so it is not a netcalc spec\n")  # fmt: skip
+    return kept
 
 
 def _lint_one(spec: str, options: dict, project: dict, sources: dict):
@@ -734,8 +787,10 @@ def _lint_emit(findings: list, fmt, sources: dict, count: int) -> None:
 
 @app.command()
 def schema() -> None:
-    """Print the JSON Schema of the spec format, generated from the layer declarations the parser
-    uses (for editors with a YAML language server: `# yaml-language-server: $schema=...`)."""
+    """Print the JSON Schema of the spec format.
+
+    It is generated from the layer declarations the parser uses; for editors with a YAML language
+    server: `# yaml-language-server: $schema=...`."""
     from .spec_schema import schema_text
 
     sys.stdout.write(schema_text())
@@ -749,8 +804,8 @@ class DiffFormat(StrEnum):
 
 @app.command()
 def diff(
-    old: str = typer.Argument(..., help="the spec before the change"),
-    new: str = typer.Argument(..., help="the spec after the change"),
+    old: str = typer.Argument(..., metavar="OLD", help="the spec before the change"),
+    new: str = typer.Argument(..., metavar="NEW", help="the spec after the change"),
     fmt: DiffFormat = typer.Option(DiffFormat.table, "--format", "-f", help="table, markdown (a PR comment) or json"),
     all_layers: bool = typer.Option(False, "--all", help="list unchanged layers too"),
     signal: bool = typer.Option(True, "--signal/--no-signal", help="compare the signal growth as well"),
@@ -759,9 +814,10 @@ def diff(
     max_memory_growth: float = typer.Option(None, "--max-memory-growth", help="fail (exit 1) above this % growth"),
     sets: list[str] = SET_OPTION,
 ) -> None:
-    """What a change to a design does, per layer and in total: parameters, MACs, memory, output
-    shapes, signal growth. Exit 1 when a growth budget is exceeded. --set applies to both specs
-    (to the one that has the symbol, when only one has it)."""
+    """What a change to a design does, per layer and in total.
+
+    Parameters, MACs, memory, output shapes, signal growth. Exit 1 when a growth budget is exceeded.
+    --set applies to both specs (to the one that has the symbol, when only one has it)."""
     from . import diff as diffs
     from .diagnostics import Loc, did_you_mean
 
@@ -803,11 +859,31 @@ def diff(
 
 @app.command()
 def specs() -> None:
-    """List the bundled specs (usable by name: `netcalc summary alexnet-lite`)."""
+    """List the bundled specs, each with its description.
+
+    Use a name as SPEC: `netcalc summary alexnet-lite`."""
+    import shutil
+
     from . import bundled
 
-    for name in bundled.names():
-        print(name)
+    sys.stdout.write(bundled.listing(shutil.get_terminal_size().columns))
+
+
+def _one_line_paragraphs(typer_app: typer.Typer) -> None:
+    """Typer keeps a docstring's single line breaks (in the command list, and in every paragraph after
+    the first): join them, so that docstrings wrap in the source and the help re-wraps to the
+    terminal's width. Paragraphs stay apart; one that starts with \\b is kept as written."""
+    import inspect
+
+    for info in typer_app.registered_commands:
+        if info.help is None and info.callback is not None and info.callback.__doc__:
+            paragraphs = inspect.cleandoc(info.callback.__doc__).split("\n\n")
+            info.help = "\n\n".join(
+                p if p.startswith("\b") else " ".join(line.strip() for line in p.splitlines()) for p in paragraphs
+            )
+
+
+_one_line_paragraphs(app)
 
 
 def main() -> None:
@@ -827,8 +903,14 @@ def main() -> None:
 
 
 def _run() -> int:
+    if not _color_allowed():
+        # typer draws --help and usage errors with rich, which keeps bold and dim under NO_COLOR and
+        # styles a pipe too when FORCE_COLOR is set: this (typer's own switch, read when it first draws
+        # a help, after this point) turns every terminal style off, as for netcalc's own tables
+        os.environ["_TYPER_FORCE_DISABLE_TERMINAL"] = "1"
     try:
-        app()
+        # the name in usage lines and in the shell-completion script, also under `python -m netcalc`
+        app(prog_name="netcalc")
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         if code == 130:  # typer turns Ctrl-C into a silent exit 130

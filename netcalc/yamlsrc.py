@@ -11,6 +11,7 @@ duplicate keys, and aliases that would expand into a huge document.
 from __future__ import annotations
 
 import gc
+import re
 from pathlib import Path
 
 from .diagnostics import Diagnostics, Loc, clip
@@ -198,9 +199,9 @@ def _parse(text: str, path: str, diags: Diagnostics):
         )
         return None
     except yaml.MarkedYAMLError as exc:
-        diags.error(
-            "E003", f"YAML syntax: {_syntax_message(exc, text)}", _mark_loc(path, exc.problem_mark or exc.context_mark)
-        )
+        mark = exc.problem_mark or exc.context_mark
+        message = _tab_message(text, mark) or _syntax_message(exc, text)
+        diags.error("E003", f"YAML syntax: {message}", _mark_loc(path, mark))
         return None
     except yaml.YAMLError as exc:
         diags.error("E003", f"YAML syntax: {' '.join(str(exc).split())}", Loc(path))
@@ -225,6 +226,25 @@ def _parse(text: str, path: str, diags: Diagnostics):
 
 def _mark_loc(path: str, mark) -> Loc:
     return Loc(path, mark.line + 1, mark.column + 1) if mark is not None else Loc(path)
+
+
+# the line breaks PyYAML and libyaml count lines by
+_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+
+
+def _tab_message(text: str, mark) -> str | None:
+    """What to say when the syntax error is at a tab: PyYAML's own words do not name it ("found
+    character that cannot start any token"). libyaml takes a tab between the items of a flow
+    collection and refuses it only in the indentation; PyYAML without libyaml refuses both."""
+    if mark is None:
+        return None
+    lines = _LINE_BREAK.split(text)
+    line = lines[mark.line] if mark.line < len(lines) else ""
+    if line[mark.column : mark.column + 1] != "\t":
+        return None
+    if not line[: mark.column].strip(" \t"):
+        return "a tab indents this line; YAML indents with spaces only: replace the tab with spaces"
+    return "a tab character, where this YAML reader takes only spaces: replace the tab with a space"
 
 
 def _syntax_message(exc, text: str = "") -> str:
