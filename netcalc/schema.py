@@ -518,11 +518,10 @@ class Shape(Kind):
         )
 
     def json_schema(self):
-        return {
-            "type": "array",
-            "items": {"anyOf": [{"type": "integer"}, {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}]},
-            "minItems": 1,
-        }
+        from .symbols import NONE_WORDS
+
+        name = {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$", "not": {"enum": list(NONE_WORDS)}}
+        return {"type": "array", "items": {"anyOf": [{"type": "integer"}, name]}, "minItems": 1}
 
 
 class Numbers(Kind):

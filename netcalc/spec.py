@@ -308,8 +308,9 @@ def _layouts(inputs: list, nodes: list[Node], convention: str, node, diags: Diag
     An input without a written layout is a sequence when a layer that reads it takes sequences or
     token ids (a recurrent layer, an embedding: `LayerType.reads_sequence`): it gets the
     convention's sequence layout (SEQUENCE_LAYOUT), features last. Otherwise chw for PyTorch, hwc
-    for Keras. A channels-first layout written on such an input is an error: those layers read
-    (steps, features) in both frameworks."""
+    for Keras. A channels-first layout written on such an input of one or two axes (token ids, or
+    (steps, features)) is an error: those layers read features last in both frameworks; an input of
+    more axes is the recurrent layer's own rank error (E202)."""
     readers_of: dict = {}
     for n in nodes:
         for name in n.inputs:
@@ -320,7 +321,7 @@ def _layouts(inputs: list, nodes: list[Node], convention: str, node, diags: Diag
         if not inp.layout:
             inp.layout = SEQUENCE_LAYOUT[convention] if reader else ("hwc" if convention == "keras" else "chw")
             inp.layout_default = True
-        elif reader is not None and not LAYOUTS[inp.layout]:
+        elif reader is not None and not LAYOUTS[inp.layout] and len(inp.shape) <= 2:  # else the layer's E202
             diags.error(
                 "E105",
                 f"input: layout '{inp.layout}' puts the channels first, but {reader.name} ({reader.op}) reads "

@@ -294,15 +294,38 @@ def test_signal_lint_verify_diff(case, tmp_path):
     assert set(changed["signal"]) == {"forward_growth", "backward_growth"}
 
 
-@pytest.mark.parametrize("layout", [None, "given"])
-def test_same_signal_with_and_without_the_layout_written(layout, tmp_path):
+@pytest.mark.oracle
+@pytest.mark.parametrize("case", list(itertools.product(CELLS, VARIANTS, MODES)), ids=case_id)
+def test_pytorch_builds_what_the_default_layout_describes(case):
+    """PyTorch itself (tests/torch_oracle.py: nn.RNN/LSTM/GRU built from the node's arguments, with
+    batch_first=False for tnf) on a spec with no layout: shapes and parameter counts as by hand."""
+    pytest.importorskip("torch")
+    from torch_oracle import run_oracle
+
+    from netcalc.diagnostics import Diagnostics
+    from netcalc.spec import build
+    from netcalc.yamlsrc import parse_yaml
+
+    cell, variant, mode = case
+    diags = Diagnostics()
+    graph = build(parse_yaml(spec_text(cell, variant, "pytorch", mode, None), "t.yaml", diags), "t.yaml", diags)
+    assert graph is not None and graph.layout == "tnf", [d.format() for d in diags.items]
+    rows = run_oracle(graph).rows
+    want = expected(cell, variant, "pytorch", mode)
+    assert rows["rec"].ok and rows["head"].ok, (rows["rec"].error, rows["head"].error)
+    assert (rows["rec"].params, list(rows["rec"].out_shape)) == (want["rec_params"], want["rec_shape"])
+    assert (rows["head"].params, list(rows["head"].out_shape)) == (want["head_params"], want["head_shape"])
+    assert rows["rec"].macs == T * want["rec_macs_step"]
+
+
+@pytest.mark.parametrize("convention", CONVENTIONS)
+def test_same_signal_with_and_without_the_layout_written(convention, tmp_path):
     """The layout netcalc picks is the one a user would write: the signal figures are identical."""
-    for convention in CONVENTIONS:
-        text = spec_text("gru", "bidirectional", convention, "sequences", None)
-        given = spec_text("gru", "bidirectional", convention, "sequences", SEQUENCE_DEFAULT[convention])
-        a = json.loads(invoke("signal", write(tmp_path, "a", text), "--format", "json").stdout)["layers"]
-        b = json.loads(invoke("signal", write(tmp_path, "b", given), "--format", "json").stdout)["layers"]
-        assert a == b
+    text = spec_text("gru", "bidirectional", convention, "sequences", None)
+    given = spec_text("gru", "bidirectional", convention, "sequences", SEQUENCE_DEFAULT[convention])
+    a = json.loads(invoke("signal", write(tmp_path, "a", text), "--format", "json").stdout)["layers"]
+    b = json.loads(invoke("signal", write(tmp_path, "b", given), "--format", "json").stdout)["layers"]
+    assert a == b
 
 
 # ------------------------------------------------------------------------------ token ids, chains, errors
@@ -411,6 +434,18 @@ def test_none_is_never_a_size():
     assert "'shape'[0] must be a positive integer, got 'None': the batch axis is not part of the shape; " in err
     assert "write [28, 28, 1]" in err
     assert "·None" not in err
+
+
+def test_the_json_schema_refuses_none_in_a_shape():
+    jsonschema = pytest.importorskip("jsonschema")
+    from netcalc.spec_schema import spec_schema
+
+    validator = jsonschema.Draft202012Validator(spec_schema())
+    spec = {"netcalc": 1, "input": {"shape": [28, 28, 1]}, "layers": [{"op": "flatten"}]}
+    assert not list(validator.iter_errors(spec))
+    for shape in (["None", 28, 28, 1], [None, 28, 28, 1], [28, "none", 1]):
+        assert list(validator.iter_errors({**spec, "input": {"shape": shape}})), shape
+    assert not list(validator.iter_errors({**spec, "input": {"shape": ["T", 28]}}))  # a symbol
 
 
 @pytest.mark.parametrize(
