@@ -14,7 +14,7 @@ from .diagnostics import Diagnostics
 from .graph import Graph, Node
 from .layers import REGISTRY, LayerType
 from .layers.base import Ctx, Tensor
-from .spec import DTYPES, FLOAT_DTYPES
+from .spec import DTYPES, FLOAT_DTYPES, layout_note
 
 
 class Row:
@@ -130,6 +130,7 @@ def analyze(graph: Graph, diags: Diagnostics, batch: int = 1, dtype: str | None 
     rows: list[Row] = []
     memo: dict = {}
     places = _places(graph)
+    start = len(diags.items)
     for node in graph.nodes:
         ltype = REGISTRY[node.op]
         in_shapes = [shapes.get(name) for name in node.inputs]
@@ -145,6 +146,10 @@ def analyze(graph: Graph, diags: Diagnostics, batch: int = 1, dtype: str | None 
             shapes[f"{node.name}.{suffix}"] = shape
             fields[f"{node.name}.{suffix}"] = None
         fields[node.name] = row.rf
+    sizes_below_1 = [d for d in diags.items[start:] if d.code == "E201"]
+    note = layout_note(graph) if sizes_below_1 else None
+    for d in sizes_below_1 if note else ():  # a channel axis in the wrong place: say which layout is meant
+        d.notes.append(note)
     totals = Totals(rows, graph, batch, dtype)
     return Analysis(graph, rows, totals, diags)
 

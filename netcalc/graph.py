@@ -63,13 +63,14 @@ class Node:
 
 
 class Input:
-    __slots__ = ("dtype", "layout", "loc", "name", "shape", "stats")
+    __slots__ = ("dtype", "layout", "layout_default", "loc", "name", "shape", "stats")
 
     def __init__(
         self, name: str, shape: tuple, loc: Loc, dtype: str = "float32", stats: dict | None = None, layout: str = ""
     ) -> None:
         self.name = name
-        self.layout = layout  # as written: chw, hwc, ntf, tnf, ...
+        self.layout = layout  # chw, hwc, ntf, tnf, ...: as written, else the default (netcalc.spec._layouts)
+        self.layout_default = False  # the spec wrote no layout: netcalc chose it
         self.shape = shape  # without the batch axis, in the spec's layout
         self.loc = loc
         self.dtype = dtype

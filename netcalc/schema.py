@@ -449,6 +449,13 @@ def _symbolic_int(node, diags: Diagnostics, what: str):
     return None
 
 
+def _is_none(node) -> bool:
+    """A YAML null, or Python's None written as a word (None, none, NONE)."""
+    from .symbols import NONE_WORDS
+
+    return isinstance(node, YScalar) and (node.kind == "null" or node.text in NONE_WORDS)
+
+
 def _is_name(node) -> bool:
     from .symbols import NAME_RE, active
 
@@ -476,6 +483,9 @@ class Shape(Kind):
         out = []
         expected = "a positive integer" + (" or -1" if self.wildcard else "")
         for i, item in enumerate(node.items):
+            if _is_none(item):  # Keras's (None, 28, 28, 1): never a size called None
+                out.append(_wrong(diags, item, f"{what}[{i}]", expected, self._none_hint(node, i)))
+                continue
             v = _int_of(item) if isinstance(item, YScalar) else None
             if isinstance(item, YSymbolic):
                 v = item.value
@@ -496,12 +506,22 @@ class Shape(Kind):
             return INVALID
         return INVALID if any(x is INVALID for x in out) else tuple(out)
 
+    def _none_hint(self, node: YSeq, i: int) -> str:
+        """Why a None (null) in a shape is refused: a leading one is taken for the batch axis."""
+        rest = node.items[1:]
+        if i == 0 and rest:
+            if any(_is_none(r) or not isinstance(r, YScalar) for r in rest):
+                return ": the batch axis is not part of the shape; drop it"
+            return f": the batch axis is not part of the shape; write [{', '.join(r.text for r in rest)}]"
+        return ": a size that is not fixed is a named symbol, e.g. T (with a default under symbols:)" + (
+            ", or -1 for the one size that makes the count fit" if self.wildcard else ""
+        )
+
     def json_schema(self):
-        return {
-            "type": "array",
-            "items": {"anyOf": [{"type": "integer"}, {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}]},
-            "minItems": 1,
-        }
+        from .symbols import NONE_WORDS
+
+        name = {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$", "not": {"enum": list(NONE_WORDS)}}
+        return {"type": "array", "items": {"anyOf": [{"type": "integer"}, name]}, "minItems": 1}
 
 
 class Numbers(Kind):

@@ -190,9 +190,8 @@ def _build(root, file: str, diags: Diagnostics, default_name: str, convention: s
             root.get("netcalc").loc,
         )
     conv = values.get("convention", "pytorch")  # the framework the network is written for
-    inputs = _inputs(root.get("input"), conv, diags) if "input" in root.entries else []
+    inputs = _inputs(root.get("input"), diags) if "input" in root.entries else []
     graph_input = inputs[0] if inputs else None
-    channels_last = graph_input[1] if graph_input else conv == "keras"
     defaults = _defaults(root.get("defaults"), diags) if "defaults" in root.entries else {"*": {}}
     blocks = parse_blocks(root.get("blocks"), diags) if "blocks" in root.entries else {}
     nodes = (
@@ -208,7 +207,8 @@ def _build(root, file: str, diags: Diagnostics, default_name: str, convention: s
         if "layers" in root.entries
         else []
     )
-    if graph_input is None or not nodes:
+    channels_last = _layouts(inputs, nodes, conv, root.get("input"), diags) if inputs else None
+    if graph_input is None or not nodes or channels_last is None:
         return None
     outputs = _outputs(root, values.get("outputs"), nodes, [inp for inp, _ in inputs], diags)
     graph = Graph(
@@ -272,16 +272,17 @@ def _losses(losses: dict, outputs: list[str], nodes: list[Node], diags: Diagnost
     return out
 
 
-def _inputs(node, convention: str, diags: Diagnostics) -> list:
+def _inputs(node, diags: Diagnostics) -> list:
     """`input:` as one mapping, or a list of named mappings (a network with several inputs; the first
-    feeds the first layer, the others are read with `in:`). All share one layout family."""
+    feeds the first layer, the others are read with `in:`): [(Input, locations of its keys)]. The
+    layouts are settled by `_layouts` once the layers that read the inputs are known."""
     if not isinstance(node, YSeq):
-        one = _input(node, convention, diags)
+        one = _input(node, diags)
         return [one] if one else []
     if not node.items:
         diags.error("E103", "'input' must be a mapping, or a non-empty list of named inputs", node.loc)
         return []
-    made = [_input(item, convention, diags) for item in node.items]
+    made = [_input(item, diags) for item in node.items]
     if None in made:
         return []
     names: dict = {}
@@ -291,10 +292,98 @@ def _inputs(node, convention: str, diags: Diagnostics) -> list:
                 "E112", f"input name '{clip(inp.name)}' is already used (line {names[inp.name].line})", item.loc
             )
         names[inp.name] = item.loc
-    if len({last for _, last in made}) > 1:
-        diags.error("E105", "the inputs mix channels-first and channels-last layouts; give them one", node.loc)
-        return []
     return made
+
+
+# the layout of a sequence (steps, features) by convention, when the input does not say: PyTorch's
+# nn.RNN/LSTM/GRU default batch_first=False (time first), Keras batch first. The batch is never
+# part of a shape, so both read the sample as (steps, features): features last.
+SEQUENCE_LAYOUT = {"pytorch": "tnf", "keras": "ntf"}
+
+
+def _layouts(inputs: list, nodes: list[Node], convention: str, node, diags: Diagnostics) -> bool | None:
+    """Settle each input's layout and check what depends on it; the graph's channels_last (None
+    when the inputs cannot share one).
+
+    An input without a written layout is a sequence when a layer that reads it takes sequences or
+    token ids (a recurrent layer, an embedding: `LayerType.reads_sequence`): it gets the
+    convention's sequence layout (SEQUENCE_LAYOUT), features last. Otherwise chw for PyTorch, hwc
+    for Keras. A channels-first layout written on such an input of one or two axes (token ids, or
+    (steps, features)) is an error: those layers read features last in both frameworks; an input of
+    more axes is the recurrent layer's own rank error (E202)."""
+    readers_of: dict = {}
+    for n in nodes:
+        for name in n.inputs:
+            readers_of.setdefault(name, []).append(n)
+    ok = True
+    for inp, locs in inputs:
+        reader = _sequence_reader(inp.name, readers_of)
+        if not inp.layout:
+            inp.layout = SEQUENCE_LAYOUT[convention] if reader else ("hwc" if convention == "keras" else "chw")
+            inp.layout_default = True
+        elif reader is not None and not LAYOUTS[inp.layout] and len(inp.shape) <= 2:  # else the layer's E202
+            diags.error(
+                "E105",
+                f"input: layout '{inp.layout}' puts the channels first, but {reader.name} ({reader.op}) reads "
+                f"'{inp.name}' as a sequence, whose features come last in both frameworks: write layout: "
+                f"{SEQUENCE_LAYOUT[convention]} ({'time' if convention == 'pytorch' else 'batch'} first, as "
+                f"{convention} does by default) or leave it out",
+                locs["layout"],
+            )
+            ok = False
+            continue
+        _check_channels(inp.stats, inp.shape, LAYOUTS[inp.layout], locs, diags)
+    families = {LAYOUTS[inp.layout] for inp, _ in inputs}
+    if len(families) > 1:
+        shown = ", ".join(f"'{inp.name}' {inp.layout}" for inp, _ in inputs)
+        diags.error(
+            "E105",
+            f"the inputs mix channels-first and channels-last layouts ({shown}); give them one",
+            node.loc,
+            *(
+                ("an input read by a recurrent layer or an embedding is a sequence, features last (ntf or tnf)",)
+                if any(inp.layout in ("ntf", "tnf") for inp, _ in inputs)
+                else ()
+            ),
+        )
+        return None
+    return families.pop() if ok else None
+
+
+def layout_note(graph: Graph) -> str | None:
+    """A note for an output size below 1 (E201) when an input's shape looks written in the other
+    image layout: channels first with a last axis of 1 or 3 smaller than the others ([28, 28, 1]
+    under chw), or channels last with such a first axis ([3, 32, 32] under hwc). None otherwise."""
+    for inp in graph.inputs:
+        shape, layout = inp.shape, inp.layout
+        if len(shape) < 2 or layout in SEQUENCE_LAYOUT.values() or not all(isinstance(d, int) for d in shape):
+            continue
+        last = LAYOUTS[layout]
+        channels, others = (shape[0], shape[1:]) if last else (shape[-1], shape[:-1])
+        if channels in (1, 3) and channels < min(others):
+            whose = "the input's" if len(graph.inputs) == 1 else f"input '{inp.name}':"
+            default = f" ({graph.convention}'s default: no layout is written)" if inp.layout_default else ""
+            looks, meant = ("channels-first", "chw") if last else ("channels-last", "hwc")
+            return (
+                f"{whose} layout is {layout}{default}; a shape [{', '.join(map(str, shape))}] looks {looks}: "
+                f"did you mean layout: {meant}?"
+            )
+    return None
+
+
+def _sequence_reader(name: str, readers_of: dict) -> Node | None:
+    """The first layer that reads `name` as a sequence (`reads_sequence`), directly or after layers
+    whose result does not depend on the layout (`layout_free`: dropout, activations); None if none."""
+    todo, seen = [name], {name}
+    while todo:
+        for n in readers_of.get(todo.pop(0), ()):
+            ltype = REGISTRY[n.op]
+            if ltype.reads_sequence:
+                return n
+            if ltype.layout_free and n.name not in seen:
+                seen.add(n.name)
+                todo.append(n.name)
+    return None
 
 
 def _check_channels(stats: dict, shape: tuple, channels_last: bool, locs: dict, diags: Diagnostics) -> None:
@@ -312,7 +401,7 @@ def _check_channels(stats: dict, shape: tuple, channels_last: bool, locs: dict, 
             stats.pop(key)
 
 
-def _input(node, convention: str, diags: Diagnostics):
+def _input(node, diags: Diagnostics):
     if not isinstance(node, YMap):
         diags.error("E103", f"'input' must be a mapping such as {{shape: [3, 32, 32]}}, got {describe(node)}", node.loc)
         return None
@@ -334,14 +423,12 @@ def _input(node, convention: str, diags: Diagnostics):
             locs["shape"],
         )
         return None
-    layout = v.get("layout") or ("hwc" if convention == "keras" else "chw")
     stats = {k: v[k] for k in ("mean", "std", "range", "correlation") if v.get(k) is not None}
-    _check_channels(stats, v["shape"], LAYOUTS[layout], locs, diags)
     inp = Input(
         name=v.get("name", "input"), shape=v["shape"], loc=node.loc, dtype=v.get("dtype", "float32"), stats=stats
     )
-    inp.layout = layout
-    return inp, LAYOUTS[layout]
+    inp.layout = v.get("layout") or ""  # as written; `_layouts` gives the default
+    return inp, locs
 
 
 def _op_of(text: str) -> str | None:

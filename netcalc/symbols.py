@@ -20,6 +20,7 @@ from .schema import INVALID, Arg, Int, Str, coerce_mapping
 from .yamlsrc import YMap, YScalar, describe
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+NONE_WORDS = ("None", "none", "NONE")  # Python's None (Keras writes shapes with it): never a symbol's name
 DECLARATION = {
     "default": Arg(Int(1), None, "the value used when --set does not give one"),
     "min": Arg(Int(1), None, "the smallest value allowed"),
@@ -105,6 +106,9 @@ def parse_declarations(node, diags: Diagnostics) -> dict:
             diags.error(
                 "E104", f"symbols: '{name}' is not a name (letters, digits and _, not first a digit)", knode.loc
             )
+            continue
+        if name in NONE_WORDS:
+            diags.error("E104", f"symbols: '{name}' reads as Python's None; give the size another name", knode.loc)
             continue
         if isinstance(vnode, YScalar) and vnode.kind == "null":
             out[name] = Declared(name, knode.loc)

@@ -174,6 +174,11 @@ class LayerType:
     args: dict[str, Arg] = {}
     # how many inputs the layer takes: 1, or None for "one or more" (merges)
     arity: int | None = 1
+    # reads a sequence (steps, features) or token ids: a graph input it reads that has no written
+    # layout takes the convention's sequence layout, features last (netcalc.spec._layouts)
+    reads_sequence: bool = False
+    # the result does not depend on the layout (elementwise): what reads it decides the layout
+    layout_free: bool = False
 
     def resolve(self, a: dict, shapes: list[tuple], ctx: Ctx) -> Geometry | None:
         """Check the arguments against the input shape; the default keeps the shape."""

@@ -18,6 +18,7 @@ class Activation(LayerType):
 
     category = "activation"
     per_element = 1
+    layout_free = True  # softmax too: its axis is the last unless given
 
     def __init__(
         self, op: str, summary: str, args: dict | None = None, per_element: int = 1, aliases: tuple = ()
@@ -212,6 +213,7 @@ class Dropout(LayerType):
 
     op = "dropout"
     category = "regularisation"
+    layout_free = True
     summary = "dropout (identity at inference)"
     args = {"rate": Arg(Float(0.0, 1.0, max_exclusive=True), 0.5, "fraction dropped in training")}
 

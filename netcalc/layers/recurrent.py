@@ -39,6 +39,7 @@ GATE_NAMES = {
 }
 UNIT_FLOPS = {"rnn": 1, "lstm": 9, "gru": 8}
 STATES = {"rnn": ("h",), "lstm": ("h", "c"), "gru": ("h",)}
+_SETTLED: dict = {}  # Recurrent._stationary's results by their inputs
 
 
 class Embedding(LayerType):
@@ -48,6 +49,7 @@ class Embedding(LayerType):
 
     op = "embedding"
     category = "embedding"
+    reads_sequence = True  # token ids; the vectors come out features last
     summary = "token ids → vectors (a lookup table)"
     args = {
         "vocab": Arg(Int(1), doc="number of distinct tokens (Keras input_dim, PyTorch num_embeddings)"),
@@ -100,6 +102,7 @@ class Recurrent(LayerType):
     """A recurrent layer over a (T, F) sequence; see the module docstring for the counting rules."""
 
     category = "recurrent"
+    reads_sequence = True
 
     def __init__(self, cell: str) -> None:
         self.cell = cell
@@ -236,7 +239,7 @@ class Recurrent(LayerType):
                 bvar = 2 * bv
         return {"vx": vx, "vh": vh, "b2_in": b2_in, "b2_h": b2_h, "means": means, "n_in": n_in, "bvar": bvar}
 
-    def _run(self, g, env, w, qx, mx=None) -> dict:
+    def _run(self, g, env, w, qx, mx=None, settle: bool = False) -> dict:
         """The mean-field recursion over the steps of one direction: per step the gates' moments and
         E[h²], E[c²] (module docstring of netcalc.signal; [MF] at step 1, [A] after).
 
@@ -245,7 +248,8 @@ class Recurrent(LayerType):
         accumulates it step after step (h̄ = (1 − z̄)·n̄ + z̄·h̄ for a GRU, c̄ = f̄·c̄ + ī·ḡ for an
         LSTM), so the products f·c, z·h, (1 − z)·n have a mean part E[f]·E[i]·c̄·ḡ that independent
         fluctuations would miss [A: the offsets taken as fully aligned]. mx: the input's per-feature
-        mean² per step."""
+        mean² per step. With `settle`, the run stops at the step where the state (E[h²], E[c²] and
+        their mean parts) no longer changes (relative 1e−12): a fixed point, as the later steps would be."""
         import math
 
         import numpy as np
@@ -255,6 +259,7 @@ class Recurrent(LayerType):
         qh = qc = hbar2 = cbar2 = 0.0
         mx = mx if mx is not None else [0.0] * len(qx)
         steps = []
+        previous = ()
 
         def unit_mean2(fn, mu, v, vc):
             """E over units of (a unit's mean of φ(a))², a ~ N(μ, v) with vc of v fixed per unit."""
@@ -310,18 +315,30 @@ class Recurrent(LayerType):
             st["qh"] = qh
             st["hbar2"] = min(hbar2, qh)
             steps.append(st)
+            state = (qh, qc, hbar2, cbar2)
+            if settle and previous and all(abs(a - b) <= 1e-12 * abs(a) for a, b in zip(state, previous, strict=True)):
+                break
+            previous = state
         return {"steps": steps, "qh": np.array([s["qh"] for s in steps]),
                 "hbar2": np.array([s["hbar2"] for s in steps])}  # fmt: skip
 
     def _stationary(self, g, env, w, qx: float) -> dict:
-        """Where the recursion settles for a long sequence of inputs with second moment qx."""
-        run = self._run(g, env, w, [qx] * 200)
-        last = run["steps"][-1]
-        out = {"qh": last["qh"]}
-        if self.cell == "lstm":
-            out["qc"] = last["qc"]
-            out["f2"] = last["gates"][1][1]
-        return out
+        """Where the recursion settles for a long sequence of inputs with second moment qx. A pure
+        function of the numbers in the key, kept for the run (lint over many specs, diff of two)."""
+        numbers = tuple(tuple(v) if isinstance(v, list) else v for v in w.values())
+        key = (self.cell, g.units, g.reset_after, env.keras, qx, numbers)
+        out = _SETTLED.get(key)
+        if out is None:
+            run = self._run(g, env, w, [qx] * 200, settle=True)
+            last = run["steps"][-1]
+            out = {"qh": last["qh"]}
+            if self.cell == "lstm":
+                out["qc"] = last["qc"]
+                out["f2"] = last["gates"][1][1]
+            if len(_SETTLED) >= 1024:
+                _SETTLED.clear()
+            _SETTLED[key] = out
+        return dict(out)
 
     def sig_forward(self, g, ins, env):
         """Gate pre-activations at step 1: q_a = n_x·Var(W_x)·E[x²] + E[b²] (+ the forget bias's mean)
@@ -375,7 +392,9 @@ class Recurrent(LayerType):
         qm = float(np.mean(q)) if np.size(q) else 0.0
         hb = float(np.mean(mean_in)) if g.sequences else float(dirs[0]["hbar2"][-1])
         mfrac = min(hb / qm, 1.0) if qm > 0 else 0.0
-        return Sig(np.reshape(q, env.positions(self.output_shape(g))), 0.0, mfrac, mfrac, gauss=False), (
+        # the positions of (T, width) are the steps when features come last (a sequence layout); in a
+        # channels-first graph they are not the steps, and the map is then its mean everywhere
+        return Sig(env.fit(q, env.positions(self.output_shape(g))), 0.0, mfrac, mfrac, gauss=False), (
             "MF" if g.steps == 1 and g.layers == 1 and qm >= 0 else "A"
         )
 
