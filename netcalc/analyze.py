@@ -193,7 +193,7 @@ def _resolve(row: Row, graph: Graph, diags: Diagnostics, fields: dict, memo: dic
             ltype.flops(g),
             ltype.weight_shape(g, tensors),
             ltype.extra_outputs(g),
-            (ltype.macs_per_step(g), ltype.flops_per_step(g)) if hasattr(ltype, "macs_per_step") else None,
+            (ltype.macs_per_step(g), ltype.flops_per_step(g)) if ltype.recurrent else None,
         )
         if key is not None and len(diags.items) == before:
             memo[key] = hit

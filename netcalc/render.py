@@ -116,7 +116,7 @@ def cells(a: Analysis, row: Row, index: int) -> list[str]:
         node.op,
         fmt_shape(row.out_shape),
         row.weight_shape,
-        f"{row.params:,}" if row.params or row.ltype.category in ("conv", "dense", "norm") else "",
+        f"{row.params:,}" if row.params or row.ltype.parametric else "",
         f"{row.macs:,}" if row.macs else "",
         rf,
         jump,
@@ -130,7 +130,7 @@ def _counted_as(g) -> str:
 
 def detail_cells(row: Row) -> list[list[str]]:
     """Rows under a recurrent layer: one per weight tensor (input kernel, recurrent kernel, biases)."""
-    if row.ltype.category != "recurrent" or not row.ok:
+    if not row.ltype.recurrent or not row.ok:
         return []
     return [["", f"  · {t.name}", "", "", fmt_shape(t.shape), f"{t.count:,}", "", "", "", ""] for t in row.tensors]
 
