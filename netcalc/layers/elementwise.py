@@ -202,7 +202,7 @@ def activation_types() -> list[LayerType]:
             {"axis": Arg(Int(refuse=AXIS_NOTE), -1, "the axis that sums to 1")},
             per_element=3,
             squashes="softmax",
-            counting="FLOPs 3 per element (exp, sum, divide)",
+            counting="FLOPs 3 per element",
         ),
         Identity(
             "identity", "no-op (Keras 'linear')", per_element=0, aliases=("linear_activation",), counting="FLOPs 0"
