@@ -122,6 +122,11 @@ class Analysis:
     def ok(self) -> bool:
         return not self.diags.has_errors()
 
+    @property
+    def layer_types(self) -> list[LayerType]:
+        """The layer types of the network, each once, in the order they first appear."""
+        return list({id(row.ltype): row.ltype for row in self.rows}.values())
+
 
 def analyze(graph: Graph, diags: Diagnostics, batch: int = 1, dtype: str | None = None) -> Analysis:
     """Figures for every node of the graph; errors and warnings go to diags."""
@@ -198,7 +203,7 @@ def _resolve(row: Row, graph: Graph, diags: Diagnostics, fields: dict, memo: dic
             ltype.flops(g),
             ltype.weight_shape(g, tensors),
             ltype.extra_outputs(g),
-            (ltype.macs_per_step(g), ltype.flops_per_step(g)) if hasattr(ltype, "macs_per_step") else None,
+            (ltype.macs_per_step(g), ltype.flops_per_step(g)) if ltype.recurrent else None,
         )
         if key is not None and len(diags.items) == before:
             memo[key] = hit
@@ -213,21 +218,40 @@ def _resolve(row: Row, graph: Graph, diags: Diagnostics, fields: dict, memo: dic
         row.rf = None
 
 
-# What the counts include, stated in every summary (table header, Markdown, JSON).
+# What the counts include, whatever the layer types, stated in every summary (table header, Markdown,
+# JSON); what each type's MACs and FLOPs count is its own `counting` statement (`counting` below).
 COUNTING = {
-    "macs": "multiply-accumulates of convolution, dense and recurrent weight products, bias excluded",
-    "flops_lines": [
-        "one inference forward pass: 2 per MAC + 1 per bias add; batchnorm 2, layernorm 7 (5 without affine)",
-        "per element; activations 1 per element (identity 0, softmax 3); add/multiply inputs−1; max pooling k−1 and",
-        "average pooling k per output element; bilinear upsampling 7 per output; dropout, padding, reshape 0;",
-        "recurrent: per time step × T, gate work per unit and step rnn 1, lstm 9, gru 8",
-    ],
+    "macs": "weight multiply-accumulates, bias excluded",
+    "flops": "one inference pass",
     "params": {
-        "pytorch": "as PyTorch's model.parameters(): BatchNorm running statistics are buffers, not parameters",
-        "keras": "as Keras's model.summary(): BatchNorm moving statistics are non-trainable parameters",
+        "pytorch": "as PyTorch's model.parameters()",
+        "keras": "as Keras's model.summary()",
     },
     "batch": "per-layer counts are per sample; totals are given per sample and for the batch",
     "memory": "activations = every layer output kept for the backward pass × batch × dtype size; MB = 10^6 bytes",
 }
 
-COUNTING["flops"] = " ".join(COUNTING["flops_lines"])
+
+def counting(types: list[LayerType], convention: str) -> dict:
+    """What the figures of a network of these layer types count, parameters counted as `convention`
+    does: the general statements (COUNTING) and, as [(ops, statement)] with the types that state the
+    same together, in the order given, `rules` (the types' counting statements) and `params_notes`
+    (their notes on parameters)."""
+
+    def grouped(statement) -> list[tuple[list[str], str]]:
+        groups: dict = {}
+        for t in types:
+            ops = groups.setdefault(statement(t), [])
+            if t.op not in ops:
+                ops.append(t.op)
+        return [(ops, text) for text, ops in groups.items()]
+
+    return {
+        "macs": COUNTING["macs"],
+        "flops": COUNTING["flops"],
+        "params": COUNTING["params"][convention],
+        "params_notes": [group for group in grouped(lambda t: t.counting_params.get(convention)) if group[1]],
+        "batch": COUNTING["batch"],
+        "memory": COUNTING["memory"],
+        "rules": grouped(lambda t: t.counting),
+    }

@@ -141,6 +141,9 @@ def summary(
         None, "--depth", "-d", min=0, help="fold block uses deeper than this into one row with their totals"
     ),
     sets: list[str] = SET_OPTION,
+    legend: bool = typer.Option(
+        False, "--legend", help="state in full what the figures count, with the rule of every layer type"
+    ),
 ) -> None:
     """Per-layer output shapes, weight shapes, parameters, MACs, receptive fields; totals and memory.
 
@@ -150,7 +153,7 @@ def summary(
     )
     if not analysis.ok:
         _fail(analysis.diags, sources, fmt)
-    _emit(analysis, fmt, sources, depth)
+    _emit(analysis, fmt, sources, depth, legend)
 
 
 def _analyse(
@@ -239,19 +242,19 @@ def _batch(text, scope, diags):
     return value if isinstance(value, int) or hasattr(value, "e") else 1
 
 
-def _emit(analysis, fmt: Format, sources: dict, depth: int | None = None) -> None:
+def _emit(analysis, fmt: Format, sources: dict, depth: int | None = None, legend: bool = False) -> None:
     from . import render
 
     warnings = analysis.diags.warnings
     if fmt == Format.json:
         sys.stdout.write(render.render_json(analysis) + "\n")
     elif fmt == Format.markdown:
-        sys.stdout.write(render.render_markdown(analysis, depth))
+        sys.stdout.write(render.render_markdown(analysis, depth, legend))
     elif fmt == Format.csv:
         sys.stdout.write(render.render_csv(analysis))
     else:
         style = render.Style(_color(sys.stdout))
-        text = render.render_table(analysis, style, depth, render.terminal_width(sys.stdout))
+        text = render.render_table(analysis, style, depth, render.terminal_width(sys.stdout), legend)
         if warnings:
             snippets = sources if sys.stdout.isatty() else None
             lines = render.diagnostic_lines(warnings, snippets)

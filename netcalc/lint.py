@@ -27,11 +27,6 @@ from math import prod
 
 from .diagnostics import Diagnostics, did_you_mean
 from .layers.base import AXIS_NAMES
-from .layers.elementwise import ACTIVATION_NAMES as ACTIVATIONS
-
-LINEAR = ("dense", "conv1d", "conv2d", "conv2d_transpose")
-# layers that keep a linear map linear (dropout scales by a fixed mask)
-PASS_THROUGH = ("flatten", "reshape", "identity", "zeropad1d", "zeropad2d", "dropout")
 
 
 def _readers(analysis) -> dict:
@@ -50,9 +45,9 @@ def bias_before_batchnorm(analysis, diags: Diagnostics) -> None:
     """W401: a conv/dense with a bias whose only reader is a batchnorm."""
     readers = _readers(analysis)
     for row in analysis.rows:
-        if row.node.op in LINEAR and row.node.args.get("bias") and row.ok:
+        if row.ltype.linear and row.node.args.get("bias") and row.ok:
             nxt = readers.get(row.node.name, [])
-            if len(nxt) == 1 and nxt[0].node.op == "batchnorm":
+            if len(nxt) == 1 and nxt[0].ltype.normalises == "batch":
                 n = sum(t.count for t in row.tensors if t.name.endswith("bias"))
                 diags.warning(
                     "W401",
@@ -67,9 +62,9 @@ def dropout_before_batchnorm(analysis, diags: Diagnostics) -> None:
     """W402: dropout feeding a batchnorm."""
     readers = _readers(analysis)
     for row in analysis.rows:
-        if row.node.op == "dropout":
+        if row.ltype.stochastic:
             for nxt in readers.get(row.node.name, []):
-                if nxt.node.op == "batchnorm":
+                if nxt.ltype.normalises == "batch":
                     diags.warning(
                         "W402",
                         f"{row.node.name}: dropout right before a batchnorm ({nxt.node.name}): the statistics it "
@@ -84,12 +79,13 @@ def linear_after_linear(analysis, diags: Diagnostics) -> None:
     """W403: a linear layer whose input comes from another linear layer with only reshapes between."""
     rows = _rows(analysis)
     for row in analysis.rows:
-        if row.node.op not in LINEAR or len(row.node.inputs) != 1:
+        if not row.ltype.linear or len(row.node.inputs) != 1:
             continue
         src = rows.get(row.node.inputs[0])
-        while src is not None and src.node.op in PASS_THROUGH and len(src.node.inputs) == 1:
+        # a pass-through layer (a reshape, padding, dropout's fixed mask) keeps a linear map linear
+        while src is not None and src.ltype.pass_through and len(src.node.inputs) == 1:
             src = rows.get(src.node.inputs[0])
-        if src is not None and src.node.op in LINEAR:
+        if src is not None and src.ltype.linear:
             diags.warning(
                 "W403",
                 f"{row.node.name}: reads {src.node.name} with no nonlinearity between them: two linear layers in a "
@@ -104,12 +100,12 @@ def dense_after_flatten(analysis, diags: Diagnostics, min_params: int = 1_000_00
     rows = _rows(analysis)
     cl = analysis.graph.channels_last
     for row in analysis.rows:
-        if row.node.op != "dense" or not row.ok:
+        if row.ltype.linear != "dense" or not row.ok:
             continue
         src = rows.get(row.node.inputs[0])
-        while src is not None and src.node.op == "dropout" and src.node.inputs:  # flatten → dropout → dense
+        while src is not None and src.ltype.stochastic and src.node.inputs:  # flatten → dropout → dense
             src = rows.get(src.node.inputs[0])
-        if src is None or src.node.op != "flatten" or not src.in_shapes:
+        if src is None or not src.ltype.flattens or not src.in_shapes:
             continue
         shape = src.in_shapes[0]
         if len(shape) < 2:
@@ -131,9 +127,6 @@ def dense_after_flatten(analysis, diags: Diagnostics, min_params: int = 1_000_00
         )
 
 
-SQUASH = ("softmax", "sigmoid")
-
-
 def output_loss(analysis, diags: Diagnostics) -> None:
     """W405: an output activation that does not fit the loss after it. The spec's `loss:` names the
     loss (netcalc.config.LOSSES says what each expects); with none, a softmax or sigmoid output is a
@@ -141,7 +134,9 @@ def output_loss(analysis, diags: Diagnostics) -> None:
     nn.CrossEntropyLoss and nn.BCEWithLogitsLoss apply the softmax/sigmoid themselves (logits in),
     Keras's categorical/binary_crossentropy take probabilities unless from_logits=True."""
     from .config import LOSSES
+    from .layers import LAYER_TYPES
 
+    squashes = {t.squashes for t in LAYER_TYPES if t.squashes}  # what a loss may expect probabilities of
     rows = _rows(analysis)
     losses = getattr(analysis.graph, "loss", None) or {}
     torch = analysis.graph.convention == "pytorch"
@@ -149,7 +144,7 @@ def output_loss(analysis, diags: Diagnostics) -> None:
         row = rows.get(name)
         if row is None:
             continue
-        op = row.node.op if row.node.op in SQUASH else None
+        op = row.ltype.squashes
         loss = losses.get(name, losses.get("*"))
         if loss is None:
             if op is None:
@@ -168,8 +163,8 @@ def output_loss(analysis, diags: Diagnostics) -> None:
             if expects == "logits" and op:
                 inside = "softmax" if loss == "cross_entropy" else "sigmoid"
                 problem = f"the output is a {op}, but {loss} applies a {inside} itself: output the logits"
-            elif expects in SQUASH and op != expects:
-                bounded = row.node.op in ACTIVATIONS and row.node.op != "identity"
+            elif expects in squashes and op != expects:
+                bounded = row.ltype.activation and not row.ltype.pass_through  # a nonlinearity's values
                 got = (
                     f"a {op}" if op else f"{row.node.op} values, not probabilities" if bounded else "logits (unbounded)"
                 )
@@ -288,7 +283,7 @@ def budgets(analysis, diags: Diagnostics, limits: dict) -> None:
     """B501–B505: parameters, MACs, total memory (bytes, at the analysis's batch), weighted depth,
     activation memory (every layer output kept for the backward pass, at the analysis's batch)."""
     t = analysis.totals
-    depth = sum(1 for row in analysis.rows if row.node.op in LINEAR or row.node.op in ("lstm", "gru", "rnn"))
+    depth = sum(1 for row in analysis.rows if row.ltype.weighted)
     figures = {
         "params": ("B501", "parameters", t.params),
         "macs": ("B502", "MACs", t.macs),

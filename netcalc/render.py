@@ -7,7 +7,7 @@ import bisect
 import os
 
 from . import __version__
-from .analyze import COUNTING, Analysis, Row
+from .analyze import Analysis, Row, counting
 from .diagnostics import Diagnostic
 from .layers.base import fmt_shape
 
@@ -119,7 +119,7 @@ def cells(a: Analysis, row: Row, index: int) -> list[str]:
         node.op,
         fmt_shape(row.out_shape),
         row.weight_shape,
-        f"{row.params:,}" if row.params or row.ltype.category in ("conv", "dense", "norm") else "",
+        f"{row.params:,}" if row.params or row.ltype.parametric else "",
         f"{row.macs:,}" if row.macs else "",
         rf,
         jump,
@@ -133,12 +133,50 @@ def _counted_as(g) -> str:
 
 def detail_cells(row: Row) -> list[list[str]]:
     """Rows under a recurrent layer: one per weight tensor (input kernel, recurrent kernel, biases)."""
-    if row.ltype.category != "recurrent" or not row.ok:
+    if not row.ltype.recurrent or not row.ok:
         return []
     return [["", f"  · {t.name}", "", "", fmt_shape(t.shape), f"{t.count:,}", "", "", "", ""] for t in row.tensors]
 
 
-def header_lines(a: Analysis) -> list[str]:
+LEGEND_WIDTH = 120  # the rules line of the legend wraps between rules beyond this
+
+
+def legend_lines(a: Analysis, full: bool = False) -> list[str]:
+    """What the figures count: one line of what MACs, FLOPs and params count and the counting rules of
+    the layer types in the network; `full` (summary --legend): every statement, and the rule of every
+    layer type netcalc knows."""
+    if full:
+        from .layers import LAYER_TYPES
+
+        c = counting(LAYER_TYPES, a.graph.counting)
+        return [
+            f"MACs    {c['macs']}",
+            f"FLOPs   {c['flops']}, by each layer type's rule:",
+            *(f"        {', '.join(ops)}: {rule}" for ops, rule in c["rules"]),
+            f"Params  {_params_statement(c)}",
+            f"Batch   {c['batch']}",
+            f"Memory  {c['memory']}",
+        ]
+    c = counting(a.layer_types, a.graph.counting)
+    lines = [f"Counts  MACs: {c['macs']} · FLOPs: {c['flops']} · params: {c['params']}"]
+    label = "Rules   "
+    for ops, rule in c["rules"] + c["params_notes"]:
+        part = f"{', '.join(ops)}: {rule}"
+        if len(lines) > 1 and len(lines[-1]) + 3 + len(part) <= LEGEND_WIDTH:
+            lines[-1] += " · " + part
+        else:
+            lines.append((label if len(lines) == 1 else " " * len(label)) + part)
+    return lines
+
+
+def _params_statement(c: dict) -> str:
+    notes = "; ".join(f"{', '.join(ops)} {note}" for ops, note in c["params_notes"])
+    return c["params"] + (f": {notes}" if notes else "")
+
+
+def header_lines(a: Analysis, legend: bool = False) -> list[str]:
+    """The summary's header: the spec, convention, input and batch; the counting legend (`legend`: in
+    full); the symbols."""
     g, t = a.graph, a.totals
     inp = g.inputs[0]
     if len(g.inputs) == 1:
@@ -148,9 +186,7 @@ def header_lines(a: Analysis) -> list[str]:
     return [
         f"{g.name} · convention {g.convention}{_counted_as(g)} · {given} · batch {t.batch}"
         + (f" · weights and activations {t.dtype}" if t.dtype != inp.dtype else ""),
-        f"MACs    {COUNTING['macs']}",
-        *(f"{'FLOPs' if i == 0 else '':<7} {part}" for i, part in enumerate(COUNTING["flops_lines"])),
-        f"Params  {COUNTING['params'][g.counting]}",
+        *legend_lines(a, legend),
         *symbols_line(a),
     ]
 
@@ -439,9 +475,11 @@ SUMMARY_BREAKS = {
 }  # fmt: skip
 
 
-def render_table(a: Analysis, style: Style, depth: int | None = None, width: int | None = None) -> str:
-    """Header, the per-layer table (with block groups), totals; the table fitted to `width` (when
-    given) by SUMMARY_PLAN."""
+def render_table(
+    a: Analysis, style: Style, depth: int | None = None, width: int | None = None, legend: bool = False
+) -> str:
+    """Header (the counting legend in full with `legend`), the per-layer table (with block groups), totals;
+    the table fitted to `width` (when given) by SUMMARY_PLAN."""
     rows = [
         (
             [
@@ -460,7 +498,7 @@ def render_table(a: Analysis, style: Style, depth: int | None = None, width: int
         for inp in a.graph.inputs
     ]
     rows += view_rows(a, depth)
-    head = header_lines(a)
+    head = header_lines(a, legend)
     out = [style.bold(head[0]), *(style.dim(line) for line in head[1:])]
     out += box_table(COLUMNS, rows, RIGHT, style, width, SUMMARY_PLAN, SUMMARY_BREAKS)
     totals = totals_lines(a)
@@ -542,12 +580,7 @@ def to_json(a: Analysis) -> dict:
         },
         "batch": t.batch,
         "dtype": t.dtype,
-        "counting": {
-            "macs": COUNTING["macs"],
-            "flops": COUNTING["flops"],
-            "params": COUNTING["params"][g.counting],
-            "memory": COUNTING["memory"],
-        },
+        "counting": _counting_json(a),
         "layers": layers,
         "totals": {
             "params": t.params,
@@ -579,6 +612,22 @@ def to_json(a: Analysis) -> dict:
             for g in a.groups.values()
         ],
         "diagnostics": [d.to_json() for d in a.diags.sorted()],
+    }
+
+
+def _counting_json(a: Analysis) -> dict:
+    """The JSON's `counting`: the full statements (every layer type's rule, as `--legend` prints them)
+    and `rules`, the counting statement of each layer type in this network."""
+    from .layers import LAYER_TYPES
+
+    c = counting(LAYER_TYPES, a.graph.counting)
+    rules = " · ".join(f"{', '.join(ops)}: {rule}" for ops, rule in c["rules"])
+    return {
+        "macs": c["macs"],
+        "flops": f"{c['flops']}, by each layer type's rule: {rules}",
+        "params": _params_statement(c),
+        "memory": c["memory"],
+        "rules": {t.op: t.counting for t in a.layer_types},
     }
 
 
@@ -636,8 +685,8 @@ def render_json(a: Analysis) -> str:
     return head[:-2] + ",\n" + ",\n".join(parts) + "\n}"
 
 
-def render_markdown(a: Analysis, depth: int | None = None) -> str:
-    head = header_lines(a)
+def render_markdown(a: Analysis, depth: int | None = None, legend: bool = False) -> str:
+    head = header_lines(a, legend)
     out = [f"### {head[0]}", "", *(f"> {line}  " for line in head[1:]), ""]
     out.append("| " + " | ".join(COLUMNS) + " |")
     out.append("|" + "|".join("---:" if c in RIGHT else "---" for c in COLUMNS) + "|")

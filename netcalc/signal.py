@@ -28,7 +28,6 @@ import numpy as np
 from . import init as inits
 from . import moments
 from .analyze import Analysis
-from .layers.elementwise import ACTIVATION_NAMES as ACTIVATIONS
 
 
 class Sig:
@@ -269,7 +268,7 @@ class SignalReport:
         if not finite:
             return None, None
         tail = list(finite)
-        while len(tail) > 1 and tail[-1].node.op in ACTIVATIONS:
+        while len(tail) > 1 and tail[-1].row.ltype.activation:
             tail.pop()
         last = tail[-1]
         # along the way to `last` only: a sibling head or a parallel cell is not on the path
@@ -438,16 +437,9 @@ def _profile(parts: list):
 
 # ------------------------------------------------------------------------------- advice
 
-SUGGEST = {
-    "relu": ("he_normal", "kaiming_normal"),
-    "relu6": ("he_normal", "kaiming_normal"),
-    "leaky_relu": ("he_normal (a = slope)", "kaiming_normal (a = slope)"),
-    "elu": ("he_normal", "kaiming_normal"),
-    "gelu": ("he_normal", "kaiming_normal"),
-    "selu": ("lecun_normal", "lecun_normal"),
-    "tanh": ("glorot_uniform", "xavier_uniform"),
-    "sigmoid": ("glorot_uniform", "xavier_uniform"),
-}
+# the initialiser (Keras, PyTorch) for a weighted layer fed by no nonlinearity (an activation's own is
+# its `suggested_init` trait)
+NO_NONLINEARITY_INIT = ("glorot_uniform", "xavier_uniform")
 
 
 def advise(report: SignalReport, band: float, diags) -> None:
@@ -510,9 +502,9 @@ def _feeds_output_or_add(s, readers, outputs) -> bool:
         if cur.node.name in outputs:
             return True
         nxt = readers.get(cur.node.name, [])
-        if any(t.node.op == "add" for t in nxt):
+        if any(t.row.ltype.joins == "sum" for t in nxt):
             return True
-        if len(nxt) != 1 or nxt[0].node.op not in ACTIVATIONS:
+        if len(nxt) != 1 or not nxt[0].row.ltype.activation:
             return False
         cur = nxt[0]
     return False
@@ -535,7 +527,7 @@ def _culprit(path, growing: bool, backward: bool):
     """The checkpoint (a weighted layer or a residual add: where pre-activations are formed) whose
     step from the previous checkpoint moves furthest in the direction of the total growth —
     He et al.'s per-layer factor, activation and pooling in between included."""
-    checkpoints = [s for s in path if s.info.get("init") or s.node.op == "add"]
+    checkpoints = [s for s in path if s.info.get("init") or s.row.ltype.joins == "sum"]
     if len(checkpoints) < 2:
         return (checkpoints or path)[0], float("nan")
     best, best_log, best_step = checkpoints[1], -math.inf, float("nan")
@@ -563,16 +555,6 @@ def _bgain(s) -> float:
     return norm_in / s.r_norm
 
 
-REASONS = {
-    "maxpool1d": "the max of a window is biased upward",
-    "maxpool2d": "the max of a window is biased upward",
-    "global_maxpool1d": "the max over the map is biased upward",
-    "global_maxpool2d": "the max over the map is biased upward",
-    "add": "a residual sum adds the branches' second moments (×2 per unnormalised block)",
-    "multiply": "a product multiplies second moments",
-}
-
-
 def _warn(report, diags, code, direction, growth, band, found, first, last) -> None:
     culprit, step = found
     keras = report.analysis.graph.convention == "keras"
@@ -583,8 +565,9 @@ def _warn(report, diags, code, direction, growth, band, found, first, last) -> N
     if math.isfinite(step):
         head += f", {_times(step)} from the previous weighted layer"
     if culprit.info.get("init"):
-        before = _activation_before(report, culprit)
-        pick = SUGGEST.get(before, ("lecun_normal", "lecun_normal") if before else ("glorot_uniform", "xavier_uniform"))
+        fed_by = _activation_before(report, culprit)
+        before = fed_by.node.op if fed_by else None
+        pick = fed_by.row.ltype.suggested_init if fed_by else NO_NONLINEARITY_INIT
         name = pick[0] if keras else pick[1]
         now = culprit.info["init"].get("init") or next(iter(culprit.info["init"].values()), "the default")
         fed = f"fed by {before}" if before else "with no nonlinearity before it"
@@ -601,20 +584,22 @@ def _warn(report, diags, code, direction, growth, band, found, first, last) -> N
                 tail += f" (or scale its weights by {fix:.3g})"
         tail += f"; LSUV would scale them by 1/√q = {lsuv:.3g} to give its output E[x²] = 1"
     else:
-        reason = REASONS.get(culprit.node.op, "")
+        reason = culprit.row.ltype.growth_reason
         tail = f": {reason}" if reason else ""
         tail += "; zero-initialise the last layer of each branch (Fixup, SkipInit) or normalise inside it"
     diags.warning(code, head + tail, culprit.node.loc, layer=culprit.node.name)
 
 
 def _same_init(now: str, pick: tuple) -> bool:
-    """Whether the layer's initialiser (as described) is the one SUGGEST would give it."""
+    """Whether the layer's initialiser (as described) is the one suggested for it (`pick`)."""
     spec = inits.parse_name(pick[0].split(" ")[0])
     return spec is not None and now == spec.describe()
 
 
-def _activation_before(report, s) -> str | None:
-    """The nonlinearity the layer's input went through last (skipping pooling, dropout, reshapes)."""
+def _activation_before(report, s):
+    """The nonlinearity with a suggested initialiser that the layer's input went through last (skipping
+    pooling, dropout, reshapes, a gate's product); None when a weighted layer, a sum or concatenation
+    of branches or a normalisation comes first."""
     by_name = report.by_name
     cur = s
     for _ in range(6):
@@ -623,9 +608,10 @@ def _activation_before(report, s) -> str | None:
         prev = by_name.get(cur.node.inputs[0])
         if prev is None:
             return None
-        if prev.node.op in SUGGEST:
-            return prev.node.op
-        if prev.info.get("init") or prev.node.op in ("add", "concat", "batchnorm", "layernorm"):
+        ltype = prev.row.ltype
+        if ltype.suggested_init:
+            return prev
+        if prev.info.get("init") or ltype.normalises or ltype.joins in ("sum", "concat"):
             return None
         cur = prev
     return None

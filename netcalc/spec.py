@@ -92,8 +92,6 @@ LAYER_KEYS = ("op", "id", "in", "activation")
 # keys every layer takes besides LAYER_KEYS, with their kinds (the JSON Schema reads them too)
 LAYER_EXTRA = {"noqa": Arg(Suppressions(), None, "finding codes that do not apply to this layer, each with its reason")}
 UNKNOWN = "<unreadable layer>"  # the input of a layer that follows one that could not be read
-# layer types that take the `activation:` shorthand (a separate activation node after them)
-SHORTHAND_CATEGORIES = ("conv", "dense")
 
 
 def load(
@@ -458,9 +456,7 @@ def _defaults(node, diags: Diagnostics) -> dict:
                     "E103", f"defaults: '{key}' must be a mapping of {op} arguments, got {describe(vnode)}", vnode.loc
                 )
                 continue
-            allowed = set(REGISTRY[op].args) | (
-                {"activation"} if REGISTRY[op].category in SHORTHAND_CATEGORIES else set()
-            )
+            allowed = set(REGISTRY[op].args) | ({"activation"} if REGISTRY[op].takes_activation else set())
             for akey, (aknode, avnode) in vnode.entries.items():
                 if akey not in allowed:
                     diags.error(
@@ -661,7 +657,7 @@ def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str, ker
         _claim_id(item, namer)
         return None
     ltype = REGISTRY[op]
-    takes_shorthand = ltype.category in SHORTHAND_CATEGORIES
+    takes_shorthand = ltype.takes_activation
     what = f"{op} layer"
 
     # the layer's own keys, then its type's defaults, then the per-argument defaults

@@ -10,8 +10,8 @@ and every block use take mean, and the kinds of the block-use keys, which spec.p
 - `input:`: `spec.INPUT`, as one mapping or a non-empty list of such mappings (several inputs);
 - `layers:`: one schema per layer type of `layers.REGISTRY` (op name and aliases, `summary`, and
   each `Arg`: `kind.json_schema()`, `doc`, `kind.describe()`, `default`, `required`), the keys every
-  layer takes (`spec.LAYER_KEYS`), the `activation:` shorthand on the categories of
-  `spec.SHORTHAND_CATEGORIES` (`ACTIVATION_NAMES`, `ACTIVATION_ALIASES`, and in its mapping form
+  layer takes (`spec.LAYER_KEYS`), the `activation:` shorthand on the types with the
+  `takes_activation` trait (`ACTIVATION_NAMES`, `ACTIVATION_ALIASES`, and in its mapping form
   that activation's own arguments), and `in:` shaped by the type's `arity`;
 - block uses `{use: ...}`: `spec.USE_KEYS` (the kinds of use/id/repeat/first/in mirror
   `spec._Expander.use`, where they are built inline; any other key is a block parameter);
@@ -61,7 +61,7 @@ from .init import InitSpec
 from .layers import ACTIVATION_NAMES, ALIASES, REGISTRY
 from .layers.elementwise import ACTIVATION_ALIASES
 from .schema import REQUIRED, Arg, Int, Names, Str
-from .spec import INPUT, LAYER_EXTRA, LAYER_KEYS, RAW_KEYS, SHORTHAND_CATEGORIES, TOP, USE_KEYS, VERSION
+from .spec import INPUT, LAYER_EXTRA, LAYER_KEYS, RAW_KEYS, TOP, USE_KEYS, VERSION
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCALAR_TYPES = ("integer", "number", "boolean", "string")
@@ -260,7 +260,7 @@ class _Builder:
                 merge = " (a merge: two or more, required)" if ltype.arity is None else ""
                 properties[key] = {"description": doc + merge, **_in_schema(ltype.arity)}
             elif key == "activation":
-                if ltype.category in SHORTHAND_CATEGORIES:
+                if ltype.takes_activation:
                     properties[key] = {"description": doc, "$ref": f"#/$defs/{prefix}activation"}
             else:
                 raise KeyError(f"spec.LAYER_KEYS has '{key}', which spec_schema does not describe")
@@ -356,7 +356,7 @@ class _Builder:
 
     def op_defaults_schema(self, op: str, ltype) -> dict:
         properties = {key: self.arg_schema(arg, required_note="") for key, arg in ltype.args.items()}
-        if ltype.category in SHORTHAND_CATEGORIES:
+        if ltype.takes_activation:
             properties["activation"] = {"description": LAYER_KEY_DOCS["activation"], "$ref": "#/$defs/activation"}
         return {
             "type": "object",

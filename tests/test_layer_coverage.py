@@ -1,15 +1,20 @@
 """Adding a layer type touches one module, one executor kernel and one example spec: this fails when
-any of the three is missing, and when a type leaves its signal rules to the base class's default."""
+any of the three is missing, when a type leaves its signal rules to the base class's default, and
+when a type does not state every rule of its own (`layer_problems`): its counting statement, its
+params/macs/flops (or a ParameterFree declaration) with the one signature each, and traits whose
+values are ones `TRAITS` allows and that agree with each other."""
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import pytest
 
 from netcalc.diagnostics import Diagnostics
+from netcalc.init import parse_name
 from netcalc.layers import LAYER_TYPES, REGISTRY
-from netcalc.layers.base import LayerType
+from netcalc.layers.base import TRAITS, Geometry, LayerType, ParameterFree
 from netcalc.spec import load
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
@@ -34,3 +39,177 @@ def test_every_layer_type_has_an_executor_kernel():
     from netcalc.executor.kernels import KERNELS
 
     assert sorted(set(REGISTRY) - set(KERNELS)) == []
+
+
+# the formulas every type states, with their one signature (after self)
+FORMULAS = {"params": ["g", "ctx"], "macs": ["g"], "flops": ["g"]}
+PER_STEP = {"macs_per_step": ["g"], "flops_per_step": ["g"]}
+CONVENTIONS = {"pytorch", "keras"}
+
+
+def _allowed(value, allowed: tuple) -> bool:
+    return any(isinstance(value, a) if isinstance(a, type) else value is a or value == a for a in allowed)
+
+
+def layer_problems(ltype) -> list[str]:
+    """Every rule a registered layer type must state for itself, as the problems found (none: all stated)."""
+    cls = type(ltype)
+    out = []
+    statement = getattr(ltype, "counting", None)
+    if not isinstance(statement, str) or not statement.strip():
+        out.append("no counting statement (what its MACs and FLOPs count)")
+    for name, signature in {**FORMULAS, **(PER_STEP if getattr(ltype, "recurrent", False) else {})}.items():
+        method = getattr(cls, name, None)
+        if method is None or method is getattr(LayerType, name, None):
+            out.append(f"no {name} of its own (define it, or declare the type ParameterFree)")
+        elif list(inspect.signature(method).parameters)[1:] != signature:
+            out.append(
+                f"{name} takes ({', '.join(inspect.signature(method).parameters)}), not (self, {', '.join(signature)})"
+            )
+        elif not method.__doc__:
+            out.append(f"{name} has no docstring stating its convention")
+    for trait, (allowed, _) in TRAITS.items():
+        if not hasattr(LayerType, trait):
+            out.append(f"TRAITS names {trait}, which LayerType does not declare")
+        elif not _allowed(getattr(ltype, trait), allowed):
+            out.append(f"trait {trait} = {getattr(ltype, trait)!r} is none of {allowed}")
+    if out:
+        return out
+    free = isinstance(ltype, ParameterFree)
+    if (ltype.linear or ltype.weighted or ltype.recurrent) and (free or not ltype.parametric):
+        out.append("a linear, weighted or recurrent type has parameters: parametric, and not ParameterFree")
+    if free and ltype.parametric:
+        out.append("declared ParameterFree and parametric")
+    if free and "MACs" in ltype.counting.replace("MACs 0", ""):
+        out.append(f"declared ParameterFree (no MACs), but its counting statement counts MACs: {ltype.counting!r}")
+    if (ltype.activation or ltype.squashes or ltype.suggested_init) and not (ltype.activation and free):
+        out.append("an activation (or a type that squashes, or suggests an init) is a ParameterFree activation")
+    if ltype.activation and ltype.takes_activation:
+        out.append("an activation does not take the `activation:` shorthand")
+    if ltype.joins and ltype.arity is not None:
+        out.append("a type that joins inputs is a merge (arity None)")
+    if ltype.suggested_init is not None:
+        pair = ltype.suggested_init
+        if len(pair) != 2 or not all(isinstance(name, str) and parse_name(name.split(" ")[0]) for name in pair):
+            out.append(f"suggested_init {pair!r} is not (Keras name, PyTorch name) of known initialisers")
+    if not isinstance(ltype.counting_params, dict) or set(ltype.counting_params) - CONVENTIONS:
+        out.append(f"counting_params {ltype.counting_params!r} is not keyed by convention ({sorted(CONVENTIONS)})")
+    return out
+
+
+@pytest.mark.parametrize("ltype", LAYER_TYPES, ids=lambda t: t.op)
+def test_every_layer_type_states_every_rule(ltype):
+    assert layer_problems(ltype) == []
+
+
+def test_a_type_missing_a_rule_fails():
+    """Each kind of omission is found (so that the test above can fail)."""
+
+    class Complete(ParameterFree):
+        op = "complete"
+        counting = "FLOPs 0"
+
+        def flops(self, g):
+            """0."""
+            return 0
+
+    class NoCounting(ParameterFree):
+        op = "no_counting"
+
+        def flops(self, g):
+            """0."""
+            return 0
+
+    class NoFlops(ParameterFree):
+        op = "no_flops"
+        counting = "FLOPs 0"
+
+    class NoParams(LayerType):
+        op = "no_params"
+        counting = "MACs 1 per element, FLOPs 2 per MAC"
+
+        def macs(self, g):
+            """1 per element."""
+            return 1
+
+        def flops(self, g):
+            """2 per MAC."""
+            return 2
+
+    class TwoSignatures(Complete):
+        def flops(self, g, ctx=None):
+            """0."""
+            return 0
+
+    class BadTrait(Complete):
+        normalises = "instance"
+
+    class RecurrentWithoutSteps(LayerType):
+        op = "rec"
+        counting = "MACs per step × T"
+        parametric = weighted = recurrent = True
+
+        def params(self, g, ctx):
+            """None."""
+            return []
+
+        def macs(self, g):
+            """0."""
+            return 0
+
+        def flops(self, g):
+            """0."""
+            return 0
+
+    class WeightedButFree(Complete):
+        linear = "dense"
+        weighted = True
+
+    assert layer_problems(Complete()) == []
+    cases = {
+        NoCounting: "no counting statement",
+        NoFlops: "no flops of its own",
+        NoParams: "no params of its own",
+        TwoSignatures: "flops takes (self, g, ctx)",
+        BadTrait: "trait normalises = 'instance'",
+        RecurrentWithoutSteps: "no macs_per_step of its own",
+        WeightedButFree: "a linear, weighted or recurrent type has parameters",
+    }
+    for cls, problem in cases.items():
+        found = layer_problems(cls())
+        assert any(p.startswith(problem) for p in found), (cls.__name__, found)
+
+
+def test_a_type_without_its_formulas_refuses_to_count():
+    """The base class has no default formulas: a type without them raises rather than counting 0."""
+
+    class Bare(LayerType):
+        op = "bare"
+        counting = "FLOPs 0"
+
+    for call in (lambda t: t.params(Geometry(), None), lambda t: t.macs(Geometry()), lambda t: t.flops(Geometry())):
+        with pytest.raises(NotImplementedError, match="bare"):
+            call(Bare())
+
+
+def test_every_trait_of_the_base_class_is_in_the_traits_table():
+    """LayerType's traits and TRAITS list the same names, and the base's defaults are allowed values."""
+    described = set(TRAITS)
+    base = {
+        name
+        for name, value in vars(LayerType).items()
+        if not name.startswith("_") and not callable(value) and not isinstance(value, property)
+    } - {"op", "aliases", "summary", "args", "arity", "counting_params"}
+    assert base == described
+    for name, (allowed, _) in TRAITS.items():
+        assert _allowed(getattr(LayerType, name), allowed), name
+
+
+def test_the_losses_expect_what_some_layer_type_squashes_to():
+    """config.LOSSES names the output each loss expects: logits, log-probabilities, any, or the
+    probabilities of a layer type's `squashes` (W405 compares the two)."""
+    from netcalc.config import LOSSES
+
+    squashes = {t.squashes for t in LAYER_TYPES if t.squashes}
+    expected = {expects for expects, _ in LOSSES.values()} - {"logits", "log_probabilities", "any"}
+    assert expected <= squashes and expected

@@ -405,12 +405,11 @@ def bias_shape(c: int, rank: int, cl: bool) -> tuple:
 
 
 class ConvLayer(Layer):
-    """conv1d / conv2d / conv2d_transpose."""
+    """conv1d / conv2d / conv2d_transpose over `nd` spatial axes (declared by the kernel)."""
 
-    def __init__(self, node, in_shapes, env: Env, transpose: bool) -> None:
+    def __init__(self, node, in_shapes, env: Env, nd: int, transpose: bool) -> None:
         super().__init__()
         a = node.args
-        nd = 2 if transpose else int(node.op[4])
         cl = env.channels_last
         c_in, ns = split(in_shapes[0], cl)
         ks, ss, ds = a["kernel"], a["stride"], a["dilation"]
@@ -502,17 +501,27 @@ class ConvLayer(Layer):
 
 
 class ConvKernel(Kernel):
+    """A convolution over `nd` spatial axes."""
+
     ops = ("conv1d", "conv2d")
 
+    def __init__(self, nd: int) -> None:
+        self.nd = nd
+
     def build(self, node, in_shapes, env):
-        return ConvLayer(node, in_shapes, env, transpose=False)
+        return ConvLayer(node, in_shapes, env, self.nd, transpose=False)
 
 
 class ConvTransposeKernel(Kernel):
+    """A transposed convolution over `nd` spatial axes."""
+
     ops = ("conv2d_transpose",)
 
+    def __init__(self, nd: int) -> None:
+        self.nd = nd
+
     def build(self, node, in_shapes, env):
-        return ConvLayer(node, in_shapes, env, transpose=True)
+        return ConvLayer(node, in_shapes, env, self.nd, transpose=True)
 
 
 # --------------------------------------------------------------------------- batchnorm core

@@ -32,11 +32,10 @@ def pool_outs(ns, ks, ss, ds, pads, ceil_mode: bool) -> tuple:
 
 
 class PoolLayer(Layer):
-    def __init__(self, node, in_shapes, env: Env) -> None:
+    def __init__(self, node, in_shapes, env: Env, kind: str, nd: int) -> None:
         super().__init__()
         a = node.args
-        self.kind = node.op[:3]
-        nd = int(node.op[-2])
+        self.kind = kind
         cl = env.channels_last
         c, ns = split(in_shapes[0], cl)
         ks = tuple(a["kernel"])
@@ -104,18 +103,23 @@ class PoolLayer(Layer):
 
 
 class PoolKernel(Kernel):
+    """Max or average pooling (`kind` 'max' or 'avg') over `nd` spatial axes."""
+
     ops = ("maxpool1d", "maxpool2d", "avgpool1d", "avgpool2d")
 
+    def __init__(self, kind: str, nd: int) -> None:
+        self.kind, self.nd = kind, nd
+
     def build(self, node, in_shapes, env):
-        return PoolLayer(node, in_shapes, env)
+        return PoolLayer(node, in_shapes, env, self.kind, self.nd)
 
 
 class GlobalPoolLayer(Layer):
     """One value per channel over every spatial position: (C), or (C, 1, …) with keepdims."""
 
-    def __init__(self, node, in_shapes, env: Env) -> None:
+    def __init__(self, node, in_shapes, env: Env, kind: str) -> None:
         super().__init__()
-        self.kind = node.op[len("global_") : len("global_") + 3]
+        self.kind = kind
         self.cl = env.channels_last
         c, ns = split(in_shapes[0], self.cl)
         self.keep = node.args["keepdims"]
@@ -153,7 +157,12 @@ class GlobalPoolLayer(Layer):
 
 
 class GlobalPoolKernel(Kernel):
+    """Global max or average pooling (`kind` 'max' or 'avg'); the axes are the input's."""
+
     ops = ("global_avgpool1d", "global_avgpool2d", "global_maxpool1d", "global_maxpool2d")
 
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
     def build(self, node, in_shapes, env):
-        return GlobalPoolLayer(node, in_shapes, env)
+        return GlobalPoolLayer(node, in_shapes, env, self.kind)

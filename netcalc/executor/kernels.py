@@ -1,4 +1,6 @@
-"""The executor's kernel table: op name -> Kernel, one explicit entry per op.
+"""The executor's kernel table: op name -> Kernel, one explicit entry per op, each kernel declaring
+what it needs beyond the node's arguments (its dimensionality, max or average) where it is
+registered: no kernel reads it from the op's name.
 
 The recurrent kernels (embedding, rnn, lstm, gru) live in `recurrent.py` and are merged in when
 that module is present.
@@ -21,9 +23,6 @@ from .k_basic import (
 from .k_conv import ConvKernel, ConvTransposeKernel, ShortcutKernel
 from .k_pool import GlobalPoolKernel, PoolKernel
 
-_conv = ConvKernel()
-_pool = PoolKernel()
-_global = GlobalPoolKernel()
 _act = ActKernel()
 _reshape = ReshapeKernel()
 _pad = ZeroPadKernel()
@@ -31,17 +30,17 @@ _up = UpsampleKernel()
 _merge = MergeKernel()
 
 KERNELS: dict[str, Kernel] = {
-    "conv1d": _conv,
-    "conv2d": _conv,
-    "conv2d_transpose": ConvTransposeKernel(),
-    "maxpool1d": _pool,
-    "maxpool2d": _pool,
-    "avgpool1d": _pool,
-    "avgpool2d": _pool,
-    "global_avgpool1d": _global,
-    "global_avgpool2d": _global,
-    "global_maxpool1d": _global,
-    "global_maxpool2d": _global,
+    "conv1d": ConvKernel(nd=1),
+    "conv2d": ConvKernel(nd=2),
+    "conv2d_transpose": ConvTransposeKernel(nd=2),
+    "maxpool1d": PoolKernel("max", nd=1),
+    "maxpool2d": PoolKernel("max", nd=2),
+    "avgpool1d": PoolKernel("avg", nd=1),
+    "avgpool2d": PoolKernel("avg", nd=2),
+    "global_avgpool1d": GlobalPoolKernel("avg"),
+    "global_avgpool2d": GlobalPoolKernel("avg"),
+    "global_maxpool1d": GlobalPoolKernel("max"),
+    "global_maxpool2d": GlobalPoolKernel("max"),
     "dense": DenseKernel(),
     "relu": _act,
     "relu6": _act,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from .base import LayerType
 from .conv import Conv, ConvTranspose
 from .dense import Dense
-from .elementwise import ACTIVATION_NAMES, Dropout, activation_types
+from .elementwise import Dropout, activation_types
 from .merge import merge_types
 from .norm import BatchNorm, LayerNorm
 from .pool import GlobalPool, Pool
@@ -45,5 +45,7 @@ LAYER_TYPES: list[LayerType] = [
 
 REGISTRY: dict[str, LayerType] = {t.op: t for t in LAYER_TYPES}
 ALIASES: dict[str, str] = {alias: t.op for t in LAYER_TYPES for alias in t.aliases}
+# the layer types `activation:` may name (the `activation` trait), in the table's order
+ACTIVATION_NAMES: tuple[str, ...] = tuple(t.op for t in LAYER_TYPES if t.activation)
 
 __all__ = ["ACTIVATION_NAMES", "ALIASES", "LAYER_TYPES", "REGISTRY", "LayerType"]

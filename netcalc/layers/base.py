@@ -7,7 +7,10 @@ docstring stating the convention it follows:
   (channels, kernel, stride, padding per axis...), reporting errors at the argument's location;
 - ``output_shape``, ``params`` (one Tensor per weight, trainable or not), ``macs``, ``flops``;
 - ``receptive``: how the receptive field and jump of each spatial axis change;
-- ``weight_shape``: the kernel/weight shape shown in the summary.
+- ``weight_shape``: the kernel/weight shape shown in the summary;
+- ``counting`` (required): what its MACs and FLOPs count, in words (the summary's legend prints
+  the statements of the types present), and its traits (`TRAITS`): what lint, the signal advice,
+  the summary and the spec's shorthand know about the op.
 
 MACs are multiply-accumulates of weight products, bias excluded. FLOPs count one inference
 forward pass: 2 per MAC, plus what each layer's ``flops`` docstring adds (bias adds,
@@ -165,11 +168,14 @@ class Ctx:
 
 
 class LayerType:
-    """Base class: an elementwise, parameter-free layer unless a subclass says otherwise."""
+    """Base class of every layer type. `params`, `macs` and `flops` have no default: a type defines
+    them (or is declared `ParameterFree`, which gives no parameters and no MACs), and its required
+    `counting` statement says what its MACs and FLOPs count. What the rest of netcalc needs to know
+    about an op (lint rules, signal advice, the summary, the spec's shorthand) it reads from the
+    traits below, never from the op's name; `TRAITS` lists them with their allowed values."""
 
     op: str = ""
     aliases: tuple = ()
-    category: str = "other"
     summary: str = ""
     args: dict[str, Arg] = {}
     # how many inputs the layer takes: 1, or None for "one or more" (merges)
@@ -179,6 +185,28 @@ class LayerType:
     reads_sequence: bool = False
     # the result does not depend on the layout (elementwise): what reads it decides the layout
     layout_free: bool = False
+    # required, no default: what its MACs and FLOPs count, one short clause printed in every summary's
+    # legend after the op's name ("MACs k·C_in/groups per output; FLOPs 2 per MAC + 1 per bias add")
+    counting: str
+    # how its parameters are counted, by counting convention, where a framework differs (BatchNorm's
+    # statistics); said in the summary's params statement when the type is present
+    counting_params: dict[str, str] = {}
+
+    # traits, with their defaults (TRAITS below says what each means and which values it takes)
+    parametric = False
+    linear: str | None = None
+    weighted = False
+    recurrent = False
+    activation = False
+    takes_activation = False
+    pass_through = False
+    stochastic = False
+    flattens = False
+    squashes: str | None = None
+    normalises: str | None = None
+    joins: str | None = None
+    suggested_init: tuple[str, str] | None = None
+    growth_reason: str = ""
 
     def resolve(self, a: dict, shapes: list[tuple], ctx: Ctx) -> Geometry | None:
         """Check the arguments against the input shape; the default keeps the shape."""
@@ -189,16 +217,16 @@ class LayerType:
         return g.shape
 
     def params(self, g: Geometry, ctx: Ctx) -> list[Tensor]:
-        """None by default."""
-        return []
+        """One Tensor per weight (trainable or not) and buffer; every type defines its own."""
+        raise NotImplementedError(f"{self.op}: no params() (define it, or declare the type ParameterFree)")
 
     def macs(self, g: Geometry) -> int:
-        """No weight products by default."""
-        return 0
+        """Multiply-accumulates of weight products per sample, bias excluded; every type defines its own."""
+        raise NotImplementedError(f"{self.op}: no macs() (define it, or declare the type ParameterFree)")
 
     def flops(self, g: Geometry) -> int:
-        """None by default."""
-        return 0
+        """FLOPs of one inference forward pass per sample, as `counting` states; every type defines its own."""
+        raise NotImplementedError(f"{self.op}: no flops()")
 
     def receptive(self, g: Geometry, rf: list | None) -> list | None:
         """Unchanged by default (elementwise layers)."""
@@ -231,6 +259,39 @@ class LayerType:
             if t.kind == "param":
                 return fmt_shape(t.shape)
         return ""
+
+
+class ParameterFree(LayerType):
+    """A layer type declared to have no parameters and no weight products: no tensors, 0 MACs. Its
+    FLOPs are still its own `flops`, and its `counting` statement says what they count."""
+
+    def params(self, g: Geometry, ctx: Ctx) -> list[Tensor]:
+        """None: declared parameter-free."""
+        return []
+
+    def macs(self, g: Geometry) -> int:
+        """0: declared parameter-free, so no weight products."""
+        return 0
+
+
+# The traits of LayerType: name -> (allowed values, what it means). tests/test_layer_coverage.py checks
+# every registered type's values against it.
+TRAITS: dict[str, tuple[tuple, str]] = {
+    "parametric": ((False, True), "has parameters: the summary shows its count, 0 included"),
+    "linear": ((None, "dense", "conv"), "a linear map of its input by weights, fully connected on the last axis or a convolution (W401, W403, W404)"),
+    "weighted": ((False, True), "a weighted layer, counted in the network's depth (B504)"),
+    "recurrent": ((False, True), "runs over time steps: defines macs_per_step and flops_per_step"),
+    "activation": ((False, True), "an elementwise nonlinearity (or identity) that `activation:` may name"),
+    "takes_activation": ((False, True), "takes the `activation:` shorthand (an activation node after it)"),
+    "pass_through": ((False, True), "keeps a linear map linear: only moves, pads or passes values (W403)"),
+    "stochastic": ((False, True), "random in training, the identity at inference (dropout): W402; W404 looks through it"),
+    "flattens": ((False, True), "turns every axis into one (W404: a dense after a flattened map)"),
+    "squashes": ((None, "softmax", "sigmoid"), "its output is probabilities: along an axis, or per element (W405)"),
+    "normalises": ((None, "batch", "feature", "group"), "normalises per channel over the batch, per position over its features, or per group (W401, W402, the signal advice)"),
+    "joins": ((None, "sum", "product", "concat"), "a merge: a sum of branches (a residual add), a product (a gate), a concatenation"),
+    "suggested_init": ((None, tuple), "(Keras, PyTorch) initialiser of a weighted layer it feeds (W301/W302 advice)"),
+    "growth_reason": (("", str), "why the signal's second moment grows or shrinks here (W301/W302 advice)"),
+}  # fmt: skip
 
 
 def axes(n: int) -> str:

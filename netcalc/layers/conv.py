@@ -87,8 +87,10 @@ class Conv(LayerType):
     DepthwiseConv layout (*k, C_in, multiplier) for groups 'depthwise'. Bias: C_out.
     """
 
-    category = "conv"
     nd = 2
+    counting = "FLOPs 2 per MAC + 1 per bias add"
+    linear = "conv"
+    parametric = weighted = takes_activation = True
 
     def __init__(self, nd: int) -> None:
         self.nd = nd
@@ -263,11 +265,13 @@ class ConvTranspose(LayerType):
     (*k, C_out, C_in). Bias: C_out.
     """
 
-    category = "conv"
     nd = 2
     op = "conv2d_transpose"
     aliases = ("conv_transpose2d", "deconv2d")
     summary = "2-D transposed convolution"
+    counting = "MACs k·C_out/groups per input element, FLOPs 2 per MAC + 1 per bias add"
+    linear = "conv"
+    parametric = weighted = takes_activation = True
 
     def __init__(self) -> None:
         nd = self.nd

@@ -19,8 +19,10 @@ class Dense(LayerType):
 
     op = "dense"
     aliases = ("linear",)
-    category = "dense"
     summary = "fully connected layer on the last axis"
+    counting = "FLOPs 2 per MAC + 1 per bias add"
+    linear = "dense"
+    parametric = weighted = takes_activation = True
     args = {
         "units": Arg(Int(1), doc="output features"),
         "bias": Arg(Bool(), True, "add a bias per unit"),

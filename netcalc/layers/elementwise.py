@@ -10,24 +10,29 @@ from __future__ import annotations
 from math import prod
 
 from ..schema import AXIS_NOTE, Arg, Choice, Float, Int
-from .base import Geometry, LayerType
+from .base import Geometry, LayerType, ParameterFree
 
 
-class Activation(LayerType):
-    """An elementwise nonlinearity: the shape is kept and there are no parameters."""
+class Activation(ParameterFree):
+    """An elementwise nonlinearity: the shape is kept and there are no parameters. Its traits are
+    given per op: the initialiser that suits a weighted layer it feeds, whether it squashes to
+    probabilities, and its counting statement (FLOPs per element)."""
 
-    category = "activation"
     per_element = 1
     layout_free = True  # softmax too: its axis is the last unless given
+    activation = True
 
-    def __init__(
-        self, op: str, summary: str, args: dict | None = None, per_element: int = 1, aliases: tuple = ()
-    ) -> None:
+    def __init__(self, op: str, summary: str, args: dict | None = None, per_element: int = 1, aliases: tuple = (),
+                 suggested_init: tuple[str, str] | None = None, squashes: str | None = None,
+                 counting: str = "") -> None:  # fmt: skip
         self.op = op
         self.summary = summary
         self.args = args or {}
         self.per_element = per_element
         self.aliases = aliases
+        self.suggested_init = suggested_init
+        self.squashes = squashes
+        self.counting = counting or f"FLOPs {per_element} per element"
 
     def resolve(self, a, shapes, ctx):
         """Elementwise: any shape."""
@@ -164,33 +169,52 @@ class Activation(LayerType):
         return self.per_element * prod(g.shape)
 
 
+# the initialiser (Keras, PyTorch name) that keeps a weighted layer's step near 1 when it reads the activation
+HE = ("he_normal", "kaiming_normal")
+GLOROT = ("glorot_uniform", "xavier_uniform")
+
+
 def activation_types() -> list[LayerType]:
     slope = Float(0.0)
     return [
-        Activation("relu", "rectified linear unit max(0, x)"),
-        Activation("relu6", "ReLU clipped at 6, min(max(0, x), 6) (MobileNets)"),
+        Activation("relu", "rectified linear unit max(0, x)", suggested_init=HE),
+        Activation("relu6", "ReLU clipped at 6, min(max(0, x), 6) (MobileNets)", suggested_init=HE),
         Activation(
             "leaky_relu",
             "leaky ReLU: x, or slope·x below 0",
             {"negative_slope": Arg(slope, None, "slope below 0 (PyTorch 0.01, Keras 0.3)")},
+            suggested_init=("he_normal (a = slope)", "kaiming_normal (a = slope)"),
         ),
-        Activation("elu", "exponential linear unit", {"alpha": Arg(Float(0.0), 1.0, "saturation value −α")}),
+        Activation(
+            "elu", "exponential linear unit", {"alpha": Arg(Float(0.0), 1.0, "saturation value −α")}, suggested_init=HE
+        ),
         Activation(
             "gelu",
             "Gaussian error linear unit",
             {"approximate": Arg(Choice(("none", "tanh")), "none", "the tanh approximation or exact")},
+            suggested_init=HE,
         ),
-        Activation("selu", "scaled ELU (self-normalising)"),
-        Activation("sigmoid", "logistic sigmoid 1/(1 + e^−x)"),
-        Activation("tanh", "hyperbolic tangent"),
+        Activation("selu", "scaled ELU (self-normalising)", suggested_init=("lecun_normal", "lecun_normal")),
+        Activation("sigmoid", "logistic sigmoid 1/(1 + e^−x)", suggested_init=GLOROT, squashes="sigmoid"),
+        Activation("tanh", "hyperbolic tangent", suggested_init=GLOROT),
         Activation(
             "softmax",
             "softmax along an axis",
             {"axis": Arg(Int(refuse=AXIS_NOTE), -1, "the axis that sums to 1")},
             per_element=3,
+            squashes="softmax",
+            counting="FLOPs 3 per element",
         ),
-        Activation("identity", "no-op (Keras 'linear')", per_element=0, aliases=("linear_activation",)),
+        Identity(
+            "identity", "no-op (Keras 'linear')", per_element=0, aliases=("linear_activation",), counting="FLOPs 0"
+        ),
     ]
+
+
+class Identity(Activation):
+    """The identity: an activation that keeps a linear map linear and computes nothing."""
+
+    pass_through = True
 
 
 def ctx_args(env) -> dict:
@@ -202,19 +226,19 @@ def Sig_like(x, q, mu, mfrac, corr, pre=None):
     return x.like(q, mu=mu, mfrac=mfrac, corr=corr, gauss=False, pre=pre)
 
 
-ACTIVATION_NAMES = ("relu", "relu6", "leaky_relu", "elu", "gelu", "selu", "sigmoid", "tanh", "softmax", "identity")
 # words users write in `activation:` that mean one of the above
 ACTIVATION_ALIASES = {"linear": "identity"}
 
 
-class Dropout(LayerType):
+class Dropout(ParameterFree):
     """Inverted dropout: zeroes a fraction `rate` of elements in training and scales the rest by
     1/(1 − rate); the identity at inference, so 0 FLOPs in the inference count."""
 
     op = "dropout"
-    category = "regularisation"
     layout_free = True
     summary = "dropout (identity at inference)"
+    counting = "FLOPs 0 (identity at inference)"
+    pass_through = stochastic = True
     args = {"rate": Arg(Float(0.0, 1.0, max_exclusive=True), 0.5, "fraction dropped in training")}
 
     def sig_forward(self, g, ins, env):
@@ -229,3 +253,7 @@ class Dropout(LayerType):
         keep = 1 - env.row.node.args["rate"]
         env.info["gmean_in"] = [env.info.get("gmean", 0.0) * keep]
         return [r / keep], "E"
+
+    def flops(self, g):
+        """0: the identity at inference."""
+        return 0

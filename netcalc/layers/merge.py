@@ -5,7 +5,8 @@ from __future__ import annotations
 from math import prod
 
 from ..schema import AXIS_NOTE, Arg, Bool, Choice, Int
-from .base import Geometry, LayerType, Tensor, fmt_shape
+from .base import Geometry, LayerType, ParameterFree, Tensor, fmt_shape
+from .norm import BatchNorm
 
 
 def broadcast(shapes: list[tuple]) -> tuple | None:
@@ -27,20 +28,22 @@ def _sources(ctx, shapes) -> str:
     )
 
 
-class Elementwise(LayerType):
+class Elementwise(ParameterFree):
     """Elementwise sum or product of two or more inputs. Broadcasting rule: the inputs have the same
     number of axes, and on each axis the sizes are equal or one of them is 1, which stretches (a
     32×1×1 gate over a 32×16×16 map). Inputs of different ranks are refused: both frameworks put the
     batch axis first, so a (C) vector against a (C, H, W) map would meet the map's batch axis —
     reshape it to (C, 1, 1) first. FLOPs: inputs − 1 per output element. No parameters."""
 
-    category = "merge"
     arity = None
+    counting = "FLOPs inputs − 1 per output"
 
-    def __init__(self, op: str, summary: str) -> None:
+    def __init__(self, op: str, summary: str, joins: str, growth_reason: str) -> None:
         self.op = op
         self.summary = summary
         self.args = {}
+        self.joins = joins
+        self.growth_reason = growth_reason
 
     def resolve(self, a, shapes, ctx):
         """Check that the shapes broadcast; report both shapes and where they come from."""
@@ -139,14 +142,15 @@ class Elementwise(LayerType):
         return rf
 
 
-class Concat(LayerType):
+class Concat(ParameterFree):
     """Inputs joined along `axis` (default: the channel axis of the layout); every other axis must
     match. No parameters, no FLOPs."""
 
     op = "concat"
-    category = "merge"
     arity = None
     summary = "concatenation along an axis"
+    counting = "FLOPs 0"
+    joins = "concat"
     args = {"axis": Arg(Int(refuse=AXIS_NOTE), None, "the axis joined (default: the channel axis)")}
 
     def resolve(self, a, shapes, ctx):
@@ -197,6 +201,10 @@ class Concat(LayerType):
         """[E] each input receives its slice of r."""
         return [env.fit(r, x.q.shape) for x in ins], "E"
 
+    def flops(self, g):
+        """0: elements are placed side by side."""
+        return 0
+
 
 class Shortcut(LayerType):
     """The shortcut of a residual block, in the three options of He et al. 2015, from C_in channels
@@ -212,8 +220,10 @@ class Shortcut(LayerType):
     """
 
     op = "shortcut"
-    category = "conv"
     summary = "residual shortcut (He et al. 2015 options A, B, C)"
+    counting = "projection: FLOPs 2 per MAC + 2 per element (batchnorm); identity: 0"
+    counting_params = BatchNorm.counting_params
+    parametric = takes_activation = True
     args = {
         "mode": Arg(Choice(("A", "B", "C")), "B", "A: identity + zero padding; B: projection where needed; C: always"),
         "filters": Arg(Int(1), None, "channels out (default: the input's)"),
@@ -383,8 +393,13 @@ class Shortcut(LayerType):
 
 def merge_types() -> list[LayerType]:
     return [
-        Elementwise("add", "elementwise sum (residual connections)"),
-        Elementwise("multiply", "elementwise product (gating)"),
+        Elementwise(
+            "add",
+            "elementwise sum (residual connections)",
+            "sum",
+            "a residual sum adds the branches' second moments (×2 per unnormalised block)",
+        ),
+        Elementwise("multiply", "elementwise product (gating)", "product", "a product multiplies second moments"),
         Concat(),
         Shortcut(),
     ]

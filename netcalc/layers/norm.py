@@ -26,8 +26,14 @@ class BatchNorm(LayerType):
 
     op = "batchnorm"
     aliases = ("batchnorm1d", "batchnorm2d", "batch_norm", "batchnormalization")
-    category = "norm"
     summary = "batch normalisation over channels"
+    counting = "FLOPs 2 per element (folded a·x + b)"
+    counting_params = {
+        "pytorch": "running statistics are buffers, not params",
+        "keras": "moving statistics are non-trainable params",
+    }
+    parametric = True
+    normalises = "batch"
     args = {
         "affine": Arg(Bool(), True, "learn γ (scale) and β (shift)"),
         "eps": Arg(Float(0.0), 1e-5, "added to the variance (PyTorch 1e-5, Keras 1e-3)"),
@@ -75,6 +81,10 @@ class BatchNorm(LayerType):
         keep = bn_keep(env)
         return [r * keep / env.info["bn_var"]], "A"
 
+    def macs(self, g):
+        """0: the scale γ/σ multiplies elementwise, no weight product."""
+        return 0
+
     def flops(self, g):
         """2 per element."""
         return 2 * prod(g.shape)
@@ -93,8 +103,10 @@ class LayerNorm(LayerType):
 
     op = "layernorm"
     aliases = ("layer_norm", "layernormalization")
-    category = "norm"
     summary = "layer normalisation"
+    counting = "FLOPs 7 per element (5 without affine)"
+    parametric = True
+    normalises = "feature"
     args = {
         "axes": Arg(IntList(), (-1,), "axes normalised over, in the spec's layout"),
         "affine": Arg(Bool(), True, "learn γ and β"),
@@ -132,6 +144,10 @@ class LayerNorm(LayerType):
     def sig_backward(self, g, ins, out, r, env):
         """[A] r_in ≈ r_out/(v + ε)."""
         return [r / env.info["ln_var"]], "A"
+
+    def macs(self, g):
+        """0: γ multiplies elementwise, no weight product."""
+        return 0
 
     def flops(self, g):
         """5 per element, 7 with the affine transform."""

@@ -5,11 +5,11 @@ from __future__ import annotations
 from math import prod
 
 from ..schema import Arg, Bool, IntTuple, Padding
-from .base import AXIS_NAMES, Geometry, LayerType, rf_window, window_outs
+from .base import AXIS_NAMES, Geometry, ParameterFree, rf_window, window_outs
 from .conv import resolve_padding
 
 
-class Pool(LayerType):
+class Pool(ParameterFree):
     """Max or average pooling over a window on `nd` spatial axes; channels unchanged.
 
     Output size per axis: floor((n + 2p − d(k − 1) − 1)/s) + 1 (the ceiling with ceil_mode,
@@ -18,11 +18,14 @@ class Pool(LayerType):
     only, at most half the kernel (kernel // 2, the undilated kernel size, even with dilation).
     """
 
-    category = "pool"
-
     def __init__(self, kind: str, nd: int) -> None:
         self.kind, self.nd = kind, nd
         self.op = f"{kind}pool{nd}d"
+        if kind == "max":
+            self.counting = "FLOPs k − 1 per output (k taps)"
+            self.growth_reason = "the max of a window is biased upward"
+        else:
+            self.counting = "FLOPs k per output (k taps)"
         self.summary = f"{nd}-D {'max' if kind == 'max' else 'average'} pooling"
         self.args = {
             "kernel": Arg(IntTuple(nd), doc="window size per axis"),
@@ -174,18 +177,21 @@ class Pool(LayerType):
         return lines + skipped_lines(g.ns, g.ks, g.ss, g.ds, pads, g.outs, AXIS_NAMES[self.nd])
 
 
-class GlobalPool(LayerType):
+class GlobalPool(ParameterFree):
     """Global average or max pooling: one value per channel over all spatial positions.
 
     Output (C) (Keras GlobalAveragePooling); with keepdims, (C, 1, …) in the layout (PyTorch's
     AdaptiveAvgPool2d(1)). Parameters: none — which is why it replaces a flatten + dense head.
     """
 
-    category = "pool"
-
     def __init__(self, kind: str, nd: int) -> None:
         self.kind, self.nd = kind, nd
         self.op = f"global_{kind}pool{nd}d"
+        if kind == "max":
+            self.counting = "FLOPs n − 1 per channel (n positions)"
+            self.growth_reason = "the max over the map is biased upward"
+        else:
+            self.counting = "FLOPs n per channel (n positions)"
         self.summary = f"global {'max' if kind == 'max' else 'average'} pooling over {nd}-D maps"
         self.args = {"keepdims": Arg(Bool(), False, "keep the spatial axes as size 1")}
 

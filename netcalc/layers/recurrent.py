@@ -48,9 +48,10 @@ class Embedding(LayerType):
     No MACs and no FLOPs: a lookup multiplies nothing."""
 
     op = "embedding"
-    category = "embedding"
     reads_sequence = True  # token ids; the vectors come out features last
     summary = "token ids → vectors (a lookup table)"
+    counting = "MACs 0, FLOPs 0 (a lookup)"
+    parametric = True
     args = {
         "vocab": Arg(Int(1), doc="number of distinct tokens (Keras input_dim, PyTorch num_embeddings)"),
         "dim": Arg(Int(1), doc="vector size (Keras output_dim, PyTorch embedding_dim)"),
@@ -77,6 +78,14 @@ class Embedding(LayerType):
         """One table, vocab × dim, trainable."""
         return [Tensor("embeddings" if ctx.keras_counting else "weight", (g.vocab, g.dim))]
 
+    def macs(self, g):
+        """0: a lookup multiplies nothing."""
+        return 0
+
+    def flops(self, g):
+        """0: a lookup computes nothing."""
+        return 0
+
     def sig_forward(self, g, ins, env):
         """[E] each output is one row of the table: q = Var + mean² of the embedding initialiser
         (PyTorch N(0, 1): 1; Keras U(±0.05): 8.3e−4), whatever the ids."""
@@ -101,12 +110,13 @@ class Embedding(LayerType):
 class Recurrent(LayerType):
     """A recurrent layer over a (T, F) sequence; see the module docstring for the counting rules."""
 
-    category = "recurrent"
     reads_sequence = True
+    parametric = weighted = recurrent = True
 
     def __init__(self, cell: str) -> None:
         self.cell = cell
         self.op = cell
+        self.counting = f"MACs {GATES[cell]}·u·(in + u) per step, FLOPs 2 per MAC + 1 per bias add + {UNIT_FLOPS[cell]} per unit, × T"
         self.summary = {
             "rnn": "simple recurrent layer",
             "lstm": "long short-term memory",
@@ -480,7 +490,7 @@ class Recurrent(LayerType):
         """T × the MACs of one step."""
         return g.steps * self.macs_per_step(g)
 
-    def flops_per_step(self, g, ctx=None) -> int:
+    def flops_per_step(self, g) -> int:
         """2 per MAC, bias adds, gate work per unit (module docstring); the merge is counted per output."""
         n, u = GATES[self.cell], g.units
         if not g.bias:

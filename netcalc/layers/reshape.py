@@ -5,11 +5,18 @@ from __future__ import annotations
 from math import prod
 
 from ..schema import Arg, Choice, IntTuple, Padding, Shape
-from .base import Geometry, LayerType, fmt_shape
+from .base import Geometry, ParameterFree, fmt_shape
 
 
-class _Moves(LayerType):
-    """A layer that only regroups the elements (flatten, reshape): its signal rules."""
+class _Moves(ParameterFree):
+    """A layer that only regroups the elements (flatten, reshape): its signal rules, no FLOPs."""
+
+    counting = "FLOPs 0"
+    pass_through = True
+
+    def flops(self, g):
+        """0: elements are only regrouped."""
+        return 0
 
     def sig_forward(self, g, ins, env):
         """[E] values are only moved: the mean second moment is kept (positions regrouped)."""
@@ -27,8 +34,8 @@ class Flatten(_Moves):
     """All axes but the batch into one: (C, H, W) → (C·H·W). No parameters, no FLOPs."""
 
     op = "flatten"
-    category = "reshape"
     summary = "flatten to one axis"
+    flattens = True
 
     def output_shape(self, g):
         """(prod(shape),)."""
@@ -43,7 +50,6 @@ class Reshape(_Moves):
     """To a given shape (without the batch axis), one entry may be −1; the element count must match."""
 
     op = "reshape"
-    category = "reshape"
     summary = "reshape (element count kept)"
     args = {"shape": Arg(Shape(wildcard=True), doc="target shape without the batch axis; one −1 allowed")}
 
@@ -78,10 +84,11 @@ class Reshape(_Moves):
         return None
 
 
-class ZeroPad(LayerType):
+class ZeroPad(ParameterFree):
     """Zeros added around the spatial axes: n → n + before + after. No parameters, no FLOPs."""
 
-    category = "reshape"
+    counting = "FLOPs 0"
+    pass_through = True
 
     def __init__(self, nd: int) -> None:
         self.nd = nd
@@ -116,19 +123,22 @@ class ZeroPad(LayerType):
         sl = tuple(slice(pb, pb + n) for (pb, _), n in zip(pads, ns, strict=True))
         return [env.fit(r, tuple(n + pb + pa for n, (pb, pa) in zip(ns, pads, strict=True)))[sl]], "E"
 
+    def flops(self, g):
+        """0: zeros are written, nothing is computed."""
+        return 0
 
-class Upsample(LayerType):
+
+class Upsample(ParameterFree):
     """Repeat (nearest) or interpolate (linear/bilinear) by an integer factor per axis: n → n·scale.
 
     FLOPs: 0 for nearest; for (bi)linear, per output element 2 multiplies + 1 add per interpolated
     axis (3 in 1-D, 7 in 2-D: a weighted sum of 4 neighbours).
     """
 
-    category = "reshape"
-
     def __init__(self, nd: int) -> None:
         self.nd = nd
         self.op = f"upsample{nd}d"
+        self.counting = f"FLOPs 0 nearest, {3 if nd == 1 else 7} per output {'linear' if nd == 1 else 'bilinear'}"
         self.aliases = (f"upsampling{nd}d",)
         self.summary = f"upsampling of {nd}-D maps"
         modes = ("nearest", "linear") if nd == 1 else ("nearest", "bilinear")
