@@ -382,9 +382,14 @@ SPEC_KEY = re.compile(r"""^\ufeff?(\{\s*)?["']?netcalc["']?\s*:""", re.M)
 
 def looks_like_spec(path: str) -> bool:
     """Whether a file is meant as a netcalc spec: some line starts with the `netcalc:` key (`--specs-only`
-    skips the other YAML files a pre-commit hook passes). A path that is no readable file counts as
-    one, so that reading it reports why."""
+    skips the other YAML files a pre-commit hook passes). A path that is no readable regular file
+    (standard input `-`, a named pipe, which opening would block on) counts as one, so that reading
+    it reports why."""
+    import os
+
     try:
+        if path == "-" or not os.path.isfile(path):
+            return True
         with open(path, "rb") as fh:
             head = fh.read(1 << 20).decode("utf-8", errors="replace")
     except OSError:
