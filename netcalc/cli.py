@@ -603,7 +603,7 @@ class LintFormat(StrEnum):
     sarif = "sarif"
 
 
-UNREADABLE = ("E001", "E002", "E003", "E110")
+UNREADABLE = ("E001", "E002", "E003", "E110", "E118")
 
 
 @app.command()

@@ -650,7 +650,7 @@ def _too_many_layers(total: int, limit: int, top: _Step | None, node: YSeq, diag
     else:  # with `first:` values, or other layers beside the uses
         detail = f"{chain} give {top.layers:,} of them"
     notes = [f"{s.block}{f' × {s.repeat}' if s.repeat > 1 else ''} used at {s.used_at}: {s.layers:,} layers"
-             for s in steps]  # fmt: skip
+             + (f" in each {steps[i - 1].block}" if i else "") for i, s in enumerate(steps)]  # fmt: skip
     diags.error("E118", f"{head}: {detail}", top.used_at, *notes, tail)
 
 

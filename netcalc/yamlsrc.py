@@ -308,6 +308,9 @@ class _TooDeep(Exception):
         self.mark = mark
 
 
+_COUNT_FROM = 100_000  # characters: a shorter text cannot compose into much memory, whatever it holds
+
+
 class _TooMany(Exception):
     def __init__(self, mark) -> None:
         super().__init__("too many nodes")
@@ -320,7 +323,7 @@ def _too_many_events(text: str) -> bool:
     two (its start and end), and the stream and document add four, so more than 2 × MAX_NODES + 4
     events is more than MAX_NODES nodes. Under that, the converter counts the nodes exactly; a
     short text is left to it (the pure-Python loader counts as it composes)."""
-    if len(text) < 100_000:
+    if len(text) < _COUNT_FROM:
         return False
     loader = _loader()
     if not hasattr(loader, "raw_parse"):
