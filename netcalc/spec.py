@@ -534,8 +534,9 @@ class _Counter:
     refused in milliseconds. A block that uses itself and blocks nested more than MAX_NESTING deep
     (E117) are found here too, so that no expansion starts on them. The `$` expressions of a use
     (`repeat: $n - 1`, a parameter passed on) take the values the expansion will give them; what
-    is wrong with a use (a missing parameter, a bad repeat) is left to the expansion to report,
-    counting what it will expand (a repeat it refuses is 1, a use it cannot read none)."""
+    is wrong with a use (a missing parameter, a bad repeat) is left to the expansion to report, and
+    counted as the expansion will take it (a repeat it refuses is 1, a use without its required
+    parameters none): at most what it expands."""
 
     def __init__(self, blocks: dict, diags: Diagnostics) -> None:
         self.blocks = blocks

@@ -308,7 +308,9 @@ class _TooDeep(Exception):
         self.mark = mark
 
 
-_COUNT_FROM = 100_000  # characters: a shorter text cannot compose into much memory, whatever it holds
+# characters: a shorter text composes into about a million nodes at most (a node takes a character
+# or more, but for a key's empty value), no more than the event count lets through anyway
+_COUNT_FROM = 1_000_000
 
 
 class _TooMany(Exception):
