@@ -27,7 +27,10 @@ def find(name: str) -> Path | None:
     if "/" in stem or "\\" in stem or not stem:
         return None
     path = specs_dir() / f"{stem}.yaml"
-    return path if path.is_file() else None
+    try:
+        return path if path.is_file() else None
+    except (OSError, ValueError):  # a name too long for a file, a NUL character: no bundled spec has it
+        return None
 
 
 def similar(name: str) -> list[str]:

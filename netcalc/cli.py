@@ -79,16 +79,22 @@ def _color_allowed() -> bool:
 def _locate(spec: str, diags):
     """A path, or the name of a bundled spec. Returns (path, name shown in messages) or None."""
     from . import bundled
-    from .diagnostics import Loc
+    from .cliargs import STDIN, STDIN_NAME, spec_problem
+    from .diagnostics import Loc, clip
 
-    path = Path(spec)
-    if path.exists():
-        return str(path), spec
+    if spec == STDIN:
+        return STDIN, STDIN_NAME
+    exists, problem = spec_problem(spec)  # a symbolic-link loop, a name too long, a named pipe...
+    if problem:
+        diags.error("E001", problem, Loc(spec))
+        return None
+    if exists:
+        return spec, spec
     found = bundled.find(spec)
     if found is not None:
         return str(found), found.name
     if os.sep in spec or spec.endswith((".yaml", ".yml")):
-        diags.error("E001", f"no such file: '{spec}'", Loc(spec))
+        diags.error("E001", f"no such file: '{clip(spec)}'", Loc(spec))
     else:
         close = bundled.similar(spec)
         if close:
@@ -97,7 +103,7 @@ def _locate(spec: str, diags):
             note = "`netcalc specs` lists the bundled specs"
         else:
             hint, note = "", "bundled specs: " + ", ".join(bundled.names())
-        diags.error("E001", f"'{spec}' is neither a file nor a bundled spec{hint}", Loc(spec), note)
+        diags.error("E001", f"'{clip(spec)}' is neither a file nor a bundled spec{hint}", Loc(spec), note)
     return None
 
 
@@ -118,6 +124,9 @@ def _fail(diags, sources: dict, fmt: Format) -> None:
 
 SET_OPTION = typer.Option(
     None, "--set", "-s", help="give a symbol of the spec a value: --set H=224 (repeat, or H=224,W=320)"
+)
+MAX_LAYERS_OPTION = typer.Option(
+    None, "--max-layers", metavar="N", help="refuse a spec whose block uses expand to more layers (default 100,000)"
 )
 
 
@@ -144,13 +153,15 @@ def summary(
     legend: bool = typer.Option(
         False, "--legend", help="state in full what the figures count, with the rule of every layer type"
     ),
+    max_layers: str = MAX_LAYERS_OPTION,
 ) -> None:
     """Per-layer output shapes, weight shapes, parameters, MACs, receptive fields; totals and memory.
 
     A spec with symbols (shape: [3, H, W]) gets formulas, with their values at the defaults."""
     analysis, sources = _analyse(
-        spec, convention, fmt, sets, symbolic=True, batch=batch, dtype=dtype.value if dtype else None
-    )
+        spec, convention, fmt, sets, symbolic=True, batch=batch, dtype=dtype.value if dtype else None,
+        max_layers=max_layers,
+    )  # fmt: skip
     if not analysis.ok:
         _fail(analysis.diags, sources, fmt)
     _emit(analysis, fmt, sources, depth, legend)
@@ -165,6 +176,7 @@ def _analyse(
     generic: bool | dict = False,
     known_only: bool = False,
     set_defaults: bool = False,
+    max_layers: str | None = None,
     **options,
 ):
     """load -> expand -> analyze; exits with the findings when the spec cannot be read at all.
@@ -173,7 +185,7 @@ def _analyse(
     reported in the same run; the caller decides what its errors mean. `sets` are --set NAME=VALUE
     for the spec's symbols (each name once; with `known_only`, a name the spec does not have is
     left to the caller: diff applies --set to two specs); with `symbolic`, the symbols they leave
-    free stay formulas."""
+    free stay formulas. `max_layers` is --max-layers as given (None: the default limit)."""
     from .analyze import analyze
     from .diagnostics import Diagnostics, Loc
     from .spec import load
@@ -183,10 +195,11 @@ def _analyse(
     values, problems = parse_set(sets)
     for problem in problems:
         diags.error("E107", problem, Loc("--set"))
+    limit = _max_layers(max_layers, diags)
     located = _locate(spec, diags)
     sources: dict = {}
     graph = None
-    if located and not problems:
+    if located and not problems and limit is not None:
         path, shown = located
         graph = load(
             path,
@@ -198,6 +211,7 @@ def _analyse(
             symbolic=symbolic,
             generic=generic,
             set_defaults=set_defaults,
+            max_layers=limit,
         )
         if graph is not None:
             if "batch" in options:
@@ -211,18 +225,39 @@ def _analyse(
     return analyze(graph, diags, **options), sources
 
 
+def _max_layers(text, diags) -> int | None:
+    """--max-layers: the limit on expanded layers (the default when not given); None when invalid (reported)."""
+    from .cliargs import whole
+    from .diagnostics import Loc
+    from .spec import MAX_LAYERS
+
+    if text is None:
+        return MAX_LAYERS
+    value, problem = whole(text, "--max-layers")
+    if problem:
+        diags.error("E107", problem, Loc("--max-layers"))
+    return value
+
+
 def _batch(text, scope, diags):
     """--batch: a positive number, or the name of a symbol (a symbolic batch size N)."""
-    from .diagnostics import Loc
+    from .cliargs import MAX_VALUE, decimal, number_text
+    from .diagnostics import Loc, clip
     from .symbols import NAME_RE
     from .yamlsrc import YScalar
 
     text = str(text).strip()
-    if text.isdigit() and int(text) >= 1:
-        return int(text)
+    value = decimal(text)  # never int() of 5,000 digits
+    if value is not None and 1 <= value <= MAX_VALUE:
+        return value
+    if value is not None and value > MAX_VALUE:
+        diags.error("E107", f"--batch must be at most {MAX_VALUE:,}, got {number_text(text)}", Loc("--batch"))
+        return 1
     if not NAME_RE.match(text):
         diags.error(
-            "E107", f"--batch takes a positive number or a symbol's name (such as N), got '{text}'", Loc("--batch")
+            "E107",
+            f"--batch takes a positive number or a symbol's name (such as N), got '{clip(text)}'",
+            Loc("--batch"),
         )
         return 1
     used = scope.used.get(text)
@@ -280,6 +315,7 @@ def sizes(
     fmt: SizesFormat = typer.Option(SizesFormat.text, "--format", "-f", help="text or json"),
     sets: list[str] = SET_OPTION,
     batch: str = typer.Option("1", "--batch", "-b", help="batch size for memory: a number, or a symbol (N)"),
+    max_layers: str = MAX_LAYERS_OPTION,
 ) -> None:
     """Which values of each symbol give exact divisions everywhere and outputs of at least 1.
 
@@ -290,7 +326,7 @@ def sizes(
     # the branches are taken at a generic size, not the defaults (they may be invalid sizes); a
     # network that only takes particular sizes (a reshape to 28×28) is tried at its defaults instead
     # a --set value is the symbol's default here (set_defaults): the others are solved with it there
-    kw = {"symbolic": True, "set_defaults": True, "batch": batch}
+    kw = {"symbolic": True, "set_defaults": True, "batch": batch, "max_layers": max_layers}
     analysis, sources = _analyse(spec, None, Format.table, sets, generic=True, **kw)
     if not analysis.ok:
         analysis, sources = _analyse(spec, None, Format.table, sets, **kw)
@@ -362,13 +398,14 @@ def explain(
         None, "--convention", help="count parameters and lay out weights as this framework does (sizes stay as written)"
     ),
     sets: list[str] = SET_OPTION,
+    max_layers: str = MAX_LAYERS_OPTION,
 ) -> None:
     """One layer's shapes, tensors, parameters and MACs, with the formulas and the numbers in them."""
     from . import render
     from .analyze import context
     from .diagnostics import Loc, did_you_mean
 
-    analysis, sources = _analyse(spec, convention, Format.table, sets)
+    analysis, sources = _analyse(spec, convention, Format.table, sets, max_layers=max_layers)
     graph, diags = analysis.graph, analysis.diags
     rows = {row.node.name: row for row in analysis.rows}
     row = rows.get(layer)
@@ -402,6 +439,7 @@ def signal(
         None, "--plot", help="draw the signal-propagation plot to FILE.png or FILE.svg (matplotlib)"
     ),
     sets: list[str] = SET_OPTION,
+    max_layers: str = MAX_LAYERS_OPTION,
 ) -> None:
     """Second moments of activations (forward) and gradients (backward) per layer at initialisation."""
     from . import signal_render
@@ -422,6 +460,7 @@ def signal(
         sys.stderr.write(f"netcalc signal: error: --plot takes a .png, .svg or .pdf file, got '{plot}'\n")
         raise typer.Exit(2)
     if plot is not None:
+        _check_output(plot, "--plot", fmt)
         try:
             import matplotlib  # noqa: F401
         except ImportError:
@@ -430,7 +469,7 @@ def signal(
                 "pip install 'netcalc[plot]' (or pip install matplotlib)\n"
             )
             raise typer.Exit(2) from None
-    analysis, sources = _analyse(spec, None, fmt, sets)
+    analysis, sources = _analyse(spec, None, fmt, sets, max_layers=max_layers)
     if not analysis.ok:
         _fail(analysis.diags, sources, fmt)
     overrides = parsed if compare else ([parsed[0]] if parsed else [None])
@@ -464,9 +503,11 @@ def signal(
 def verify(
     spec: str = typer.Argument(..., metavar="SPEC", help="a spec file, or the name of a bundled spec"),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="output format (table or json)"),
-    batch: int = typer.Option(8, "--batch", "-b", min=1, help="samples per run"),
-    seeds: int = typer.Option(8, "--seeds", "-s", min=1, help="weight draws to average the moments over"),
-    seed: int = typer.Option(0, "--seed", help="the first seed (runs use seed, seed + 1, ...)"),
+    batch_text: str = typer.Option("8", "--batch", "-b", metavar="N", help="samples per run"),
+    seeds_text: str = typer.Option(
+        "8", "--seeds", "-s", metavar="N", help="weight draws to average the moments over (at most 10,000)"
+    ),
+    seed_text: str = typer.Option("0", "--seed", metavar="N", help="the first seed (runs use seed, seed + 1, ...)"),
     dtype: str = typer.Option("float64", "--dtype", help="float64 or float32"),
     max_memory: str = typer.Option("4GB", "--max-memory", help="refuse a run estimated to need more (e.g. 8GB)"),
     save: Path = typer.Option(None, "--save", help="write the measured per-layer statistics of every run as JSON"),
@@ -478,14 +519,23 @@ def verify(
         None, "--input-correlation", min=-1.0, max=1.0, help="correlation of neighbouring input positions"
     ),
     sets: list[str] = SET_OPTION,
+    max_layers: str = MAX_LAYERS_OPTION,
 ) -> None:
     """Run the spec with the NumPy executor and compare the measurements with the predictions.
 
     Shapes, parameters, MACs and second moments. Exit 0 when everything agrees, 1 when something
     disagrees."""
     from . import verify_render
+    from .cliargs import MAX_VALUE, whole
     from .render import terminal_width
     from .verify import compare, parse_size
+
+    batch, bad_batch = whole(batch_text, "--batch")
+    seeds, bad_seeds = whole(seeds_text, "--seeds", 1, MAX_SEEDS)
+    seed, bad_seed = whole(seed_text, "--seed", 0, MAX_VALUE)
+    _option_errors(fmt, ("--batch", bad_batch), ("--seeds", bad_seeds), ("--seed", bad_seed))
+    if save is not None:
+        _check_output(save, "--save", fmt)
 
     if dtype not in ("float64", "float32"):
         sys.stderr.write(f"netcalc verify: error: --dtype must be float64 or float32, got '{dtype}'\n")
@@ -494,7 +544,7 @@ def verify(
     if limit is None:
         sys.stderr.write(f"netcalc verify: error: --max-memory takes a size such as 4GB or 512MB, got '{max_memory}'\n")
         raise typer.Exit(2)
-    analysis, sources = _analyse(spec, None, fmt, sets)
+    analysis, sources = _analyse(spec, None, fmt, sets, max_layers=max_layers)
     if not analysis.ok:
         _fail(analysis.diags, sources, fmt)
     from .executor.run import estimate_memory
@@ -523,7 +573,12 @@ def verify(
         import json
 
         doc = {**meta, "runs": [r.to_dict() for r in runs]}
-        save.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+        try:
+            save.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+        except OSError as exc:  # no permission, a full disk: checked as far as it can be before the runs
+            from .cliargs import write_problem
+
+            _option_errors(fmt, ("--save", write_problem(exc, save, "--save")))
     if fmt == Format.json:
         sys.stdout.write(verify_render.render_json(checks, meta) + "\n")
     else:
@@ -531,6 +586,29 @@ def verify(
         sys.stdout.write(verify_render.render_table(checks, meta, style, terminal_width(sys.stdout)))
     if not all(c.ok for c in checks):
         raise typer.Exit(1)
+
+
+MAX_SEEDS = 10_000  # verify --seeds: each is a whole run of the network
+
+
+def _option_errors(fmt: Format, *checked: tuple) -> None:
+    """Exit 2 with an E107 per (option, problem) that has a problem, as --set's are reported."""
+    from .diagnostics import Diagnostics, Loc
+
+    diags = Diagnostics()
+    for option, problem in checked:
+        if problem:
+            diags.error("E107", problem, Loc(option))
+    if diags.has_errors():
+        _fail(diags, {}, fmt)
+
+
+def _check_output(path: Path, option: str, fmt: Format) -> None:
+    """A file to write (--save, --plot): a directory, or a folder that does not exist, is refused
+    before anything runs."""
+    from .cliargs import output_problem
+
+    _option_errors(fmt, (option, output_problem(path, option)))
 
 
 def _propagate(command: str, analysis, *args, **kwargs):
@@ -571,7 +649,7 @@ class LintFormat(StrEnum):
     sarif = "sarif"
 
 
-UNREADABLE = ("E001", "E002", "E003", "E110")
+UNREADABLE = ("E001", "E002", "E003", "E110", "E118")
 
 
 @app.command()
@@ -599,6 +677,7 @@ def lint(
     sets: list[str] = typer.Option(
         None, "--set", "-s", help="give symbols a value (H=224) in the specs that have them; else their defaults"
     ),
+    max_layers: str = MAX_LAYERS_OPTION,
 ) -> None:
     """Check specs for CI: every finding with its code and line.
 
@@ -630,9 +709,16 @@ def lint(
 
     values, problems = parse_set(sets)
     if problems:
-        sys.stderr.write("".join(f"netcalc lint: error: {p}\n" for p in problems))
+        sys.stderr.write("".join(f"netcalc lint: error: E107: {p}\n" for p in problems))
         raise typer.Exit(2)
     options["values"] = values
+    from .diagnostics import Diagnostics
+
+    limit_diags = Diagnostics()
+    options["max_layers"] = _max_layers(max_layers, limit_diags)
+    if limit_diags.has_errors():
+        sys.stderr.write("".join(f"netcalc lint: error: E107: {d.message}\n" for d in limit_diags.errors))
+        raise typer.Exit(2)
     pyproject, table, problems = config.find_pyproject(Path.cwd())
     project, more = config.project_settings(table)
     for problem in [*problems, *(f"[tool.netcalc.lint]: {p}" for p in more)]:
@@ -671,16 +757,18 @@ def _lint_targets(paths: list[str], specs_only: bool = False) -> list[str]:
     from .lint import looks_like_spec
 
     out, seen, named = [], set(), set()
+    from .cliargs import is_dir
+
     for p in paths:
         path = Path(p)
-        if path.is_dir():  # its YAML files, not those in hidden folders (.github, .git, .venv)
+        if is_dir(p):  # its YAML files, not those in hidden folders (.github, .git, .venv)
             found = sorted(str(f) for f in path.rglob("*") if f.suffix in (".yaml", ".yml")
                            and not any(part.startswith(".") for part in f.relative_to(path).parts))  # fmt: skip
         else:
             found = [p]
         for f in found:
-            key = Path(f).resolve() if Path(f).exists() else f
-            if not path.is_dir():
+            key = _resolved(f)
+            if not is_dir(p):
                 named.add(key)
             if key not in seen:  # a file named twice (a.yaml ./a.yaml, or DIR and DIR/a.yaml) is checked once
                 seen.add(key)
@@ -697,6 +785,15 @@ def _lint_targets(paths: list[str], specs_only: bool = False) -> list[str]:
     return kept
 
 
+def _resolved(path: str):
+    """A file's resolved path (a file named twice is checked once), or the path as given when it
+    cannot be resolved (missing, a name too long, a symbolic-link loop: reading it reports why)."""
+    try:
+        return Path(path).resolve(strict=True)
+    except (OSError, RuntimeError, ValueError):
+        return path
+
+
 def _lint_one(spec: str, options: dict, project: dict, sources: dict):
     """All findings about one spec (reading, analysis, design rules, signal, budgets) and the settings
     that applied to it: the options over the spec's `lint:` over pyproject.toml (config.resolve)."""
@@ -706,7 +803,7 @@ def _lint_one(spec: str, options: dict, project: dict, sources: dict):
     from .analyze import analyze
     from .config import limits, resolve
     from .diagnostics import Diagnostics, Loc
-    from .spec import load
+    from .spec import MAX_LAYERS, load
 
     diags = Diagnostics()
     settings = resolve(options, project)
@@ -715,7 +812,8 @@ def _lint_one(spec: str, options: dict, project: dict, sources: dict):
         return diags, settings
     path, shown = located
     values = options.get("values") or {}
-    graph = load(path, diags, display=shown, sources=sources, values=values)
+    limit = options.get("max_layers") or MAX_LAYERS
+    graph = load(path, diags, display=shown, sources=sources, values=values, max_layers=limit)
     if graph is not None:
         for problem in graph.symbols.check_set(known_only=True):
             diags.error("E107", problem, Loc(shown))
@@ -816,6 +914,7 @@ def diff(
     max_macs_growth: float = typer.Option(None, "--max-macs-growth", help="fail (exit 1) above this % growth"),
     max_memory_growth: float = typer.Option(None, "--max-memory-growth", help="fail (exit 1) above this % growth"),
     sets: list[str] = SET_OPTION,
+    max_layers: str = MAX_LAYERS_OPTION,
 ) -> None:
     """What a change to a design does, per layer and in total.
 
@@ -832,10 +931,10 @@ def diff(
     if bad:
         sys.stderr.write("".join(f"netcalc diff: error: {p}\n" for p in bad))
         raise typer.Exit(2)
-    before, sources_old = _analyse(old, None, Format.table, sets, known_only=True)
+    before, sources_old = _analyse(old, None, Format.table, sets, known_only=True, max_layers=max_layers)
     if not before.ok:
         _fail(before.diags, sources_old, Format.table)
-    after, sources_new = _analyse(new, None, Format.table, sets, known_only=True)
+    after, sources_new = _analyse(new, None, Format.table, sets, known_only=True, max_layers=max_layers)
     if not after.ok:
         _fail(after.diags, sources_new, Format.table)
     known = sorted({*before.graph.symbols.declared, *after.graph.symbols.declared})

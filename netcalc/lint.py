@@ -245,7 +245,7 @@ CODES = {
     "E104": "a number out of its range",
     "E105": "a word that is not one of the allowed choices",
     "E106": "a required key is missing",
-    "E107": "a symbolic size without a value, or a bad --set",
+    "E107": "a symbolic size without a value, a bad --set, or a command-line value that cannot be used",
     "E110": "an unsupported format version",
     "E111": "an unknown layer type or activation",
     "E112": "an id used twice",
@@ -254,6 +254,7 @@ CODES = {
     "E115": "a one-input layer given several inputs, or a merge given fewer than two",
     "E116": "use: names no block",
     "E117": "a block that uses itself, or blocks nested too deep",
+    "E118": "block uses that expand to more layers than the limit (--max-layers)",
     "E120": "a $ expression that cannot be evaluated",
     "E201": "an output size below 1",
     "E202": "an input of the wrong rank for the layer",
@@ -377,9 +378,14 @@ SPEC_KEY = re.compile(r"""^\ufeff?(\{\s*)?["']?netcalc["']?\s*:""", re.M)
 
 def looks_like_spec(path: str) -> bool:
     """Whether a file is meant as a netcalc spec: some line starts with the `netcalc:` key (`--specs-only`
-    skips the other YAML files a pre-commit hook passes). A path that is no readable file counts as
-    one, so that reading it reports why."""
+    skips the other YAML files a pre-commit hook passes). A path that is no readable regular file
+    (standard input `-`, a named pipe, which opening would block on) counts as one, so that reading
+    it reports why."""
+    import os
+
     try:
+        if path == "-" or not os.path.isfile(path):
+            return True
         with open(path, "rb") as fh:
             head = fh.read(1 << 20).decode("utf-8", errors="replace")
     except OSError:

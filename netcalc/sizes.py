@@ -22,6 +22,7 @@ from math import gcd
 from .symbolic import evaluate, leading, period, pretty, relax
 
 MAX_SEARCH = 2**40
+MAX_SWEEP = 1000  # values in one --sweep
 
 
 class Rule:
@@ -379,28 +380,50 @@ def point_validity(sw, results: dict, point: int) -> tuple[bool, list[str]]:
 
 def parse_sweep(text: str) -> tuple[list[str], list[int]] | str:
     """`T=16..1024` (doubling from 16 while ≤ 1024), `T=16..1024:64` (steps of 64), `T=16,32,100`,
-    `H,W=32..512` (both symbols take each value). Returns (names, points) or a problem."""
+    `H,W=32..512` (both symbols take each value). Returns (names, points) or a problem. The values
+    are counted before any is made (at most MAX_SWEEP of them), and each is at most MAX_VALUE."""
+    import re
+
+    from .cliargs import MAX_VALUE, number_text
+    from .diagnostics import clip
+
     names_text, eq, rng = text.partition("=")
     names = [n.strip() for n in names_text.split(",") if n.strip()]
-    bad = f"--sweep takes NAME=LOW..HIGH[:STEP] or NAME=V1,V2,... (such as T=16..1024), got '{text}'"
+    bad = f"--sweep takes NAME=LOW..HIGH[:STEP] or NAME=V1,V2,... (such as T=16..1024), got '{clip(text)}'"
     if not eq or not names:
         return bad
+    names_text = clip(names_text)
     twice = [n for i, n in enumerate(names) if n in names[:i]]
     if twice:
-        return f"--sweep {names_text.strip()}: {twice[0]} is given twice, got '{text}'"
+        return f"--sweep {names_text.strip()}: {clip(twice[0])} is given twice, got '{clip(text)}'"
+
+    def number(part: str) -> int:  # ValueError for what is not a number or is too large to be a size
+        part = part.strip()
+        if not re.fullmatch(r"-?[0-9]+", part):
+            raise ValueError(bad)
+        digits = part.lstrip("-").lstrip("0")
+        if len(digits) > len(str(MAX_VALUE)) or int(digits or "0") > MAX_VALUE:
+            raise ValueError(f"--sweep {names_text}: the values may be at most {MAX_VALUE:,}, got {number_text(part)}")
+        return int(part)
+
     try:
         if ".." in rng:
             low_text, _, rest = rng.partition("..")
             high_text, _, step_text = rest.partition(":")
-            low, high = int(low_text), int(high_text)
+            low, high = number(low_text), number(high_text)
             if low < 1 or high < low:
                 return f"--sweep {names_text}: the range must be 1 ≤ LOW ≤ HIGH, got {low}..{high}"
             if step_text:
-                step = int(step_text)
+                step = number(step_text)
                 if step < 1:
                     return bad
+                count = (high - low) // step + 1
+                if count > MAX_SWEEP:
+                    fits = (high - low) // MAX_SWEEP + 1  # the smallest step giving MAX_SWEEP values or fewer
+                    return (f"--sweep {names_text}: {low}..{high}:{step} is {count:,} values; at most {MAX_SWEEP:,}: "
+                            f"a step of {fits:,} or more fits ({low}..{high}:{fits})")  # fmt: skip
                 points = list(range(low, high + 1, step))
-            else:
+            else:  # doubling: at most 41 values up to MAX_VALUE
                 points = []
                 v = low
                 while v <= high:
@@ -409,13 +432,14 @@ def parse_sweep(text: str) -> tuple[list[str], list[int]] | str:
                 if points[-1] != high:
                     points.append(high)
         else:
-            points = [int(v) for v in rng.split(",")]
+            parts = rng.split(",")
+            if len(parts) > MAX_SWEEP:
+                return f"--sweep {names_text}: {len(parts):,} values; at most {MAX_SWEEP:,}"
+            points = [number(v) for v in parts]
             if any(v < 1 for v in points):
                 return bad
-    except ValueError:
-        return bad
-    if len(points) > 1000:
-        return f"--sweep {names_text}: {len(points)} values; at most 1000"
+    except ValueError as exc:
+        return str(exc)
     return names, points
 
 

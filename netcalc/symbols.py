@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import re
 
-from .diagnostics import Diagnostics, did_you_mean
+from .cliargs import MAX_VALUE, decimal, number_text
+from .diagnostics import Diagnostics, clip, did_you_mean
 from .schema import INVALID, Arg, Int, Str, coerce_mapping
 from .yamlsrc import YMap, YScalar, describe
 
@@ -151,11 +152,15 @@ def parse_set(items: list[str] | None) -> tuple[dict, list[str]]:
             name, text = name.strip(), text.strip()
             given.setdefault(name, []).append(part.strip())
             if not eq or not NAME_RE.match(name):
-                problems.append(f"--set takes NAME=VALUE (such as H=224), got '{part}'")
-            elif not re.fullmatch(r"[0-9]+", text) or int(text) < 1:
-                problems.append(f"--set {name}: the value must be a positive integer, got '{text}'")
+                problems.append(f"--set takes NAME=VALUE (such as H=224), got '{clip(part)}'")
+                continue
+            value = decimal(text)  # never int() of 5,000 digits
+            if value is None or value < 1:
+                problems.append(f"--set {name}: the value must be a positive integer, got '{clip(text)}'")
+            elif value > MAX_VALUE:  # as a size written in a spec (netcalc.schema.MAX_INT)
+                problems.append(f"--set {name}: the value must be at most {MAX_VALUE:,}, got {number_text(text)}")
             else:
-                values[name] = int(text)
+                values[name] = value
     for name, parts in given.items():  # --set H=64,H=96, or --set H=.. twice: never the last one in silence
         if len(parts) > 1 and name in values:
             problems.append(f"--set {name}: {name} is given twice ({', '.join(parts)}); give each symbol once")

@@ -11,14 +11,18 @@ duplicate keys, and aliases that would expand into a huge document.
 from __future__ import annotations
 
 import gc
+import os
 import re
-from pathlib import Path
+import stat
 
 from .diagnostics import Diagnostics, Loc, clip
 
 MAX_BYTES = 5_000_000
-MAX_NODES = 500_000  # after alias expansion; a "billion laughs" document stops here
+# YAML nodes (scalars, lists, mappings) in a document, after alias expansion: a "billion laughs"
+# document stops here, and so does a huge list (reading costs some 600 bytes of memory per node)
+MAX_NODES = 500_000
 MAX_DEPTH = 200
+TOO_MANY = f"the document has more than {MAX_NODES:,} YAML nodes (values, lists and mappings); a spec may have at most {MAX_NODES:,}"
 
 
 class YScalar:
@@ -104,39 +108,65 @@ def describe(node) -> str:
     return "an empty mapping" if not node.entries else "a mapping"
 
 
-def read_text(path: str, diags: Diagnostics) -> str | None:
-    """The file's text, or None with an error E001/E002/E003 saying why it cannot be used."""
-    p = Path(path)
-    where = Loc(path)
-    try:
-        if p.is_dir():
-            diags.error("E001", f"'{path}' is a directory, not a spec file", where)
-            return None
-        # read at most one byte more than the limit: a huge file (or /dev/zero) is never loaded whole
-        with p.open("rb") as f:
-            data = f.read(MAX_BYTES + 1)
-    except FileNotFoundError:
-        diags.error("E001", f"no such file: '{path}'", where)
-        return None
-    except OSError as exc:
-        diags.error("E001", f"cannot read '{path}': {exc.strerror or exc}", where)
-        return None
-    if len(data) > MAX_BYTES:
+def read_text(path: str, diags: Diagnostics, shown: str | None = None) -> str | None:
+    """The file's text, or None with an error E001/E002/E003 saying why it cannot be used. `-` is
+    standard input (read once, whatever the number of times it is asked for); anything else must be
+    a regular file: a named pipe would block, a device might never end. Findings name the file as
+    `shown` (default: the path)."""
+    where = Loc(shown or path)
+    if path == STDIN:
+        data = _stdin()
+        st_size = 0
+    else:
         try:
-            st_size = p.stat().st_size
-        except OSError:
-            st_size = 0
-        # a device or a pipe has no size of its own
+            # O_NONBLOCK: opening a named pipe must not wait for a writer (it is refused just below)
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        except FileNotFoundError:
+            diags.error("E001", f"no such file: '{clip(path)}'", where)
+            return None
+        except IsADirectoryError:
+            diags.error("E001", f"'{clip(path)}' is a directory, not a spec file", where)
+            return None
+        except OSError as exc:
+            diags.error("E001", f"cannot read '{clip(path)}': {exc.strerror or exc}", where)
+            return None
+        except ValueError:  # a NUL character in the path
+            diags.error("E001", f"'{clip(path)}' is not a path (it holds a NUL character)", where)
+            return None
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                os.close(fd)
+                kind = (
+                    "a directory, not a spec file"
+                    if stat.S_ISDIR(st.st_mode)
+                    else "a named pipe; to read a spec from a pipe, give '-'"
+                    if stat.S_ISFIFO(st.st_mode)
+                    else "not a regular file; to read a spec from a pipe, give '-'"
+                )
+                diags.error("E001", f"'{clip(path)}' is {kind}", where)
+                return None
+            st_size = st.st_size
+            with os.fdopen(fd, "rb") as f:
+                # read at most one byte more than the limit: a huge file is never loaded whole
+                data = f.read(MAX_BYTES + 1)
+        except OSError as exc:
+            diags.error("E001", f"cannot read '{clip(path)}': {exc.strerror or exc}", where)
+            return None
+    if len(data) > MAX_BYTES:
+        # standard input has no size of its own
         size = f"is {st_size:,} bytes" if st_size > MAX_BYTES else f"has more than {MAX_BYTES:,} bytes"
-        diags.error("E003", f"the file {size}; a spec may have at most {MAX_BYTES:,}", where)
+        diags.error("E003", f"the {'input' if path == STDIN else 'file'} {size}; a spec may have at most {MAX_BYTES:,}",
+                    where)  # fmt: skip
         return None
+    shown = where.file
     for bom, encoding in _UTF16_32_BOMS:
         if data.startswith(bom):
-            diags.error("E002", f"the file is {encoding} text; save it as UTF-8", Loc(path, 1, 1))
+            diags.error("E002", f"the file is {encoding} text; save it as UTF-8", Loc(shown, 1, 1))
             return None
     if b"\x00" in data:
         line, col = _line_col(data, data.index(b"\x00"))
-        diags.error("E002", "this is a binary file, not a YAML spec (a NUL byte)", Loc(path, line, col))
+        diags.error("E002", "this is a binary file, not a YAML spec (a NUL byte)", Loc(shown, line, col))
         return None
     try:
         return data.decode("utf-8-sig")
@@ -145,9 +175,22 @@ def read_text(path: str, diags: Diagnostics) -> str | None:
         diags.error(
             "E002",
             f"the file is not UTF-8 text: byte 0x{data[exc.start]:02x} cannot be decoded",
-            Loc(path, line, col),
+            Loc(shown, line, col),
         )
         return None
+
+
+STDIN = "-"  # the path that stands for standard input
+_STDIN_DATA: list = []  # what was read from it, for the commands that load a spec more than once
+
+
+def _stdin() -> bytes:
+    if not _STDIN_DATA:
+        import sys
+
+        stream = getattr(sys.stdin, "buffer", None)
+        _STDIN_DATA.append(stream.read(MAX_BYTES + 1) if stream is not None else b"")
+    return _STDIN_DATA[0]
 
 
 # longest first: the UTF-32-LE mark begins with the UTF-16-LE one
@@ -186,6 +229,9 @@ def _parse(text: str, path: str, diags: Diagnostics):
     import yaml
 
     try:
+        if _too_many_events(text):
+            diags.error("E003", TOO_MANY, Loc(path))
+            return None
         root = yaml.compose(text, Loader=_loader())
     except _TooDeep as exc:
         diags.error("E003", f"YAML nesting deeper than {MAX_DEPTH} levels", _mark_loc(path, exc.mark))
@@ -209,13 +255,16 @@ def _parse(text: str, path: str, diags: Diagnostics):
     except RecursionError:  # the depth limit should stop this first; never a traceback either way
         diags.error("E003", "YAML nesting is too deep to be a spec", Loc(path))
         return None
+    except _TooMany as exc:  # the pure-Python loader counts the nodes as it composes them
+        diags.error("E003", TOO_MANY, _mark_loc(path, exc.mark))
+        return None
     if root is None:
         diags.error("E003", "the file holds no YAML document; a spec starts with 'netcalc: 1'", Loc(path, 1, 1))
         return None
-    converter = _Converter(path, diags)
     # Only aliases (written with '*') can make a document larger or deeper than its text shows;
-    # without them the conversion below checks the depth itself.
-    if "*" in text and not converter.check_size(root):
+    # without them the conversion below checks the depth and the number of nodes itself.
+    converter = _Converter(path, diags, shared="*" in text)
+    if converter.shared and not converter.check_size(root):
         return None
     try:
         return converter.convert(root)
@@ -279,6 +328,35 @@ class _TooDeep(Exception):
         self.mark = mark
 
 
+# characters: a shorter text composes into about a million nodes at most (a node takes a character
+# or more, but for a key's empty value), no more than the event count lets through anyway
+_COUNT_FROM = 1_000_000
+
+
+class _TooMany(Exception):
+    def __init__(self, mark) -> None:
+        super().__init__("too many nodes")
+        self.mark = mark
+
+
+def _too_many_events(text: str) -> bool:
+    """Whether the document certainly has more than MAX_NODES nodes, counted by libyaml's parser
+    without building anything (0.1 s a megabyte): a node is one parser event, a list or mapping
+    two (its start and end), and the stream and document add four, so more than 2 × MAX_NODES + 4
+    events is more than MAX_NODES nodes. Under that, the converter counts the nodes exactly; a
+    short text is left to it (the pure-Python loader counts as it composes)."""
+    if len(text) < _COUNT_FROM:
+        return False
+    loader = _loader()
+    if not hasattr(loader, "raw_parse"):
+        return False
+    parser = loader(text)
+    try:
+        return parser.raw_parse() > 2 * MAX_NODES + 4
+    finally:
+        parser.dispose()
+
+
 _LOADER = None
 _FORCE_PURE_PYTHON = False  # tests set it to check the pure-Python path too
 
@@ -313,6 +391,7 @@ def _loader():
 
         class DepthLimitedSafeLoader(yaml.SafeLoader):
             _depth = 0
+            _nodes = 0
 
             def fetch_flow_collection_start(self, token_class):
                 # stop deep [[[[... while scanning: PyYAML's scanner slows down quadratically with them
@@ -323,6 +402,9 @@ def _loader():
             def compose_node(self, parent, index):
                 if self._depth >= MAX_DEPTH:
                     raise _TooDeep(self.peek_event().start_mark)
+                self._nodes += 1
+                if self._nodes > MAX_NODES:
+                    raise _TooMany(self.peek_event().start_mark)
                 self._depth += 1
                 try:
                     return super().compose_node(parent, index)
@@ -342,10 +424,14 @@ class _TooBig(Exception):
 class _Converter:
     """Converts composed nodes to located nodes. An alias shares its anchor's converted node."""
 
-    def __init__(self, path: str, diags: Diagnostics) -> None:
+    def __init__(self, path: str, diags: Diagnostics, shared: bool = True) -> None:
         self.path = path
         self.diags = diags
         self.done: dict = {}
+        # whether nodes may be shared (aliases): else each composed node is let go once converted,
+        # so that the composed tree and the converted one are not both held whole
+        self.shared = shared
+        self.count = 0
 
     def check_size(self, root) -> bool:
         """Refuse a document that aliases would expand beyond MAX_NODES nodes or MAX_DEPTH levels,
@@ -398,25 +484,42 @@ class _Converter:
     def _node(self, node, depth: int):
         import yaml
 
-        done = self.done.get(id(node))
-        if done is not None:
-            return done
+        if self.shared:
+            done = self.done.get(id(node))
+            if done is not None:
+                return done
         if depth > MAX_DEPTH:
             raise _TooBig(f"YAML nesting deeper than {MAX_DEPTH} levels", node)
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise _TooBig(TOO_MANY, node)
         loc = self._loc(node)
         if isinstance(node, yaml.ScalarNode):
             out = YScalar(node.value, node.tag, not node.style, loc)  # plain: None (Python) or '' (libyaml)
         elif isinstance(node, yaml.SequenceNode):
-            out = YSeq([self._node(n, depth + 1) for n in node.value], loc)
+            out = YSeq([self._node(n, depth + 1) for n in self._children(node)], loc)
         else:
             out = self._mapping(node, loc, depth)
-        self.done[id(node)] = out
+        if self.shared:
+            self.done[id(node)] = out
         return out
+
+    def _children(self, node):
+        """A collection's children in order; unless shared, each is dropped from the composed tree as
+        it is handed out (and freed once converted)."""
+        if self.shared:
+            yield from node.value
+            return
+        items = node.value
+        node.value = []
+        items.reverse()
+        while items:
+            yield items.pop()
 
     def _mapping(self, node, loc: Loc, depth: int) -> YMap:
         entries: dict = {}
         incomplete = False
-        for knode, vnode in node.value:
+        for knode, vnode in self._children(node):
             key = self._node(knode, depth + 1)
             value = self._node(vnode, depth + 1)
             if not isinstance(key, YScalar):

@@ -291,6 +291,8 @@ TRAITS: dict[str, tuple[tuple, str]] = {
     "joins": ((None, "sum", "product", "concat"), "a merge: a sum of branches (a residual add), a product (a gate), a concatenation"),
     "suggested_init": ((None, tuple), "(Keras, PyTorch) initialiser of a weighted layer it feeds (W301/W302 advice)"),
     "growth_reason": (("", str), "why the signal's second moment grows or shrinks here (W301/W302 advice)"),
+    "reads_sequence": ((False, True), "reads a sequence (steps, features) or token ids: a graph input it reads with no written layout takes the convention's sequence layout"),
+    "layout_free": ((False, True), "elementwise, whatever the layout: what reads its output decides an unwritten input layout"),
 }  # fmt: skip
 
 
