@@ -1,7 +1,7 @@
 """The executor's kernel table: op name -> Kernel, one explicit entry per op.
 
-The recurrent kernels (embedding, rnn, lstm, gru) live in `recurrent.py` and are merged in when
-that module is present.
+The recurrent kernels (embedding, rnn, lstm, gru) live in `recurrent.py`, whose table is merged in;
+a module that fails to import fails the executor (never a silently missing kernel).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from .k_basic import (
 )
 from .k_conv import ConvKernel, ConvTransposeKernel, ShortcutKernel
 from .k_pool import GlobalPoolKernel, PoolKernel
+from .recurrent import RECURRENT_KERNELS
 
 _conv = ConvKernel()
 _pool = PoolKernel()
@@ -67,10 +68,5 @@ KERNELS: dict[str, Kernel] = {
     "concat": _merge,
     "shortcut": ShortcutKernel(),
 }
-
-try:
-    from .recurrent import RECURRENT_KERNELS
-except ImportError:
-    RECURRENT_KERNELS = {}
 
 KERNELS.update(RECURRENT_KERNELS)
