@@ -558,13 +558,14 @@ def lint(
     over pyproject.toml."""
     from . import config
     from . import lint as rules
+    from .codes import code_problem
 
     select = [c.strip() for item in select or () for c in item.split(",") if c.strip()]  # --ignore W301,W302
     ignore = [c.strip() for item in ignore or () for c in item.split(",") if c.strip()]
     options = {"select": tuple(select) or None, "ignore": tuple(ignore) or None, "strict": strict,
                "band": band, "max-depth": max_depth}  # fmt: skip
     bad = [f"--{key} {problem}" for key in ("select", "ignore") for c in options[key] or ()
-           if (problem := rules.code_problem(c))]  # fmt: skip
+           if (problem := code_problem(c))]  # fmt: skip
     if band is not None and not math.isfinite(band):
         bad.append(f"--band takes a finite number of at least 1, got {band}")
     if bad:

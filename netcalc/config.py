@@ -18,6 +18,7 @@ import math
 import re
 from pathlib import Path
 
+from .codes import CODES, code_problem
 from .diagnostics import clip, did_you_mean
 from .schema import INVALID, Arg, Bool, Choice, Float, Int, Kind, _wrong, coerce_mapping
 from .yamlsrc import YMap, YScalar, YSeq
@@ -75,8 +76,6 @@ class Codes(Kind):
         return tuple(out)
 
     def json_schema(self):
-        from .lint import CODES
-
         code = {"enum": sorted({c[:i] for c in CODES for i in range(1, len(c) + 1)})}  # codes and their prefixes
         return {"anyOf": [code, {"type": "array", "items": code}]}
 
@@ -272,8 +271,6 @@ def project_settings(table: dict) -> tuple[dict, list[str]]:
 
 
 def _code_problems(codes) -> list[str]:
-    from .lint import code_problem
-
     return [p for c in codes if (p := code_problem(c))]
 
 

@@ -16,8 +16,8 @@ signal report finds (W301–W304):
   dilated taps the stride keeps missing).
 - B501–B505 budgets: parameters, MACs, memory, depth, activation memory above the limit (errors), by how much.
 
-Rules are small functions over the analysis; `RULES` is their explicit table (code → function and
-rationale), which `netcalc lint --explain CODE`-style documentation and the README table read.
+Rules are small functions over the analysis; `RULES` is their explicit table (code → function).
+What each code means, in a few words, is in netcalc/codes.py with every other finding code.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from __future__ import annotations
 import re
 from math import prod
 
-from .diagnostics import Diagnostics, did_you_mean
+from .codes import CODES
+from .diagnostics import Diagnostics
 from .layers.base import AXIS_NAMES
 from .layers.elementwise import ACTIVATION_NAMES as ACTIVATIONS
 
@@ -230,57 +231,12 @@ def stride_over_window(analysis, diags: Diagnostics) -> None:
 
 
 RULES = {
-    "W401": (bias_before_batchnorm, "a bias right before a batchnorm is cancelled by it"),
-    "W402": (dropout_before_batchnorm, "dropout before batchnorm shifts the variance between training and inference"),
-    "W403": (linear_after_linear, "two linear layers with no nonlinearity between them are one linear map"),
-    "W404": (dense_after_flatten, "a large dense layer after flatten, where global average pooling would do"),
-    "W405": (output_loss, "an output activation that does not fit the loss (softmax/sigmoid with no loss: given)"),
-    "W406": (stride_over_window, "windows that leave input between them unread (stride over window, dilation)"),
-}
-
-# Every finding code in a few words: what SARIF's rule descriptions say (the README's tables say the same,
-# tests/test_sarif.py checks that they list the same codes).
-CODES = {
-    "E001": "the file cannot be read, or no bundled spec has that name",
-    "E002": "binary or non-UTF-8 content",
-    "E003": "YAML syntax, an empty file, or a document too large or too deeply nested",
-    "E101": "a duplicate key, a merge key, or a non-scalar key",
-    "E102": "an unknown key",
-    "E103": "a value of the wrong type",
-    "E104": "a number out of its range",
-    "E105": "a word that is not one of the allowed choices",
-    "E106": "a required key is missing",
-    "E107": "a symbolic size without a value, or a bad --set",
-    "E110": "an unsupported format version",
-    "E111": "an unknown layer type or activation",
-    "E112": "an id used twice",
-    "E113": "in: or outputs: names nothing defined earlier",
-    "E114": "no layer of that name",
-    "E115": "a one-input layer given several inputs, or a merge given fewer than two",
-    "E116": "use: names no block",
-    "E117": "a block that uses itself, or blocks nested too deep",
-    "E120": "a $ expression that cannot be evaluated",
-    "E201": "an output size below 1",
-    "E202": "an input of the wrong rank for the layer",
-    "E203": "groups that do not divide the channels",
-    "E204": "a padding the convention does not allow",
-    "E205": "a reshape that does not keep the number of elements",
-    "E206": "a merge of shapes that do not match",
-    "E207": "a shortcut in option A asked to drop channels",
-    "W201": "an inexact size division leaves input rows or columns unread",
-    "W202": "an embedding reads an input whose dtype is not an integer type",
-    "W203": "a layer's output is never used and is not among the outputs",
-    "W301": "the forward signal growth over the net leaves the band",
-    "W302": "the backward growth (gradient norm) leaves the band",
-    "W303": "a sigmoid, tanh or softmax saturates at initialisation",
-    "W304": "a constant weight initialisation",
-    "W305": "the signal rules could not run: a tensor too large for the signal report",
-    **{code: why for code, (_, why) in RULES.items()},
-    "B501": "parameters over the budget",
-    "B502": "MACs over the budget",
-    "B503": "memory over the budget",
-    "B504": "weighted layers over the budget",
-    "B505": "activation memory over the budget",
+    "W401": bias_before_batchnorm,
+    "W402": dropout_before_batchnorm,
+    "W403": linear_after_linear,
+    "W404": dense_after_flatten,
+    "W405": output_loss,
+    "W406": stride_over_window,
 }
 
 
@@ -327,22 +283,13 @@ def suppress(graph, diags: Diagnostics) -> None:
     diags.items = [d for d in diags.items if not waived(d)]
 
 
-def code_problem(text: str, whole: bool = False) -> str | None:
-    """Why a code or prefix (select, ignore, per-file-ignores; `whole`: a full code, for noqa) names no
-    finding netcalc reports; None when it names some."""
-    if text in CODES or (not whole and len(text) < 4 and any(code.startswith(text) for code in CODES)):
-        return None
-    what = "a finding code" if whole else "a finding code or prefix"
-    return f"'{text}' is not {what} netcalc reports{did_you_mean(text.upper(), list(CODES))}"
-
-
 def any_selected(prefix: str, select, ignore) -> bool:
     """Whether some code beginning with `prefix` is on (the signal report runs when any W3xx is)."""
     return any(_selected(code, select, ignore) for code in CODES if code.startswith(prefix))
 
 
 def run_rules(analysis, diags: Diagnostics, select=None, ignore=()) -> None:
-    for code, (rule, _) in RULES.items():
+    for code, rule in RULES.items():
         if _selected(code, select, ignore):
             rule(analysis, diags)
 

@@ -14,6 +14,7 @@ import math
 import re
 from typing import Any
 
+from .codes import CODES, code_problem
 from .diagnostics import Diagnostics, clip, did_you_mean
 from .yamlsrc import FAILED_TAG, YMap, YScalar, YSeq, YSymbolic, describe
 
@@ -563,8 +564,6 @@ class Suppressions(Kind):
             if not self.PATTERN.match(code):
                 diags.error("E104", f"{what}: '{clip(code)}' is not a finding code such as W403", knode.loc)
                 return INVALID
-            from .lint import code_problem
-
             if problem := code_problem(code, whole=True):
                 diags.error("E104", f"{what}: {problem}", knode.loc)
                 return INVALID
@@ -579,8 +578,6 @@ class Suppressions(Kind):
         return out
 
     def json_schema(self):
-        from .lint import CODES
-
         warnings = sorted(c for c in CODES if c.startswith("W"))
         return {"type": "object", "propertyNames": {"enum": warnings},
                 "additionalProperties": {"type": "string", "minLength": 1}}  # fmt: skip
