@@ -140,10 +140,10 @@ def _analyse(
     for the spec's symbols (each name once; with `known_only`, a name the spec does not have is
     left to the caller: diff applies --set to two specs); with `symbolic`, the symbols they leave
     free stay formulas."""
+    from .amounts import parse_set
     from .analyze import analyze
     from .diagnostics import Diagnostics, Loc
     from .spec import load
-    from .symbols import parse_set
 
     diags = Diagnostics()
     values, problems = parse_set(sets)
@@ -440,7 +440,8 @@ def verify(
     """Run the spec with the NumPy executor and compare shapes, parameters, MACs and second moments
     with the predictions. Exit 0 when everything agrees, 1 when something disagrees."""
     from . import verify_render
-    from .verify import compare, parse_size
+    from .amounts import parse_size
+    from .verify import compare
 
     if dtype not in ("float64", "float32"):
         sys.stderr.write(f"netcalc verify: error: --dtype must be float64 or float32, got '{dtype}'\n")
@@ -578,7 +579,7 @@ def lint(
         if problem:
             sys.stderr.write(f"netcalc lint: error: {problem}\n")
             raise typer.Exit(2)
-    from .symbols import parse_set
+    from .amounts import parse_set
 
     values, problems = parse_set(sets)
     if problems:

@@ -307,23 +307,6 @@ def keep(diag, select, ignore) -> bool:
     return _selected(diag.code, select, ignore)
 
 
-def parse_count(text: str) -> int | None:
-    """'25M', '1.5e6', '4G', '300k' → an integer; None when it is no whole number ('1.5', 'lots')."""
-    t = text.strip().upper().replace("_", "").replace(",", "")
-    mult = {"K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
-    from decimal import Decimal, InvalidOperation
-
-    scale = mult.get(t[-1:], 1)
-    try:  # in decimal, so that 1.1M is 1,100,000 exactly
-        number = Decimal(t[:-1] if scale > 1 else t)
-    except InvalidOperation:  # 'lots'
-        return None
-    if not number.is_finite() or not -30 < number.adjusted() < 30:  # "inf", "1e999999999": no count
-        return None
-    value = number * scale
-    return int(value) if value == int(value) else None  # '1.5': no count
-
-
 SPEC_KEY = re.compile(r"""^\ufeff?(\{\s*)?["']?netcalc["']?\s*:""", re.M)
 
 

@@ -136,28 +136,6 @@ def parse_declarations(node, diags: Diagnostics) -> dict:
     return out
 
 
-def parse_set(items: list[str] | None) -> tuple[dict, list[str]]:
-    """`--set H=224 --set W=320` (or `--set H=224,W=320`) as ({name: value}, [problems])."""
-    values: dict = {}
-    problems: list[str] = []
-    given: dict = {}
-    for item in items or []:
-        for part in item.split(","):
-            name, eq, text = part.partition("=")
-            name, text = name.strip(), text.strip()
-            given.setdefault(name, []).append(part.strip())
-            if not eq or not NAME_RE.match(name):
-                problems.append(f"--set takes NAME=VALUE (such as H=224), got '{part}'")
-            elif not re.fullmatch(r"[0-9]+", text) or int(text) < 1:
-                problems.append(f"--set {name}: the value must be a positive integer, got '{text}'")
-            else:
-                values[name] = int(text)
-    for name, parts in given.items():  # --set H=64,H=96, or --set H=.. twice: never the last one in silence
-        if len(parts) > 1 and name in values:
-            problems.append(f"--set {name}: {name} is given twice ({', '.join(parts)}); give each symbol once")
-    return values, problems
-
-
 class Scope:
     """The symbols of the spec being read, the values given for them, and whether free symbols are
     kept symbolic (summary, sizes) or must have a value (every other command)."""

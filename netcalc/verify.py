@@ -218,27 +218,3 @@ def compare(analysis, report, runs: list) -> list[LayerCheck]:
                 c.backward.ok = None  # underflow: see `compare`'s docstring
         checks.append(c)
     return checks
-
-
-def parse_size(text: str) -> int | None:
-    """'2GB', '512MB', '1.5GiB', '1000000' → bytes: kB/KB, MB, GB, TB are powers of 10 (as netcalc
-    prints memory: MB = 10⁶ bytes), KiB, MiB, GiB, TiB powers of 2."""
-    t = text.strip().upper().replace("_", "").replace(",", "")
-    units = {"KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40,
-             "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "B": 1}  # fmt: skip
-    for suffix, mult in units.items():
-        if t.endswith(suffix):
-            t, scale = t[: -len(suffix)].strip(), mult
-            break
-    else:
-        scale = 1
-    from decimal import Decimal, InvalidOperation
-
-    try:  # in decimal, so that 1.1GB is 1,100,000,000 bytes exactly
-        number = Decimal(t)
-    except InvalidOperation:
-        return None
-    if not number.is_finite() or not -30 < number.adjusted() < 30:  # "inf", "1e999999999", "1e-99999"
-        return None
-    value = number * scale
-    return int(value) if value == int(value) else None  # no fraction of a byte
