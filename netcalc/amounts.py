@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from .symbols import NAME_RE
+from .schema import NAME_RE
 
 
 def parse_count(text: str) -> int | None:

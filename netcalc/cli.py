@@ -180,7 +180,7 @@ def _analyse(
 def _batch(text, scope, diags):
     """--batch: a positive number, or the name of a symbol (a symbolic batch size N)."""
     from .diagnostics import Loc
-    from .symbols import NAME_RE
+    from .schema import NAME_RE
     from .yamlsrc import YScalar
 
     text = str(text).strip()

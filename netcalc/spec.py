@@ -27,6 +27,7 @@ from .graph import Frame, Graph, Input, Node
 from .layers import ACTIVATION_NAMES, ALIASES, REGISTRY
 from .layers.elementwise import ACTIVATION_ALIASES
 from .schema import (
+    CURRENT,
     INVALID,
     REQUIRED,
     Arg,
@@ -42,7 +43,7 @@ from .schema import (
     Suppressions,
     coerce_mapping,
 )
-from .symbols import CURRENT, Scope, parse_declarations
+from .symbols import Scope, parse_declarations
 from .yamlsrc import FAILED_TAG, YMap, YScalar, YSeq, describe, parse_yaml, read_text
 
 VERSION = 1

@@ -13,13 +13,10 @@ default. What a use of the name becomes depends on the command:
 
 from __future__ import annotations
 
-import re
-
 from .diagnostics import Diagnostics, did_you_mean
-from .schema import INVALID, Arg, Int, Str, coerce_mapping
+from .schema import INVALID, NAME_RE, Arg, Int, Str, coerce_mapping
 from .yamlsrc import YMap, YScalar, describe
 
-NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DECLARATION = {
     "default": Arg(Int(1), None, "the value used when --set does not give one"),
     "min": Arg(Int(1), None, "the smallest value allowed"),
@@ -259,10 +256,6 @@ class Conditions(list):
         super().__init__()
         self.scope = scope
 
-
-# The scope of the spec being read; set by spec.build for the duration of one build.
-CURRENT: list = []
-
-
-def active() -> Scope | None:
-    return CURRENT[-1] if CURRENT else None
+    def add(self, kind: str, expr, what: str, layer: str, loc) -> None:
+        """Record one Condition (for netcalc.schema's kinds, which do not import this module)."""
+        self.append(Condition(kind, expr, what, layer, loc))
