@@ -212,7 +212,7 @@ class LayerType:
         return []
 
     def sig_forward(self, g: Geometry, ins: list, env) -> tuple:
-        """Signal statistics of the output (netcalc.signal.Sig) and the rule's tag: unchanged [E]
+        """Signal statistics of the output (netcalc.signal_rules.Sig) and the rule's tag: unchanged [E]
         by default (a layer that moves and scales nothing)."""
         return ins[0].like(ins[0].q, pre=ins[0].pre), "E"
 

@@ -174,7 +174,7 @@ class Conv(LayerType):
         """[E] q_out(p) = Var(w)·(C_in/groups)·Σ over the kernel's taps of q_in(p·s + i·d − pad) + E[b²]:
         He et al. 2015's n·Var(w)·E[x²], counted per position so that zero padding loses exactly the
         taps that fall outside (k = 3, pad 1: a factor (1 − 2/(3H))(1 − 2/(3W)) on average)."""
-        from ..signal import linear_out
+        from ..signal_rules import linear_out
 
         x = ins[0]
         summed = env.window_sum(env.fit(x.q, g.ns), g.ks, g.ss, g.ds, g.pads, g.outs)
@@ -379,7 +379,7 @@ class ConvTranspose(LayerType):
         by position (k = 3, s = 2 in 2-D: 4/2/2/1), which the map keeps (mean, min and max shown)."""
         import numpy as np
 
-        from ..signal import linear_out
+        from ..signal_rules import linear_out
 
         x = ins[0]
         summed = env.window_scatter(env.fit(x.q, g.ns), g.ks, g.ss, g.ds, self._pads(g), g.outs)

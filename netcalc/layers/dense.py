@@ -50,7 +50,7 @@ class Dense(LayerType):
     def sig_forward(self, g, ins, env):
         """[E] q_out = Var(w)·n_in·q_in + E[b²] at every position (He et al. 2015, eq. 7), for any
         input distribution as long as the weights are zero-mean and independent of it."""
-        from ..signal import linear_out
+        from ..signal_rules import linear_out
 
         x = ins[0]
         pos = env.positions(self.output_shape(g))

@@ -141,7 +141,7 @@ class Activation(LayerType):
         if out.samples is not None or out.pre is not None:
             import numpy as np
 
-            from ..signal import quantiles
+            from ..signal_rules import quantiles
 
             v, w = quantiles(ins[0])  # the output's atoms are φ of these, one for one
             flat_in = h is None  # no reader depends on the value: r_in as above, its profile φ'² for the readers before

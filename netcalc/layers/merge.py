@@ -85,7 +85,7 @@ class Elementwise(LayerType):
             mc2 = sum(x.mfrac * x.mean for x in ins) + 2 * cross
             corr = sum(x.corr * x.mean for x in ins) + 2 * cross
             tag = "E" if sum(1 for m in mus if m) <= 1 else "A"
-            from ..signal import quantiles, sum_quantiles
+            from ..signal_rules import quantiles, sum_quantiles
 
             samples = quantiles(ins[0])  # one element's distribution: a sum of independent terms
             for other in ins[1:]:
@@ -117,7 +117,7 @@ class Elementwise(LayerType):
         h = env.info.get("rprof")
         same = all(tuple(s) == tuple(g.shape) for s in shapes)
         if self.op == "add" and h is not None and same and out.samples is not None and len(h) == len(out.samples[0]):
-            from ..signal import quantiles, sum_profile, sum_quantiles
+            from ..signal_rules import quantiles, sum_profile, sum_quantiles
 
             atoms = [quantiles(x) for x in ins]
             profiles = []
@@ -295,7 +295,7 @@ class Shortcut(LayerType):
             ratio = g.c_in / g.c_out
             if ratio == 1:
                 return x.like(sub, pre=x.pre, samples=x.samples), "E"
-            from ..signal import quantiles
+            from ..signal_rules import quantiles
 
             v, w = quantiles(x)
             samples = (np.concatenate([v, [0.0]]), np.concatenate([w * ratio, [1 - ratio]]))
@@ -323,7 +323,7 @@ class Shortcut(LayerType):
         if not g.project:
             h = env.info.get("rprof")
             if h is not None and g.c_out != g.c_in:
-                from ..signal import quantiles
+                from ..signal_rules import quantiles
 
                 v, w = quantiles(ins[0])
                 if len(h) == len(v) + 1:  # the input's atoms, then the zero channels' atom

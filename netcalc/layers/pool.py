@@ -84,7 +84,7 @@ class Pool(LayerType):
 
         import numpy as np
 
-        from ..signal import stride_corr, window_corr
+        from ..signal_rules import stride_corr, window_corr
 
         x = ins[0]
         qmap = env.fit(x.q, g.ns)

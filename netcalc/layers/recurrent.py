@@ -80,7 +80,7 @@ class Embedding(LayerType):
         (PyTorch N(0, 1): 1; Keras U(±0.05): 8.3e−4), whatever the ids."""
         import numpy as np
 
-        from ..signal import Sig
+        from ..signal_rules import Sig
 
         mean, var = env.init("init", "embedding", (g.vocab, g.dim))
         q = var + mean * mean
@@ -331,7 +331,7 @@ class Recurrent(LayerType):
         (each gate gets ¼ of ‖h‖²), zero bias with the forget slice at 1."""
         import numpy as np
 
-        from ..signal import Sig
+        from ..signal_rules import Sig
 
         x = ins[0]
         qx = np.atleast_1d(env.fit(x.q, (g.steps,)))
