@@ -117,7 +117,7 @@ class SignalReport:
 
     def weighted(self) -> list:
         """The layers with weights (conv, dense, recurrent...), whose outputs are pre-activations."""
-        return [s for s in self.layers if s.info.get("init") and math.isfinite(s.q)]
+        return [s for s in self.layers if s.info.init and math.isfinite(s.q)]
 
     def live(self) -> set:
         """The layers whose output reaches a network output: a branch nothing reads carries no
@@ -212,7 +212,7 @@ def propagate(analysis: Analysis, override: inits.InitSpec | None = None, batch:
         env.row = row
         env.info = Info()
         out, tag = row.ltype.sig_forward(row.g, ins, env)
-        extra = env.info.pop("extra", {})
+        extra, env.info.extra = env.info.extra or {}, None  # taken: the walk keeps them
         for suffix, sig in extra.items():
             sigs[f"{row.node.name}.{suffix}"] = sig
         sigs[row.node.name] = out
@@ -236,7 +236,7 @@ def _backward(analysis, layers, sigs, env) -> None:
     a channel (gmean 1); an independent gradient over P positions has 1/P. It matters for a finite
     batch B: batchnorm's backward removes the batch mean of each channel's gradient, gmean/B of r
     (with gradients that are uniform over the positions, only B samples average out); with no
-    batch given (an infinite batch) it removes nothing. A rule states what it does to gmean by setting env.info["gmean_in"] (one value
+    batch given (an infinite batch) it removes nothing. A rule states what it does to gmean by setting env.info.gmean_in (one value
     per input); by default it is kept.
 
     Also beside r, where a tensor's distribution is known as atoms (`quantiles`), the gradient's
@@ -244,8 +244,8 @@ def _backward(analysis, layers, sigs, env) -> None:
     its weighted mean 1). A relu on a residual stream passes the gradient only where its input is
     positive, and the stream's next value is relu(x) + an independent branch: where x > 0 the next
     relu is more likely open too, so the gradient that comes back along the skip is larger where
-    x > 0 than on average (E[φ'(x)²·g²] ≠ E[φ'²]·E[g²]). A rule reads env.info["rprof"] (None: no
-    dependence on the value) and states its inputs' profiles in env.info["rprof_in"] (over each
+    x > 0 than on average (E[φ'(x)²·g²] ≠ E[φ'²]·E[g²]). A rule reads env.info.rprof (None: no
+    dependence on the value) and states its inputs' profiles in env.info.rprof_in (over each
     input's own atoms; None for none); the readers' profiles are averaged weighted by their r."""
     graph = analysis.graph
     acc: dict[str, np.ndarray] = {}
@@ -275,17 +275,17 @@ def _backward(analysis, layers, sigs, env) -> None:
         ins = [sigs[n] for n in s.node.inputs]
         env.row = s.row
         env.info = s.info
-        env.info["gmean"] = gmean
+        env.info.gmean = gmean
         consumers = readers.get(name, [])
-        if len(consumers) == 1 and "argmax_factor" in consumers[0].info:
-            env.info["argmax_factor"] = consumers[0].info["argmax_factor"]
+        if len(consumers) == 1 and consumers[0].info.argmax_factor is not None:
+            env.info.argmax_factor = consumers[0].info.argmax_factor
         if extras:
-            env.info["r_extra"] = extras
-        env.info["rprof"] = _profile(prof.get(name, []))
+            env.info.r_extra = extras
+        env.info.rprof = _profile(prof.get(name, []))
         rs, tag = s.row.ltype.sig_backward(s.row.g, ins, s.out, s.r, env)
-        g_in = env.info.pop("gmean_in", None) or [gmean] * len(rs)
-        p_in = env.info.pop("rprof_in", None) or [None] * len(rs)
-        env.info.pop("rprof", None)
+        g_in = env.info.gmean_in or [gmean] * len(rs)
+        p_in = env.info.rprof_in or [None] * len(rs)
+        env.info.gmean_in = env.info.rprof_in = env.info.rprof = None  # read: not kept with the layer
         s.bwd_tag = tag
         s.r_in = rs
         for n, ri, gi, pi in zip(s.node.inputs, rs, g_in, p_in, strict=False):
@@ -351,7 +351,7 @@ def advise(report: SignalReport, band: float, diags) -> None:
     readers = _readers(report)
     outputs = set(report.analysis.graph.outputs)
     for s in report.layers:
-        sat = s.info.get("saturation")
+        sat = s.info.saturation
         if sat and sat[0] > 0.05:
             frac, t, dgain = sat
             diags.warning(
@@ -361,16 +361,16 @@ def advise(report: SignalReport, band: float, diags) -> None:
                 s.node.loc,
                 layer=s.node.name,
             )
-        if "softmax_saturation" in s.info and s.info["logit_std"] > 3:
+        if s.info.softmax_saturation is not None and s.info.logit_std > 3:
             diags.warning(
                 "W303",
-                f"{s.node.name}: softmax saturates: logit std {s.info['logit_std']:.3g} (> 3), the largest "
-                f"probability exceeds 0.9 in {s.info['softmax_saturation']:.0%} of samples at initialisation",
+                f"{s.node.name}: softmax saturates: logit std {s.info.logit_std:.3g} (> 3), the largest "
+                f"probability exceeds 0.9 in {s.info.softmax_saturation:.0%} of samples at initialisation",
                 s.node.loc,
                 layer=s.node.name,
             )
         intended = _feeds_output_or_add(s, readers, outputs)
-        for what in s.info.get("constant", []):
+        for what in s.info.constant or []:
             if intended:
                 continue
             diags.warning(
@@ -415,7 +415,7 @@ def _culprit(path, growing: bool, backward: bool):
     """The checkpoint (a weighted layer or a residual add: where pre-activations are formed) whose
     step from the previous checkpoint moves furthest in the direction of the total growth —
     He et al.'s per-layer factor, activation and pooling in between included."""
-    checkpoints = [s for s in path if s.info.get("init") or s.node.op == "add"]
+    checkpoints = [s for s in path if s.info.init or s.node.op == "add"]
     if len(checkpoints) < 2:
         return (checkpoints or path)[0], float("nan")
     best, best_log, best_step = checkpoints[1], -math.inf, float("nan")
@@ -462,11 +462,11 @@ def _warn(report, diags, code, direction, growth, band, found, first, last) -> N
             f"(band {band:g}× either way); the largest step is at {culprit.node.name} ({culprit.node.op})")  # fmt: skip
     if math.isfinite(step):
         head += f", {_times(step)} from the previous weighted layer"
-    if culprit.info.get("init"):
+    if culprit.info.init:
         before = _activation_before(report, culprit)
         pick = SUGGEST.get(before, ("lecun_normal", "lecun_normal") if before else ("glorot_uniform", "xavier_uniform"))
         name = pick[0] if keras else pick[1]
-        now = culprit.info["init"].get("init") or next(iter(culprit.info["init"].values()), "the default")
+        now = culprit.info.init.get("init") or next(iter(culprit.info.init.values()), "the default")
         fed = f"fed by {before}" if before else "with no nonlinearity before it"
         lsuv = 1 / math.sqrt(culprit.q) if culprit.q > 0 else float("nan")
         fix = 1 / math.sqrt(step) if direction == "forward" and math.isfinite(step) and step > 0 else None
@@ -505,7 +505,7 @@ def _activation_before(report, s) -> str | None:
             return None
         if prev.node.op in SUGGEST:
             return prev.node.op
-        if prev.info.get("init") or prev.node.op in ("add", "concat", "batchnorm", "layernorm"):
+        if prev.info.init or prev.node.op in ("add", "concat", "batchnorm", "layernorm"):
             return None
         cur = prev
     return None

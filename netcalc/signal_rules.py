@@ -14,6 +14,7 @@ only, so the summary path never loads it.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -47,10 +48,42 @@ class Sig:
         return Sig(q, **fields)
 
 
-class Info(dict):
-    """What a rule reports besides the statistics: bias_fraction, saturation, dgain, init, notes."""
+@dataclass(slots=True)
+class Info:
+    """What a layer's rules report besides the statistics, what its forward rule leaves for its
+    backward rule, and what the walk (netcalc.signal) and the rule pass each other. Every field is
+    declared: reading or writing a misspelt one is an AttributeError. None is "not reported"."""
 
-    __getattr__ = dict.get
+    # reported: the signal table and JSON, the advice (W301–W304), verify
+    init: dict | None = None  # weighted layers: each initialiser described, by argument (SigEnv.init)
+    constant: list | None = None  # constant initialisations, "arg: description" (W304)
+    bias_fraction: float | None = None  # the part of the output's E[x²] that is the bias's
+    wv: float | None = None  # the kernel's weight variance (its backward rule reads it too)
+    fan_in: int | None = None  # products per output of a weighted sum
+    dgain: float | None = None  # an activation's backward gain E[φ'²]
+    saturation: tuple | None = None  # sigmoid, tanh: (fraction of inputs beyond ±t, t, E[φ'²]) (W303)
+    softmax_saturation: float | None = None  # softmax: fraction of samples whose largest p exceeds 0.9
+    logit_std: float | None = None  # softmax: the standard deviation of its inputs
+    spread: tuple | None = None  # transposed convolution: (min, max) of E[x²] over the positions
+    stationary: dict | None = None  # recurrent: the long run's E[h²] ("qh"), E[c²] ("qc"), E[f²] ("f2")
+    gates_step1: list | None = None  # LSTM: each gate at step 1 as (_, E[g²], E[g'²], variance, mean)
+    # from a layer's forward rule to its backward rule
+    d2: object = None  # activation: E[φ'(x)²] per position
+    slope_ratio: float | None = None  # activation: E[φ']²/E[φ'²]
+    divisor: object = None  # average pool: the divisor per output position
+    max_ratio: float | None = None  # max pool: E[max²]/E[x²]
+    bn_var: float | None = None  # batchnorm (also a shortcut's): the channel variance + ε
+    ln_var: float | None = None  # layernorm: the variance + ε
+    runs: list | None = None  # recurrent: the forward recursion per stacked layer and direction
+    extra: dict | None = None  # recurrent: the statistics of the named extra outputs, by suffix (the walk takes them)
+    argmax_factor: float | None = None  # max pool (copied to the activation before it): E[φ'(max)²]/E[φ'²]
+    # from the walk to a backward rule
+    gmean: float = 0.0  # the part of r that is uniform over a sample's positions
+    r_extra: dict | None = None  # r at the named extra outputs, by suffix
+    rprof: object = None  # the readers' value profile of r over the output's atoms (None: flat)
+    # from a backward rule to the walk (one value per input; None: the default)
+    gmean_in: list | None = None
+    rprof_in: list | None = None
 
 
 class SigEnv:
@@ -86,9 +119,12 @@ class SigEnv:
         if spec.name == "default":
             spec = inits.default_for(role, self.convention, shape, units=units)
         if inits.is_constant(spec) and role in ("kernel", "recurrent_kernel", "embedding"):
-            self.info.setdefault("constant", []).append(f"{arg or role}: {spec.describe()}")
-        described = self.info.setdefault("init", {})
-        described[arg or role] = spec.describe()
+            if self.info.constant is None:
+                self.info.constant = []
+            self.info.constant.append(f"{arg or role}: {spec.describe()}")
+        if self.info.init is None:
+            self.info.init = {}
+        self.info.init[arg or role] = spec.describe()
         return inits.moments(spec, shape, self.keras)
 
     # ---------------------------------------------------------------- maps
@@ -274,10 +310,10 @@ def linear_out(env: SigEnv, x: Sig, summed, fan: int, n_terms: int, bias: bool, 
     mc2 = wv * fan * sm * x.mfrac + b2
     if wm:
         mc2 += wm * wm * n_terms * n_terms * x.mu * x.mu
-    env.info["wv"] = wv
-    env.info["bias_fraction"] = b2 / qm if qm > 0 else 0.0
+    env.info.wv = wv
+    env.info.bias_fraction = b2 / qm if qm > 0 else 0.0
     corr_in = stride_corr(x.corr, x.mfrac, stride) if stride != 1 else x.corr
-    env.info["fan_in"] = n_terms
+    env.info.fan_in = n_terms
     qwm = float(qw.mean()) if qw.size else 0.0
     out = Sig(q, bm + wm * n_terms * x.mu, mc2 / qm if qm > 0 else 0.0, (corr_in * qwm + b2) / qm if qm > 0 else 0.0,
               gauss=True)  # fmt: skip

@@ -168,7 +168,7 @@ def compare(analysis, report, runs: list) -> list[LayerCheck]:
     Where an activation after a layer is saturated for (nearly) every input, the gradients the
     executor measures underflow to exactly 0 (σ'(10⁷) is 0 in floating point) while the prediction
     is an expectation carried by the rare inputs near 0: such a backward figure is not compared."""
-    saturated = any((s.info.get("saturation") or (0,))[0] > 0.99 for s in report.layers)
+    saturated = any((s.info.saturation or (0,))[0] > 0.99 for s in report.layers)
     graph = analysis.graph
     sig = report.by_name
     # forward tolerance accumulated along the graph (quadrature, worst input)

@@ -186,7 +186,7 @@ class Conv(LayerType):
         transpose of the forward count: k²/s² outputs per input on average with stride s; it rests on
         the gradient-independence assumption, exact at infinite width)."""
         back = env.window_scatter(env.fit(r, g.outs), g.ks, g.ss, g.ds, g.pads, g.ns)
-        return [env.info["wv"] * (g.c_out // g.groups) * back], "MF"
+        return [env.info.wv * (g.c_out // g.groups) * back], "MF"
 
     def flops(self, g):
         """2 per MAC, plus one add per output element for the bias."""
@@ -385,13 +385,13 @@ class ConvTranspose(LayerType):
         summed = env.window_scatter(env.fit(x.q, g.ns), g.ks, g.ss, g.ds, self._pads(g), g.outs)
         out, tag = linear_out(env, x, summed, g.c_in // g.groups, g.c_in // g.groups * prod(g.ks), g.bias, g.outs)
         if out.q.size:
-            env.info["spread"] = (float(np.min(out.q)), float(np.max(out.q)))
+            env.info.spread = (float(np.min(out.q)), float(np.max(out.q)))
         return out, tag
 
     def sig_backward(self, g, ins, out, r, env):
         """[MF] r_in(j) = Var(w)·(C_out/groups)·Σ over the taps of r_out(j·s + i·d − pad)."""
         back = env.window_sum(env.fit(r, g.outs), g.ks, g.ss, g.ds, self._pads(g), g.ns)
-        return [env.info["wv"] * (g.c_out // g.groups) * back], "MF"
+        return [env.info.wv * (g.c_out // g.groups) * back], "MF"
 
     def flops(self, g):
         """2 per MAC, plus one add per output element for the bias."""

@@ -58,7 +58,7 @@ class Dense(LayerType):
 
     def sig_backward(self, g, ins, out, r, env):
         """[MF] r_in = Var(w)·units·r_out (gradient independence, exact at infinite width)."""
-        return [env.info["wv"] * g.units * r], "MF"
+        return [env.info.wv * g.units * r], "MF"
 
     def flops(self, g):
         """2 per MAC, plus one add per output element for the bias."""

@@ -114,7 +114,7 @@ class Elementwise(LayerType):
             if self.op == "multiply":
                 ri = ri * float(np.prod([o.mean for j, o in enumerate(ins) if j != i]))
             rs.append(ri)
-        h = env.info.get("rprof")
+        h = env.info.rprof
         same = all(tuple(s) == tuple(g.shape) for s in shapes)
         if self.op == "add" and h is not None and same and out.samples is not None and len(h) == len(out.samples[0]):
             from ..signal_rules import quantiles, sum_profile, sum_quantiles
@@ -127,7 +127,7 @@ class Elementwise(LayerType):
                     if j != i:
                         others = a if others is None else sum_quantiles(others, a)
                 profiles.append(sum_profile(out.samples, h, atoms[i], others))
-            env.info["rprof_in"] = profiles
+            env.info.rprof_in = profiles
         return rs, "E" if self.op == "add" else "A"
 
     def flops(self, g):
@@ -303,10 +303,10 @@ class Shortcut(LayerType):
         kt = env.tensor("kernel", "weight")
         _, wv = env.init("", "kernel", kt.shape)
         q = wv * g.c_in * sub
-        env.info["wv"] = wv
+        env.info.wv = wv
         if g.bn:
             var = max(float(q.mean()) * (1 - x.mfrac), 1e-300)
-            env.info["bn_var"] = var + 1e-5
+            env.info.bn_var = var + 1e-5
             q = q / float(q.mean()) * (var / (var + 1e-5))
             return x.like(np.asarray(q), mu=0.0, mfrac=0.0, gauss=True), "E"
         return x.like(q, mu=0.0, gauss=True), "E"
@@ -321,7 +321,7 @@ class Shortcut(LayerType):
         r = env.fit(r, g.outs)
         back = np.zeros(g.ns)
         if not g.project:
-            h = env.info.get("rprof")
+            h = env.info.rprof
             if h is not None and g.c_out != g.c_in:
                 from ..signal_rules import quantiles
 
@@ -329,14 +329,14 @@ class Shortcut(LayerType):
                 if len(h) == len(v) + 1:  # the input's atoms, then the zero channels' atom
                     real = float((w * h[: len(v)]).sum())
                     if real > 0:
-                        env.info["rprof_in"] = [h[: len(v)] / real]
+                        env.info.rprof_in = [h[: len(v)] / real]
                         back[:: g.s, :: g.s] = r * real
                         return [back], "MF"
             elif h is not None:
-                env.info["rprof_in"] = [h]
+                env.info.rprof_in = [h]
             back[:: g.s, :: g.s] = r
             return [back], "E"
-        scale = env.info["wv"] * g.c_out / env.info.get("bn_var", 1.0)
+        scale = env.info.wv * g.c_out / (env.info.bn_var if env.info.bn_var is not None else 1.0)
         if g.bn:
             from .norm import bn_keep
 

@@ -96,7 +96,7 @@ class Pool(LayerType):
             s1 = env.window_sum(qmap, g.ks, g.ss, g.ds, g.pads, g.outs)
             s2 = env.window_sum(np.sqrt(qmap), g.ks, g.ss, g.ds, g.pads, g.outs)
             m = inside if env.keras else np.full(g.outs, float(prod(g.ks)))
-            env.info["divisor"] = m
+            env.info.divisor = m
             q = (s1 + rho * (s2 * s2 - s1)) / (m * m)
             frac = float((inside / m).mean())
             qm = float(q.mean())
@@ -121,8 +121,8 @@ class Pool(LayerType):
         if dphi is not None:  # backward: the gradient lands on each window's maximum
             _, at_max = mom.max_moments(dphi, k, mu, math.sqrt(var), rho)
             _, _, everywhere = mom.activation_moments(x.pre[0], x.pre[1], mu, base.mean)
-            env.info["argmax_factor"] = at_max / float(everywhere) if float(everywhere) > 0 else 1.0
-        env.info["max_ratio"] = ratio
+            env.info.argmax_factor = at_max / float(everywhere) if float(everywhere) > 0 else 1.0
+        env.info.max_ratio = ratio
         q = ratio * env.window_sum(qmap, g.ks, g.ss, g.ds, g.pads, g.outs) / np.maximum(inside, 1)
         qm = float(q.mean())
         mfrac = min(max(e1 * e1 / qm, x.mfrac), 1.0) if qm > 0 else 0.0
@@ -136,19 +136,19 @@ class Pool(LayerType):
         import numpy as np
 
         r = env.fit(r, g.outs)
-        gmean = env.info.get("gmean", 0.0)
+        gmean = env.info.gmean
         if self.kind == "avg":
-            m = env.info["divisor"]
+            m = env.info.divisor
             back = env.window_scatter(r / (m * m), g.ks, g.ss, g.ds, g.pads, g.ns)
             cover = float(np.mean(env.window_scatter(1 / m, g.ks, g.ss, g.ds, g.pads, g.ns)))
-            env.info["gmean_in"] = [
+            env.info.gmean_in = [
                 min(gmean * cover * cover * float(np.mean(r)) / max(float(np.mean(back)), 1e-300), 1.0)
             ]
             return [back], "A"
         inside = self._inside(g, env)
         back = env.window_scatter(r / inside, g.ks, g.ss, g.ds, g.pads, g.ns)
         ratio = prod(g.outs) / prod(g.ns)
-        env.info["gmean_in"] = [min(gmean * ratio * ratio * float(np.mean(r)) / max(float(np.mean(back)), 1e-300), 1.0)]
+        env.info.gmean_in = [min(gmean * ratio * ratio * float(np.mean(r)) / max(float(np.mean(back)), 1e-300), 1.0)]
         return [back], "A"
 
     def flops(self, g):
@@ -228,7 +228,7 @@ class GlobalPool(LayerType):
             _, dphi = env.moments.function(op, args)
             _, at_max = env.moments.max_moments(dphi, n, z.mu, math.sqrt(zv), zr)
             everywhere = float(env.moments.activation_moments(op, args, z.mu, z.mean)[2])
-            env.info["argmax_factor"] = at_max / everywhere if everywhere > 0 else 1.0
+            env.info.argmax_factor = at_max / everywhere if everywhere > 0 else 1.0
         else:
             e1, e2 = env.moments.max_moments(lambda v: v, n, mu, math.sqrt(var), rho)
         return x.like(np.full(pos, e2), mu=e1, mfrac=min(e1 * e1 / e2, 1.0) if e2 > 0 else 0.0, corr=0.0), "A"
@@ -240,7 +240,7 @@ class GlobalPool(LayerType):
 
         n = prod(g.ns)
         rm = float(np.mean(r))
-        env.info["gmean_in"] = [1.0]  # the same gradient at every position of a sample's channel
+        env.info.gmean_in = [1.0]  # the same gradient at every position of a sample's channel
         if self.kind == "avg":
             return [np.full(g.ns, rm / (n * n))], "E"
         return [np.full(g.ns, rm / n)], "A"
