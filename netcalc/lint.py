@@ -206,9 +206,9 @@ def stride_over_window(analysis, diags: Diagnostics) -> None:
     (kernel 2, dilation 2, stride 2 reads only the even rows)."""
     for row in analysis.rows:
         g = row.g
-        if not row.ok or g is None or "ss" not in g or "ks" not in g or "pads" not in g or "outs" not in g:
+        if not row.ok or g is None or not all(hasattr(g, field) for field in ("ss", "ks", "pads", "outs")):
             continue
-        ds = g.get("ds") or (1,) * len(g.ks)
+        ds = getattr(g, "ds", None) or (1,) * len(g.ks)
         axes = AXIS_NAMES.get(len(g.ks), ("position",) * len(g.ks))
         for n, k, s, d, (pb, _), out, axis in zip(g.ns, g.ks, g.ss, ds, g.pads, g.outs, axes, strict=True):
             if (s == 1 and d == 1) or n * k > 10**7:

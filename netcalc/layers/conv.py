@@ -146,12 +146,12 @@ class Conv(LayerType):
             pads=pads,
             outs=tuple(outs),
             bias=a["bias"],
-            ctx=ctx,
+            out_shape=ctx.join(filters, tuple(outs)),
         )
 
     def output_shape(self, g):
         """(C_out, *out) in the spec's layout."""
-        return g.ctx.join(g.c_out, g.outs)
+        return g.out_shape
 
     def params(self, g, ctx):
         """weight C_out × C_in/groups × k…, bias C_out (both trainable)."""
@@ -341,13 +341,13 @@ class ConvTranspose(LayerType):
                 ctx.error("E201", f"output {AXIS_NAMES[2][i]} {out} is below 1", "padding")
                 return None
             outs.append(out)
-        return Geometry(
-            c_in=c_in, c_out=c_out, groups=groups, ns=ns, ks=ks, ss=ss, ds=ds, outs=tuple(outs), bias=a["bias"], ctx=ctx
-        )
+        outs = tuple(outs)
+        return Geometry(c_in=c_in, c_out=c_out, groups=groups, ns=ns, ks=ks, ss=ss, ds=ds, outs=outs, bias=a["bias"],
+                        padding=pad, out_shape=ctx.join(c_out, outs))  # fmt: skip
 
     def output_shape(self, g):
         """(C_out, *out) in the spec's layout."""
-        return g.ctx.join(g.c_out, g.outs)
+        return g.out_shape
 
     def params(self, g, ctx):
         """weight C_in × C_out/groups × k… (PyTorch) or k… × C_out × C_in (Keras), bias C_out."""
@@ -368,7 +368,7 @@ class ConvTranspose(LayerType):
         pads = []
         for n, k, s, d, out in zip(g.ns, g.ks, g.ss, g.ds, g.outs, strict=True):
             full = (n - 1) * s + d * (k - 1) + 1
-            pad = g.ctx.node.args.get("padding")
+            pad = g.padding
             pb = pad[len(pads)][0] if isinstance(pad, tuple) else max(full - out, 0) // 2 if pad == "same" else 0
             pads.append((pb, 0))
         return pads

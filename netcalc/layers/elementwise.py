@@ -30,11 +30,11 @@ class Activation(LayerType):
 
     def resolve(self, a, shapes, ctx):
         """Elementwise: any shape."""
-        g = Geometry(shape=shapes[0])
+        slope = 0.0  # the slope below 0: leaky_relu's (PyTorch LeakyReLU: 0.01; Keras LeakyReLU: 0.3)
         if self.op == "leaky_relu":
-            # PyTorch LeakyReLU: 0.01; Keras LeakyReLU: 0.3
             slope = a.get("negative_slope")
-            g["negative_slope"] = slope if slope is not None else (0.3 if ctx.keras else 0.01)
+            slope = slope if slope is not None else (0.3 if ctx.keras else 0.01)
+        g = Geometry(shape=shapes[0], negative_slope=slope)
         if self.op == "softmax":
             axis = a.get("axis", -1)
             if not -len(shapes[0]) <= axis < len(shapes[0]):
@@ -75,7 +75,7 @@ class Activation(LayerType):
             env.info.softmax_saturation = sat
             env.info.logit_std = math.sqrt(var)
             return Sig_like(x, np.full(q.shape, p2), 1.0 / n, 1.0, 1.0), "A"
-        args = {"negative_slope": g.get("negative_slope", 0.0), **ctx_args(env)}
+        args = {"negative_slope": g.negative_slope, **ctx_args(env)}
         m1, m2, d2 = m.activation_moments(op, args, mu, q)
         out_samples = None
         symmetric = mu == 0 and op in ("relu", "leaky_relu")  # the closed form holds for any symmetric input
@@ -147,8 +147,7 @@ class Activation(LayerType):
             flat_in = h is None  # no reader depends on the value: r_in as above, its profile φ'² for the readers before
             h = np.ones(len(v)) if flat_in else h
             if len(v) == len(h):
-                _, dphi = env.moments.function(self.op, {"negative_slope": g.get("negative_slope", 0.0),
-                                                         **ctx_args(env)})  # fmt: skip
+                _, dphi = env.moments.function(self.op, {"negative_slope": g.negative_slope, **ctx_args(env)})
                 dv = dphi(v) ** 2
                 flat, tilted = float((w * dv).sum()), float((w * dv * h).sum())
                 if flat > 0 and tilted > 0:

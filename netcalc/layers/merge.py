@@ -243,11 +243,11 @@ class Shortcut(LayerType):
         project = mode == "C" or (mode == "B" and (filters != c_in or s != 1))
         outs = tuple(-(-n // s) for n in ns)
         return Geometry(c_in=c_in, c_out=filters, ns=ns, s=s, mode=mode, project=project, outs=outs,
-                        bn=a["batchnorm"], ctx=ctx)  # fmt: skip
+                        bn=a["batchnorm"], out_shape=ctx.join(filters, outs))  # fmt: skip
 
     def output_shape(self, g):
         """(filters, ceil(H/s), ceil(W/s))."""
-        return g.ctx.join(g.c_out, g.outs)
+        return g.out_shape
 
     def params(self, g, ctx):
         """None for A and identity; the projection's 1×1 weight and its batchnorm otherwise."""

@@ -61,11 +61,12 @@ class Pool(LayerType):
         outs = window_outs(ns, ks, ss, ds, pads, a["ceil_mode"], ctx, "kernel")
         if outs is None:
             return None
-        return Geometry(c=c, ns=ns, ks=ks, ss=ss, ds=ds, pads=pads, outs=tuple(outs), ctx=ctx)
+        outs = tuple(outs)
+        return Geometry(c=c, ns=ns, ks=ks, ss=ss, ds=ds, pads=pads, outs=outs, out_shape=ctx.join(c, outs))
 
     def output_shape(self, g):
         """(C, *out) in the spec's layout."""
-        return g.ctx.join(g.c, g.outs)
+        return g.out_shape
 
     def _inside(self, g, env):
         """Per output position: how many taps fall on the real input (not on padding)."""
@@ -195,11 +196,12 @@ class GlobalPool(LayerType):
         if not ctx.need_rank(shape, self.nd + 1, f"a {self.nd}-D feature map"):
             return None
         c, ns = ctx.split(shape)
-        return Geometry(c=c, ns=ns, keepdims=a["keepdims"], ctx=ctx)
+        out_shape = ctx.join(c, (1,) * self.nd) if a["keepdims"] else (c,)
+        return Geometry(c=c, ns=ns, keepdims=a["keepdims"], out_shape=out_shape)
 
     def output_shape(self, g):
         """(C), or (C, 1, …) with keepdims."""
-        return g.ctx.join(g.c, (1,) * self.nd) if g.keepdims else (g.c,)
+        return g.out_shape
 
     def sig_forward(self, g, ins, env):
         """Average over N positions: E[GAP²] ≈ ρ_∞·q + (1 − ρ_∞)·q/N with ρ_∞ the part of q that is the
