@@ -125,19 +125,9 @@ class SignalReport:
         return self.ancestors(self.analysis.graph.outputs)
 
     def ancestors(self, names) -> set:
-        """The layers named and every layer whose output they read, directly or not."""
-        nodes = {s.node.name: s.node for s in self.layers}
-        todo = list(names)
-        live: set = set()
-        while todo:
-            name = todo.pop()
-            if name not in nodes and "." in name and name.rsplit(".", 1)[0] in nodes:
-                name = name.rsplit(".", 1)[0]  # a named extra output (an LSTM's NAME.h)
-            if name in live or name not in nodes:
-                continue
-            live.add(name)
-            todo += nodes[name].inputs
-        return live
+        """The layers named (or whose named extra output is: an LSTM's NAME.h) and every layer whose
+        output they read, directly or not."""
+        return self.analysis.graph.ancestors(names) & {s.node.name for s in self.layers}
 
     def span(self) -> tuple:
         """(first, last) layers the growth is measured between: pre-activations, as He et al. 2015
@@ -252,21 +242,16 @@ def _backward(analysis, layers, sigs, env) -> None:
     gsum: dict[str, float] = {}  # Σ gmean·r over the readers, to weight the fractions
     prof: dict[str, list] = {}  # (mean r, profile or None) from each reader
     by_name = {s.node.name: s for s in layers}
-    readers: dict = {}
-    for s in layers:
-        for n in s.node.inputs:
-            readers.setdefault(n, []).append(s)
     for out in graph.outputs:
-        base = out.split(".")[0] if out not in by_name else out
-        s = by_name.get(base)
+        s = by_name.get(graph.producer(out))
         if s is not None:
-            ones = np.ones_like(s.out.q if out == base else sigs[out].q)
+            ones = np.ones_like(s.out.q if out == s.node.name else sigs[out].q)
             acc[out] = acc.get(out, 0) + ones
             gsum[out] = gsum.get(out, 0.0) + 1.0 / max(ones.size, 1)
     for s in reversed(layers):
         name = s.node.name
         r = acc.get(name)
-        extras = {k.split(".", 1)[1]: v for k, v in acc.items() if k.startswith(name + ".")}
+        extras = {suffix: acc[out] for suffix in s.node.states if (out := s.node.output(suffix)) in acc}
         if r is None:
             r = np.zeros_like(s.out.q)
         s.r = np.asarray(r, float)
@@ -276,7 +261,7 @@ def _backward(analysis, layers, sigs, env) -> None:
         env.row = s.row
         env.info = s.info
         env.info.gmean = gmean
-        consumers = readers.get(name, [])
+        consumers = [by_name[n.name] for n in graph.readers(name) if n.name in by_name]
         if len(consumers) == 1 and consumers[0].info.argmax_factor is not None:
             env.info.argmax_factor = consumers[0].info.argmax_factor
         if extras:
@@ -404,11 +389,10 @@ def _between(report, first, last, s) -> bool:
 
 
 def _readers(report) -> dict:
-    readers: dict = {}
-    for t in report.layers:
-        for n in t.node.inputs:
-            readers.setdefault(n, []).append(t)
-    return readers
+    """The layers reading each layer's (main) output, by its name."""
+    graph, by_name = report.analysis.graph, report.by_name
+    return {s.node.name: [by_name[n.name] for n in graph.readers(s.node.name) if n.name in by_name]
+            for s in report.layers}  # fmt: skip
 
 
 def _culprit(path, growing: bool, backward: bool):

@@ -162,6 +162,34 @@ def _worst(tags) -> str:
     return max(tags, key=lambda t: order[t]) if tags else "E"
 
 
+def rule_tolerances(graph, layers) -> tuple[dict, dict, dict, dict]:
+    """(forward tolerance, forward tags, backward tolerance, backward tags) by tensor name, in log
+    space: a layer's output carries the rules before it (quadrature, its worst input; an input read
+    as a named extra output, `enc.h` or `b.enc.h` in a block use, is the producing layer's), and
+    the gradient at a tensor carries the rules after it (its worst reader; what a layer sends back
+    carries the rules after every one of its outputs, the named extra ones included). `layers`: the
+    signal report's, in graph order."""
+    ftol: dict[str, float] = {inp.name: 0.0 for inp in graph.inputs}
+    ftag: dict[str, set] = {inp.name: set() for inp in graph.inputs}
+    for s in layers:
+        sources = [graph.producer(n) for n in s.node.inputs]
+        prev = max((ftol.get(p, 0.0) for p in sources), default=0.0)
+        ftol[s.node.name] = math.hypot(prev, RULE_TOLERANCE[s.fwd_tag])
+        tags = set().union(*(ftag.get(p, set()) for p in sources))
+        ftag[s.node.name] = tags | {s.fwd_tag}
+    btol: dict[str, float] = {}
+    btag: dict[str, set] = {}
+    for s in reversed(layers):
+        outputs = [s.node.name, *map(s.node.output, s.node.states)]
+        mine = max(btol.get(o, 0.0) for o in outputs)
+        tags = set().union(*(btag.get(o, set()) for o in outputs))
+        after = math.hypot(mine, RULE_TOLERANCE[s.bwd_tag])
+        for n in s.node.inputs:
+            btol[n] = max(btol.get(n, 0.0), after)
+            btag[n] = btag.get(n, set()) | tags | {s.bwd_tag}
+    return ftol, ftag, btol, btag
+
+
 def compare(analysis, report, runs: list) -> list[LayerCheck]:
     """One LayerCheck per node: exact figures from the first run, moments over all runs.
 
@@ -171,26 +199,9 @@ def compare(analysis, report, runs: list) -> list[LayerCheck]:
     saturated = any((s.info.saturation or (0,))[0] > 0.99 for s in report.layers)
     graph = analysis.graph
     sig = report.by_name
-    # forward tolerance accumulated along the graph (quadrature, worst input)
-    ftol: dict[str, float] = {inp.name: 0.0 for inp in graph.inputs}
-    ftag: dict[str, set] = {inp.name: set() for inp in graph.inputs}
-    for s in report.layers:
-        prev = max((ftol.get(n.split(".")[0] if n not in ftol else n, 0.0) for n in s.node.inputs), default=0.0)
-        ftol[s.node.name] = math.hypot(prev, RULE_TOLERANCE[s.fwd_tag])
-        tags = set().union(*(ftag.get(n, ftag.get(n.split(".")[0], set())) for n in s.node.inputs))
-        ftag[s.node.name] = tags | {s.fwd_tag}
+    ftol, ftag, btol, btag = rule_tolerances(graph, report.layers)
     all_fwd = max(ftol.values(), default=0.0)
     all_tags = set().union(*ftag.values()) if ftag else set()
-    # backward tolerance accumulated from the outputs back
-    btol: dict[str, float] = {}
-    btag: dict[str, set] = {}
-    for s in reversed(report.layers):
-        mine = btol.get(s.node.name, 0.0)
-        tags = btag.get(s.node.name, set())
-        after = math.hypot(mine, RULE_TOLERANCE[s.bwd_tag])
-        for n in s.node.inputs:
-            btol[n] = max(btol.get(n, 0.0), after)
-            btag[n] = btag.get(n, set()) | tags | {s.bwd_tag}
     checks = []
     first = runs[0]
     rows = {row.node.name: row for row in analysis.rows}
