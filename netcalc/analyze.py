@@ -168,7 +168,7 @@ def context(graph: Graph, node: Node, diags: Diagnostics, places: dict | None = 
         ctx.conditions = graph.symbols.conditions
         ctx.at = ", ".join(f"{name} = {value}" for name, value in graph.symbols.point.items())
     places = places if places is not None else _places(graph)
-    ctx.input_locs = [places.get(name.split(".")[0] if name not in places else name, node.loc) for name in node.inputs]
+    ctx.input_locs = [places.get(graph.producer(name), node.loc) for name in node.inputs]  # `enc.h`: where enc is
     return ctx
 
 

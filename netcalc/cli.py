@@ -186,10 +186,10 @@ def _analyse(
     for the spec's symbols (each name once; with `known_only`, a name the spec does not have is
     left to the caller: diff applies --set to two specs); with `symbolic`, the symbols they leave
     free stay formulas. `max_layers` is --max-layers as given (None: the default limit)."""
+    from .amounts import parse_set
     from .analyze import analyze
     from .diagnostics import Diagnostics, Loc
     from .spec import load
-    from .symbols import parse_set
 
     diags = Diagnostics()
     values, problems = parse_set(sets)
@@ -243,7 +243,7 @@ def _batch(text, scope, diags):
     """--batch: a positive number, or the name of a symbol (a symbolic batch size N)."""
     from .cliargs import MAX_VALUE, decimal, number_text
     from .diagnostics import Loc, clip
-    from .symbols import NAME_RE
+    from .schema import NAME_RE
     from .yamlsrc import YScalar
 
     text = str(text).strip()
@@ -526,9 +526,10 @@ def verify(
     Shapes, parameters, MACs and second moments. Exit 0 when everything agrees, 1 when something
     disagrees."""
     from . import verify_render
+    from .amounts import parse_size
     from .cliargs import MAX_VALUE, whole
     from .render import terminal_width
-    from .verify import compare, parse_size
+    from .verify import compare
 
     batch, bad_batch = whole(batch_text, "--batch")
     seeds, bad_seeds = whole(seeds_text, "--seeds", 1, MAX_SEEDS)
@@ -686,13 +687,14 @@ def lint(
     an option wins over the spec, the spec over pyproject.toml."""
     from . import config
     from . import lint as rules
+    from .codes import code_problem
 
     select = [c.strip() for item in select or () for c in item.split(",") if c.strip()]  # --ignore W301,W302
     ignore = [c.strip() for item in ignore or () for c in item.split(",") if c.strip()]
     options = {"select": tuple(select) or None, "ignore": tuple(ignore) or None, "strict": strict,
                "band": band, "max-depth": max_depth}  # fmt: skip
     bad = [f"--{key} {problem}" for key in ("select", "ignore") for c in options[key] or ()
-           if (problem := rules.code_problem(c))]  # fmt: skip
+           if (problem := code_problem(c))]  # fmt: skip
     if band is not None and not math.isfinite(band):
         bad.append(f"--band takes a finite number of at least 1, got {band}")
     if bad:
@@ -705,7 +707,7 @@ def lint(
         if problem:
             sys.stderr.write(f"netcalc lint: error: {problem}\n")
             raise typer.Exit(2)
-    from .symbols import parse_set
+    from .amounts import parse_set
 
     values, problems = parse_set(sets)
     if problems:

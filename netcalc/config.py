@@ -18,34 +18,13 @@ import math
 import re
 from pathlib import Path
 
+from .amounts import budget_pattern, parse_budget
+from .codes import CODES, code_problem
 from .diagnostics import clip, did_you_mean
 from .schema import INVALID, Arg, Bool, Choice, Float, Int, Kind, _wrong, coerce_mapping
 from .yamlsrc import YMap, YScalar, YSeq
 
 CODE = re.compile(r"^[EWB][0-9]{0,3}$")
-# a number as a budget is written: 25, 1_000_000, 1,000,000 (commas only between groups of three), 1.5, 2e6
-_NUMBER = r"([0-9]{1,3}(,[0-9]{3})+|[0-9][0-9_]*)(\.[0-9]*)?([eE][-+]?[0-9]+)?"
-_SUFFIX = {False: r"[kKmMgGtT]?", True: r"\s*([kKmMgGtT][iI]?[bB]|[bB])?"}
-
-
-def budget_pattern(memory: bool) -> str:
-    """The text of a budget (the schema's pattern, and what parse_budget reads)."""
-    return f"^\\s*{_NUMBER}{_SUFFIX[memory]}\\s*$"
-
-
-def parse_budget(text: str, memory: bool = False) -> int | None:
-    """'25M', '1.5e6', '4G' (memory: '512MB', '2GiB', bytes) → an integer; None when it is not one:
-    not of budget_pattern ('1,5M'), or not a whole number ('1.5' parameters, '0.5' bytes)."""
-    from .lint import parse_count
-    from .verify import parse_size
-
-    text = str(text)
-    if not re.match(budget_pattern(memory), text):
-        return None
-    try:
-        return (parse_size if memory else parse_count)(text)
-    except OverflowError:  # 'inf', 1e400
-        return None
 
 
 class Codes(Kind):
@@ -75,8 +54,6 @@ class Codes(Kind):
         return tuple(out)
 
     def json_schema(self):
-        from .lint import CODES
-
         code = {"enum": sorted({c[:i] for c in CODES for i in range(1, len(c) + 1)})}  # codes and their prefixes
         return {"anyOf": [code, {"type": "array", "items": code}]}
 
@@ -272,8 +249,6 @@ def project_settings(table: dict) -> tuple[dict, list[str]]:
 
 
 def _code_problems(codes) -> list[str]:
-    from .lint import code_problem
-
     return [p for c in codes if (p := code_problem(c))]
 
 

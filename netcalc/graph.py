@@ -28,7 +28,8 @@ class Frame(NamedTuple):
 
 
 class Node:
-    __slots__ = ("arg_locs", "args", "frames", "group", "inputs", "invalid", "loc", "name", "noqa", "op", "part_of")
+    __slots__ = ("arg_locs", "args", "frames", "group", "inputs", "invalid", "loc", "name", "noqa", "op", "part_of",
+                 "states")  # fmt: skip
 
     def __init__(
         self,
@@ -42,6 +43,7 @@ class Node:
         group: tuple = (),
         part_of: str | None = None,
         invalid: bool = False,
+        states: tuple = (),
     ) -> None:
         self.name = name
         self.op = op  # canonical layer type name (a key of the layer registry)
@@ -54,9 +56,14 @@ class Node:
         self.part_of = part_of  # set on a node made from another's shorthand (activation: relu)
         self.invalid = invalid  # its arguments did not validate; shapes downstream are unknown
         self.noqa: dict = {}  # finding codes that do not apply here, with the reason (`noqa:`)
+        self.states = states  # suffixes of its named extra outputs (an LSTM's final states: "h", "c")
 
     def arg_loc(self, key: str) -> Loc:
         return self.arg_locs.get(key, self.loc)
+
+    def output(self, suffix: str | None = None) -> str:
+        """The name a later layer reads an output by: the node's own, or NAME.suffix for an extra one."""
+        return self.name if suffix is None else f"{self.name}.{suffix}"
 
     def __repr__(self) -> str:
         return f"Node({self.name!r}, {self.op!r}, inputs={self.inputs!r})"
@@ -114,6 +121,53 @@ class Graph:
             cache = {n.name: n for n in self.nodes}
             self._cache = cache
         return cache
+
+    def _index(self) -> tuple[dict, dict]:
+        """(tensor name -> (producer's name, suffix or None), tensor name -> the nodes reading it),
+        worked out once per set of nodes."""
+        cached = getattr(self, "_tensors", None)
+        if cached is not None and cached[0] == len(self.nodes):
+            return cached[1], cached[2]
+        made: dict = {inp.name: (inp.name, None) for inp in self.inputs}
+        readers: dict = {}
+        for n in self.nodes:
+            made[n.name] = (n.name, None)
+            for suffix in n.states:
+                made[n.output(suffix)] = (n.name, suffix)
+            for name in n.inputs:
+                readers.setdefault(name, []).append(n)
+        self._tensors = (len(self.nodes), made, readers)
+        return made, readers
+
+    def producer(self, name: str) -> str | None:
+        """The node or graph input whose output the tensor `name` is: `name` itself, or NODE for a
+        named extra output NODE.suffix (an LSTM's `enc.h`; `b.enc.h` inside a block use b); None
+        when the graph has no such tensor."""
+        found = self._index()[0].get(name)
+        return found[0] if found else None
+
+    def suffix(self, name: str) -> str | None:
+        """The extra output's suffix of the tensor `name` (`h` for `b.enc.h`); None for a main output."""
+        found = self._index()[0].get(name)
+        return found[1] if found else None
+
+    def readers(self, name: str) -> list[Node]:
+        """The nodes that read the tensor `name` (a main output, or NODE.suffix alone), in graph order."""
+        return list(self._index()[1].get(name, ()))
+
+    def ancestors(self, names) -> set[str]:
+        """The nodes producing the tensors `names` and every node whose outputs they read, directly
+        or not (by node name; graph inputs are not nodes)."""
+        by_name = self._by_name()
+        todo = [p for p in map(self.producer, names) if p is not None]
+        found: set = set()
+        while todo:
+            name = todo.pop()
+            if name in found or name not in by_name:
+                continue
+            found.add(name)
+            todo += [p for p in map(self.producer, by_name[name].inputs) if p is not None]
+        return found
 
     @property
     def layout(self) -> str:

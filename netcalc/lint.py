@@ -16,8 +16,8 @@ signal report finds (W301–W304):
   dilated taps the stride keeps missing).
 - B501–B505 budgets: parameters, MACs, memory, depth, activation memory above the limit (errors), by how much.
 
-Rules are small functions over the analysis; `RULES` is their explicit table (code → function and
-rationale), which `netcalc lint --explain CODE`-style documentation and the README table read.
+Rules are small functions over the analysis; `RULES` is their explicit table (code → function).
+What each code means, in a few words, is in netcalc/codes.py with every other finding code.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from __future__ import annotations
 import re
 from math import prod
 
-from .diagnostics import Diagnostics, did_you_mean
+from .codes import CODES
+from .diagnostics import Diagnostics
 from .layers.base import AXIS_NAMES
 
 
@@ -200,9 +201,9 @@ def stride_over_window(analysis, diags: Diagnostics) -> None:
     (kernel 2, dilation 2, stride 2 reads only the even rows)."""
     for row in analysis.rows:
         g = row.g
-        if not row.ok or g is None or "ss" not in g or "ks" not in g or "pads" not in g or "outs" not in g:
+        if not row.ok or g is None or not all(hasattr(g, field) for field in ("ss", "ks", "pads", "outs")):
             continue
-        ds = g.get("ds") or (1,) * len(g.ks)
+        ds = getattr(g, "ds", None) or (1,) * len(g.ks)
         axes = AXIS_NAMES.get(len(g.ks), ("position",) * len(g.ks))
         for n, k, s, d, (pb, _), out, axis in zip(g.ns, g.ks, g.ss, ds, g.pads, g.outs, axes, strict=True):
             if (s == 1 and d == 1) or n * k > 10**7:
@@ -225,58 +226,12 @@ def stride_over_window(analysis, diags: Diagnostics) -> None:
 
 
 RULES = {
-    "W401": (bias_before_batchnorm, "a bias right before a batchnorm is cancelled by it"),
-    "W402": (dropout_before_batchnorm, "dropout before batchnorm shifts the variance between training and inference"),
-    "W403": (linear_after_linear, "two linear layers with no nonlinearity between them are one linear map"),
-    "W404": (dense_after_flatten, "a large dense layer after flatten, where global average pooling would do"),
-    "W405": (output_loss, "an output activation that does not fit the loss (softmax/sigmoid with no loss: given)"),
-    "W406": (stride_over_window, "windows that leave input between them unread (stride over window, dilation)"),
-}
-
-# Every finding code in a few words: what SARIF's rule descriptions say (the README's tables say the same,
-# tests/test_sarif.py checks that they list the same codes).
-CODES = {
-    "E001": "the file cannot be read, or no bundled spec has that name",
-    "E002": "binary or non-UTF-8 content",
-    "E003": "YAML syntax, an empty file, or a document too large or too deeply nested",
-    "E101": "a duplicate key, a merge key, or a non-scalar key",
-    "E102": "an unknown key",
-    "E103": "a value of the wrong type",
-    "E104": "a number out of its range",
-    "E105": "a word that is not one of the allowed choices",
-    "E106": "a required key is missing",
-    "E107": "a symbolic size without a value, a bad --set, or a command-line value that cannot be used",
-    "E110": "an unsupported format version",
-    "E111": "an unknown layer type or activation",
-    "E112": "an id used twice",
-    "E113": "in: or outputs: names nothing defined earlier",
-    "E114": "no layer of that name",
-    "E115": "a one-input layer given several inputs, or a merge given fewer than two",
-    "E116": "use: names no block",
-    "E117": "a block that uses itself, or blocks nested too deep",
-    "E118": "block uses that expand to more layers than the limit (--max-layers)",
-    "E120": "a $ expression that cannot be evaluated",
-    "E201": "an output size below 1",
-    "E202": "an input of the wrong rank for the layer",
-    "E203": "groups that do not divide the channels",
-    "E204": "a padding the convention does not allow",
-    "E205": "a reshape that does not keep the number of elements",
-    "E206": "a merge of shapes that do not match",
-    "E207": "a shortcut in option A asked to drop channels",
-    "W201": "an inexact size division leaves input rows or columns unread",
-    "W202": "an embedding reads an input whose dtype is not an integer type",
-    "W203": "a layer's output is never used and is not among the outputs",
-    "W301": "the forward signal growth over the net leaves the band",
-    "W302": "the backward growth (gradient norm) leaves the band",
-    "W303": "a sigmoid, tanh or softmax saturates at initialisation",
-    "W304": "a constant weight initialisation",
-    "W305": "the signal rules could not run: a tensor too large for the signal report",
-    **{code: why for code, (_, why) in RULES.items()},
-    "B501": "parameters over the budget",
-    "B502": "MACs over the budget",
-    "B503": "memory over the budget",
-    "B504": "weighted layers over the budget",
-    "B505": "activation memory over the budget",
+    "W401": bias_before_batchnorm,
+    "W402": dropout_before_batchnorm,
+    "W403": linear_after_linear,
+    "W404": dense_after_flatten,
+    "W405": output_loss,
+    "W406": stride_over_window,
 }
 
 
@@ -323,22 +278,13 @@ def suppress(graph, diags: Diagnostics) -> None:
     diags.items = [d for d in diags.items if not waived(d)]
 
 
-def code_problem(text: str, whole: bool = False) -> str | None:
-    """Why a code or prefix (select, ignore, per-file-ignores; `whole`: a full code, for noqa) names no
-    finding netcalc reports; None when it names some."""
-    if text in CODES or (not whole and len(text) < 4 and any(code.startswith(text) for code in CODES)):
-        return None
-    what = "a finding code" if whole else "a finding code or prefix"
-    return f"'{text}' is not {what} netcalc reports{did_you_mean(text.upper(), list(CODES))}"
-
-
 def any_selected(prefix: str, select, ignore) -> bool:
     """Whether some code beginning with `prefix` is on (the signal report runs when any W3xx is)."""
     return any(_selected(code, select, ignore) for code in CODES if code.startswith(prefix))
 
 
 def run_rules(analysis, diags: Diagnostics, select=None, ignore=()) -> None:
-    for code, (rule, _) in RULES.items():
+    for code, rule in RULES.items():
         if _selected(code, select, ignore):
             rule(analysis, diags)
 
@@ -354,23 +300,6 @@ def keep(diag, select, ignore) -> bool:
     if diag.severity == "error" and diag.code.startswith("E"):
         return True
     return _selected(diag.code, select, ignore)
-
-
-def parse_count(text: str) -> int | None:
-    """'25M', '1.5e6', '4G', '300k' → an integer; None when it is no whole number ('1.5', 'lots')."""
-    t = text.strip().upper().replace("_", "").replace(",", "")
-    mult = {"K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
-    from decimal import Decimal, InvalidOperation
-
-    scale = mult.get(t[-1:], 1)
-    try:  # in decimal, so that 1.1M is 1,100,000 exactly
-        number = Decimal(t[:-1] if scale > 1 else t)
-    except InvalidOperation:  # 'lots'
-        return None
-    if not number.is_finite() or not -30 < number.adjusted() < 30:  # "inf", "1e999999999": no count
-        return None
-    value = number * scale
-    return int(value) if value == int(value) else None  # '1.5': no count
 
 
 SPEC_KEY = re.compile(r"""^\ufeff?(\{\s*)?["']?netcalc["']?\s*:""", re.M)

@@ -110,7 +110,7 @@ def rf_text(row: Row) -> tuple[str, str]:
 def cells(a: Analysis, row: Row, index: int) -> list[str]:
     node = row.node
     rf, jump = rf_text(row)
-    name = node.name if node.part_of is None else "  └ " + node.name.rsplit(".", 1)[-1]
+    name = node.name if node.part_of is None else "  └ " + node.op  # a shorthand activation: PARENT.op
     if not row.ok:
         return [str(index), name, node.op, "?", "", "", "", "", "", str(node.loc.line)]
     return [

@@ -1,7 +1,7 @@
 """`netcalc lint --format sarif`: the findings as one SARIF 2.1.0 log, for GitHub code scanning.
 
 A pure function of the findings: one run of the tool "netcalc", one rule (reportingDescriptor) per
-finding code that occurs, described by `lint.CODES`, and one result per finding, at the file, line
+finding code that occurs, described by `codes.CODES`, and one result per finding, at the file, line
 and column the text format prints. Paths are relative to `base` (the current directory), written
 with forward slashes and percent-encoded as URI references, against the base id %SRCROOT% that
 code scanning resolves to the repository's root; a path outside `base` is an absolute file: URI.
@@ -17,6 +17,8 @@ import os
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
+from .codes import CODES
+
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 VERSION = "2.1.0"
 LEVELS = {"error": "error", "warning": "warning", "note": "note"}
@@ -24,8 +26,6 @@ LEVELS = {"error": "error", "warning": "warning", "note": "note"}
 
 def sarif_log(findings: list, base: Path, version: str) -> dict:
     """The SARIF log (a dict ready for json.dumps) of `findings` (lint's Diagnostic objects, in order)."""
-    from .lint import CODES
-
     rules: list[dict] = []
     index: dict[str, int] = {}
     results = []

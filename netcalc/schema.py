@@ -14,6 +14,7 @@ import math
 import re
 from typing import Any
 
+from .codes import CODES, code_problem
 from .diagnostics import Diagnostics, clip, did_you_mean
 from .yamlsrc import FAILED_TAG, YMap, YScalar, YSeq, YSymbolic, describe
 
@@ -381,6 +382,19 @@ WINDOW_NOTE = (
 AXIS_NOTE = "an axis is a number; symbols stand for sizes"
 COUNT_NOTE = "a count of layers must be a number; symbols stand for sizes and widths"
 
+# The symbols (netcalc.symbols.Scope) of the spec being read, innermost last: spec.build sets it for
+# the duration of one build, and the kinds here resolve a name written where a size goes in it. It
+# lives here, with the pattern of a symbol's name, because netcalc.symbols reads its own
+# declarations with these kinds (so it imports this module, and not the other way round).
+CURRENT: list = []
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+NONE_WORDS = ("None", "none", "NONE")  # Python's None (Keras writes shapes with it): never a symbol's name
+
+
+def active():
+    """The scope of the spec being read (a netcalc.symbols.Scope), or None outside a build."""
+    return CURRENT[-1] if CURRENT else None
+
 
 def symbol_use(node) -> str | None:
     """How a message names a symbol written where a number must go: "the symbol 'K'" for a declared
@@ -398,8 +412,6 @@ def symbol_use(node) -> str | None:
                 return f"the symbol '{names[0]}'"
         plural = "s" if len(names) > 1 else ""
         return f"a size computed from the symbol{plural} {', '.join(names)}"
-    from .symbols import active
-
     scope = active()
     if scope is not None and _is_name(node) and node.text in scope.declared:
         return f"the symbol '{node.text}'"
@@ -419,21 +431,15 @@ def _generic_symbolic(value) -> bool:
     """A symbolic size evaluated at a generic point rather than the defaults (netcalc sizes)."""
     if not hasattr(value, "e"):
         return False
-    from .symbols import active
-
     scope = active()
     return scope is not None and scope.generic
 
 
 def _width_condition(value, low: int, what: str, node) -> None:
     """Record (netcalc sizes) that a symbolic width such as `filters: ${40 - width}` is at least `low`."""
-    from .symbols import Condition, active
-
     scope = active()
     if scope is not None and not (value.e.is_Symbol and low <= 1) and (value.e - low).free_symbols:
-        scope.conditions.append(
-            Condition("size", value.e - low, f"{what} at least {low}", what.split(":")[0], node.loc)
-        )
+        scope.conditions.add("size", value.e - low, f"{what} at least {low}", what.split(":")[0], node.loc)
 
 
 def _symbolic_int(node, diags: Diagnostics, what: str):
@@ -441,8 +447,6 @@ def _symbolic_int(node, diags: Diagnostics, what: str):
     (resolved by the active scope); None when the node is neither."""
     if isinstance(node, YSymbolic):
         return node.value
-    from .symbols import active
-
     scope = active()
     if scope is not None and _is_name(node) and node.text in scope.declared:
         return scope.resolve(node, diags, what)
@@ -451,20 +455,14 @@ def _symbolic_int(node, diags: Diagnostics, what: str):
 
 def _is_none(node) -> bool:
     """A YAML null, or Python's None written as a word (None, none, NONE)."""
-    from .symbols import NONE_WORDS
-
     return isinstance(node, YScalar) and (node.kind == "null" or node.text in NONE_WORDS)
 
 
 def _is_name(node) -> bool:
-    from .symbols import NAME_RE, active
-
     return isinstance(node, YScalar) and node.kind == "str" and active() is not None and bool(NAME_RE.match(node.text))
 
 
 def _symbol(node, diags: Diagnostics, what: str):
-    from .symbols import active
-
     return active().resolve(node, diags, what)
 
 
@@ -518,8 +516,6 @@ class Shape(Kind):
         )
 
     def json_schema(self):
-        from .symbols import NONE_WORDS
-
         name = {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$", "not": {"enum": list(NONE_WORDS)}}
         return {"type": "array", "items": {"anyOf": [{"type": "integer"}, name]}, "minItems": 1}
 
@@ -583,8 +579,6 @@ class Suppressions(Kind):
             if not self.PATTERN.match(code):
                 diags.error("E104", f"{what}: '{clip(code)}' is not a finding code such as W403", knode.loc)
                 return INVALID
-            from .lint import code_problem
-
             if problem := code_problem(code, whole=True):
                 diags.error("E104", f"{what}: {problem}", knode.loc)
                 return INVALID
@@ -599,8 +593,6 @@ class Suppressions(Kind):
         return out
 
     def json_schema(self):
-        from .lint import CODES
-
         warnings = sorted(c for c in CODES if c.startswith("W"))
         return {"type": "object", "propertyNames": {"enum": warnings},
                 "additionalProperties": {"type": "string", "minLength": 1}}  # fmt: skip

@@ -15,7 +15,8 @@ sources are in each layer type's `sig_forward`/`sig_backward` docstrings):
 
 Each rule carries a tag: [E] exact in expectation, [MF] exact for Gaussian pre-activations
 (infinite width), [A] an approximation (see ../shared/docs/signal-propagation.md).
-NumPy is imported here; the summary path never imports this module.
+The statistics, the environment a rule may use and the rules several layer types share are in
+netcalc.signal_rules. NumPy is imported here; the summary path never imports this module.
 """
 
 from __future__ import annotations
@@ -26,129 +27,8 @@ import math
 import numpy as np
 
 from . import init as inits
-from . import moments
 from .analyze import Analysis
-
-
-class Sig:
-    """Statistics of one tensor at initialisation (see the module docstring)."""
-
-    __slots__ = ("corr", "gauss", "mfrac", "mu", "pre", "q", "samples")
-
-    def __init__(self, q, mu: float = 0.0, mfrac: float = 0.0, corr: float = 0.0, gauss: bool = False, pre=None,
-                 samples=None):  # fmt: skip
-        self.q = np.asarray(q, dtype=float)
-        self.mu = float(mu)
-        self.mfrac = float(min(max(mfrac, 0.0), 1.0))
-        self.corr = float(min(max(corr, -1.0), 1.0))
-        self.gauss = gauss  # a sum of many independent terms (a linear layer's output)
-        self.pre = pre  # (op, args, Sig of the pre-activation) when the tensor is φ(Gaussian)
-        self.samples = samples  # quantiles of one element's distribution where it is not Gaussian
-
-    @property
-    def mean(self) -> float:
-        return float(self.q.mean()) if self.q.size else 0.0
-
-    def like(self, q, **kw) -> Sig:
-        fields = {"mu": self.mu, "mfrac": self.mfrac, "corr": self.corr, "gauss": self.gauss, "pre": None,
-                  "samples": None}  # fmt: skip
-        fields.update(kw)
-        return Sig(q, **fields)
-
-
-class Info(dict):
-    """What a rule reports besides the statistics: bias_fraction, saturation, dgain, init, notes."""
-
-    __getattr__ = dict.get
-
-
-class SigEnv:
-    """What a layer's rule may use: the weights' moments under the spec's initialisers, map
-    helpers, and an Info to report into."""
-
-    def __init__(self, convention: str, channels_last: bool, override: inits.InitSpec | None = None,
-                 batch: int | None = None) -> None:  # fmt: skip
-        self.batch = batch  # None: an infinitely large batch (batchnorm's projection removes nothing)
-        self.convention = convention
-        self.keras = convention == "keras"
-        self.channels_last = channels_last
-        self.override = override
-        self.row = None
-        self.info = Info()
-        self.moments = moments
-
-    # ---------------------------------------------------------------- weights
-
-    def tensor(self, *names: str):
-        """The row's first parameter tensor whose name ends with one of `names`."""
-        for t in self.row.tensors:
-            if any(t.name.endswith(n) for n in names):
-                return t
-        return None
-
-    def init(self, arg: str, role: str, shape: tuple, *, units: int = 0) -> tuple[float, float]:
-        """(mean, variance) of one weight of a tensor of `shape` drawn by the node's `arg` initialiser
-        (the --init override for kernels, the framework default when the spec names none)."""
-        spec = self.row.node.args.get(arg, inits.InitSpec("default")) if arg else inits.InitSpec("default")
-        if self.override is not None and role in ("kernel",):
-            spec = self.override
-        if spec.name == "default":
-            spec = inits.default_for(role, self.convention, shape, units=units)
-        if inits.is_constant(spec) and role in ("kernel", "recurrent_kernel", "embedding"):
-            self.info.setdefault("constant", []).append(f"{arg or role}: {spec.describe()}")
-        described = self.info.setdefault("init", {})
-        described[arg or role] = spec.describe()
-        return inits.moments(spec, shape, self.keras)
-
-    # ---------------------------------------------------------------- maps
-
-    @staticmethod
-    def window_sum(m, ks, ss, ds, pads, outs):
-        """out[o] = Σ over the window's taps of m at o·s + i·d − pad_before (zero outside): the
-        per-position count a convolution or pool reads, weighted by the input map."""
-        m = np.asarray(m, float)
-        nd = len(ks)
-        if m.ndim != nd:
-            m = np.full((1,) * nd, m.mean() if m.size else 0.0) * np.ones(tuple(1 for _ in range(nd)))
-            m = np.broadcast_to(m, tuple(1 for _ in range(nd)))
-        need = [(o - 1) * s + d * (k - 1) + 1 for o, s, d, k in zip(outs, ss, ds, ks, strict=True)]
-        padded = np.zeros([max(nn, pb + n) for nn, (pb, _), n in zip(need, pads, m.shape, strict=True)])
-        sl = tuple(slice(pb, pb + n) for (pb, _), n in zip(pads, m.shape, strict=True))
-        padded[sl] = m
-        out = np.zeros(outs)
-        for taps in np.ndindex(*ks):
-            idx = tuple(slice(t * d, t * d + (o - 1) * s + 1, s) for t, d, o, s in zip(taps, ds, outs, ss, strict=True))
-            out += padded[idx]
-        return out
-
-    @staticmethod
-    def window_scatter(mo, ks, ss, ds, pads, ns):
-        """The transpose of `window_sum`: in[p] = Σ over (o, i) with o·s + i·d − pad_before = p of
-        mo[o] — what a position receives back (backward), or a transposed convolution's count."""
-        mo = np.asarray(mo, float)
-        outs = mo.shape
-        need = [max((o - 1) * s + d * (k - 1) + 1, pb + n) for o, s, d, k, (pb, _), n in zip(outs, ss, ds, ks, pads, ns, strict=True)]  # fmt: skip
-        full = np.zeros(need)
-        for taps in np.ndindex(*ks):
-            idx = tuple(slice(t * d, t * d + (o - 1) * s + 1, s) for t, d, o, s in zip(taps, ds, outs, ss, strict=True))
-            full[idx] += mo
-        sl = tuple(slice(pb, pb + n) for (pb, _), n in zip(pads, ns, strict=True))
-        return full[sl]
-
-    def positions(self, shape: tuple) -> tuple:
-        """The axes a map covers: every axis but the channel (feature) axis; () for a vector."""
-        if len(shape) <= 1:
-            return ()
-        return tuple(shape[:-1]) if self.channels_last else tuple(shape[1:])
-
-    @staticmethod
-    def fit(m, shape: tuple):
-        """A map of the given position shape: itself if it fits, else its mean everywhere."""
-        m = np.asarray(m, float)
-        if m.shape == tuple(shape):
-            return m
-        return np.full(shape, m.mean() if m.size else 0.0)
-
+from .signal_rules import Info, Sig, SigEnv
 
 # ------------------------------------------------------------------------------- inputs
 
@@ -236,7 +116,7 @@ class SignalReport:
 
     def weighted(self) -> list:
         """The layers with weights (conv, dense, recurrent...), whose outputs are pre-activations."""
-        return [s for s in self.layers if s.info.get("init") and math.isfinite(s.q)]
+        return [s for s in self.layers if s.info.init and math.isfinite(s.q)]
 
     def live(self) -> set:
         """The layers whose output reaches a network output: a branch nothing reads carries no
@@ -244,19 +124,9 @@ class SignalReport:
         return self.ancestors(self.analysis.graph.outputs)
 
     def ancestors(self, names) -> set:
-        """The layers named and every layer whose output they read, directly or not."""
-        nodes = {s.node.name: s.node for s in self.layers}
-        todo = list(names)
-        live: set = set()
-        while todo:
-            name = todo.pop()
-            if name not in nodes and "." in name and name.rsplit(".", 1)[0] in nodes:
-                name = name.rsplit(".", 1)[0]  # a named extra output (an LSTM's NAME.h)
-            if name in live or name not in nodes:
-                continue
-            live.add(name)
-            todo += nodes[name].inputs
-        return live
+        """The layers named (or whose named extra output is: an LSTM's NAME.h) and every layer whose
+        output they read, directly or not."""
+        return self.analysis.graph.ancestors(names) & {s.node.name for s in self.layers}
 
     def span(self) -> tuple:
         """(first, last) layers the growth is measured between: pre-activations, as He et al. 2015
@@ -331,7 +201,7 @@ def propagate(analysis: Analysis, override: inits.InitSpec | None = None, batch:
         env.row = row
         env.info = Info()
         out, tag = row.ltype.sig_forward(row.g, ins, env)
-        extra = env.info.pop("extra", {})
+        extra, env.info.extra = env.info.extra or {}, None  # taken: the walk keeps them
         for suffix, sig in extra.items():
             sigs[f"{row.node.name}.{suffix}"] = sig
         sigs[row.node.name] = out
@@ -355,7 +225,7 @@ def _backward(analysis, layers, sigs, env) -> None:
     a channel (gmean 1); an independent gradient over P positions has 1/P. It matters for a finite
     batch B: batchnorm's backward removes the batch mean of each channel's gradient, gmean/B of r
     (with gradients that are uniform over the positions, only B samples average out); with no
-    batch given (an infinite batch) it removes nothing. A rule states what it does to gmean by setting env.info["gmean_in"] (one value
+    batch given (an infinite batch) it removes nothing. A rule states what it does to gmean by setting env.info.gmean_in (one value
     per input); by default it is kept.
 
     Also beside r, where a tensor's distribution is known as atoms (`quantiles`), the gradient's
@@ -363,29 +233,24 @@ def _backward(analysis, layers, sigs, env) -> None:
     its weighted mean 1). A relu on a residual stream passes the gradient only where its input is
     positive, and the stream's next value is relu(x) + an independent branch: where x > 0 the next
     relu is more likely open too, so the gradient that comes back along the skip is larger where
-    x > 0 than on average (E[φ'(x)²·g²] ≠ E[φ'²]·E[g²]). A rule reads env.info["rprof"] (None: no
-    dependence on the value) and states its inputs' profiles in env.info["rprof_in"] (over each
+    x > 0 than on average (E[φ'(x)²·g²] ≠ E[φ'²]·E[g²]). A rule reads env.info.rprof (None: no
+    dependence on the value) and states its inputs' profiles in env.info.rprof_in (over each
     input's own atoms; None for none); the readers' profiles are averaged weighted by their r."""
     graph = analysis.graph
     acc: dict[str, np.ndarray] = {}
     gsum: dict[str, float] = {}  # Σ gmean·r over the readers, to weight the fractions
     prof: dict[str, list] = {}  # (mean r, profile or None) from each reader
     by_name = {s.node.name: s for s in layers}
-    readers: dict = {}
-    for s in layers:
-        for n in s.node.inputs:
-            readers.setdefault(n, []).append(s)
     for out in graph.outputs:
-        base = out.split(".")[0] if out not in by_name else out
-        s = by_name.get(base)
+        s = by_name.get(graph.producer(out))
         if s is not None:
-            ones = np.ones_like(s.out.q if out == base else sigs[out].q)
+            ones = np.ones_like(s.out.q if out == s.node.name else sigs[out].q)
             acc[out] = acc.get(out, 0) + ones
             gsum[out] = gsum.get(out, 0.0) + 1.0 / max(ones.size, 1)
     for s in reversed(layers):
         name = s.node.name
         r = acc.get(name)
-        extras = {k.split(".", 1)[1]: v for k, v in acc.items() if k.startswith(name + ".")}
+        extras = {suffix: acc[out] for suffix in s.node.states if (out := s.node.output(suffix)) in acc}
         if r is None:
             r = np.zeros_like(s.out.q)
         s.r = np.asarray(r, float)
@@ -394,17 +259,17 @@ def _backward(analysis, layers, sigs, env) -> None:
         ins = [sigs[n] for n in s.node.inputs]
         env.row = s.row
         env.info = s.info
-        env.info["gmean"] = gmean
-        consumers = readers.get(name, [])
-        if len(consumers) == 1 and "argmax_factor" in consumers[0].info:
-            env.info["argmax_factor"] = consumers[0].info["argmax_factor"]
+        env.info.gmean = gmean
+        consumers = [by_name[n.name] for n in graph.readers(name) if n.name in by_name]
+        if len(consumers) == 1 and consumers[0].info.argmax_factor is not None:
+            env.info.argmax_factor = consumers[0].info.argmax_factor
         if extras:
-            env.info["r_extra"] = extras
-        env.info["rprof"] = _profile(prof.get(name, []))
+            env.info.r_extra = extras
+        env.info.rprof = _profile(prof.get(name, []))
         rs, tag = s.row.ltype.sig_backward(s.row.g, ins, s.out, s.r, env)
-        g_in = env.info.pop("gmean_in", None) or [gmean] * len(rs)
-        p_in = env.info.pop("rprof_in", None) or [None] * len(rs)
-        env.info.pop("rprof", None)
+        g_in = env.info.gmean_in or [gmean] * len(rs)
+        p_in = env.info.rprof_in or [None] * len(rs)
+        env.info.gmean_in = env.info.rprof_in = env.info.rprof = None  # read: not kept with the layer
         s.bwd_tag = tag
         s.r_in = rs
         for n, ri, gi, pi in zip(s.node.inputs, rs, g_in, p_in, strict=False):
@@ -463,7 +328,7 @@ def advise(report: SignalReport, band: float, diags) -> None:
     readers = _readers(report)
     outputs = set(report.analysis.graph.outputs)
     for s in report.layers:
-        sat = s.info.get("saturation")
+        sat = s.info.saturation
         if sat and sat[0] > 0.05:
             frac, t, dgain = sat
             diags.warning(
@@ -473,16 +338,16 @@ def advise(report: SignalReport, band: float, diags) -> None:
                 s.node.loc,
                 layer=s.node.name,
             )
-        if "softmax_saturation" in s.info and s.info["logit_std"] > 3:
+        if s.info.softmax_saturation is not None and s.info.logit_std > 3:
             diags.warning(
                 "W303",
-                f"{s.node.name}: softmax saturates: logit std {s.info['logit_std']:.3g} (> 3), the largest "
-                f"probability exceeds 0.9 in {s.info['softmax_saturation']:.0%} of samples at initialisation",
+                f"{s.node.name}: softmax saturates: logit std {s.info.logit_std:.3g} (> 3), the largest "
+                f"probability exceeds 0.9 in {s.info.softmax_saturation:.0%} of samples at initialisation",
                 s.node.loc,
                 layer=s.node.name,
             )
         intended = _feeds_output_or_add(s, readers, outputs)
-        for what in s.info.get("constant", []):
+        for what in s.info.constant or []:
             if intended:
                 continue
             diags.warning(
@@ -516,18 +381,17 @@ def _between(report, first, last, s) -> bool:
 
 
 def _readers(report) -> dict:
-    readers: dict = {}
-    for t in report.layers:
-        for n in t.node.inputs:
-            readers.setdefault(n, []).append(t)
-    return readers
+    """The layers reading each layer's (main) output, by its name."""
+    graph, by_name = report.analysis.graph, report.by_name
+    return {s.node.name: [by_name[n.name] for n in graph.readers(s.node.name) if n.name in by_name]
+            for s in report.layers}  # fmt: skip
 
 
 def _culprit(path, growing: bool, backward: bool):
     """The checkpoint (a weighted layer or a residual add: where pre-activations are formed) whose
     step from the previous checkpoint moves furthest in the direction of the total growth —
     He et al.'s per-layer factor, activation and pooling in between included."""
-    checkpoints = [s for s in path if s.info.get("init") or s.row.ltype.joins == "sum"]
+    checkpoints = [s for s in path if s.info.init or s.row.ltype.joins == "sum"]
     if len(checkpoints) < 2:
         return (checkpoints or path)[0], float("nan")
     best, best_log, best_step = checkpoints[1], -math.inf, float("nan")
@@ -564,12 +428,12 @@ def _warn(report, diags, code, direction, growth, band, found, first, last) -> N
             f"(band {band:g}× either way); the largest step is at {culprit.node.name} ({culprit.node.op})")  # fmt: skip
     if math.isfinite(step):
         head += f", {_times(step)} from the previous weighted layer"
-    if culprit.info.get("init"):
+    if culprit.info.init:
         fed_by = _activation_before(report, culprit)
         before = fed_by.node.op if fed_by else None
         pick = fed_by.row.ltype.suggested_init if fed_by else NO_NONLINEARITY_INIT
         name = pick[0] if keras else pick[1]
-        now = culprit.info["init"].get("init") or next(iter(culprit.info["init"].values()), "the default")
+        now = culprit.info.init.get("init") or next(iter(culprit.info.init.values()), "the default")
         fed = f"fed by {before}" if before else "with no nonlinearity before it"
         lsuv = 1 / math.sqrt(culprit.q) if culprit.q > 0 else float("nan")
         fix = 1 / math.sqrt(step) if direction == "forward" and math.isfinite(step) and step > 0 else None
@@ -611,7 +475,7 @@ def _activation_before(report, s):
         ltype = prev.row.ltype
         if ltype.suggested_init:
             return prev
-        if prev.info.get("init") or ltype.normalises or ltype.joins in ("sum", "concat"):
+        if prev.info.init or ltype.normalises or ltype.joins in ("sum", "concat"):
             return None
         cur = prev
     return None
@@ -621,146 +485,3 @@ def _times(x: float) -> str:
     if not math.isfinite(x):
         return str(x)
     return f"{x:.3g}×"
-
-
-# ------------------------------------------------------------------------------- shared rules
-
-N_ATOMS = 96  # equal-weight atoms for a Gaussian; a sum is compressed back to 2 × N_ATOMS atoms
-
-
-def quantiles(sig: Sig):
-    """One element's distribution as weighted atoms (values, weights): the tensor's own where it has
-    them (a residual sum, an activation of one), φ(Gaussian) for an activation of a Gaussian (the
-    Gaussian's atoms pushed through φ), else a Gaussian with the tensor's mean and second moment. A
-    Gaussian's atoms: N_ATOMS of equal weight, the means of N_ATOMS bins of equal probability, scaled
-    to keep the second moment exact — equal weights, so that a probability such as P(x > 0), the
-    backward gain of a relu on a residual sum, is within 1/(2·N_ATOMS) (Gauss–Hermite nodes,
-    exact for polynomials, weigh up to 13 % each near the centre)."""
-    if sig.samples is not None:
-        return sig.samples
-    if sig.pre is not None and sig.pre[0] != "softmax":
-        op, args, z = sig.pre
-        values, weights = quantiles(z)
-        return moments.function(op, args)[0](values), weights
-    x, w = _gauss_atoms()
-    sd = math.sqrt(max(sig.mean - sig.mu * sig.mu, 0.0))
-    return sig.mu + sd * x, w
-
-
-_GA: list = []
-
-
-def _gauss_atoms():
-    """Equal-probability atoms of N(0, 1) (see `quantiles`): bin i = (Φ⁻¹(i/N), Φ⁻¹((i + 1)/N)), its
-    mean N·(φ(lower) − φ(upper)), all scaled so that the second moment is 1."""
-    if not _GA:
-        from statistics import NormalDist
-
-        nd = NormalDist()
-        edges = [-math.inf] + [nd.inv_cdf(i / N_ATOMS) for i in range(1, N_ATOMS)] + [math.inf]
-        dens = [0.0 if math.isinf(e) else nd.pdf(e) for e in edges]
-        x = np.array([N_ATOMS * (dens[i] - dens[i + 1]) for i in range(N_ATOMS)])
-        x = (x - x[::-1]) / 2  # exactly symmetric
-        x /= math.sqrt(float(np.mean(x * x)))
-        _GA.append((x, np.full(N_ATOMS, 1.0 / N_ATOMS)))
-    return _GA[0]
-
-
-def sum_quantiles(a, b):
-    """The distribution of u + v for independent u, v (atoms): every pair, then compressed by sorting
-    into N_ATOMS buckets of equal weight, each replaced by two atoms that keep its weight, mean and
-    variance (so E[x] and E[x²] stay exact)."""
-    (xa, wa), (xb, wb) = a, b
-    values = (xa[:, None] + xb[None, :]).ravel()
-    weights = (wa[:, None] * wb[None, :]).ravel()
-    order = np.argsort(values)
-    values, weights = values[order], weights[order]
-    edges = np.searchsorted(np.cumsum(weights), np.linspace(0, 1, N_ATOMS + 1)[1:-1])
-    out_x, out_w = [], []
-    for chunk_x, chunk_w in zip(np.split(values, edges), np.split(weights, edges), strict=True):
-        m = chunk_w.sum()
-        if m <= 0:
-            continue
-        mean = (chunk_x * chunk_w).sum() / m
-        sd = math.sqrt(max((chunk_w * (chunk_x - mean) ** 2).sum() / m, 0.0))
-        out_x += [mean - sd, mean + sd]
-        out_w += [m / 2, m / 2]
-    return np.asarray(out_x), np.asarray(out_w)
-
-
-def sum_profile(out_atoms, h, mine, others):
-    """The value profile of r (see `_backward`) at one input u of a sum u + v with v independent:
-    E[g² | u] = E_v[E[g² | u + v]], the sum's profile read at u + v by linear interpolation
-    between its atoms; normalised to a weighted mean of 1 over u's atoms [MF]."""
-    vs, _ = out_atoms
-    order = np.argsort(vs)
-    xs, hs = np.asarray(vs, float)[order], np.asarray(h, float)[order]
-    (u, wu), (v, wv) = mine, others
-    hu = (np.interp(u[:, None] + v[None, :], xs, hs) * wv[None, :]).sum(axis=1)
-    m = float((wu * hu).sum())
-    return hu / m if m > 0 else None
-
-
-def centred(c: float, m: float) -> float:
-    """The part of the correlation that is not the channels' means: (c − m)/(1 − m)."""
-    return (c - m) / (1 - m) if m < 1 else 0.0
-
-
-def stride_corr(c: float, m: float, s: float) -> float:
-    """Neighbours s positions apart, the centred correlation decaying geometrically with distance
-    (an AR(1) picture: ρ(d) = ρ^d) [A]: m + (1 − m)·ρ^s."""
-    rho = max(centred(c, m), 0.0)
-    return m + (1 - m) * rho**s
-
-
-def window_corr(c: float, m: float, ks: tuple, ds: tuple) -> float:
-    """The mean correlation between two different taps of a window, ρ(d) = ρ^d per axis [A]."""
-    import itertools
-
-    rho = max(centred(c, m), 0.0)
-    taps = list(itertools.product(*[range(k) for k in ks]))
-    if len(taps) < 2:
-        return 1.0
-    total, pairs = 0.0, 0
-    for a, b in itertools.combinations(taps, 2):
-        dist = sum(abs(i - j) * d for i, j, d in zip(a, b, ds, strict=True))
-        total += rho**dist
-        pairs += 1
-    return m + (1 - m) * total / pairs
-
-
-def linear_out(env: SigEnv, x: Sig, summed, fan: int, n_terms: int, bias: bool, out_pos: tuple, stride: float = 1):
-    """A weighted sum with iid weights: q_out = Var(w)·fan·Σ q_in + E[b²] per position [E].
-
-    `summed` is the input's q summed over the taps each output reads (the window count with zero
-    padding), `fan` the channels per tap (C_in/groups), `n_terms` all products per output. A
-    non-zero weight mean m adds m²·(Σ q + (n² − n)·μ²) [A]. Per-channel means pass through scaled
-    the same way; neighbouring outputs see inputs `stride` apart (`stride_corr`); the bias adds
-    E[b²] to both.
-    """
-    kt = env.tensor("kernel", "weight")
-    wm, wv = env.init("init", "kernel", kt.shape)
-    summed = env.fit(summed, out_pos)
-    qw = wv * fan * summed
-    tag = "E"
-    if wm:
-        qw = qw + wm * wm * (fan * summed + (n_terms * n_terms - n_terms) * x.mu * x.mu)
-        tag = "A"
-    b2 = bm = 0.0
-    if bias:
-        bm, bv = env.init("bias_init", "bias", kt.shape)
-        b2 = bv + bm * bm
-    q = qw + b2
-    qm = float(q.mean()) if q.size else 0.0
-    sm = float(summed.mean()) if summed.size else 0.0
-    mc2 = wv * fan * sm * x.mfrac + b2
-    if wm:
-        mc2 += wm * wm * n_terms * n_terms * x.mu * x.mu
-    env.info["wv"] = wv
-    env.info["bias_fraction"] = b2 / qm if qm > 0 else 0.0
-    corr_in = stride_corr(x.corr, x.mfrac, stride) if stride != 1 else x.corr
-    env.info["fan_in"] = n_terms
-    qwm = float(qw.mean()) if qw.size else 0.0
-    out = Sig(q, bm + wm * n_terms * x.mu, mc2 / qm if qm > 0 else 0.0, (corr_in * qwm + b2) / qm if qm > 0 else 0.0,
-              gauss=True)  # fmt: skip
-    return out, tag

@@ -44,24 +44,24 @@ def _bar(lg: float, lo: float, hi: float) -> str:
 def _notes(s) -> str:
     info = s.info
     out = []
-    bf = info.get("bias_fraction")
+    bf = info.bias_fraction
     if bf and bf >= 0.01:
         out.append(f"bias {bf:.0%}")
-    sat = info.get("saturation")
+    sat = info.saturation
     if sat:
         frac, t, dgain = sat
         out.append(f"{frac:.0%} beyond ±{t:g}, E[φ'²] {dgain:.3g}")
-    if "softmax_saturation" in info:
-        out.append(f"logit std {info['logit_std']:.3g}, max p > 0.9 in {info['softmax_saturation']:.0%}")
-    if "spread" in info:
-        lo, hi = info["spread"]
+    if info.softmax_saturation is not None:
+        out.append(f"logit std {info.logit_std:.3g}, max p > 0.9 in {info.softmax_saturation:.0%}")
+    if info.spread is not None:
+        lo, hi = info.spread
         out.append(f"per position {_num(lo)}..{_num(hi)}")
-    st = info.get("stationary")
+    st = info.stationary
     if st and "qc" in st:
         out.append(f"long run E[h²] {_num(st['qh'])}, E[c²] {_num(st['qc'])}, cell gradient ×{st['f2']:.2f}/step")
     elif st:
         out.append(f"long run E[h²] {_num(st['qh'])}")
-    if info.get("constant"):
+    if info.constant:
         out.append("constant init")
     return "; ".join(out)
 
@@ -94,23 +94,23 @@ def rows_of(report) -> list[dict]:
         if s.out.q.size > 1:
             rec["forward_min"] = _clean(float(s.out.q.min()))
             rec["forward_max"] = _clean(float(s.out.q.max()))
-        if "init" in info:
-            rec["init"] = info["init"]
-        if "bias_fraction" in info:
-            rec["bias_fraction"] = _clean(info["bias_fraction"])
-        if "saturation" in info:
-            frac, t, dgain = info["saturation"]
+        if info.init is not None:
+            rec["init"] = info.init
+        if info.bias_fraction is not None:
+            rec["bias_fraction"] = _clean(info.bias_fraction)
+        if info.saturation is not None:
+            frac, t, dgain = info.saturation
             rec["saturation"] = {"fraction_beyond": _clean(frac), "threshold": t, "backward_gain": _clean(dgain)}
-        if "softmax_saturation" in info:
-            rec["saturation"] = {"max_p_above_0.9": _clean(info["softmax_saturation"]),
-                                 "logit_std": _clean(info["logit_std"]), "backward_gain": _clean(info["dgain"])}  # fmt: skip
-        if "stationary" in info:
-            rec["stationary"] = {k: _clean(v) for k, v in info["stationary"].items()}
-        if "gates_step1" in info:
+        if info.softmax_saturation is not None:
+            rec["saturation"] = {"max_p_above_0.9": _clean(info.softmax_saturation),
+                                 "logit_std": _clean(info.logit_std), "backward_gain": _clean(info.dgain)}  # fmt: skip
+        if info.stationary is not None:
+            rec["stationary"] = {k: _clean(v) for k, v in info.stationary.items()}
+        if info.gates_step1 is not None:
             rec["gates_step1"] = [
                 {"gate": g, "pre_activation_second_moment": _clean(v + mu * mu), "mean_square": _clean(e2),
                  "backward_gain": _clean(d2)}
-                for g, (_, e2, d2, v, mu) in zip(("i", "f", "g", "o"), info["gates_step1"], strict=True)
+                for g, (_, e2, d2, v, mu) in zip(("i", "f", "g", "o"), info.gates_step1, strict=True)
             ]  # fmt: skip
         out.append(rec)
     return out

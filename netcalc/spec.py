@@ -30,6 +30,7 @@ from .graph import Frame, Graph, Input, Node
 from .layers import ACTIVATION_NAMES, ALIASES, REGISTRY
 from .layers.elementwise import ACTIVATION_ALIASES
 from .schema import (
+    CURRENT,
     INVALID,
     REQUIRED,
     Arg,
@@ -45,7 +46,7 @@ from .schema import (
     Suppressions,
     coerce_mapping,
 )
-from .symbols import CURRENT, Conditions, Scope, parse_declarations
+from .symbols import Conditions, Scope, parse_declarations
 from .yamlsrc import FAILED_TAG, STDIN, YMap, YScalar, YSeq, describe, parse_yaml, read_text
 
 VERSION = 1
@@ -252,7 +253,8 @@ def _outputs(root: YMap, declared, nodes: list[Node], inputs: list[Input], diags
     if diags.has_errors():  # a broken reference would make its target look unused: say nothing more
         return outputs
     read = {name for n in nodes for name in n.inputs}
-    read |= {name.rsplit(".", 1)[0] for name in read}  # reading `lstm.h` uses the lstm
+    states = {n.output(suffix): n.name for n in nodes for suffix in n.states}
+    read |= {states[name] for name in read if name in states}  # reading `lstm.h` uses the lstm
     for node in nodes:
         if node.name not in read and node.name not in outputs:
             diags.warning(
@@ -904,14 +906,17 @@ def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str, ker
         diags.error("E115", f"{op} merges two or more inputs: name them, e.g. in: [main, shortcut]", item.loc)
 
     args = {k: v for k, v in values.items() if k in ltype.args}
-    for suffix in ltype.state_names(args, keras):  # extra outputs later layers may take by name
+    states = tuple(ltype.state_names(args, keras))
+    for suffix in states:  # extra outputs later layers may take by name
         namer.used[f"{name}.{suffix}"] = item.loc
+        if namer.prefix and values.get("id") is not None:  # `in: enc.h` inside the block that defines enc
+            namer.local[f"{local}.{suffix}"] = f"{name}.{suffix}"
     # any error in the layer's own mapping (a typo included) leaves its shape unknown
     invalid = len(diags.errors) > errors_before or _failed(merged)
     for key, arg in ltype.args.items():
         args.setdefault(key, None if arg.required else arg.default)
     node = Node(name=name, op=op, args=args, inputs=inputs, loc=item.loc, arg_locs=locs, invalid=invalid,
-                frames=namer.frames, group=namer.group)  # fmt: skip
+                frames=namer.frames, group=namer.group, states=states)  # fmt: skip
     for c in scope.conditions[conditions_before:] if scope is not None else ():  # a width's, from its arguments
         c.layer, c.what = name, f"{name}: {c.what.split(': ', 1)[-1]}"
     node.noqa = values.get("noqa") or {}

@@ -13,15 +13,10 @@ default. What a use of the name becomes depends on the command:
 
 from __future__ import annotations
 
-import re
-
-from .cliargs import MAX_VALUE, decimal, number_text
-from .diagnostics import Diagnostics, clip, did_you_mean
-from .schema import INVALID, Arg, Int, Str, coerce_mapping
+from .diagnostics import Diagnostics, did_you_mean
+from .schema import INVALID, NAME_RE, NONE_WORDS, Arg, Int, Str, coerce_mapping
 from .yamlsrc import YMap, YScalar, describe
 
-NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-NONE_WORDS = ("None", "none", "NONE")  # Python's None (Keras writes shapes with it): never a symbol's name
 DECLARATION = {
     "default": Arg(Int(1), None, "the value used when --set does not give one"),
     "min": Arg(Int(1), None, "the smallest value allowed"),
@@ -139,32 +134,6 @@ def parse_declarations(node, diags: Diagnostics) -> dict:
                 continue
         out[name] = decl
     return out
-
-
-def parse_set(items: list[str] | None) -> tuple[dict, list[str]]:
-    """`--set H=224 --set W=320` (or `--set H=224,W=320`) as ({name: value}, [problems])."""
-    values: dict = {}
-    problems: list[str] = []
-    given: dict = {}
-    for item in items or []:
-        for part in item.split(","):
-            name, eq, text = part.partition("=")
-            name, text = name.strip(), text.strip()
-            given.setdefault(name, []).append(part.strip())
-            if not eq or not NAME_RE.match(name):
-                problems.append(f"--set takes NAME=VALUE (such as H=224), got '{clip(part)}'")
-                continue
-            value = decimal(text)  # never int() of 5,000 digits
-            if value is None or value < 1:
-                problems.append(f"--set {name}: the value must be a positive integer, got '{clip(text)}'")
-            elif value > MAX_VALUE:  # as a size written in a spec (netcalc.schema.MAX_INT)
-                problems.append(f"--set {name}: the value must be at most {MAX_VALUE:,}, got {number_text(text)}")
-            else:
-                values[name] = value
-    for name, parts in given.items():  # --set H=64,H=96, or --set H=.. twice: never the last one in silence
-        if len(parts) > 1 and name in values:
-            problems.append(f"--set {name}: {name} is given twice ({', '.join(parts)}); give each symbol once")
-    return values, problems
 
 
 class Scope:
@@ -290,10 +259,6 @@ class Conditions(list):
         super().__init__()
         self.scope = scope
 
-
-# The scope of the spec being read; set by spec.build for the duration of one build.
-CURRENT: list = []
-
-
-def active() -> Scope | None:
-    return CURRENT[-1] if CURRENT else None
+    def add(self, kind: str, expr, what: str, layer: str, loc) -> None:
+        """Record one Condition (for netcalc.schema's kinds, which do not import this module)."""
+        self.append(Condition(kind, expr, what, layer, loc))

@@ -162,35 +162,46 @@ def _worst(tags) -> str:
     return max(tags, key=lambda t: order[t]) if tags else "E"
 
 
+def rule_tolerances(graph, layers) -> tuple[dict, dict, dict, dict]:
+    """(forward tolerance, forward tags, backward tolerance, backward tags) by tensor name, in log
+    space: a layer's output carries the rules before it (quadrature, its worst input; an input read
+    as a named extra output, `enc.h` or `b.enc.h` in a block use, is the producing layer's), and
+    the gradient at a tensor carries the rules after it (its worst reader; what a layer sends back
+    carries the rules after every one of its outputs, the named extra ones included). `layers`: the
+    signal report's, in graph order."""
+    ftol: dict[str, float] = {inp.name: 0.0 for inp in graph.inputs}
+    ftag: dict[str, set] = {inp.name: set() for inp in graph.inputs}
+    for s in layers:
+        sources = [graph.producer(n) for n in s.node.inputs]
+        prev = max((ftol.get(p, 0.0) for p in sources), default=0.0)
+        ftol[s.node.name] = math.hypot(prev, RULE_TOLERANCE[s.fwd_tag])
+        tags = set().union(*(ftag.get(p, set()) for p in sources))
+        ftag[s.node.name] = tags | {s.fwd_tag}
+    btol: dict[str, float] = {}
+    btag: dict[str, set] = {}
+    for s in reversed(layers):
+        outputs = [s.node.name, *map(s.node.output, s.node.states)]
+        mine = max(btol.get(o, 0.0) for o in outputs)
+        tags = set().union(*(btag.get(o, set()) for o in outputs))
+        after = math.hypot(mine, RULE_TOLERANCE[s.bwd_tag])
+        for n in s.node.inputs:
+            btol[n] = max(btol.get(n, 0.0), after)
+            btag[n] = btag.get(n, set()) | tags | {s.bwd_tag}
+    return ftol, ftag, btol, btag
+
+
 def compare(analysis, report, runs: list) -> list[LayerCheck]:
     """One LayerCheck per node: exact figures from the first run, moments over all runs.
 
     Where an activation after a layer is saturated for (nearly) every input, the gradients the
     executor measures underflow to exactly 0 (σ'(10⁷) is 0 in floating point) while the prediction
     is an expectation carried by the rare inputs near 0: such a backward figure is not compared."""
-    saturated = any((s.info.get("saturation") or (0,))[0] > 0.99 for s in report.layers)
+    saturated = any((s.info.saturation or (0,))[0] > 0.99 for s in report.layers)
     graph = analysis.graph
     sig = report.by_name
-    # forward tolerance accumulated along the graph (quadrature, worst input)
-    ftol: dict[str, float] = {inp.name: 0.0 for inp in graph.inputs}
-    ftag: dict[str, set] = {inp.name: set() for inp in graph.inputs}
-    for s in report.layers:
-        prev = max((ftol.get(n.split(".")[0] if n not in ftol else n, 0.0) for n in s.node.inputs), default=0.0)
-        ftol[s.node.name] = math.hypot(prev, RULE_TOLERANCE[s.fwd_tag])
-        tags = set().union(*(ftag.get(n, ftag.get(n.split(".")[0], set())) for n in s.node.inputs))
-        ftag[s.node.name] = tags | {s.fwd_tag}
+    ftol, ftag, btol, btag = rule_tolerances(graph, report.layers)
     all_fwd = max(ftol.values(), default=0.0)
     all_tags = set().union(*ftag.values()) if ftag else set()
-    # backward tolerance accumulated from the outputs back
-    btol: dict[str, float] = {}
-    btag: dict[str, set] = {}
-    for s in reversed(report.layers):
-        mine = btol.get(s.node.name, 0.0)
-        tags = btag.get(s.node.name, set())
-        after = math.hypot(mine, RULE_TOLERANCE[s.bwd_tag])
-        for n in s.node.inputs:
-            btol[n] = max(btol.get(n, 0.0), after)
-            btag[n] = btag.get(n, set()) | tags | {s.bwd_tag}
     checks = []
     first = runs[0]
     rows = {row.node.name: row for row in analysis.rows}
@@ -218,27 +229,3 @@ def compare(analysis, report, runs: list) -> list[LayerCheck]:
                 c.backward.ok = None  # underflow: see `compare`'s docstring
         checks.append(c)
     return checks
-
-
-def parse_size(text: str) -> int | None:
-    """'2GB', '512MB', '1.5GiB', '1000000' → bytes: kB/KB, MB, GB, TB are powers of 10 (as netcalc
-    prints memory: MB = 10⁶ bytes), KiB, MiB, GiB, TiB powers of 2."""
-    t = text.strip().upper().replace("_", "").replace(",", "")
-    units = {"KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40,
-             "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "B": 1}  # fmt: skip
-    for suffix, mult in units.items():
-        if t.endswith(suffix):
-            t, scale = t[: -len(suffix)].strip(), mult
-            break
-    else:
-        scale = 1
-    from decimal import Decimal, InvalidOperation
-
-    try:  # in decimal, so that 1.1GB is 1,100,000,000 bytes exactly
-        number = Decimal(t)
-    except InvalidOperation:
-        return None
-    if not number.is_finite() or not -30 < number.adjusted() < 30:  # "inf", "1e999999999", "1e-99999"
-        return None
-    value = number * scale
-    return int(value) if value == int(value) else None  # no fraction of a byte

@@ -17,10 +17,10 @@ import pytest
 from cli_run import ROOT
 
 from netcalc import cliargs, spec, yamlsrc
+from netcalc.amounts import parse_set
 from netcalc.diagnostics import Diagnostics
 from netcalc.sizes import parse_sweep
 from netcalc.spec import load
-from netcalc.symbols import parse_set
 
 CASES = ROOT / "tests" / "cli_cases" / "specs"
 WITH_BLOCKS = sorted(p for p in (ROOT / "specs").glob("*.yaml") if "blocks:" in p.read_text(encoding="utf-8"))

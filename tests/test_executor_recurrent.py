@@ -481,3 +481,22 @@ def test_pytorch_gru_reset_before_is_refused(tmp_path):
     node.args = {**node.args, "reset_after": False}
     with pytest.raises(ValueError, match="Keras-only"):
         RECURRENT_KERNELS["gru"].build(node, [(3, 2)], Env("pytorch"))
+
+
+def test_a_broken_kernel_module_fails_the_kernel_table(monkeypatch):
+    """kernels.py once swallowed an ImportError of recurrent.py, leaving lstm/gru/rnn/embedding
+    without a kernel and no word said. A recurrent module that cannot be imported (here: marked as
+    failed in sys.modules, which makes `from .recurrent import …` raise ImportError) must fail the
+    import of the kernel table itself."""
+    import importlib
+    import sys
+
+    import netcalc.executor.kernels as kernels
+
+    monkeypatch.setitem(sys.modules, "netcalc.executor.recurrent", None)
+    monkeypatch.delitem(sys.modules, "netcalc.executor.kernels")
+    with pytest.raises(ImportError):
+        importlib.import_module("netcalc.executor.kernels")
+    monkeypatch.undo()
+    sys.modules["netcalc.executor.kernels"] = kernels  # the table every other test uses
+    assert {"lstm", "gru", "rnn", "embedding"} <= set(kernels.KERNELS)

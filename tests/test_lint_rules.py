@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from cli_run import ROOT, netcalc
 
-from netcalc.lint import CODES
+from netcalc.codes import CODES
 
 CASES = ROOT / "tests" / "lint_rules"
 NAME = re.compile(r"^(?P<code>[EWB][0-9]{3})_(?P<kind>fires|quiet)")

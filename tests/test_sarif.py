@@ -19,8 +19,9 @@ import pytest
 from cli_run import ROOT, netcalc
 
 from netcalc import __version__
+from netcalc.codes import CODES
 from netcalc.diagnostics import Diagnostic, Loc
-from netcalc.lint import CODES, RULES
+from netcalc.lint import RULES
 from netcalc.sarif import sarif_log
 
 jsonschema = pytest.importorskip("jsonschema")
@@ -168,7 +169,7 @@ def test_warnings_and_errors_match_the_text_format(tmp_path):
     assert results(log)[0][5] == "1,188 parameters, over the budget of 1,000 by 188 (18.8%)"
     by_id = rules(log)
     assert list(by_id) == ["B501", "W403", "E201"]
-    assert by_id["W403"]["shortDescription"]["text"] == RULES["W403"][1]
+    assert by_id["W403"]["shortDescription"]["text"] == CODES["W403"]
     assert by_id["B501"]["defaultConfiguration"]["level"] == "error"
     assert by_id["W403"]["defaultConfiguration"]["level"] == "warning"
     for r in log["runs"][0]["results"]:
@@ -234,11 +235,18 @@ def test_notes_and_layer_are_kept():
     assert result["properties"] == {"layer": "conv2d_1"}
 
 
-def test_every_code_the_readme_lists_has_a_description():
+def test_the_readme_lists_every_code_of_the_table():
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     listed = set(re.findall(r"^\| ([EWB]\d{3})\b", text, re.M))
     for first, last in re.findall(r"\b([EWB]\d{3})–([EWB]\d{3})\b", text):  # W401–W406
         listed |= {f"{first[0]}{n}" for n in range(int(first[1:]), int(last[1:]) + 1)}
     assert len(listed) >= 40
     assert listed <= set(CODES), sorted(listed - set(CODES))
+    assert set(CODES) <= listed, f"codes the README's tables do not list: {sorted(set(CODES) - listed)}"
     assert all(CODES[code] for code in listed)
+
+
+def test_every_lint_rule_reports_a_code_of_the_table():
+    """lint.RULES maps a code to its rule; the code's description is netcalc.codes.CODES's."""
+    assert set(RULES) <= set(CODES)
+    assert all(callable(rule) for rule in RULES.values())

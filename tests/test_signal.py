@@ -424,9 +424,9 @@ def test_pytorch_default_linear_relu_stack_is_bias_dominated():
     for depth, s in enumerate(dense, start=1):
         expected = qs + (q1 - qs) * 6.0 ** (-(depth - 1))
         assert s.q == pytest.approx(expected, rel=1e-12)
-        assert s.info["bias_fraction"] == pytest.approx((1 / (3 * n)) / expected, rel=1e-12)
+        assert s.info.bias_fraction == pytest.approx((1 / (3 * n)) / expected, rel=1e-12)
         assert s.fwd_tag == "E"
-    assert dense[-1].info["bias_fraction"] == pytest.approx(5 / 6, rel=1e-6)
+    assert dense[-1].info.bias_fraction == pytest.approx(5 / 6, rel=1e-6)
 
 
 def test_pytorch_default_stack_forgets_its_input():
@@ -517,7 +517,7 @@ def test_transposed_conv_alternating_counts(extra, pad, n_out):
     c = _tcount(8, 3, 2, pad, n_out)
     assert s.out.q.shape == (n_out, n_out)
     assert np.allclose(s.out.q, 0.16 * np.outer(c, c), rtol=REL, atol=0)
-    lo, hi = s.info["spread"]
+    lo, hi = s.info.spread
     assert (lo, hi) == pytest.approx((0.16, 0.64), rel=REL)
     assert hi / lo == pytest.approx(4.0, rel=REL)
     block = np.round(s.out.q[2:4, 2:4] / 0.16, 12)
@@ -759,7 +759,7 @@ def test_shortcut_keeps_the_rectified_distribution_for_the_next_relu():
     r1 = np.maximum(a1, 0)
     assert by["r1"].q / by["a1"].q == pytest.approx(float((r1 * r1).mean() / (a1 * a1).mean()), rel=STREAM_REL)
     assert by["r1"].out.mu == pytest.approx(float(r1.mean()), rel=STREAM_REL)
-    assert by["r1"].info["dgain"] == pytest.approx(float((a1 > 0).mean()), rel=STREAM_REL)
+    assert by["r1"].info.dgain == pytest.approx(float((a1 > 0).mean()), rel=STREAM_REL)
     assert by["r1"].out.mfrac * by["r1"].q == pytest.approx(by["r1"].out.mu ** 2, rel=1e-9)
 
 
@@ -908,7 +908,7 @@ def test_lstm_gate_pre_activation_pytorch():
     layers:
       - {op: lstm, units: 8}
     """)
-    gates = rep.layers[0].info["gates_step1"]
+    gates = rep.layers[0].info.gates_step1
     for _e1, _e2, _d2, v, mu in gates:
         assert v + mu * mu == pytest.approx(5 / 24, rel=REL)
     i, _f, g, _o = gates
@@ -929,7 +929,7 @@ def test_lstm_gate_pre_activation_keras_forget_bias():
     layers:
       - {op: lstm, units: 8}
     """)
-    i, f, g, o = rep.layers[0].info["gates_step1"]
+    i, f, g, o = rep.layers[0].info.gates_step1
     for gate in (i, g, o):
         assert gate[3] == pytest.approx(6 / 35, rel=REL) and gate[4] == 0.0
     assert f[3] == pytest.approx(6 / 35, rel=REL) and f[4] == 1.0
@@ -1016,7 +1016,7 @@ def test_alexnet_lite_n01_explodes_and_saturates():
     assert "100%" in w303[0].message
     # the sigmoid's input: q ≈ 2e15, so P(|x| > 4) = 2Φ(−4/√q) = 1 − 1.4e-7
     sig = rep.by_name["dense_3.sigmoid"]
-    frac = sig.info["saturation"][0]
+    frac = sig.info.saturation[0]
     assert frac == pytest.approx(2 * Phi1(-4 / math.sqrt(sig.q_in)), abs=1e-9)
     assert frac > 0.999
 
@@ -1146,3 +1146,18 @@ def test_plot_without_matplotlib_names_the_extra(tmp_path):
     assert r.returncode == 2
     assert "netcalc[plot]" in r.stderr
     assert not out.exists()
+
+
+def test_a_rule_report_field_must_be_declared():
+    """Info is a declared record: a misspelt field is an AttributeError, read or written (the
+    string-key blackboard it replaces gave None for a typo, and kept a misspelt write unread)."""
+    from netcalc.signal_rules import Info
+
+    info = Info()
+    assert info.bias_fraction is None and info.gmean == 0.0  # not reported; no gradient part yet
+    with pytest.raises(AttributeError):
+        info.bias_fractoin  # noqa: B018
+    with pytest.raises(AttributeError):
+        info.bias_fractoin = 0.5
+    info.bias_fraction = 0.5
+    assert info.bias_fraction == 0.5

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from cli_run import ROOT, netcalc
 
-from netcalc.verify import Figure, compare, parse_size
+from netcalc.amounts import parse_size
+from netcalc.verify import Figure, compare
 
 SPECS = sorted(p.stem for p in (ROOT / "specs").glob("*.yaml"))
 HEAVY = {"resnet101", "resnet152", "resnet1202-cifar", "vgg11", "vgg13", "vgg16", "vgg19", "resnet50", "resnet34",

@@ -2,8 +2,8 @@
 what it needs beyond the node's arguments (its dimensionality, max or average) where it is
 registered: no kernel reads it from the op's name.
 
-The recurrent kernels (embedding, rnn, lstm, gru) live in `recurrent.py` and are merged in when
-that module is present.
+The recurrent kernels (embedding, rnn, lstm, gru) live in `recurrent.py`, whose table is merged in;
+a module that fails to import fails the executor (never a silently missing kernel).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from .k_basic import (
 )
 from .k_conv import ConvKernel, ConvTransposeKernel, ShortcutKernel
 from .k_pool import GlobalPoolKernel, PoolKernel
+from .recurrent import RECURRENT_KERNELS
 
 _act = ActKernel()
 _reshape = ReshapeKernel()
@@ -66,10 +67,5 @@ KERNELS: dict[str, Kernel] = {
     "concat": _merge,
     "shortcut": ShortcutKernel(),
 }
-
-try:
-    from .recurrent import RECURRENT_KERNELS
-except ImportError:
-    RECURRENT_KERNELS = {}
 
 KERNELS.update(RECURRENT_KERNELS)

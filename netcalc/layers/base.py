@@ -56,10 +56,38 @@ class Tensor:
         return f"Tensor({self.name!r}, {self.shape!r}, trainable={self.trainable}, kind={self.kind!r})"
 
 
-class Geometry(dict):
-    """Whatever `resolve` worked out, readable as attributes."""
+class Geometry:
+    """Whatever `resolve` worked out, as a frozen record: the fields are given once, read as
+    attributes, and a name that was not given is an AttributeError (never a silent None). Frozen,
+    because the engine gives one node's geometry to every identical repetition of it (the memo in
+    netcalc.analyze); and so it holds numbers, shapes and flags only, never a Ctx, which belongs to
+    the node that resolved it.
 
-    __getattr__ = dict.__getitem__
+    One record class for every layer type rather than a dataclass per type: the layer modules are
+    imported on every start-up (each dataclass costs about a millisecond to create), and one type
+    resolves to different fields by its arguments (the pools and convolutions by their rank)."""
+
+    def __init__(self, **fields) -> None:
+        self.__dict__.update(fields)
+
+    def __getattr__(self, name: str):  # only reached when `name` is no field
+        if name.startswith("__"):  # copy, pickle and friends probe for optional hooks
+            raise AttributeError(name)
+        raise AttributeError(f"this geometry has no field {name!r} (its fields: {', '.join(self.__dict__)})")
+
+    def __setattr__(self, name: str, value) -> None:
+        raise AttributeError(f"a geometry is frozen: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"a geometry is frozen: cannot delete {name!r}")
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Geometry) and self.__dict__ == other.__dict__
+
+    __hash__ = None  # its fields may be lists; equal geometries compare equal
+
+    def __repr__(self) -> str:
+        return "Geometry(" + ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items()) + ")"
 
 
 class Ctx:
@@ -245,7 +273,7 @@ class LayerType:
         return []
 
     def sig_forward(self, g: Geometry, ins: list, env) -> tuple:
-        """Signal statistics of the output (netcalc.signal.Sig) and the rule's tag: unchanged [E]
+        """Signal statistics of the output (netcalc.signal_rules.Sig) and the rule's tag: unchanged [E]
         by default (a layer that moves and scales nothing)."""
         return ins[0].like(ins[0].q, pre=ins[0].pre), "E"
 

@@ -148,12 +148,12 @@ class Conv(LayerType):
             pads=pads,
             outs=tuple(outs),
             bias=a["bias"],
-            ctx=ctx,
+            out_shape=ctx.join(filters, tuple(outs)),
         )
 
     def output_shape(self, g):
         """(C_out, *out) in the spec's layout."""
-        return g.ctx.join(g.c_out, g.outs)
+        return g.out_shape
 
     def params(self, g, ctx):
         """weight C_out × C_in/groups × k…, bias C_out (both trainable)."""
@@ -176,7 +176,7 @@ class Conv(LayerType):
         """[E] q_out(p) = Var(w)·(C_in/groups)·Σ over the kernel's taps of q_in(p·s + i·d − pad) + E[b²]:
         He et al. 2015's n·Var(w)·E[x²], counted per position so that zero padding loses exactly the
         taps that fall outside (k = 3, pad 1: a factor (1 − 2/(3H))(1 − 2/(3W)) on average)."""
-        from ..signal import linear_out
+        from ..signal_rules import linear_out
 
         x = ins[0]
         summed = env.window_sum(env.fit(x.q, g.ns), g.ks, g.ss, g.ds, g.pads, g.outs)
@@ -188,7 +188,7 @@ class Conv(LayerType):
         transpose of the forward count: k²/s² outputs per input on average with stride s; it rests on
         the gradient-independence assumption, exact at infinite width)."""
         back = env.window_scatter(env.fit(r, g.outs), g.ks, g.ss, g.ds, g.pads, g.ns)
-        return [env.info["wv"] * (g.c_out // g.groups) * back], "MF"
+        return [env.info.wv * (g.c_out // g.groups) * back], "MF"
 
     def flops(self, g):
         """2 per MAC, plus one add per output element for the bias."""
@@ -345,13 +345,13 @@ class ConvTranspose(LayerType):
                 ctx.error("E201", f"output {AXIS_NAMES[2][i]} {out} is below 1", "padding")
                 return None
             outs.append(out)
-        return Geometry(
-            c_in=c_in, c_out=c_out, groups=groups, ns=ns, ks=ks, ss=ss, ds=ds, outs=tuple(outs), bias=a["bias"], ctx=ctx
-        )
+        outs = tuple(outs)
+        return Geometry(c_in=c_in, c_out=c_out, groups=groups, ns=ns, ks=ks, ss=ss, ds=ds, outs=outs, bias=a["bias"],
+                        padding=pad, out_shape=ctx.join(c_out, outs))  # fmt: skip
 
     def output_shape(self, g):
         """(C_out, *out) in the spec's layout."""
-        return g.ctx.join(g.c_out, g.outs)
+        return g.out_shape
 
     def params(self, g, ctx):
         """weight C_in × C_out/groups × k… (PyTorch) or k… × C_out × C_in (Keras), bias C_out."""
@@ -372,7 +372,7 @@ class ConvTranspose(LayerType):
         pads = []
         for n, k, s, d, out in zip(g.ns, g.ks, g.ss, g.ds, g.outs, strict=True):
             full = (n - 1) * s + d * (k - 1) + 1
-            pad = g.ctx.node.args.get("padding")
+            pad = g.padding
             pb = pad[len(pads)][0] if isinstance(pad, tuple) else max(full - out, 0) // 2 if pad == "same" else 0
             pads.append((pb, 0))
         return pads
@@ -383,19 +383,19 @@ class ConvTranspose(LayerType):
         by position (k = 3, s = 2 in 2-D: 4/2/2/1), which the map keeps (mean, min and max shown)."""
         import numpy as np
 
-        from ..signal import linear_out
+        from ..signal_rules import linear_out
 
         x = ins[0]
         summed = env.window_scatter(env.fit(x.q, g.ns), g.ks, g.ss, g.ds, self._pads(g), g.outs)
         out, tag = linear_out(env, x, summed, g.c_in // g.groups, g.c_in // g.groups * prod(g.ks), g.bias, g.outs)
         if out.q.size:
-            env.info["spread"] = (float(np.min(out.q)), float(np.max(out.q)))
+            env.info.spread = (float(np.min(out.q)), float(np.max(out.q)))
         return out, tag
 
     def sig_backward(self, g, ins, out, r, env):
         """[MF] r_in(j) = Var(w)·(C_out/groups)·Σ over the taps of r_out(j·s + i·d − pad)."""
         back = env.window_sum(env.fit(r, g.outs), g.ks, g.ss, g.ds, self._pads(g), g.ns)
-        return [env.info["wv"] * (g.c_out // g.groups) * back], "MF"
+        return [env.info.wv * (g.c_out // g.groups) * back], "MF"
 
     def flops(self, g):
         """2 per MAC, plus one add per output element for the bias."""

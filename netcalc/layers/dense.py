@@ -52,7 +52,7 @@ class Dense(LayerType):
     def sig_forward(self, g, ins, env):
         """[E] q_out = Var(w)·n_in·q_in + E[b²] at every position (He et al. 2015, eq. 7), for any
         input distribution as long as the weights are zero-mean and independent of it."""
-        from ..signal import linear_out
+        from ..signal_rules import linear_out
 
         x = ins[0]
         pos = env.positions(self.output_shape(g))
@@ -60,7 +60,7 @@ class Dense(LayerType):
 
     def sig_backward(self, g, ins, out, r, env):
         """[MF] r_in = Var(w)·units·r_out (gradient independence, exact at infinite width)."""
-        return [env.info["wv"] * g.units * r], "MF"
+        return [env.info.wv * g.units * r], "MF"
 
     def flops(self, g):
         """2 per MAC, plus one add per output element for the bias."""

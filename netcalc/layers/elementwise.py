@@ -36,11 +36,11 @@ class Activation(ParameterFree):
 
     def resolve(self, a, shapes, ctx):
         """Elementwise: any shape."""
-        g = Geometry(shape=shapes[0])
+        slope = 0.0  # the slope below 0: leaky_relu's (PyTorch LeakyReLU: 0.01; Keras LeakyReLU: 0.3)
         if self.op == "leaky_relu":
-            # PyTorch LeakyReLU: 0.01; Keras LeakyReLU: 0.3
             slope = a.get("negative_slope")
-            g["negative_slope"] = slope if slope is not None else (0.3 if ctx.keras else 0.01)
+            slope = slope if slope is not None else (0.3 if ctx.keras else 0.01)
+        g = Geometry(shape=shapes[0], negative_slope=slope)
         if self.op == "softmax":
             axis = a.get("axis", -1)
             if not -len(shapes[0]) <= axis < len(shapes[0]):
@@ -77,11 +77,11 @@ class Activation(ParameterFree):
         if op == "softmax":
             n = g.shape[env.row.node.args.get("axis", -1)]
             p2, dgain, sat = m.softmax_moments(n, mu, var)
-            env.info["dgain"] = dgain
-            env.info["softmax_saturation"] = sat
-            env.info["logit_std"] = math.sqrt(var)
+            env.info.dgain = dgain
+            env.info.softmax_saturation = sat
+            env.info.logit_std = math.sqrt(var)
             return Sig_like(x, np.full(q.shape, p2), 1.0 / n, 1.0, 1.0), "A"
-        args = {"negative_slope": g.get("negative_slope", 0.0), **ctx_args(env)}
+        args = {"negative_slope": g.negative_slope, **ctx_args(env)}
         m1, m2, d2 = m.activation_moments(op, args, mu, q)
         out_samples = None
         symmetric = mu == 0 and op in ("relu", "leaky_relu")  # the closed form holds for any symmetric input
@@ -93,17 +93,17 @@ class Activation(ParameterFree):
             m1, m2 = np.full_like(q, float((w * fv).sum())), q * ratio
             d2 = np.full_like(q, float((w * dphi(v) ** 2).sum()))
             out_samples = (fv, w)
-        env.info["d2"] = d2
-        env.info["dgain"] = float(np.mean(d2)) if np.size(d2) else float("nan")
+        env.info.d2 = d2
+        env.info.dgain = float(np.mean(d2)) if np.size(d2) else float("nan")
         slope = m.slope_mean(op, args, mu, qm)  # E[φ']: a channel's mean gradient goes through as E[φ']·mean
-        env.info["slope_ratio"] = slope * slope / env.info["dgain"] if env.info["dgain"] > 0 else 0.0
+        env.info.slope_ratio = slope * slope / env.info.dgain if env.info.dgain > 0 else 0.0
         q2 = float(np.mean(m2)) if np.size(m2) else 0.0
         mean1 = float(np.mean(m1)) if np.size(m1) else 0.0
         if op in self.SATURATION:
             t = self.SATURATION[op]
             s = math.sqrt(var) if var > 0 else 0.0
             frac = (m.ncdf((-t - mu) / s) + m.ncdf((mu - t) / s)) if s > 0 else float(abs(mu) > t)
-            env.info["saturation"] = (float(frac), t, env.info["dgain"])
+            env.info.saturation = (float(frac), t, env.info.dgain)
         if op == "relu" and mu == 0:
             corr = m.relu_kernel(x.corr)
             tag = "E"
@@ -134,31 +134,30 @@ class Activation(ParameterFree):
         atoms, see signal._backward: a residual stream read by the next block's skip), r_in =
         E[φ'(x)²·h(x)]·r_out on the atoms of x, and x's own profile is φ'²·h renormalised [MF]."""
         if self.op == "identity":
-            env.info["rprof_in"] = [env.info.get("rprof")]
+            env.info.rprof_in = [env.info.rprof]
             return [r], "E"
-        d2 = env.info.get("d2")
+        d2 = env.info.d2
         if self.op == "softmax" or d2 is None:
-            return [env.info["dgain"] * r], "A"
+            return [env.info.dgain * r], "A"
         tag = "E" if self.op in ("relu", "leaky_relu") and ins[0].mu == 0 else "MF"
-        env.info["gmean_in"] = [env.info.get("gmean", 0.0) * env.info.get("slope_ratio", 1.0)]
-        if "argmax_factor" in env.info:  # read by a max pool: the gradient comes back at the maxima
-            return [d2 * r * env.info["argmax_factor"]], "A"
-        h = env.info.get("rprof")
+        env.info.gmean_in = [env.info.gmean * env.info.slope_ratio]
+        if env.info.argmax_factor is not None:  # read by a max pool: the gradient comes back at the maxima
+            return [d2 * r * env.info.argmax_factor], "A"
+        h = env.info.rprof
         if out.samples is not None or out.pre is not None:
             import numpy as np
 
-            from ..signal import quantiles
+            from ..signal_rules import quantiles
 
             v, w = quantiles(ins[0])  # the output's atoms are φ of these, one for one
             flat_in = h is None  # no reader depends on the value: r_in as above, its profile φ'² for the readers before
             h = np.ones(len(v)) if flat_in else h
             if len(v) == len(h):
-                _, dphi = env.moments.function(self.op, {"negative_slope": g.get("negative_slope", 0.0),
-                                                         **ctx_args(env)})  # fmt: skip
+                _, dphi = env.moments.function(self.op, {"negative_slope": g.negative_slope, **ctx_args(env)})
                 dv = dphi(v) ** 2
                 flat, tilted = float((w * dv).sum()), float((w * dv * h).sum())
                 if flat > 0 and tilted > 0:
-                    env.info["rprof_in"] = [dv * h / tilted]
+                    env.info.rprof_in = [dv * h / tilted]
                     if flat_in:
                         return [d2 * r], tag
                     return [d2 * r * (tilted / flat)], "MF"
@@ -251,7 +250,7 @@ class Dropout(ParameterFree):
     def sig_backward(self, g, ins, out, r, env):
         """[E] r/(1 − rate): the same mask and scale on the way back (a channel's mean gradient stays)."""
         keep = 1 - env.row.node.args["rate"]
-        env.info["gmean_in"] = [env.info.get("gmean", 0.0) * keep]
+        env.info.gmean_in = [env.info.gmean * keep]
         return [r / keep], "E"
 
     def flops(self, g):

@@ -88,7 +88,7 @@ class Elementwise(ParameterFree):
             mc2 = sum(x.mfrac * x.mean for x in ins) + 2 * cross
             corr = sum(x.corr * x.mean for x in ins) + 2 * cross
             tag = "E" if sum(1 for m in mus if m) <= 1 else "A"
-            from ..signal import quantiles, sum_quantiles
+            from ..signal_rules import quantiles, sum_quantiles
 
             samples = quantiles(ins[0])  # one element's distribution: a sum of independent terms
             for other in ins[1:]:
@@ -117,10 +117,10 @@ class Elementwise(ParameterFree):
             if self.op == "multiply":
                 ri = ri * float(np.prod([o.mean for j, o in enumerate(ins) if j != i]))
             rs.append(ri)
-        h = env.info.get("rprof")
+        h = env.info.rprof
         same = all(tuple(s) == tuple(g.shape) for s in shapes)
         if self.op == "add" and h is not None and same and out.samples is not None and len(h) == len(out.samples[0]):
-            from ..signal import quantiles, sum_profile, sum_quantiles
+            from ..signal_rules import quantiles, sum_profile, sum_quantiles
 
             atoms = [quantiles(x) for x in ins]
             profiles = []
@@ -130,7 +130,7 @@ class Elementwise(ParameterFree):
                     if j != i:
                         others = a if others is None else sum_quantiles(others, a)
                 profiles.append(sum_profile(out.samples, h, atoms[i], others))
-            env.info["rprof_in"] = profiles
+            env.info.rprof_in = profiles
         return rs, "E" if self.op == "add" else "A"
 
     def flops(self, g):
@@ -253,11 +253,11 @@ class Shortcut(LayerType):
         project = mode == "C" or (mode == "B" and (filters != c_in or s != 1))
         outs = tuple(-(-n // s) for n in ns)
         return Geometry(c_in=c_in, c_out=filters, ns=ns, s=s, mode=mode, project=project, outs=outs,
-                        bn=a["batchnorm"], ctx=ctx)  # fmt: skip
+                        bn=a["batchnorm"], out_shape=ctx.join(filters, outs))  # fmt: skip
 
     def output_shape(self, g):
         """(filters, ceil(H/s), ceil(W/s))."""
-        return g.ctx.join(g.c_out, g.outs)
+        return g.out_shape
 
     def params(self, g, ctx):
         """None for A and identity; the projection's 1×1 weight and its batchnorm otherwise."""
@@ -305,7 +305,7 @@ class Shortcut(LayerType):
             ratio = g.c_in / g.c_out
             if ratio == 1:
                 return x.like(sub, pre=x.pre, samples=x.samples), "E"
-            from ..signal import quantiles
+            from ..signal_rules import quantiles
 
             v, w = quantiles(x)
             samples = (np.concatenate([v, [0.0]]), np.concatenate([w * ratio, [1 - ratio]]))
@@ -313,10 +313,10 @@ class Shortcut(LayerType):
         kt = env.tensor("kernel", "weight")
         _, wv = env.init("", "kernel", kt.shape)
         q = wv * g.c_in * sub
-        env.info["wv"] = wv
+        env.info.wv = wv
         if g.bn:
             var = max(float(q.mean()) * (1 - x.mfrac), 1e-300)
-            env.info["bn_var"] = var + 1e-5
+            env.info.bn_var = var + 1e-5
             q = q / float(q.mean()) * (var / (var + 1e-5))
             return x.like(np.asarray(q), mu=0.0, mfrac=0.0, gauss=True), "E"
         return x.like(q, mu=0.0, gauss=True), "E"
@@ -331,22 +331,22 @@ class Shortcut(LayerType):
         r = env.fit(r, g.outs)
         back = np.zeros(g.ns)
         if not g.project:
-            h = env.info.get("rprof")
+            h = env.info.rprof
             if h is not None and g.c_out != g.c_in:
-                from ..signal import quantiles
+                from ..signal_rules import quantiles
 
                 v, w = quantiles(ins[0])
                 if len(h) == len(v) + 1:  # the input's atoms, then the zero channels' atom
                     real = float((w * h[: len(v)]).sum())
                     if real > 0:
-                        env.info["rprof_in"] = [h[: len(v)] / real]
+                        env.info.rprof_in = [h[: len(v)] / real]
                         back[:: g.s, :: g.s] = r * real
                         return [back], "MF"
             elif h is not None:
-                env.info["rprof_in"] = [h]
+                env.info.rprof_in = [h]
             back[:: g.s, :: g.s] = r
             return [back], "E"
-        scale = env.info["wv"] * g.c_out / env.info.get("bn_var", 1.0)
+        scale = env.info.wv * g.c_out / (env.info.bn_var if env.info.bn_var is not None else 1.0)
         if g.bn:
             from .norm import bn_keep
 

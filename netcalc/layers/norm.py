@@ -12,7 +12,7 @@ def bn_keep(env) -> float:
     """The part of the gradient batchnorm's batch statistics leave (see BatchNorm.sig_backward)."""
     if not env.batch:
         return 1.0
-    return max(1 - env.info.get("gmean", 0.0) / env.batch, 0.0)
+    return max(1 - env.info.gmean / env.batch, 0.0)
 
 
 class BatchNorm(LayerType):
@@ -68,7 +68,7 @@ class BatchNorm(LayerType):
         mc2 = x.mfrac * qm
         var = max(qm - mc2, 1e-300)
         scale = var / (var + eps)
-        env.info["bn_var"] = var + eps
+        env.info.bn_var = var + eps
         q = x.q / qm * scale if qm > 0 else x.q * 0 + scale
         corr = max(x.corr * qm - mc2, 0.0) / var
         return x.like(q, mu=0.0, mfrac=0.0, corr=corr, gauss=True), "E"
@@ -79,7 +79,7 @@ class BatchNorm(LayerType):
         gradient: gmean/B of r, gmean the part of r that is uniform over a sample's positions (1 after
         a global average pool) [A]."""
         keep = bn_keep(env)
-        return [r * keep / env.info["bn_var"]], "A"
+        return [r * keep / env.info.bn_var], "A"
 
     def macs(self, g):
         """0: the scale γ/σ multiplies elementwise, no weight product."""
@@ -137,13 +137,13 @@ class LayerNorm(LayerType):
         x = ins[0]
         eps = env.row.node.args["eps"]
         v = max(x.mean - x.mu * x.mu, 1e-300)
-        env.info["ln_var"] = v + eps
+        env.info.ln_var = v + eps
         return x.like(x.q * 0 + v / (v + eps), mu=0.0, mfrac=0.0, corr=max(x.corr * x.mean - x.mu**2, 0) / v,
                       gauss=True), "A"  # fmt: skip
 
     def sig_backward(self, g, ins, out, r, env):
         """[A] r_in ≈ r_out/(v + ε)."""
-        return [r / env.info["ln_var"]], "A"
+        return [r / env.info.ln_var], "A"
 
     def macs(self, g):
         """0: γ multiplies elementwise, no weight product."""

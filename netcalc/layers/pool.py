@@ -64,11 +64,12 @@ class Pool(ParameterFree):
         outs = window_outs(ns, ks, ss, ds, pads, a["ceil_mode"], ctx, "kernel")
         if outs is None:
             return None
-        return Geometry(c=c, ns=ns, ks=ks, ss=ss, ds=ds, pads=pads, outs=tuple(outs), ctx=ctx)
+        outs = tuple(outs)
+        return Geometry(c=c, ns=ns, ks=ks, ss=ss, ds=ds, pads=pads, outs=outs, out_shape=ctx.join(c, outs))
 
     def output_shape(self, g):
         """(C, *out) in the spec's layout."""
-        return g.ctx.join(g.c, g.outs)
+        return g.out_shape
 
     def _inside(self, g, env):
         """Per output position: how many taps fall on the real input (not on padding)."""
@@ -87,7 +88,7 @@ class Pool(ParameterFree):
 
         import numpy as np
 
-        from ..signal import stride_corr, window_corr
+        from ..signal_rules import stride_corr, window_corr
 
         x = ins[0]
         qmap = env.fit(x.q, g.ns)
@@ -99,7 +100,7 @@ class Pool(ParameterFree):
             s1 = env.window_sum(qmap, g.ks, g.ss, g.ds, g.pads, g.outs)
             s2 = env.window_sum(np.sqrt(qmap), g.ks, g.ss, g.ds, g.pads, g.outs)
             m = inside if env.keras else np.full(g.outs, float(prod(g.ks)))
-            env.info["divisor"] = m
+            env.info.divisor = m
             q = (s1 + rho * (s2 * s2 - s1)) / (m * m)
             frac = float((inside / m).mean())
             qm = float(q.mean())
@@ -124,8 +125,8 @@ class Pool(ParameterFree):
         if dphi is not None:  # backward: the gradient lands on each window's maximum
             _, at_max = mom.max_moments(dphi, k, mu, math.sqrt(var), rho)
             _, _, everywhere = mom.activation_moments(x.pre[0], x.pre[1], mu, base.mean)
-            env.info["argmax_factor"] = at_max / float(everywhere) if float(everywhere) > 0 else 1.0
-        env.info["max_ratio"] = ratio
+            env.info.argmax_factor = at_max / float(everywhere) if float(everywhere) > 0 else 1.0
+        env.info.max_ratio = ratio
         q = ratio * env.window_sum(qmap, g.ks, g.ss, g.ds, g.pads, g.outs) / np.maximum(inside, 1)
         qm = float(q.mean())
         mfrac = min(max(e1 * e1 / qm, x.mfrac), 1.0) if qm > 0 else 0.0
@@ -139,19 +140,19 @@ class Pool(ParameterFree):
         import numpy as np
 
         r = env.fit(r, g.outs)
-        gmean = env.info.get("gmean", 0.0)
+        gmean = env.info.gmean
         if self.kind == "avg":
-            m = env.info["divisor"]
+            m = env.info.divisor
             back = env.window_scatter(r / (m * m), g.ks, g.ss, g.ds, g.pads, g.ns)
             cover = float(np.mean(env.window_scatter(1 / m, g.ks, g.ss, g.ds, g.pads, g.ns)))
-            env.info["gmean_in"] = [
+            env.info.gmean_in = [
                 min(gmean * cover * cover * float(np.mean(r)) / max(float(np.mean(back)), 1e-300), 1.0)
             ]
             return [back], "A"
         inside = self._inside(g, env)
         back = env.window_scatter(r / inside, g.ks, g.ss, g.ds, g.pads, g.ns)
         ratio = prod(g.outs) / prod(g.ns)
-        env.info["gmean_in"] = [min(gmean * ratio * ratio * float(np.mean(r)) / max(float(np.mean(back)), 1e-300), 1.0)]
+        env.info.gmean_in = [min(gmean * ratio * ratio * float(np.mean(r)) / max(float(np.mean(back)), 1e-300), 1.0)]
         return [back], "A"
 
     def flops(self, g):
@@ -201,11 +202,12 @@ class GlobalPool(ParameterFree):
         if not ctx.need_rank(shape, self.nd + 1, f"a {self.nd}-D feature map"):
             return None
         c, ns = ctx.split(shape)
-        return Geometry(c=c, ns=ns, keepdims=a["keepdims"], ctx=ctx)
+        out_shape = ctx.join(c, (1,) * self.nd) if a["keepdims"] else (c,)
+        return Geometry(c=c, ns=ns, keepdims=a["keepdims"], out_shape=out_shape)
 
     def output_shape(self, g):
         """(C), or (C, 1, …) with keepdims."""
-        return g.ctx.join(g.c, (1,) * self.nd) if g.keepdims else (g.c,)
+        return g.out_shape
 
     def sig_forward(self, g, ins, env):
         """Average over N positions: E[GAP²] ≈ ρ_∞·q + (1 − ρ_∞)·q/N with ρ_∞ the part of q that is the
@@ -234,7 +236,7 @@ class GlobalPool(ParameterFree):
             _, dphi = env.moments.function(op, args)
             _, at_max = env.moments.max_moments(dphi, n, z.mu, math.sqrt(zv), zr)
             everywhere = float(env.moments.activation_moments(op, args, z.mu, z.mean)[2])
-            env.info["argmax_factor"] = at_max / everywhere if everywhere > 0 else 1.0
+            env.info.argmax_factor = at_max / everywhere if everywhere > 0 else 1.0
         else:
             e1, e2 = env.moments.max_moments(lambda v: v, n, mu, math.sqrt(var), rho)
         return x.like(np.full(pos, e2), mu=e1, mfrac=min(e1 * e1 / e2, 1.0) if e2 > 0 else 0.0, corr=0.0), "A"
@@ -246,7 +248,7 @@ class GlobalPool(ParameterFree):
 
         n = prod(g.ns)
         rm = float(np.mean(r))
-        env.info["gmean_in"] = [1.0]  # the same gradient at every position of a sample's channel
+        env.info.gmean_in = [1.0]  # the same gradient at every position of a sample's channel
         if self.kind == "avg":
             return [np.full(g.ns, rm / (n * n))], "E"
         return [np.full(g.ns, rm / n)], "A"

@@ -91,7 +91,7 @@ class Embedding(LayerType):
         (PyTorch N(0, 1): 1; Keras U(±0.05): 8.3e−4), whatever the ids."""
         import numpy as np
 
-        from ..signal import Sig
+        from ..signal_rules import Sig
 
         mean, var = env.init("init", "embedding", (g.vocab, g.dim))
         q = var + mean * mean
@@ -358,7 +358,7 @@ class Recurrent(LayerType):
         (each gate gets ¼ of ‖h‖²), zero bias with the forget slice at 1."""
         import numpy as np
 
-        from ..signal import Sig
+        from ..signal_rules import Sig
 
         x = ins[0]
         qx = np.atleast_1d(env.fit(x.q, (g.steps,)))
@@ -388,17 +388,17 @@ class Recurrent(LayerType):
             if len(dirs) == 2:
                 last.append(dirs[1]["qh"][-1] if env.keras else dirs[1]["qh_time"][-1])
             q = np.asarray(self._merge([np.asarray(v) for v in last], g.merge))
-        env.info["runs"] = runs
+        env.info.runs = runs
         first = runs[0][1][0]["steps"][0]
         if self.cell == "lstm":
-            env.info["gates_step1"] = first["gates"]
-        env.info["stationary"] = self._stationary(g, env, runs[-1][0], float(np.mean(layer_in)))
+            env.info.gates_step1 = first["gates"]
+        env.info.stationary = self._stationary(g, env, runs[-1][0], float(np.mean(layer_in)))
         extra = {}
         for suffix, shape in self.extra_outputs(g).items():
             state = suffix.split("_")[0]
             val = dirs[0]["steps"][-1]["qc" if state == "c" else "qh"]
             extra[suffix] = Sig(np.full(env.positions(shape), val), 0.0, 0.0, 0.0)
-        env.info["extra"] = extra
+        env.info.extra = extra
         qm = float(np.mean(q)) if np.size(q) else 0.0
         hb = float(np.mean(mean_in)) if g.sequences else float(dirs[0]["hbar2"][-1])
         mfrac = min(hb / qm, 1.0) if qm > 0 else 0.0
@@ -449,7 +449,7 @@ class Recurrent(LayerType):
         da = dh·∂h/∂a; E[dx²] = units·Var(W_x)·Σ_gates E[da²]. The cell path shrinks by E[f²] per step."""
         import numpy as np
 
-        runs = env.info["runs"]
+        runs = env.info.runs
         T = g.steps
         r = np.asarray(r, float)
         if g.sequences:
@@ -466,7 +466,7 @@ class Recurrent(LayerType):
                 bwd_time[-1] = rm
             per_dir = [fwd, bwd_time]
         factor = {"concat": 1.0, "sum": 1.0, "ave": 0.25, "mul": 1.0}[g.merge]
-        for suffix, rr in (env.info.get("r_extra") or {}).items():
+        for suffix, rr in (env.info.r_extra or {}).items():
             if suffix.startswith("h"):
                 per_dir[0] = per_dir[0].copy()
                 per_dir[0][-1] += float(np.mean(rr))

@@ -26,7 +26,7 @@ class _Moves(ParameterFree):
     def sig_backward(self, g, ins, out, r, env):
         """[E] gradients are only moved back; what was a channel's mean gradient before is not one of
         the new channels (gmean back to 1/positions)."""
-        env.info["gmean_in"] = [0.0]
+        env.info.gmean_in = [0.0]
         return [env.fit(r, ins[0].q.shape)], "E"
 
 
