@@ -49,11 +49,11 @@ def test_each_kind_of_failure_is_caught(worker, fault):
     assert time.monotonic() - start < 30  # 1 s of CPU time (or 1 s waiting), then a fresh worker
 
 
-def test_a_case_that_keeps_the_contract_passes(worker):
-    case = cases.Case(["summary", "spec.yaml"], files={"spec.yaml": b"netcalc: 1\ninput: {shape: [4]}\nlayers: []\n"})
-    result = worker.run(case)
+def test_a_good_case_passes(worker):
+    spec = b"netcalc: 1\ninput: {shape: [4]}\nlayers:\n  - {op: dense, units: 3}\n"
+    result = worker.run(cases.Case(["summary", "spec.yaml", "--format", "json"], files={"spec.yaml": spec}))
     assert result.signature is None and result.code == 0, (result.signature, result.stderr)
-    assert "4" in result.stdout
+    assert '"params": 15' in result.stdout  # 4 inputs × 3 units + 3 biases
 
 
 def test_cases_are_the_same_for_the_same_seed_and_index():

@@ -153,6 +153,8 @@ def _seed(rng: random.Random, corpus: Corpus, command: str, bundled: bool = Fals
 
 def _special(case: Case, rng: random.Random, corpus: Corpus) -> str:
     path = pick(rng, SPECIAL_PATHS)
+    if case.command == "lint" and path == "/":  # lint / reads every YAML file of the machine
+        path = "."
     if path in ("d", "d/"):
         case.dirs.append("d")
     elif path == "fifo.yaml":

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from . import cases as cases_mod
 from . import corpus as corpus_mod
+from . import runner
 from .cases import Case
 from .known import known
 from .runner import TIME_LIMIT, Result, Worker, run_subprocess
@@ -155,6 +156,7 @@ class Campaign:
     def close(self) -> None:
         for w in self._workers:
             w.stop()
+        runner.cleanup()
 
     # -- shrinking -------------------------------------------------------------------------------
 

@@ -270,10 +270,26 @@ class _Clock:
         signal.setitimer(signal.ITIMER_REAL, min(cls.limit, WALL_FACTOR * cls.limit - wall))
 
 
+def _base(pid: int) -> str:
+    return os.path.join(tempfile.gettempdir(), f"netcalc-fuzz-{pid}")
+
+
+def _case_dir() -> str:
+    """A fresh directory for a case, inside a folder of this process's own: `..` seen from the case
+    (lint .. walks it) holds nothing but the case."""
+    os.makedirs(_base(os.getpid()), exist_ok=True)
+    return tempfile.mkdtemp(prefix="case-", dir=_base(os.getpid()))
+
+
+def cleanup(pid: int | None = None) -> None:
+    """Remove the case folder of a process (this one by default), and what a killed case left in it."""
+    shutil.rmtree(_base(pid or os.getpid()), ignore_errors=True)
+
+
 def run_in_process(case: Case, time_limit: float = TIME_LIMIT, memory_limit: int = MEMORY_LIMIT) -> Result:
     from netcalc import cli
 
-    where = tempfile.mkdtemp(prefix="netcalc-fuzz-")
+    where = _case_dir()
     home = os.getcwd()
     saved_env = dict(os.environ)
     saved_argv = sys.argv
@@ -376,8 +392,9 @@ def _serve(conn, root: str) -> None:
         try:
             job = conn.recv()
         except EOFError:
-            return
+            job = None
         if job is None:
+            cleanup()
             return
         case, time_limit = job
         conn.send(run_in_process(case, time_limit))
@@ -409,6 +426,7 @@ class Worker:
         if self.proc.is_alive():
             self.proc.kill()
             self.proc.join()
+        cleanup(self.proc.pid)
         self.conn.close()
         self.proc = None
 
@@ -442,7 +460,7 @@ AS_BASE = 512 << 20
 
 def run_subprocess(case: Case, debug: bool = False, time_limit: float = TIME_LIMIT) -> Result:
     """`python -m netcalc ...` in a fresh directory: the contract exactly as a user meets it."""
-    where = tempfile.mkdtemp(prefix="netcalc-fuzz-")
+    where = _case_dir()
     materialize(case, where)
     before = _hashes(where, case.argv)
     env = {**os.environ, **ENV, "PYTHONPATH": str(ROOT), **case.env}
