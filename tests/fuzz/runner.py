@@ -14,9 +14,11 @@ Two ways to run a case:
   `python -m netcalc` does, minus the interpreter start-up), with NETCALC_DEBUG=1 so that an internal
   error arrives here as the exception itself (its type and innermost netcalc frame are the crash
   signature). A hang is cut by interval timers whose handlers raise `Timeout` where the code is
-  (a signature too); memory is bounded by RLIMIT_AS set to the process's current size +
-  MEMORY_LIMIT before each case (a runaway allocation is a MemoryError with a frame), and the peak
-  resident size (VmHWM, reset through /proc/self/clear_refs) is checked against MEMORY_LIMIT.
+  (a signature too). Memory: the peak resident size of the case (VmHWM, reset through
+  /proc/self/clear_refs before it) is checked against MEMORY_LIMIT, and RLIMIT_AS, set to the
+  process's current size + ADDRESS_LIMIT before each case, stops a runaway allocation with a
+  MemoryError where it happens. (Address space is not the contract: NumPy reserves untouched zeros
+  lazily, and verify's dry build reserves a network's weights without using them.)
   The parent kills a worker that does not answer in time (a hang in C code) and starts another.
 - `run_subprocess`: `python -m netcalc ...` as a user runs it, with RLIMIT_AS in a preexec_fn, the
   CPU time from /proc/PID/stat while it runs and the peak RSS from wait4: the contract as stated,
@@ -47,7 +49,8 @@ from .cases import LAYER, Case
 from .corpus import ROOT, SPECS
 
 TIME_LIMIT = 10.0  # seconds per case
-MEMORY_LIMIT = 1 << 30  # bytes per case (peak resident size; address space beyond the start)
+MEMORY_LIMIT = 1 << 30  # bytes per case: the peak resident size
+ADDRESS_LIMIT = 4 << 30  # bytes of address space a case may add: the guard against a runaway allocation
 WALL_FACTOR = 6.0  # a case is stopped after WALL_FACTOR × TIME_LIMIT of wall time, however loaded the machine
 BLOCKED = 0.1  # ... or after TIME_LIMIT of wall time with less than this fraction of it spent computing
 GRACE = 5.0  # seconds the parent waits past WALL_FACTOR × TIME_LIMIT before it kills a silent worker
@@ -286,7 +289,7 @@ def cleanup(pid: int | None = None) -> None:
     shutil.rmtree(_base(pid or os.getpid()), ignore_errors=True)
 
 
-def run_in_process(case: Case, time_limit: float = TIME_LIMIT, memory_limit: int = MEMORY_LIMIT) -> Result:
+def run_in_process(case: Case, time_limit: float = TIME_LIMIT, address_limit: int = ADDRESS_LIMIT) -> Result:
     from netcalc import cli
 
     where = _case_dir()
@@ -305,7 +308,7 @@ def run_in_process(case: Case, time_limit: float = TIME_LIMIT, memory_limit: int
         os.chdir(where)
         os.environ.update(case.env)
         sys.stdout, sys.stderr, sys.stdin = out, err, io.StringIO("")
-        limit = _status("VmSize") + memory_limit
+        limit = _status("VmSize") + address_limit
         if hard == resource.RLIM_INFINITY or limit < hard:
             resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
         measured = _reset_peak()
@@ -349,7 +352,9 @@ def _fault(kind: str) -> int:
     if kind == "wait":
         time.sleep(3600)
     if kind == "alloc":
-        return len(bytearray(2 * MEMORY_LIMIT))
+        return len(bytearray(2 * ADDRESS_LIMIT))
+    if kind == "rss":  # resident: every byte written
+        return len(b"\x01" * (MEMORY_LIMIT + (64 << 20))) and 0
     if kind == "touch":
         with open("spec.yaml", "ab") as f:
             f.write(b"#")
@@ -470,7 +475,7 @@ def run_subprocess(case: Case, debug: bool = False, time_limit: float = TIME_LIM
         env["NETCALC_DEBUG"] = "1"
 
     def limits():
-        resource.setrlimit(resource.RLIMIT_AS, (AS_BASE + MEMORY_LIMIT, AS_BASE + MEMORY_LIMIT))
+        resource.setrlimit(resource.RLIMIT_AS, (AS_BASE + ADDRESS_LIMIT, AS_BASE + ADDRESS_LIMIT))
 
     with tempfile.TemporaryFile() as fo, tempfile.TemporaryFile() as fe:
         start = time.monotonic()
