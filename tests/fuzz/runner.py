@@ -57,6 +57,7 @@ GRACE = 5.0  # seconds the parent waits past WALL_FACTOR × TIME_LIMIT before it
 KEEP_OUTPUT = 4000  # characters of stdout/stderr kept in a result
 BAD_TEXT = ("internal error", "Traceback")
 NETCALC = str(ROOT / "netcalc") + os.sep
+ENTRY = ("netcalc/cli.py:", "netcalc/__main__.py:")  # frames above the stage a command runs in
 ENV = {"NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "120", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
        "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg"}  # fmt: skip
 
@@ -170,7 +171,7 @@ def frames(tb) -> tuple[str, str, list[str]]:
     tb_frames = traceback.extract_tb(tb)
     ours = [f"netcalc/{fr.filename[len(NETCALC) :]}:{fr.name}" for fr in tb_frames if fr.filename.startswith(NETCALC)]
     inner = ours[-1] if ours else "outside netcalc"
-    stage = next((f for f in ours if not f.startswith("netcalc/cli.py:")), inner)
+    stage = next((f for f in ours if not f.startswith(ENTRY)), inner)
     shown = [f"{Path(fr.filename).name}:{fr.lineno} {fr.name}" for fr in tb_frames[-8:]]
     return inner, stage, shown
 
@@ -480,7 +481,7 @@ def run_subprocess(case: Case, debug: bool = False, time_limit: float = TIME_LIM
     with tempfile.TemporaryFile() as fo, tempfile.TemporaryFile() as fe:
         start = time.monotonic()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "netcalc", *(os.fsencode(a) for a in argv)],
+            [sys.executable, "-X", "faulthandler", "-m", "netcalc", *(os.fsencode(a) for a in argv)],
             cwd=where, env=env, stdin=subprocess.DEVNULL, stdout=fo, stderr=fe, preexec_fn=limits,
         )  # fmt: skip
         status, usage, killed = None, None, None
@@ -490,9 +491,8 @@ def run_subprocess(case: Case, debug: bool = False, time_limit: float = TIME_LIM
                 break
             wall, cpu = time.monotonic() - start, _cpu_of(proc.pid)
             if cpu > time_limit or (wall > time_limit and cpu < BLOCKED * wall) or wall > WALL_FACTOR * time_limit:
-                killed = f"killed after {wall:.1f} s with {cpu:.1f} s of CPU time"
-                proc.kill()
-                _, status, usage = os.wait4(proc.pid, 0)
+                killed = f"stopped after {wall:.1f} s with {cpu:.1f} s of CPU time"
+                status, usage = _stop(proc)  # SIGABRT first: faulthandler prints where it was
                 break
             time.sleep(0.02)
         elapsed = time.monotonic() - start
@@ -506,11 +506,13 @@ def run_subprocess(case: Case, debug: bool = False, time_limit: float = TIME_LIM
     rss = usage.ru_maxrss * 1024
     cpu = usage.ru_utime + usage.ru_stime
     if killed:
-        sig, detail = f"{'Blocked' if cpu < BLOCKED * elapsed else 'Timeout'} @ {case.command}", killed
+        ours = _netcalc_frames(err)[::-1]  # faulthandler lists the most recent call first
+        sig, detail = _signature("Timeout", ours, blocked=cpu < BLOCKED * elapsed), f"{killed}\n{err[-1500:]}"
     elif debug and "Traceback" in err:
         sig, detail = _from_traceback(err), err[-1500:]
-    elif "MemoryError" in err:
-        sig, detail = f"MemoryError @ {case.command}", err[-500:]
+    elif not debug and (code == 3 or "internal error" in err):  # again with NETCALC_DEBUG=1: the traceback
+        again = run_subprocess(case, debug=True, time_limit=time_limit)
+        sig, detail = again.signature or f"exit {code} @ {case.command}", again.detail
     else:
         sig, detail = _verdict(case, code, cpu, rss, bad_text(out, err), _changed(before, after))
     return Result(code, elapsed, rss, out[:KEEP_OUTPUT], err[:KEEP_OUTPUT], argv, sig, detail, cpu=cpu)
@@ -526,18 +528,53 @@ def _cpu_of(pid: int) -> float:
         return 0.0
 
 
-def _from_traceback(err: str) -> str:
-    """The signature from a printed traceback (NETCALC_DEBUG=1): the exception's type and the
-    innermost netcalc frame."""
+def _stop(proc) -> tuple[int, object]:
+    """SIGABRT (the interpreter runs with -X faulthandler, which prints every thread's frames), then
+    SIGKILL if it is still there after a few seconds; (status, rusage)."""
+    proc.send_signal(signal.SIGABRT)
+    end = time.monotonic() + 3
+    while time.monotonic() < end:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            return status, usage
+        time.sleep(0.02)
+    proc.kill()
+    _, status, usage = os.wait4(proc.pid, 0)
+    return status, usage
+
+
+def _netcalc_frames(err: str) -> list[str]:
+    """The netcalc frames ('netcalc/x.py:function') of a printed traceback or faulthandler dump, in
+    the order printed."""
     import re
 
-    frame, kind = "outside netcalc", "Traceback"
-    for line in err.splitlines():
-        s = line.strip()
-        if s.startswith('File "') and NETCALC in s:
-            path = s.split('"')[1][len(NETCALC) :]
-            frame = f"netcalc/{path}:{s.rsplit(' in ', 1)[-1]}"
+    out = []
+    for m in re.finditer(r'File "([^"]+)", line \d+,? in (\S+)', err):
+        if m[1].startswith(NETCALC):
+            out.append(f"netcalc/{m[1][len(NETCALC) :]}:{m[2]}")
+    return out
+
+
+def _signature(kind: str, ours: list[str], blocked: bool = False) -> str:
+    """The signature from the netcalc frames, outermost first (see signature_of)."""
+    inner = ours[-1] if ours else "outside netcalc"
+    stage = next((f for f in ours if not f.startswith(ENTRY)), inner)
+    if kind == "Timeout":
+        return f"Blocked @ {inner}" if blocked else f"Timeout @ {stage}"
+    return f"{kind} @ {stage if kind == 'MemoryError' else inner}"
+
+
+def _from_traceback(err: str) -> str:
+    """The signature from a printed traceback (NETCALC_DEBUG=1): the exception's type and the
+    innermost netcalc frame (the stage for a MemoryError)."""
+    import re
+
+    tail = err[err.rfind("Traceback (most recent call last)") :]
+    kind = "Traceback"
+    for line in tail.splitlines():
         m = re.match(r"^([A-Za-z_][\w.]*)(:|$)", line)
-        if m and m[1] != "Traceback" and not line.startswith(" "):
+        if m and m[1] != "Traceback":
             kind = m[1].rsplit(".", 1)[-1]
-    return f"{kind} @ {frame}"
+    if kind.endswith("MemoryError"):  # numpy's _ArrayMemoryError
+        kind = "MemoryError"
+    return _signature(kind, _netcalc_frames(tail))
