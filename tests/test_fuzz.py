@@ -35,6 +35,7 @@ FAULTS = {  # fault -> the signature it must give
     "wait": "Blocked @ outside netcalc",
     "alloc": "MemoryError @ outside netcalc",
     "rss": "Memory @ summary",
+    "die": "Died (worker exit -9) @ summary",
     "touch": "modified-input @ summary",
     "print": "printed 'Traceback' @ summary",
     "exit3": "exit 3 @ summary",

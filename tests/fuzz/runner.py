@@ -356,6 +356,8 @@ def _fault(kind: str) -> int:
         return len(bytearray(2 * ADDRESS_LIMIT))
     if kind == "rss":  # resident: every byte written
         return len(b"\x01" * (MEMORY_LIMIT + (64 << 20))) and 0
+    if kind == "die":  # as the kernel's OOM killer or a crash in C would
+        os.kill(os.getpid(), signal.SIGKILL)
     if kind == "touch":
         with open("spec.yaml", "ab") as f:
             f.write(b"#")
@@ -452,7 +454,8 @@ class Worker:
                 return result
             what = "Hang (the worker did not answer)"
         except (EOFError, OSError):
-            what = f"Died (worker exit {self.proc.exitcode})" if self.proc else "Died"
+            self.proc.join(5)
+            what = f"Died (worker exit {self.proc.exitcode})"
         elapsed = time.monotonic() - start
         self.stop()
         return Result(None, elapsed, 0, "", "", list(case.argv), f"{what} @ {case.command}")
