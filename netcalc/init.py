@@ -209,9 +209,17 @@ class Init(Kind):
         }
 
 
+# the largest magnitude of an initialiser's number: the moments square it (and the difference of
+# two such), and 1e150² = 1e300 is still a float; a weight of 1e150 means nothing anyway
+MAX_PARAM = 1e150
+
+
 def check(spec: InitSpec) -> str | None:
     """What is wrong with an initialiser's parameters, quoting them, or None."""
     p = spec.params
+    for key, value in p.items():
+        if isinstance(value, float) and not (math.isfinite(value) and abs(value) <= MAX_PARAM):
+            return f"{spec.name} needs {key} to be a finite number of magnitude at most {MAX_PARAM:g}, got {value:g}"
     if spec.name == "uniform" and not p["low"] < p["high"]:
         return f"uniform needs low < high, got [{p['low']:g}, {p['high']:g}]"
     if spec.name == "trunc_normal" and not p["a"] < p["b"]:
@@ -221,6 +229,11 @@ def check(spec: InitSpec) -> str | None:
             return f"{spec.name} needs {key} ≥ 0, got {p[key]:g}"
     if spec.name == "variance_scaling" and p["scale"] <= 0:
         return f"variance_scaling needs scale > 0, got {p['scale']:g}"
+    if spec.name == "trunc_normal" and p["std"] > 0:
+        mean, std = p["mean"], p["std"]
+        if not _normal_cdf((p["b"] - mean) / std) > _normal_cdf((p["a"] - mean) / std):
+            return (f"trunc_normal: [a, b] = [{p['a']:g}, {p['b']:g}] lies so far into the tail of N({mean:g}, "
+                    f"{std:g}²) that its probability rounds to 0")  # fmt: skip
     return None
 
 

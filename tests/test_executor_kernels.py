@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import resource
 import textwrap
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from netcalc.analyze import analyze  # noqa: E402
 from netcalc.diagnostics import Diagnostics  # noqa: E402
 from netcalc.executor.base import Env  # noqa: E402
 from netcalc.executor.kernels import KERNELS  # noqa: E402
-from netcalc.executor.run import Measured, build_layers, estimate_memory, run  # noqa: E402
+from netcalc.executor.run import Measured, build_layers, estimate_memory, footprint, run  # noqa: E402
 from netcalc.spec import build, load  # noqa: E402
 from netcalc.yamlsrc import parse_yaml  # noqa: E402
 
@@ -570,3 +571,28 @@ def test_estimate_memory_grows_with_the_batch():
     per_sample = (many - one) / 100
     # the input and six outputs of 4·6·6 (the last two of 4 and 3), kept and cached: 2 × 4 bytes each
     assert per_sample == 2 * 4 * (2 * 36 + 4 * 4 * 36 + 4 + 3)
+
+
+@pytest.mark.parametrize(
+    "spec, weights",
+    [
+        # 10⁵ inputs × 10⁶ units + 10⁶ biases: 745 GiB of float64 weights
+        ("input: {shape: [100000]}\nlayers:\n  - {op: dense, units: 1000000}", 10**11 + 10**6),
+        # embedding 10⁷ × 10⁴, then an LSTM of 10⁵ units on 10⁴ features: 4h(i + h) + 8h (PyTorch)
+        ("input: {shape: [20], dtype: int32}\nlayers:\n  - {op: embedding, vocab: 10000000, dim: 10000}\n"
+         "  - {op: lstm, units: 100000}", 10**11 + 4 * 10**5 * (10**4 + 10**5) + 8 * 10**5),
+    ],
+    ids=["dense", "embedding-lstm"],
+)  # fmt: skip
+def test_the_estimate_reserves_no_weight(spec, weights):
+    # found by the fuzzer: the dry build of the estimate allocated every weight (np.zeros, and sampled
+    # them for the recurrent layers), so `verify` of such a spec ended in a MemoryError (an internal
+    # error) instead of its "needs about ... GB" refusal
+    diags = Diagnostics()
+    graph = build(parse_yaml(f"netcalc: 1\n{spec}\n", "t.yaml", diags), "t.yaml", diags)
+    assert graph is not None and not diags.has_errors(), [d.format() for d in diags.items]
+    start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    _, fixed = footprint(graph, "float64")
+    # the weights and their gradients, 8 bytes each, and two 64 MiB blocks of convolution columns
+    assert fixed == 2 * weights * 8 + 2 * (1 << 26)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - start < 100_000  # kB: nothing reserved

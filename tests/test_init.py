@@ -381,3 +381,28 @@ def test_parse_cli():
 @pytest.mark.parametrize("text", ["uniform:low=1,high=0", "normal:std=-1", "trunc_normal:a=2,b=-2"])
 def test_parse_cli_rejects_what_a_spec_rejects(text):
     assert isinstance(parse_cli(text), str)
+
+
+# found by the fuzzer: (1e308 − 0)² overflowed (OverflowError in moments), nan and inf were taken, and a
+# truncation window 100 standard deviations out divided by a probability of 0
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("uniform:high=1e308", "high to be a finite number of magnitude at most 1e+150, got 1e+308"),
+        ("normal:std=nan", "std to be a finite number of magnitude at most 1e+150, got nan"),
+        ("normal:mean=-inf", "mean to be a finite number of magnitude at most 1e+150, got -inf"),
+        ("trunc_normal:a=100,b=200", "[a, b] = [100, 200] lies so far into the tail of N(0, 1²)"),
+    ],
+)
+def test_initialiser_numbers_that_cannot_be_computed_are_refused(text, says):
+    got = parse_cli(text)
+    assert isinstance(got, str) and says in got, got
+    # the largest allowed magnitude still gives finite moments: (1e150 − (−1e150))²/12
+    assert moments(parse_cli("uniform:low=-1e150,high=1e150"), (4, 4), False)[1] == pytest.approx(4e300 / 12)
+
+
+def test_initialiser_numbers_that_cannot_be_computed_are_e104_in_a_spec(tmp_path):
+    r = netcalc("signal", _spec(tmp_path, "{name: uniform, high: 1e308}"))
+    assert r.returncode == 2, r.stderr
+    assert "E104" in r.stderr and "uniform needs high to be a finite number" in r.stderr
+    assert "internal error" not in r.stderr

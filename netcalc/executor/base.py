@@ -87,11 +87,13 @@ class Kernel:
 
 def draw(spec, shape, role: str, env: Env, *, kernel: bool = False, **kw) -> np.ndarray:
     """A weight array of `shape` sampled by `weights.sample`; `kernel` marks a weight kernel, whose
-    initialiser `env.init_override` replaces. In a dry build, zeros that are never touched."""
+    initialiser `env.init_override` replaces. In a dry build, a placeholder of that shape that
+    holds one element (weights.placeholder)."""
     shape = tuple(int(d) for d in shape)
+    from .weights import placeholder, sample
+
     if env.dry:
-        return np.zeros(shape, env.dtype)
-    from .weights import sample
+        return placeholder(shape, env.dtype)
 
     if kernel and env.init_override is not None:
         spec = env.init_override

@@ -78,6 +78,16 @@ def _framework_default(role: str, shape: tuple, keras: bool, units: int, weight_
     return "he_uniform", {"mode": "fan_in", "nonlinearity": "leaky_relu", "a": math.sqrt(5)}
 
 
+def placeholder(shape: tuple, dtype) -> np.ndarray:
+    """What a dry build (run.footprint: the memory estimate) holds instead of a weight: an array of
+    that shape and dtype whose every index is one element, so that a 10¹¹-parameter layer is
+    estimated without reserving its 745 GiB (np.zeros would have to, and fails). Writes go to the
+    one element (an LSTM's forget-gate bias slice set to 1)."""
+    return np.lib.stride_tricks.as_strided(
+        np.zeros(1, dtype), shape=tuple(int(d) for d in shape), strides=(0,) * len(shape), writeable=True
+    )
+
+
 def sample(spec, shape: tuple, role: str, env, *, units: int = 0, weight_shape: tuple | None = None,
            fan_shape: tuple | None = None) -> np.ndarray:  # fmt: skip
     """An array of `shape` drawn by `spec` (a netcalc.init.InitSpec, or None for the default).
@@ -87,6 +97,8 @@ def sample(spec, shape: tuple, role: str, env, *, units: int = 0, weight_shape: 
     weight_shape: for a bias, the weight it belongs to (PyTorch's default bias bound 1/√fan_in).
     fan_shape: the shape to take the fans from when it differs from `shape` (a fused matrix).
     """
+    if env.dry:
+        return placeholder(shape, env.dtype)
     keras = env.keras
     rng = env.rng
     if spec is None or spec.name == "default":
