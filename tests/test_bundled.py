@@ -97,6 +97,29 @@ def test_keras_mobile_counts_batchnorm_statistics_by_convention():
     assert as_pytorch.totals.params == 4106 and as_pytorch.totals.buffers == 256
 
 
+def test_groupnorm_head_counts_the_same_in_both_conventions():
+    """GroupNorm keeps no statistics: γ and β (2C, trainable) in PyTorch and in Keras alike."""
+    for convention in ("pytorch", "keras"):
+        a = _analysis("groupnorm-head", convention=convention)
+        gns = _by_type(a, "groupnorm")
+        # C = 64, G = 8: weight/bias (PyTorch) or gamma/beta (Keras), 64 each, nothing else
+        names = ["gamma", "beta"] if convention == "keras" else ["weight", "bias"]
+        assert [[(t.name, t.shape, t.trainable, t.kind) for t in r.tensors] for r in gns] == [
+            [(names[0], (64,), True, "param"), (names[1], (64,), True, "param")]
+        ] * 4
+        assert [r.params for r in gns] == [128] * 4 and [r.buffers for r in gns] == [0] * 4
+        # FLOPs 7 per element (5 to normalise, 2 for γ·x + β) on 64·32·32 = 65,536: 458,752
+        assert [r.flops for r in gns] == [458_752] * 4 and [r.macs for r in gns] == [0] * 4
+        # 4 tower convs 64·64·3·3 = 36,864 (no bias) + 4·128 GroupNorm; cls 20·64·9 + 20 = 11,540;
+        # box 4·64·9 + 4 = 2,308: 147,456 + 512 + 11,540 + 2,308 = 161,816, all trainable
+        assert a.totals.params == a.totals.trainable_params == 161_816
+        assert a.totals.non_trainable_params == 0 and a.totals.buffers == 0
+        # MACs per position 576 per output channel over 32·32 = 1,024 positions: 1,024·576·(4·64 + 20 + 4)
+        assert a.totals.macs == 1024 * 576 * 280 == 165_150_720
+    # FLOPs: 2·MACs + 24 bias adds per position (24,576) + GroupNorm 4·458,752 + ReLU 4·65,536
+    assert a.totals.flops == 330_301_440 + 24_576 + 1_835_008 + 262_144 == 332_423_168
+
+
 def test_conv_autoencoder_shapes():
     a = _analysis("conv-autoencoder")
     shapes = [r.out_shape for r in a.rows if r.node.part_of is None]

@@ -1,23 +1,27 @@
-"""Adding a layer type touches one module, one executor kernel and one example spec: this fails when
-any of the three is missing, when a type leaves its signal rules to the base class's default, and
-when a type does not state every rule of its own (`layer_problems`): its counting statement, its
-params/macs/flops (or a ParameterFree declaration) with the one signature each, and traits whose
-values are ones `TRAITS` allows and that agree with each other."""
+"""Adding a layer type touches its layer module and registry line, one executor kernel, one case file,
+one example spec, the README's row and the torch oracle's builder: this fails when the kernel, the
+bundled spec, the README row or the oracle builder is missing (the case file: test_layer_cases.py's
+meta-test), when a type leaves its signal rules to the base class's default, and when a type does
+not state every rule of its own (`layer_problems`): its counting statement, its params/macs/flops (or
+a ParameterFree declaration) with the one signature each, and traits whose values are ones `TRAITS`
+allows and that agree with each other."""
 
 from __future__ import annotations
 
 import inspect
+import re
 from pathlib import Path
 
 import pytest
 
 from netcalc.diagnostics import Diagnostics
 from netcalc.init import parse_name
-from netcalc.layers import LAYER_TYPES, REGISTRY
+from netcalc.layers import ALIASES, LAYER_TYPES, REGISTRY
 from netcalc.layers.base import TRAITS, Geometry, LayerType, ParameterFree
 from netcalc.spec import load
 
-SPECS = Path(__file__).resolve().parent.parent / "specs"
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = ROOT / "specs"
 
 
 def test_every_layer_type_is_used_by_a_bundled_spec():
@@ -39,6 +43,38 @@ def test_every_layer_type_has_an_executor_kernel():
     from netcalc.executor.kernels import KERNELS
 
     assert sorted(set(REGISTRY) - set(KERNELS)) == []
+
+
+def readme_table_ops() -> list[str]:
+    """The op names in the first cell of each row of the README's layer table (`| op | arguments (default)
+    | output |`), aliases included ("`dense` (alias `linear`)")."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = text.split("\n| op | arguments (default) | output |\n", 1)[1].split("\n\n", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    return [name for row in rows for name in re.findall(r"`([a-z0-9_]+)`", row.split(" | ", 1)[0])]
+
+
+def test_every_layer_type_has_a_row_in_the_readme_table():
+    ops = readme_table_ops()
+    assert sorted(set(REGISTRY) - set(ops)) == [], "registered ops without a row in the README's layer table"
+    assert sorted(set(ops) - set(REGISTRY) - set(ALIASES)) == [], "rows naming no registered op or alias"
+
+
+@pytest.mark.oracle
+def test_every_layer_type_has_a_torch_oracle_builder():
+    """tests/torch_oracle.py builds each registered op (from its first layer case): a type it has no
+    builder for is reported as such (torch refusing a case's arguments is another matter)."""
+    pytest.importorskip("torch")
+    from test_layer_cases import FILES, graph_of
+    from torch_oracle import run_oracle
+
+    unbuilt = []
+    for op in sorted(set(REGISTRY) & set(FILES)):  # an op without a case file fails test_layer_cases.py
+        graph = graph_of(op, FILES[op]["cases"][0])
+        row = run_oracle(graph).rows[graph.nodes[0].name]
+        if (row.error or "").startswith("oracle: no torch builder"):
+            unbuilt.append(op)
+    assert unbuilt == [], "ops tests/torch_oracle.py cannot build"
 
 
 # the formulas every type states, with their one signature (after self)

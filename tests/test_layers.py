@@ -749,6 +749,34 @@ def test_layernorm_axes_list_and_affine_false():
     failing("{op: layernorm, axes: [3]}", [4, 5, 7], "E202")
 
 
+def test_groupnorm_counts_gamma_and_beta_per_channel_in_both_conventions():
+    row = ok("{op: groupnorm, groups: 8}", [64, 5, 7])
+    # nn.GroupNorm(8, 64): weight and bias per channel (64 each, not per group), no buffers
+    assert tensors(row) == [("weight", (64,), True, "param"), ("bias", (64,), True, "param")]
+    assert (row.params, row.buffers, row.macs) == (128, 0, 0)
+    assert row.flops == 15_680  # 7 × 64·5·7 = 7 × 2,240
+    krow = ok("{op: groupnorm, groups: 8}", [5, 7, 64], layout="hwc", convention="keras")
+    # GroupNormalization(groups=8): gamma and beta, both trainable, nothing non-trainable
+    assert tensors(krow) == [("gamma", (64,), True, "param"), ("beta", (64,), True, "param")]
+    assert (krow.params, krow.trainable) == (128, 128)
+    assert ok("{op: groupnorm, groups: 2, affine: false}", [4, 5, 7]).flops == 700  # 5 × 140
+
+
+def test_groupnorm_groups_divide_the_layouts_channels():
+    assert ok("{op: groupnorm, groups: 5}", [4, 5, 10], layout="hwc").params == 20  # C = 10 (last): 2·10
+    d = failing("{op: groupnorm, groups: 5}", [4, 5, 10], "E203")  # chw: C = 4, not divisible by 5
+    assert "groups 5 does not divide the 4 channels" in d.message
+    assert (d.loc.line, d.loc.col) == (6, 29)  # at the value of `groups` in `  - {op: groupnorm, groups: 5}`
+    failing("{op: groupnorm, groups: 16}", [8], "E203")  # more groups than channels
+
+
+def test_groupnorm_eps_follows_the_convention_unless_written():
+    assert geometry(ok("{op: groupnorm, groups: 2}", [4, 3, 3])).eps == 1e-5  # PyTorch nn.GroupNorm
+    row = ok("{op: groupnorm, groups: 2}", [3, 3, 4], layout="hwc", convention="keras")
+    assert geometry(row, "keras", "hwc").eps == 1e-3  # Keras GroupNormalization
+    assert geometry(ok("{op: groupnorm, groups: 2, eps: 0.1}", [4, 3, 3])).eps == 0.1
+
+
 # ---------------------------------------------------------------------------------------------
 # flatten, reshape, zero padding, upsampling
 # ---------------------------------------------------------------------------------------------

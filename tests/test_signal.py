@@ -670,6 +670,52 @@ def test_layernorm():
     assert float(np.mean(ln.r_in[0])) == pytest.approx(1 / (2 + 1e-3), rel=REL)
 
 
+def test_groupnorm_forward_removes_the_group_means():
+    # dense He on 256 N(0, 1) inputs: q = 2 + E[b²]; GroupNorm(4) on the 128 features, 32 to a group.
+    # Constant bias 1: every unit's mean is μ = 1 (s = mc² − μ² = 0), v = 3 − 1 = 2 → 2/(2 + ε).
+    # Biases N(0, 1): μ = 0, mc² = 1 = s, a group's mean has E[m²] = s·G/C = 1/32: v = 3 − 1/32;
+    # the channels keep (1 − 1/32) of their means' spread: mean fraction (31/32)/v.
+    for bias, v, mfrac in (("{name: constant, value: 1}", 2.0, 0.0), ("{name: normal, std: 1}", 3 - 1 / 32, 31 / 32)):
+        rep = report(f"""
+        netcalc: 1
+        input: {{shape: [256], mean: 0, std: 1}}
+        layers:
+          - {{op: dense, units: 128, init: kaiming_normal, bias_init: {bias}}}
+          - {{op: groupnorm, groups: 4, eps: 1e-5}}
+        """)
+        dense, gn = rep.layers
+        assert dense.q == pytest.approx(3.0, rel=REL)
+        assert gn.q == pytest.approx(v / (v + 1e-5), rel=REL)
+        assert gn.out.mu == 0.0
+        assert gn.out.mfrac == pytest.approx(mfrac / v, rel=REL, abs=1e-15)
+        # backward on a vector (gmean 1, n = 32 per group): the group mean and the normalised input
+        # each take 1/32 of an independent gradient: (1 − 2/32)/(v + ε)
+        assert float(np.mean(gn.r_in[0])) == pytest.approx((1 - 2 / 32) / (v + 1e-5), rel=REL)
+
+
+def test_groupnorm_before_a_global_average_pool_passes_what_its_group_means_leave():
+    # He conv 3×3 valid on 8×12×12 N(0, 1): q = 2 on 16×10×10 (N = 100 positions); dense 16 → 64 He:
+    # r = 64·(2/16) = 8 at the pool's output, 8/N² at each position of its input, the same over a
+    # channel's positions (gmean 1). GroupNorm(G) of C = 16: r_in = (1 − G/16 − 1/n)·8e-4/(2 + ε), with
+    # n = 16/G·100: G = 8 keeps 1 − 1/2 − 1/200 = 0.495; G = 16 (one channel a group) nothing — a
+    # channel normalised on its own has mean β, so the pool's output does not depend on the input.
+    for groups, keep in ((8, 0.495), (16, 0.0)):
+        rep = report(f"""
+        netcalc: 1
+        input: {{shape: [8, 12, 12], mean: 0, std: 1}}
+        defaults: {{init: kaiming_normal, bias_init: zeros}}
+        layers:
+          - {{op: conv2d, filters: 16, kernel: 3}}
+          - {{op: groupnorm, groups: {groups}}}
+          - {{op: global_avgpool2d}}
+          - {{op: dense, units: 64}}
+        """)
+        conv, gn, pool, _ = rep.layers
+        assert conv.q == pytest.approx(2.0, rel=REL)
+        assert float(np.mean(pool.r_in[0])) == pytest.approx(8e-4, rel=REL)
+        assert float(np.mean(gn.r_in[0])) == pytest.approx(keep * 8e-4 / (2 + 1e-5), rel=REL, abs=1e-18)
+
+
 def test_add_concat_flatten():
     # a: He dense, q 2; b: N(0, 0.1²) dense, 64·0.01 = 0.64; F = dense(relu(a)) with N(0, 0.1²): 128·0.01·1 = 1.28.
     # add(a, F): F's weights are zero-mean and independent of a, so E[a·F] = 0: q = 2 + 1.28 [E].

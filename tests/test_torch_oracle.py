@@ -353,6 +353,25 @@ CASES: dict[str, str] = {
         [5, 6, 4],
         "hwc",
     ),
+    "groupnorm-variants": spec(
+        """
+        - {op: groupnorm, groups: 4}
+        - {op: group_norm, groups: 8, eps: 0.001}
+        - {op: groupnorm, groups: 1, affine: false}
+        - {op: conv2d, filters: 6, kernel: 3, bias: false}
+        - {op: groupnorm, groups: 6}
+        """,
+        [8, 7, 5],
+    ),
+    "groupnorm-hwc-1d-vector": spec(
+        """
+        - {op: groupnorm, groups: 3}
+        - {op: flatten}
+        - {op: groupnorm, groups: 5}
+        """,
+        [5, 6, 9],
+        "hwc",
+    ),
     "flatten-reshape": spec(
         """
         - {op: flatten}
@@ -794,6 +813,8 @@ _REFUSED_CASES = [
     ("conv2d-window-too-big", spec("- {op: conv2d, filters: 4, kernel: 5}", [3, 4, 8]), "c"),
     ("conv2d-groups-not-dividing", spec("- {op: conv2d, filters: 4, kernel: 1, groups: 3}", [3, 4, 4]), "c"),
     ("reshape-element-count", spec("- {op: reshape, shape: [5, -1]}", [3, 4, 4]), "c"),
+    ("groupnorm-groups-not-dividing", spec("- {op: groupnorm, groups: 3}", [8, 4, 4]), "c"),
+    ("groupnorm-more-groups-than-channels", spec("- {op: groupnorm, groups: 8}", [4, 4, 4]), "c"),
     # torch bounds pool padding by kernel // 2 even with dilation (not by the dilated window)
     (
         "maxpool2d-dilated-padding-over-half-kernel",

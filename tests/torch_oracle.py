@@ -9,8 +9,8 @@ convolutions, linear layers and shortcuts, the multiply-accumulates derived from
 tensor and the measured tensors.
 
 Layout: tensors are kept in the spec's layout (batch first). For 'hwc' specs, layers that
-torch defines channels-first (convolutions, pooling, batchnorm, padding, upsampling) move the
-channel axis to position 1 around the torch module and back afterwards; flatten, reshape,
+torch defines channels-first (convolutions, pooling, batchnorm, groupnorm, padding, upsampling)
+move the channel axis to position 1 around the torch module and back afterwards; flatten, reshape,
 linear (on the last axis), layernorm (over the given axes), softmax and the elementwise layers
 work on the spec's layout directly.
 
@@ -335,6 +335,12 @@ def _layernorm(a: dict, x: torch.Tensor) -> nn.Module:
     return ln if perm == list(range(x.dim())) else Permuted(ln, perm)
 
 
+def _groupnorm(a: dict, x: torch.Tensor, channels_last: bool) -> nn.Module:
+    c = x.shape[-1] if channels_last else x.shape[1]
+    eps = a["eps"] if a["eps"] is not None else 1e-5  # torch's default (the oracle builds PyTorch's layer)
+    return ChannelsFirst(nn.GroupNorm(a["groups"], c, eps=eps, affine=a["affine"]), channels_last)
+
+
 def _activation(op: str, a: dict) -> nn.Module:
     if op == "relu":
         return nn.ReLU()
@@ -358,7 +364,7 @@ def _activation(op: str, a: dict) -> nn.Module:
         return nn.Softmax(dim=axis + 1 if axis >= 0 else axis)
     if op == "identity":
         return nn.Identity()
-    raise OracleError(f"unknown activation {op}")
+    raise OracleError(f"no torch builder for {op} (add one to build_module)")
 
 
 class Merge(nn.Module):
@@ -449,6 +455,8 @@ def build_module(node, x: torch.Tensor, channels_last: bool, layout: str = "") -
         return _batchnorm(a, x, channels_last), None
     if op == "layernorm":
         return _layernorm(a, x), None
+    if op == "groupnorm":
+        return _groupnorm(a, x, channels_last), None
     if op == "flatten":
         return nn.Flatten(), None
     if op == "reshape":

@@ -21,6 +21,7 @@ from .k_basic import (
     ZeroPadKernel,
 )
 from .k_conv import ConvKernel, ConvTransposeKernel, ShortcutKernel
+from .k_norm import GroupNormKernel
 from .k_pool import GlobalPoolKernel, PoolKernel
 from .recurrent import RECURRENT_KERNELS
 
@@ -56,6 +57,7 @@ KERNELS: dict[str, Kernel] = {
     "dropout": DropoutKernel(),
     "batchnorm": BatchNormKernel(),
     "layernorm": LayerNormKernel(),
+    "groupnorm": GroupNormKernel(),
     "flatten": _reshape,
     "reshape": _reshape,
     "zeropad1d": _pad,

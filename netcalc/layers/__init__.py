@@ -11,7 +11,7 @@ from .conv import Conv, ConvTranspose
 from .dense import Dense
 from .elementwise import Dropout, activation_types
 from .merge import merge_types
-from .norm import BatchNorm, LayerNorm
+from .norm import BatchNorm, GroupNorm, LayerNorm
 from .pool import GlobalPool, Pool
 from .recurrent import recurrent_types
 from .reshape import Flatten, Reshape, Upsample, ZeroPad
@@ -33,6 +33,7 @@ LAYER_TYPES: list[LayerType] = [
     Dropout(),
     BatchNorm(),
     LayerNorm(),
+    GroupNorm(),
     Flatten(),
     Reshape(),
     ZeroPad(1),

@@ -1,11 +1,12 @@
-"""Normalisation: batchnorm (PyTorch and Keras counting) and layernorm."""
+"""Normalisation: batchnorm (PyTorch and Keras counting), layernorm and groupnorm."""
 
 from __future__ import annotations
 
 from math import prod
 
-from ..schema import Arg, Bool, Float, IntList
+from ..schema import Arg, Bool, Float, Int, IntList
 from .base import Geometry, LayerType, Tensor
+from .conv import _count
 
 
 def bn_keep(env) -> float:
@@ -152,3 +153,115 @@ class LayerNorm(LayerType):
     def flops(self, g):
         """5 per element, 7 with the affine transform."""
         return (7 if g.affine else 5) * prod(g.shape)
+
+
+class GroupNorm(LayerType):
+    """Group normalisation (Wu & He 2018): the C channels of the layout's channel axis (first for
+    chw, last for hwc; the features of a vector) are split into `groups` groups of C/G consecutive
+    channels, and each sample's group is normalised over its C/G channels and every position, with
+    the biased variance — the same in training and at inference (per-sample statistics: no batch
+    statistics, no running statistics), hence its use with small batches. Any rank.
+
+    Parameters: γ and β, one per channel (C each, not one per group), trainable, none without
+    affine: PyTorch nn.GroupNorm(G, C) `weight` and `bias`, Keras GroupNormalization(groups=G)
+    `gamma` and `beta` (center/scale false: none); no buffers and no non-trainable weights in
+    either, so both count 2C. `eps` defaults to the convention's: PyTorch 1e-5, Keras 1e-3.
+    FLOPs: as layernorm, 5 per element to normalise (mean, centre, square-accumulate, variance,
+    scale), +2 with the affine γ·x + β.
+    """
+
+    op = "groupnorm"
+    aliases = ("group_norm", "groupnormalization")
+    summary = "group normalisation over channel groups"
+    counting = "FLOPs 7 per element (5 without affine)"
+    parametric = True
+    normalises = "group"
+    args = {
+        "groups": Arg(Int(1, window=True), doc="channel groups G (must divide the channels)"),
+        "affine": Arg(Bool(), True, "learn γ (scale) and β (shift), one per channel"),
+        "eps": Arg(Float(0.0), None, "added to the variance (convention's default: PyTorch 1e-5, Keras 1e-3)"),
+    }
+
+    def resolve(self, a, shapes, ctx):
+        """The channel axis is the layout's; the groups must divide its channels (E203, as
+        PyTorch and Keras refuse); eps is the spec's convention's unless written."""
+        shape = shapes[0]
+        c, groups = shape[ctx.channel_axis(len(shape))], a["groups"]
+        ctx.condition("equal", c % groups, f"the {c} channels divisible by the groups {groups}", "groups")
+        if c % groups:
+            ctx.error("E203", f"groups {groups} does not divide the {_count(c)} channels", "groups")
+            return None
+        eps = a["eps"] if a["eps"] is not None else (1e-3 if ctx.keras else 1e-5)
+        return Geometry(shape=shape, c=c, groups=groups, affine=a["affine"], eps=eps)
+
+    def params(self, g, ctx):
+        """γ and β of C each (PyTorch weight/bias, Keras gamma/beta), trainable; no statistics kept."""
+        if not g.affine:
+            return []
+        names = ("gamma", "beta") if ctx.keras_counting else ("weight", "bias")
+        return [Tensor(names[0], (g.c,)), Tensor(names[1], (g.c,))]
+
+    def sig_forward(self, g, ins, env):
+        """[A] γ = 1 and β = 0 at initialisation; a sample's group is normalised over its C/G channels
+        and all positions, so the mean of y² over a group is v/(v + ε), v the group's variance.
+        With q the mean second moment, μ the ensemble mean and s = mc² − μ² the spread of the
+        channels' means (mc² = mfrac·q), a group's mean (the average of C/G channels' means) has
+        E[m²] ≈ μ² + s·G/C, so v = q − μ² − s·G/C (batchnorm's q − mc² at G = C, layernorm's
+        q − μ² at G = 1). The channels' means keep s·(1 − G/C) of the spread (channel-mean
+        fraction s·(1 − G/C)/v), neighbours keep (ρ·q − μ² − s·G/C)/v; positions keep their
+        relative weights (their group's statistics are shared, as batchnorm's are). Not tracked
+        (a Sig has no per-sample field): each sample's group mean is exactly β, so the per-sample
+        channel means a global average pool reads vary less than its (q − mc²)/N (none at G = C)."""
+        x = ins[0]
+        v, removed = _group_var(g, x)
+        q = x.q / x.mean * (v / (v + g.eps)) if x.mean > 0 else x.q * 0 + v / (v + g.eps)
+        spread = max(x.mfrac * x.mean - x.mu**2, 0.0)
+        mfrac = spread * (1 - g.groups / g.c) / v
+        corr = max(x.corr * x.mean - removed, 0.0) / v
+        return x.like(q, mu=0.0, mfrac=mfrac, corr=corr, gauss=True), "A"
+
+    def sig_backward(self, g, ins, out, r, env):
+        """[A] r_in ≈ γ²/(v + ε)·r_out (v as in sig_forward), less the two directions the
+        normalisation projects out of a group's n = C/G·positions elements: its mean and the
+        normalised input itself. Of the part of the gradient uniform over each channel's positions
+        in a sample (gmean of r: 1 after a global average pool or on a vector), the C/G channels'
+        independent means average to G/C over a group; of the rest, 1/n; the normalised input
+        takes 1/n: r_in = (1 − gmean·G/C − (1 − gmean)/n − 1/n)·r_out/(v + ε), exact in
+        expectation for an independent gradient (2/n removed on a vector). A channel's mean
+        gradient keeps gmean·(1 − G/C) of r: nothing at G = C (instance normalisation before a
+        global average pool passes no gradient)."""
+        v, _ = _group_var(g, ins[0])
+        gmean = env.info.gmean
+        share, n = g.groups / g.c, prod(g.shape) / g.groups
+        keep = max(1 - gmean * share - (1 - gmean) / n - 1 / n, 0.0)
+        env.info.gmean_in = [min(gmean * (1 - share) / keep, 1.0) if keep > 0 else 0.0]
+        return [r * keep / (v + g.eps)], "A"
+
+    def macs(self, g):
+        """0: γ multiplies elementwise, no weight product."""
+        return 0
+
+    def flops(self, g):
+        """5 per element, 7 with the affine transform (layernorm's rule)."""
+        return (7 if g.affine else 5) * prod(g.shape)
+
+    def explain(self, g, ctx):
+        """The groups and what each is normalised over, the parameters and the FLOPs, with the numbers."""
+        per, n = g.c // g.groups, prod(g.shape)
+        lines = [
+            f"groups: C/G = {g.c}/{g.groups} = {per} channels each; a sample's group is normalised over "
+            f"{per} × {n // g.c:,} positions = {n // g.groups:,} elements, ε = {g.eps:g}"
+        ]
+        if g.affine:
+            names = "gamma, beta" if ctx.keras_counting else "weight, bias"
+            lines.append(f"γ and β ({names}): 2 × C = 2 × {g.c} = {2 * g.c:,} parameters, no statistics kept")
+        lines.append(f"FLOPs: {7 if g.affine else 5} per element × {n:,} = {self.flops(g):,}")
+        return lines
+
+
+def _group_var(g, x) -> tuple[float, float]:
+    """(v, μ² + s·G/C): a group's expected variance and the expected square of its mean (GroupNorm.sig_forward)."""
+    qm = x.mean
+    spread = max(x.mfrac * qm - x.mu**2, 0.0)
+    removed = x.mu**2 + spread * g.groups / g.c
+    return max(qm - removed, 1e-300), removed
