@@ -460,7 +460,7 @@ def signal(
         sys.stderr.write(f"netcalc signal: error: --plot takes a .png, .svg or .pdf file, got '{plot}'\n")
         raise typer.Exit(2)
     if plot is not None:
-        _check_output(plot, "--plot", fmt)
+        _check_output(plot, "--plot", fmt, spec)
         try:
             import matplotlib  # noqa: F401
         except ImportError:
@@ -505,7 +505,7 @@ def verify(
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="output format (table or json)"),
     batch_text: str = typer.Option("8", "--batch", "-b", metavar="N", help="samples per run"),
     seeds_text: str = typer.Option(
-        "8", "--seeds", "-s", metavar="N", help="weight draws to average the moments over (at most 10,000)"
+        "8", "--seeds", metavar="N", help="weight draws to average the moments over (at most 10,000)"
     ),
     seed_text: str = typer.Option("0", "--seed", metavar="N", help="the first seed (runs use seed, seed + 1, ...)"),
     dtype: str = typer.Option("float64", "--dtype", help="float64 or float32"),
@@ -536,7 +536,7 @@ def verify(
     seed, bad_seed = whole(seed_text, "--seed", 0, MAX_VALUE)
     _option_errors(fmt, ("--batch", bad_batch), ("--seeds", bad_seeds), ("--seed", bad_seed))
     if save is not None:
-        _check_output(save, "--save", fmt)
+        _check_output(save, "--save", fmt, spec)
 
     if dtype not in ("float64", "float32"):
         sys.stderr.write(f"netcalc verify: error: --dtype must be float64 or float32, got '{dtype}'\n")
@@ -604,12 +604,14 @@ def _option_errors(fmt: Format, *checked: tuple) -> None:
         _fail(diags, {}, fmt)
 
 
-def _check_output(path: Path, option: str, fmt: Format) -> None:
-    """A file to write (--save, --plot): a directory, or a folder that does not exist, is refused
-    before anything runs."""
+def _check_output(path: Path, option: str, fmt: Format, spec: str | None = None) -> None:
+    """A file to write (--save, --plot): a directory, a folder that does not exist, or the spec being
+    read (`spec`, a path or a bundled name) is refused before anything runs."""
+    from . import bundled
     from .cliargs import output_problem
 
-    _option_errors(fmt, (option, output_problem(path, option)))
+    reads = [] if spec in (None, "-") else [Path(spec), bundled.find(spec)]
+    _option_errors(fmt, (option, output_problem(path, option, [r for r in reads if r is not None])))
 
 
 def _propagate(command: str, analysis, *args, **kwargs):
@@ -759,13 +761,12 @@ def _lint_targets(paths: list[str], specs_only: bool = False) -> list[str]:
     from .lint import looks_like_spec
 
     out, seen, named = [], set(), set()
-    from .cliargs import is_dir
+    from .cliargs import is_dir, yaml_files
 
     for p in paths:
         path = Path(p)
         if is_dir(p):  # its YAML files, not those in hidden folders (.github, .git, .venv)
-            found = sorted(str(f) for f in path.rglob("*") if f.suffix in (".yaml", ".yml")
-                           and not any(part.startswith(".") for part in f.relative_to(path).parts))  # fmt: skip
+            found = yaml_files(path)
         else:
             found = [p]
         for f in found:

@@ -110,8 +110,27 @@ def is_dir(path: str) -> bool:
         return False
 
 
-def output_problem(path: Path, option: str) -> str | None:
-    """Why a file cannot be written at `path` (checked before a long run), or None."""
+def yaml_files(folder: Path) -> list[str]:
+    """The .yaml/.yml files under `folder`, sorted, not those in hidden folders (.github, .git, .venv).
+    A file or folder that vanishes or cannot be read while the tree is walked is passed over."""
+    found = []
+    for root, dirs, files in os.walk(folder):  # os.walk skips what it cannot list; links are not followed
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [os.path.join(root, f) for f in files if f.endswith((".yaml", ".yml")) and not f.startswith(".")]
+    return sorted(found)
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether `a` and `b` are the one file (never raises: a path that does not exist is no file)."""
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return False
+
+
+def output_problem(path: Path, option: str, reads: list[Path] = ()) -> str | None:
+    """Why a file cannot be written at `path` (checked before a long run), or None. `reads` are the
+    files the spec argument may name (a path, a bundled spec): writing over one is refused."""
     shown = clip(str(path))
     if str(path) in ("", "."):
         return f"{option} takes a file name, got '{shown}'"
@@ -127,6 +146,8 @@ def output_problem(path: Path, option: str) -> str | None:
         return f"{option} '{shown}': {_reason(exc)}"
     except ValueError:
         return f"{option} '{shown}' is not a path (it holds a NUL character)"
+    if any(same_file(path, r) for r in reads):
+        return f"{option} '{shown}' is the spec being read: writing there would overwrite it; give another file name"
     return None
 
 

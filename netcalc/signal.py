@@ -318,9 +318,9 @@ def advise(report: SignalReport, band: float, diags) -> None:
         return
     fwd, bwd = report.growth()
     on_path = report.ancestors([last.node.name])
-    path = [
-        s for s in report.layers if s.node.name in on_path and (first.row is s.row or _between(report, first, last, s))
-    ]
+    order = {id(t): i for i, t in enumerate(report.layers)}  # once: per layer it made advise quadratic
+    lo, hi = order[id(first)], order[id(last)]
+    path = [s for s in report.layers if s.node.name in on_path and (first.row is s.row or lo <= order[id(s)] <= hi)]
     if math.isfinite(fwd) and not (1 / band <= fwd <= band):
         _warn(report, diags, "W301", "forward", fwd, band, _culprit(path, fwd > 1, False), first, last)
     if math.isfinite(bwd) and not (1 / band <= bwd <= band):
@@ -373,11 +373,6 @@ def _feeds_output_or_add(s, readers, outputs) -> bool:
             return False
         cur = nxt[0]
     return False
-
-
-def _between(report, first, last, s) -> bool:
-    order = {id(t): i for i, t in enumerate(report.layers)}
-    return order[id(first)] <= order[id(s)] <= order[id(last)]
 
 
 def _readers(report) -> dict:

@@ -16,10 +16,12 @@ A case file:
     stderr:                         (the whole of stderr, line by line)
     --set: error E107: ...
 
-`run:` is split as a shell would; `{C*N}` stands for the character C written N times. Each case
+`run:` is split as a shell would; `{C*N}` stands for the character C written N times; in stderr,
+`{bundled}` stands for the names of the bundled specs (specs/*.yaml, sorted, comma-separated). Each case
 runs in a fresh folder holding specs/ (tests/cli_cases/specs) and fixtures: pipe.yaml (a named pipe
 no one writes to), loop.yaml (a symbolic link to itself), dangling.yaml (a link to nothing),
-folder/ (a directory) and afile (a regular file). A case must finish well within TIMEOUT: a run
+folder/ (a directory), afile (a regular file), spec.yaml (a copy of specs/seq.yaml, which a case
+may write over) and link.yaml (a link to it). A case must finish well within TIMEOUT: a run
 that blocks (on a pipe) or expands without end fails by timing out, not by a measured duration.
 
 `pytest --update-golden` rewrites the stderr sections from what netcalc prints: review the diff.
@@ -40,6 +42,7 @@ CASES_DIR = Path(__file__).resolve().parent / "cli_cases"
 CASES = sorted(p.stem for p in CASES_DIR.glob("*.case"))
 TIMEOUT = 60  # seconds: far above any case (each takes about a second), only there to stop a hang
 REPEAT = re.compile(r"\{(.)\*(\d+)\}")
+BUNDLED = ", ".join(sorted(p.stem for p in (CASES_DIR.parents[1] / "specs").glob("*.yaml")))
 
 
 def parse(text: str) -> dict:
@@ -75,6 +78,8 @@ def folder(tmp_path: Path) -> Path:
     (tmp_path / "dangling.yaml").symlink_to("nowhere.yaml")
     (tmp_path / "folder").mkdir()
     (tmp_path / "afile").write_text("not a folder\n")
+    (tmp_path / "spec.yaml").write_bytes((CASES_DIR / "specs" / "seq.yaml").read_bytes())
+    (tmp_path / "link.yaml").symlink_to("spec.yaml")
     return tmp_path
 
 
@@ -100,11 +105,13 @@ def test_cli_case(name, folder, update_golden):
     assert result.returncode == int(case["exit"]), f"exit {result.returncode}\n{out}\n{err}"
     got = [line.rstrip() for line in err.rstrip("\n").splitlines()]
     if update_golden and case["stderr"] is not None:
+        got = [line.replace(BUNDLED, "{bundled}") if BUNDLED in line else line for line in got]
         text = path.read_text(encoding="utf-8")
         head = text[: text.index("\nstderr:\n") + len("\nstderr:\n")]
         path.write_text(head + "".join(f"{line}\n" for line in got), encoding="utf-8")
         return
     if case["stderr"] is not None:
+        case["stderr"] = [line.replace("{bundled}", BUNDLED) for line in case["stderr"]]
         assert got == case["stderr"], "\n".join(["got:", *got, "expected:", *case["stderr"]])
     for want in case["stdout has"]:
         assert want in out, f"{want!r} not in stdout:\n{out}"

@@ -275,7 +275,7 @@ def _inputs(graph, node, n: int, rng):
     from netcalc.executor.run import sample_input
 
     by_name = {i.name: i for i in graph.inputs}
-    vocab = node.args.get("vocab", 2) if node.op == "embedding" else 2
+    vocab = node.args.get("vocab", 2) if node.op == "embedding" else None
     return [sample_input(by_name[name], n, rng, np.float64, graph.channels_last, vocab) for name in node.inputs]
 
 

@@ -147,6 +147,27 @@ def test_save_writes_the_measured_statistics(tmp_path):
     assert lstm["forward"]["second_moment"] > 0
 
 
+def test_an_embedding_reading_floats_is_fed_token_ids():
+    # W202's spec: a float32 input read by an embedding. verify used to crash (exit 3) indexing the
+    # table with floats; it now feeds integer ids as floats (Keras's Embedding casts them) and the
+    # figures agree: params 100·8 + (10·8)·2 + 2 = 962.
+    r = netcalc("verify", str(ROOT / "tests" / "lint_rules" / "W202_fires.yaml"), "--batch", "4", "--seeds", "2",
+                "--format", "json")  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["ok"] is True
+    assert sum(t[2] for layer in doc["layers"] for t in layer["tensors"]["measured"]) == 962
+
+
+def test_save_refuses_to_overwrite_the_spec(tmp_path):
+    spec = tmp_path / "net.yaml"
+    text = (ROOT / "specs" / "mnist-cnn.yaml").read_text()
+    spec.write_text(text)
+    r = netcalc("verify", str(spec), "--save", str(spec))
+    assert r.returncode == 2 and "is the spec being read" in r.stderr
+    assert spec.read_text() == text
+
+
 def test_input_distribution_options():
     # plain30-he's first dense (He, 256 → 256) on inputs of mean 1 and std 3: E[x²] = 1 + 9 = 10, times
     # n·Var(w) = 2: 20, predicted [E] and measured

@@ -223,19 +223,25 @@ def estimate_memory(graph, batch: int, dtype="float32") -> int:
 # --------------------------------------------------------------------------- inputs
 
 
-def _embedding_vocab(graph, name: str) -> int:
+def _embedding_vocab(graph, name: str) -> int | None:
+    """The smallest vocabulary of the embeddings reading graph input `name`, or None if none reads it."""
     vocabs = [n.args["vocab"] for n in graph.nodes if n.op == "embedding" and n.inputs and n.inputs[0] == name]
-    return min(vocabs) if vocabs else 2
+    return min(vocabs) if vocabs else None
 
 
-def sample_input(inp, n: int, rng: np.random.Generator, dtype, channels_last: bool, vocab: int = 2) -> np.ndarray:
+def sample_input(inp, n: int, rng: np.random.Generator, dtype, channels_last: bool,
+                 vocab: int | None = None) -> np.ndarray:  # fmt: skip
     """A batch for one graph input, from its stats: integer dtypes → token ids uniform in
-    [0, vocab); else mean/std (std a number or one per channel) → normal; range [lo, hi] (and no
+    [0, vocab) (vocab 2 when no embedding reads it); an input of a float dtype that an embedding
+    reads (W202) → the same ids as floats, as Keras's Embedding casts them (PyTorch's refuses
+    floats: the warning says so); else mean/std (std a number or one per channel) → normal; range [lo, hi] (and no
     mean/std) → uniform; nothing → N(0, 1). 'correlation' ρ: the noise is made an AR(1) process
     along each spatial axis (neighbours correlated by ρ, the variance kept)."""
     shape = (n, *inp.shape)
     if inp.dtype in INT_DTYPES:
-        return rng.integers(0, vocab, size=shape, dtype=np.int64)
+        return rng.integers(0, vocab or 2, size=shape, dtype=np.int64)
+    if vocab is not None:
+        return rng.integers(0, vocab, size=shape).astype(dtype)
     st = inp.stats or {}
     rank = len(shape)
     ax = channel_axis(rank, channels_last) if rank > 1 else 0
