@@ -764,11 +764,7 @@ def _lint_targets(paths: list[str], specs_only: bool = False) -> list[str]:
     from .cliargs import is_dir, yaml_files
 
     for p in paths:
-        path = Path(p)
-        if is_dir(p):  # its YAML files, not those in hidden folders (.github, .git, .venv)
-            found = yaml_files(path)
-        else:
-            found = [p]
+        found = yaml_files(Path(p)) if is_dir(p) else [p]  # a folder: its YAML files, not in hidden folders
         for f in found:
             key = _resolved(f)
             if not is_dir(p):
