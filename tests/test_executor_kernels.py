@@ -26,7 +26,7 @@ from netcalc.analyze import analyze  # noqa: E402
 from netcalc.diagnostics import Diagnostics  # noqa: E402
 from netcalc.executor.base import Env  # noqa: E402
 from netcalc.executor.kernels import KERNELS  # noqa: E402
-from netcalc.executor.run import Measured, build_layers, estimate_memory, footprint, run  # noqa: E402
+from netcalc.executor.run import ACTS_FACTOR, Measured, build_layers, estimate_memory, footprint, run  # noqa: E402
 from netcalc.spec import build, load  # noqa: E402
 from netcalc.yamlsrc import parse_yaml  # noqa: E402
 
@@ -580,8 +580,23 @@ def test_estimate_memory_grows_with_the_batch():
     graph = graph_of(SMALL, [2, 6, 6])
     one, many = estimate_memory(graph, 1, "float32"), estimate_memory(graph, 101, "float32")
     per_sample = (many - one) / 100
-    # the input and six outputs of 4·6·6 (the last two of 4 and 3), kept and cached: 2 × 4 bytes each
-    assert per_sample == 2 * 4 * (2 * 36 + 4 * 4 * 36 + 4 + 3)
+    # the input and six outputs of 4·6·6 (the last two of 4 and 3), kept, cached and their gradients:
+    # ACTS_FACTOR (3, from benchmarks/memory.py's measurements) × 4 bytes each
+    assert ACTS_FACTOR == 3
+    assert per_sample == 3 * 4 * (2 * 36 + 4 * 4 * 36 + 4 + 3)
+
+
+def test_estimate_memory_counts_one_sample_columns_over_a_block():
+    # a 3×3 convolution of a 1×2000×2000 input: one sample's columns are 9·1998² float64 values
+    # (287 MB, over BLOCK_BYTES = 64 MiB), held with their gradient: the fixed part is at least twice that
+    from netcalc.executor.k_conv import BLOCK_BYTES
+
+    graph = graph_of("- {op: conv2d, filters: 2, kernel: 3}", [1, 2000, 2000])
+    per_sample, fixed = footprint(graph, "float64")
+    columns = 9 * 1998 * 1998 * 8
+    assert columns > BLOCK_BYTES
+    assert fixed == 2 * columns + 2 * 8 * (2 * 9 + 2)  # weights 2·1·3·3 and 2 biases, and their gradients
+    assert per_sample == 3 * 8 * (2000 * 2000 + 2 * 1998 * 1998)
 
 
 @pytest.mark.parametrize(

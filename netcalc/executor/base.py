@@ -48,6 +48,8 @@ class Layer:
     macs: multiply-accumulates per sample of the last forward, counted from the shapes of the
         products actually computed (bias adds excluded; padded positions of a conv included).
     grads: name -> gradient of the loss with respect to each param, set by `backward`.
+    scratch: elements per sample of the largest work array a pass allocates beside its output (a
+        convolution's column matrix); the runner's memory estimate reads it.
     """
 
     def __init__(self) -> None:
@@ -58,6 +60,7 @@ class Layer:
         self.extra_shapes: dict[str, tuple] = {}
         self.macs = 0
         self.grads: dict[str, np.ndarray] = {}
+        self.scratch = 0
 
     def add(self, name: str, array: np.ndarray, trainable: bool = True, kind: str = "param") -> np.ndarray:
         self.params[name] = array

@@ -220,6 +220,14 @@ class ConvCore:
         return np.ascontiguousarray(dw).reshape(shape)
 
     @property
+    def columns(self) -> int:
+        """Elements per sample of the column matrix (im2col's, or the transposed convolution's
+        before col2im); a depthwise convolution makes none."""
+        if self.depthwise:
+            return 0
+        return (self.c_out if self.transpose else self.c_in) * self.g.K * self.g.P
+
+    @property
     def macs(self) -> int:
         """Per sample: a convolution's products are P × (O/G) × (C/G·K) per group; a transposed
         convolution's (input positions) × (O/G·K) × (C_in/G) per group."""
@@ -440,6 +448,7 @@ class ConvLayer(Layer):
             self.add("bias", draw(a["bias_init"], (c_out,), "bias", env, weight_shape=w.shape))
         self.out_shape = join(c_out, g.ns if transpose else g.outs, cl)
         self.macs = self.core.macs
+        self.scratch = self.core.columns
         self.c_out = c_out
 
     @staticmethod
@@ -628,6 +637,7 @@ class ShortcutLayer(Layer):
             wshape = (1, 1, c_in, c_out) if env.keras else (c_out, c_in, 1, 1)
             self.add(self.wname, draw(None, wshape, "kernel", env, kernel=True))
             self.macs = self.core.macs
+            self.scratch = self.core.columns
             if a["batchnorm"]:
                 self.bn_names = bn_tensors(self, c_out, True, env, "bn/" if env.keras else "1.")
                 self.bn = BNCore(c_out, cl, 1e-3 if env.keras else 1e-5, env.mode == "train")

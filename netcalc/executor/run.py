@@ -208,14 +208,19 @@ def footprint(graph, dtype="float32") -> tuple[int, int]:
     weights = sum(a.size for layer in layers.values() for a in layer.params.values())
     from .k_conv import BLOCK_BYTES
 
-    return 2 * acts * size, 2 * weights * size + 2 * BLOCK_BYTES
+    columns = max([BLOCK_BYTES] + [layer.scratch * size for layer in layers.values()])
+    return ACTS_FACTOR * acts * size, 2 * weights * size + 2 * columns
+
+
+ACTS_FACTOR = 3  # bytes held per byte of activations: measured 2.4–2.9 (benchmarks/memory.py)
 
 
 def estimate_memory(graph, batch: int, dtype="float32") -> int:
     """Bytes a run of `batch` samples would hold, roughly: the inputs and every output (kept for
-    the backward pass) and as much again for what the layers cache (normalised values, masks,
-    indices) and the gradients in flight, plus the weights and their gradients, plus two blocks of
-    convolution columns. Built dry: no weight is sampled and nothing runs."""
+    the backward pass), what the layers cache (normalised values, masks, indices) and the gradients
+    in flight, ACTS_FACTOR times the activations in all; plus the weights and their gradients; plus
+    a column matrix and its gradient (a block of samples holds at most BLOCK_BYTES of columns, but
+    one sample's may be larger). Built dry: no weight is sampled and nothing runs."""
     per_sample, fixed = footprint(graph, dtype)
     return int(per_sample * batch + fixed)
 
