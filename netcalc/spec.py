@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from copy import copy
+from itertools import islice
 from math import prod
 from pathlib import Path
 from typing import NamedTuple
@@ -94,6 +95,7 @@ INPUT = {
 # layers a spec may expand to (its block uses multiplied out): far beyond a real network (ResNet-1202
 # has 1,200-odd); a spec over it is refused (E118) before any is expanded. --max-layers changes it.
 MAX_LAYERS = 100_000
+NEAR_NAMES = 500  # E113's did-you-mean looks among this many latest layer names
 MAX_INPUT_ELEMENTS = 10**15  # far beyond any real input; keeps every count printable as a float
 LAYER_KEYS = ("op", "id", "in", "activation")
 # keys every layer takes besides LAYER_KEYS, with their kinds (the JSON Schema reads them too)
@@ -503,6 +505,18 @@ class _Namer:
         self.local: dict = {}  # local name -> qualified name, in the current block instance
         self.frames: tuple = ()
         self.group: tuple = ()
+        self.hints: dict = {}  # (name, where it is written) -> its did-you-mean, worked out once
+
+    def hint(self, ref: str, loc, exclude: str) -> str:
+        """E113's did-you-mean for a name no earlier layer has, among the NEAR_NAMES latest names (a
+        mistyped name is most likely a near one); the same for every repetition of a block, so
+        that its error is reported once and worked out once."""
+        key = (ref, loc)
+        if key not in self.hints:
+            latest = [n for n in islice(reversed(self.used), NEAR_NAMES) if n != exclude]
+            known = [*self.local, *latest]  # the block's own ids first: they are what its layers write
+            self.hints[key] = did_you_mean(ref, known)
+        return self.hints[key]
 
     def qualify(self, name: str) -> str:
         return self.prefix + name
@@ -806,9 +820,10 @@ class _Expander:
             # the summary's hierarchy: the use (all its repetitions), then each repetition
             whole = ((use_id, f"{name} × {repeat}", item.loc.line),) if repeat > 1 else ()
             namer.group = (*namer.group, *whole, (label, name, item.loc.line))
-            start = len(diags.items)
+            start, made = len(diags.items), len(self.nodes)
             layers = substitute(block.layers, {**env, **(first if r == 1 else {})}, diags)
             last = self.sequence(layers.items, previous, depth + 1)
+            dead = last == UNKNOWN and len(self.nodes) == made and (r > 1 or not first)
             where = f"in block '{name}' ({block.loc}), used at {item.loc}" + (
                 f" (repetition {r} of {repeat})" if repeat > 1 else ""
             )
@@ -819,6 +834,8 @@ class _Expander:
             namer.local[label.removeprefix(namer.prefix)] = last
             namer.after[label] = last  # the use's name reads its last layer
             previous = last
+            if dead:  # a repetition that made no layer, only errors: the next ones would repeat it
+                break
         namer.after[use_id] = previous
         return previous
 
@@ -889,10 +906,8 @@ def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str, ker
         inputs = [namer.resolve(ref) for ref in values["in"]]
         for ref in inputs:
             if ref not in namer.used or ref == name:
-                known = [n for n in namer.used if n != name]
-                diags.error(
-                    "E113", f"'in: {clip(ref)}' names no earlier layer or input{did_you_mean(ref, known)}", locs["in"]
-                )
+                hint = namer.hint(ref, locs["in"], name)
+                diags.error("E113", f"'in: {clip(ref)}' names no earlier layer or input{hint}", locs["in"])
         if ltype.arity is not None and len(inputs) != ltype.arity:
             diags.error(
                 "E115",

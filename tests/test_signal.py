@@ -1207,3 +1207,18 @@ def test_a_rule_report_field_must_be_declared():
         info.bias_fractoin = 0.5
     info.bias_fraction = 0.5
     assert info.bias_fraction == 0.5
+
+
+def test_memoised_activation_moments_equal_the_quadrature():
+    # activation_moments keeps each (function, μ, s) it has worked out (a recurrent layer asks for the
+    # same few at every step); asked again, in another order and mixed with new values, it must give
+    # gauss_moments' own figures exactly (each s is worked out on its own grid either way)
+    from netcalc import moments as mm
+
+    phi, dphi = mm.function("tanh", {})
+    for q in ([0.5, 2.0, 0.5], [2.0, 7.0, 0.5, 0.01]):
+        got = mm.activation_moments("tanh", {}, 0.1, np.asarray(q))
+        s = np.round(np.sqrt(np.asarray(q) - 0.01), 12)  # activation_moments rounds s to 12 digits
+        want = mm.gauss_moments(phi, dphi, 0.1, s)
+        for g, w in zip(got, want, strict=True):
+            assert np.array_equal(g, w)

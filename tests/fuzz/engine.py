@@ -111,7 +111,11 @@ class Campaign:
                     index = next(counter, None)
                 if index is None:
                     return
-                case = self.case(index)
+                try:
+                    case = self.case(index)
+                except Exception as exc:  # the fuzzer's own bug: say so, and go on with the campaign
+                    self.log(f"  case {index}: the fuzzer could not make it ({type(exc).__name__}: {exc})")
+                    continue
                 result = self.run_case(case, worker)
                 self._record(case, result)
                 if progress and time.monotonic() - last[0] > progress:

@@ -486,16 +486,25 @@ def bytes_(data: bytes, rng: random.Random) -> tuple[bytes, str]:
     return bytes(b), f"bytes {what}"
 
 
+def _structural(seed_data: bytes, tree, rng: random.Random, corpus: Corpus, gentle: bool = False):
+    """`structural`, or the seed as it is when its edits nest the tree deeper than copying or
+    dumping it can follow (a RecursionError in the fuzzer, not in netcalc: it once ended a campaign)."""
+    try:
+        return structural(tree, rng, corpus, gentle=gentle)
+    except RecursionError:
+        return seed_data, ["structural: too deep to copy, the seed as it is"]
+
+
 def mutate(seed_data: bytes, tree, rng: random.Random, corpus: Corpus, gentle: bool = False) -> tuple[bytes, list[str]]:
     """One mutated spec: mostly structural when the seed parses (sometimes followed by a line or
     byte edit), else line or byte edits; `gentle`: only the edits that mostly keep it valid."""
     if gentle and tree is not None:
-        return structural(tree, rng, corpus, gentle=True)
+        return _structural(seed_data, tree, rng, corpus, gentle=True)
     done: list[str] = []
     data = seed_data
     r = rng.random()
     if tree is not None and r < 0.75:
-        data, done = structural(tree, rng, corpus)
+        data, done = _structural(seed_data, tree, rng, corpus)
         r = 0.75 + rng.random() * 1.25  # then a line edit (12 %), a byte edit (8 %) or nothing
     elif tree is None:
         r = 0.75 + r * 0.25
