@@ -947,13 +947,15 @@ def diff(
         _fail(after.diags, sources_new, Format.table)
     d = diffs.compare(before, after, signal=signal)
     violations = diffs.check(d, max_params_growth, max_macs_growth, max_memory_growth)
+    from . import diff_render
+
     if fmt == DiffFormat.json:
-        sys.stdout.write(diffs.render_json(d, all_layers=all_layers, violations=violations) + "\n")
+        sys.stdout.write(diff_render.render_json(d, all_layers=all_layers, violations=violations) + "\n")
     elif fmt == DiffFormat.markdown:
-        sys.stdout.write(diffs.render_markdown(d, all_layers=all_layers, violations=violations))
+        sys.stdout.write(diff_render.render_markdown(d, all_layers=all_layers, violations=violations))
     else:
-        style = diffs.Style(_color(sys.stdout))
-        sys.stdout.write(diffs.render_table(d, style, all_layers=all_layers, violations=violations))
+        style = diff_render.Style(_color(sys.stdout))
+        sys.stdout.write(diff_render.render_table(d, style, all_layers=all_layers, violations=violations))
     if violations:
         raise typer.Exit(1)
 
