@@ -6,7 +6,6 @@ checks that ran and found a disagreement: lint and verify.)
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import math
 import os
@@ -76,37 +75,6 @@ def _color_allowed() -> bool:
     return "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 
 
-def _locate(spec: str, diags):
-    """A path, or the name of a bundled spec. Returns (path, name shown in messages) or None."""
-    from . import bundled
-    from .cliargs import STDIN, STDIN_NAME, spec_problem
-    from .diagnostics import Loc, clip
-
-    if spec == STDIN:
-        return STDIN, STDIN_NAME
-    exists, problem = spec_problem(spec)  # a symbolic-link loop, a name too long, a named pipe...
-    if problem:
-        diags.error("E001", problem, Loc(spec))
-        return None
-    if exists:
-        return spec, spec
-    found = bundled.find(spec)
-    if found is not None:
-        return str(found), found.name
-    if os.sep in spec or spec.endswith((".yaml", ".yml")):
-        diags.error("E001", f"no such file: '{clip(spec)}'", Loc(spec))
-    else:
-        close = bundled.similar(spec)
-        if close:
-            *first, last = [f"'{name}'" for name in close]
-            hint = f" (did you mean {', '.join(first) + ' or ' if first else ''}{last}?)"
-            note = "`netcalc specs` lists the bundled specs"
-        else:
-            hint, note = "", "bundled specs: " + ", ".join(bundled.names())
-        diags.error("E001", f"'{clip(spec)}' is neither a file nor a bundled spec{hint}", Loc(spec), note)
-    return None
-
-
 def _fail(diags, sources: dict, fmt: Format) -> None:
     from .render import diagnostic_lines
 
@@ -167,114 +135,16 @@ def summary(
     _emit(analysis, fmt, sources, depth, legend)
 
 
-def _analyse(
-    spec: str,
-    convention,
-    fmt: Format,
-    sets: list[str] | None = None,
-    symbolic: bool = False,
-    generic: bool | dict = False,
-    known_only: bool = False,
-    set_defaults: bool = False,
-    max_layers: str | None = None,
-    **options,
-):
-    """load -> expand -> analyze; exits with the findings when the spec cannot be read at all.
+def _analyse(spec: str, convention, fmt: Format, sets: list[str] | None = None, max_layers=None, **options):
+    """load -> expand -> analyze (pipeline.analyse); exits with the findings when the spec cannot be
+    read at all."""
+    from .pipeline import analyse
 
-    The analysis runs even when some layers are invalid, so that independent shape errors are
-    reported in the same run; the caller decides what its errors mean. `sets` are --set NAME=VALUE
-    for the spec's symbols (each name once; with `known_only`, a name the spec does not have is
-    left to the caller: diff applies --set to two specs); with `symbolic`, the symbols they leave
-    free stay formulas. `max_layers` is --max-layers as given (None: the default limit)."""
-    from .amounts import parse_set
-    from .analyze import analyze
-    from .diagnostics import Diagnostics, Loc
-    from .spec import load
-
-    diags = Diagnostics()
-    values, problems = parse_set(sets)
-    for problem in problems:
-        diags.error("E107", problem, Loc("--set"))
-    limit = _max_layers(max_layers, diags)
-    located = _locate(spec, diags)
-    sources: dict = {}
-    graph = None
-    if located and not problems and limit is not None:
-        path, shown = located
-        graph = load(
-            path,
-            diags,
-            display=shown,
-            convention=convention.value if convention else None,
-            sources=sources,
-            values=values,
-            symbolic=symbolic,
-            generic=generic,
-            set_defaults=set_defaults,
-            max_layers=limit,
-        )
-        if graph is not None:
-            if "batch" in options:
-                options["batch"] = _batch(options["batch"], graph.symbols, diags)
-            for problem in graph.symbols.check_set(known_only):
-                diags.error("E107", problem, Loc(shown))
-            if diags.has_errors():
-                graph = None
-    if graph is None:
+    convention = convention.value if convention else None
+    analysis, diags, sources = analyse(spec, convention, sets, limit=max_layers, **options)
+    if analysis is None:
         _fail(diags, sources, fmt)
-    return analyze(graph, diags, **options), sources
-
-
-def _max_layers(text, diags) -> int | None:
-    """--max-layers: the limit on expanded layers (the default when not given); None when invalid (reported)."""
-    from .cliargs import whole
-    from .diagnostics import Loc
-    from .spec import MAX_LAYERS
-
-    if text is None:
-        return MAX_LAYERS
-    value, problem = whole(text, "--max-layers")
-    if problem:
-        diags.error("E107", problem, Loc("--max-layers"))
-    return value
-
-
-def _batch(text, scope, diags):
-    """--batch: a positive number, or the name of a symbol (a symbolic batch size N)."""
-    from .cliargs import MAX_VALUE, decimal, number_text
-    from .diagnostics import Loc, clip
-    from .schema import NAME_RE
-    from .yamlsrc import YScalar
-
-    text = str(text).strip()
-    value = decimal(text)  # never int() of 5,000 digits
-    if value is not None and 1 <= value <= MAX_VALUE:
-        return value
-    if value is not None and value > MAX_VALUE:
-        diags.error("E107", f"--batch must be at most {MAX_VALUE:,}, got {number_text(text)}", Loc("--batch"))
-        return 1
-    if not NAME_RE.match(text):
-        diags.error(
-            "E107",
-            f"--batch takes a positive number or a symbol's name (such as N), got '{clip(text)}'",
-            Loc("--batch"),
-        )
-        return 1
-    used = scope.used.get(text)
-    if used is not None:
-        # a name the spec already uses as a size (an image height H, a width C) is not the batch: the
-        # figures would multiply by H as if the batch were the height. A symbol declared under
-        # `symbols:` and used nowhere in the spec is the way to give the batch a default and a range.
-        spare = next(n for n in ("N", "B", "batch", "N_batch") if n not in scope.used)
-        diags.error(
-            "E107",
-            f"--batch {text}: {text} is a size of the spec ({used.loc.file} line {used.loc.line}), not a batch size; "
-            f"name the batch with a symbol of its own, such as --batch {spare}",
-            Loc("--batch"),
-        )
-        return 1
-    value = scope.resolve(YScalar(text, "tag:yaml.org,2002:str", True, Loc("--batch")), diags, "--batch")
-    return value if isinstance(value, int) or hasattr(value, "e") else 1
+    return analysis, sources
 
 
 def _emit(analysis, fmt: Format, sources: dict, depth: int | None = None, legend: bool = False) -> None:
@@ -652,9 +522,6 @@ class LintFormat(StrEnum):
     sarif = "sarif"
 
 
-UNREADABLE = ("E001", "E002", "E003", "E110", "E118")
-
-
 @app.command()
 def lint(
     paths: list[str] = typer.Argument(
@@ -687,202 +554,33 @@ def lint(
     Exit 0 clean, 1 on an error (or, with --strict, a warning), 2 for unreadable input or bad options.
     Settings also come from the spec's `lint:` and from the tool.netcalc.lint table of pyproject.toml:
     an option wins over the spec, the spec over pyproject.toml."""
-    from . import config
-    from . import lint as rules
-    from .codes import code_problem
+    from . import lint_run
+    from .diagnostics import Loc
+    from .render import Style
 
-    select = [c.strip() for item in select or () for c in item.split(",") if c.strip()]  # --ignore W301,W302
-    ignore = [c.strip() for item in ignore or () for c in item.split(",") if c.strip()]
-    options = {"select": tuple(select) or None, "ignore": tuple(ignore) or None, "strict": strict,
-               "band": band, "max-depth": max_depth}  # fmt: skip
-    bad = [f"--{key} {problem}" for key in ("select", "ignore") for c in options[key] or ()
-           if (problem := code_problem(c))]  # fmt: skip
-    if band is not None and not math.isfinite(band):
-        bad.append(f"--band takes a finite number of at least 1, got {band}")
-    if bad:
-        sys.stderr.write("".join(f"netcalc lint: error: {p}\n" for p in bad))
-        raise typer.Exit(2)
-    budgets = (("max-params", max_params), ("max-macs", max_macs), ("max-memory", max_memory),
-               ("max-activation-memory", max_activation_memory))  # fmt: skip
-    for key, text in budgets:
-        options[key], problem = config.cli_budget(key, text)
-        if problem:
-            sys.stderr.write(f"netcalc lint: error: {problem}\n")
-            raise typer.Exit(2)
-    from .amounts import parse_set
-
-    values, problems = parse_set(sets)
-    if problems:
-        sys.stderr.write("".join(f"netcalc lint: error: E107: {p}\n" for p in problems))
-        raise typer.Exit(2)
-    options["values"] = values
-    from .diagnostics import Diagnostics
-
-    limit_diags = Diagnostics()
-    options["max_layers"] = _max_layers(max_layers, limit_diags)
-    if limit_diags.has_errors():
-        sys.stderr.write("".join(f"netcalc lint: error: E107: {d.message}\n" for d in limit_diags.errors))
-        raise typer.Exit(2)
-    pyproject, table, problems = config.find_pyproject(Path.cwd())
-    project, more = config.project_settings(table)
-    for problem in [*problems, *(f"[tool.netcalc.lint]: {p}" for p in more)]:
-        sys.stderr.write(f"netcalc lint: error: {pyproject}{'' if problem.startswith('[') else ':'} {problem}\n")
-    if problems or more:
-        raise typer.Exit(2)
-    project["root"] = pyproject.parent if pyproject else None
-    specs_ = _lint_targets(paths, specs_only)
-    if not specs_ and not specs_only:
-        sys.stderr.write(f"netcalc lint: error: no spec found in {' '.join(paths)}\n")
-        raise typer.Exit(2)
-    findings, unreadable, failed, sources = [], False, False, {}
-    for spec in specs_:
-        diags, settings = _lint_one(spec, options, project, sources)
-        unreadable = unreadable or any(d.code in UNREADABLE for d in diags.errors)
-        kept = [d for d in diags.sorted() if rules.keep(d, settings["select"], settings["ignore"])]
-        failed = failed or any(d.severity == "error" for d in kept) or bool(settings["strict"] and kept)
-        findings += kept
-    declared = options.get("declared", set())
-    unknown = [n for n in values if n not in declared]
-    if unknown:  # a --set no spec has: a typo, never applied in silence
-        from .diagnostics import did_you_mean
-
-        for n in unknown:
-            sys.stderr.write(f"netcalc lint: error: E107: --set {n}={values[n]}: no spec checked has a symbol '{n}'"
-                             f"{did_you_mean(n, sorted(declared))}\n")  # fmt: skip
-        raise typer.Exit(2)
-    _lint_emit(findings, fmt, sources, len(specs_))
-    if unreadable:
-        raise typer.Exit(2)
-    if failed:
-        raise typer.Exit(1)
-
-
-def _lint_targets(paths: list[str], specs_only: bool = False) -> list[str]:
-    from .lint import looks_like_spec
-
-    out, seen, named = [], set(), set()
-    from .cliargs import is_dir, yaml_files
-
-    for p in paths:
-        found = yaml_files(Path(p)) if is_dir(p) else [p]  # a folder: its YAML files, not in hidden folders
-        for f in found:
-            key = _resolved(f)
-            if not is_dir(p):
-                named.add(key)
-            if key not in seen:  # a file named twice (a.yaml ./a.yaml, or DIR and DIR/a.yaml) is checked once
-                seen.add(key)
-                out.append((f, key))
-    if not specs_only:
-        return [f for f, _ in out]
-    kept = []
-    for f, key in out:
-        if looks_like_spec(f):
-            kept.append(f)
-        elif key in named:  # named on the command line, not found in a folder: say why it is not checked
-            sys.stderr.write(f"netcalc lint: note: {f} skipped (--specs-only): it has no top-level `netcalc:` key, "
-                             "so it is not a netcalc spec\n")  # fmt: skip
-    return kept
-
-
-def _resolved(path: str):
-    """A file's resolved path (a file named twice is checked once), or the path as given when it
-    cannot be resolved (missing, a name too long, a symbolic-link loop: reading it reports why)."""
-    try:
-        return Path(path).resolve(strict=True)
-    except (OSError, RuntimeError, ValueError):
-        return path
-
-
-def _lint_one(spec: str, options: dict, project: dict, sources: dict):
-    """All findings about one spec (reading, analysis, design rules, signal, budgets) and the settings
-    that applied to it: the options over the spec's `lint:` over pyproject.toml (config.resolve)."""
-    from fnmatch import fnmatch
-
-    from . import lint as rules
-    from .analyze import analyze
-    from .config import limits, resolve
-    from .diagnostics import Diagnostics, Loc
-    from .spec import MAX_LAYERS, load
-
-    diags = Diagnostics()
-    settings = resolve(options, project)
-    located = _locate(spec, diags)
-    if not located:
-        return diags, settings
-    path, shown = located
-    values = options.get("values") or {}
-    limit = options.get("max_layers") or MAX_LAYERS
-    graph = load(path, diags, display=shown, sources=sources, values=values, max_layers=limit)
-    if graph is not None:
-        for problem in graph.symbols.check_set(known_only=True):
-            diags.error("E107", problem, Loc(shown))
-        options.setdefault("declared", set()).update(graph.symbols.declared)
-        settings = resolve(options, graph.lint, project)
-    names = _relative_names(path, shown, project.get("root"))
-    for pattern, codes in (project.get("per-file-ignores") or {}).items():
-        if any(fnmatch(name, pattern) for name in names):
-            settings["ignore"] = (*settings["ignore"], *codes)
-    if graph is None or diags.has_errors():  # a spec that could not be read whole: its errors are the findings
-        return diags, settings
-    analysis = analyze(graph, diags)
-    select, ignore = settings["select"], settings["ignore"]
-    rules.run_rules(analysis, diags, select, ignore)  # on the layers whose shapes are known, even after an error
-    if not analysis.ok:  # totals and the signal need every shape
-        rules.suppress(graph, diags)
-        return diags, settings
-    rules.budgets(analysis, diags, limits(settings))
-    if rules.any_selected("W3", select, ignore):
-        from .signal import advise, propagate, too_large
-
-        if problem := too_large(analysis):
-            loc = analysis.graph.inputs[0].loc
-            diags.warning("W305", f"the signal rules (W301–W304) were not run: {problem}", loc._replace(line=1, col=1))
-        else:
-            advise(propagate(analysis), settings["band"], diags)
-    rules.suppress(graph, diags)
-    return diags, settings
-
-
-def _relative_names(path: str, shown: str, root) -> list[str]:
-    """The names per-file-ignores globs are matched against: the path relative to the folder of the
-    pyproject.toml (as ruff does), the path as given, and the file name."""
-    names = [shown, path, Path(path).name]
-    if root is not None:
-        with contextlib.suppress(ValueError):  # a spec outside the project: no relative name
-            names.insert(0, Path(path).resolve().relative_to(Path(root).resolve()).as_posix())
-    return names
-
-
-def _lint_emit(findings: list, fmt, sources: dict, count: int) -> None:
-    from . import lint as rules
-    from .render import Style, diagnostic_lines
-
-    if fmt == LintFormat.json:
-        import json
-
-        doc = {"specs": count, "findings": [d.to_json() for d in findings],
-               "errors": sum(d.severity == "error" for d in findings),
-               "warnings": sum(d.severity == "warning" for d in findings)}  # fmt: skip
-        sys.stdout.write(json.dumps(doc, indent=1) + "\n")
-        return
-    if fmt == LintFormat.github:
-        sys.stdout.write("".join(line + "\n" for line in rules.github_lines(findings)))
-        return
-    if fmt == LintFormat.sarif:
-        import json
-
-        from . import __version__
-        from .sarif import sarif_log
-
-        sys.stdout.write(json.dumps(sarif_log(findings, Path.cwd(), __version__), indent=1) + "\n")
-        return
+    budgets = {"max-params": max_params, "max-macs": max_macs, "max-memory": max_memory,
+               "max-activation-memory": max_activation_memory}  # fmt: skip
+    options, diags = lint_run.read_options(select, ignore, strict, band, max_depth, budgets, sets, max_layers)
+    if not diags.has_errors():
+        project, diags = lint_run.project_settings(Path.cwd())
+    if diags.has_errors():
+        _fail(diags, {}, Format.table)
+    files, skipped = lint_run.targets(paths, specs_only)
+    for f in skipped:
+        sys.stderr.write(f"netcalc lint: note: {f} skipped (--specs-only): it has no top-level `netcalc:` key, "
+                         "so it is not a netcalc spec\n")  # fmt: skip
+    if not files and not specs_only:
+        diags.error("E001", f"no spec found in {' '.join(paths)}", Loc(" ".join(paths)))
+        _fail(diags, {}, Format.table)
+    result = lint_run.run(files, options, project)
+    if result.problems:
+        for d in result.problems:
+            diags.add(d)
+        _fail(diags, {}, Format.table)
     style = Style(_color(sys.stdout))
-    lines = diagnostic_lines(findings, sources if sys.stdout.isatty() else None)
-    errors = sum(d.severity == "error" for d in findings)
-    warnings = sum(d.severity == "warning" for d in findings)
-    lines.append(f"{count} spec{'s' if count != 1 else ''} checked: {errors} error{'s' if errors != 1 else ''}, "
-                 f"{warnings} warning{'s' if warnings != 1 else ''}")  # fmt: skip
-    sys.stdout.write("\n".join(style.warn(x) if ": warning " in x else x for x in lines) + "\n")
+    sys.stdout.write(lint_run.render(result, fmt.value, style, sys.stdout.isatty()))
+    if result.code:
+        raise typer.Exit(result.code)
 
 
 @app.command()

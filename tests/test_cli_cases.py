@@ -116,5 +116,5 @@ def test_cli_case(name, folder, update_golden):
     for want in case["stdout has"]:
         assert want in out, f"{want!r} not in stdout:\n{out}"
     if int(case["exit"]) == 2 and case.get("coded") != "no":
-        # every refusal has a code (lint's findings are on stdout; its option errors read `error: E107: `)
+        # every refusal has a code (lint's findings are on stdout)
         assert re.search(r"error:? E\d{3}: ", out + err), err
