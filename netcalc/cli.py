@@ -191,64 +191,21 @@ def sizes(
 
     The smallest of them and the layers that impose each condition; with --sweep, how MACs and memory
     grow."""
-    from .diagnostics import Loc
+    from functools import partial
 
-    # the branches are taken at a generic size, not the defaults (they may be invalid sizes); a
-    # network that only takes particular sizes (a reshape to 28×28) is tried at its defaults instead
-    # a --set value is the symbol's default here (set_defaults): the others are solved with it there
-    kw = {"symbolic": True, "set_defaults": True, "batch": batch, "max_layers": max_layers}
-    analysis, sources = _analyse(spec, None, Format.table, sets, generic=True, **kw)
-    if not analysis.ok:
-        analysis, sources = _analyse(spec, None, Format.table, sets, **kw)
-    moved = None
-    if not analysis.ok and analysis.graph.symbols.free:
-        # nor at the defaults (a reshape to 4×4 with the default H = 4): at the valid sizes nearest
-        # to the defaults that the conditions recorded up to the failing layer allow
-        from . import sizes as sizes_mod
-
-        def at(points):  # the branches taken at `points` (symbols.Scope)
-            return _analyse(spec, None, Format.table, sets, generic=points, **kw)[0]
-
-        found = sizes_mod.search_point(analysis, at)
-        if found is not None:
-            analysis, moved = found
-    if not analysis.ok:
-        _fail(analysis.diags, sources, Format.table)
-    scope = analysis.graph.symbols
-    diags = analysis.diags
-    if not scope.free:
-        what = "every symbol is set" if scope.used else "it has no symbols (write one in a shape: [3, H, W])"
-        diags.error("E107", f"{analysis.graph.name}: nothing to solve: {what}", Loc(analysis.graph.file))
-        _fail(diags, sources, Format.table)
     from . import sizes as sizes_mod
     from . import sizes_render
+    from .pipeline import analyse
 
-    swept = None
-    if len(sweep or []) > 1:
-        diags.error(
-            "E107",
-            f"--sweep is given {len(sweep)} times ({', '.join(sweep)}); sweep one range "
-            "(H,W=32..512 gives two symbols each value)",
-            Loc("--sweep"),
-        )
+    # a --set value is the symbol's default here (set_defaults): the others are solved with it there
+    at = partial(analyse, spec, None, sets, symbolic=True, set_defaults=True, limit=max_layers, batch=batch)
+    analysis, diags, sources, moved = sizes_mod.find_analysis(lambda generic: at(generic=generic))
+    if analysis is None or not analysis.ok:
         _fail(diags, sources, Format.table)
-    sweep = sweep[0] if sweep else None
-    if sweep is not None:
-        parsed = sizes_mod.parse_sweep(sweep)
-        problem = parsed if isinstance(parsed, str) else None
-        if problem is None:
-            names, points = parsed
-            unknown = [n for n in names if n not in scope.free]
-            missing = [n for n in scope.free if n not in names and scope.used[n].default is None]
-            if unknown:
-                problem = f"--sweep {', '.join(unknown)}: not a free symbol of the spec (free: {', '.join(scope.free)})"
-            elif missing:
-                problem = f"--sweep: {', '.join(missing)} has no default; give it one or --set it"
-        if problem:
-            diags.error("E107", problem, Loc("--sweep"))
-            _fail(diags, sources, Format.table)
-        swept = sizes_mod.sweep(analysis, names, points)
-    results = sizes_mod.solve(analysis)
+    got = sizes_mod.run(analysis, sweep)
+    if got is None:
+        _fail(analysis.diags, sources, Format.table)
+    results, swept = got
     if fmt == SizesFormat.json:
         import json
 
