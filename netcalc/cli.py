@@ -7,7 +7,6 @@ checks that ran and found a disagreement: lint and verify.)
 from __future__ import annotations
 
 import gc
-import math
 import os
 import sys
 from enum import StrEnum
@@ -274,35 +273,28 @@ def signal(
     from .render import terminal_width
     from .signal import advise
 
-    specs_ = [init] if init else []
-    specs_ += list(compare or [])
-    parsed = []
-    for text in specs_:
-        got = parse_cli(text)
-        if isinstance(got, str):
-            sys.stderr.write(f"netcalc signal: error: {got}\n")
-            raise typer.Exit(2)
-        parsed.append(got)
-    if plot is not None and plot.suffix.lower() not in (".png", ".svg", ".pdf"):
-        sys.stderr.write(f"netcalc signal: error: --plot takes a .png, .svg or .pdf file, got '{plot}'\n")
-        raise typer.Exit(2)
+    given = [("--init", init)] if init else []
+    given += [("--compare", text) for text in compare or ()]
+    parsed = [parse_cli(text) for _, text in given]
+    _option_errors(
+        fmt, *((option, got) for (option, _), got in zip(given, parsed, strict=True) if isinstance(got, str))
+    )
     if plot is not None:
+        suffix = plot.suffix.lower() in (".png", ".svg", ".pdf")
+        _option_errors(fmt, ("--plot", None if suffix else f"--plot takes a .png, .svg or .pdf file, got '{plot}'"))
         _check_output(plot, "--plot", fmt, spec)
         try:
             import matplotlib  # noqa: F401
         except ImportError:
-            sys.stderr.write(
-                "netcalc signal: error: --plot needs matplotlib, which is not installed: "
-                "pip install 'netcalc[plot]' (or pip install matplotlib)\n"
-            )
-            raise typer.Exit(2) from None
+            _option_errors(fmt, ("--plot", "--plot needs matplotlib, which is not installed: "
+                                           "pip install 'netcalc[plot]' (or pip install matplotlib)"))  # fmt: skip
     analysis, sources = _analyse(spec, None, fmt, sets, max_layers=max_layers)
     if not analysis.ok:
         _fail(analysis.diags, sources, fmt)
     overrides = parsed if compare else ([parsed[0]] if parsed else [None])
     if compare and not init:
         overrides = [None, *parsed]
-    reports = [_propagate("signal", analysis, o) for o in overrides]
+    reports = [_propagate(analysis, fmt, o) for o in overrides]
     labels = [o.describe() if o else "spec" for o in overrides]
     advise(reports[0], band, analysis.diags)
     style = signal_render.Style(_color(sys.stdout))
@@ -352,11 +344,11 @@ def verify(
 
     Shapes, parameters, MACs and second moments. Exit 0 when everything agrees, 1 when something
     disagrees."""
+    from . import verify as verify_mod
     from . import verify_render
     from .amounts import parse_size
     from .cliargs import MAX_VALUE, whole
     from .render import terminal_width
-    from .verify import compare
 
     batch, bad_batch = whole(batch_text, "--batch")
     seeds, bad_seeds = whole(seeds_text, "--seeds", 1, MAX_SEEDS)
@@ -365,38 +357,25 @@ def verify(
     if save is not None:
         _check_output(save, "--save", fmt, spec)
 
-    if dtype not in ("float64", "float32"):
-        sys.stderr.write(f"netcalc verify: error: --dtype must be float64 or float32, got '{dtype}'\n")
-        raise typer.Exit(2)
     limit = parse_size(max_memory)
-    if limit is None:
-        sys.stderr.write(f"netcalc verify: error: --max-memory takes a size such as 4GB or 512MB, got '{max_memory}'\n")
-        raise typer.Exit(2)
+    _option_errors(
+        fmt,
+        ("--dtype", None if dtype in ("float64", "float32") else f"--dtype must be float64 or float32, got '{dtype}'"),
+        (
+            "--max-memory",
+            None if limit is not None else f"--max-memory takes a size such as 4GB or 512MB, got '{max_memory}'",
+        ),
+    )
     analysis, sources = _analyse(spec, None, fmt, sets, max_layers=max_layers)
     if not analysis.ok:
         _fail(analysis.diags, sources, fmt)
-    from .executor.run import estimate_memory
-
     graph = analysis.graph
-    for inp in graph.inputs:  # the input distribution, for the prediction and the runs alike
-        if input_mean is not None or input_std is not None:
-            inp.stats.pop("range", None)
-        for key, value in (("mean", input_mean), ("std", input_std), ("correlation", input_correlation)):
-            if value is not None:
-                inp.stats[key] = value
-    need = estimate_memory(graph, batch, dtype)
-    if need > limit:
-        sys.stderr.write(
-            f"netcalc verify: error: {graph.name} at batch {batch} in {dtype} needs about {need / 1e9:.2f} GB, "
-            f"more than --max-memory {max_memory}; raise it (--max-memory {2 ** math.ceil(math.log2(need / 1e9 + 1e-9))}GB) "
-            "or lower --batch\n"
-        )
-        raise typer.Exit(2)
-    report = _propagate("verify", analysis, batch=batch)
+    verify_mod.set_inputs(graph, input_mean, input_std, input_correlation)
+    _option_errors(fmt, ("--max-memory", verify_mod.memory_problem(graph, batch, dtype, limit, max_memory)))
+    report = _propagate(analysis, fmt, batch=batch)
     runs = _runs(graph, batch, seeds, seed, dtype)
-    checks = compare(analysis, report, runs)
-    meta = {"name": graph.name, "file": graph.file, "batch": batch, "seeds": seeds, "dtype": dtype, "mode": "train",
-            "inputs": {inp.name: {k: v for k, v in inp.stats.items()} for inp in graph.inputs}}  # fmt: skip
+    checks = verify_mod.compare(analysis, report, runs)
+    meta = verify_mod.run_meta(graph, batch, seeds, dtype)
     if save is not None:
         import json
 
@@ -441,15 +420,17 @@ def _check_output(path: Path, option: str, fmt: Format, spec: str | None = None)
     _option_errors(fmt, (option, output_problem(path, option, [r for r in reads if r is not None])))
 
 
-def _propagate(command: str, analysis, *args, **kwargs):
-    """The signal report, or exit 2 saying why a network is too large for it."""
+def _propagate(analysis, fmt: Format, *args, **kwargs):
+    """The signal report, or exit 2 with an E119 saying why a network is too large for it."""
+    from .diagnostics import Diagnostics
     from .signal import TooLarge, propagate
 
     try:
         return propagate(analysis, *args, **kwargs)
     except TooLarge as exc:
-        sys.stderr.write(f"netcalc {command}: error: {exc}\n")
-        raise typer.Exit(2) from None
+        diags = Diagnostics()
+        diags.error("E119", str(exc), analysis.graph.inputs[0].loc._replace(line=1, col=1))
+        _fail(diags, {}, fmt)
 
 
 def _runs(graph, batch: int, seeds: int, seed: int, dtype: str) -> list:
@@ -575,30 +556,21 @@ def diff(
     Parameters, MACs, memory, output shapes, signal growth. Exit 1 when a growth budget is exceeded.
     --set applies to both specs (to the one that has the symbol, when only one has it)."""
     from . import diff as diffs
-    from .diagnostics import Loc, did_you_mean
+    from .diagnostics import Loc
 
     budgets = (("--max-params-growth", max_params_growth), ("--max-macs-growth", max_macs_growth),
                ("--max-memory-growth", max_memory_growth))  # fmt: skip
-    bad = [
-        f"{flag} takes a finite percentage, got {v}" for flag, v in budgets if v is not None and not math.isfinite(v)
-    ]
-    if bad:
-        sys.stderr.write("".join(f"netcalc diff: error: {p}\n" for p in bad))
-        raise typer.Exit(2)
+    _option_errors(Format.table, *((flag, diffs.budget_problem(flag, v)) for flag, v in budgets))
     before, sources_old = _analyse(old, None, Format.table, sets, known_only=True, max_layers=max_layers)
     if not before.ok:
         _fail(before.diags, sources_old, Format.table)
     after, sources_new = _analyse(new, None, Format.table, sets, known_only=True, max_layers=max_layers)
     if not after.ok:
         _fail(after.diags, sources_new, Format.table)
-    known = sorted({*before.graph.symbols.declared, *after.graph.symbols.declared})
-    neither = {n: v for n, v in after.graph.symbols.values.items() if n not in known}
-    if neither:
-        for n, v in neither.items():
-            same = [k for k in known if k.lower() == n.lower()]
-            hint = f" (did you mean '{same[0]}'?)" if same else did_you_mean(n, known)
-            hint = hint or (f" (their symbols: {', '.join(known)})" if known else " (they have no symbols)")
-            after.diags.error("E107", f"--set {n}={v}: neither {old} nor {new} has a symbol '{n}'{hint}", Loc("--set"))
+    unknown = diffs.unknown_sets(before, after, old, new)
+    for problem in unknown:
+        after.diags.error("E107", problem, Loc("--set"))
+    if unknown:
         _fail(after.diags, sources_new, Format.table)
     d = diffs.compare(before, after, signal=signal)
     violations = diffs.check(d, max_params_growth, max_macs_growth, max_memory_growth)

@@ -213,6 +213,29 @@ def check(
     return out
 
 
+def budget_problem(flag: str, limit: float | None) -> str | None:
+    """Why a growth budget as given (--max-params-growth) cannot be used; None when it can (or is not given)."""
+    if limit is None or math.isfinite(limit):
+        return None
+    return f"{flag} takes a finite percentage, got {limit}"
+
+
+def unknown_sets(old: Analysis, new: Analysis, old_name: str, new_name: str) -> list[str]:
+    """A --set neither spec has a symbol for, one message each (--set applies to the spec that has it)."""
+    from .diagnostics import did_you_mean
+
+    known = sorted({*old.graph.symbols.declared, *new.graph.symbols.declared})
+    out = []
+    for n, v in new.graph.symbols.values.items():
+        if n in known:
+            continue
+        same = [k for k in known if k.lower() == n.lower()]
+        hint = f" (did you mean '{same[0]}'?)" if same else did_you_mean(n, known)
+        hint = hint or (f" (their symbols: {', '.join(known)})" if known else " (they have no symbols)")
+        out.append(f"--set {n}={v}: neither {old_name} nor {new_name} has a symbol '{n}'{hint}")
+    return out
+
+
 # ---------------------------------------------------------------- figures as text
 
 

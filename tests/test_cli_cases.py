@@ -9,8 +9,8 @@ A case file:
     run: summary lstm-classifier-t --set T={7*5000}
     stdin: specs/typo.yaml          (optional: a file fed to standard input)
     exit: 2
-    coded: no                       (optional: an exit 2 whose message has no E-code, as verify's
-                                     own option errors)
+    coded: no                       (optional: an exit 2 whose message has no E-code; every
+                                     refusal now has one, so no case uses it)
     stdout has:                     (optional: text that must appear in stdout, a line each)
     lstm-classifier-t · ...
     stderr:                         (the whole of stderr, line by line)

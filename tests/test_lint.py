@@ -407,5 +407,6 @@ def test_a_network_too_large_for_the_signal_report(tmp_path):
     spec = str(Path(__file__).parent / "lint_rules" / "W305_fires.yaml")
     r = netcalc("signal", spec, cwd=tmp_path)
     assert r.returncode == 2 and "400,000,000 elements per sample" in r.stderr and "Traceback" not in r.stderr
+    assert f"{spec}:1:1: error E119: input has 400,000,000 elements per sample" in r.stderr
     r = netcalc("diff", spec, spec, "--format", "json", cwd=tmp_path)
     assert r.returncode == 0 and json.loads(r.stdout)["signal"] is None
