@@ -1,7 +1,10 @@
-"""The command line: load -> expand -> analyze -> render, and nothing else.
+"""The command line: parse the options, call the pipelines (pipeline.py, lint_run.py, sizes.py,
+verify.py, diff.py), render; every error is a finding with its code, reported by `_fail`.
 
 Exit codes: 0 success (warnings allowed), 2 an unusable spec or bad usage. (1 is kept for
 checks that ran and found a disagreement: lint and verify.)
+
+About 650 lines, not under 500: the typer declarations of nine commands' options, the entry point and the output dispatch stay here.
 """
 
 from __future__ import annotations
@@ -89,6 +92,10 @@ def _fail(diags, sources: dict, fmt: Format) -> None:
     raise typer.Exit(2)
 
 
+SPEC_ARGUMENT = typer.Argument(..., metavar="SPEC", help="a spec file, or the name of a bundled spec")
+CONVENTION_OPTION = typer.Option(
+    None, "--convention", help="count parameters and lay out weights as this framework does (sizes stay as written)"
+)
 SET_OPTION = typer.Option(
     None, "--set", "-s", help="give a symbol of the spec a value: --set H=224 (repeat, or H=224,W=320)"
 )
@@ -110,9 +117,7 @@ def summary(
         help="batch size for memory and batch totals: a number, or a symbol (N) for formulas in it",
     ),
     dtype: DType = typer.Option(None, "--dtype", help="element type for memory (default: the spec's input dtype)"),
-    convention: Convention = typer.Option(
-        None, "--convention", help="count parameters and lay out weights as this framework does (sizes stay as written)"
-    ),
+    convention: Convention = CONVENTION_OPTION,
     depth: int = typer.Option(
         None, "--depth", "-d", min=0, help="fold block uses deeper than this into one row with their totals"
     ),
@@ -216,41 +221,30 @@ def sizes(
 
 @app.command()
 def explain(
-    spec: str = typer.Argument(..., metavar="SPEC", help="a spec file, or the name of a bundled spec"),
+    spec: str = SPEC_ARGUMENT,
     layer: str = typer.Argument(
         ..., metavar="LAYER", help="the layer's name as the summary shows it (its id, or e.g. conv2d_2)"
     ),
-    convention: Convention = typer.Option(
-        None, "--convention", help="count parameters and lay out weights as this framework does (sizes stay as written)"
-    ),
+    convention: Convention = CONVENTION_OPTION,
     sets: list[str] = SET_OPTION,
     max_layers: str = MAX_LAYERS_OPTION,
 ) -> None:
     """One layer's shapes, tensors, parameters and MACs, with the formulas and the numbers in them."""
     from . import render
-    from .analyze import context
-    from .diagnostics import Loc, did_you_mean
+    from .analyze import context as analysis_context
+    from .pipeline import find_row
 
     analysis, sources = _analyse(spec, convention, Format.table, sets, max_layers=max_layers)
-    graph, diags = analysis.graph, analysis.diags
-    rows = {row.node.name: row for row in analysis.rows}
-    row = rows.get(layer)
-    if row is None:
-        diags.error(
-            "E114",
-            f"no layer named '{layer}' in {graph.name}{did_you_mean(layer, rows)}",
-            Loc(graph.file),
-            "layers: " + ", ".join(rows),
-        )
-        _fail(diags, sources, Format.table)
-    if not row.ok:
-        _fail(diags, sources, Format.table)
-    sys.stdout.write("\n".join(render.explain_lines(analysis, row, context(graph, row.node, diags))) + "\n")
+    row = find_row(analysis, layer)
+    if row is None or not row.ok:
+        _fail(analysis.diags, sources, Format.table)
+    context = analysis_context(analysis.graph, row.node, analysis.diags)
+    sys.stdout.write("\n".join(render.explain_lines(analysis, row, context)) + "\n")
 
 
 @app.command()
 def signal(
-    spec: str = typer.Argument(..., metavar="SPEC", help="a spec file, or the name of a bundled spec"),
+    spec: str = SPEC_ARGUMENT,
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="output format (table or json)"),
     init: str = typer.Option(
         None, "--init", help="initialise every kernel with this instead of the spec's: he_normal, normal:std=0.01, ..."
@@ -320,7 +314,7 @@ def signal(
 
 @app.command()
 def verify(
-    spec: str = typer.Argument(..., metavar="SPEC", help="a spec file, or the name of a bundled spec"),
+    spec: str = SPEC_ARGUMENT,
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="output format (table or json)"),
     batch_text: str = typer.Option("8", "--batch", "-b", metavar="N", help="samples per run"),
     seeds_text: str = typer.Option(
@@ -377,11 +371,8 @@ def verify(
     checks = verify_mod.compare(analysis, report, runs)
     meta = verify_mod.run_meta(graph, batch, seeds, dtype)
     if save is not None:
-        import json
-
-        doc = {**meta, "runs": [r.to_dict() for r in runs]}
         try:
-            save.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+            verify_mod.save_runs(save, meta, runs)
         except OSError as exc:  # no permission, a full disk: checked as far as it can be before the runs
             from .cliargs import write_problem
 

@@ -149,3 +149,17 @@ def analyse(
     if graph is None:
         return None, diags, sources
     return analyze(graph, diags, **options), diags, sources
+
+
+def find_row(analysis, layer: str):
+    """`netcalc explain`'s layer: the row named `layer` as the summary shows it, or None after an
+    E114 (with a did-you-mean and the layers' names) in analysis.diags."""
+    from .diagnostics import Loc, did_you_mean
+
+    rows = {row.node.name: row for row in analysis.rows}
+    row = rows.get(layer)
+    if row is None:
+        graph = analysis.graph
+        message = f"no layer named '{layer}' in {graph.name}{did_you_mean(layer, rows)}"
+        analysis.diags.error("E114", message, Loc(graph.file), "layers: " + ", ".join(rows))
+    return row

@@ -263,3 +263,12 @@ def run_meta(graph, batch: int, seeds: int, dtype: str) -> dict:
     """What the report and --save state about the runs: the network, batch, seeds, dtype, mode and inputs."""
     return {"name": graph.name, "file": graph.file, "batch": batch, "seeds": seeds, "dtype": dtype, "mode": "train",
             "inputs": {inp.name: dict(inp.stats.items()) for inp in graph.inputs}}  # fmt: skip
+
+
+def save_runs(path, meta: dict, runs: list) -> None:
+    """--save: the runs' measured per-layer statistics with `meta` (run_meta) as JSON; OSError when
+    the file cannot be written."""
+    import json
+
+    doc = {**meta, "runs": [r.to_dict() for r in runs]}
+    path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
