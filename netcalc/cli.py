@@ -1,14 +1,15 @@
-"""The command line: load -> expand -> analyze -> render, and nothing else.
+"""The command line: parse the options, call the pipelines (pipeline.py, lint_run.py, sizes.py,
+verify.py, diff.py), render; every error is a finding with its code, reported by `_fail`.
 
 Exit codes: 0 success (warnings allowed), 2 an unusable spec or bad usage. (1 is kept for
 checks that ran and found a disagreement: lint and verify.)
+
+About 650 lines, not under 500: the typer declarations of nine commands' options, the entry point and the output dispatch stay here.
 """
 
 from __future__ import annotations
 
-import contextlib
 import gc
-import math
 import os
 import sys
 from enum import StrEnum
@@ -76,37 +77,6 @@ def _color_allowed() -> bool:
     return "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 
 
-def _locate(spec: str, diags):
-    """A path, or the name of a bundled spec. Returns (path, name shown in messages) or None."""
-    from . import bundled
-    from .cliargs import STDIN, STDIN_NAME, spec_problem
-    from .diagnostics import Loc, clip
-
-    if spec == STDIN:
-        return STDIN, STDIN_NAME
-    exists, problem = spec_problem(spec)  # a symbolic-link loop, a name too long, a named pipe...
-    if problem:
-        diags.error("E001", problem, Loc(spec))
-        return None
-    if exists:
-        return spec, spec
-    found = bundled.find(spec)
-    if found is not None:
-        return str(found), found.name
-    if os.sep in spec or spec.endswith((".yaml", ".yml")):
-        diags.error("E001", f"no such file: '{clip(spec)}'", Loc(spec))
-    else:
-        close = bundled.similar(spec)
-        if close:
-            *first, last = [f"'{name}'" for name in close]
-            hint = f" (did you mean {', '.join(first) + ' or ' if first else ''}{last}?)"
-            note = "`netcalc specs` lists the bundled specs"
-        else:
-            hint, note = "", "bundled specs: " + ", ".join(bundled.names())
-        diags.error("E001", f"'{clip(spec)}' is neither a file nor a bundled spec{hint}", Loc(spec), note)
-    return None
-
-
 def _fail(diags, sources: dict, fmt: Format) -> None:
     from .render import diagnostic_lines
 
@@ -122,6 +92,10 @@ def _fail(diags, sources: dict, fmt: Format) -> None:
     raise typer.Exit(2)
 
 
+SPEC_ARGUMENT = typer.Argument(..., metavar="SPEC", help="a spec file, or the name of a bundled spec")
+CONVENTION_OPTION = typer.Option(
+    None, "--convention", help="count parameters and lay out weights as this framework does (sizes stay as written)"
+)
 SET_OPTION = typer.Option(
     None, "--set", "-s", help="give a symbol of the spec a value: --set H=224 (repeat, or H=224,W=320)"
 )
@@ -143,9 +117,7 @@ def summary(
         help="batch size for memory and batch totals: a number, or a symbol (N) for formulas in it",
     ),
     dtype: DType = typer.Option(None, "--dtype", help="element type for memory (default: the spec's input dtype)"),
-    convention: Convention = typer.Option(
-        None, "--convention", help="count parameters and lay out weights as this framework does (sizes stay as written)"
-    ),
+    convention: Convention = CONVENTION_OPTION,
     depth: int = typer.Option(
         None, "--depth", "-d", min=0, help="fold block uses deeper than this into one row with their totals"
     ),
@@ -167,114 +139,16 @@ def summary(
     _emit(analysis, fmt, sources, depth, legend)
 
 
-def _analyse(
-    spec: str,
-    convention,
-    fmt: Format,
-    sets: list[str] | None = None,
-    symbolic: bool = False,
-    generic: bool | dict = False,
-    known_only: bool = False,
-    set_defaults: bool = False,
-    max_layers: str | None = None,
-    **options,
-):
-    """load -> expand -> analyze; exits with the findings when the spec cannot be read at all.
+def _analyse(spec: str, convention, fmt: Format, sets: list[str] | None = None, max_layers=None, **options):
+    """load -> expand -> analyze (pipeline.analyse); exits with the findings when the spec cannot be
+    read at all."""
+    from .pipeline import analyse
 
-    The analysis runs even when some layers are invalid, so that independent shape errors are
-    reported in the same run; the caller decides what its errors mean. `sets` are --set NAME=VALUE
-    for the spec's symbols (each name once; with `known_only`, a name the spec does not have is
-    left to the caller: diff applies --set to two specs); with `symbolic`, the symbols they leave
-    free stay formulas. `max_layers` is --max-layers as given (None: the default limit)."""
-    from .amounts import parse_set
-    from .analyze import analyze
-    from .diagnostics import Diagnostics, Loc
-    from .spec import load
-
-    diags = Diagnostics()
-    values, problems = parse_set(sets)
-    for problem in problems:
-        diags.error("E107", problem, Loc("--set"))
-    limit = _max_layers(max_layers, diags)
-    located = _locate(spec, diags)
-    sources: dict = {}
-    graph = None
-    if located and not problems and limit is not None:
-        path, shown = located
-        graph = load(
-            path,
-            diags,
-            display=shown,
-            convention=convention.value if convention else None,
-            sources=sources,
-            values=values,
-            symbolic=symbolic,
-            generic=generic,
-            set_defaults=set_defaults,
-            max_layers=limit,
-        )
-        if graph is not None:
-            if "batch" in options:
-                options["batch"] = _batch(options["batch"], graph.symbols, diags)
-            for problem in graph.symbols.check_set(known_only):
-                diags.error("E107", problem, Loc(shown))
-            if diags.has_errors():
-                graph = None
-    if graph is None:
+    convention = convention.value if convention else None
+    analysis, diags, sources = analyse(spec, convention, sets, limit=max_layers, **options)
+    if analysis is None:
         _fail(diags, sources, fmt)
-    return analyze(graph, diags, **options), sources
-
-
-def _max_layers(text, diags) -> int | None:
-    """--max-layers: the limit on expanded layers (the default when not given); None when invalid (reported)."""
-    from .cliargs import whole
-    from .diagnostics import Loc
-    from .spec import MAX_LAYERS
-
-    if text is None:
-        return MAX_LAYERS
-    value, problem = whole(text, "--max-layers")
-    if problem:
-        diags.error("E107", problem, Loc("--max-layers"))
-    return value
-
-
-def _batch(text, scope, diags):
-    """--batch: a positive number, or the name of a symbol (a symbolic batch size N)."""
-    from .cliargs import MAX_VALUE, decimal, number_text
-    from .diagnostics import Loc, clip
-    from .schema import NAME_RE
-    from .yamlsrc import YScalar
-
-    text = str(text).strip()
-    value = decimal(text)  # never int() of 5,000 digits
-    if value is not None and 1 <= value <= MAX_VALUE:
-        return value
-    if value is not None and value > MAX_VALUE:
-        diags.error("E107", f"--batch must be at most {MAX_VALUE:,}, got {number_text(text)}", Loc("--batch"))
-        return 1
-    if not NAME_RE.match(text):
-        diags.error(
-            "E107",
-            f"--batch takes a positive number or a symbol's name (such as N), got '{clip(text)}'",
-            Loc("--batch"),
-        )
-        return 1
-    used = scope.used.get(text)
-    if used is not None:
-        # a name the spec already uses as a size (an image height H, a width C) is not the batch: the
-        # figures would multiply by H as if the batch were the height. A symbol declared under
-        # `symbols:` and used nowhere in the spec is the way to give the batch a default and a range.
-        spare = next(n for n in ("N", "B", "batch", "N_batch") if n not in scope.used)
-        diags.error(
-            "E107",
-            f"--batch {text}: {text} is a size of the spec ({used.loc.file} line {used.loc.line}), not a batch size; "
-            f"name the batch with a symbol of its own, such as --batch {spare}",
-            Loc("--batch"),
-        )
-        return 1
-    value = scope.resolve(YScalar(text, "tag:yaml.org,2002:str", True, Loc("--batch")), diags, "--batch")
-    return value if isinstance(value, int) or hasattr(value, "e") else 1
+    return analysis, sources
 
 
 def _emit(analysis, fmt: Format, sources: dict, depth: int | None = None, legend: bool = False) -> None:
@@ -321,64 +195,21 @@ def sizes(
 
     The smallest of them and the layers that impose each condition; with --sweep, how MACs and memory
     grow."""
-    from .diagnostics import Loc
+    from functools import partial
 
-    # the branches are taken at a generic size, not the defaults (they may be invalid sizes); a
-    # network that only takes particular sizes (a reshape to 28×28) is tried at its defaults instead
-    # a --set value is the symbol's default here (set_defaults): the others are solved with it there
-    kw = {"symbolic": True, "set_defaults": True, "batch": batch, "max_layers": max_layers}
-    analysis, sources = _analyse(spec, None, Format.table, sets, generic=True, **kw)
-    if not analysis.ok:
-        analysis, sources = _analyse(spec, None, Format.table, sets, **kw)
-    moved = None
-    if not analysis.ok and analysis.graph.symbols.free:
-        # nor at the defaults (a reshape to 4×4 with the default H = 4): at the valid sizes nearest
-        # to the defaults that the conditions recorded up to the failing layer allow
-        from . import sizes as sizes_mod
-
-        def at(points):  # the branches taken at `points` (symbols.Scope)
-            return _analyse(spec, None, Format.table, sets, generic=points, **kw)[0]
-
-        found = sizes_mod.search_point(analysis, at)
-        if found is not None:
-            analysis, moved = found
-    if not analysis.ok:
-        _fail(analysis.diags, sources, Format.table)
-    scope = analysis.graph.symbols
-    diags = analysis.diags
-    if not scope.free:
-        what = "every symbol is set" if scope.used else "it has no symbols (write one in a shape: [3, H, W])"
-        diags.error("E107", f"{analysis.graph.name}: nothing to solve: {what}", Loc(analysis.graph.file))
-        _fail(diags, sources, Format.table)
     from . import sizes as sizes_mod
     from . import sizes_render
+    from .pipeline import analyse
 
-    swept = None
-    if len(sweep or []) > 1:
-        diags.error(
-            "E107",
-            f"--sweep is given {len(sweep)} times ({', '.join(sweep)}); sweep one range "
-            "(H,W=32..512 gives two symbols each value)",
-            Loc("--sweep"),
-        )
+    # a --set value is the symbol's default here (set_defaults): the others are solved with it there
+    at = partial(analyse, spec, None, sets, symbolic=True, set_defaults=True, limit=max_layers, batch=batch)
+    analysis, diags, sources, moved = sizes_mod.find_analysis(lambda generic: at(generic=generic))
+    if analysis is None or not analysis.ok:
         _fail(diags, sources, Format.table)
-    sweep = sweep[0] if sweep else None
-    if sweep is not None:
-        parsed = sizes_mod.parse_sweep(sweep)
-        problem = parsed if isinstance(parsed, str) else None
-        if problem is None:
-            names, points = parsed
-            unknown = [n for n in names if n not in scope.free]
-            missing = [n for n in scope.free if n not in names and scope.used[n].default is None]
-            if unknown:
-                problem = f"--sweep {', '.join(unknown)}: not a free symbol of the spec (free: {', '.join(scope.free)})"
-            elif missing:
-                problem = f"--sweep: {', '.join(missing)} has no default; give it one or --set it"
-        if problem:
-            diags.error("E107", problem, Loc("--sweep"))
-            _fail(diags, sources, Format.table)
-        swept = sizes_mod.sweep(analysis, names, points)
-    results = sizes_mod.solve(analysis)
+    got = sizes_mod.run(analysis, sweep)
+    if got is None:
+        _fail(analysis.diags, sources, Format.table)
+    results, swept = got
     if fmt == SizesFormat.json:
         import json
 
@@ -390,41 +221,30 @@ def sizes(
 
 @app.command()
 def explain(
-    spec: str = typer.Argument(..., metavar="SPEC", help="a spec file, or the name of a bundled spec"),
+    spec: str = SPEC_ARGUMENT,
     layer: str = typer.Argument(
         ..., metavar="LAYER", help="the layer's name as the summary shows it (its id, or e.g. conv2d_2)"
     ),
-    convention: Convention = typer.Option(
-        None, "--convention", help="count parameters and lay out weights as this framework does (sizes stay as written)"
-    ),
+    convention: Convention = CONVENTION_OPTION,
     sets: list[str] = SET_OPTION,
     max_layers: str = MAX_LAYERS_OPTION,
 ) -> None:
     """One layer's shapes, tensors, parameters and MACs, with the formulas and the numbers in them."""
     from . import render
-    from .analyze import context
-    from .diagnostics import Loc, did_you_mean
+    from .analyze import context as analysis_context
+    from .pipeline import find_row
 
     analysis, sources = _analyse(spec, convention, Format.table, sets, max_layers=max_layers)
-    graph, diags = analysis.graph, analysis.diags
-    rows = {row.node.name: row for row in analysis.rows}
-    row = rows.get(layer)
-    if row is None:
-        diags.error(
-            "E114",
-            f"no layer named '{layer}' in {graph.name}{did_you_mean(layer, rows)}",
-            Loc(graph.file),
-            "layers: " + ", ".join(rows),
-        )
-        _fail(diags, sources, Format.table)
-    if not row.ok:
-        _fail(diags, sources, Format.table)
-    sys.stdout.write("\n".join(render.explain_lines(analysis, row, context(graph, row.node, diags))) + "\n")
+    row = find_row(analysis, layer)
+    if row is None or not row.ok:
+        _fail(analysis.diags, sources, Format.table)
+    context = analysis_context(analysis.graph, row.node, analysis.diags)
+    sys.stdout.write("\n".join(render.explain_lines(analysis, row, context)) + "\n")
 
 
 @app.command()
 def signal(
-    spec: str = typer.Argument(..., metavar="SPEC", help="a spec file, or the name of a bundled spec"),
+    spec: str = SPEC_ARGUMENT,
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="output format (table or json)"),
     init: str = typer.Option(
         None, "--init", help="initialise every kernel with this instead of the spec's: he_normal, normal:std=0.01, ..."
@@ -447,35 +267,28 @@ def signal(
     from .render import terminal_width
     from .signal import advise
 
-    specs_ = [init] if init else []
-    specs_ += list(compare or [])
-    parsed = []
-    for text in specs_:
-        got = parse_cli(text)
-        if isinstance(got, str):
-            sys.stderr.write(f"netcalc signal: error: {got}\n")
-            raise typer.Exit(2)
-        parsed.append(got)
-    if plot is not None and plot.suffix.lower() not in (".png", ".svg", ".pdf"):
-        sys.stderr.write(f"netcalc signal: error: --plot takes a .png, .svg or .pdf file, got '{plot}'\n")
-        raise typer.Exit(2)
+    given = [("--init", init)] if init else []
+    given += [("--compare", text) for text in compare or ()]
+    parsed = [parse_cli(text) for _, text in given]
+    _option_errors(
+        fmt, *((option, got) for (option, _), got in zip(given, parsed, strict=True) if isinstance(got, str))
+    )
     if plot is not None:
+        suffix = plot.suffix.lower() in (".png", ".svg", ".pdf")
+        _option_errors(fmt, ("--plot", None if suffix else f"--plot takes a .png, .svg or .pdf file, got '{plot}'"))
         _check_output(plot, "--plot", fmt, spec)
         try:
             import matplotlib  # noqa: F401
         except ImportError:
-            sys.stderr.write(
-                "netcalc signal: error: --plot needs matplotlib, which is not installed: "
-                "pip install 'netcalc[plot]' (or pip install matplotlib)\n"
-            )
-            raise typer.Exit(2) from None
+            _option_errors(fmt, ("--plot", "--plot needs matplotlib, which is not installed: "
+                                           "pip install 'netcalc[plot]' (or pip install matplotlib)"))  # fmt: skip
     analysis, sources = _analyse(spec, None, fmt, sets, max_layers=max_layers)
     if not analysis.ok:
         _fail(analysis.diags, sources, fmt)
     overrides = parsed if compare else ([parsed[0]] if parsed else [None])
     if compare and not init:
         overrides = [None, *parsed]
-    reports = [_propagate("signal", analysis, o) for o in overrides]
+    reports = [_propagate(analysis, fmt, o) for o in overrides]
     labels = [o.describe() if o else "spec" for o in overrides]
     advise(reports[0], band, analysis.diags)
     style = signal_render.Style(_color(sys.stdout))
@@ -501,7 +314,7 @@ def signal(
 
 @app.command()
 def verify(
-    spec: str = typer.Argument(..., metavar="SPEC", help="a spec file, or the name of a bundled spec"),
+    spec: str = SPEC_ARGUMENT,
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="output format (table or json)"),
     batch_text: str = typer.Option("8", "--batch", "-b", metavar="N", help="samples per run"),
     seeds_text: str = typer.Option(
@@ -525,11 +338,11 @@ def verify(
 
     Shapes, parameters, MACs and second moments. Exit 0 when everything agrees, 1 when something
     disagrees."""
+    from . import verify as verify_mod
     from . import verify_render
     from .amounts import parse_size
     from .cliargs import MAX_VALUE, whole
     from .render import terminal_width
-    from .verify import compare
 
     batch, bad_batch = whole(batch_text, "--batch")
     seeds, bad_seeds = whole(seeds_text, "--seeds", 1, MAX_SEEDS)
@@ -538,44 +351,28 @@ def verify(
     if save is not None:
         _check_output(save, "--save", fmt, spec)
 
-    if dtype not in ("float64", "float32"):
-        sys.stderr.write(f"netcalc verify: error: --dtype must be float64 or float32, got '{dtype}'\n")
-        raise typer.Exit(2)
     limit = parse_size(max_memory)
-    if limit is None:
-        sys.stderr.write(f"netcalc verify: error: --max-memory takes a size such as 4GB or 512MB, got '{max_memory}'\n")
-        raise typer.Exit(2)
+    _option_errors(
+        fmt,
+        ("--dtype", None if dtype in ("float64", "float32") else f"--dtype must be float64 or float32, got '{dtype}'"),
+        (
+            "--max-memory",
+            None if limit is not None else f"--max-memory takes a size such as 4GB or 512MB, got '{max_memory}'",
+        ),
+    )
     analysis, sources = _analyse(spec, None, fmt, sets, max_layers=max_layers)
     if not analysis.ok:
         _fail(analysis.diags, sources, fmt)
-    from .executor.run import estimate_memory
-
     graph = analysis.graph
-    for inp in graph.inputs:  # the input distribution, for the prediction and the runs alike
-        if input_mean is not None or input_std is not None:
-            inp.stats.pop("range", None)
-        for key, value in (("mean", input_mean), ("std", input_std), ("correlation", input_correlation)):
-            if value is not None:
-                inp.stats[key] = value
-    need = estimate_memory(graph, batch, dtype)
-    if need > limit:
-        sys.stderr.write(
-            f"netcalc verify: error: {graph.name} at batch {batch} in {dtype} needs about {need / 1e9:.2f} GB, "
-            f"more than --max-memory {max_memory}; raise it (--max-memory {2 ** math.ceil(math.log2(need / 1e9 + 1e-9))}GB) "
-            "or lower --batch\n"
-        )
-        raise typer.Exit(2)
-    report = _propagate("verify", analysis, batch=batch)
+    verify_mod.set_inputs(graph, input_mean, input_std, input_correlation)
+    _option_errors(fmt, ("--max-memory", verify_mod.memory_problem(graph, batch, dtype, limit, max_memory)))
+    report = _propagate(analysis, fmt, batch=batch)
     runs = _runs(graph, batch, seeds, seed, dtype)
-    checks = compare(analysis, report, runs)
-    meta = {"name": graph.name, "file": graph.file, "batch": batch, "seeds": seeds, "dtype": dtype, "mode": "train",
-            "inputs": {inp.name: {k: v for k, v in inp.stats.items()} for inp in graph.inputs}}  # fmt: skip
+    checks = verify_mod.compare(analysis, report, runs)
+    meta = verify_mod.run_meta(graph, batch, seeds, dtype)
     if save is not None:
-        import json
-
-        doc = {**meta, "runs": [r.to_dict() for r in runs]}
         try:
-            save.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+            verify_mod.save_runs(save, meta, runs)
         except OSError as exc:  # no permission, a full disk: checked as far as it can be before the runs
             from .cliargs import write_problem
 
@@ -614,15 +411,17 @@ def _check_output(path: Path, option: str, fmt: Format, spec: str | None = None)
     _option_errors(fmt, (option, output_problem(path, option, [r for r in reads if r is not None])))
 
 
-def _propagate(command: str, analysis, *args, **kwargs):
-    """The signal report, or exit 2 saying why a network is too large for it."""
+def _propagate(analysis, fmt: Format, *args, **kwargs):
+    """The signal report, or exit 2 with an E119 saying why a network is too large for it."""
+    from .diagnostics import Diagnostics
     from .signal import TooLarge, propagate
 
     try:
         return propagate(analysis, *args, **kwargs)
     except TooLarge as exc:
-        sys.stderr.write(f"netcalc {command}: error: {exc}\n")
-        raise typer.Exit(2) from None
+        diags = Diagnostics()
+        diags.error("E119", str(exc), analysis.graph.inputs[0].loc._replace(line=1, col=1))
+        _fail(diags, {}, fmt)
 
 
 def _runs(graph, batch: int, seeds: int, seed: int, dtype: str) -> list:
@@ -650,9 +449,6 @@ class LintFormat(StrEnum):
     json = "json"
     github = "github"
     sarif = "sarif"
-
-
-UNREADABLE = ("E001", "E002", "E003", "E110", "E118")
 
 
 @app.command()
@@ -687,202 +483,33 @@ def lint(
     Exit 0 clean, 1 on an error (or, with --strict, a warning), 2 for unreadable input or bad options.
     Settings also come from the spec's `lint:` and from the tool.netcalc.lint table of pyproject.toml:
     an option wins over the spec, the spec over pyproject.toml."""
-    from . import config
-    from . import lint as rules
-    from .codes import code_problem
+    from . import lint_run
+    from .diagnostics import Loc
+    from .render import Style
 
-    select = [c.strip() for item in select or () for c in item.split(",") if c.strip()]  # --ignore W301,W302
-    ignore = [c.strip() for item in ignore or () for c in item.split(",") if c.strip()]
-    options = {"select": tuple(select) or None, "ignore": tuple(ignore) or None, "strict": strict,
-               "band": band, "max-depth": max_depth}  # fmt: skip
-    bad = [f"--{key} {problem}" for key in ("select", "ignore") for c in options[key] or ()
-           if (problem := code_problem(c))]  # fmt: skip
-    if band is not None and not math.isfinite(band):
-        bad.append(f"--band takes a finite number of at least 1, got {band}")
-    if bad:
-        sys.stderr.write("".join(f"netcalc lint: error: {p}\n" for p in bad))
-        raise typer.Exit(2)
-    budgets = (("max-params", max_params), ("max-macs", max_macs), ("max-memory", max_memory),
-               ("max-activation-memory", max_activation_memory))  # fmt: skip
-    for key, text in budgets:
-        options[key], problem = config.cli_budget(key, text)
-        if problem:
-            sys.stderr.write(f"netcalc lint: error: {problem}\n")
-            raise typer.Exit(2)
-    from .amounts import parse_set
-
-    values, problems = parse_set(sets)
-    if problems:
-        sys.stderr.write("".join(f"netcalc lint: error: E107: {p}\n" for p in problems))
-        raise typer.Exit(2)
-    options["values"] = values
-    from .diagnostics import Diagnostics
-
-    limit_diags = Diagnostics()
-    options["max_layers"] = _max_layers(max_layers, limit_diags)
-    if limit_diags.has_errors():
-        sys.stderr.write("".join(f"netcalc lint: error: E107: {d.message}\n" for d in limit_diags.errors))
-        raise typer.Exit(2)
-    pyproject, table, problems = config.find_pyproject(Path.cwd())
-    project, more = config.project_settings(table)
-    for problem in [*problems, *(f"[tool.netcalc.lint]: {p}" for p in more)]:
-        sys.stderr.write(f"netcalc lint: error: {pyproject}{'' if problem.startswith('[') else ':'} {problem}\n")
-    if problems or more:
-        raise typer.Exit(2)
-    project["root"] = pyproject.parent if pyproject else None
-    specs_ = _lint_targets(paths, specs_only)
-    if not specs_ and not specs_only:
-        sys.stderr.write(f"netcalc lint: error: no spec found in {' '.join(paths)}\n")
-        raise typer.Exit(2)
-    findings, unreadable, failed, sources = [], False, False, {}
-    for spec in specs_:
-        diags, settings = _lint_one(spec, options, project, sources)
-        unreadable = unreadable or any(d.code in UNREADABLE for d in diags.errors)
-        kept = [d for d in diags.sorted() if rules.keep(d, settings["select"], settings["ignore"])]
-        failed = failed or any(d.severity == "error" for d in kept) or bool(settings["strict"] and kept)
-        findings += kept
-    declared = options.get("declared", set())
-    unknown = [n for n in values if n not in declared]
-    if unknown:  # a --set no spec has: a typo, never applied in silence
-        from .diagnostics import did_you_mean
-
-        for n in unknown:
-            sys.stderr.write(f"netcalc lint: error: E107: --set {n}={values[n]}: no spec checked has a symbol '{n}'"
-                             f"{did_you_mean(n, sorted(declared))}\n")  # fmt: skip
-        raise typer.Exit(2)
-    _lint_emit(findings, fmt, sources, len(specs_))
-    if unreadable:
-        raise typer.Exit(2)
-    if failed:
-        raise typer.Exit(1)
-
-
-def _lint_targets(paths: list[str], specs_only: bool = False) -> list[str]:
-    from .lint import looks_like_spec
-
-    out, seen, named = [], set(), set()
-    from .cliargs import is_dir, yaml_files
-
-    for p in paths:
-        found = yaml_files(Path(p)) if is_dir(p) else [p]  # a folder: its YAML files, not in hidden folders
-        for f in found:
-            key = _resolved(f)
-            if not is_dir(p):
-                named.add(key)
-            if key not in seen:  # a file named twice (a.yaml ./a.yaml, or DIR and DIR/a.yaml) is checked once
-                seen.add(key)
-                out.append((f, key))
-    if not specs_only:
-        return [f for f, _ in out]
-    kept = []
-    for f, key in out:
-        if looks_like_spec(f):
-            kept.append(f)
-        elif key in named:  # named on the command line, not found in a folder: say why it is not checked
-            sys.stderr.write(f"netcalc lint: note: {f} skipped (--specs-only): it has no top-level `netcalc:` key, "
-                             "so it is not a netcalc spec\n")  # fmt: skip
-    return kept
-
-
-def _resolved(path: str):
-    """A file's resolved path (a file named twice is checked once), or the path as given when it
-    cannot be resolved (missing, a name too long, a symbolic-link loop: reading it reports why)."""
-    try:
-        return Path(path).resolve(strict=True)
-    except (OSError, RuntimeError, ValueError):
-        return path
-
-
-def _lint_one(spec: str, options: dict, project: dict, sources: dict):
-    """All findings about one spec (reading, analysis, design rules, signal, budgets) and the settings
-    that applied to it: the options over the spec's `lint:` over pyproject.toml (config.resolve)."""
-    from fnmatch import fnmatch
-
-    from . import lint as rules
-    from .analyze import analyze
-    from .config import limits, resolve
-    from .diagnostics import Diagnostics, Loc
-    from .spec import MAX_LAYERS, load
-
-    diags = Diagnostics()
-    settings = resolve(options, project)
-    located = _locate(spec, diags)
-    if not located:
-        return diags, settings
-    path, shown = located
-    values = options.get("values") or {}
-    limit = options.get("max_layers") or MAX_LAYERS
-    graph = load(path, diags, display=shown, sources=sources, values=values, max_layers=limit)
-    if graph is not None:
-        for problem in graph.symbols.check_set(known_only=True):
-            diags.error("E107", problem, Loc(shown))
-        options.setdefault("declared", set()).update(graph.symbols.declared)
-        settings = resolve(options, graph.lint, project)
-    names = _relative_names(path, shown, project.get("root"))
-    for pattern, codes in (project.get("per-file-ignores") or {}).items():
-        if any(fnmatch(name, pattern) for name in names):
-            settings["ignore"] = (*settings["ignore"], *codes)
-    if graph is None or diags.has_errors():  # a spec that could not be read whole: its errors are the findings
-        return diags, settings
-    analysis = analyze(graph, diags)
-    select, ignore = settings["select"], settings["ignore"]
-    rules.run_rules(analysis, diags, select, ignore)  # on the layers whose shapes are known, even after an error
-    if not analysis.ok:  # totals and the signal need every shape
-        rules.suppress(graph, diags)
-        return diags, settings
-    rules.budgets(analysis, diags, limits(settings))
-    if rules.any_selected("W3", select, ignore):
-        from .signal import advise, propagate, too_large
-
-        if problem := too_large(analysis):
-            loc = analysis.graph.inputs[0].loc
-            diags.warning("W305", f"the signal rules (W301–W304) were not run: {problem}", loc._replace(line=1, col=1))
-        else:
-            advise(propagate(analysis), settings["band"], diags)
-    rules.suppress(graph, diags)
-    return diags, settings
-
-
-def _relative_names(path: str, shown: str, root) -> list[str]:
-    """The names per-file-ignores globs are matched against: the path relative to the folder of the
-    pyproject.toml (as ruff does), the path as given, and the file name."""
-    names = [shown, path, Path(path).name]
-    if root is not None:
-        with contextlib.suppress(ValueError):  # a spec outside the project: no relative name
-            names.insert(0, Path(path).resolve().relative_to(Path(root).resolve()).as_posix())
-    return names
-
-
-def _lint_emit(findings: list, fmt, sources: dict, count: int) -> None:
-    from . import lint as rules
-    from .render import Style, diagnostic_lines
-
-    if fmt == LintFormat.json:
-        import json
-
-        doc = {"specs": count, "findings": [d.to_json() for d in findings],
-               "errors": sum(d.severity == "error" for d in findings),
-               "warnings": sum(d.severity == "warning" for d in findings)}  # fmt: skip
-        sys.stdout.write(json.dumps(doc, indent=1) + "\n")
-        return
-    if fmt == LintFormat.github:
-        sys.stdout.write("".join(line + "\n" for line in rules.github_lines(findings)))
-        return
-    if fmt == LintFormat.sarif:
-        import json
-
-        from . import __version__
-        from .sarif import sarif_log
-
-        sys.stdout.write(json.dumps(sarif_log(findings, Path.cwd(), __version__), indent=1) + "\n")
-        return
+    budgets = {"max-params": max_params, "max-macs": max_macs, "max-memory": max_memory,
+               "max-activation-memory": max_activation_memory}  # fmt: skip
+    options, diags = lint_run.read_options(select, ignore, strict, band, max_depth, budgets, sets, max_layers)
+    if not diags.has_errors():
+        project, diags = lint_run.project_settings(Path.cwd())
+    if diags.has_errors():
+        _fail(diags, {}, Format.table)
+    files, skipped = lint_run.targets(paths, specs_only)
+    for f in skipped:
+        sys.stderr.write(f"netcalc lint: note: {f} skipped (--specs-only): it has no top-level `netcalc:` key, "
+                         "so it is not a netcalc spec\n")  # fmt: skip
+    if not files and not specs_only:
+        diags.error("E001", f"no spec found in {' '.join(paths)}", Loc(" ".join(paths)))
+        _fail(diags, {}, Format.table)
+    result = lint_run.run(files, options, project)
+    if result.problems:
+        for d in result.problems:
+            diags.add(d)
+        _fail(diags, {}, Format.table)
     style = Style(_color(sys.stdout))
-    lines = diagnostic_lines(findings, sources if sys.stdout.isatty() else None)
-    errors = sum(d.severity == "error" for d in findings)
-    warnings = sum(d.severity == "warning" for d in findings)
-    lines.append(f"{count} spec{'s' if count != 1 else ''} checked: {errors} error{'s' if errors != 1 else ''}, "
-                 f"{warnings} warning{'s' if warnings != 1 else ''}")  # fmt: skip
-    sys.stdout.write("\n".join(style.warn(x) if ": warning " in x else x for x in lines) + "\n")
+    sys.stdout.write(lint_run.render(result, fmt.value, style, sys.stdout.isatty()))
+    if result.code:
+        raise typer.Exit(result.code)
 
 
 @app.command()
@@ -920,40 +547,33 @@ def diff(
     Parameters, MACs, memory, output shapes, signal growth. Exit 1 when a growth budget is exceeded.
     --set applies to both specs (to the one that has the symbol, when only one has it)."""
     from . import diff as diffs
-    from .diagnostics import Loc, did_you_mean
+    from .diagnostics import Loc
 
     budgets = (("--max-params-growth", max_params_growth), ("--max-macs-growth", max_macs_growth),
                ("--max-memory-growth", max_memory_growth))  # fmt: skip
-    bad = [
-        f"{flag} takes a finite percentage, got {v}" for flag, v in budgets if v is not None and not math.isfinite(v)
-    ]
-    if bad:
-        sys.stderr.write("".join(f"netcalc diff: error: {p}\n" for p in bad))
-        raise typer.Exit(2)
+    _option_errors(Format.table, *((flag, diffs.budget_problem(flag, v)) for flag, v in budgets))
     before, sources_old = _analyse(old, None, Format.table, sets, known_only=True, max_layers=max_layers)
     if not before.ok:
         _fail(before.diags, sources_old, Format.table)
     after, sources_new = _analyse(new, None, Format.table, sets, known_only=True, max_layers=max_layers)
     if not after.ok:
         _fail(after.diags, sources_new, Format.table)
-    known = sorted({*before.graph.symbols.declared, *after.graph.symbols.declared})
-    neither = {n: v for n, v in after.graph.symbols.values.items() if n not in known}
-    if neither:
-        for n, v in neither.items():
-            same = [k for k in known if k.lower() == n.lower()]
-            hint = f" (did you mean '{same[0]}'?)" if same else did_you_mean(n, known)
-            hint = hint or (f" (their symbols: {', '.join(known)})" if known else " (they have no symbols)")
-            after.diags.error("E107", f"--set {n}={v}: neither {old} nor {new} has a symbol '{n}'{hint}", Loc("--set"))
+    unknown = diffs.unknown_sets(before, after, old, new)
+    for problem in unknown:
+        after.diags.error("E107", problem, Loc("--set"))
+    if unknown:
         _fail(after.diags, sources_new, Format.table)
     d = diffs.compare(before, after, signal=signal)
     violations = diffs.check(d, max_params_growth, max_macs_growth, max_memory_growth)
+    from . import diff_render
+
     if fmt == DiffFormat.json:
-        sys.stdout.write(diffs.render_json(d, all_layers=all_layers, violations=violations) + "\n")
+        sys.stdout.write(diff_render.render_json(d, all_layers=all_layers, violations=violations) + "\n")
     elif fmt == DiffFormat.markdown:
-        sys.stdout.write(diffs.render_markdown(d, all_layers=all_layers, violations=violations))
+        sys.stdout.write(diff_render.render_markdown(d, all_layers=all_layers, violations=violations))
     else:
-        style = diffs.Style(_color(sys.stdout))
-        sys.stdout.write(diffs.render_table(d, style, all_layers=all_layers, violations=violations))
+        style = diff_render.Style(_color(sys.stdout))
+        sys.stdout.write(diff_render.render_table(d, style, all_layers=all_layers, violations=violations))
     if violations:
         raise typer.Exit(1)
 

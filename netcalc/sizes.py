@@ -491,3 +491,80 @@ __all__ = [
     "solve",
     "term_text",
 ]
+
+
+# --- the `netcalc sizes` pipeline ---
+
+
+class _Unreadable(Exception):
+    """The spec could not be read at a point tried by search_point: (diags, sources) say why."""
+
+
+def find_analysis(analyse):
+    """The analysis `netcalc sizes` solves. `analyse(generic)` is pipeline.analyse bound to the spec
+    and its options, returning (analysis or None, diags, sources). The branches are taken at a
+    generic size, not the defaults (they may be invalid sizes); a network that only takes particular
+    sizes (a reshape to 28×28) is tried at its defaults instead, and when that fails too (a reshape
+    to 4×4 with the default H = 4) at the valid sizes nearest to the defaults that the conditions
+    recorded up to the failing layer allow (search_point). Returns (analysis, diags, sources,
+    moved): analysis None, or not ok, when no point works (diags says why); moved the point used."""
+    analysis, diags, sources = analyse(True)
+    if analysis is not None and not analysis.ok:
+        analysis, diags, sources = analyse(False)
+    moved = None
+    if analysis is not None and not analysis.ok and analysis.graph.symbols.free:
+
+        def at(points):  # the branches taken at `points` (symbols.Scope)
+            got = analyse(points)
+            if got[0] is None:
+                raise _Unreadable(got[1], got[2])
+            return got[0]
+
+        try:
+            found = search_point(analysis, at)
+        except _Unreadable as exc:
+            return None, *exc.args, None
+        if found is not None:
+            analysis, moved = found
+            diags = analysis.diags
+    return analysis, diags, sources, moved
+
+
+def sweep_problem(scope, sweeps: list[str]) -> str | tuple[list[str], list[int]] | None:
+    """--sweep as given (each time it is given) for a spec's symbols `scope`: None for no sweep,
+    (names, points), or the problem (given twice, unreadable, a symbol that is not free, a free
+    symbol without a default)."""
+    if not sweeps:
+        return None
+    if len(sweeps) > 1:
+        return (f"--sweep is given {len(sweeps)} times ({', '.join(sweeps)}); sweep one range "
+                "(H,W=32..512 gives two symbols each value)")  # fmt: skip
+    parsed = parse_sweep(sweeps[0])
+    if isinstance(parsed, str):
+        return parsed
+    names, _ = parsed
+    unknown = [n for n in names if n not in scope.free]
+    missing = [n for n in scope.free if n not in names and scope.used[n].default is None]
+    if unknown:
+        return f"--sweep {', '.join(unknown)}: not a free symbol of the spec (free: {', '.join(scope.free)})"
+    if missing:
+        return f"--sweep: {', '.join(missing)} has no default; give it one or --set it"
+    return parsed
+
+
+def run(analysis, sweeps: list[str] | None = None):
+    """What `netcalc sizes` reports on a spec analysed (find_analysis): (results of solve, the
+    Sweep or None), or None after an E107 in analysis.diags (nothing to solve, a bad --sweep)."""
+    from .diagnostics import Loc
+
+    scope, diags = analysis.graph.symbols, analysis.diags
+    if not scope.free:
+        what = "every symbol is set" if scope.used else "it has no symbols (write one in a shape: [3, H, W])"
+        diags.error("E107", f"{analysis.graph.name}: nothing to solve: {what}", Loc(analysis.graph.file))
+        return None
+    parsed = sweep_problem(scope, sweeps)
+    if isinstance(parsed, str):
+        diags.error("E107", parsed, Loc("--sweep"))
+        return None
+    swept = sweep(analysis, *parsed) if parsed else None
+    return solve(analysis), swept

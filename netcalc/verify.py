@@ -229,3 +229,46 @@ def compare(analysis, report, runs: list) -> list[LayerCheck]:
                 c.backward.ok = None  # underflow: see `compare`'s docstring
         checks.append(c)
     return checks
+
+
+# --------------------------------------------------------------------------- before the runs
+
+
+def set_inputs(graph, mean: float | None = None, std: float | None = None, correlation: float | None = None) -> None:
+    """The input distribution given on the command line (--input-mean, --input-std,
+    --input-correlation), over each input's own: for the prediction and the runs alike. A mean or
+    std given replaces a written range."""
+    for inp in graph.inputs:
+        if mean is not None or std is not None:
+            inp.stats.pop("range", None)
+        for key, value in (("mean", mean), ("std", std), ("correlation", correlation)):
+            if value is not None:
+                inp.stats[key] = value
+
+
+def memory_problem(graph, batch: int, dtype: str, limit: int, limit_text: str) -> str | None:
+    """Why the runs are refused (the executor's estimate is over --max-memory `limit`, written
+    `limit_text`), with the limit that would do; None when they fit."""
+    from .executor.run import estimate_memory
+
+    need = estimate_memory(graph, batch, dtype)
+    if need <= limit:
+        return None
+    enough = 2 ** math.ceil(math.log2(need / 1e9 + 1e-9))
+    return (f"{graph.name} at batch {batch} in {dtype} needs about {need / 1e9:.2f} GB, more than --max-memory "
+            f"{limit_text}; raise it (--max-memory {enough}GB) or lower --batch")  # fmt: skip
+
+
+def run_meta(graph, batch: int, seeds: int, dtype: str) -> dict:
+    """What the report and --save state about the runs: the network, batch, seeds, dtype, mode and inputs."""
+    return {"name": graph.name, "file": graph.file, "batch": batch, "seeds": seeds, "dtype": dtype, "mode": "train",
+            "inputs": {inp.name: dict(inp.stats.items()) for inp in graph.inputs}}  # fmt: skip
+
+
+def save_runs(path, meta: dict, runs: list) -> None:
+    """--save: the runs' measured per-layer statistics with `meta` (run_meta) as JSON; OSError when
+    the file cannot be written."""
+    import json
+
+    doc = {**meta, "runs": [r.to_dict() for r in runs]}
+    path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")

@@ -9,8 +9,8 @@ A case file:
     run: summary lstm-classifier-t --set T={7*5000}
     stdin: specs/typo.yaml          (optional: a file fed to standard input)
     exit: 2
-    coded: no                       (optional: an exit 2 whose message has no E-code, as verify's
-                                     own option errors)
+    coded: no                       (optional: an exit 2 whose message has no E-code; every
+                                     refusal now has one, so no case uses it)
     stdout has:                     (optional: text that must appear in stdout, a line each)
     lstm-classifier-t · ...
     stderr:                         (the whole of stderr, line by line)
@@ -116,5 +116,5 @@ def test_cli_case(name, folder, update_golden):
     for want in case["stdout has"]:
         assert want in out, f"{want!r} not in stdout:\n{out}"
     if int(case["exit"]) == 2 and case.get("coded") != "no":
-        # every refusal has a code (lint's findings are on stdout; its option errors read `error: E107: `)
+        # every refusal has a code (lint's findings are on stdout)
         assert re.search(r"error:? E\d{3}: ", out + err), err

@@ -12,7 +12,8 @@ import pytest
 
 from netcalc.analyze import analyze
 from netcalc.diagnostics import Diagnostics
-from netcalc.diff import ADDED, CHANGED, REMOVED, SAME, check, compare, render_json, render_markdown, render_table
+from netcalc.diff import ADDED, CHANGED, REMOVED, SAME, check, compare
+from netcalc.diff_render import render_json, render_markdown, render_table
 from netcalc.render import Style
 from netcalc.spec import load
 
@@ -228,4 +229,4 @@ def test_per_layer_output_memory(tmp_path):
 def test_growth_budget_must_be_a_number(flag):
     r = subprocess.run([sys.executable, "-m", "netcalc", "diff", "resnet18", "resnet34", flag, "nan"],
                        capture_output=True, text=True)  # fmt: skip
-    assert r.returncode == 2 and f"{flag} takes a finite percentage, got nan" in r.stderr
+    assert r.returncode == 2 and f"{flag}: error E107: {flag} takes a finite percentage, got nan" in r.stderr

@@ -311,7 +311,10 @@ def test_bad_pyproject_settings(tmp_path, toml, message):
     path = write(tmp_path, DENSE.replace("LINT", ""))
     r = netcalc("lint", str(path), cwd=tmp_path)
     assert r.returncode == 2 and r.stdout == ""
-    assert r.stderr == f"netcalc lint: error: {tmp_path / 'pyproject.toml'} [tool.netcalc.lint]: {message}\n"
+    # option and settings errors carry a code and use the diagnostics format
+    assert r.stderr == (
+        f"{tmp_path / 'pyproject.toml'}: error E108: [tool.netcalc.lint]: {message}\n1 error: the spec cannot be analysed\n"
+    )
 
 
 @pytest.mark.parametrize("option", [("--max-params", "0"), ("--max-params", "inf"), ("--max-memory", "0.5"),
@@ -404,5 +407,6 @@ def test_a_network_too_large_for_the_signal_report(tmp_path):
     spec = str(Path(__file__).parent / "lint_rules" / "W305_fires.yaml")
     r = netcalc("signal", spec, cwd=tmp_path)
     assert r.returncode == 2 and "400,000,000 elements per sample" in r.stderr and "Traceback" not in r.stderr
+    assert f"{spec}:1:1: error E119: input has 400,000,000 elements per sample" in r.stderr
     r = netcalc("diff", spec, spec, "--format", "json", cwd=tmp_path)
     assert r.returncode == 0 and json.loads(r.stdout)["signal"] is None

@@ -129,6 +129,7 @@ def test_memory_limit_refuses_before_running():
     r = netcalc("verify", "resnet50", "--batch", "64", "--max-memory", "100MB")
     assert r.returncode == 2
     assert "more than --max-memory 100MB" in r.stderr and "GB" in r.stderr and "--batch" in r.stderr
+    assert r.stderr.startswith("--max-memory: error E107: resnet50 at batch 64 in float64 needs about ")
 
 
 def test_bad_options_exit_2():

@@ -138,12 +138,12 @@ def resolve(argv: list[str], names_of) -> list[str]:
 
 def _names_in_process(spec: str) -> list[str]:
     from netcalc.analyze import analyze
-    from netcalc.cli import _locate
     from netcalc.diagnostics import Diagnostics
+    from netcalc.pipeline import locate
     from netcalc.spec import load
 
     diags = Diagnostics()
-    located = _locate(spec, diags)
+    located = locate(spec, diags)
     graph = load(located[0], diags) if located else None
     if graph is None or diags.has_errors():
         return []
