@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from cli_run import ROOT
 
-from netcalc import cliargs, spec, yamlsrc
+from netcalc import cliargs, expand, yamlsrc
 from netcalc.amounts import parse_set
 from netcalc.diagnostics import Diagnostics
 from netcalc.sizes import parse_sweep
@@ -33,13 +33,13 @@ def _load_counted(path: Path, monkeypatch):
     """(the layers _Counter said the spec expands to, the loaded graph, the findings): the count as
     the load works it out (with the spec's symbols in scope)."""
     counts = []
-    real = spec._Counter.count
+    real = expand._Counter.count
 
     def count(self, items):
         counts.append(real(self, items))
         return counts[-1]
 
-    monkeypatch.setattr(spec._Counter, "count", count)
+    monkeypatch.setattr(expand._Counter, "count", count)
     diags = Diagnostics()
     graph = load(str(path), diags)
     assert len(counts) == 1 and not counts[0][1]  # counted once, no use that never ends
@@ -72,10 +72,10 @@ def test_the_count_of_repeats_from_parameters(monkeypatch):
 )
 def test_refused_before_any_layer_is_built(name, code, monkeypatch):
     """No layer is built for a spec over the limit or with a use that never ends: the expansion
-    builds every layer through spec._layer, which is counted here."""
+    builds every layer through expand._layer, which is counted here."""
     built = []
-    real = spec._layer
-    monkeypatch.setattr(spec, "_layer", lambda *a, **k: built.append(1) or real(*a, **k))
+    real = expand._layer
+    monkeypatch.setattr(expand, "_layer", lambda *a, **k: built.append(1) or real(*a, **k))
     diags = Diagnostics()
     graph = load(str(CASES / name), diags)
     assert [d.code for d in diags.errors] == [code]

@@ -1,0 +1,33 @@
+"""The names in use while a layer list is expanded, and the scope of the block being expanded."""
+
+from __future__ import annotations
+
+
+class _Namer:
+    """Names in use, and the scope of the block being expanded: inside a block use, ids are local
+    (qualified with the use's name and repetition) and `input` is what the block was given."""
+
+    def __init__(self) -> None:
+        self.counts: dict = {}
+        self.used: dict = {}
+        self.after: dict = {}  # a layer with an `activation:` shorthand -> the activation's node
+        self.prefix = ""  # "stage2.1." inside repetition 1 of a use named stage2
+        self.local: dict = {}  # local name -> qualified name, in the current block instance
+        self.frames: tuple = ()
+        self.group: tuple = ()
+
+    def qualify(self, name: str) -> str:
+        return self.prefix + name
+
+    def resolve(self, ref: str) -> str:
+        """A name in `in:` as the graph knows it: local ids first, then the whole network's."""
+        name = self.local.get(ref, ref)
+        return self.after.get(name, name)
+
+    def auto(self, op: str) -> str:
+        key = (self.prefix, op)
+        while True:
+            self.counts[key] = self.counts.get(key, 0) + 1
+            name = f"{self.prefix}{op}_{self.counts[key]}"
+            if name not in self.used:
+                return name
