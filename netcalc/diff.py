@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from math import prod
 
 from .analyze import Analysis, Row
+from .figure_text import mb
 from .layers.base import fmt_shape
-from .render import Style, box_table, mb, plain_table
+from .table import Style, box_table, plain_table
 
 ADDED, REMOVED, CHANGED, SAME = "added", "removed", "changed", "same"
 MARK = {ADDED: "+", REMOVED: "−", CHANGED: "~", SAME: ""}

@@ -13,8 +13,8 @@ import pytest
 from netcalc.analyze import analyze
 from netcalc.diagnostics import Diagnostics
 from netcalc.diff import ADDED, CHANGED, REMOVED, SAME, check, compare, render_json, render_markdown, render_table
-from netcalc.render import Style
 from netcalc.spec import load
+from netcalc.table import Style
 
 HEAD = """
 netcalc: 1
