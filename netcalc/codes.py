@@ -1,7 +1,7 @@
 """Every finding code netcalc reports, in one table.
 
 The code in a few words is what SARIF's rule descriptions say (netcalc.sarif), what the JSON
-Schema's enums of codes list (`select`/`ignore` in config.py, `noqa:` in schema.py), and what the
+Schema's enums of codes list (`select`/`ignore` in config.py, `noqa:` in compound_kinds.py), and what the
 did-you-mean of `--select`, `--ignore`, per-file-ignores and `noqa:` chooses from. The README's
 tables list the same codes, with a longer explanation each (tests/test_sarif.py checks both ways).
 The checks themselves stay where they are implemented and report by these codes: reading

@@ -10,12 +10,14 @@ from copy import copy
 from math import prod
 from typing import NamedTuple
 
+from .arg_symbols import CURRENT
 from .blocks import substitute
+from .compound_kinds import Names
 from .diagnostics import Diagnostics, Loc, clip, did_you_mean
 from .graph import Frame, Input, Node
 from .layer_entry import _layer
 from .names import _Namer
-from .schema import CURRENT, REQUIRED, Arg, Bool, Float, Int, Names, Str, coerce_mapping
+from .schema import REQUIRED, Arg, Bool, Float, Int, Str, coerce_mapping
 from .symbols import Conditions
 from .yamlsrc import YMap, YScalar, YSeq, describe
 

@@ -4,12 +4,14 @@ node of its `activation:` shorthand."""
 
 from __future__ import annotations
 
+from .arg_symbols import CURRENT
+from .compound_kinds import Names, Suppressions
 from .diagnostics import Diagnostics, clip, did_you_mean
 from .graph import Node
 from .layers import ACTIVATION_NAMES, ALIASES, REGISTRY
 from .layers.elementwise import ACTIVATION_ALIASES
 from .names import _Namer
-from .schema import CURRENT, Arg, Names, Str, Suppressions, coerce_mapping
+from .schema import Arg, Str, coerce_mapping
 from .yamlsrc import FAILED_TAG, YMap, YScalar, YSeq, describe
 
 LAYER_KEYS = ("op", "id", "in", "activation")

@@ -22,7 +22,9 @@ from __future__ import annotations
 from math import prod
 from pathlib import Path
 
+from .arg_symbols import CURRENT
 from .blocks import parse_blocks
+from .compound_kinds import Names, Numbers, PerChannel
 from .config import Loss, Settings
 from .diagnostics import Diagnostics, clip, did_you_mean
 from .expand import MAX_LAYERS, _layers
@@ -30,20 +32,7 @@ from .graph import Graph, Input, Node
 from .layer_entry import _op_of
 from .layers import REGISTRY
 from .layouts import LAYOUTS, _layouts
-from .schema import (
-    CURRENT,
-    INVALID,
-    Arg,
-    Choice,
-    Float,
-    Int,
-    Names,
-    Numbers,
-    PerChannel,
-    Shape,
-    Str,
-    coerce_mapping,
-)
+from .schema import INVALID, Arg, Choice, Float, Int, Shape, Str, coerce_mapping
 from .symbols import Scope, parse_declarations
 from .yamlsrc import STDIN, YMap, YSeq, describe, parse_yaml, read_text
 

@@ -24,7 +24,8 @@ MACs per time step, direction and stacked layer: gates × u × (n_in + u); for t
 
 from __future__ import annotations
 
-from ..schema import COUNT_NOTE, Arg, Bool, Choice, Int
+from ..arg_symbols import COUNT_NOTE
+from ..schema import Arg, Bool, Choice, Int
 from .base import Geometry, LayerType, Tensor, axes
 from .conv import INIT_ARGS
 
