@@ -15,7 +15,7 @@ import stat
 from pathlib import Path
 
 from .diagnostics import clip
-from .yamlsrc import STDIN
+from .spec_text import STDIN
 
 # no size, count or axis of a network comes near this (the spec's own limit, netcalc.scalars.MAX_INT)
 MAX_VALUE = 10**12

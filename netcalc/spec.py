@@ -33,8 +33,9 @@ from .layer_entry import _op_of
 from .layers import REGISTRY
 from .layouts import LAYOUTS, _layouts
 from .schema import INVALID, Arg, Choice, Float, Int, Shape, Str, coerce_mapping
+from .spec_text import STDIN, read_text
 from .symbols import Scope, parse_declarations
-from .yamlsrc import STDIN, YMap, YSeq, describe, parse_yaml, read_text
+from .yamlsrc import YMap, YSeq, describe, parse_yaml
 
 VERSION = 1
 DTYPES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1, "int32": 4, "int64": 8}

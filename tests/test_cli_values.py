@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from cli_run import ROOT
 
-from netcalc import cliargs, expand, yamlsrc
+from netcalc import cliargs, expand, spec_text, yamlsrc
 from netcalc.amounts import parse_set
 from netcalc.diagnostics import Diagnostics
 from netcalc.sizes import parse_sweep
@@ -175,9 +175,9 @@ def test_permission_denied_is_a_reason(monkeypatch, tmp_path):
         m.setattr(cliargs.os, "stat", denied)
         assert cliargs.spec_problem(str(path)) == (True, f"cannot read '{path}': Permission denied")
     with monkeypatch.context() as m:
-        m.setattr(yamlsrc.os, "open", denied)
+        m.setattr(spec_text.os, "open", denied)
         diags = Diagnostics()
-        assert yamlsrc.read_text(str(path), diags, "a.yaml") is None
+        assert spec_text.read_text(str(path), diags, "a.yaml") is None
         assert [(d.code, d.message, str(d.loc)) for d in diags.items] == [
             ("E001", f"cannot read '{path}': Permission denied", "a.yaml")
         ]
@@ -187,11 +187,11 @@ def test_standard_input_is_read_once(monkeypatch):
     """`sizes -` loads the spec several times: each load gets the same text, read once."""
     stream = io.TextIOWrapper(io.BytesIO(b"netcalc: 1\n"), encoding="utf-8")
     monkeypatch.setattr(sys, "stdin", stream)
-    monkeypatch.setattr(yamlsrc, "_STDIN_DATA", [])
+    monkeypatch.setattr(spec_text, "_STDIN_DATA", [])
     diags = Diagnostics()
-    assert yamlsrc.read_text("-", diags, "<stdin>") == "netcalc: 1\n"
+    assert spec_text.read_text("-", diags, "<stdin>") == "netcalc: 1\n"
     assert stream.buffer.read() == b""  # consumed
-    assert yamlsrc.read_text("-", diags, "<stdin>") == "netcalc: 1\n"
+    assert spec_text.read_text("-", diags, "<stdin>") == "netcalc: 1\n"
     assert not diags.items
 
 
