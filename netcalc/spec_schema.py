@@ -49,6 +49,10 @@ string, PyYAML as true), number ranges that `Float.json_schema()` does not state
 `outputs:` name earlier layers, which parameters a given block takes, and everything about shapes.
 
 Only the standard library and netcalc's own declaration modules are imported (never numpy).
+
+Over 500 lines: one generator of one document, some 50 lines of it this docstring (the choices
+above and what the schema cannot say); the helpers at the end serve only `_Builder`, and moving
+them away would split the rules of one schema between two modules.
 """
 
 from __future__ import annotations
