@@ -9,12 +9,8 @@ from .diagnostics import Diagnostic
 from .figure_text import _with_human, count, known, mb, symbols_line
 from .layers.base import fmt_shape
 from .legend import legend_lines
-
-# what cli.py reads as render.X besides the summary's own renderers
-from .render_formats import render_csv as render_csv
-from .render_formats import render_json as render_json
 from .table import NAME_BREAKS, Drop, Style, Wrap, box_table
-from .table import terminal_width as terminal_width
+from .table import terminal_width as terminal_width  # cli.py reads it as render.terminal_width
 
 COLUMNS = ["#", "layer", "type", "output shape", "weight shape", "params", "MACs", "RF", "jump", "line"]
 
@@ -249,3 +245,17 @@ def explain_lines(a: Analysis, row: Row, ctx) -> list[str]:
         )
     out.append(f"MACs {row.macs:,} · FLOPs {row.flops:,} (per sample)")
     return out
+
+
+def render_json(a: Analysis) -> str:
+    """The JSON document (render_formats.py, imported only when a command asks for it)."""
+    from .render_formats import render_json as json_text
+
+    return json_text(a)
+
+
+def render_csv(a: Analysis) -> str:
+    """The CSV table (render_formats.py, imported only when a command asks for it)."""
+    from .render_formats import render_csv as csv_text
+
+    return csv_text(a)
