@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 
+from .arg_symbols import NAME_RE
 from .cliargs import MAX_VALUE, decimal, number_text
 from .diagnostics import clip
-from .schema import NAME_RE
 
 
 def parse_count(text: str) -> int | None:
@@ -92,7 +92,7 @@ def parse_set(items: list[str] | None) -> tuple[dict, list[str]]:
             value = decimal(text)  # never int() of 5,000 digits
             if value is None or value < 1:
                 problems.append(f"--set {name}: the value must be a positive integer, got '{clip(text)}'")
-            elif value > MAX_VALUE:  # as a size written in a spec (netcalc.schema.MAX_INT)
+            elif value > MAX_VALUE:  # as a size written in a spec (netcalc.scalars.MAX_INT)
                 problems.append(f"--set {name}: the value must be at most {MAX_VALUE:,}, got {number_text(text)}")
             else:
                 values[name] = value

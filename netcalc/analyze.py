@@ -14,7 +14,8 @@ from .diagnostics import Diagnostics
 from .graph import Graph, Node
 from .layers import REGISTRY, LayerType
 from .layers.base import Ctx, Tensor
-from .spec import DTYPES, FLOAT_DTYPES, layout_note
+from .layouts import layout_note
+from .spec import DTYPES, FLOAT_DTYPES
 
 
 class Row:

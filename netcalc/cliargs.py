@@ -15,9 +15,9 @@ import stat
 from pathlib import Path
 
 from .diagnostics import clip
-from .yamlsrc import STDIN
+from .spec_text import STDIN
 
-# no size, count or axis of a network comes near this (the spec's own limit, netcalc.schema.MAX_INT)
+# no size, count or axis of a network comes near this (the spec's own limit, netcalc.scalars.MAX_INT)
 MAX_VALUE = 10**12
 STDIN_NAME = "<stdin>"  # how messages name the spec read from standard input (`-`): <stdin>:3:5: error ...
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from math import prod
 
 from .analyze import Analysis, Row
-from .render import mb
+from .figure_text import mb
 
 ADDED, REMOVED, CHANGED, SAME = "added", "removed", "changed", "same"
 

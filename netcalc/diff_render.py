@@ -6,7 +6,7 @@ import math
 
 from .diff import ADDED, CHANGED, REMOVED, SAME, Diff, Figure, LayerChange, bytes_text, value_text
 from .layers.base import fmt_shape
-from .render import Style, box_table, plain_table
+from .table import Style, box_table, plain_table
 
 MARK = {ADDED: "+", REMOVED: "−", CHANGED: "~", SAME: ""}
 

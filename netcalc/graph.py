@@ -76,7 +76,7 @@ class Input:
         self, name: str, shape: tuple, loc: Loc, dtype: str = "float32", stats: dict | None = None, layout: str = ""
     ) -> None:
         self.name = name
-        self.layout = layout  # chw, hwc, ntf, tnf, ...: as written, else the default (netcalc.spec._layouts)
+        self.layout = layout  # chw, hwc, ntf, tnf, ...: as written, else the default (netcalc.layouts._layouts)
         self.layout_default = False  # the spec wrote no layout: netcalc chose it
         self.shape = shape  # without the batch axis, in the spec's layout
         self.loc = loc

@@ -6,94 +6,36 @@ and a boolean field refuses ``yes``/``no``/``on``/``off`` with a hint to write t
 A kind that cannot coerce reports an error quoting the value received and returns INVALID.
 Each kind also describes itself as JSON Schema, so the schema is generated from these
 declarations rather than written by hand.
+
+Here the scalar kinds, window geometry (IntTuple, Padding) and shapes, `Arg` and `coerce_mapping`;
+the kinds of lists and mappings of these are in compound_kinds.py, reading a scalar as a number in
+scalars.py, and symbols written where a value goes (the spec's scope, `CURRENT`) in arg_symbols.py.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
-from .codes import CODES, code_problem
+from .arg_symbols import NAME_RE as NAME_RE  # cli.py reads it from here
+from .arg_symbols import (
+    NONE_WORDS,
+    WINDOW_NOTE,
+    _generic_symbolic,
+    _is_name,
+    _is_none,
+    _symbol,
+    _symbolic_int,
+    _width_condition,
+    refuse_symbol,
+)
 from .diagnostics import Diagnostics, clip, did_you_mean
+from .scalars import _FLOAT_RE, _float_of, _int_hint, _int_of, _too_large
 from .yamlsrc import FAILED_TAG, YMap, YScalar, YSeq, YSymbolic, describe
 
 INVALID = object()
 REQUIRED = object()
-
-_FLOAT_RE = re.compile(r"^[-+]?(\d[\d_]*)?(\.\d*)?([eE][-+]?\d+)?$")
 _YAML11_BOOLS = {"yes", "no", "on", "off", "y", "n"}
-
-
-_DEC_RE = re.compile(r"^[-+]?(0|[1-9][0-9_]*)$")
-# no size, count or axis of a network comes near this; larger values are refused (E104) before
-# any arithmetic, so that no count overflows a float when it is shown
-MAX_INT = 10**12
-
-
-def _int_of(node: YScalar):
-    """A plainly written decimal integer; YAML 1.1's octal (010), hex and 1:30 forms are refused.
-
-    A value with more digits than Python converts (4300) comes back as ±10**100: out of range.
-    """
-    if node.kind == "int" and _DEC_RE.match(node.text):
-        digits = node.text.replace("_", "")
-        if len(digits) > 100:
-            return -(10**100) if digits.startswith("-") else 10**100
-        return int(digits)
-    return None
-
-
-def _too_large(value: int, node, diags: Diagnostics, what: str) -> bool:
-    if abs(value) <= MAX_INT:
-        return False
-    diags.error("E104", f"{what} must be at most {MAX_INT:,} in absolute value, got {describe(node)}", node.loc)
-    return True
-
-
-def _int_hint(node) -> str:
-    """Why a scalar that looks numeric is not taken as an integer, in words ('' when nothing to add)."""
-    if not isinstance(node, YScalar) or not node.plain:
-        return ""
-    if node.kind == "int":  # YAML 1.1 octal (010), hexadecimal (0x10), binary (0b10) or base 60 (1:30)
-        import yaml
-        from yaml.constructor import SafeConstructor
-
-        try:
-            value = SafeConstructor().construct_yaml_int(yaml.ScalarNode("tag:yaml.org,2002:int", node.text))
-        except (ValueError, yaml.YAMLError):
-            return ""
-        text = node.text.lstrip("+-").lower()
-        form = (
-            "base-60"
-            if ":" in text
-            else "hexadecimal"
-            if text.startswith("0x")
-            else "binary"
-            if text.startswith("0b")
-            else "octal"
-        )
-        shown = f" {value}" if abs(value) <= MAX_INT else ""  # a huge int would not even print
-        return f" (YAML 1.1 reads it as the {form} number{shown}; write integers in plain decimal)"
-    value = _float_of(node)
-    if value is not None and math.isfinite(value) and value == int(value):
-        return f" (write it as the whole number {int(value)})"
-    return ""
-
-
-def _float_of(node: YScalar):
-    if node.kind in ("int", "float") or (node.plain and node.kind == "str" and _FLOAT_RE.match(node.text)):
-        text = node.text.replace("_", "")
-        try:
-            if node.kind == "int" and _int_of(node) is None:
-                return None
-            low = text.lower()
-            if low in (".inf", "+.inf", "-.inf", ".nan"):
-                return float(low.replace(".", ""))
-            return float(text)
-        except ValueError:
-            return None
-    return None
 
 
 class Kind:
@@ -373,99 +315,6 @@ class Padding(Kind):
         return {"anyOf": options}
 
 
-WINDOW_NOTE = (
-    "window sizes (kernel, stride, dilation, padding, groups, scale) must be numbers; "
-    "symbols go in the input shape and in widths such as filters and units"
-)
-
-
-AXIS_NOTE = "an axis is a number; symbols stand for sizes"
-COUNT_NOTE = "a count of layers must be a number; symbols stand for sizes and widths"
-
-# The symbols (netcalc.symbols.Scope) of the spec being read, innermost last: spec.build sets it for
-# the duration of one build, and the kinds here resolve a name written where a size goes in it. It
-# lives here, with the pattern of a symbol's name, because netcalc.symbols reads its own
-# declarations with these kinds (so it imports this module, and not the other way round).
-CURRENT: list = []
-NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-NONE_WORDS = ("None", "none", "NONE")  # Python's None (Keras writes shapes with it): never a symbol's name
-
-
-def active():
-    """The scope of the spec being read (a netcalc.symbols.Scope), or None outside a build."""
-    return CURRENT[-1] if CURRENT else None
-
-
-def symbol_use(node) -> str | None:
-    """How a message names a symbol written where a number must go: "the symbol 'K'" for a declared
-    symbol's name (or a block parameter given one), "a size computed from the symbol C" for a `$`
-    expression over one; None when the node is neither."""
-    if isinstance(node, YSymbolic):
-        value = node.value
-        if hasattr(value, "e"):  # a symbolic size (netcalc.symbolic.Dual)
-            if value.e.is_Symbol:
-                return f"the symbol '{value}'"
-            names = sorted(s.name for s in value.e.free_symbols)
-        else:  # the value of a symbol in a concrete run (netcalc.symbols.SymbolValue)
-            names = sorted(getattr(value, "names", ()))
-            if getattr(value, "direct", False) and len(names) == 1:
-                return f"the symbol '{names[0]}'"
-        plural = "s" if len(names) > 1 else ""
-        return f"a size computed from the symbol{plural} {', '.join(names)}"
-    scope = active()
-    if scope is not None and _is_name(node) and node.text in scope.declared:
-        return f"the symbol '{node.text}'"
-    return None
-
-
-def refuse_symbol(node, diags: Diagnostics, what: str, expected: str, why: str = WINDOW_NOTE) -> bool:
-    """Report (E103) a symbol given where a number must go (window geometry, by default); whether one was."""
-    sym = symbol_use(node)
-    if sym is None:
-        return False
-    diags.error("E103", f"{what} must be {expected}, got {sym}: {why}", node.loc)
-    return True
-
-
-def _generic_symbolic(value) -> bool:
-    """A symbolic size evaluated at a generic point rather than the defaults (netcalc sizes)."""
-    if not hasattr(value, "e"):
-        return False
-    scope = active()
-    return scope is not None and scope.generic
-
-
-def _width_condition(value, low: int, what: str, node) -> None:
-    """Record (netcalc sizes) that a symbolic width such as `filters: ${40 - width}` is at least `low`."""
-    scope = active()
-    if scope is not None and not (value.e.is_Symbol and low <= 1) and (value.e - low).free_symbols:
-        scope.conditions.add("size", value.e - low, f"{what} at least {low}", what.split(":")[0], node.loc)
-
-
-def _symbolic_int(node, diags: Diagnostics, what: str):
-    """A size from a symbol where an integer goes: a YSymbolic's size, or a declared symbol's name
-    (resolved by the active scope); None when the node is neither."""
-    if isinstance(node, YSymbolic):
-        return node.value
-    scope = active()
-    if scope is not None and _is_name(node) and node.text in scope.declared:
-        return scope.resolve(node, diags, what)
-    return None
-
-
-def _is_none(node) -> bool:
-    """A YAML null, or Python's None written as a word (None, none, NONE)."""
-    return isinstance(node, YScalar) and (node.kind == "null" or node.text in NONE_WORDS)
-
-
-def _is_name(node) -> bool:
-    return isinstance(node, YScalar) and node.kind == "str" and active() is not None and bool(NAME_RE.match(node.text))
-
-
-def _symbol(node, diags: Diagnostics, what: str):
-    return active().resolve(node, diags, what)
-
-
 class Shape(Kind):
     """A list of positive integers (one -1 allowed when `wildcard`)."""
 
@@ -518,121 +367,6 @@ class Shape(Kind):
     def json_schema(self):
         name = {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$", "not": {"enum": list(NONE_WORDS)}}
         return {"type": "array", "items": {"anyOf": [{"type": "integer"}, name]}, "minItems": 1}
-
-
-class Numbers(Kind):
-    """A list of exactly `n` numbers (such as a [low, high] range)."""
-
-    def __init__(self, n: int = 2) -> None:
-        self.n = n
-
-    def describe(self) -> str:
-        return f"a list of {self.n} numbers"
-
-    def coerce(self, node, diags, what):
-        if not isinstance(node, YSeq) or len(node.items) != self.n:
-            return _wrong(diags, node, what, self.describe())
-        values = [Float().coerce(item, diags, f"{what}[{i}]") for i, item in enumerate(node.items)]
-        return INVALID if INVALID in values else tuple(values)
-
-    def json_schema(self):
-        number = Float().json_schema()
-        return {"type": "array", "items": number, "minItems": self.n, "maxItems": self.n}
-
-
-class PerChannel(Kind):
-    """A number, or one number per channel (a list)."""
-
-    def __init__(self, min: float | None = None) -> None:
-        self.min = min
-
-    def describe(self) -> str:
-        bound = f" ≥ {self.min:g}" if self.min is not None else ""
-        return f"a number{bound} or a list of numbers, one per channel"
-
-    def coerce(self, node, diags, what):
-        if isinstance(node, YSeq):
-            if not node.items:
-                return _wrong(diags, node, what, self.describe())
-            values = [Float(self.min).coerce(item, diags, f"{what}[{i}]") for i, item in enumerate(node.items)]
-            return INVALID if INVALID in values else tuple(values)
-        return Float(self.min).coerce(node, diags, what)
-
-    def json_schema(self):
-        number = Float().json_schema()
-        return {"anyOf": [number, {"type": "array", "items": number, "minItems": 1}]}
-
-
-class Suppressions(Kind):
-    """A mapping from finding codes to the reason they do not apply here (`noqa: {W403: "..."}`)."""
-
-    PATTERN = re.compile(r"^[EWB][0-9]{3}$")
-
-    def describe(self) -> str:
-        return "a mapping of finding codes to reasons, e.g. {W403: 'linear on purpose'}"
-
-    def coerce(self, node, diags, what):
-        if not isinstance(node, YMap) or not node.entries:
-            return _wrong(diags, node, what, self.describe())
-        out = {}
-        for code, (knode, vnode) in node.entries.items():
-            if not self.PATTERN.match(code):
-                diags.error("E104", f"{what}: '{clip(code)}' is not a finding code such as W403", knode.loc)
-                return INVALID
-            if problem := code_problem(code, whole=True):
-                diags.error("E104", f"{what}: {problem}", knode.loc)
-                return INVALID
-            if not code.startswith("W"):
-                diags.error("E104", f"{what}: {code} cannot be waived on a layer: only warnings (W…) can; "
-                            "errors always apply and budgets (B…) are the whole spec's", knode.loc)  # fmt: skip
-                return INVALID
-            if not isinstance(vnode, YScalar) or vnode.kind == "null" or not vnode.text.strip():
-                diags.error("E106", f"{what}: {code} needs the reason it does not apply", vnode.loc)
-                return INVALID
-            out[code] = vnode.text
-        return out
-
-    def json_schema(self):
-        warnings = sorted(c for c in CODES if c.startswith("W"))
-        return {"type": "object", "propertyNames": {"enum": warnings},
-                "additionalProperties": {"type": "string", "minLength": 1}}  # fmt: skip
-
-
-class Names(Kind):
-    """A name, or a list of names (the inputs of a merge); always coerced to a tuple."""
-
-    def describe(self) -> str:
-        return "a layer name or a list of names"
-
-    def coerce(self, node, diags, what):
-        items = node.items if isinstance(node, YSeq) else [node]
-        if not items:
-            return _wrong(diags, node, what, self.describe())
-        names = [
-            Str().coerce(item, diags, f"{what}[{i}]" if isinstance(node, YSeq) else what)
-            for i, item in enumerate(items)
-        ]
-        return INVALID if INVALID in names else tuple(names)
-
-    def json_schema(self):
-        return {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]}
-
-
-class IntList(Kind):
-    """An integer or a list of integers (axes)."""
-
-    def describe(self) -> str:
-        return "an integer or a list of integers"
-
-    def coerce(self, node, diags, what):
-        if isinstance(node, YSeq):
-            vals = [Int(refuse=AXIS_NOTE).coerce(item, diags, f"{what}[{i}]") for i, item in enumerate(node.items)]
-            return INVALID if INVALID in vals or not vals else tuple(vals)
-        v = Int(refuse=AXIS_NOTE).coerce(node, diags, what)
-        return INVALID if v is INVALID else (v,)
-
-    def json_schema(self):
-        return {"anyOf": [{"type": "integer"}, {"type": "array", "items": {"type": "integer"}}]}
 
 
 class Arg:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import math
 
-from .render import NAME_BREAKS, Drop, Style, Wrap, diagnostic_lines, lay_out_plain
+from .render import diagnostic_lines
+from .table import NAME_BREAKS, Drop, Style, Wrap, lay_out_plain
 
 BAR = 12
 

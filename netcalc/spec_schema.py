@@ -4,17 +4,17 @@
 specs (save it, then put `# yaml-language-server: $schema=netcalc-spec.schema.json` atop a spec, or
 map it to specs in the editor's settings). The schema is built on every call, never stored, from
 the declarations the parser itself reads; the only text written here is what the keys every layer
-and every block use take mean, and the kinds of the block-use keys, which spec.py builds inline:
+and every block use take mean, and the kinds of the block-use keys, which expand.py builds inline:
 
 - the top level: `spec.TOP` (kinds, docs, defaults, which keys are required) and `spec.VERSION`;
 - `input:`: `spec.INPUT`, as one mapping or a non-empty list of such mappings (several inputs);
 - `layers:`: one schema per layer type of `layers.REGISTRY` (op name and aliases, `summary`, and
   each `Arg`: `kind.json_schema()`, `doc`, `kind.describe()`, `default`, `required`), the keys every
-  layer takes (`spec.LAYER_KEYS`), the `activation:` shorthand on the types with the
+  layer takes (`layer_entry.LAYER_KEYS`), the `activation:` shorthand on the types with the
   `takes_activation` trait (`ACTIVATION_NAMES`, `ACTIVATION_ALIASES`, and in its mapping form
   that activation's own arguments), and `in:` shaped by the type's `arity`;
-- block uses `{use: ...}`: `spec.USE_KEYS` (the kinds of use/id/repeat/first/in mirror
-  `spec._Expander.use`, where they are built inline; any other key is a block parameter);
+- block uses `{use: ...}`: `expand.USE_KEYS` (the kinds of use/id/repeat/first/in mirror
+  `expand._use_values`, where they are built inline; any other key is a block parameter);
 - `defaults:`: per layer type (and per alias) that type's arguments, and per argument the kinds of
   every type that takes it (an op name wins over an argument name, as in `spec._defaults`: the
   key `batchnorm` is the batchnorm type's defaults, not shortcut's `batchnorm` argument);
@@ -49,6 +49,10 @@ string, PyYAML as true), number ranges that `Float.json_schema()` does not state
 `outputs:` name earlier layers, which parameters a given block takes, and everything about shapes.
 
 Only the standard library and netcalc's own declaration modules are imported (never numpy).
+
+Over 500 lines: one generator of one document, some 50 lines of it this docstring (the choices
+above and what the schema cannot say); the helpers at the end serve only `_Builder`, and moving
+them away would split the rules of one schema between two modules.
 """
 
 from __future__ import annotations
@@ -57,11 +61,14 @@ import json
 import math
 
 from .blocks import TYPES
+from .compound_kinds import Names
+from .expand import USE_KEYS
 from .init import InitSpec
+from .layer_entry import LAYER_EXTRA, LAYER_KEYS
 from .layers import ACTIVATION_NAMES, ALIASES, REGISTRY
 from .layers.elementwise import ACTIVATION_ALIASES
-from .schema import REQUIRED, Arg, Int, Names, Str
-from .spec import INPUT, LAYER_EXTRA, LAYER_KEYS, RAW_KEYS, TOP, USE_KEYS, VERSION
+from .schema import REQUIRED, Arg, Int, Str
+from .spec import INPUT, RAW_KEYS, TOP, VERSION
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCALAR_TYPES = ("integer", "number", "boolean", "string")
@@ -69,7 +76,7 @@ EXPRESSION = {"$ref": "#/$defs/expression"}
 # a kind schema at least this long (compact JSON; an initialiser's) is written once under $defs
 SHARED_KIND_SIZE = 200
 
-# The block-use keys, with the kinds `spec._Expander.use` gives them (it builds them inline).
+# The block-use keys, with the kinds `expand._use_values` gives them (it builds them inline).
 USE_ARGS = {
     "use": Arg(Str(), doc="the block to expand: a name under `blocks:`"),
     "id": Arg(Str(), None, "names the use; its layers become ID.REPETITION.LAYER_ID (default: the block and a number)"),
@@ -79,7 +86,7 @@ USE_ARGS = {
     "first": Arg(Str(), None, "parameter values for the first repetition only, e.g. {stride: 2}"),
     "in": Arg(Names(), None, "the one earlier layer or input the block reads (default: the previous layer)"),
 }
-# What the keys every layer takes mean (spec.LAYER_KEYS).
+# What the keys every layer takes mean (layer_entry.LAYER_KEYS).
 LAYER_KEY_DOCS = {
     "op": "the layer type",
     "id": "names this layer's output (default: the type and a number, e.g. conv2d_1); "
@@ -263,7 +270,7 @@ class _Builder:
                 if ltype.takes_activation:
                     properties[key] = {"description": doc, "$ref": f"#/$defs/{prefix}activation"}
             else:
-                raise KeyError(f"spec.LAYER_KEYS has '{key}', which spec_schema does not describe")
+                raise KeyError(f"layer_entry.LAYER_KEYS has '{key}', which spec_schema does not describe")
         for key, arg in LAYER_EXTRA.items():
             properties[key] = {"description": arg.doc, **arg.kind.json_schema()}
         for key, arg in ltype.args.items():
@@ -306,7 +313,7 @@ class _Builder:
     def use_schema(self, block: bool) -> dict:
         """A block use: the USE_KEYS, and any other key a block parameter (a scalar)."""
         if set(USE_KEYS) != set(USE_ARGS):
-            raise KeyError(f"spec.USE_KEYS {USE_KEYS} differ from the keys spec_schema describes {tuple(USE_ARGS)}")
+            raise KeyError(f"expand.USE_KEYS {USE_KEYS} differ from the keys spec_schema describes {tuple(USE_ARGS)}")
         param: dict = {"description": "a parameter of the block", "type": list(SCALAR_TYPES)}
         properties: dict = {}
         for key in USE_KEYS:

@@ -13,8 +13,9 @@ default. What a use of the name becomes depends on the command:
 
 from __future__ import annotations
 
+from .arg_symbols import NAME_RE, NONE_WORDS
 from .diagnostics import Diagnostics, did_you_mean
-from .schema import INVALID, NAME_RE, NONE_WORDS, Arg, Int, Str, coerce_mapping
+from .schema import INVALID, Arg, Int, Str, coerce_mapping
 from .yamlsrc import YMap, YScalar, describe
 
 DECLARATION = {
@@ -32,7 +33,7 @@ GENERIC = 2**6 * 3**2 * 5 * 7  # 20160
 class SymbolValue(int):
     """A symbol's value where the command needs numbers: an int that remembers the symbols it comes
     from, so that a `$` expression over it and a window argument given it are refused exactly as they
-    are for the symbolic size (netcalc.blocks, netcalc.schema.symbol_use)."""
+    are for the symbolic size (netcalc.blocks, netcalc.arg_symbols.symbol_use)."""
 
     def __new__(cls, value: int, names, direct: bool = False):
         obj = super().__new__(cls, value)

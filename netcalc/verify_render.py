@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 
-from .render import NAME_BREAKS, Drop, Style, Wrap, lay_out_plain
+from .table import NAME_BREAKS, Drop, Style, Wrap, lay_out_plain
 
 
 def _num(x) -> str:

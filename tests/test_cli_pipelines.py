@@ -9,7 +9,7 @@ import json
 import math
 from pathlib import Path
 
-from netcalc import diff, lint_run, pipeline, sizes, verify
+from netcalc import diff, lint_run, pipeline, sizes, sizes_sweep, verify
 from netcalc.diagnostics import Diagnostics
 from netcalc.render import Style
 
@@ -179,10 +179,12 @@ def test_sizes_pipeline(tmp_path):
     results, swept = sizes.run(analysis, ["H=32..128"])
     assert [r.name for r in results] == ["H", "W"]
     assert swept.points == [32, 64, 128]  # doubling from 32 up to 128
-    assert sizes.sweep_problem(analysis.graph.symbols, ["Q=1..4"]) == (
+    assert sizes_sweep.sweep_problem(analysis.graph.symbols, ["Q=1..4"]) == (
         "--sweep Q: not a free symbol of the spec (free: H, W)"
     )
-    assert sizes.sweep_problem(analysis.graph.symbols, ["H=1..2", "W=1..2"]).startswith("--sweep is given 2 times")
+    assert sizes_sweep.sweep_problem(analysis.graph.symbols, ["H=1..2", "W=1..2"]).startswith(
+        "--sweep is given 2 times"
+    )
     assert sizes.run(analysis, ["H=1..2", "W=3"]) is None and analysis.diags.errors[0].code == "E107"
 
 

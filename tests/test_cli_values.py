@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from cli_run import ROOT
 
-from netcalc import cliargs, spec, yamlsrc
+from netcalc import cliargs, expand, spec_text, yamlsrc
 from netcalc.amounts import parse_set
 from netcalc.diagnostics import Diagnostics
-from netcalc.sizes import parse_sweep
+from netcalc.sizes_sweep import parse_sweep
 from netcalc.spec import load
 
 CASES = ROOT / "tests" / "cli_cases" / "specs"
@@ -33,13 +33,13 @@ def _load_counted(path: Path, monkeypatch):
     """(the layers _Counter said the spec expands to, the loaded graph, the findings): the count as
     the load works it out (with the spec's symbols in scope)."""
     counts = []
-    real = spec._Counter.count
+    real = expand._Counter.count
 
     def count(self, items):
         counts.append(real(self, items))
         return counts[-1]
 
-    monkeypatch.setattr(spec._Counter, "count", count)
+    monkeypatch.setattr(expand._Counter, "count", count)
     diags = Diagnostics()
     graph = load(str(path), diags)
     assert len(counts) == 1 and not counts[0][1]  # counted once, no use that never ends
@@ -72,10 +72,10 @@ def test_the_count_of_repeats_from_parameters(monkeypatch):
 )
 def test_refused_before_any_layer_is_built(name, code, monkeypatch):
     """No layer is built for a spec over the limit or with a use that never ends: the expansion
-    builds every layer through spec._layer, which is counted here."""
+    builds every layer through expand._layer, which is counted here."""
     built = []
-    real = spec._layer
-    monkeypatch.setattr(spec, "_layer", lambda *a, **k: built.append(1) or real(*a, **k))
+    real = expand._layer
+    monkeypatch.setattr(expand, "_layer", lambda *a, **k: built.append(1) or real(*a, **k))
     diags = Diagnostics()
     graph = load(str(CASES / name), diags)
     assert [d.code for d in diags.errors] == [code]
@@ -175,9 +175,9 @@ def test_permission_denied_is_a_reason(monkeypatch, tmp_path):
         m.setattr(cliargs.os, "stat", denied)
         assert cliargs.spec_problem(str(path)) == (True, f"cannot read '{path}': Permission denied")
     with monkeypatch.context() as m:
-        m.setattr(yamlsrc.os, "open", denied)
+        m.setattr(spec_text.os, "open", denied)
         diags = Diagnostics()
-        assert yamlsrc.read_text(str(path), diags, "a.yaml") is None
+        assert spec_text.read_text(str(path), diags, "a.yaml") is None
         assert [(d.code, d.message, str(d.loc)) for d in diags.items] == [
             ("E001", f"cannot read '{path}': Permission denied", "a.yaml")
         ]
@@ -187,11 +187,11 @@ def test_standard_input_is_read_once(monkeypatch):
     """`sizes -` loads the spec several times: each load gets the same text, read once."""
     stream = io.TextIOWrapper(io.BytesIO(b"netcalc: 1\n"), encoding="utf-8")
     monkeypatch.setattr(sys, "stdin", stream)
-    monkeypatch.setattr(yamlsrc, "_STDIN_DATA", [])
+    monkeypatch.setattr(spec_text, "_STDIN_DATA", [])
     diags = Diagnostics()
-    assert yamlsrc.read_text("-", diags, "<stdin>") == "netcalc: 1\n"
+    assert spec_text.read_text("-", diags, "<stdin>") == "netcalc: 1\n"
     assert stream.buffer.read() == b""  # consumed
-    assert yamlsrc.read_text("-", diags, "<stdin>") == "netcalc: 1\n"
+    assert spec_text.read_text("-", diags, "<stdin>") == "netcalc: 1\n"
     assert not diags.items
 
 

@@ -14,8 +14,8 @@ from netcalc.analyze import analyze
 from netcalc.diagnostics import Diagnostics
 from netcalc.diff import ADDED, CHANGED, REMOVED, SAME, check, compare
 from netcalc.diff_render import render_json, render_markdown, render_table
-from netcalc.render import Style
 from netcalc.spec import load
+from netcalc.table import Style
 
 HEAD = """
 netcalc: 1

@@ -10,7 +10,8 @@ from cli_run import netcalc
 from conftest import run_spec
 
 from netcalc.layers import REGISTRY
-from netcalc.render import LEGEND_WIDTH, legend_lines, to_json
+from netcalc.legend import LEGEND_WIDTH, legend_lines
+from netcalc.render_formats import to_json
 
 MLP = """
 netcalc: 1

@@ -11,7 +11,8 @@ import pytest
 from cli_run import netcalc
 
 from netcalc.diagnostics import Diagnostics
-from netcalc.yamlsrc import MAX_BYTES, MAX_DEPTH, parse_yaml
+from netcalc.spec_text import MAX_BYTES
+from netcalc.yamlsrc import MAX_DEPTH, parse_yaml
 
 # seconds for a whole run, interpreter start-up included (about 0.3 s of it)
 RUN_LIMIT = 5.0

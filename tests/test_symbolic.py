@@ -262,7 +262,7 @@ def test_concrete_commands_use_the_defaults_or_say_what_is_missing():
 
 
 def test_sweep_values_equal_concrete_runs():
-    from netcalc.sizes import parse_sweep, sweep
+    from netcalc.sizes_sweep import parse_sweep, sweep
 
     names, points = parse_sweep("T=16..1024")
     assert points == [16, 32, 64, 128, 256, 512, 1024]
@@ -293,7 +293,7 @@ def test_sweep_square_images_is_quadratic():
     ],
 )
 def test_parse_sweep(text, want):
-    from netcalc.sizes import parse_sweep
+    from netcalc.sizes_sweep import parse_sweep
 
     assert parse_sweep(text) == want
 

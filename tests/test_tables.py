@@ -22,11 +22,11 @@ import textwrap
 import pytest
 from cli_run import ROOT
 
-from netcalc import bundled, render, signal_render, verify_render
+from netcalc import bundled, render, render_formats, signal_render, table, verify_render
 from netcalc.analyze import analyze
 from netcalc.diagnostics import Diagnostics
-from netcalc.render import NAME_BREAKS, Drop, Style, Wrap, fit_columns, wrap_cell
 from netcalc.spec import load
+from netcalc.table import NAME_BREAKS, Drop, Style, Wrap, fit_columns, wrap_cell
 
 WIDTHS = (60, 80, 200)
 PLAIN = Style(False)
@@ -143,7 +143,7 @@ def test_wrapping_only_moves_text(long_names):
         for width in (10, 16, 24):
             lines = wrap_cell(cell, width, NAME_BREAKS)
             assert "".join(lines).replace(" ", "") == cell.replace(" ", ""), (cell, width)
-            assert all(len(x) <= max(width, render._narrowest(cell, NAME_BREAKS)) for x in lines), (cell, width)
+            assert all(len(x) <= max(width, table._narrowest(cell, NAME_BREAKS)) for x in lines), (cell, width)
 
 
 # ============================================================================= summary
@@ -383,7 +383,7 @@ def _csv(text: str) -> list[dict]:
 
 
 def test_alexnet_lite_csv_by_hand():
-    rows = _csv(render.render_csv(_analysis("alexnet-lite")))
+    rows = _csv(render_formats.render_csv(_analysis("alexnet-lite")))
     by = {r["name"]: r for r in rows}
     conv2 = by["conv2d_2"]
     # 24 filters of 12 × 5 × 5 + 24 biases = 7,224; output 12×12×24 (hwc); MACs 12·12·24 · 12·5·5 = 1,036,800
@@ -403,7 +403,7 @@ def test_alexnet_lite_csv_by_hand():
 def test_keras_counting_csv():
     # keras-mobile: BatchNorm over 32 channels, Keras counts γ, β trainable and the moving statistics
     # non-trainable: 4·32 = 128 parameters, 64 of them non-trainable; as PyTorch, 64 parameters + 64 buffers
-    keras = {r["name"]: r for r in _csv(render.render_csv(_analysis("keras-mobile")))}
+    keras = {r["name"]: r for r in _csv(render_formats.render_csv(_analysis("keras-mobile")))}
     assert (keras["batchnorm_1"]["params"], keras["batchnorm_1"]["non_trainable_params"]) == ("128", "64")
     assert keras["conv2d_1"]["weight_shape"] == "3x3x3x32"  # Keras kernel layout (k, k, in, out)
     assert keras["total"]["non_trainable_params"] == "256" and keras["total"]["buffers"] == "0"
@@ -411,7 +411,7 @@ def test_keras_counting_csv():
 
 def test_every_csv_is_plain_numbers(long_names):
     for name in [*bundled.names(), long_names]:
-        text = render.render_csv(_analysis(name))
+        text = render_formats.render_csv(_analysis(name))
         assert "×" not in text and "—" not in text and "·" not in text, name
         for row in _csv(text):
             for key in NUMERIC:
@@ -422,7 +422,7 @@ def test_every_csv_is_plain_numbers(long_names):
 
 def test_symbolic_csv_has_the_values_at_the_defaults(tmp_path):
     # unet-small at its defaults H = W = 256: enc1.conv2d_1 is 32×256×256, MACs 864·256·256 = 56,623,104
-    rows = {r["name"]: r for r in _csv(render.render_csv(_analysis("unet-small")))}
+    rows = {r["name"]: r for r in _csv(render_formats.render_csv(_analysis("unet-small")))}
     assert rows["enc1.conv2d_1"]["output_shape"] == "32x256x256" and rows["enc1.conv2d_1"]["macs"] == "56623104"
     # --set H=32,W=48: 32×32×48 and 864·32·48 = 1,327,104
     r = _run("summary", "unet-small", "--set", "H=32,W=48", "--format", "csv", columns=None)

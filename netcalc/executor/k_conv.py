@@ -1,4 +1,5 @@
-"""Convolution kernels: conv1d, conv2d (groups, depthwise, dilation), conv2d_transpose, shortcut.
+"""Convolution kernels: conv1d, conv2d (groups, depthwise, dilation), conv2d_transpose, and the
+convolution and batch-normalisation cores the shortcut (k_shortcut.py) and batchnorm reuse.
 
 Written from the frameworks' definitions, not from netcalc.layers: the padding of 'same', the
 output sizes and the cropping of a transposed convolution are worked out here again.
@@ -14,157 +15,23 @@ weights and scatters the columns back (col2im: one strided add per kernel tap). 
 convolution is the same two halves the other way round: its forward pass is a convolution's
 backward pass with respect to the input and vice versa. Depthwise convolutions (one input channel
 per group) skip the matrices and add one weighted shifted view per kernel tap. Samples are taken
-in blocks that keep the column matrix below BLOCK_BYTES.
+in blocks that keep the column matrix below BLOCK_BYTES (the window geometry, im2col and col2im
+are in windows.py).
 """
 
 from __future__ import annotations
 
-import itertools
 from math import prod
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from .base import Env, Kernel, Layer, channel_axis, draw
+from .windows import Geom, col2im, im2col, window_pads
 
-BLOCK_BYTES = 1 << 26  # 64 MiB of columns per block of samples
 # channels first, forward: from this many output positions on, one product per sample (whose
 # output is already in place) beats one product for the block (whose output must be transposed)
 PER_SAMPLE_POSITIONS = 128
 PER_SAMPLE_POSITIONS_BACKWARD = 1000  # backward: the weight gradient then needs one product per sample
-
-
-# --------------------------------------------------------------------------- geometry
-
-
-def same_pads(n: int, k: int, s: int, d: int) -> tuple[int, int]:
-    """TensorFlow's 'same' (and PyTorch's, which allows it with stride 1 only, where they agree):
-    the output has ceil(n/s) positions; the total padding needed for that is split with the odd
-    one after."""
-    out = -(-n // s)
-    total = max((out - 1) * s + d * (k - 1) + 1 - n, 0)
-    return total // 2, total - total // 2
-
-
-def window_pads(padding, ns, ks, ss, ds) -> tuple:
-    """(before, after) per spatial axis from a node's 'valid' | 'same' | pairs."""
-    if padding == "valid":
-        return tuple((0, 0) for _ in ns)
-    if padding == "same":
-        return tuple(same_pads(n, k, s, d) for n, k, s, d in zip(ns, ks, ss, ds, strict=True))
-    return tuple((int(a), int(b)) for a, b in padding)
-
-
-class Geom:
-    """A window sliding over the spatial axes of a batch array: sizes n, taps k, stride s,
-    dilation d, padding (before, after), output positions `outs` (the floor formula unless given)
-    and the padded extent `lens` that holds the input and every window."""
-
-    def __init__(self, cl: bool, ns, ks, ss, ds, pads, outs=None) -> None:
-        self.cl = cl
-        self.nd = len(ns)
-        self.ns, self.ks, self.ss, self.ds = tuple(ns), tuple(ks), tuple(ss), tuple(ds)
-        self.pads = tuple(pads)
-        if outs is None:
-            outs = tuple((n + pb + pa - d * (k - 1) - 1) // s + 1
-                         for n, k, s, d, (pb, pa) in zip(ns, ks, ss, ds, pads, strict=True))  # fmt: skip
-        self.outs = tuple(outs)
-        self.lens = tuple(max(n + pb, (o - 1) * s + d * (k - 1) + 1)
-                          for n, k, s, d, (pb, _), o in zip(ns, ks, ss, ds, pads, self.outs, strict=True))  # fmt: skip
-        self.K = prod(self.ks)
-        self.P = prod(self.outs)
-        self.plain = all(pb == 0 for pb, _ in self.pads) and self.lens == self.ns
-
-    def interior(self) -> tuple:
-        """Index of the input inside the padded array."""
-        inner = tuple(slice(pb, pb + n) for (pb, _), n in zip(self.pads, self.ns, strict=True))
-        return (slice(None), *inner, slice(None)) if self.cl else (slice(None), slice(None), *inner)
-
-    def pad(self, x: np.ndarray, fill: float = 0.0) -> np.ndarray:
-        if self.plain:
-            return x
-        shape = (x.shape[0], *self.lens, x.shape[-1]) if self.cl else (x.shape[0], x.shape[1], *self.lens)
-        xp = np.zeros(shape, x.dtype) if fill == 0 else np.full(shape, fill, x.dtype)
-        xp[self.interior()] = x
-        return xp
-
-    def crop(self, xp: np.ndarray) -> np.ndarray:
-        return xp if self.plain else xp[self.interior()]
-
-    def windows(self, xp: np.ndarray) -> np.ndarray:
-        """A read-only strided view: channels first (N, C, *k, *outs); channels last (N, *outs, *k, C)."""
-        st = xp.strides
-        if self.cl:
-            sp = st[1:-1]
-            shape = (xp.shape[0], *self.outs, *self.ks, xp.shape[-1])
-            strides = (st[0], *(s * t for s, t in zip(self.ss, sp, strict=True)),
-                       *(d * t for d, t in zip(self.ds, sp, strict=True)), st[-1])  # fmt: skip
-        else:
-            sp = st[2:]
-            shape = (xp.shape[0], xp.shape[1], *self.ks, *self.outs)
-            strides = (st[0], st[1], *(d * t for d, t in zip(self.ds, sp, strict=True)),
-                       *(s * t for s, t in zip(self.ss, sp, strict=True)))  # fmt: skip
-        return as_strided(xp, shape, strides, writeable=False)
-
-    def tap(self, t: tuple) -> tuple:
-        """Index, in the padded array, of the positions kernel tap t reads for every output."""
-        sl = tuple(slice(i * d, i * d + (o - 1) * s + 1, s)
-                   for i, d, o, s in zip(t, self.ds, self.outs, self.ss, strict=True))  # fmt: skip
-        return (slice(None), *sl, slice(None)) if self.cl else (slice(None), slice(None), *sl)
-
-    def taps(self):
-        return itertools.product(*(range(k) for k in self.ks))
-
-    def block(self, per_sample: int, itemsize: int, n: int) -> int:
-        return max(1, min(n, BLOCK_BYTES // max(1, per_sample * itemsize)))
-
-
-def im2col(x: np.ndarray, g: Geom, groups: int, per_sample: bool = False) -> np.ndarray:
-    """Columns: channels first (G, C/G·K, N·P), or per sample (N, G, C/G·K, P); channels last
-    (G, N·P, K·C/G). A 1×1 convolution of stride 1 without padding needs no copy per sample."""
-    win = g.windows(g.pad(x))
-    nb = x.shape[0]
-    if per_sample:
-        return win.reshape(nb, groups, (x.shape[1] // groups) * g.K, g.P)
-    if g.cl:
-        c = x.shape[-1]
-        if groups == 1:
-            return win.reshape(1, nb * g.P, g.K * c)
-        win = win.reshape(*win.shape[:-1], groups, c // groups)
-        return np.moveaxis(win, -2, 0).reshape(groups, nb * g.P, g.K * (c // groups))
-    c = x.shape[1]
-    nd = g.nd
-    win = win.transpose(1, *range(2, 2 + nd), 0, *range(2 + nd, 2 + 2 * nd))  # (C, *k, N, *outs)
-    return win.reshape(groups, (c // groups) * g.K, nb * g.P)
-
-
-def col2im(cols: np.ndarray, g: Geom, nb: int, c: int, per_sample: bool = False) -> np.ndarray:
-    """The adjoint of im2col: every column entry added back at the input position it came from
-    (columns laid out as im2col gives them, `per_sample` or not)."""
-    nd = g.nd
-    if per_sample:
-        if g.K == 1 and g.plain and all(s == 1 for s in g.ss):  # a 1×1 convolution: nothing moves
-            return cols.reshape(nb, c, *g.ns)
-        xp = np.zeros((nb, c, *g.lens), cols.dtype)
-        cols = cols.reshape(nb, c, *g.ks, *g.outs)
-        for t in g.taps():
-            xp[g.tap(t)] += cols[(slice(None), slice(None), *t)]
-        return g.crop(xp)
-    groups = cols.shape[0]
-    if g.cl:
-        xp = np.zeros((nb, *g.lens, c), cols.dtype)
-        view = xp.reshape(nb, *g.lens, groups, c // groups)
-        cols = cols.reshape(groups, nb, *g.outs, *g.ks, c // groups)
-        for t in g.taps():
-            piece = cols[(slice(None),) * (2 + nd) + t]  # (G, N, *outs, C/G)
-            idx = g.tap(t)
-            view[(*idx[:-1], slice(None), slice(None))] += np.moveaxis(piece, 0, -2)
-    else:
-        xp = np.zeros((nb, c, *g.lens), cols.dtype)
-        cols = cols.reshape(c, *g.ks, nb, *g.outs)
-        for t in g.taps():
-            xp[g.tap(t)] += cols[(slice(None), *t)].swapaxes(0, 1)
-    return g.crop(xp)
 
 
 # --------------------------------------------------------------------------- weight layouts
@@ -605,94 +472,3 @@ def bn_tensors(layer: Layer, c: int, affine: bool, env: Env, prefix: str = "") -
     layer.add(names[2], np.zeros(c, env.dtype), trainable=False, kind=kind)
     layer.add(names[3], np.ones(c, env.dtype), trainable=False, kind=kind)
     return names
-
-
-# --------------------------------------------------------------------------- shortcut
-
-
-class ShortcutLayer(Layer):
-    """He et al. 2015's shortcut. A: every s-th row and column, zero channels (C_out − C_in)//2
-    before and the rest after. B (when the shape changes) and C: a 1×1 convolution of stride s
-    without bias, then a batchnorm (framework epsilon: PyTorch 1e-5, Keras 1e-3)."""
-
-    def __init__(self, node, in_shapes, env: Env) -> None:
-        super().__init__()
-        a = node.args
-        cl = env.channels_last
-        self.cl = cl
-        c_in, ns = split(in_shapes[0], cl)
-        c_out = a["filters"] or c_in
-        s = a["stride"]
-        self.s, self.c_in, self.c_out = s, c_in, c_out
-        self.mode = a["mode"]
-        self.project = self.mode == "C" or (self.mode == "B" and (c_out != c_in or s != 1))
-        self.keras = env.keras
-        outs = tuple(-(-n // s) for n in ns)
-        self.out_shape = join(c_out, outs, cl)
-        self.bn = None
-        if self.project:
-            g = Geom(cl, ns, (1, 1), (s, s), (1, 1), ((0, 0), (0, 0)))
-            self.core = ConvCore(g, 1, c_in, c_out, False)
-            self.wname = "conv/kernel" if env.keras else "0.weight"
-            wshape = (1, 1, c_in, c_out) if env.keras else (c_out, c_in, 1, 1)
-            self.add(self.wname, draw(None, wshape, "kernel", env, kernel=True))
-            self.macs = self.core.macs
-            self.scratch = self.core.columns
-            if a["batchnorm"]:
-                self.bn_names = bn_tensors(self, c_out, True, env, "bn/" if env.keras else "1.")
-                self.bn = BNCore(c_out, cl, 1e-3 if env.keras else 1e-5, env.mode == "train")
-
-    def _wt(self):
-        return _to_torch(self.params[self.wname], self.keras, 2, False)
-
-    def forward(self, xs):
-        x = xs[0]
-        self.x = x
-        if self.project:
-            y = self.core.forward(x, self._wt())
-            if self.bn is not None:
-                p = self.params
-                y = self.bn.forward(y, *(p[n] for n in self.bn_names))
-            return y, {}
-        s = self.s
-        sub = x[:, ::s, ::s, :] if self.cl else x[:, :, ::s, ::s]
-        if self.c_out == self.c_in:
-            return (sub.copy() if s != 1 else sub), {}
-        pad = self.c_out - self.c_in
-        before = pad // 2
-        y = np.zeros((x.shape[0], *self.out_shape), x.dtype)
-        if self.cl:
-            y[..., before : before + self.c_in] = sub
-        else:
-            y[:, before : before + self.c_in] = sub
-        return y, {}
-
-    def backward(self, dy, dextras):
-        if self.project:
-            self.grads = {}
-            if self.bn is not None:
-                gname, bname = self.bn_names[:2]
-                dy, dgamma, dbeta = self.bn.backward(dy, self.params[gname])
-                self.grads[gname], self.grads[bname] = dgamma, dbeta
-            dx, dwt = self.core.backward(self.x, self._wt(), dy)
-            w = self.params[self.wname]
-            self.grads[self.wname] = _from_torch(dwt, self.keras, 2, False, w.shape)
-            return [dx]
-        s = self.s
-        before = (self.c_out - self.c_in) // 2
-        part = dy[..., before : before + self.c_in] if self.cl else dy[:, before : before + self.c_in]
-        if s == 1:
-            return [part]
-        dx = np.zeros_like(self.x)
-        if self.cl:
-            dx[:, ::s, ::s, :] = part
-        else:
-            dx[:, :, ::s, ::s] = part
-        return [dx]
-
-
-class ShortcutKernel(Kernel):
-    ops = ("shortcut",)
-
-    def build(self, node, in_shapes, env):
-        return ShortcutLayer(node, in_shapes, env)

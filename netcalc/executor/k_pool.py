@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Env, Kernel, Layer
-from .k_conv import Geom, join, split, window_pads
+from .k_conv import join, split
+from .windows import Geom, window_pads
 
 
 def pool_outs(ns, ks, ss, ds, pads, ceil_mode: bool) -> tuple:

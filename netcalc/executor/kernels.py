@@ -20,9 +20,10 @@ from .k_basic import (
     UpsampleKernel,
     ZeroPadKernel,
 )
-from .k_conv import ConvKernel, ConvTransposeKernel, ShortcutKernel
+from .k_conv import ConvKernel, ConvTransposeKernel
 from .k_norm import GroupNormKernel
 from .k_pool import GlobalPoolKernel, PoolKernel
+from .k_shortcut import ShortcutKernel
 from .recurrent import RECURRENT_KERNELS
 
 _act = ActKernel()

@@ -206,7 +206,7 @@ def footprint(graph, dtype="float32") -> tuple[int, int]:
     for layer in layers.values():
         acts += prod(layer.out_shape) + sum(prod(s) for s in layer.extra_shapes.values())
     weights = sum(a.size for layer in layers.values() for a in layer.params.values())
-    from .k_conv import BLOCK_BYTES
+    from .windows import BLOCK_BYTES
 
     columns = max([BLOCK_BYTES] + [layer.scratch * size for layer in layers.values()])
     return ACTS_FACTOR * acts * size, 2 * weights * size + 2 * columns

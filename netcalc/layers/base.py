@@ -209,7 +209,7 @@ class LayerType:
     # how many inputs the layer takes: 1, or None for "one or more" (merges)
     arity: int | None = 1
     # reads a sequence (steps, features) or token ids: a graph input it reads that has no written
-    # layout takes the convention's sequence layout, features last (netcalc.spec._layouts)
+    # layout takes the convention's sequence layout, features last (netcalc.layouts._layouts)
     reads_sequence: bool = False
     # the result does not depend on the layout (elementwise): what reads it decides the layout
     layout_free: bool = False

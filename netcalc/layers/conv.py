@@ -5,8 +5,9 @@ from __future__ import annotations
 import itertools
 from math import prod
 
+from ..arg_symbols import refuse_symbol
 from ..init import Init, InitSpec
-from ..schema import INVALID, Arg, Bool, Int, IntTuple, Kind, Padding, _wrong, refuse_symbol
+from ..schema import INVALID, Arg, Bool, Int, IntTuple, Kind, Padding, _wrong
 from .base import AXIS_NAMES, Ctx, Geometry, LayerType, Tensor, fmt_shape, formula, rf_window, window_outs
 
 DEFAULT_INIT = InitSpec("default")

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from math import prod
 
-from ..schema import AXIS_NOTE, Arg, Choice, Float, Int
+from ..arg_symbols import AXIS_NOTE
+from ..schema import Arg, Choice, Float, Int
 from .base import Geometry, LayerType, ParameterFree
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from math import prod
 
-from ..schema import AXIS_NOTE, Arg, Bool, Choice, Int
+from ..arg_symbols import AXIS_NOTE
+from ..schema import Arg, Bool, Choice, Int
 from .base import Geometry, LayerType, ParameterFree, Tensor, fmt_shape
 from .norm import BatchNorm
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from math import prod
 
-from ..schema import Arg, Bool, Float, Int, IntList
+from ..compound_kinds import IntList
+from ..schema import Arg, Bool, Float, Int
 from .base import Geometry, LayerType, Tensor
 from .conv import _count
 

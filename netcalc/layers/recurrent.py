@@ -1,4 +1,5 @@
-"""Sequence layers: embedding, and the recurrent rnn (simple), lstm and gru in both frameworks' counting.
+"""Recurrent layers: rnn (simple), lstm and gru in both frameworks' counting (the other sequence
+layer, embedding, is in embedding.py).
 
 A recurrent layer reads a sequence (T, F) — time steps, then features; the batch axis, first or
 second (`input: {layout: ntf | tnf}`), is never part of a shape — and keeps a state of `units`
@@ -24,9 +25,11 @@ MACs per time step, direction and stacked layer: gates × u × (n_in + u); for t
 
 from __future__ import annotations
 
-from ..schema import COUNT_NOTE, Arg, Bool, Choice, Int
+from ..arg_symbols import COUNT_NOTE
+from ..schema import Arg, Bool, Choice, Int
 from .base import Geometry, LayerType, Tensor, axes
 from .conv import INIT_ARGS
+from .embedding import Embedding
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 GATE_NAMES = {
@@ -40,71 +43,6 @@ GATE_NAMES = {
 UNIT_FLOPS = {"rnn": 1, "lstm": 9, "gru": 8}
 STATES = {"rnn": ("h",), "lstm": ("h", "c"), "gru": ("h",)}
 _SETTLED: dict = {}  # Recurrent._stationary's results by their inputs
-
-
-class Embedding(LayerType):
-    """A lookup table: each integer token id becomes a vector of `dim` numbers. Input: token ids of
-    any shape (T,) → (T, dim). Parameters: vocab × dim (PyTorch `weight`, Keras `embeddings`).
-    No MACs and no FLOPs: a lookup multiplies nothing."""
-
-    op = "embedding"
-    reads_sequence = True  # token ids; the vectors come out features last
-    summary = "token ids → vectors (a lookup table)"
-    counting = "MACs 0, FLOPs 0 (a lookup)"
-    parametric = True
-    args = {
-        "vocab": Arg(Int(1), doc="number of distinct tokens (Keras input_dim, PyTorch num_embeddings)"),
-        "dim": Arg(Int(1), doc="vector size (Keras output_dim, PyTorch embedding_dim)"),
-        "init": INIT_ARGS["init"],
-    }
-
-    def resolve(self, a, shapes, ctx):
-        """Any input shape of ids; reading a graph input of a float type is a warning (ids are integers)."""
-        source = ctx.node.inputs[0]
-        dtype = ctx.input_dtypes.get(source)
-        if dtype is not None and not dtype.startswith("int"):
-            ctx.warning(
-                "W202",
-                f"embedding reads '{source}' of dtype {dtype}, but token ids are integers: "
-                f"give the input dtype: int64 (or int32); PyTorch's nn.Embedding refuses float ids",
-            )
-        return Geometry(shape=shapes[0], vocab=a["vocab"], dim=a["dim"])
-
-    def output_shape(self, g):
-        """The id shape with a vector axis of `dim` added."""
-        return (*g.shape, g.dim)
-
-    def params(self, g, ctx):
-        """One table, vocab × dim, trainable."""
-        return [Tensor("embeddings" if ctx.keras_counting else "weight", (g.vocab, g.dim))]
-
-    def macs(self, g):
-        """0: a lookup multiplies nothing."""
-        return 0
-
-    def flops(self, g):
-        """0: a lookup computes nothing."""
-        return 0
-
-    def sig_forward(self, g, ins, env):
-        """[E] each output is one row of the table: q = Var + mean² of the embedding initialiser
-        (PyTorch N(0, 1): 1; Keras U(±0.05): 8.3e−4), whatever the ids."""
-        import numpy as np
-
-        from ..signal_rules import Sig
-
-        mean, var = env.init("init", "embedding", (g.vocab, g.dim))
-        q = var + mean * mean
-        return Sig(np.full(env.positions(self.output_shape(g)), q), mean, mean * mean / q if q else 0.0,
-                   mean * mean / q if q else 0.0, gauss=False), "E"  # fmt: skip
-
-    def sig_backward(self, g, ins, out, r, env):
-        """Token ids take no gradient."""
-        return [None], "E"
-
-    def receptive(self, g, rf):
-        """No spatial window."""
-        return None
 
 
 class Recurrent(LayerType):

@@ -1,0 +1,189 @@
+"""One entry of the layer list: its type, id, inputs and arguments (the layer's own keys over its
+type's defaults over the per-argument ones, checked by the type's schema) as a graph node, and the
+node of its `activation:` shorthand."""
+
+from __future__ import annotations
+
+from .arg_symbols import CURRENT
+from .compound_kinds import Names, Suppressions
+from .diagnostics import Diagnostics, clip, did_you_mean
+from .graph import Node
+from .layers import ACTIVATION_NAMES, ALIASES, REGISTRY
+from .layers.elementwise import ACTIVATION_ALIASES
+from .names import _Namer
+from .schema import Arg, Str, coerce_mapping
+from .yamlsrc import FAILED_TAG, YMap, YScalar, YSeq, describe
+
+LAYER_KEYS = ("op", "id", "in", "activation")
+# keys every layer takes besides LAYER_KEYS, with their kinds (the JSON Schema reads them too)
+LAYER_EXTRA = {"noqa": Arg(Suppressions(), None, "finding codes that do not apply to this layer, each with its reason")}
+
+
+def _op_of(text: str) -> str | None:
+    if text in REGISTRY:
+        return text
+    return ALIASES.get(text)
+
+
+def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str, keras: bool) -> list[Node] | None:
+    if not isinstance(item, YMap):
+        diags.error("E103", f"a layer must be a mapping such as {{op: relu}}, got {describe(item)}", item.loc)
+        return None
+    op_node = item.get("op")
+    if op_node is None and item.incomplete:  # a refused merge key may have been meant to give it
+        _claim_id(item, namer)
+        return None
+    if op_node is None:
+        diags.error("E106", "a layer needs 'op' (its type, e.g. op: conv2d)", item.loc)
+        _claim_id(item, namer)
+        return None
+    if not isinstance(op_node, YScalar) or op_node.kind == "null":
+        diags.error("E103", f"'op' must be a layer type such as conv2d, got {describe(op_node)}", op_node.loc)
+        _claim_id(item, namer)
+        return None
+    op_text = op_node.text
+    op = _op_of(op_text)
+    if op is None:
+        names = list(REGISTRY) + list(ALIASES)
+        diags.error("E111", f"unknown layer type '{clip(op_text)}'{did_you_mean(op_text, names)}", op_node.loc)
+        _claim_id(item, namer)
+        return None
+    ltype = REGISTRY[op]
+    takes_shorthand = ltype.takes_activation
+    what = f"{op} layer"
+
+    # the layer's own keys, then its type's defaults, then the per-argument defaults
+    entries = dict(item.entries)
+    for source in (defaults.get(op, {}), defaults["*"]):
+        for key, pair in source.items():
+            if key not in entries and (key in ltype.args or (key == "activation" and takes_shorthand)):
+                entries[key] = pair
+    schema = {**ltype.args, **{k: Arg(Str(), None) for k in LAYER_KEYS}, "in": Arg(Names(), None), **LAYER_EXTRA}
+    if not takes_shorthand:
+        schema.pop("activation")
+    merged = YMap(entries, item.loc, item.incomplete)
+    errors_before = len(diags.errors)
+    scope = CURRENT[-1] if CURRENT else None
+    conditions_before = len(scope.conditions) if scope is not None else 0
+    values, locs = coerce_mapping(merged, schema, diags, what, ignore=("activation",))
+    if "activation" in entries and not takes_shorthand:
+        diags.error(
+            "E102",
+            f"{op} takes no 'activation:' shorthand; add an activation layer after it",
+            entries["activation"][0].loc,
+        )
+
+    name = values.get("id")
+    if name is not None:
+        local, name = name, namer.qualify(name)
+        if name in namer.used:
+            first = namer.used[name]
+            diags.error("E112", f"id '{clip(local)}' is already used (line {first.line})", locs["id"])
+        namer.used[name] = locs["id"]
+        if namer.prefix:
+            namer.local[local] = name
+    else:
+        name = namer.auto(op)
+        namer.used[name] = item.loc
+    inputs = [previous]
+    if "in" in values:
+        # a layer written with `activation:` is read after its activation, as the frameworks do
+        inputs = [namer.resolve(ref) for ref in values["in"]]
+        for ref in inputs:
+            if ref not in namer.used or ref == name:
+                hint = namer.hint(ref, locs["in"], name)
+                diags.error("E113", f"'in: {clip(ref)}' names no earlier layer or input{hint}", locs["in"])
+        if ltype.arity is not None and len(inputs) != ltype.arity:
+            diags.error(
+                "E115",
+                f"{op} takes one input, got {len(inputs)} in 'in:' ({', '.join(map(clip, inputs))}); "
+                "merge them first with add, concat or multiply",
+                locs["in"],
+            )
+        elif ltype.arity is None and len(inputs) < 2:
+            diags.error("E115", f"{op} merges two or more inputs, got {len(inputs)} in 'in:'", locs["in"])
+    elif ltype.arity is None:
+        diags.error("E115", f"{op} merges two or more inputs: name them, e.g. in: [main, shortcut]", item.loc)
+
+    args = {k: v for k, v in values.items() if k in ltype.args}
+    states = tuple(ltype.state_names(args, keras))
+    for suffix in states:  # extra outputs later layers may take by name
+        namer.used[f"{name}.{suffix}"] = item.loc
+        if namer.prefix and values.get("id") is not None:  # `in: enc.h` inside the block that defines enc
+            namer.local[f"{local}.{suffix}"] = f"{name}.{suffix}"
+    # any error in the layer's own mapping (a typo included) leaves its shape unknown
+    invalid = len(diags.errors) > errors_before or _failed(merged)
+    for key, arg in ltype.args.items():
+        args.setdefault(key, None if arg.required else arg.default)
+    node = Node(name=name, op=op, args=args, inputs=inputs, loc=item.loc, arg_locs=locs, invalid=invalid,
+                frames=namer.frames, group=namer.group, states=states)  # fmt: skip
+    for c in scope.conditions[conditions_before:] if scope is not None else ():  # a width's, from its arguments
+        c.layer, c.what = name, f"{name}: {c.what.split(': ', 1)[-1]}"
+    node.noqa = values.get("noqa") or {}
+    out = [node]
+    if "activation" in entries and takes_shorthand:
+        act = _shorthand(entries["activation"][1], node, diags)
+        if act is not None:
+            out.append(act)
+            namer.after[name] = act.name
+            namer.used[act.name] = act.loc
+            act.frames, act.group = namer.frames, namer.group
+    return out
+
+
+def _failed(node) -> bool:
+    """Whether a `$` expression in the layer failed (already reported)."""
+    if isinstance(node, YScalar):
+        return node.tag == FAILED_TAG
+    children = node.items if isinstance(node, YSeq) else [v for _, v in node.entries.values()]
+    return any(_failed(c) for c in children)
+
+
+def _claim_id(item: YMap, namer: _Namer) -> None:
+    """Keep the id of a layer that could not be read, so `in:` naming it is not reported as well."""
+    id_node = item.get("id")
+    if isinstance(id_node, YScalar) and id_node.kind != "null" and id_node.text not in namer.used:
+        namer.used[id_node.text] = id_node.loc
+
+
+def _shorthand(vnode, parent: Node, diags: Diagnostics) -> Node | None:
+    """`activation: relu` or `activation: {op: leaky_relu, negative_slope: 0.2}` → a node after the parent."""
+    if isinstance(vnode, YScalar) and vnode.kind != "null":
+        text = vnode.text
+        args_node = YMap({}, vnode.loc)
+    elif isinstance(vnode, YMap) and "op" not in vnode.entries:
+        diags.error(
+            "E106",
+            "'activation' written as a mapping needs 'op', e.g. {op: leaky_relu, negative_slope: 0.2}",
+            vnode.loc,
+        )
+        return None
+    elif isinstance(vnode, YMap) and isinstance(vnode.get("op"), YScalar):
+        text = vnode.get("op").text
+        args_node = YMap({k: v for k, v in vnode.entries.items() if k != "op"}, vnode.loc)
+    else:
+        diags.error(
+            "E103",
+            f"'activation' must be a name such as relu or {{op: leaky_relu, negative_slope: 0.2}}, "
+            f"got {describe(vnode)}",
+            vnode.loc,
+        )
+        return None
+    op = ACTIVATION_ALIASES.get(text, text)
+    if op not in ACTIVATION_NAMES:
+        diags.error("E111", f"unknown activation '{clip(text)}'{did_you_mean(text, ACTIVATION_NAMES)}", vnode.loc)
+        return None
+    ltype = REGISTRY[op]
+    values, locs = coerce_mapping(args_node, ltype.args, diags, f"activation {op}")
+    args = {k: values.get(k, a.default) for k, a in ltype.args.items()}
+    invalid = any(k not in values for k in locs)
+    return Node(
+        name=f"{parent.name}.{op}",
+        op=op,
+        args=args,
+        inputs=[parent.name],
+        loc=vnode.loc,
+        arg_locs=locs,
+        part_of=parent.name,
+        invalid=invalid,
+    )

@@ -1,0 +1,50 @@
+"""The names in use while a layer list is expanded, and the scope of the block being expanded."""
+
+from __future__ import annotations
+
+from itertools import islice
+
+from .diagnostics import did_you_mean
+
+NEAR_NAMES = 500  # E113's did-you-mean looks among this many latest layer names
+
+
+class _Namer:
+    """Names in use, and the scope of the block being expanded: inside a block use, ids are local
+    (qualified with the use's name and repetition) and `input` is what the block was given."""
+
+    def __init__(self) -> None:
+        self.counts: dict = {}
+        self.used: dict = {}
+        self.after: dict = {}  # a layer with an `activation:` shorthand -> the activation's node
+        self.prefix = ""  # "stage2.1." inside repetition 1 of a use named stage2
+        self.local: dict = {}  # local name -> qualified name, in the current block instance
+        self.frames: tuple = ()
+        self.group: tuple = ()
+        self.hints: dict = {}  # (name, where it is written) -> its did-you-mean, worked out once
+
+    def hint(self, ref: str, loc, exclude: str) -> str:
+        """E113's did-you-mean for a name no earlier layer has: among the block's own ids and the
+        NEAR_NAMES latest names (a mistyped name is most likely a near one); the same for every
+        repetition of a block, so that its error is reported once and worked out once."""
+        key = (ref, loc)
+        if key not in self.hints:
+            latest = [n for n in islice(reversed(self.used), NEAR_NAMES) if n != exclude]
+            self.hints[key] = did_you_mean(ref, [*self.local, *latest])
+        return self.hints[key]
+
+    def qualify(self, name: str) -> str:
+        return self.prefix + name
+
+    def resolve(self, ref: str) -> str:
+        """A name in `in:` as the graph knows it: local ids first, then the whole network's."""
+        name = self.local.get(ref, ref)
+        return self.after.get(name, name)
+
+    def auto(self, op: str) -> str:
+        key = (self.prefix, op)
+        while True:
+            self.counts[key] = self.counts.get(key, 0) + 1
+            name = f"{self.prefix}{op}_{self.counts[key]}"
+            if name not in self.used:
+                return name
