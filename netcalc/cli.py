@@ -101,7 +101,7 @@ SET_OPTION = typer.Option(
     None, "--set", "-s", help="give a symbol of the spec a value: --set H=224 (repeat, or H=224,W=320)"
 )
 MAX_LAYERS_OPTION = typer.Option(
-    None, "--max-layers", metavar="N", help="refuse a spec whose block uses expand to more layers (default 100,000)"
+    None, "--max-layers", metavar="N", help="refuse a spec whose block uses expand to more layers (default 20,000)"
 )
 
 

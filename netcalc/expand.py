@@ -21,9 +21,11 @@ from .schema import REQUIRED, Arg, Bool, Float, Int, Str, coerce_mapping
 from .symbols import Conditions
 from .yamlsrc import YMap, YScalar, YSeq, describe
 
-# layers a spec may expand to (its block uses multiplied out): far beyond a real network (ResNet-1202
-# has 1,200-odd); a spec over it is refused (E118) before any is expanded. --max-layers changes it.
-MAX_LAYERS = 100_000
+# layers a spec may expand to (its block uses multiplied out): four times ResNet-1202's 4,805 (its
+# 1,202 weighted layers, their batchnorms, activations and adds), and few enough that every command
+# on a spec at the limit finishes well within 10 s (signal ~5 s, diff of two such specs ~7 s of CPU).
+# A spec over it is refused (E118) before any is expanded. --max-layers changes it.
+MAX_LAYERS = 20_000
 UNKNOWN = "<unreadable layer>"  # the input of a layer that follows one that could not be read
 
 

@@ -219,6 +219,9 @@ def slope_mean(name: str, p: dict, mu: float, q: float) -> float:
     s = math.sqrt(max(q - mu * mu, 0.0))
     if name == "softmax":
         return 1.0
+    if name in ("relu", "leaky_relu") and s > 0:  # closed form: φ' is 1 above 0 (a below): Φ(μ/s)
+        up = float(ncdf(mu / s))
+        return up + (p["negative_slope"] * (1.0 - up) if name == "leaky_relu" else 0.0)
     _, dphi = function(name, p)
     if s == 0:
         return float(dphi(np.asarray([mu]))[0])

@@ -55,7 +55,7 @@ def test_locate_a_bundled_spec_and_a_typo():
 def test_max_layers():
     diags = Diagnostics()
     assert pipeline.max_layers("10", diags) == 10 and not diags.items
-    assert pipeline.max_layers(None, diags) == 100_000  # the default limit
+    assert pipeline.max_layers(None, diags) == 20_000  # the default limit
     assert pipeline.max_layers("0", diags) is None
     assert _lines(diags) == ["--max-layers: error E107: --max-layers takes a whole number from 1 to "
                              "1,000,000,000,000, got 0"]  # fmt: skip
