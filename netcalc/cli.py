@@ -368,7 +368,7 @@ def verify(
     verify_mod.set_inputs(graph, input_mean, input_std, input_correlation)
     _option_errors(fmt, ("--max-memory", verify_mod.memory_problem(graph, batch, dtype, limit, max_memory)))
     report = _propagate(analysis, fmt, batch=batch)
-    runs = _runs(graph, batch, seeds, seed, dtype)
+    runs = _runs(graph, batch, seeds, seed, dtype, fmt)
     checks = verify_mod.compare(analysis, report, runs)
     meta = verify_mod.run_meta(graph, batch, seeds, dtype)
     if save is not None:
@@ -425,7 +425,22 @@ def _propagate(analysis, fmt: Format, *args, **kwargs):
         _fail(diags, {}, fmt)
 
 
-def _runs(graph, batch: int, seeds: int, seed: int, dtype: str) -> list:
+def _runs(graph, batch: int, seeds: int, seed: int, dtype: str, fmt: Format) -> list:
+    """The executor's runs, or exit 2 with an E121 at the layer that cannot run."""
+    from .diagnostics import Diagnostics, Loc
+    from .executor.base import Unrunnable
+
+    try:
+        return _run_seeds(graph, batch, seeds, seed, dtype)
+    except Unrunnable as exc:
+        diags = Diagnostics()
+        node = exc.node
+        where = f"{node.op} '{node.name}'" if node is not None else "a layer"
+        diags.error("E121", f"verify cannot run {where}: {exc}", node.loc if node is not None else Loc(graph.file))
+        _fail(diags, {}, fmt)
+
+
+def _run_seeds(graph, batch: int, seeds: int, seed: int, dtype: str) -> list:
     """The executor's runs, one per seed, with a progress bar on a terminal."""
     from .executor.run import run
 

@@ -39,6 +39,7 @@ CODES = {
     "E118": "block uses that expand to more layers than the limit (--max-layers)",
     "E119": "a tensor too large for the signal report (signal, verify)",
     "E120": "a $ expression that cannot be evaluated",
+    "E121": "verify: the executor cannot run the network as written (an embedding fed values that are not token ids)",
     "E201": "an output size below 1",
     "E202": "an input of the wrong rank for the layer",
     "E203": "groups that do not divide the channels",

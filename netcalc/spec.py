@@ -19,6 +19,7 @@ The grammar (documented in the README):
 
 from __future__ import annotations
 
+import math
 from math import prod
 from pathlib import Path
 
@@ -284,6 +285,11 @@ def _inputs(node, diags: Diagnostics) -> list:
     return made
 
 
+def _many(n: int) -> str:
+    """A count as a short number: 1e+16, or about 10^400 for one too large for a float."""
+    return f"{n:.3g}" if n < 10**300 else f"about 10^{int(math.log10(n))}"
+
+
 def _input(node, diags: Diagnostics):
     if not isinstance(node, YMap):
         diags.error("E103", f"'input' must be a mapping such as {{shape: [3, 32, 32]}}, got {describe(node)}", node.loc)
@@ -301,7 +307,7 @@ def _input(node, diags: Diagnostics):
     if elements > MAX_INPUT_ELEMENTS:
         diags.error(
             "E104",
-            f"input: 'shape' {list(v['shape'])} holds {elements:.3g} elements per sample; "
+            f"input: 'shape' {clip(list(v['shape']))} holds {_many(elements)} elements per sample; "
             f"netcalc takes at most {MAX_INPUT_ELEMENTS:.0e}",
             locs["shape"],
         )

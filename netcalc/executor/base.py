@@ -35,6 +35,13 @@ class Env:
         return self.convention == "keras"
 
 
+class Unrunnable(ValueError):
+    """A network the executor cannot run as written (an embedding fed values that are not token
+    ids): the reason, and after `run` the node it happened at (`node`)."""
+
+    node = None
+
+
 class Layer:
     """One built node.
 

@@ -63,7 +63,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Env, Kernel, Layer
+from .base import Env, Kernel, Layer, Unrunnable
 from .cells import _Counter, _GRUBeforeCell, _GRUCell, _LSTMCell, _RNNCell
 from .weights import sample
 
@@ -317,10 +317,10 @@ class EmbeddingLayer(Layer):
         ids = np.asarray(xs[0])
         if not np.issubdtype(ids.dtype, np.integer):
             if not np.all(ids == np.round(ids)):
-                raise ValueError("embedding: token ids must be integers")
+                raise Unrunnable("token ids must be integers, and it reads real values")
             ids = ids.astype(np.int64)
         if ids.size and (ids.min() < 0 or ids.max() >= self.vocab):
-            raise ValueError(f"embedding: token ids must lie in [0, {self.vocab}), got {ids.min()}..{ids.max()}")
+            raise Unrunnable(f"token ids must lie in [0, {self.vocab}), and it reads {ids.min():g}..{ids.max():g}")
         self._ids = ids
         self.macs = 0  # a lookup multiplies nothing
         return self.params[self.name][ids], {}

@@ -21,7 +21,7 @@ from math import prod, sqrt
 
 import numpy as np
 
-from .base import Env, channel_axis
+from .base import Env, Unrunnable, channel_axis
 from .kernels import KERNELS
 
 DEFAULT_CHUNK_BYTES = 2 << 30  # default chunk: what one chunk holds stays near 2 GiB
@@ -324,7 +324,11 @@ def run(graph, *, batch: int = 8, seed: int = 0, dtype="float64", mode: str = "t
             m.inputs[inp.name].fwd.add(x, inp.shape, n, cl)
         for node in graph.nodes:
             layer = layers[node.name]
-            y, extras = layer.forward([values[name] for name in node.inputs])
+            try:
+                y, extras = layer.forward([values[name] for name in node.inputs])
+            except Unrunnable as exc:
+                exc.node = node
+                raise
             values[node.name] = y
             m.nodes[node.name].fwd.add(y, layer.out_shape, n, cl)
             for suffix, e in extras.items():
