@@ -89,10 +89,13 @@ def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str, ker
     if "in" in values:
         # a layer written with `activation:` is read after its activation, as the frameworks do
         inputs = [namer.resolve(ref) for ref in values["in"]]
-        for ref in inputs:
-            if ref not in namer.used or ref == name:
-                hint = namer.hint(ref, locs["in"], name)
-                diags.error("E113", f"'in: {clip(ref)}' names no earlier layer or input{hint}", locs["in"])
+        for written, ref in zip(values["in"], inputs, strict=True):  # messages quote the name as written
+            if ref == name:
+                diags.error("E113", f"'in: {clip(written)}' is this layer itself; a layer reads earlier layers",
+                            locs["in"])  # fmt: skip
+            elif ref not in namer.used:
+                hint = namer.hint(written, locs["in"], name)
+                diags.error("E113", f"'in: {clip(written)}' names no earlier layer or input{hint}", locs["in"])
         if ltype.arity is not None and len(inputs) != ltype.arity:
             diags.error(
                 "E115",

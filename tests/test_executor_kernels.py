@@ -589,7 +589,7 @@ def test_estimate_memory_grows_with_the_batch():
 def test_estimate_memory_counts_one_sample_columns_over_a_block():
     # a 3×3 convolution of a 1×2000×2000 input: one sample's columns are 9·1998² float64 values
     # (287 MB, over BLOCK_BYTES = 64 MiB), held with their gradient: the fixed part is at least twice that
-    from netcalc.executor.k_conv import BLOCK_BYTES
+    from netcalc.executor.windows import BLOCK_BYTES
 
     graph = graph_of("- {op: conv2d, filters: 2, kernel: 3}", [1, 2000, 2000])
     per_sample, fixed = footprint(graph, "float64")
