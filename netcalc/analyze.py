@@ -57,23 +57,34 @@ class Row:
                     self.trainable += n
 
 
+def _sum(values):
+    """sum(), or for a symbolic spec (a formula among the values) symbolic.total, which adds the
+    formulas at once instead of one by one."""
+    values = list(values)
+    if all(type(v) is int for v in values):
+        return sum(values)
+    from .symbolic import total
+
+    return total(values)
+
+
 class Totals:
     """Sums over the rows; counts per sample, memory in bytes for the batch."""
 
     def __init__(self, rows: list[Row], graph: Graph, batch: int, dtype: str | None) -> None:
-        self.params = sum(r.params for r in rows)
-        self.trainable_params = sum(r.trainable for r in rows)
+        self.params = _sum(r.params for r in rows)
+        self.trainable_params = _sum(r.trainable for r in rows)
         self.non_trainable_params = self.params - self.trainable_params
-        self.buffers = sum(r.buffers for r in rows)
-        self.macs = sum(r.macs for r in rows)
-        self.flops = sum(r.flops for r in rows)
+        self.buffers = _sum(r.buffers for r in rows)
+        self.macs = _sum(r.macs for r in rows)
+        self.flops = _sum(r.flops for r in rows)
         self.batch = batch
         # the element type of weights and activations: --dtype, else the input's when it is a float
         # type, else (token ids) float32; the input itself is counted in its own type
         in_dtype = graph.inputs[0].dtype
         self.dtype = dtype or (in_dtype if in_dtype in FLOAT_DTYPES else "float32")
         self.input_elements = sum(prod(i.shape) for i in graph.inputs)
-        self.activation_elements = sum(prod(r.out_shape) for r in rows if r.out_shape is not None)
+        self.activation_elements = _sum(prod(r.out_shape) for r in rows if r.out_shape is not None)
         self.macs_batch = self.macs * batch
         self.flops_batch = self.flops * batch
         size = self.element_bytes = DTYPES[self.dtype]
@@ -98,16 +109,19 @@ class Group:
 def _groups(rows: list[Row]) -> dict:
     """Totals per block use and repetition, by label (the node's group path)."""
     groups: dict = {}
+    parts: dict = {}  # label -> the rows' figures, summed once at the end (_sum)
     for row in rows:
         for depth, (label, block, line) in enumerate(row.node.group, 1):
             g = groups.get(label)
             if g is None:
                 g = groups[label] = Group(label, block, depth, line)
-            g.params += row.params
-            g.trainable += row.trainable
-            g.macs += row.macs
-            g.flops += row.flops
+                parts[label] = ([], [], [], [])
+            for figures, value in zip(parts[label], (row.params, row.trainable, row.macs, row.flops), strict=True):
+                figures.append(value)
             g.out_shape = row.out_shape
+    for label, (params, trainable, macs, flops) in parts.items():
+        g = groups[label]
+        g.params, g.trainable, g.macs, g.flops = _sum(params), _sum(trainable), _sum(macs), _sum(flops)
     return groups
 
 

@@ -215,6 +215,9 @@ def warning_lines(report, sources, style: Style, tty: bool) -> list[str]:
     return [style.warn(x) if ": warning " in x else x for x in lines]
 
 
+MAX_TICKS = 60  # layer names on the plot's axis (a deep network is named every n-th layer)
+
+
 def plot(reports: list, labels: list[str], path: str) -> None:
     """The signal-propagation plot: log₁₀ E[x²] forward and E[g²] backward per layer, one line per
     initialiser (matplotlib, the optional `plot` extra)."""
@@ -233,8 +236,10 @@ def plot(reports: list, labels: list[str], path: str) -> None:
     axes[0].set_ylabel("E[x²] forward")
     axes[1].set_ylabel("E[g²] backward")
     names = [s.node.name for s in reports[0].layers]
-    axes[1].set_xticks(range(len(names)))
-    axes[1].set_xticklabels(names, rotation=90, fontsize=6)
+    every = max(1, -(-len(names) // MAX_TICKS))  # a readable axis: at most MAX_TICKS layer names
+    ticks = range(0, len(names), every)
+    axes[1].set_xticks(list(ticks))
+    axes[1].set_xticklabels([names[i] for i in ticks], rotation=90, fontsize=6)
     axes[0].legend()
     axes[0].set_title(f"{reports[0].analysis.graph.name}: signal propagation at initialisation")
     fig.tight_layout()

@@ -152,16 +152,25 @@ def solve(analysis) -> list[SymbolSizes]:
     point = {name: scope.used[name].default if scope.used[name].default is not None else scope.point[name]
              for name in scope.free}  # fmt: skip
     out = []
+    known: dict = {}  # what a condition gives, by (symbol, kind, formula): identical layers repeat theirs
+
+    def once(c, name: str, what: str, work):
+        key = (name, what, c.kind, c.expr)
+        if key not in known:
+            known[key] = work()
+        return known[key]
+
     for name, sym in scope.free.items():
         res = SymbolSizes(name, scope.declared.get(name))
         conds = [c for c in scope.conditions if c.expr.has(sym) or not c.expr.free_symbols]  # constants: everywhere
         res.others = [c for c in conds if len(c.expr.free_symbols) > 1]
         sizes = [c for c in conds if c.kind == "size"]
         for c in sizes:
-            low = _threshold(c, name, point)
-            if not _grows(c, name, point, low):  # a size that shrinks as x grows (filters: ${40 - C}): list
+            low = once(c, name, "threshold", lambda c=c, name=name: _threshold(c, name, point))
+            if not once(c, name, "grows", lambda c=c, name=name, low=low: _grows(c, name, point, low)):
+                # a size that shrinks as x grows (filters: ${40 - C}): list the values
                 rule = Rule(c)
-                rule.only = frozenset(x for x in range(1, SCAN + 1) if c.holds(evaluate(c.expr, {**point, name: x})))
+                rule.only = once(c, name, "only", lambda c=c, name=name: _scan(c, name, point))
                 res.only = rule.only if res.only is None else res.only & rule.only
                 res.rules.append(rule)
                 continue
@@ -179,15 +188,16 @@ def solve(analysis) -> list[SymbolSizes]:
                 rule.so_far = (1, frozenset())
                 res.rules.append(rule)
                 continue
-            p = period(c.expr, sym)
-            start = base + (-base) % p
-            if not _periodic(c.expr, name, point, start, p):  # an exact size (a reshape to 28×28): list them
+            p, start, periodic = once(c, name, f"period from {base}",
+                                      lambda c=c, name=name, sym=sym, base=base: _period(c, name, sym, point, base))  # fmt: skip
+            if not periodic:  # an exact size (a reshape to 28×28): list them
                 rule = Rule(c)
-                rule.only = frozenset(x for x in range(1, SCAN + 1) if c.holds(evaluate(c.expr, {**point, name: x})))
+                rule.only = once(c, name, "only", lambda c=c, name=name: _scan(c, name, point))
                 res.only = rule.only if res.only is None else res.only & rule.only
                 res.rules.append(rule)
                 continue
-            held = frozenset(r for r in range(p) if c.holds(evaluate(c.expr, {**point, name: start + r})))
+            held = once(c, name, f"held from {start}", lambda c=c, name=name, p=p, start=start: frozenset(
+                r for r in range(p) if c.holds(evaluate(c.expr, {**point, name: start + r}))))  # fmt: skip
             m, rs = reduce(p, held)
             if m == 1 and rs:
                 continue  # holds everywhere
@@ -209,6 +219,18 @@ def solve(analysis) -> list[SymbolSizes]:
 
 
 SCAN = 4096  # how far a condition that is not periodic is scanned
+
+
+def _scan(c, name: str, point: dict) -> frozenset:
+    """The values 1..SCAN of `name` at which condition `c` holds."""
+    return frozenset(x for x in range(1, SCAN + 1) if c.holds(evaluate(c.expr, {**point, name: x})))
+
+
+def _period(c, name: str, sym, point: dict, base: int) -> tuple[int, int, bool]:
+    """(period p of c's formula in `sym`, the first multiple of p from `base`, whether it is periodic there)."""
+    p = period(c.expr, sym)
+    start = base + (-base) % p
+    return p, start, _periodic(c.expr, name, point, start, p)
 
 
 def _periodic(expr, name: str, point: dict, start: int, p: int) -> bool:

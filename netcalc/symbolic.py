@@ -38,6 +38,21 @@ def make(e, v):
     return Dual(e, v)
 
 
+def total(values):
+    """The sum of ints and Duals with one sympy Add for the formulas: adding them one by one
+    flattens the growing sum again at every step (quadratic: a 1,000-layer symbolic U-Net spent
+    15 s there)."""
+    ints, duals = 0, []
+    for v in values:
+        if isinstance(v, Dual):
+            duals.append(v)
+        else:
+            ints += v
+    if not duals:
+        return ints
+    return make(sympy.Add(*(d.e for d in duals), sympy.Integer(ints)), sum(d.v for d in duals) + ints)
+
+
 def floordiv(e, s):
     """floor(e/s) for an integer s > 0, with floor(floor(x) + c)/s) written floor((x + c)/s)."""
     if isinstance(s, sympy.Integer) and s > 0:
