@@ -54,7 +54,7 @@ CODES = {
     "W302": "the backward growth (gradient norm) leaves the band",
     "W303": "a sigmoid, tanh or softmax saturates at initialisation",
     "W304": "a constant weight initialisation",
-    "W305": "the signal rules could not run: a tensor too large for the signal report",
+    "W305": "the signal rules could not run: a tensor, or all of them, too large for the signal report",
     "W401": "a bias right before a batchnorm is cancelled by it",
     "W402": "dropout before batchnorm shifts the variance between training and inference",
     "W403": "two linear layers with no nonlinearity between them are one linear map",

@@ -162,6 +162,9 @@ class SignalReport:
 
 
 MAX_ELEMENTS = 2**27  # per tensor: the report keeps maps over its positions (8 bytes each, a few at a time)
+# in all: the maps of every tensor are kept (about 13 bytes a position at the peak): 2²⁵ of them stay
+# well under a gigabyte (21 convolutions of 2000×2000 took 1.15 GB); ResNet-152 at 224² has 2.7·10⁶
+MAX_POSITIONS = 2**25
 
 
 class TooLarge(Exception):
@@ -178,6 +181,11 @@ def too_large(analysis: Analysis) -> str | None:
         if prod(shape) > MAX_ELEMENTS:
             return (f"{name} has {prod(shape):,} elements per sample ({'×'.join(map(str, shape))}), more than the "
                     f"{MAX_ELEMENTS:,} the signal report keeps maps for")  # fmt: skip
+    last = analysis.graph.channels_last
+    positions = sum(1 if len(s) < 2 else prod(s[:-1] if last else s[1:]) for _, s in shapes)
+    if positions > MAX_POSITIONS:
+        return (f"the network's tensors have {positions:,} positions in all (a map of each is kept), more than the "
+                f"{MAX_POSITIONS:,} the signal report keeps maps for")  # fmt: skip
     return None
 
 

@@ -226,11 +226,16 @@ def _scan(c, name: str, point: dict) -> frozenset:
     return frozenset(x for x in range(1, SCAN + 1) if c.holds(evaluate(c.expr, {**point, name: x})))
 
 
+MAX_PERIOD = SCAN  # a longer period (many strides multiplied) is not solved by residues: its values are listed
+
+
 def _period(c, name: str, sym, point: dict, base: int) -> tuple[int, int, bool]:
-    """(period p of c's formula in `sym`, the first multiple of p from `base`, whether it is periodic there)."""
+    """(period p of c's formula in `sym`, the first multiple of p from `base`, whether it is periodic
+    there); a period over MAX_PERIOD counts as not periodic (its residues would be checked one by
+    one: 2⁴⁰ of them for forty stride-2 layers), so the values up to SCAN that pass are listed."""
     p = period(c.expr, sym)
     start = base + (-base) % p
-    return p, start, _periodic(c.expr, name, point, start, p)
+    return p, start, p <= MAX_PERIOD and _periodic(c.expr, name, point, start, p)
 
 
 def _periodic(expr, name: str, point: dict, start: int, p: int) -> bool:
