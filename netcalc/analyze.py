@@ -63,7 +63,7 @@ def _sum(values):
     values = list(values)
     if all(type(v) is int for v in values):
         return sum(values)
-    from .symbolic import total
+    from .formulas import total
 
     return total(values)
 

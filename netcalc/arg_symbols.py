@@ -19,7 +19,7 @@ AXIS_NOTE = "an axis is a number; symbols stand for sizes"
 COUNT_NOTE = "a count of layers must be a number; symbols stand for sizes and widths"
 
 # The symbols (netcalc.symbols.Scope) of the spec being read, innermost last: spec.build sets it for
-# the duration of one build, and the kinds (netcalc.schema) resolve a name written where a size goes
+# the duration of one build, and the kinds (netcalc.kinds) resolve a name written where a size goes
 # in it. It lives here, with the pattern of a symbol's name, because netcalc.symbols reads its own
 # declarations with those kinds (so it imports them, and not the other way round).
 CURRENT: list = []
@@ -38,7 +38,7 @@ def symbol_use(node) -> str | None:
     expression over one; None when the node is neither."""
     if isinstance(node, YSymbolic):
         value = node.value
-        if hasattr(value, "e"):  # a symbolic size (netcalc.symbolic.Dual)
+        if hasattr(value, "e"):  # a symbolic size (netcalc.formulas.Dual)
             if value.e.is_Symbol:
                 return f"the symbol '{value}'"
             names = sorted(s.name for s in value.e.free_symbols)

@@ -16,7 +16,7 @@ types — never `eval`. The result replaces the scalar (keeping its location) be
 schema checks it, so a bad value is reported exactly as if it had been written there.
 
 A parameter given a symbol (`{use: stage, width: C}`) is a size that holds for every value of the
-symbol: a symbolic size (netcalc.symbolic.Dual) in summary and sizes, the symbol's value
+symbol: a symbolic size (netcalc.formulas.Dual) in summary and sizes, the symbol's value
 (netcalc.symbols.SymbolValue) in a concrete run, treated alike so that both runs accept the same
 expressions. With such an operand, + − * // % and ** by a whole number ≥ 0 give exact formulas,
 min and max symbolic ones (sympy's Min, Max); anything else (/, round, abs, comparisons, if-else,
@@ -203,7 +203,7 @@ def _call_symbolic(name: str, args: list):
             if not _symbolic(x) and (not isinstance(x, int) or isinstance(x, bool)):
                 raise _refuse(f"{name}()", args, f"a symbol combines with whole numbers only, got {_show(x)}")
         if any(hasattr(x, "e") for x in args):
-            from .symbolic import smax, smin
+            from .formulas import smax, smin
 
             pick = smin if name == "min" else smax
             out = args[0]

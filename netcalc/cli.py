@@ -264,7 +264,7 @@ def signal(
 ) -> None:
     """Second moments of activations (forward) and gradients (backward) per layer at initialisation."""
     from . import signal_render
-    from .init import parse_cli
+    from .initializers import parse_cli
     from .render import terminal_width
     from .signal import advise
 
@@ -534,7 +534,7 @@ def schema() -> None:
 
     It is generated from the layer declarations the parser uses; for editors with a YAML language
     server: `# yaml-language-server: $schema=...`."""
-    from .spec_schema import schema_text
+    from .json_schema import schema_text
 
     sys.stdout.write(schema_text())
 

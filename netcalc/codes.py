@@ -5,7 +5,7 @@ Schema's enums of codes list (`select`/`ignore` in config.py, `noqa:` in compoun
 did-you-mean of `--select`, `--ignore`, per-file-ignores and `noqa:` chooses from. The README's
 tables list the same codes, with a longer explanation each (tests/test_sarif.py checks both ways).
 The checks themselves stay where they are implemented and report by these codes: reading
-(spec_text.py, yamlsrc.py, spec.py), the schema (schema.py, blocks.py), shapes (layers/), the signal report
+(spec_text.py, yamlsrc.py, spec.py), the schema (kinds.py, blocks.py), shapes (layers/), the signal report
 (signal.py) and the design rules and budgets (lint.py, whose `RULES` maps a code to its function).
 
 E0xx reading, E1xx the schema, E2xx shapes, W2xx size warnings, W3xx the signal report, W4xx design

@@ -1,4 +1,4 @@
-"""Argument kinds whose value is a list or a mapping of scalar ones (netcalc.schema): a fixed number
+"""Argument kinds whose value is a list or a mapping of scalar ones (netcalc.kinds): a fixed number
 of numbers, a number per channel, layer names, axes, and a layer's waived finding codes."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import re
 from .arg_symbols import AXIS_NOTE
 from .codes import CODES, code_problem
 from .diagnostics import clip
-from .schema import INVALID, Float, Int, Kind, Str, _wrong
+from .kinds import INVALID, Float, Int, Kind, Str, _wrong
 from .yamlsrc import YMap, YScalar, YSeq
 
 

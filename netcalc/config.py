@@ -8,7 +8,7 @@ first of them that gives it:
 The keys are the same in the spec and in pyproject.toml (`SPEC_KEYS`: select, ignore, strict, band,
 max-params, max-macs, max-memory, max-depth, max-activation-memory); `per-file-ignores = {glob = [codes]}` lives only in
 pyproject.toml and adds its codes to whichever `ignore` applies. A spec's `lint:` is checked as the
-rest of the spec is, by the kinds of `schema.py` (an unknown key with a did-you-mean, a wrong type or
+rest of the spec is, by the kinds of `kinds.py` (an unknown key with a did-you-mean, a wrong type or
 range, each at its line); commands other than `lint` read it and apply none of it.
 """
 
@@ -21,7 +21,7 @@ from pathlib import Path
 from .amounts import budget_pattern, parse_budget
 from .codes import CODES, code_problem
 from .diagnostics import clip, did_you_mean
-from .schema import INVALID, Arg, Bool, Choice, Float, Int, Kind, _wrong, coerce_mapping
+from .kinds import INVALID, Arg, Bool, Choice, Float, Int, Kind, _wrong, coerce_mapping
 from .yamlsrc import YMap, YScalar, YSeq
 
 CODE = re.compile(r"^[EWB][0-9]{0,3}$")

@@ -15,9 +15,9 @@ from .blocks import substitute
 from .compound_kinds import Names
 from .diagnostics import Diagnostics, Loc, clip, did_you_mean
 from .graph import Frame, Input, Node
+from .kinds import REQUIRED, Arg, Bool, Float, Int, Str, coerce_mapping
 from .layer_entry import _layer
 from .names import _Namer
-from .schema import REQUIRED, Arg, Bool, Float, Int, Str, coerce_mapping
 from .symbols import Conditions
 from .yamlsrc import YMap, YScalar, YSeq, describe
 

@@ -14,7 +14,7 @@ def human(n: int | float, unit: str = "") -> str:
 
 
 def _with_human(n: int, shown=True) -> str:
-    """1,667,700 (1.67 M); a number under a thousand alone. A symbolic figure (netcalc.symbolic.Dual):
+    """1,667,700 (1.67 M); a number under a thousand alone. A symbolic figure (netcalc.formulas.Dual):
     its formula, then its value at the defaults when it is `shown` (a bool, or a test of the figure:
     `known`)."""
     if hasattr(n, "e"):

@@ -8,10 +8,10 @@ from .arg_symbols import CURRENT
 from .compound_kinds import Names, Suppressions
 from .diagnostics import Diagnostics, clip, did_you_mean
 from .graph import Node
+from .kinds import Arg, Str, coerce_mapping
 from .layers import ACTIVATION_NAMES, ALIASES, REGISTRY
 from .layers.elementwise import ACTIVATION_ALIASES
 from .names import _Namer
-from .schema import Arg, Str, coerce_mapping
 from .yamlsrc import FAILED_TAG, YMap, YScalar, YSeq, describe
 
 LAYER_KEYS = ("op", "id", "in", "activation")

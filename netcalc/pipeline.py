@@ -58,7 +58,7 @@ def batch(text, scope, diags):
     """--batch: a positive number, or the name of a symbol (a symbolic batch size N); 1 when refused (reported)."""
     from .cliargs import MAX_VALUE, decimal, number_text
     from .diagnostics import Loc, clip
-    from .schema import NAME_RE
+    from .kinds import NAME_RE
     from .yamlsrc import YScalar
 
     text = str(text).strip()

@@ -26,7 +26,7 @@ import math
 
 import numpy as np
 
-from . import init as inits
+from . import initializers as inits
 from .analyze import Analysis
 from .signal_rules import Info, Sig, SigEnv
 

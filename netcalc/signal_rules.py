@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import init as inits
+from . import initializers as inits
 from . import moments
 
 

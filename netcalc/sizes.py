@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from math import gcd
 
-from .symbolic import evaluate, period, pretty, relax
+from .formulas import evaluate, period, pretty, relax
 
 MAX_SEARCH = 2**40
 

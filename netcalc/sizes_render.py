@@ -4,9 +4,9 @@ how MACs and memory scale with one symbol (`--sweep`). Formats what netcalc.size
 from __future__ import annotations
 
 from .figure_text import human
+from .formulas import pretty
 from .sizes import congruence, listed
 from .sizes_sweep import growth_words, point_validity, scaling, term_text
-from .symbolic import pretty
 from .table import plain_table
 
 NAMES = {"macs_batch": "MACs", "flops_batch": "FLOPs", "activation_bytes": "activation memory (bytes)",

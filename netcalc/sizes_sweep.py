@@ -3,7 +3,7 @@ formulas in one symbol and their values over a range) and the leading terms `net
 
 from __future__ import annotations
 
-from .symbolic import evaluate, leading, pretty
+from .formulas import evaluate, leading, pretty
 
 MAX_SWEEP = 1000  # values in one --sweep
 

@@ -30,10 +30,10 @@ from .config import Loss, Settings
 from .diagnostics import Diagnostics, clip, did_you_mean
 from .expand import MAX_LAYERS, _layers
 from .graph import Graph, Input, Node
+from .kinds import INVALID, Arg, Choice, Float, Int, Shape, Str, coerce_mapping
 from .layer_entry import _op_of
 from .layers import REGISTRY
 from .layouts import LAYOUTS, _layouts
-from .schema import INVALID, Arg, Choice, Float, Int, Shape, Str, coerce_mapping
 from .spec_text import STDIN, read_text
 from .symbols import Scope, parse_declarations
 from .yamlsrc import YMap, YSeq, describe, parse_yaml
@@ -138,7 +138,7 @@ def build(
     max_layers: int = MAX_LAYERS,
 ):
     """The graph of a parsed spec. Symbols (`symbols:`, names in shapes) take `values` (--set), else
-    their defaults; with `symbolic`, a symbol --set does not fix stays a formula (netcalc.symbolic)."""
+    their defaults; with `symbolic`, a symbol --set does not fix stays a formula (netcalc.formulas)."""
     if not isinstance(root, YMap):
         diags.error("E103", f"a spec must be a mapping with 'netcalc: 1' first, got {describe(root)}", root.loc)
         return None

@@ -7,7 +7,7 @@ default. What a use of the name becomes depends on the command:
 
 - a value (from `--set`, else the default) when the command needs concrete sizes (signal, verify,
   lint, diff; summary and sizes when every symbol is set);
-- a symbolic size (netcalc.symbolic.Dual, which imports sympy) for `summary` and `sizes` when a
+- a symbolic size (netcalc.formulas.Dual, which imports sympy) for `summary` and `sizes` when a
   symbol is left free. Nothing here imports sympy: a spec without symbols never loads it.
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from .arg_symbols import NAME_RE, NONE_WORDS
 from .diagnostics import Diagnostics, did_you_mean
-from .schema import INVALID, Arg, Int, Str, coerce_mapping
+from .kinds import INVALID, Arg, Int, Str, coerce_mapping
 from .yamlsrc import YMap, YScalar, describe
 
 DECLARATION = {
@@ -183,7 +183,7 @@ class Scope:
                 )
                 return INVALID
             return SymbolValue(value, (name,), direct=True)
-        from .symbolic import Dual, symbol
+        from .formulas import Dual, symbol
 
         sym = self.free.get(name)
         if sym is None:
@@ -261,5 +261,5 @@ class Conditions(list):
         self.scope = scope
 
     def add(self, kind: str, expr, what: str, layer: str, loc) -> None:
-        """Record one Condition (for netcalc.schema's kinds, which do not import this module)."""
+        """Record one Condition (for netcalc.kinds's kinds, which do not import this module)."""
         self.append(Condition(kind, expr, what, layer, loc))

@@ -45,7 +45,7 @@ FAILED_TAG = "tag:netcalc,2026:failed"
 
 
 class YSymbolic(YScalar):
-    """A size that a `$` expression computed from a symbolic block parameter (netcalc.symbolic.Dual):
+    """A size that a `$` expression computed from a symbolic block parameter (netcalc.formulas.Dual):
     its formula as text, the size itself in `value`."""
 
     __slots__ = ("value",)

@@ -426,7 +426,7 @@ def test_kernels_import_only_numpy_and_the_standard_library():
                     continue  # the executor's own modules
                 # from the rest of netcalc, only the parsed initialiser type
                 module = (node.module or "").removeprefix("netcalc.")
-                assert module == "init" and [a.name for a in node.names] == ["InitSpec"], path.name
+                assert module == "initializers" and [a.name for a in node.names] == ["InitSpec"], path.name
                 continue
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
             if isinstance(node, ast.ImportFrom):
@@ -551,7 +551,7 @@ def test_progress_and_input_stats():
 
 
 def test_init_override_replaces_every_kernel_initialiser():
-    from netcalc.init import InitSpec
+    from netcalc.initializers import InitSpec
 
     graph = graph_of(SMALL + "- {op: shortcut, mode: C, in: conv2d_1}\n", [2, 6, 6])
     env = Env("pytorch", False, np.float64, np.random.default_rng(0), "train", InitSpec("constant", {"value": 0.25}))

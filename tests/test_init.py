@@ -1,7 +1,7 @@
-"""Weight initialisers (netcalc.init) and the executor's sampler, against hand formulas.
+"""Weight initialisers (netcalc.initializers) and the executor's sampler, against hand formulas.
 
 Every expected variance below is written from the frameworks' definitions (the derivation is in the
-comment next to it), never from netcalc.init itself. Closed forms are compared at 1e-12 (relative);
+comment next to it), never from netcalc.initializers itself. Closed forms are compared at 1e-12 (relative);
 samples at 4 standard errors of the sample mean / sample variance (the SE is measured from the sample:
 sd/√N for the mean, √((m₄ − s⁴)/N) for the variance), so a wrong formula by even 1 % fails with
 N = 10⁶ (4 SE ≈ 0.6 % for a Gaussian, 0.4 % for a uniform).
@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 from cli_run import netcalc
 
-from netcalc import init as inits
+from netcalc import initializers as inits
 from netcalc.executor.base import Env
 from netcalc.executor.weights import sample
-from netcalc.init import InitSpec, default_for, moments, parse_cli, parse_name
+from netcalc.initializers import InitSpec, default_for, moments, parse_cli, parse_name
 
 REL = 1e-12  # closed forms: only rounding separates the two sides
 
@@ -315,7 +315,7 @@ def test_sampler_framework_defaults(role, keras, units, expected):
     fan_shape = (3, 3, 32, 64) if keras else (64, 32, 3, 3)
     x = sample(None, (N,), role, _env(keras, 99), units=units, weight_shape=fan_shape, fan_shape=fan_shape)
     _check_sample(x, *expected, (role, keras, units))
-    # and netcalc.init's own default agrees with the hand value
+    # and netcalc.initializers's own default agrees with the hand value
     spec = default_for(role, "keras" if keras else "pytorch", fan_shape, units=units)
     shape = (64,) if role == "bias" else fan_shape
     assert moments(spec, shape, keras) == pytest.approx(expected, rel=REL, abs=1e-15)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from netcalc.diagnostics import Diagnostics
-from netcalc.init import parse_name
+from netcalc.initializers import parse_name
 from netcalc.layers import ALIASES, LAYER_TYPES, REGISTRY
 from netcalc.layers.base import TRAITS, Geometry, LayerType, ParameterFree
 from netcalc.spec import load

@@ -16,13 +16,13 @@ import pytest
 import yaml
 
 from netcalc import bundled
-from netcalc import spec_schema as spec_schema_module
+from netcalc import json_schema as spec_schema_module
 from netcalc.diagnostics import Diagnostics
+from netcalc.json_schema import schema_text, spec_schema
+from netcalc.kinds import Arg, Int
 from netcalc.layers import ACTIVATION_NAMES, ALIASES, REGISTRY
 from netcalc.layers.elementwise import ACTIVATION_ALIASES
-from netcalc.schema import Arg, Int
 from netcalc.spec import build
-from netcalc.spec_schema import schema_text, spec_schema
 from netcalc.yamlsrc import parse_yaml
 
 jsonschema = pytest.importorskip("jsonschema")
@@ -115,7 +115,7 @@ def test_declared_defaults_are_values_the_schema_takes(schema):
 
 
 def test_schema_imports_no_numpy():
-    code = "import sys, netcalc.spec_schema as s; s.schema_text(); print('numpy' in sys.modules)"
+    code = "import sys, netcalc.json_schema as s; s.schema_text(); print('numpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -388,7 +388,7 @@ def test_cli_prints_the_generated_schema():
 
     from cli_run import netcalc
 
-    from netcalc.spec_schema import spec_schema
+    from netcalc.json_schema import spec_schema
 
     r = netcalc("schema")
     assert r.returncode == 0
@@ -399,7 +399,7 @@ def test_a_layer_noqa_validates():
     jsonschema = pytest.importorskip("jsonschema")
     import yaml
 
-    from netcalc.spec_schema import spec_schema
+    from netcalc.json_schema import spec_schema
 
     doc = yaml.safe_load('netcalc: 1\ninput: {shape: [8]}\nlayers:\n  - {op: dense, units: 4, noqa: {W403: "why"}}\n')
     jsonschema.Draft202012Validator(spec_schema()).validate(doc)

@@ -438,7 +438,7 @@ def test_none_is_never_a_size():
 
 def test_the_json_schema_refuses_none_in_a_shape():
     jsonschema = pytest.importorskip("jsonschema")
-    from netcalc.spec_schema import spec_schema
+    from netcalc.json_schema import spec_schema
 
     validator = jsonschema.Draft202012Validator(spec_schema())
     spec = {"netcalc": 1, "input": {"shape": [28, 28, 1]}, "layers": [{"op": "flatten"}]}

@@ -53,7 +53,7 @@ def concrete(name: str, values: dict):
 
 
 def at(x, env: dict):
-    from netcalc.symbolic import evaluate
+    from netcalc.formulas import evaluate
 
     return evaluate(x.e, env) if hasattr(x, "e") else x
 
@@ -470,7 +470,7 @@ layers:
 def test_block_expression_formulas_equal_concrete_runs(tmp_path, expr, at16, invalid):
     """The formula of a `$` expression over a symbolic width, against the concrete engine at many
     values of C (min at C = 4 gives 4 filters: 112 parameters, not the 224 of C = 16)."""
-    from netcalc.symbolic import evaluate
+    from netcalc.formulas import evaluate
 
     text = BLOCK.replace("EXPR", expr)
     a_sym, d = _analyse_text(tmp_path, text, symbolic=True)
@@ -527,7 +527,7 @@ def test_messages_show_formulas_not_the_internal_repr(tmp_path):
     path.write_text(text)
     out = netcalc("summary", str(path))
     assert "Dual(" not in out.stdout + out.stderr
-    from netcalc.symbolic import Dual, symbol
+    from netcalc.formulas import Dual, symbol
 
     assert repr(Dual(symbol("W") + 1, 257)) == "W + 1" and repr([3, Dual(symbol("W"), 256)]) == "[3, W]"
 
@@ -545,7 +545,7 @@ def test_depthwise_with_symbolic_channels_by_hand(tmp_path):
     30·30·C·1·9 = 8100C; against the concrete engine at several C."""
     import sympy
 
-    from netcalc.symbolic import evaluate
+    from netcalc.formulas import evaluate
 
     a_sym, d = _analyse_text(tmp_path, GROUPS, symbolic=True)
     assert a_sym.ok, [str(x) for x in d.items]

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from netcalc.analyze import analyze
 from netcalc.diagnostics import Diagnostics
+from netcalc.formulas import evaluate
 from netcalc.sizes import solve
 from netcalc.spec import load
-from netcalc.symbolic import evaluate
 
 
 def _h(v: int) -> str:

@@ -242,7 +242,7 @@ def test_signal_at_80_keeps_op_and_wraps_headers():
 
 
 def test_compare_fits(long_names):
-    from netcalc.init import parse_cli
+    from netcalc.initializers import parse_cli
 
     for spec in ("alexnet-lite", "plain30-xavier", long_names):
         overrides = [None, parse_cli("he_normal"), parse_cli("normal:std=0.01")]

@@ -53,7 +53,7 @@ def _orthogonal(rng, shape: tuple, gain: float, keras: bool) -> np.ndarray:
 
 
 def _framework_default(role: str, shape: tuple, keras: bool, units: int, weight_shape: tuple | None):
-    """(name, params) the framework uses when the spec names none (see netcalc.init.default_for's
+    """(name, params) the framework uses when the spec names none (see netcalc.initializers.default_for's
     docstring for the list; written again here from the frameworks' sources)."""
     if role == "gamma":
         return "constant", {"value": 1.0}
@@ -90,7 +90,7 @@ def placeholder(shape: tuple, dtype) -> np.ndarray:
 
 def sample(spec, shape: tuple, role: str, env, *, units: int = 0, weight_shape: tuple | None = None,
            fan_shape: tuple | None = None) -> np.ndarray:  # fmt: skip
-    """An array of `shape` drawn by `spec` (a netcalc.init.InitSpec, or None for the default).
+    """An array of `shape` drawn by `spec` (a netcalc.initializers.InitSpec, or None for the default).
 
     role: kernel | bias | recurrent_kernel | recurrent_bias | embedding | gamma | beta.
     units: a recurrent layer's hidden size (PyTorch's default U(±1/√hidden) for all its tensors).

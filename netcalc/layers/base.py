@@ -23,7 +23,7 @@ from math import prod
 
 from ..diagnostics import Diagnostics
 from ..graph import Node
-from ..schema import Arg
+from ..kinds import Arg
 
 AXIS_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
 
@@ -128,7 +128,7 @@ class Ctx:
 
     def condition(self, kind: str, size, what: str, key: str | None = None) -> None:
         """Record, for symbolic sizes, that `size` must be ≥ 0 (kind 'size', 'exact') or 0 ('equal')
-        for the figures to hold; `size` is a netcalc.symbolic.Dual (plain numbers need nothing)."""
+        for the figures to hold; `size` is a netcalc.formulas.Dual (plain numbers need nothing)."""
         if self.conditions is None:
             return
         from ..symbols import Condition
@@ -386,7 +386,7 @@ def window_out(
             )
             return None
         if hasattr(out, "e"):  # symbolic: the same rule for every size, min(⌈num/s⌉ + 1, ⌈(n + pb)/s⌉)
-            from ..symbolic import smin
+            from ..formulas import smin
 
             return smin(out, -(-(n + pb) // s))
         if (out - 1) * s >= n + pb:
@@ -406,7 +406,7 @@ def window_out(
     # a symbolic remainder is a condition (netcalc sizes); at the defaults it is also the concrete run's warning
     symbolic = hasattr(unread, "e")
     if unread > 0 and (not symbolic or ctx.at_defaults):
-        from ..symbolic import value
+        from ..formulas import value
 
         nv, numv, outv, lostv = value(n), value(num), value(out), value(unread)  # the concrete run's numbers
         text = formula(nv, k, s, pb, pa, d)

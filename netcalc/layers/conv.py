@@ -6,8 +6,8 @@ import itertools
 from math import prod
 
 from ..arg_symbols import refuse_symbol
-from ..init import Init, InitSpec
-from ..schema import INVALID, Arg, Bool, Int, IntTuple, Kind, Padding, _wrong
+from ..initializers import Init, InitSpec
+from ..kinds import INVALID, Arg, Bool, Int, IntTuple, Kind, Padding, _wrong
 from .base import AXIS_NAMES, Ctx, Geometry, LayerType, Tensor, fmt_shape, formula, rf_window, window_outs
 
 DEFAULT_INIT = InitSpec("default")
@@ -50,7 +50,7 @@ def _same_pads(n: int, k: int, s: int, d: int) -> tuple[int, int]:
     total = (out - 1) * s + span - n  # span − s + ((−n) mod s): never negative when span ≥ s
     if span < s:
         if hasattr(total, "e"):  # symbolic: negative for some sizes only, so max(·, 0) at every size
-            from ..symbolic import smax
+            from ..formulas import smax
 
             total = smax(total, 0)
         else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from math import prod
 
-from ..schema import Arg, Bool, Int
+from ..kinds import Arg, Bool, Int
 from .base import Geometry, LayerType, Tensor
 from .conv import INIT_ARGS
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from math import prod
 
 from ..arg_symbols import AXIS_NOTE
-from ..schema import Arg, Choice, Float, Int
+from ..kinds import Arg, Choice, Float, Int
 from .base import Geometry, LayerType, ParameterFree
 
 

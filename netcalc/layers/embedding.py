@@ -4,7 +4,7 @@ so an input it reads is a sequence, features last."""
 
 from __future__ import annotations
 
-from ..schema import Arg, Int
+from ..kinds import Arg, Int
 from .base import Geometry, LayerType, Tensor
 from .conv import INIT_ARGS
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from math import prod
 
 from ..arg_symbols import AXIS_NOTE
-from ..schema import Arg, Bool, Choice, Int
+from ..kinds import Arg, Bool, Choice, Int
 from .base import Geometry, LayerType, ParameterFree, Tensor, fmt_shape
 from .norm import BatchNorm
 

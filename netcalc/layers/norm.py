@@ -5,7 +5,7 @@ from __future__ import annotations
 from math import prod
 
 from ..compound_kinds import IntList
-from ..schema import Arg, Bool, Float, Int
+from ..kinds import Arg, Bool, Float, Int
 from .base import Geometry, LayerType, Tensor
 from .conv import _count
 

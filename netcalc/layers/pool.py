@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from math import prod
 
-from ..schema import Arg, Bool, IntTuple, Padding
+from ..kinds import Arg, Bool, IntTuple, Padding
 from .base import AXIS_NAMES, Geometry, ParameterFree, rf_window, window_outs
 from .conv import resolve_padding
 

@@ -26,7 +26,7 @@ MACs per time step, direction and stacked layer: gates × u × (n_in + u); for t
 from __future__ import annotations
 
 from ..arg_symbols import COUNT_NOTE
-from ..schema import Arg, Bool, Choice, Int
+from ..kinds import Arg, Bool, Choice, Int
 from .base import Geometry, LayerType, Tensor, axes
 from .conv import INIT_ARGS
 from .embedding import Embedding

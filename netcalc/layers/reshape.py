@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from math import prod
 
-from ..schema import Arg, Choice, IntTuple, Padding, Shape
+from ..kinds import Arg, Choice, IntTuple, Padding, Shape
 from .base import Geometry, ParameterFree, fmt_shape
 
 

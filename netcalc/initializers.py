@@ -19,8 +19,8 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+from .kinds import INVALID, Kind, _wrong
 from .scalars import _float_of
-from .schema import INVALID, Kind, _wrong
 from .yamlsrc import YMap, YScalar
 
 # Keras TruncatedNormal cuts at ±2 std and does not correct the spread: Var = this × std²

@@ -63,11 +63,11 @@ import math
 from .blocks import TYPES
 from .compound_kinds import Names
 from .expand import USE_KEYS
-from .init import InitSpec
+from .initializers import InitSpec
+from .kinds import REQUIRED, Arg, Int, Str
 from .layer_entry import LAYER_EXTRA, LAYER_KEYS
 from .layers import ACTIVATION_NAMES, ALIASES, REGISTRY
 from .layers.elementwise import ACTIVATION_ALIASES
-from .schema import REQUIRED, Arg, Int, Str
 from .spec import INPUT, RAW_KEYS, TOP, VERSION
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
