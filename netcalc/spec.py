@@ -286,7 +286,9 @@ def _inputs(node, diags: Diagnostics) -> list:
 
 
 def _many(n: int) -> str:
-    """A count as a short number: 1e+16, or about 10^400 for one too large for a float."""
+    """A count as a short number: 1e+16, or about 10^400 for one too large for a float (a symbolic
+    count, a Dual, by its number at the symbols' values)."""
+    n = int(getattr(n, "v", n))
     return f"{n:.3g}" if n < 10**300 else f"about 10^{int(math.log10(n))}"
 
 
