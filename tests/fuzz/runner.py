@@ -96,7 +96,7 @@ def materialize(case: Case, where: str) -> None:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "wb") as f:
             f.write(data)
-    for name in case.fifos:
+    for name in dict.fromkeys(case.fifos):  # a path named twice on the command line is one pipe
         os.mkfifo(os.path.join(where, name))
     for name, target in case.links.items():
         os.symlink(target, os.path.join(where, name))
