@@ -289,7 +289,7 @@ def signal(
     overrides = parsed if compare else ([parsed[0]] if parsed else [None])
     if compare and not init:
         overrides = [None, *parsed]
-    reports = [_propagate(analysis, fmt, o) for o in overrides]
+    reports = [_propagate(analysis, fmt, o, copies=len(overrides)) for o in overrides]
     labels = [o.describe() if o else "spec" for o in overrides]
     advise(reports[0], band, analysis.diags)
     style = signal_render.Style(_color(sys.stdout))

@@ -162,17 +162,19 @@ class SignalReport:
 
 
 MAX_ELEMENTS = 2**27  # per tensor: the report keeps maps over its positions (8 bytes each, a few at a time)
-# in all: the maps of every tensor are kept (about 13 bytes a position at the peak): 2²⁵ of them stay
-# well under a gigabyte (21 convolutions of 2000×2000 took 1.15 GB); ResNet-152 at 224² has 2.7·10⁶
-MAX_POSITIONS = 2**25
+# in all: the maps of every tensor are kept (13–21 bytes a position at the peak): 2²⁴ of them stay
+# near a third of a gigabyte (VGG-16 repeated to 2,600 layers, 2.8·10⁷ positions, peaked at 600 MB
+# for one report and 1.1 GB for two); ResNet-152 at 224² has 2.7·10⁶
+MAX_POSITIONS = 2**24
 
 
 class TooLarge(Exception):
     """The network has a tensor too large for the signal report's per-position maps."""
 
 
-def too_large(analysis: Analysis) -> str | None:
-    """Why the signal report cannot be worked out for this network (a tensor over MAX_ELEMENTS), or None."""
+def too_large(analysis: Analysis, copies: int = 1) -> str | None:
+    """Why the signal report cannot be worked out for this network (a tensor over MAX_ELEMENTS, or
+    more than MAX_POSITIONS positions over all tensors and the `copies` reports kept), or None."""
     from math import prod
 
     shapes = [(i.name, i.shape) for i in analysis.graph.inputs]
@@ -183,16 +185,19 @@ def too_large(analysis: Analysis) -> str | None:
                     f"{MAX_ELEMENTS:,} the signal report keeps maps for")  # fmt: skip
     last = analysis.graph.channels_last
     positions = sum(1 if len(s) < 2 else prod(s[:-1] if last else s[1:]) for _, s in shapes)
-    if positions > MAX_POSITIONS:
-        return (f"the network's tensors have {positions:,} positions in all (a map of each is kept), more than the "
-                f"{MAX_POSITIONS:,} the signal report keeps maps for")  # fmt: skip
+    if positions * copies > MAX_POSITIONS:
+        kept = f" in each of {copies} reports" if copies > 1 else ""
+        return (f"the network's tensors have {positions:,} positions in all (a map of each is kept{kept}), more "
+                f"than the {MAX_POSITIONS:,} the signal report keeps maps for")  # fmt: skip
     return None
 
 
-def propagate(analysis: Analysis, override: inits.InitSpec | None = None, batch: int | None = None) -> SignalReport:
+def propagate(analysis: Analysis, override: inits.InitSpec | None = None, batch: int | None = None,
+              copies: int = 1) -> SignalReport:  # fmt: skip
     """Forward then backward over the analysed graph; `batch` for batchnorm's finite-batch backward
-    (None: an infinitely large batch). Raises TooLarge for a tensor beyond MAX_ELEMENTS."""
-    problem = too_large(analysis)
+    (None: an infinitely large batch). Raises TooLarge when too_large says so (`copies`: the reports
+    the caller keeps at once, as `signal --compare` does)."""
+    problem = too_large(analysis, copies)
     if problem:
         raise TooLarge(problem)
     graph = analysis.graph

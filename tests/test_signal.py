@@ -1239,3 +1239,16 @@ def test_slope_mean_of_relu_in_closed_form(name, slope, mu, q):
         dens = np.exp(-0.5 * ((x - mu) / s) ** 2) / (s * math.sqrt(2 * math.pi))
         want += value * float(np.sum(dens) * (edges[1] - edges[0]))
     assert mm.slope_mean(name, {"negative_slope": slope}, mu, q) == pytest.approx(want, abs=1e-9)
+
+
+def test_the_maps_of_all_tensors_are_bounded_once_per_report_kept():
+    # a 1×2048×2049 input and a relu: two tensors of 4,196,352 positions (channels first: H·W),
+    # 8,392,704 in all: within the 2²⁴ = 16,777,216 bound for one report, over it for two kept at
+    # once (signal --compare): 16,785,408
+    from netcalc.signal import MAX_POSITIONS, too_large
+
+    analysis, diags = run_spec("netcalc: 1\ninput: {shape: [1, 2048, 2049]}\nlayers:\n  - {op: relu}\n")
+    assert MAX_POSITIONS == 2**24
+    assert too_large(analysis) is None
+    problem = too_large(analysis, copies=2)
+    assert problem is not None and "8,392,704 positions" in problem and "each of 2 reports" in problem
