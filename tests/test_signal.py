@@ -1247,7 +1247,7 @@ def test_the_maps_of_all_tensors_are_bounded_once_per_report_kept():
     # once (signal --compare): 16,785,408
     from netcalc.signal import MAX_POSITIONS, too_large
 
-    analysis, diags = run_spec("netcalc: 1\ninput: {shape: [1, 2048, 2049]}\nlayers:\n  - {op: relu}\n")
+    analysis, _ = run_spec("netcalc: 1\ninput: {shape: [1, 2048, 2049]}\nlayers:\n  - {op: relu}\n")
     assert MAX_POSITIONS == 2**24
     assert too_large(analysis) is None
     problem = too_large(analysis, copies=2)
