@@ -155,23 +155,26 @@ class Upsample(ParameterFree):
         outs = tuple(n * s for n, s in zip(ns, a["scale"], strict=True))
         return Geometry(shape=ctx.join(c, outs), scale=a["scale"], mode=a["mode"])
 
-    def _matrix(self, n: int, s: int):
-        """The interpolation along one axis as a matrix (n·s × n): PyTorch's align_corners=False,
-        source (o + ½)/s − ½ clamped at the borders; nearest repeats."""
+    def _taps(self, n: int, s: int):
+        """The interpolation along one axis as two taps per output (n·s outputs from n inputs):
+        (indices (n·s, 2), weights (n·s, 2)); PyTorch's align_corners=False, source (o + ½)/s − ½
+        clamped at the borders, where both taps fall on one input (merged: weight 1, then 0);
+        nearest repeats. Two taps, not an (n·s × n) matrix: 16,894 inputs upsampled 4× made one of
+        8.5 GB."""
         import numpy as np
 
-        a = np.zeros((n * s, n))
-        for o in range(n * s):
-            if self.mode_of(s) == "nearest":
-                a[o, o // s] = 1.0
-                continue
-            src = max((o + 0.5) / s - 0.5, 0.0)
-            i0 = min(int(src), n - 1)
-            i1 = min(i0 + 1, n - 1)
-            w1 = src - i0
-            a[o, i0] += 1 - w1
-            a[o, i1] += w1
-        return a
+        o = np.arange(n * s)
+        if self.mode_of(s) == "nearest":
+            i0 = o // s
+            return np.stack([i0, i0], 1), np.stack([np.ones(n * s), np.zeros(n * s)], 1)
+        src = np.maximum((o + 0.5) / s - 0.5, 0.0)
+        i0 = np.minimum(src.astype(np.int64), n - 1)
+        i1 = np.minimum(i0 + 1, n - 1)
+        w1 = src - i0
+        w0 = 1 - w1
+        same = i0 == i1
+        w0, w1 = np.where(same, w0 + w1, w0), np.where(same, 0.0, w1)
+        return np.stack([i0, i1], 1), np.stack([w0, w1], 1)
 
     def mode_of(self, s):
         return self._mode
@@ -193,11 +196,12 @@ class Upsample(ParameterFree):
             return x.like(q, corr=(s_mean - 1 + x.corr) / s_mean), "E"
         rho = x.corr
         for axis, (n, s) in enumerate(zip(ns, g.scale, strict=True)):
-            a = self._matrix(n, s)
+            idx, w = self._taps(n, s)
             q = np.moveaxis(q, axis, 0)
             sq = np.sqrt(q)
-            diag = np.tensordot(a * a, q, axes=1)
-            full = np.tensordot(a, sq, axes=1) ** 2
+            wk = [w[:, k].reshape(-1, *([1] * (q.ndim - 1))) for k in (0, 1)]
+            diag = wk[0] ** 2 * q[idx[:, 0]] + wk[1] ** 2 * q[idx[:, 1]]
+            full = (wk[0] * sq[idx[:, 0]] + wk[1] * sq[idx[:, 1]]) ** 2
             q = np.moveaxis(diag + rho * (full - diag), 0, axis)
         return x.like(q, corr=min(1.0, (x.corr + 1) / 2)), "A"
 
@@ -211,8 +215,12 @@ class Upsample(ParameterFree):
         r = env.fit(r, outs)
         self._mode = g.mode
         for axis, (n, s) in enumerate(zip(ns, g.scale, strict=True)):
-            a = self._matrix(n, s)
-            r = np.moveaxis(np.tensordot((a * a).T, np.moveaxis(r, axis, 0), axes=1), 0, axis)
+            idx, w = self._taps(n, s)
+            ro = np.moveaxis(r, axis, 0)
+            back = np.zeros((n, *ro.shape[1:]))
+            for k in (0, 1):  # each input gathers w² of the gradient of every output it feeds
+                np.add.at(back, idx[:, k], w[:, k].reshape(-1, *([1] * (ro.ndim - 1))) ** 2 * ro)
+            r = np.moveaxis(back, 0, axis)
         return [r], "E" if g.mode == "nearest" else "A"
 
     def flops(self, g):
