@@ -58,7 +58,7 @@ class Row:
 
 
 def _sum(values):
-    """sum(), or for a symbolic spec (a formula among the values) symbolic.total, which adds the
+    """sum(), or for a symbolic spec (a formula among the values) formulas.total, which adds the
     formulas at once instead of one by one."""
     values = list(values)
     if all(type(v) is int for v in values):
@@ -109,19 +109,17 @@ class Group:
 def _groups(rows: list[Row]) -> dict:
     """Totals per block use and repetition, by label (the node's group path)."""
     groups: dict = {}
-    parts: dict = {}  # label -> the rows' figures, summed once at the end (_sum)
+    members: dict = {}  # label -> its rows, whose figures are summed once at the end (_sum)
     for row in rows:
         for depth, (label, block, line) in enumerate(row.node.group, 1):
-            g = groups.get(label)
-            if g is None:
-                g = groups[label] = Group(label, block, depth, line)
-                parts[label] = ([], [], [], [])
-            for figures, value in zip(parts[label], (row.params, row.trainable, row.macs, row.flops), strict=True):
-                figures.append(value)
-            g.out_shape = row.out_shape
-    for label, (params, trainable, macs, flops) in parts.items():
+            if label not in groups:
+                groups[label], members[label] = Group(label, block, depth, line), []
+            members[label].append(row)
+            groups[label].out_shape = row.out_shape
+    for label, its in members.items():
         g = groups[label]
-        g.params, g.trainable, g.macs, g.flops = _sum(params), _sum(trainable), _sum(macs), _sum(flops)
+        g.params, g.trainable = _sum(r.params for r in its), _sum(r.trainable for r in its)
+        g.macs, g.flops = _sum(r.macs for r in its), _sum(r.flops for r in its)
     return groups
 
 
