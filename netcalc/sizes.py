@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from math import gcd
 
+from .formula_values import holds_at, numerators
 from .formulas import evaluate, period, pretty, relax
 
 MAX_SEARCH = 2**40
@@ -197,7 +198,7 @@ def solve(analysis) -> list[SymbolSizes]:
                 res.rules.append(rule)
                 continue
             held = once(c, name, f"held from {start}", lambda c=c, name=name, p=p, start=start: frozenset(
-                r for r in range(p) if c.holds(evaluate(c.expr, {**point, name: start + r}))))  # fmt: skip
+                r for r, ok in enumerate(holds_at(c, point, name, range(start, start + p))) if ok))  # fmt: skip
             m, rs = reduce(p, held)
             if m == 1 and rs:
                 continue  # holds everywhere
@@ -222,8 +223,9 @@ SCAN = 4096  # how far a condition that is not periodic is scanned
 
 
 def _scan(c, name: str, point: dict) -> frozenset:
-    """The values 1..SCAN of `name` at which condition `c` holds."""
-    return frozenset(x for x in range(1, SCAN + 1) if c.holds(evaluate(c.expr, {**point, name: x})))
+    """The values 1..SCAN of `name` at which condition `c` holds (one walk of its formula for all of
+    them: two hundred stride-2 layers give two hundred conditions to scan)."""
+    return frozenset(x for x, ok in enumerate(holds_at(c, point, name, range(1, SCAN + 1)), 1) if ok)
 
 
 MAX_PERIOD = SCAN  # a longer period (many strides multiplied) is not solved by residues: its values are listed
@@ -245,9 +247,11 @@ def _periodic(expr, name: str, point: dict, start: int, p: int) -> bool:
 
     if expr.has(sympy.Min, sympy.Max):  # a min of sizes changes branch somewhere: never periodic as a whole
         return False
-    for r in range(min(p, 256)):
-        v = evaluate(expr, {**point, name: start + r})
-        if any(evaluate(expr, {**point, name: start + r + k * p}) != v for k in (1, 2, 3, 17, 257)):
+    n = min(p, 256)
+    base, d = numerators(expr, point, name, range(start, start + n))
+    for k in (1, 2, 3, 17, 257):
+        shifted, e = numerators(expr, point, name, range(start + k * p, start + k * p + n))
+        if any(a * e != b * d for a, b in zip(base, shifted, strict=True)):
             return False
     return True
 

@@ -116,6 +116,28 @@ def scaling_lines(analysis) -> list[str]:
     return lines
 
 
+MOST_TERMS = 8  # a longer sum (two hundred stride-2 layers give a ceiling term each) is shortened
+
+
+def _formula_text(e) -> str:
+    """The formula as `pretty` writes it; a sum of more than MOST_TERMS terms as its shortest terms
+    (the polynomial ones and the floors of the smallest strides: ⌈H/2⌉ before ⌈H/2²⁰⁰⌉), an ellipsis
+    with the number left out, and its constant."""
+    terms = e.as_ordered_terms(order="grlex") if getattr(e, "is_Add", False) else [e]
+    if len(terms) <= MOST_TERMS:
+        return pretty(e)
+    constant = [t for t in terms if t.is_Number]
+    texts = sorted((pretty(t) for t in terms if not t.is_Number), key=lambda t: (len(t), t))
+    shown = texts[: MOST_TERMS - 2]
+    text = shown[0]
+    for t in [*shown[1:], None, *(pretty(c) for c in constant)]:
+        if t is None:
+            text += f" + … ({len(texts) - len(shown)} more terms)"
+        else:
+            text += f" − {t[1:]}" if t.startswith("-") else f" + {t}"
+    return text
+
+
 def sweep_lines(sw, results: dict, analysis=None) -> list[str]:
     name = "=".join(sw.names)
     at = _batch(analysis) if analysis is not None else ""
@@ -124,7 +146,7 @@ def sweep_lines(sw, results: dict, analysis=None) -> list[str]:
     lines = [f"scaling with {name}" + (" (the other symbols at their defaults)" if sw.fixed else "")]
     for fig in ("macs_batch", "total_bytes"):
         lead, degree = sw.leading[fig]
-        lines.append(f"  {labels[fig]:<{width}} {pretty(sw.formulas[fig])}")
+        lines.append(f"  {labels[fig]:<{width}} {_formula_text(sw.formulas[fig])}")
         lines.append(f"  {'':<{width}} leading term {term_text(lead)}: {growth_words(lead, degree)}")
     header = [name, f"MACs{at}", f"FLOPs{at}", "activations", "total memory", "MACs ×", "valid size"]
     body = []
