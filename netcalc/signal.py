@@ -39,7 +39,10 @@ def input_sig(inp, env: SigEnv) -> Sig:
     stats = inp.stats
     pos = env.positions(inp.shape)
     if inp.dtype.startswith("int"):
-        return Sig(np.full(pos, np.nan), 0.0)
+        # token ids: an embedding reads none of their moments; anything else reads them as the
+        # executor draws them when no embedding does, 0 or 1 with equal odds (E[x] = ½, E[x²] = ½,
+        # the mean half of it; independent positions)
+        return Sig(np.full(pos, 0.5), 0.5, 0.5, 0.5, samples=(np.array([0.0, 1.0]), np.array([0.5, 0.5])))
     if "mean" in stats or "std" in stats:
         mean = np.atleast_1d(np.asarray(stats.get("mean", 0.0), float))
         std = np.atleast_1d(np.asarray(stats.get("std", 1.0 if "range" not in stats else 0.0), float))

@@ -237,14 +237,16 @@ def _embedding_vocab(graph, name: str) -> int | None:
 def sample_input(inp, n: int, rng: np.random.Generator, dtype, channels_last: bool,
                  vocab: int | None = None) -> np.ndarray:  # fmt: skip
     """A batch for one graph input, from its stats: integer dtypes → token ids uniform in
-    [0, vocab) (vocab 2 when no embedding reads it); an input of a float dtype that an embedding
+    [0, vocab) (0 or 1, as floats of the run's dtype, when no embedding reads it); an input of a float dtype that an embedding
     reads (W202) → the same ids as floats, as Keras's Embedding casts them (PyTorch's refuses
     floats: the warning says so); else mean/std (std a number or one per channel) → normal; range [lo, hi] (and no
     mean/std) → uniform; nothing → N(0, 1). 'correlation' ρ: the noise is made an AR(1) process
     along each spatial axis (neighbours correlated by ρ, the variance kept)."""
     shape = (n, *inp.shape)
+    if inp.dtype in INT_DTYPES and vocab is None:  # integers that no embedding reads: a conv or dense
+        return rng.integers(0, 2, size=shape).astype(dtype)  # computes in floats (Keras casts them)
     if inp.dtype in INT_DTYPES:
-        return rng.integers(0, vocab or 2, size=shape, dtype=np.int64)
+        return rng.integers(0, vocab, size=shape, dtype=np.int64)
     if vocab is not None:
         return rng.integers(0, vocab, size=shape).astype(dtype)
     st = inp.stats or {}
