@@ -75,6 +75,7 @@ class Totals:
         self.params = _sum(r.params for r in rows)
         self.trainable_params = _sum(r.trainable for r in rows)
         self.non_trainable_params = self.params - self.trainable_params
+        self.frozen_params = _sum(r.params for r in rows if r.node.frozen)  # among the non-trainable ones
         self.buffers = _sum(r.buffers for r in rows)
         self.macs = _sum(r.macs for r in rows)
         self.flops = _sum(r.flops for r in rows)
@@ -98,11 +99,12 @@ class Totals:
 class Group:
     """One block use (or one repetition of it) in the summary's hierarchy, with its own totals."""
 
-    __slots__ = ("block", "depth", "flops", "label", "line", "macs", "out_shape", "params", "trainable")
+    __slots__ = ("block", "depth", "flops", "frozen", "label", "line", "macs", "out_shape", "params", "trainable")
 
     def __init__(self, label: str, block: str, depth: int, line: int) -> None:
         self.label, self.block, self.depth, self.line = label, block, depth, line
         self.params = self.trainable = self.macs = self.flops = 0
+        self.frozen = 0  # the parameters of its frozen layers (`trainable: false`)
         self.out_shape: tuple | None = None
 
 
@@ -120,6 +122,7 @@ def _groups(rows: list[Row]) -> dict:
         g = groups[label]
         g.params, g.trainable = _sum(r.params for r in its), _sum(r.trainable for r in its)
         g.macs, g.flops = _sum(r.macs for r in its), _sum(r.flops for r in its)
+        g.frozen = _sum(r.params for r in its if r.node.frozen)
     return groups
 
 
@@ -222,6 +225,8 @@ def _resolve(row: Row, graph: Graph, diags: Diagnostics, fields: dict, memo: dic
             memo[key] = hit
     g, row.out_shape, row.tensors, row.macs, row.flops, row.weight_shape, row.extra, row.per_step = hit
     row.g = g
+    if node.frozen:  # `trainable: false`: its parameters are non-trainable in both conventions; buffers stay buffers
+        row.tensors = [Tensor(t.name, t.shape, False, t.kind) if t.kind == "param" else t for t in row.tensors]
     row.count()
     rf_in = fields.get(node.inputs[0])
     if rf_in is not None and len(row.in_shapes[0]) - 1 != len(rf_in):

@@ -55,6 +55,8 @@ class LayerChange:
     old_params: int | None = None
     new_params: int | None = None
     params_delta: int = 0
+    old_frozen: bool = False  # `trainable: false` in that design
+    new_frozen: bool = False
     old_macs: int | None = None
     new_macs: int | None = None
     macs_delta: int = 0
@@ -108,9 +110,11 @@ def _layer(name: str, old: Row | None, new: Row | None, sizes: tuple = (None, No
     if old is not None:
         c.old_op, c.old_shape, c.old_params, c.old_macs = old.node.op, old.out_shape, old.params, old.macs
         c.old_memory = _output_bytes(old, sizes[0])
+        c.old_frozen = old.node.frozen and bool(old.params)
     if new is not None:
         c.new_op, c.new_shape, c.new_params, c.new_macs = new.node.op, new.out_shape, new.params, new.macs
         c.new_memory = _output_bytes(new, sizes[1])
+        c.new_frozen = new.node.frozen and bool(new.params)
     c.params_delta = (c.new_params or 0) - (c.old_params or 0)
     c.macs_delta = (c.new_macs or 0) - (c.old_macs or 0)
     c.memory_delta = (c.new_memory or 0) - (c.old_memory or 0)
@@ -118,7 +122,9 @@ def _layer(name: str, old: Row | None, new: Row | None, sizes: tuple = (None, No
         c.status = ADDED
     elif new is None:
         c.status = REMOVED
-    elif (c.old_op, c.old_shape, c.old_params, c.old_macs) != (c.new_op, c.new_shape, c.new_params, c.new_macs):
+    elif (c.old_op, c.old_shape, c.old_params, c.old_macs, c.old_frozen) != (
+        c.new_op, c.new_shape, c.new_params, c.new_macs, c.new_frozen
+    ):  # fmt: skip
         c.status = CHANGED
     return c
 

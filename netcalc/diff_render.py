@@ -48,6 +48,17 @@ def _counts(old: int | None, new: int | None) -> str:
     return _two(old, new, "{:,}".format) if old or new else ""
 
 
+def _params(c: LayerChange) -> str:
+    """The parameters (_counts), each side marked "frozen" where that design freezes the layer."""
+    if not (c.old_frozen or c.new_frozen):
+        return _counts(c.old_params, c.new_params)
+
+    def side(n, frozen):
+        return None if n is None else f"{n:,}" + (" frozen" if frozen else "")
+
+    return _two(side(c.old_params, c.old_frozen), side(c.new_params, c.new_frozen), str)
+
+
 def _shape(s) -> str:
     return "?" if s is None else fmt_shape(s)
 
@@ -62,7 +73,7 @@ def _layer_cells(c: LayerChange) -> list[str]:
         c.name,
         _two(c.old_op, c.new_op, str),
         _two(c.old_shape, c.new_shape, _shape),
-        _counts(c.old_params, c.new_params),
+        _params(c),
         _signed(c.params_delta) if c.params_delta else "",
         _counts(c.old_macs, c.new_macs),
         _signed(c.macs_delta) if c.macs_delta else "",
@@ -138,11 +149,11 @@ def _finite(x: float) -> float | None:
 
 
 def to_json(diff: Diff, *, all_layers: bool = False, violations: list[str] = ()) -> dict:
-    def side(op, shape, params, macs, memory):
+    def side(op, shape, params, macs, memory, frozen):
         if op is None:
             return None
         return {"type": op, "output_shape": list(shape) if shape is not None else None, "params": params, "macs": macs,
-                "output_bytes": memory}  # fmt: skip
+                "output_bytes": memory, "frozen": frozen}  # fmt: skip
 
     return {
         "old": {"name": diff.old_name, "file": diff.old_file, "counting": diff.counting[0]},
@@ -165,8 +176,8 @@ def to_json(diff: Diff, *, all_layers: bool = False, violations: list[str] = ())
             {
                 "name": c.name,
                 "status": c.status,
-                "old": side(c.old_op, c.old_shape, c.old_params, c.old_macs, c.old_memory),
-                "new": side(c.new_op, c.new_shape, c.new_params, c.new_macs, c.new_memory),
+                "old": side(c.old_op, c.old_shape, c.old_params, c.old_macs, c.old_memory, c.old_frozen),
+                "new": side(c.new_op, c.new_shape, c.new_params, c.new_macs, c.new_memory, c.new_frozen),
                 "delta": {"params": c.params_delta, "macs": c.macs_delta, "output_bytes": c.memory_delta},
             }
             for c in _shown(diff, all_layers)

@@ -61,7 +61,7 @@ def _layers(
     return nodes
 
 
-USE_KEYS = ("use", "id", "repeat", "first", "in")
+USE_KEYS = ("use", "id", "repeat", "first", "in", "trainable")
 MAX_NESTING = 16
 KINDS = {int: Int(), float: Float(), bool: Bool(), str: Str()}
 
@@ -73,6 +73,7 @@ def _use_values(item: YMap, block, diags: Diagnostics):
         **{p: Arg(KINDS[t], d if d is not None else REQUIRED) for p, (t, d) in block.params.items()},
         "use": Arg(Str()), "id": Arg(Str(), None), "repeat": Arg(Int(1, 10_000, symbols=False), 1),
         "first": Arg(Str(), None), "in": Arg(Names(), None),
+        "trainable": Arg(Bool(), True, "false freezes every layer of the use"),
     }  # fmt: skip
     values, locs = coerce_mapping(item, schema, diags, f"use of block '{block.name}'", ignore=("first",))
     if any(p not in values for p in block.params if block.params[p][1] is None):
@@ -307,7 +308,8 @@ class _Expander:
         namer.used[use_id] = item.loc
         repeat = values.get("repeat", 1)
         for r in range(1, repeat + 1):
-            saved = (namer.prefix, namer.local, namer.frames, namer.group)
+            saved = (namer.prefix, namer.local, namer.frames, namer.group, namer.frozen)
+            namer.frozen = namer.frozen or values.get("trainable") is False
             label = f"{use_id}.{r}" if repeat > 1 else use_id
             namer.prefix, namer.local = f"{label}.", {"input": previous}
             namer.frames = (*namer.frames, Frame(name, block.loc, item.loc, r, repeat))
@@ -323,7 +325,7 @@ class _Expander:
             )
             for d in diags.items[start:]:
                 d.notes.append(where)
-            namer.prefix, namer.local, namer.frames, namer.group = saved
+            namer.prefix, namer.local, namer.frames, namer.group, namer.frozen = saved
             namer.used[label] = item.loc
             namer.local[label.removeprefix(namer.prefix)] = last
             namer.after[label] = last  # the use's name reads its last layer

@@ -28,8 +28,8 @@ class Frame(NamedTuple):
 
 
 class Node:
-    __slots__ = ("arg_locs", "args", "frames", "group", "inputs", "invalid", "loc", "name", "noqa", "op", "part_of",
-                 "states")  # fmt: skip
+    __slots__ = ("arg_locs", "args", "frames", "frozen", "group", "inputs", "invalid", "loc", "name", "noqa", "op",
+                 "part_of", "states")  # fmt: skip
 
     def __init__(
         self,
@@ -57,6 +57,9 @@ class Node:
         self.invalid = invalid  # its arguments did not validate; shapes downstream are unknown
         self.noqa: dict = {}  # finding codes that do not apply here, with the reason (`noqa:`)
         self.states = states  # suffixes of its named extra outputs (an LSTM's final states: "h", "c")
+        # `trainable: false` on the layer or a block use around it: its weights are counted as
+        # non-trainable and receive no gradient (the executor and `signal` read it too)
+        self.frozen = False
 
     def arg_loc(self, key: str) -> Loc:
         return self.arg_locs.get(key, self.loc)

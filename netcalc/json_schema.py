@@ -64,7 +64,7 @@ from .blocks import TYPES
 from .compound_kinds import Names
 from .expand import USE_KEYS
 from .initializers import InitSpec
-from .kinds import REQUIRED, Arg, Int, Str
+from .kinds import REQUIRED, Arg, Bool, Int, Str
 from .layer_entry import LAYER_EXTRA, LAYER_KEYS
 from .layers import ACTIVATION_NAMES, ALIASES, REGISTRY
 from .layers.elementwise import ACTIVATION_ALIASES
@@ -85,6 +85,7 @@ USE_ARGS = {
     ),
     "first": Arg(Str(), None, "parameter values for the first repetition only, e.g. {stride: 2}"),
     "in": Arg(Names(), None, "the one earlier layer or input the block reads (default: the previous layer)"),
+    "trainable": Arg(Bool(), True, "false freezes every layer of the use (its weights count as non-trainable)"),
 }
 # What the keys every layer takes mean (layer_entry.LAYER_KEYS).
 LAYER_KEY_DOCS = {

@@ -8,7 +8,7 @@ from .arg_symbols import CURRENT
 from .compound_kinds import Names, Suppressions
 from .diagnostics import Diagnostics, clip, did_you_mean
 from .graph import Node
-from .kinds import Arg, Str, coerce_mapping
+from .kinds import Arg, Bool, Str, coerce_mapping
 from .layers import ACTIVATION_NAMES, ALIASES, REGISTRY
 from .layers.elementwise import ACTIVATION_ALIASES
 from .names import _Namer
@@ -16,7 +16,10 @@ from .yamlsrc import FAILED_TAG, YMap, YScalar, YSeq, describe
 
 LAYER_KEYS = ("op", "id", "in", "activation")
 # keys every layer takes besides LAYER_KEYS, with their kinds (the JSON Schema reads them too)
-LAYER_EXTRA = {"noqa": Arg(Suppressions(), None, "finding codes that do not apply to this layer, each with its reason")}
+LAYER_EXTRA = {
+    "noqa": Arg(Suppressions(), None, "finding codes that do not apply to this layer, each with its reason"),
+    "trainable": Arg(Bool(), True, "false freezes the layer: its weights count as non-trainable and get no gradient"),
+}
 
 
 def _op_of(text: str) -> str | None:
@@ -123,6 +126,9 @@ def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str, ker
     for c in scope.conditions[conditions_before:] if scope is not None else ():  # a width's, from its arguments
         c.layer, c.what = name, f"{name}: {c.what.split(': ', 1)[-1]}"
     node.noqa = values.get("noqa") or {}
+    # frozen by its own `trainable: false` or a use's around it; `trainable: true` inside a frozen use
+    # does not thaw it (Keras: a model set non-trainable makes every layer in it non-trainable)
+    node.frozen = values.get("trainable") is False or namer.frozen
     out = [node]
     if "activation" in entries and takes_shorthand:
         act = _shorthand(entries["activation"][1], node, diags)

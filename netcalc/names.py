@@ -21,6 +21,7 @@ class _Namer:
         self.local: dict = {}  # local name -> qualified name, in the current block instance
         self.frames: tuple = ()
         self.group: tuple = ()
+        self.frozen = False  # inside a block use written with `trainable: false`
         self.hints: dict = {}  # (name, where it is written) -> its did-you-mean, worked out once
 
     def hint(self, ref: str, loc, exclude: str) -> str:

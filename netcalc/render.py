@@ -45,12 +45,21 @@ def cells(a: Analysis, row: Row, index: int) -> list[str]:
         node.op,
         fmt_shape(row.out_shape),
         row.weight_shape,
-        f"{row.params:,}" if row.params or row.ltype.parametric else "",
+        _params_cell(row.params, row.params if node.frozen else 0) if row.params or row.ltype.parametric else "",
         f"{row.macs:,}" if row.macs else "",
         rf,
         jump,
         str(node.loc.line),
     ]
+
+
+def _params_cell(params, frozen) -> str:
+    """A row's or a group's parameters, with how many of them are frozen (`trainable: false`):
+    "9,408 frozen" when all are, "147,968 (73,984 frozen)" when some are."""
+    text = f"{params:,}"
+    if not frozen:
+        return text
+    return f"{text} frozen" if frozen == params else f"{text} ({frozen:,} frozen)"
 
 
 def _counted_as(g) -> str:
@@ -89,6 +98,8 @@ def totals_lines(a: Analysis) -> list[tuple[str, str]]:
         ("Trainable params", count(t.trainable_params, v)),
         ("Non-trainable params", count(t.non_trainable_params, v)),
     ]
+    if t.frozen_params:  # `trainable: false`: the part of the non-trainable ones that is frozen
+        lines.append(("  of them frozen", count(t.frozen_params, v)))
     if t.buffers:
         lines.append(("Buffers (not params)", count(t.buffers, v)))
     lines += [
@@ -128,7 +139,7 @@ def view_rows(a: Analysis, depth: int | None = None) -> list[tuple[list[str], bo
             parent = path[level - 2][0] + "." if level > 1 else ""
             out.append(([
                 "", "  " * (level - 1) + label.removeprefix(parent), f"[{g.block}]",
-                fmt_shape(g.out_shape) if g.out_shape else "?", "", f"{g.params:,}", f"{g.macs:,}" if g.macs else "",
+                fmt_shape(g.out_shape) if g.out_shape else "?", "", _params_cell(g.params, g.frozen), f"{g.macs:,}" if g.macs else "",
                 "", "", str(g.line),
             ], False))  # fmt: skip
         if depth is not None and len(path) >= depth:

@@ -131,11 +131,12 @@ class SignalReport:
         output they read, directly or not."""
         return self.analysis.graph.ancestors(names) & {s.node.name for s in self.layers}
 
-    def span(self) -> tuple:
+    def span(self, backward: bool = False) -> tuple:
         """(first, last) layers the growth is measured between: pre-activations, as He et al. 2015
         compare them — the first weighted layer, and the last layer that is not an activation (a
         softmax or sigmoid at the end is bounded and says nothing about growth: its own report is
-        the saturation)."""
+        the saturation). `backward`: from the first trainable weighted layer (below it no weight gets
+        a gradient: frameworks do not compute it); (None, None) when every one is frozen."""
         live = self.live()
         finite = [s for s in self.layers if math.isfinite(s.q) and s.node.name in live]
         if not finite:
@@ -147,20 +148,22 @@ class SignalReport:
         # along the way to `last` only: a sibling head or a parallel cell is not on the path
         path = self.ancestors([last.node.name])
         weighted = [s for s in self.weighted() if s.node.name in path]
+        if backward and weighted and not (weighted := [s for s in weighted if not s.node.frozen]):
+            return None, None
         first = weighted[0] if weighted else next(s for s in finite if s.node.name in path)
         return first, last
 
     def growth(self) -> tuple[float, float]:
         """Forward: E[x²] at the end of the net (`span`) over E[x²] at the first weighted layer's
         output (pre-activations). Backward: the gradient's squared norm per sample, ‖∂L/∂y‖² =
-        E[(∂L/∂y)²] × elements, at the first weighted layer's output over the end's (the way the
-        gradient travels); the norm, because the per-element moment also moves with the widths
-        (He et al. 2015: it scales by C_out/C_in under fan_in init while the norm stays put)."""
-        first, last = self.span()
+        E[(∂L/∂y)²] × elements, at the first trainable weighted layer's output over the end's (the way
+        the gradient travels); the norm, because the per-element moment moves with the widths (He et
+        al. 2015: it scales by C_out/C_in under fan_in init while the norm stays put)."""
+        (first, last), (top, end) = self.span(), self.span(backward=True)
         if first is None:
             return float("nan"), float("nan")
         fwd = last.q / first.q if first.q > 0 else float("inf")
-        bwd = first.r_norm / last.r_norm if last.r_norm > 0 else float("nan")
+        bwd = top.r_norm / end.r_norm if top is not None and end.r_norm > 0 else float("nan")
         return fwd, bwd
 
 
@@ -178,8 +181,7 @@ class TooLarge(Exception):
 def too_large(analysis: Analysis, copies: int = 1) -> str | None:
     """Why the signal report cannot be worked out for this network (a tensor over MAX_ELEMENTS, or
     more than MAX_POSITIONS positions over all tensors and the `copies` reports kept), or None."""
-    from math import prod
-
+    prod = math.prod
     shapes = [(i.name, i.shape) for i in analysis.graph.inputs]
     shapes += [(r.node.name, r.out_shape) for r in analysis.rows if r.out_shape is not None]
     for name, shape in shapes:
@@ -340,7 +342,9 @@ def advise(report: SignalReport, band: float, diags) -> None:
     if math.isfinite(fwd) and not (1 / band <= fwd <= band):
         _warn(report, diags, "W301", "forward", fwd, band, _culprit(path, fwd > 1, False), first, last)
     if math.isfinite(bwd) and not (1 / band <= bwd <= band):
-        _warn(report, diags, "W302", "backward", bwd, band, _culprit(path, bwd > 1, True), first, last)
+        top, _ = report.span(backward=True)  # below the first trainable layer, no gradient is needed
+        path = [s for s in path if top is first or top.row is s.row or order[id(top)] <= order[id(s)]]
+        _warn(report, diags, "W302", "backward", bwd, band, _culprit(path, bwd > 1, True), top, last)
     readers = _readers(report)
     outputs = set(report.analysis.graph.outputs)
     for s in report.layers:

@@ -64,6 +64,8 @@ def _notes(s) -> str:
         out.append(f"long run E[h²] {_num(st['qh'])}")
     if info.constant:
         out.append("constant init")
+    if s.node.frozen and info.init:
+        out.append("frozen")
     return "; ".join(out)
 
 
@@ -163,11 +165,18 @@ def render_table(report, style: Style, band: float, width: int | None = None) ->
         lines += ["notes:", *(f"  {name}: {note}" for name, note in notes)]
     fwd, bwd = report.growth()
     lines.append("")
-    first, last = report.span()
+    (first, last), (top, _) = report.span(), report.span(backward=True)
     fwd_ends = f" {first.node.name} → {last.node.name}" if first else ""
-    bwd_ends = f" {last.node.name} → {first.node.name}" if first else ""
+    bwd_ends = f" {last.node.name} → {top.node.name}" if top else ""
     lines.append(f"forward growth{fwd_ends}: {_num(fwd)}× (E[x²], from the first weighted layer to the end)")
     lines.append(f"backward growth{bwd_ends}: {_num(bwd)}× (the gradient's squared norm per sample)")
+    frozen = [s for s in report.layers if s.node.frozen and s.info.init]
+    if frozen:
+        where = f"judged down to {top.node.name}, the first trainable one" if top else "every weighted layer is"
+        lines.append(f"frozen (trainable: false): {len(frozen)} weighted layer{'s' if len(frozen) > 1 else ''} "
+                     f"whose weights get no gradient; the backward growth is {where}"
+                     + ("; Keras runs a frozen batchnorm in inference mode (its moving statistics)"
+                        if report.analysis.graph.convention == "keras" else ""))  # fmt: skip
     lines.append(f"band: {band:g}× either way. Tags: [E] exact in expectation, [MF] mean-field (Gaussian "
                  "pre-activations), [A] approximation.")  # fmt: skip
     lines.append("Training mode (dropout masks, batch statistics); backward: loss = Σ y·g with g ~ N(0, 1) at the "

@@ -20,7 +20,11 @@ SPECS = sorted(p.stem for p in (ROOT / "specs").glob("*.yaml"))
 HEAVY = {"resnet101", "resnet152", "resnet1202-cifar", "vgg11", "vgg13", "vgg16", "vgg19", "resnet50", "resnet34",
          "resnet18", "mobilenet-v2"}  # fmt: skip
 # specs with symbolic sizes run at a small value of each (their defaults are realistic sizes)
-SMALL = {"unet-small": ["--set", "H=32,W=48"], "lstm-classifier-t": ["--set", "T=24"]}
+SMALL = {
+    "unet-small": ["--set", "H=32,W=48"],
+    "lstm-classifier-t": ["--set", "T=24"],
+    "resnet18-finetune": ["--set", "H=64,W=64"],
+}
 
 
 @pytest.mark.parametrize("spec", SPECS)

@@ -533,6 +533,8 @@ def run_oracle(graph) -> OracleResult:
                 module, weighted = build_merge(node, channels_last), None
             else:
                 module, weighted = build_module(node, x, channels_last, layout)
+            if node.frozen:  # `trainable: false`, as PyTorch freezes a layer
+                module.requires_grad_(False)
             module.eval()
             with torch.no_grad():
                 y = module(xs) if merge else module(x)

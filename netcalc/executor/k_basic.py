@@ -9,7 +9,7 @@ from math import prod
 import numpy as np
 
 from .base import Env, Kernel, Layer, channel_axis, draw, unbroadcast
-from .k_conv import BNCore, bn_tensors, split
+from .k_conv import BNCore, bn_tensors, split, train_statistics
 
 # --------------------------------------------------------------------------- dense
 
@@ -218,7 +218,7 @@ class BatchNormLayer(Layer):
         c = shape[channel_axis(len(shape) + 1, cl) - 1]
         self.affine = a["affine"]
         self.names = bn_tensors(self, c, self.affine, env)
-        self.core = BNCore(c, cl, a["eps"], env.mode == "train")
+        self.core = BNCore(c, cl, a["eps"], train_statistics(node, env))
         self.out_shape = shape
 
     def forward(self, xs):

@@ -458,6 +458,13 @@ class BNCore:
         return dx, dgamma, dbeta
 
 
+def train_statistics(node, env: Env) -> bool:
+    """Whether a batchnorm normalises by the batch's statistics: in train mode, except a frozen one
+    (`trainable: false`) under Keras, which runs in inference mode (its moving statistics); PyTorch's
+    frozen weights (requires_grad False) leave the layer in train mode."""
+    return env.mode == "train" and not (env.keras and node.frozen)
+
+
 def bn_tensors(layer: Layer, c: int, affine: bool, env: Env, prefix: str = "") -> tuple[str, ...]:
     """Add a batchnorm's tensors, named as the framework names them; returns (gamma, beta, mean, var) names."""
     if env.keras:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Env, Kernel, Layer, draw
-from .k_conv import BNCore, ConvCore, _from_torch, _to_torch, bn_tensors, join, split
+from .k_conv import BNCore, ConvCore, _from_torch, _to_torch, bn_tensors, join, split, train_statistics
 from .windows import Geom
 
 
@@ -40,7 +40,7 @@ class ShortcutLayer(Layer):
             self.scratch = self.core.columns
             if a["batchnorm"]:
                 self.bn_names = bn_tensors(self, c_out, True, env, "bn/" if env.keras else "1.")
-                self.bn = BNCore(c_out, cl, 1e-3 if env.keras else 1e-5, env.mode == "train")
+                self.bn = BNCore(c_out, cl, 1e-3 if env.keras else 1e-5, train_statistics(node, env))
 
     def _wt(self):
         return _to_torch(self.params[self.wname], self.keras, 2, False)

@@ -181,6 +181,8 @@ def build_layers(graph, env: Env) -> dict:
         if missing:
             raise ValueError(f"executor: node {node.name} reads {missing[0]!r}, which has no value")
         layer = kernel.build(node, [shapes[name] for name in node.inputs], env)
+        if node.frozen:  # `trainable: false`: every weight it allocated is non-trainable
+            layer.trainable = dict.fromkeys(layer.trainable, False)
         layers[node.name] = layer
         shapes[node.name] = tuple(layer.out_shape)
         for suffix, shape in layer.extra_shapes.items():

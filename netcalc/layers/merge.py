@@ -7,7 +7,7 @@ from math import prod
 from ..arg_symbols import AXIS_NOTE
 from ..kinds import Arg, Bool, Choice, Int
 from .base import Geometry, LayerType, ParameterFree, Tensor, fmt_shape
-from .norm import BatchNorm
+from .norm import BatchNorm, bn_inference, bn_keep
 
 
 def broadcast(shapes: list[tuple]) -> tuple | None:
@@ -297,7 +297,7 @@ class Shortcut(LayerType):
         element's distribution is kept (with the zero channels: a mixture, weight C_in/C_out on the
         input's, the rest at 0), so that a relu after the next add sees it, not a Gaussian.
         Projection: a 1×1 conv with the framework's default init [E] (q·C_in·Var(w)), then batchnorm
-        in training mode (q → 1) [E]."""
+        in training mode (q → 1) [E] (frozen under Keras: inference mode, q/(1 + ε) [E]: norm.bn_inference)."""
         import numpy as np
 
         x = ins[0]
@@ -315,6 +315,9 @@ class Shortcut(LayerType):
         _, wv = env.init("", "kernel", kt.shape)
         q = wv * g.c_in * sub
         env.info.wv = wv
+        if g.bn and bn_inference(env):  # frozen under Keras: the moving statistics, 0 and 1 [E]
+            env.info.bn_var = 1.0 + 1e-3
+            return x.like(q / env.info.bn_var, mu=0.0, gauss=True), "E"
         if g.bn:
             var = max(float(q.mean()) * (1 - x.mfrac), 1e-300)
             env.info.bn_var = var + 1e-5
@@ -348,9 +351,7 @@ class Shortcut(LayerType):
             back[:: g.s, :: g.s] = r
             return [back], "E"
         scale = env.info.wv * g.c_out / (env.info.bn_var if env.info.bn_var is not None else 1.0)
-        if g.bn:
-            from .norm import bn_keep
-
+        if g.bn and not bn_inference(env):
             scale *= bn_keep(env)
         back[:: g.s, :: g.s] = r * scale
         return [back], "MF"

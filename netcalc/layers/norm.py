@@ -17,6 +17,14 @@ def bn_keep(env) -> float:
     return max(1 - env.info.gmean / env.batch, 0.0)
 
 
+def bn_inference(env) -> bool:
+    """Whether the node's batch normalisation runs in inference mode at training time: Keras runs a
+    frozen BatchNormalization (`trainable: false`) in inference mode, normalising by its moving
+    statistics (mean 0, variance 1 at initialisation); PyTorch's requires_grad_(False) freezes the
+    weights only, and the layer keeps normalising by batch statistics in train()."""
+    return env.keras and env.row.node.frozen
+
+
 class BatchNorm(LayerType):
     """Batch normalisation over the channel axis (the layout's), any rank (1-D: features).
 
@@ -63,9 +71,13 @@ class BatchNorm(LayerType):
         """Training mode (batch statistics), γ = 1 and β = 0 at initialisation:
         E[y²] = γ²·Var/(Var + ε) + β² per channel [E], with Var the channel's variance, on average
         q − (channels' mean²); each channel's mean becomes β, so the channel-mean fraction is reset.
-        Positions keep their relative weights (a border that had less keeps less) [A for the map]."""
+        Positions keep their relative weights (a border that had less keeps less) [A for the map].
+        Frozen under Keras (inference mode, `bn_inference`): y = x/√(1 + ε), q/(1 + ε) [E]."""
         x = ins[0]
         eps = env.row.node.args["eps"]
+        if bn_inference(env):  # y = (x − 0)/√(1 + ε): moving mean 0 and variance 1 at initialisation [E]
+            env.info.bn_var = 1.0 + eps
+            return x.like(x.q / (1.0 + eps), mu=x.mu / (1.0 + eps) ** 0.5), "E"
         qm = x.mean
         mc2 = x.mfrac * qm
         var = max(qm - mc2, 1e-300)
@@ -79,7 +91,9 @@ class BatchNorm(LayerType):
         """[A] r_in ≈ γ²/(Var + ε)·r_out: the normalisation divides by the channel's standard deviation.
         With a finite batch B, the batch mean's own gradient also removes each channel's batch mean
         gradient: gmean/B of r, gmean the part of r that is uniform over a sample's positions (1 after
-        a global average pool) [A]."""
+        a global average pool) [A]. Frozen under Keras (inference mode): r/(1 + ε) [E]."""
+        if bn_inference(env):
+            return [r / env.info.bn_var], "E"
         keep = bn_keep(env)
         return [r * keep / env.info.bn_var], "A"
 
