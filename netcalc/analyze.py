@@ -147,7 +147,7 @@ def analyze(graph: Graph, diags: Diagnostics, batch: int = 1, dtype: str | None 
     fields: dict = {inp.name: [(1, 1)] * (len(inp.shape) - 1) for inp in graph.inputs}
     rows: list[Row] = []
     memo: dict = {}
-    borders: dict = {}  # the rows known to be zeros at each tensor's border (LayerType.zero_border)
+    borders: dict = {}  # the rows of padding at each tensor's border (LayerType.padded_border)
     places = _places(graph)
     start = len(diags.items)
     for node in graph.nodes:
@@ -163,7 +163,7 @@ def analyze(graph: Graph, diags: Diagnostics, batch: int = 1, dtype: str | None 
         _resolve(row, graph, diags, fields, memo, places, border)
         shapes[node.name] = row.out_shape
         if row.ok:
-            borders[node.name] = ltype.zero_border(row.g, border)
+            borders[node.name] = ltype.padded_border(row.g, border)
         for suffix, shape in row.extra.items():  # named extra outputs: `in: lstm_1.h`
             shapes[f"{node.name}.{suffix}"] = shape
             fields[f"{node.name}.{suffix}"] = None
@@ -197,8 +197,8 @@ def _places(graph: Graph) -> dict:
 def _resolve(
     row: Row, graph: Graph, diags: Diagnostics, fields: dict, memo: dict, places: dict, border: tuple | None = None
 ) -> None:
-    """Ask the layer type for the node's figures (`border`: the rows of zeros its input is known to
-    end in, from a zero padding just before). Repeated layers (the same type and arguments on the
+    """Ask the layer type for the node's figures (`border`: the rows of padding its input is known to
+    end in, from a padding layer just before). Repeated layers (the same type and arguments on the
     same input shape and border, as in a deep stack of blocks) are worked out once: the memo keeps
     only results whose working-out reported nothing, so every repetition still gets its own warnings."""
     node, ltype = row.node, row.ltype
@@ -210,7 +210,7 @@ def _resolve(
     hit = memo.get(key) if key is not None else None
     if hit is None:
         ctx = context(graph, node, diags, places)
-        ctx.zero_border = border
+        ctx.padded_border = border
         before = len(diags.items)
         g = ltype.resolve(node.args, row.in_shapes, ctx)
         if g is None or ctx.failed:

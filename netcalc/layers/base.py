@@ -108,9 +108,9 @@ class Ctx:
         # with symbolic sizes: what the branches taken at the defaults assume (netcalc.symbols.Condition)
         self.conditions: list | None = None
         self.at = ""  # with symbolic sizes: where the branches were taken ("H = 224, W = 224")
-        # (before, after) rows of zeros per spatial axis at the first input's border (a zero padding
-        # just before: LayerType.zero_border), or None: a window that leaves only these unread leaves no data
-        self.zero_border: tuple | None = None
+        # (before, after) rows of padding per spatial axis at the first input's border (a padding layer
+        # just before: LayerType.padded_border), or None: a window that leaves only these unread leaves no data
+        self.padded_border: tuple | None = None
 
     @property
     def keras(self) -> bool:
@@ -263,10 +263,11 @@ class LayerType:
         """Unchanged by default (elementwise layers)."""
         return rf
 
-    def zero_border(self, g: Geometry, border: tuple | None) -> tuple | None:
-        """The rows known to be zeros at the output's border, (before, after) per spatial axis, given
-        the input's (None: none known): a window reading past its input's data into them leaves no
-        data unread (W201). None by default; zero padding adds its own."""
+    def padded_border(self, g: Geometry, border: tuple | None) -> tuple | None:
+        """The rows at the output's border that hold no data of their own, (before, after) per spatial
+        axis, given the input's (None: none): a padding's zeros, or its copies of rows inside. A window
+        that leaves only these unread after the rows it reads loses nothing (W201). None by default;
+        the paddings add their own."""
         return None
 
     def extra_outputs(self, g: Geometry) -> dict:

@@ -43,8 +43,8 @@ class ZeroPad(ParameterFree):
         outs = tuple(n + pb + pa for n, (pb, pa) in zip(ns, pads, strict=True))
         return Geometry(shape=ctx.join(c, outs), pads=pads)
 
-    def zero_border(self, g, border):
-        """The padding is zeros, and so is whatever border of zeros the input had."""
+    def padded_border(self, g, border):
+        """Its own padding, and whatever border of padding the input had."""
         if border is None or len(border) != len(g.pads):
             return g.pads
         return tuple((pb + bb, pa + ba) for (pb, pa), (bb, ba) in zip(g.pads, border, strict=True))
@@ -121,10 +121,6 @@ class CopyPad(ZeroPad):
                 )
                 return None
         return g
-
-    def zero_border(self, g, border):
-        """None: the border holds copies of the map's values, not zeros."""
-        return None
 
     def _sources(self, ns, pads):
         """Per axis, the input index each output position copies: np.pad of 0…n−1 in the mode."""
@@ -224,8 +220,8 @@ class Cropping(ParameterFree):
             outs.append(out)
         return Geometry(shape=ctx.join(c, tuple(outs)), crops=crops, ns=ns, outs=tuple(outs))
 
-    def zero_border(self, g, border):
-        """Whatever border of zeros the input had, less what is cropped off."""
+    def padded_border(self, g, border):
+        """Whatever border of padding the input had, less what is cropped off."""
         if border is None or len(border) != len(g.crops):
             return None
         return tuple((max(bb - cb, 0), max(ba - ca, 0)) for (cb, ca), (bb, ba) in zip(g.crops, border, strict=True))

@@ -25,7 +25,7 @@ def window_out(
     ctx: Ctx,
     axis: str,
     key: str,
-    zeros: tuple = (0, 0),
+    padded: tuple = (0, 0),
 ) -> int | None:
     """Output size of a sliding window on one axis: floor((n + pb + pa − d(k − 1) − 1)/s) + 1.
 
@@ -34,14 +34,14 @@ def window_out(
     window longer than it still gives 1 as long as the ceiling is at least 1 (PyTorch:
     MaxPool2d(3, 2, ceil_mode=True) on a 2×2 map gives 1×1). A size below 1 is an error E201; a
     floor that leaves input rows or columns that hold data unread is a warning W201 with the formula
-    and the count: not when only padding is left, the window's own or the `zeros` (before, after)
-    rows a zero padding just before added (Ctx.zero_border).
+    and the count: not when only padding is left, the window's own or the `padded` (before, after)
+    rows a padding layer just before added (Ctx.padded_border: zeros, or copies of rows that are read).
     """
     span = d * (k - 1) + 1
     num = n + pb + pa - span
     text = formula(n, k, s, pb, pa, d)
     if ctx.conditions is not None:
-        _window_conditions(ctx, num, s, pa + zeros[1], ceil_mode, axis, key)
+        _window_conditions(ctx, num, s, pa + padded[1], ceil_mode, axis, key)
     if ceil_mode:
         out = -(-num // s) + 1
         if out < 1:
@@ -68,7 +68,7 @@ def window_out(
         )
         return None
     out = num // s + 1
-    unread = num % s - pa - zeros[1]
+    unread = num % s - pa - padded[1]
     # a symbolic remainder is a condition (netcalc sizes); at the defaults it is also the concrete run's warning
     symbolic = hasattr(unread, "e")
     if unread > 0 and (not symbolic or ctx.at_defaults):
@@ -79,7 +79,7 @@ def window_out(
         ctx.warning(
             "W201",
             f"output {axis} {formula(nv, k, s, pb, pa, d)} = {exact(numv, s, 1)} is not an integer; it is floored "
-            f"to {outv}, " + _unread_text(nv, k, s, d, value(pb), outv, lostv, zeros, axis, ctx.node.inputs[:1]),
+            f"to {outv}, " + _unread_text(nv, k, s, d, value(pb), outv, lostv, padded, axis, ctx.node.inputs[:1]),
             key,
             *notes,
         )
@@ -89,21 +89,22 @@ def window_out(
 PLURAL = {"row": "rows", "column": "columns", "row/column": "rows/columns", "position": "positions"}
 
 
-def _unread_text(n: int, k: int, s: int, d: int, pb: int, out: int, lost: int, zeros: tuple, axis: str, src) -> str:
-    """What W201 says is never read: the last `lost` input positions that hold data, of n (the last
-    zeros[1] being a zero padding's, from the layer `src` names); and where the windows also skip
+def _unread_text(n: int, k: int, s: int, d: int, pb: int, out: int, lost: int, padded: tuple, axis: str, src) -> str:
+    """What W201 says is never read: the last `lost` input positions that are not padding, of n (the
+    last padded[1] being the padding of the layer `src` names); and where the windows also skip
     positions between them (a stride larger than the window, or dilated taps the stride keeps
-    missing), all the data positions never read, the last ones among them."""
+    missing), all the positions that are not padding never read, the last ones among them."""
     what = {"height": "row", "width": "column", "height and width": "row/column"}.get(axis, "position")
-    zb, za = zeros
+    zb, za = padded
     data = n - zb - za
-    pad = f" (the {za} after {'it' if lost == 1 else 'them'} are the zeros {src[0]} added)" if za else ""
-    held = " that holds data" if za else ""
+    zs = what if za == 1 else PLURAL[what]
+    pad = f" (after {'it' if lost == 1 else 'them'}, the {za} {zs} of padding {src[0]} added)" if za else ""
+    held = " that is not padding" if za else ""
     gaps = [x for x in never_read(n, k, s, d, pb, out) if zb <= x < n - za] if n * k <= 10**7 else []
     if not gaps:
         if lost == 1:
             return f"so the last input {what} of {n}{held} is never read{pad}"
-        return f"so the last {lost} input {PLURAL[what]} of {n}{held.replace('holds', 'hold')} are never read{pad}"
+        return f"so the last {lost} input {PLURAL[what]} of {n}{held.replace(' is ', ' are ')} are never read{pad}"
     span = d * (k - 1) + 1
     why = (f"the stride {s} is larger than the window ({span}), so the windows skip {PLURAL[what]} between them"
            if s > span else f"the {k} taps {d} apart (dilation {d}) and the stride {s} never land on some {PLURAL[what]}")  # fmt: skip
@@ -111,7 +112,7 @@ def _unread_text(n: int, k: int, s: int, d: int, pb: int, out: int, lost: int, z
     shown = (
         ", ".join(map(str, missed)) if len(missed) <= 5 else f"{missed[0]}, {missed[1]}, {missed[2]}, …, {missed[-1]}"
     )
-    of = f"the {data} input {PLURAL[what]} that hold data" if za or zb else f"the {n} input {PLURAL[what]}"
+    of = f"the {data} input {PLURAL[what]} that are not padding" if za or zb else f"the {n} input {PLURAL[what]}"
     last = f"the last {what}" if lost == 1 else f"the last {lost} {PLURAL[what]}"
     return f"and {why}: {len(missed)} of {of} are never read ({shown}; {last} among them)"
 
@@ -142,17 +143,21 @@ def _window_conditions(ctx: Ctx, num, s: int, pa: int, ceil_mode: bool, axis: st
 
 
 def window_outs(ns, ks, ss, ds, pads, ceil_mode: bool, ctx: Ctx, key: str) -> tuple | None:
-    """`window_out` on every spatial axis (with the rows of zeros a zero padding just before added,
-    `ctx.zero_border`); axes with the same numbers report one finding for all."""
+    """`window_out` on every spatial axis (with the rows of padding a padding layer just before added,
+    `ctx.padded_border`); axes with the same numbers report one finding for all."""
     names = AXIS_NAMES[len(ns)]
-    border = ctx.zero_border if ctx.zero_border is not None and len(ctx.zero_border) == len(ns) else ((0, 0),) * len(ns)
+    border = (
+        ctx.padded_border
+        if ctx.padded_border is not None and len(ctx.padded_border) == len(ns)
+        else ((0, 0),) * len(ns)
+    )
     groups: dict = {}
     for i, params in enumerate(zip(ns, ks, ss, pads, ds, border, strict=True)):
         groups.setdefault(params, []).append(i)
     outs: list = [None] * len(ns)
-    for (n, k, s, (pb, pa), d, zeros), axes in groups.items():
+    for (n, k, s, (pb, pa), d, padded), axes in groups.items():
         axis = " and ".join(names[i] for i in axes)
-        out = window_out(n, k, s, pb, pa, d, ceil_mode, ctx, axis, key, zeros)
+        out = window_out(n, k, s, pb, pa, d, ceil_mode, ctx, axis, key, padded)
         for i in axes:
             outs[i] = out
     return None if None in outs else tuple(outs)
