@@ -163,6 +163,7 @@ class Conv(LayerType):
             pads=pads,
             outs=tuple(outs),
             bias=a["bias"],
+            causal=a["padding"] == "causal",
             out_shape=ctx.join(filters, tuple(outs)),
         )
 
@@ -218,6 +219,10 @@ class Conv(LayerType):
         larger than the window skips."""
         lines = [size_line(n, k, s, p, d, out, axis)
                  for n, k, s, p, d, out, axis in zip(g.ns, g.ks, g.ss, g.pads, g.ds, g.outs, AXIS_NAMES[self.nd], strict=True)]  # fmt: skip
+        if g.causal:
+            (k,), (d,) = g.ks, g.ds
+            lines.insert(0, f"padding 'causal': d(k − 1) = {d}·({k} − 1) = {d * (k - 1)} zeros before, none after: "
+                            "output t reads no input after t")  # fmt: skip
         per = g.c_in // g.groups
         ks = " × ".join(map(str, g.ks))
         weights = g.c_out * per * prod(g.ks)

@@ -41,7 +41,7 @@ class ZeroPad(ParameterFree):
         c, ns = ctx.split(shapes[0])
         pads = tuple(a["padding"])
         outs = tuple(n + pb + pa for n, (pb, pa) in zip(ns, pads, strict=True))
-        return Geometry(shape=ctx.join(c, outs), pads=pads)
+        return Geometry(shape=ctx.join(c, outs), pads=pads, ns=ns)
 
     def padded_border(self, g, border):
         """Its own padding, and whatever border of padding the input had."""
@@ -176,7 +176,9 @@ class CopyPad(ZeroPad):
         """The source of the border rows."""
         how = ("mirrored about the edge row (which is not repeated): each side's padding < n"
                if self.mode == "reflect" else "the edge row repeated")  # fmt: skip
-        return [f"border: {how}; n → n + p₁ + p₂, no zeros enter"]
+        sizes = [f"output {axis}: n + p₁ + p₂ = {n} + {pb} + {pa} = {n + pb + pa}"
+                 for n, (pb, pa), axis in zip(g.ns, g.pads, AXIS_NAMES[self.nd], strict=True)]  # fmt: skip
+        return [*sizes, f"border: {how}; no zeros enter"]
 
 
 class Cropping(ParameterFree):
