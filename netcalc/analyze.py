@@ -150,6 +150,7 @@ def analyze(graph: Graph, diags: Diagnostics, batch: int = 1, dtype: str | None 
     fields: dict = {inp.name: [(1, 1)] * (len(inp.shape) - 1) for inp in graph.inputs}
     rows: list[Row] = []
     memo: dict = {}
+    borders: dict = {}  # the rows of padding at each tensor's border (LayerType.padded_border)
     places = _places(graph)
     start = len(diags.items)
     for node in graph.nodes:
@@ -161,8 +162,11 @@ def analyze(graph: Graph, diags: Diagnostics, batch: int = 1, dtype: str | None 
             shapes[node.name] = None
             fields[node.name] = None
             continue
-        _resolve(row, graph, diags, fields, memo, places)
+        border = borders.get(node.inputs[0])
+        _resolve(row, graph, diags, fields, memo, places, border)
         shapes[node.name] = row.out_shape
+        if row.ok:
+            borders[node.name] = ltype.padded_border(row.g, border)
         for suffix, shape in row.extra.items():  # named extra outputs: `in: lstm_1.h`
             shapes[f"{node.name}.{suffix}"] = shape
             fields[f"{node.name}.{suffix}"] = None
@@ -193,19 +197,23 @@ def _places(graph: Graph) -> dict:
     return {**{i.name: i.loc for i in graph.inputs}, **{n.name: n.loc for n in graph.nodes}}
 
 
-def _resolve(row: Row, graph: Graph, diags: Diagnostics, fields: dict, memo: dict, places: dict) -> None:
-    """Ask the layer type for the node's figures. Repeated layers (the same type and arguments on
-    the same input shape, as in a deep stack of blocks) are worked out once: the memo keeps only
-    results whose working-out reported nothing, so every repetition still gets its own warnings."""
+def _resolve(
+    row: Row, graph: Graph, diags: Diagnostics, fields: dict, memo: dict, places: dict, border: tuple | None = None
+) -> None:
+    """Ask the layer type for the node's figures (`border`: the rows of padding its input is known to
+    end in, from a padding layer just before). Repeated layers (the same type and arguments on the
+    same input shape and border, as in a deep stack of blocks) are worked out once: the memo keeps
+    only results whose working-out reported nothing, so every repetition still gets its own warnings."""
     node, ltype = row.node, row.ltype
     try:
-        key = (node.op, tuple(node.args.items()), tuple(row.in_shapes))
+        key = (node.op, tuple(node.args.items()), tuple(row.in_shapes), border)
         hash(key)
     except TypeError:  # an unhashable argument value: no memo for this one
         key = None
     hit = memo.get(key) if key is not None else None
     if hit is None:
         ctx = context(graph, node, diags, places)
+        ctx.padded_border = border
         before = len(diags.items)
         g = ltype.resolve(node.args, row.in_shapes, ctx)
         if g is None or ctx.failed:

@@ -256,19 +256,27 @@ class IntTuple(Kind):
 class Padding(Kind):
     """`valid`, `same`, an integer, one integer per axis, or (asymmetric) a [before, after] pair per axis.
 
-    Coerced to either the string 'valid'/'same' or a tuple of (before, after) pairs per axis.
+    Coerced to either one of its words ('valid', 'same'; conv1d's 'causal') or a tuple of (before,
+    after) pairs per axis.
     """
 
-    def __init__(self, n: int = 2, words: tuple = ("valid", "same"), asymmetric: bool = False) -> None:
+    def __init__(
+        self, n: int = 2, words: tuple = ("valid", "same"), asymmetric: bool = False, pair: bool = False
+    ) -> None:
         self.n = n
         self.words = words
         self.asymmetric = asymmetric
+        # one axis: a list of two integers is its [before, after] pair (PyTorch's nn.ZeroPad1d((1, 2)),
+        # Keras's Cropping1D((1, 2))), besides the list of one pair
+        self.pair = pair and n == 1 and asymmetric
 
     def describe(self) -> str:
         words = " or ".join(f"'{w}'" for w in self.words)
         base = f"{words}, an integer ≥ 0" if words else "an integer ≥ 0"
         if self.n > 1:
             base += f", a list of {self.n} integers"
+        if self.pair:
+            base += ", a [before, after] pair"
         if self.asymmetric:
             base += f", or a list of {self.n} [before, after] pairs"
         return base
@@ -279,17 +287,27 @@ class Padding(Kind):
         if refuse_symbol(node, diags, what, self.describe()):
             return INVALID
         if isinstance(node, YScalar) and node.kind == "str" and self.words:
-            diags.error(
-                "E105",
-                f"{what} must be {self.describe()}, got '{clip(node.text)}'{did_you_mean(node.text, self.words)}",
-                node.loc,
-            )
+            hint = did_you_mean(node.text, self.words)
+            if node.text == "causal":  # a word of conv1d's only
+                hint = (
+                    ": 'causal' (Keras Conv1D's d·(k − 1) zeros before, none after) is conv1d's only; "
+                    "here give the zeros per side as [before, after] pairs"
+                )
+            diags.error("E105", f"{what} must be {self.describe()}, got '{clip(node.text)}'{hint}", node.loc)
             return INVALID
         if isinstance(node, YScalar):
             value = (
                 Int(0).coerce(node, diags, what) if node.kind == "int" else _wrong(diags, node, what, self.describe())
             )
             return INVALID if value is INVALID else ((value, value),) * self.n
+        if (
+            self.pair
+            and isinstance(node, YSeq)
+            and len(node.items) == 2
+            and all(isinstance(i, YScalar) for i in node.items)
+        ):
+            pair = IntTuple(2, 0).coerce(node, diags, what)
+            return INVALID if pair is INVALID else (pair,)
         if isinstance(node, YSeq) and len(node.items) == self.n:
             out = []
             for i, item in enumerate(node.items):
@@ -312,6 +330,8 @@ class Padding(Kind):
             options.insert(0, {"enum": list(self.words)})
         if self.n > 1 or self.asymmetric:
             options.append({"type": "array", "items": item, "minItems": self.n, "maxItems": self.n})
+        if self.pair:
+            options.append({"type": "array", "items": nonneg, "minItems": 2, "maxItems": 2})
         return {"anyOf": options}
 
 

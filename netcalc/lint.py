@@ -28,6 +28,7 @@ from math import prod
 from .codes import CODES
 from .diagnostics import Diagnostics
 from .layers.base import AXIS_NAMES
+from .layers.window import never_read
 
 
 def _readers(analysis) -> dict:
@@ -179,20 +180,6 @@ def output_loss(analysis, diags: Diagnostics) -> None:
 
 
 WHAT = {"height": "rows", "width": "columns"}
-
-
-def never_read(n: int, k: int, s: int, d: int, pb: int, out: int) -> list[int]:
-    """The input positions 0…n−1 that no window reads, before the end of the last window (those after
-    it are W201's): window o reads o·s − pb + j·d for j < k. Exact, by counting the taps of each
-    residue of the stride's period (a network's sizes are small enough to list)."""
-    end = min(n, (out - 1) * s - pb + d * (k - 1) + 1)
-    read = bytearray(max(end, 0))
-    for o in range(out):
-        for j in range(k):
-            x = o * s - pb + j * d
-            if 0 <= x < end:
-                read[x] = 1
-    return [x for x in range(max(end, 0)) if not read[x]]
 
 
 def stride_over_window(analysis, diags: Diagnostics) -> None:

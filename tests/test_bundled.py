@@ -217,3 +217,55 @@ def test_residual_blocks():
     assert rows["joined"].out_shape == (64, 16, 16)
     assert rows["add_1"].node.inputs == ["main_a", "skip_a"]
     assert rows["se_out"].node.inputs == ["out_b", "gate.sigmoid"]  # `gate` is read after its activation
+
+
+def test_tcn_causal_keeps_the_steps_and_reads_the_last():
+    a = _analysis("tcn-causal")
+    convs = _by_type(a, "conv1d")
+    # causal: d(k − 1) zeros before, none after: (64 + d·2 − d·2 − 1)/1 + 1 = 64 steps at every dilation
+    assert {r.out_shape for r in convs} == {(64, 16)}
+    assert [r.g.pads for r in convs if r.g.ks == (3,)] == [[(2, 0)]] * 2 + [[(4, 0)]] * 2 + [[(8, 0)]] * 2 + [
+        [(16, 0)]
+    ] * 2
+    # Keras kernels (k, C_in, C_out): block 1 3·4·16 + 16 = 208 and 3·16·16 + 16 = 784, the 1×1
+    # projection 4·16 + 16 = 80; blocks 2–4 2·784 each; dense 16·10 + 10 = 170
+    assert a.totals.params == 208 + 784 + 80 + 3 * 2 * 784 + 170 == 5_946
+    # MACs: 64·16·(4·3) = 12,288; 64·16·(16·3) = 49,152 for each of the 7 others; 64·16·4 = 4,096; 160
+    assert a.totals.macs == 12_288 + 7 * 49_152 + 4_096 + 160 == 360_608
+    crop = _by_type(a, "cropping1d")[0]
+    # the last step: 64 − 63 − 0 = 1; receptive field 1 + 2·(3 − 1)·(1 + 2 + 4 + 8) = 61 steps
+    assert crop.out_shape == (1, 16) and crop.rf == [(61, 1)]
+
+
+def test_style_transfer_reflection_padding_and_cropped_shortcuts():
+    a = _analysis("style-transfer")
+    pads = [r.out_shape for r in _by_type(a, "reflectionpad2d") + _by_type(a, "replicationpad2d")]
+    # 64 + 2·12 = 88; after upsampling 64 + 2·1 = 66; the last (replication) 64 + 2·4 = 72
+    assert pads == [(3, 88, 88), (32, 66, 66), (16, 72, 72)]
+    # each block's 3×3 convs are unpadded (−2 each), its shortcut cropped by 2 per side: 40 → 36 → 32
+    assert [r.out_shape for r in _by_type(a, "cropping2d")] == [(32, 36, 36), (32, 32, 32)]
+    assert a.rows[-1].out_shape == (3, 64, 64)
+    # convs (no bias but the last): 16·3·81 = 3,888; 32·16·9 = 4,608; 4 × 32·32·9 = 36,864; 16·32·9 = 4,608;
+    # 3·16·81 + 3 = 3,891; groupnorms 2C each: 32 + 64 + 4·64 + 32 = 384
+    assert a.totals.params == 3_888 + 4_608 + 36_864 + 4_608 + 3_891 + 384 == 54_243
+
+
+def test_dlinear_replication_padding_keeps_the_length():
+    a = _analysis("dlinear")
+    pad, trend = _by_type(a, "replicationpad1d")[0], _by_type(a, "avgpool1d")[0]
+    # 96 + 12 + 12 = 120; a window of 25 at stride 1: 120 − 25 + 1 = 96 again
+    assert pad.out_shape == (7, 120) and trend.out_shape == (7, 96)
+    # two Linear(96, 24) over time, shared by the 7 series: 2·(96·24 + 24) = 4,656; MACs 2·7·96·24 = 32,256
+    assert a.totals.params == 4_656 and a.totals.macs == 32_256
+    assert a.rows[-1].out_shape == (7, 24)
+
+
+def test_melgan_stack_reflection_padding_per_dilation():
+    a = _analysis("melgan-stack")
+    # 32 + 2·3 = 38; in the blocks 256 + 2·d for d = 1, 3, 9; before the last conv 256 + 2·3
+    assert [r.out_shape[1] for r in _by_type(a, "reflectionpad1d")] == [38, 258, 262, 274, 262]
+    # every dilated 3-tap conv gives back 256: 256 + 2d − 2d = 256
+    assert {r.out_shape for r in _by_type(a, "conv1d") if r.g.ks == (3,)} == {(64, 256)}
+    # 128·80·7 + 128 = 71,808; block 1 64·128·3 + 64 = 24,640, 64·64 + 64 = 4,160, 64·128 + 64 = 8,256;
+    # blocks 3, 9: 64·64·3 + 64 = 12,352 + 2·4,160; last 64·7 + 1 = 449
+    assert a.totals.params == 71_808 + 24_640 + 4_160 + 8_256 + 2 * (12_352 + 2 * 4_160) + 449 == 150_657

@@ -811,6 +811,130 @@ def test_zeropad1d():
     assert ok("{op: zeropad1d, padding: [[2, 1]]}", [3, 7]).out_shape == (3, 10)  # 7 + 2 + 1
     assert ok("{op: zeropad1d, padding: [[2, 1]]}", [7, 3], layout="hwc").out_shape == (10, 3)
     assert ok("{op: zeropad1d, padding: 3}", [3, 7]).out_shape == (3, 13)  # 7 + 3 + 3
+    assert ok("{op: zeropad1d, padding: [2, 1]}", [3, 7]).out_shape == (
+        3,
+        10,
+    )  # the pair alone, as nn.ZeroPad1d((2, 1))
+
+
+def _warnings(text):
+    analysis, diags = run_spec(text)
+    assert analysis is not None, [d.format() for d in diags.items]
+    return [d for d in diags.items if d.severity == "warning"]
+
+
+def test_w201_quiet_when_only_a_zero_padding_before_is_left_unread():
+    # 32 + 1 + 1 = 34; (34 − 3)/2 + 1 = 16.5 → 16 windows at 0, 2, …, 30 read rows 0…32: row 33 is the
+    # bottom row of zeros zeropad2d added, no data
+    spec = """
+    netcalc: 1
+    input: {shape: [3, 32, 32]}
+    layers:
+      - {op: zeropad2d, padding: 1}
+      - {op: conv2d, filters: 4, kernel: 3, stride: 2}
+    """
+    assert _warnings(spec) == []
+    # the same conv on a 34×34 map of data leaves its last row and column unread
+    (w,) = _warnings(spec.replace("[3, 32, 32]", "[3, 34, 34]").replace("      - {op: zeropad2d, padding: 1}\n", ""))
+    assert w.code == "W201" and "the last input row/column of 34 is never read" in w.message
+
+
+def test_w201_counts_data_rows_after_padding_and_cropping():
+    # zeropad1d [0, 2]: 34 + 2 = 36, cropping [0, 1] leaves 35 with 1 zero at the end;
+    # (35 − 3)/3 + 1 = 11.67 → 11 windows read 0…32: position 33 (data) unread, 34 a zero
+    (w,) = _warnings("""
+    netcalc: 1
+    input: {shape: [3, 34]}
+    layers:
+      - {op: zeropad1d, padding: [0, 2]}
+      - {op: cropping1d, cropping: [0, 1]}
+      - {op: conv1d, filters: 4, kernel: 3, stride: 3}
+    """)
+    assert "(35 + 2·0 − 3)/3 + 1 = 11.67" in w.message  # 32/3 + 1
+    assert "the last input position of 35 that is not padding is never read" in w.message
+    assert "the 1 position of padding cropping1d_1 added" in w.message
+
+
+def test_w201_quiet_after_reflection_padding():
+    # reflectionpad2d 1: 32 + 2 = 34, the bottom row a copy of row 30 (read): (34 − 3)/2 + 1 = 16.5 → 16
+    # windows read rows 0…32, leaving only the copy
+    assert (
+        _warnings("""
+    netcalc: 1
+    input: {shape: [3, 32, 32]}
+    layers:
+      - {op: reflectionpad2d, padding: 1}
+      - {op: conv2d, filters: 4, kernel: 3, stride: 2}
+    """)
+        == []
+    )
+
+
+def test_w201_says_a_stride_larger_than_the_window_skips_rows():
+    # 1×1, stride 2 on 32: (32 − 1)/2 + 1 = 16.5 → 16 windows at 0, 2, …, 30: the 16 odd rows never read
+    _, diags = one_layer("{op: conv2d, filters: 4, kernel: 1, stride: 2}", [3, 32, 32])
+    (w,) = diags.items
+    assert "(32 + 2·0 − 1)/2 + 1 = 16.5" in w.message and "floored to 16" in w.message
+    assert "the stride 2 is larger than the window (1), so the windows skip rows/columns between them" in w.message
+    assert (
+        "16 of the 32 input rows/columns are never read (1, 3, 5, …, 31; the last row/column among them)" in w.message
+    )
+    assert "the last input row/column of 32 is never read" not in w.message
+
+
+def test_w201_says_dilated_taps_miss_rows():
+    # kernel 2, dilation 2 (span 3), stride 2 on 10: (10 − 3)/2 + 1 = 4.5 → 4 windows at 0, 2, 4, 6 with taps
+    # o·2 + {0, 2}: rows 0, 2, 4, 6, 8 read; 1, 3, 5, 7 skipped and the last, 9, too: 5 of 10
+    _, diags = one_layer("{op: conv1d, filters: 2, kernel: 2, dilation: 2, stride: 2}", [1, 10])
+    (w,) = diags.items
+    assert "the 2 taps 2 apart (dilation 2) and the stride 2 never land on some positions" in w.message
+    assert "5 of the 10 input positions are never read (1, 3, 5, 7, 9; the last position among them)" in w.message
+
+
+def test_conv1d_causal():
+    # d(k − 1) = 2·2 = 4 zeros before: (12 + 4 − 5)/1 + 1 = 12 (Keras: (12 + 1 − 1)//1 = 12)
+    row = ok(
+        "{op: conv1d, filters: 2, kernel: 3, dilation: 2, padding: causal}", [12, 3], layout="hwc", convention="keras"
+    )
+    assert row.out_shape == (12, 2) and geometry(row, "keras", "hwc").pads == [(4, 0)]
+    # stride 3 on 12: (12 + 2 − 3)/3 + 1 = 4.67 → 4 = ⌈12/3⌉; windows end at inputs 0, 3, 6, 9: 10, 11 unread
+    row, diags = one_layer("{op: conv1d, filters: 2, kernel: 3, stride: 3, padding: causal}", [3, 12])
+    assert row.out_shape == (2, 4) and found(diags) == [("warning", "W201")]
+    assert "the last 2 input positions of 12 are never read" in diags.items[0].message
+
+
+def test_causal_is_conv1d_only():
+    _, diags = one_layer("{op: conv2d, filters: 2, kernel: 3, padding: causal}", [3, 8, 8])
+    assert found(diags) == [("error", "E105")]
+    assert (
+        "got 'causal': 'causal' (Keras Conv1D's d·(k − 1) zeros before, none after) is conv1d's only"
+        in diags.items[0].message
+    )
+
+
+def test_cropping():
+    assert ok("{op: cropping2d, cropping: [[2, 2], [4, 4]]}", [28, 28, 3], layout="hwc").out_shape == (24, 20, 3)
+    assert ok("{op: cropping2d, cropping: [1, 2]}", [3, 5, 7]).out_shape == (3, 3, 3)  # 5 − 2, 7 − 4
+    assert ok("{op: cropping1d, cropping: [2, 1]}", [10, 4], layout="hwc").out_shape == (7, 4)  # 10 − 2 − 1
+    assert ok("{op: cropping1d, cropping: 2}", [4, 10]).out_shape == (4, 6)  # 10 − 2 − 2
+
+
+def test_cropping_too_much_is_e201():
+    # 5 − 3 − 2 = 0 rows left
+    err = failing("{op: cropping2d, cropping: [[3, 2], [0, 0]]}", [3, 5, 7], "E201")
+    assert "cropping 3 + 2 from the height of 5 leaves 5 − 3 − 2 = 0: below 1" in err.message
+    # at the value: "  - {op: cropping2d, cropping: [[3, ..." has 4 + 17 + 10 = 31 characters before it
+    assert (err.loc.line, err.loc.col) == (6, 32)
+
+
+def test_reflection_padding():
+    assert ok("{op: reflectionpad2d, padding: [[1, 3], [2, 0]]}", [2, 4, 5]).out_shape == (2, 8, 7)
+    assert ok("{op: reflection_pad1d, padding: [3, 1]}", [2, 5]).out_shape == (2, 9)  # alias; 5 + 4
+    # each side below the size: 4 on a height of 4 is refused (PyTorch raises), replication takes it
+    err = failing("{op: reflectionpad2d, padding: [[4, 0], [0, 0]]}", [2, 4, 5], "E204")
+    assert "reflection padding 4 on the height of 4: it must be smaller than the size" in err.message
+    assert ok("{op: replicationpad2d, padding: [[4, 0], [0, 0]]}", [2, 4, 5]).out_shape == (2, 8, 5)
+    assert ok("{op: replicate_pad1d, padding: 6}", [5, 2], layout="hwc").out_shape == (17, 2)  # 5 + 12
 
 
 def test_upsample2d():

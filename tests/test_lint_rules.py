@@ -58,6 +58,13 @@ def test_every_code_has_a_firing_and_a_quiet_case():
     ("W406_fires_stride", "input rows 2, 5, 8, 11, … (5 of 17) are never read: stride 3 is larger than the window (2)"),
     # (17 − 2·(2 − 1) − 1)/2 + 1 = 8 windows with taps at 2o + {0, 2}: the even rows 0…16; the 8 odd ones never
     ("W406_fires_dilation", "input rows 1, 3, 5, 7, … (8 of 17) are never read"),
+    # windows at 0, 2, …, 30 read the even rows/columns: 1, 3, …, 31 (16 of 32) never, the last one included
+    ("W201_fires_stride", "and the stride 2 is larger than the window (1), so the windows skip rows/columns between "
+                          "them: 16 of the 32 input rows/columns are never read (1, 3, 5, …, 31; the last row/column "
+                          "among them)"),
+    # 11 windows of 3 at 0, 3, …, 30 read 0…32; 33 holds data, 34 is the zero the padding added
+    ("W201_fires_zeropad", "so the last input position of 35 that is not padding is never read (after it, the 1 position "
+                           "of padding zeropad1d_1 added)"),
     ("W203_fires_input", "input 'b': no layer reads it"),
     ("W405_fires_wrong_head", "probs: categorical_crossentropy takes the probabilities of a softmax, but the output "
                               "is logits (unbounded)"),

@@ -856,6 +856,79 @@ def test_zero_padding_mean_factor(n, p):
     assert np.allclose(pad.r_in[0], 1.0, rtol=REL)
 
 
+def test_reflection_padding_copies_the_map_and_gathers_gradients():
+    # a map with one row of zeros: zeropad [[1, 0], [0, 0]] on 4×3×3 gives rows q = 0, 1, 1, 1; reflection
+    # 1 on the height mirrors about the edge rows, without repeating them: row 1 above, row 2 below
+    rep = report("""
+    netcalc: 1
+    input: {shape: [4, 3, 3], mean: 0, std: 1}
+    layers:
+      - {op: zeropad2d, padding: [[1, 0], [0, 0]]}
+      - {op: reflectionpad2d, padding: [[1, 1], [0, 0]]}
+    """)
+    _, pad = rep.layers
+    # padded rows: [row 1, row 0, row 1, row 2, row 3, row 2] of q [0, 1, 1, 1] → [1, 0, 1, 1, 1, 1]
+    assert pad.out.q.shape == (6, 3)
+    assert np.allclose(pad.out.q[:, 0], [1, 0, 1, 1, 1, 1], rtol=REL)
+    # backward r = 1 at every output: rows 1 and 2 are copied twice each, rows 0 and 3 once
+    assert np.allclose(pad.r_in[0][:, 0], [1, 2, 2, 1], rtol=REL)
+    assert pad.fwd_tag == "E" and pad.bwd_tag == "MF"
+
+
+def test_replication_padding_repeats_the_edge():
+    # 1-D, n = 4, padding [2, 1]: [x0, x0, x0, x1, x2, x3, x3]; q = 1 everywhere (mean 0, std 1)
+    rep = report("""
+    netcalc: 1
+    input: {shape: [2, 4], mean: 0, std: 1, correlation: 0.5}
+    layers:
+      - {op: replicationpad1d, padding: [2, 1]}
+    """)
+    (pad,) = rep.layers
+    assert pad.out.q.shape == (7,) and np.allclose(pad.out.q, 1.0, rtol=REL)
+    # neighbours: 3 interior pairs at ρ = 0.5, 3 border pairs of copies at 1: (3·0.5 + 3)/6 = 0.75
+    assert pad.out.corr == pytest.approx(0.75, rel=REL)
+    # backward: x0 gathers 3 gradients, x3 2, x1 and x2 one each
+    assert np.allclose(pad.r_in[0], [3, 1, 1, 2], rtol=REL)
+
+
+def test_cropping_keeps_the_inside():
+    # zeropad 1 on 4×3×3 then cropping [[1, 0], [0, 1]]: rows 1…4, columns 0…3 of the 5×5 map whose border is 0
+    rep = report("""
+    netcalc: 1
+    input: {shape: [4, 3, 3], mean: 0, std: 1}
+    layers:
+      - {op: zeropad2d, padding: 1}
+      - {op: cropping2d, cropping: [[1, 0], [0, 1]]}
+    """)
+    _, crop = rep.layers
+    assert crop.out.q.shape == (4, 4)
+    expected = np.zeros((4, 4))
+    expected[0:3, 1:4] = 1.0  # the 3×3 inside sits at rows 0…2, columns 1…3 of the crop
+    assert np.allclose(crop.out.q, expected, rtol=REL)
+    # no gradient at the cropped row 0 and column 4 of the padded map; the rest passes back (1)
+    back = np.ones((5, 5))
+    back[0, :] = 0.0
+    back[:, 4] = 0.0
+    assert np.allclose(crop.r_in[0], back, rtol=REL)
+    assert crop.fwd_tag == "E" and crop.bwd_tag == "E"
+
+
+def test_dense_over_a_channels_first_length_gives_back_a_map_of_its_positions():
+    # x (3, 8) read by a dense over its 8 positions and by an avgpool: the two gradients at x add up.
+    # Each x[c, t] feeds the 5 outputs of row c: Var(w)·Σ_u r = (1/8 · 1/3)·5·1 per position (PyTorch's
+    # default kaiming_uniform(a = √5) has Var(w) = 1/(3·fan_in)); the pool of 1 passes r = 1 back
+    rep = report("""
+    netcalc: 1
+    input: {shape: [3, 8], layout: chw, name: x, mean: 0, std: 1}
+    outputs: [d, p]
+    layers:
+      - {op: dense, units: 5, in: x, id: d}
+      - {op: avgpool1d, kernel: 1, in: x, id: p}
+    """)
+    assert rep.input_r["x"].shape == (8,)
+    assert np.allclose(rep.input_r["x"], 5 / 24 + 1.0, rtol=1e-9)
+
+
 def test_upsample_nearest():
     # values repeated: the mean q is kept; backward each input gathers scale^d = 2·3 = 6 gradients [E]
     rep = report("""

@@ -392,6 +392,21 @@ CASES: dict[str, str] = {
         """,
         [3, 5, 4],
     ),
+    "copy-pads-and-cropping": spec(
+        """
+        - {op: reflectionpad2d, padding: [[1, 3], [2, 0]]}
+        - {op: replicationpad2d, padding: [[5, 0], [1, 1]]}
+        - {op: cropping2d, cropping: [[2, 1], [0, 3]]}
+        - {op: conv2d, filters: 3, kernel: 3, stride: 2}
+        - {op: reshape, shape: [3, -1]}
+        - {op: reflection_pad1d, padding: [2, 1]}
+        - {op: replicate_pad1d, padding: 4}
+        - {op: cropping1d, cropping: [1, 2]}
+        - {op: conv1d, filters: 2, kernel: 3, dilation: 2, padding: causal}
+        - {op: conv1d, filters: 2, kernel: 2, stride: 3, padding: causal}
+        """,
+        [3, 5, 6],
+    ),
     "zeropad-hwc": spec(
         """
         - {op: zeropad2d, padding: [[1, 2], [0, 3]]}
@@ -813,6 +828,13 @@ _REFUSED_CASES = [
     ("conv2d-window-too-big", spec("- {op: conv2d, filters: 4, kernel: 5}", [3, 4, 8]), "c"),
     ("conv2d-groups-not-dividing", spec("- {op: conv2d, filters: 4, kernel: 1, groups: 3}", [3, 4, 4]), "c"),
     ("reshape-element-count", spec("- {op: reshape, shape: [5, -1]}", [3, 4, 4]), "c"),
+    # reflection padding of the size or more: PyTorch raises ("Padding size should be less than ...")
+    (
+        "reflectionpad2d-padding-of-the-height",
+        spec("- {op: reflectionpad2d, padding: [[0, 4], [0, 0]]}", [3, 4, 6]),
+        "c",
+    ),
+    ("reflectionpad1d-padding-over-the-length", spec("- {op: reflectionpad1d, padding: [0, 7]}", [3, 5]), "c"),
     ("groupnorm-groups-not-dividing", spec("- {op: groupnorm, groups: 3}", [8, 4, 4]), "c"),
     ("groupnorm-more-groups-than-channels", spec("- {op: groupnorm, groups: 8}", [4, 4, 4]), "c"),
     # torch bounds pool padding by kernel // 2 even with dilation (not by the dilated window)

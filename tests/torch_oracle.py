@@ -9,7 +9,7 @@ convolutions, linear layers and shortcuts, the multiply-accumulates derived from
 tensor and the measured tensors.
 
 Layout: tensors are kept in the spec's layout (batch first). For 'hwc' specs, layers that
-torch defines channels-first (convolutions, pooling, batchnorm, groupnorm, padding, upsampling)
+torch defines channels-first (convolutions, pooling, batchnorm, groupnorm, padding, cropping, upsampling)
 move the channel axis to position 1 around the torch module and back afterwards; flatten, reshape,
 linear (on the last axis), layernorm (over the given axes), softmax and the elementwise layers
 work on the spec's layout directly.
@@ -41,6 +41,11 @@ B and C as nn.Sequential(nn.Conv2d(C_in, C_out, 1, stride=s, bias=False), nn.Bat
 stride change), an identity otherwise. For shortcuts the oracle lists torch's tensor names and
 shapes, parameters and buffers (named_parameters, then named_buffers), and the MACs of the 1×1
 convolution (0 without one).
+
+What torch has no layer or word for is built as PyTorch users write it: cropping as slicing,
+x[..., t:H − b, l:W − r] (`Crop`); conv1d's padding 'causal' (Keras Conv1D's) as F.pad(x, (d(k − 1), 0))
+before an unpadded nn.Conv1d (`LeftPad`). Reflection and replication padding are nn.ReflectionPad1d/2d
+and nn.ReplicationPad1d/2d, given the pairs last axis first.
 
 A node that torch refuses (at construction or in the forward pass) is recorded with the error
 text; the nodes that read it are recorded as skipped.
@@ -221,6 +226,49 @@ def _pad_module(pads, nd: int) -> nn.Module:
     raise OracleError(f"no zero-padding module for {nd} spatial axes")
 
 
+COPY_PADS = {  # reflection and replication padding: torch's own modules, by rank
+    "reflectionpad1d": nn.ReflectionPad1d,
+    "reflectionpad2d": nn.ReflectionPad2d,
+    "replicationpad1d": nn.ReplicationPad1d,
+    "replicationpad2d": nn.ReplicationPad2d,
+}
+
+
+def _flat_pads(pads) -> tuple:
+    """(before, after) pairs per spatial axis, outermost first, in torch's order: last axis first."""
+    flat: list[int] = []
+    for pb, pa in reversed(list(pads)):
+        flat += [pb, pa]
+    return tuple(flat)
+
+
+class Crop(nn.Module):
+    """Cropping as PyTorch users write it (torch has no layer): slicing x[..., t:H − b, l:W − r]
+    on the trailing (spatial) axes of a channels-first tensor."""
+
+    def __init__(self, crops) -> None:
+        super().__init__()
+        self.crops = [tuple(c) for c in crops]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        nd = len(self.crops)
+        index = [slice(None)] * (x.dim() - nd)
+        index += [slice(cb, x.shape[x.dim() - nd + i] - ca) for i, (cb, ca) in enumerate(self.crops)]
+        return x[tuple(index)]
+
+
+class LeftPad(nn.Module):
+    """A causal convolution's padding as PyTorch users write it: F.pad(x, (d(k − 1), 0)) before an
+    unpadded nn.Conv1d."""
+
+    def __init__(self, left: int) -> None:
+        super().__init__()
+        self.left = left
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pad(x, (self.left, 0))
+
+
 def _conv(a: dict, x: torch.Tensor, nd: int, channels_last: bool) -> tuple[nn.Module, nn.Module]:
     c_in = x.shape[-1] if channels_last else x.shape[1]
     groups = c_in if a["groups"] == "depthwise" else a["groups"]
@@ -234,6 +282,9 @@ def _conv(a: dict, x: torch.Tensor, nd: int, channels_last: bool) -> tuple[nn.Mo
         torch_padding: object = 0
     elif padding == "same":
         torch_padding = "same"
+    elif padding == "causal":  # PyTorch has no such word: pad the left, then convolve unpadded
+        pre = LeftPad(a["dilation"][0] * (a["kernel"][0] - 1))
+        torch_padding = 0
     elif _is_symmetric(padding):
         torch_padding = tuple(pb for pb, _ in padding)
     else:
@@ -463,6 +514,10 @@ def build_module(node, x: torch.Tensor, channels_last: bool, layout: str = "") -
         return Reshape(a["shape"]), None
     if op in ("zeropad1d", "zeropad2d"):
         return ChannelsFirst(_pad_module(a["padding"], int(op[-2])), channels_last), None
+    if op in COPY_PADS:
+        return ChannelsFirst(COPY_PADS[op](_flat_pads(a["padding"])), channels_last), None
+    if op in ("cropping1d", "cropping2d"):
+        return ChannelsFirst(Crop(a["cropping"]), channels_last), None
     if op in ("upsample1d", "upsample2d"):
         scale = tuple(float(s) for s in a["scale"])
         return ChannelsFirst(nn.Upsample(scale_factor=scale, mode=a["mode"]), channels_last), None

@@ -1,5 +1,5 @@
 """Kernels without windows: dense, activations, dropout, batchnorm, layernorm, the reshaping layers
-(flatten, reshape, zero padding, upsampling) and the merges (add, multiply, concat)."""
+(flatten, reshape, upsampling; padding and cropping: k_pad.py) and the merges (add, multiply, concat)."""
 
 from __future__ import annotations
 
@@ -329,34 +329,6 @@ class ReshapeKernel(Kernel):
 
     def build(self, node, in_shapes, env):
         return ReshapeLayer(node, in_shapes, env)
-
-
-class ZeroPadLayer(Layer):
-    def __init__(self, node, in_shapes, env: Env) -> None:
-        super().__init__()
-        self.cl = env.channels_last
-        c, ns = split(in_shapes[0], self.cl)
-        self.pads = tuple(tuple(p) for p in node.args["padding"])
-        outs = tuple(n + pb + pa for n, (pb, pa) in zip(ns, self.pads, strict=True))
-        self.out_shape = (*outs, c) if self.cl else (c, *outs)
-        inner = tuple(slice(pb, pb + n) for (pb, _), n in zip(self.pads, ns, strict=True))
-        self.inner = (slice(None), *inner, slice(None)) if self.cl else (slice(None), slice(None), *inner)
-
-    def forward(self, xs):
-        x = xs[0]
-        y = np.zeros((x.shape[0], *self.out_shape), x.dtype)
-        y[self.inner] = x
-        return y, {}
-
-    def backward(self, dy, dextras):
-        return [np.ascontiguousarray(dy[self.inner])]
-
-
-class ZeroPadKernel(Kernel):
-    ops = ("zeropad1d", "zeropad2d")
-
-    def build(self, node, in_shapes, env):
-        return ZeroPadLayer(node, in_shapes, env)
 
 
 def interp_matrix(n: int, scale: int, mode: str) -> np.ndarray:

@@ -18,10 +18,10 @@ from .k_basic import (
     MergeKernel,
     ReshapeKernel,
     UpsampleKernel,
-    ZeroPadKernel,
 )
 from .k_conv import ConvKernel, ConvTransposeKernel
 from .k_norm import GroupNormKernel
+from .k_pad import CopyPadKernel, CropKernel, ZeroPadKernel
 from .k_pool import GlobalPoolKernel, PoolKernel
 from .k_shortcut import ShortcutKernel
 from .recurrent import RECURRENT_KERNELS
@@ -29,6 +29,9 @@ from .recurrent import RECURRENT_KERNELS
 _act = ActKernel()
 _reshape = ReshapeKernel()
 _pad = ZeroPadKernel()
+_reflect = CopyPadKernel("reflect")
+_replicate = CopyPadKernel("edge")
+_crop = CropKernel()
 _up = UpsampleKernel()
 _merge = MergeKernel()
 
@@ -63,6 +66,12 @@ KERNELS: dict[str, Kernel] = {
     "reshape": _reshape,
     "zeropad1d": _pad,
     "zeropad2d": _pad,
+    "reflectionpad1d": _reflect,
+    "reflectionpad2d": _reflect,
+    "replicationpad1d": _replicate,
+    "replicationpad2d": _replicate,
+    "cropping1d": _crop,
+    "cropping2d": _crop,
     "upsample1d": _up,
     "upsample2d": _up,
     "add": _merge,

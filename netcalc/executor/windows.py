@@ -26,9 +26,13 @@ def same_pads(n: int, k: int, s: int, d: int) -> tuple[int, int]:
 
 
 def window_pads(padding, ns, ks, ss, ds) -> tuple:
-    """(before, after) per spatial axis from a node's 'valid' | 'same' | pairs."""
+    """(before, after) per spatial axis from a node's 'valid' | 'same' | 'causal' | pairs. 'causal'
+    (Keras Conv1D; in PyTorch F.pad(x, (d(k − 1), 0)) before an unpadded Conv1d): all d(k − 1)
+    zeros before, none after."""
     if padding == "valid":
         return tuple((0, 0) for _ in ns)
+    if padding == "causal":
+        return tuple((d * (k - 1), 0) for k, d in zip(ks, ds, strict=True))
     if padding == "same":
         return tuple(same_pads(n, k, s, d) for n, k, s, d in zip(ns, ks, ss, ds, strict=True))
     return tuple((int(a), int(b)) for a, b in padding)

@@ -12,9 +12,10 @@ from .dense import Dense
 from .elementwise import Dropout, activation_types
 from .merge import merge_types
 from .norm import BatchNorm, GroupNorm, LayerNorm
+from .padding import padding_types
 from .pool import GlobalPool, Pool
 from .recurrent import recurrent_types
-from .reshape import Flatten, Reshape, Upsample, ZeroPad
+from .reshape import Flatten, Reshape, Upsample
 
 LAYER_TYPES: list[LayerType] = [
     Conv(1),
@@ -36,8 +37,7 @@ LAYER_TYPES: list[LayerType] = [
     GroupNorm(),
     Flatten(),
     Reshape(),
-    ZeroPad(1),
-    ZeroPad(2),
+    *padding_types(),
     Upsample(1),
     Upsample(2),
     *recurrent_types(),

@@ -1,4 +1,4 @@
-"""What every layer type provides, and the size arithmetic they share.
+"""What every layer type provides (the size arithmetic of sliding windows: window.py).
 
 A layer type is one class holding its argument schema and its formulas, each method with a
 docstring stating the convention it follows:
@@ -108,6 +108,9 @@ class Ctx:
         # with symbolic sizes: what the branches taken at the defaults assume (netcalc.symbols.Condition)
         self.conditions: list | None = None
         self.at = ""  # with symbolic sizes: where the branches were taken ("H = 224, W = 224")
+        # (before, after) rows of padding per spatial axis at the first input's border (a padding layer
+        # just before: LayerType.padded_border), or None: a window that leaves only these unread leaves no data
+        self.padded_border: tuple | None = None
 
     @property
     def keras(self) -> bool:
@@ -260,6 +263,13 @@ class LayerType:
         """Unchanged by default (elementwise layers)."""
         return rf
 
+    def padded_border(self, g: Geometry, border: tuple | None) -> tuple | None:
+        """The rows at the output's border that hold no data of their own, (before, after) per spatial
+        axis, given the input's (None: none): a padding's zeros, or its copies of rows inside. A window
+        that leaves only these unread after the rows it reads loses nothing (W201). None by default;
+        the paddings add their own."""
+        return None
+
     def extra_outputs(self, g: Geometry) -> dict:
         """Outputs besides the main one, by suffix (an LSTM's final states 'h', 'c'): none by default."""
         return {}
@@ -349,115 +359,3 @@ def _dim(d) -> str:
 
 def elements(shape) -> int:
     return prod(shape)
-
-
-def formula(n: int, k: int, s: int, pb: int, pa: int, d: int) -> str:
-    """The size formula with the numbers in it, as a user would write it on paper."""
-    pad = f"2·{pb}" if pb == pa else f"{pb} + {pa}"
-    span = f"{d}·({k} − 1) − 1" if d != 1 else f"{k}"
-    return f"({n} + {pad} − {span})/{s} + 1"
-
-
-def window_out(
-    n: int, k: int, s: int, pb: int, pa: int, d: int, ceil_mode: bool, ctx: Ctx, axis: str, key: str
-) -> int | None:
-    """Output size of a sliding window on one axis: floor((n + pb + pa − d(k − 1) − 1)/s) + 1.
-
-    With ceil_mode the ceiling is taken, and (as PyTorch does) a last window that would start in
-    the right padding is dropped; a window may then run past the end of the padded input, so a
-    window longer than it still gives 1 as long as the ceiling is at least 1 (PyTorch:
-    MaxPool2d(3, 2, ceil_mode=True) on a 2×2 map gives 1×1). A size below 1 is an error E201; a
-    floor that leaves input rows or columns unread (not only padding) is a warning W201 with the
-    formula and the count.
-    """
-    span = d * (k - 1) + 1
-    num = n + pb + pa - span
-    text = formula(n, k, s, pb, pa, d)
-    if ctx.conditions is not None:
-        _window_conditions(ctx, num, s, pa, ceil_mode, axis, key)
-    if ceil_mode:
-        out = -(-num // s) + 1
-        if out < 1:
-            ctx.error(
-                "E201",
-                f"output {axis} {text} = {exact(num, s, 1)} is below 1 even rounded up (ceil_mode): "
-                f"the window spans {span}, more than the padded input of {n + pb + pa}",
-                key,
-            )
-            return None
-        if hasattr(out, "e"):  # symbolic: the same rule for every size, min(⌈num/s⌉ + 1, ⌈(n + pb)/s⌉)
-            from ..formulas import smin
-
-            return smin(out, -(-(n + pb) // s))
-        if (out - 1) * s >= n + pb:
-            out -= 1
-        return out
-    if num < 0:
-        ctx.error(
-            "E201",
-            f"output {axis} {text} = {exact(num, s, 1)} is below 1: the window spans {span}, "
-            f"more than the padded input of {n + pb + pa}",
-            key,
-        )
-        return None
-    out = num // s + 1
-    rem = num % s
-    unread = rem - pa
-    # a symbolic remainder is a condition (netcalc sizes); at the defaults it is also the concrete run's warning
-    symbolic = hasattr(unread, "e")
-    if unread > 0 and (not symbolic or ctx.at_defaults):
-        from ..formulas import value
-
-        nv, numv, outv, lostv = value(n), value(num), value(out), value(unread)  # the concrete run's numbers
-        text = formula(nv, k, s, pb, pa, d)
-        what = {"height": "row", "width": "column", "height and width": "row/column"}.get(axis, "position")
-        lost = f"the last input {what} of {nv} is" if lostv == 1 else f"the last {lostv} input {what}s of {nv} are"
-        notes = (f"with {ctx.at} (`netcalc sizes` tells which sizes divide exactly)",) if symbolic else ()
-        ctx.warning(
-            "W201",
-            f"output {axis} {text} = {exact(numv, s, 1)} is not an integer; it is floored to {outv}, "
-            f"so {lost} never read",
-            key,
-            *notes,
-        )
-    return out
-
-
-def _window_conditions(ctx: Ctx, num, s: int, pa: int, ceil_mode: bool, axis: str, key: str) -> None:
-    """What a symbolic window size needs: an output of at least 1, and (floor mode, stride > 1) no
-    input row or column left unread — the remainder of the division at most the padding after."""
-    if ceil_mode:
-        ctx.condition("size", num + s - 1, f"output {axis} at least 1", key)
-        return
-    ctx.condition("size", num, f"output {axis} at least 1", key)
-    if s > 1:
-        ctx.condition("exact", pa - num % s, f"{axis} divided exactly by the stride {s}", key)
-
-
-def window_outs(ns, ks, ss, ds, pads, ceil_mode: bool, ctx: Ctx, key: str) -> tuple | None:
-    """`window_out` on every spatial axis; axes with the same numbers report one finding for all."""
-    names = AXIS_NAMES[len(ns)]
-    groups: dict = {}
-    for i, params in enumerate(zip(ns, ks, ss, pads, ds, strict=True)):
-        groups.setdefault(params, []).append(i)
-    outs: list = [None] * len(ns)
-    for (n, k, s, (pb, pa), d), axes in groups.items():
-        axis = " and ".join(names[i] for i in axes)
-        out = window_out(n, k, s, pb, pa, d, ceil_mode, ctx, axis, key)
-        for i in axes:
-            outs[i] = out
-    return None if None in outs else tuple(outs)
-
-
-def rf_window(rf: list | None, ks: tuple, ss: tuple, ds: tuple) -> list | None:
-    """Receptive field r and jump j per axis through a window: r += d(k − 1)·j, j *= s."""
-    if rf is None:
-        return None
-    return [(r + d * (k - 1) * j, j * s) for (r, j), k, s, d in zip(rf, ks, ss, ds, strict=True)]
-
-
-def exact(num: int, den: int, plus: int = 0) -> str:
-    """num/den + plus as a user writes it: 14.5, 6.333, 12."""
-    if num % den == 0:
-        return str(num // den + plus)
-    return f"{num / den + plus:.4g}"

@@ -8,7 +8,8 @@ from math import prod
 from ..arg_symbols import refuse_symbol
 from ..initializers import Init, InitSpec
 from ..kinds import INVALID, Arg, Bool, Int, IntTuple, Kind, Padding, _wrong
-from .base import AXIS_NAMES, Ctx, Geometry, LayerType, Tensor, fmt_shape, formula, rf_window, window_outs
+from .base import AXIS_NAMES, Ctx, Geometry, LayerType, Tensor, fmt_shape
+from .window import formula, rf_window, window_outs
 
 DEFAULT_INIT = InitSpec("default")
 INIT_ARGS = {
@@ -59,14 +60,20 @@ def _same_pads(n: int, k: int, s: int, d: int) -> tuple[int, int]:
 
 
 def resolve_padding(padding, ns, ks, ss, ds, ctx: Ctx, *, pytorch_same_needs_stride1: bool = True):
-    """Per-axis (before, after) padding for 'valid', 'same' or explicit numbers.
+    """Per-axis (before, after) padding for 'valid', 'same', 'causal' or explicit numbers.
 
     'same' follows the convention: Keras pads so that the output is ceil(n/s), with the odd
     pixel at the bottom/right; PyTorch accepts padding='same' only with stride 1 (then the
-    total d(k − 1) is split the same way), and it is an error otherwise.
+    total d(k − 1) is split the same way), and it is an error otherwise. 'causal' (conv1d only,
+    Keras Conv1D's padding='causal'): d(k − 1) zeros before and none after, so output t reads no
+    input after t; the output is floor((n − 1)/s) + 1 = ceil(n/s), Keras's conv_output_length for
+    'causal' ((n + s − 1) // s). PyTorch has no such word: its users pad the left with F.pad(x,
+    (d(k − 1), 0)) and convolve unpadded, which gives the same, so it is accepted in both conventions.
     """
     if padding == "valid":
         return [(0, 0)] * len(ns)
+    if padding == "causal":
+        return [(d * (k - 1), 0) for k, d in zip(ks, ds, strict=True)]
     if padding == "same":
         if not ctx.keras and pytorch_same_needs_stride1 and any(s != 1 for s in ss):
             ctx.error(
@@ -83,7 +90,8 @@ def resolve_padding(padding, ns, ks, ss, ds, ctx: Ctx, *, pytorch_same_needs_str
 class Conv(LayerType):
     """Convolution over `nd` spatial axes, input (C, *spatial) or (*spatial, C) by the layout.
 
-    Output size per axis: floor((n + p_before + p_after − d(k − 1) − 1)/s + 1).
+    Output size per axis: floor((n + p_before + p_after − d(k − 1) − 1)/s + 1); conv1d's 'causal'
+    pads d(k − 1) before and nothing after (`resolve_padding`), giving ceil(n/s).
     Weight: PyTorch (C_out, C_in/groups, *k); Keras (*k, C_in/groups, C_out) — the Keras
     DepthwiseConv layout (*k, C_in, multiplier) for groups 'depthwise'. Bias: C_out.
     """
@@ -101,7 +109,13 @@ class Conv(LayerType):
             "filters": Arg(Int(1), None, "output channels (default with groups 'depthwise': C_in)"),
             "kernel": Arg(IntTuple(nd), doc="kernel size per spatial axis"),
             "stride": Arg(IntTuple(nd), (1,) * nd, "stride per axis"),
-            "padding": Arg(Padding(nd, asymmetric=True), ((0, 0),) * nd, "'valid', 'same', or zeros added per side"),
+            "padding": Arg(
+                Padding(nd, ("valid", "same", "causal") if nd == 1 else ("valid", "same"), asymmetric=True),
+                ((0, 0),) * nd,
+                "'valid', 'same', "
+                + ("'causal' (d·(k − 1) zeros before, none after), " if nd == 1 else "")
+                + "or zeros added per side",
+            ),
             "dilation": Arg(IntTuple(nd), (1,) * nd, "spacing between kernel taps"),
             "groups": Arg(Groups(), 1, "channel groups; 'depthwise' = one per input channel"),
             "bias": Arg(Bool(), True, "add a bias per output channel"),
@@ -149,6 +163,7 @@ class Conv(LayerType):
             pads=pads,
             outs=tuple(outs),
             bias=a["bias"],
+            causal=a["padding"] == "causal",
             out_shape=ctx.join(filters, tuple(outs)),
         )
 
@@ -204,6 +219,10 @@ class Conv(LayerType):
         larger than the window skips."""
         lines = [size_line(n, k, s, p, d, out, axis)
                  for n, k, s, p, d, out, axis in zip(g.ns, g.ks, g.ss, g.pads, g.ds, g.outs, AXIS_NAMES[self.nd], strict=True)]  # fmt: skip
+        if g.causal:
+            (k,), (d,) = g.ks, g.ds
+            lines.insert(0, f"padding 'causal': d(k − 1) = {d}·({k} − 1) = {d * (k - 1)} zeros before, none after: "
+                            "output t reads no input after t")  # fmt: skip
         per = g.c_in // g.groups
         ks = " × ".join(map(str, g.ks))
         weights = g.c_out * per * prod(g.ks)

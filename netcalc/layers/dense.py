@@ -59,8 +59,10 @@ class Dense(LayerType):
         return linear_out(env, x, env.fit(x.q, pos), g.n_in, g.n_in, g.bias, pos)
 
     def sig_backward(self, g, ins, out, r, env):
-        """[MF] r_in = Var(w)·units·r_out (gradient independence, exact at infinite width)."""
-        return [env.info.wv * g.units * r], "MF"
+        """[MF] r_in = Var(w)·units·r_out (gradient independence, exact at infinite width), per position
+        where the last axis is features; where it is a position axis (a channels-first (C, L) map) each
+        input feeds every output of its row, Var(w)·Σ_u r_out(u): the mean of the map at every input position."""
+        return [env.fit(env.info.wv * g.units * r, env.positions(env.row.in_shapes[0]))], "MF"
 
     def flops(self, g):
         """2 per MAC, plus one add per output element for the bias."""

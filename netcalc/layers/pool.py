@@ -5,8 +5,9 @@ from __future__ import annotations
 from math import prod
 
 from ..kinds import Arg, Bool, IntTuple, Padding
-from .base import AXIS_NAMES, Geometry, ParameterFree, rf_window, window_outs
+from .base import AXIS_NAMES, Geometry, ParameterFree
 from .conv import resolve_padding
+from .window import rf_window, window_outs
 
 
 class Pool(ParameterFree):

@@ -1,10 +1,11 @@
-"""Layers that move elements around without weights: flatten, reshape, zero padding, upsampling."""
+"""Layers that move elements around without weights: flatten, reshape, upsampling (padding and
+cropping: padding.py)."""
 
 from __future__ import annotations
 
 from math import prod
 
-from ..kinds import Arg, Choice, IntTuple, Padding, Shape
+from ..kinds import Arg, Choice, IntTuple, Shape
 from .base import Geometry, ParameterFree, fmt_shape
 
 
@@ -82,50 +83,6 @@ class Reshape(_Moves):
     def receptive(self, g, rf):
         """No spatial window survives a reshape."""
         return None
-
-
-class ZeroPad(ParameterFree):
-    """Zeros added around the spatial axes: n → n + before + after. No parameters, no FLOPs."""
-
-    counting = "FLOPs 0"
-    pass_through = True
-
-    def __init__(self, nd: int) -> None:
-        self.nd = nd
-        self.op = f"zeropad{nd}d"
-        self.aliases = (f"zero_padding{nd}d",)
-        self.summary = f"zero padding of {nd}-D maps"
-        self.args = {"padding": Arg(Padding(nd, words=(), asymmetric=True), doc="zeros per side")}
-
-    def resolve(self, a, shapes, ctx):
-        """Check the rank."""
-        if not ctx.need_rank(shapes[0], self.nd + 1, f"a {self.nd}-D feature map"):
-            return None
-        c, ns = ctx.split(shapes[0])
-        outs = tuple(n + pb + pa for n, (pb, pa) in zip(ns, a["padding"], strict=True))
-        return Geometry(shape=ctx.join(c, outs))
-
-    def sig_forward(self, g, ins, env):
-        """[E] the map grows a border of zeros: q per position kept inside, 0 on the border."""
-        import numpy as np
-
-        x = ins[0]
-        _c, ns = g_split(env, ins, g)
-        pads = env.row.node.args["padding"]
-        q = np.pad(env.fit(x.q, ns), pads)
-        frac = prod(ns) / prod(q.shape)
-        return x.like(q, mu=x.mu * frac, mfrac=x.mfrac, corr=x.corr), "E"
-
-    def sig_backward(self, g, ins, out, r, env):
-        """[E] the border's gradients go nowhere; the inside passes back."""
-        _c, ns = g_split(env, ins, g)
-        pads = env.row.node.args["padding"]
-        sl = tuple(slice(pb, pb + n) for (pb, _), n in zip(pads, ns, strict=True))
-        return [env.fit(r, tuple(n + pb + pa for n, (pb, pa) in zip(ns, pads, strict=True)))[sl]], "E"
-
-    def flops(self, g):
-        """0: zeros are written, nothing is computed."""
-        return 0
 
 
 class Upsample(ParameterFree):
