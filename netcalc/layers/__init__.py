@@ -6,15 +6,16 @@ executor kernel and an example spec, when those exist).
 
 from __future__ import annotations
 
+from .adaptive import AdaptivePool
 from .base import LayerType
 from .conv import Conv, ConvTranspose
 from .dense import Dense
-from .elementwise import Dropout, activation_types
+from .elementwise import Dropout, PReLU, activation_types
 from .merge import merge_types
-from .norm import BatchNorm, GroupNorm, LayerNorm
+from .norm import BatchNorm, GroupNorm, InstanceNorm, LayerNorm
 from .pool import GlobalPool, Pool
 from .recurrent import recurrent_types
-from .reshape import Flatten, Reshape, Upsample, ZeroPad
+from .reshape import Flatten, Permute, RepeatVector, Reshape, Upsample, ZeroPad
 
 LAYER_TYPES: list[LayerType] = [
     Conv(1),
@@ -28,14 +29,20 @@ LAYER_TYPES: list[LayerType] = [
     GlobalPool("avg", 2),
     GlobalPool("max", 1),
     GlobalPool("max", 2),
+    AdaptivePool("avg", 2),
+    AdaptivePool("max", 2),
     Dense(),
     *activation_types(),
+    PReLU(),
     Dropout(),
     BatchNorm(),
     LayerNorm(),
     GroupNorm(),
+    InstanceNorm(),
     Flatten(),
     Reshape(),
+    Permute(),
+    RepeatVector(),
     ZeroPad(1),
     ZeroPad(2),
     Upsample(1),
