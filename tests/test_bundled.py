@@ -217,3 +217,60 @@ def test_residual_blocks():
     assert rows["joined"].out_shape == (64, 16, 16)
     assert rows["add_1"].node.inputs == ["main_a", "skip_a"]
     assert rows["se_out"].node.inputs == ["out_b", "gate.sigmoid"]  # `gate` is read after its activation
+
+
+def test_alexnet_torchvision_pools_to_6x6_at_any_size():
+    """torchvision's AlexNet: the adaptive average pool gives 256×6×6 = 9,216 whatever the size."""
+    a = _analysis("alexnet-torchvision")
+    pool = _by_type(a, "adaptive_avgpool2d")[0]
+    # at 224: conv1 ⌊(224 + 4 − 11)/4⌋ + 1 = 55, pools (55 − 3)/2 + 1 = 27, (27 − 3)/2 + 1 = 13, 6
+    assert pool.in_shapes[0] == (256, 6, 6) and pool.out_shape == (256, 6, 6)
+    # o = n = 6: 36 windows of one position, 1 FLOP each (a divide by 1, avgpool's k per output)
+    assert pool.flops == 256 * 36
+    # conv (3·64·121 + 64) + (64·192·25 + 192) + (192·384·9 + 384) + (384·256·9 + 256) + (256·256·9 + 256)
+    # = 23,296 + 307,392 + 663,936 + 884,992 + 590,080 = 2,469,696; dense (9,216·4,096 + 4,096)
+    # + (4,096² + 4,096) + (4,096·1,000 + 1,000) = 37,752,832 + 16,781,312 + 4,097,000 = 58,631,144
+    assert a.totals.params == 2_469_696 + 58_631_144 == 61_100_840
+
+
+def test_spp_net_pyramid_is_fixed_and_prelu_counts_one_alpha_per_channel():
+    for values in (None, {"H": 37, "W": 250}):
+        diags = Diagnostics()
+        a = analyze(load(str(bundled.find("spp-net")), diags, values=values), diags)
+        assert a.ok, [d.format() for d in diags.items]
+        # nn.PReLU(C): 32, 64 and 128 alphas
+        assert [r.params for r in _by_type(a, "prelu")] == [32, 64, 128]
+        # 128·(4·4 + 2·2 + 1) = 2,688 features at any size
+        assert _by_type(a, "concat")[0].out_shape == (2688,)
+        # conv 896 + 18,496 + 73,856, PReLU 224, dense 2,688·10 + 10 = 26,890
+        assert a.totals.params == 896 + 18_496 + 73_856 + 224 + 26_890 == 120_362
+    # at 96×128 the last map is 128×24×32: bins of 6×8 (4 × 4), 12×16 (2 × 2), 24×32 (1 × 1), no overlap;
+    # FLOPs k − 1 per output: 128·(24·32 − 16), 128·(24·32 − 4), 128·(24·32 − 1)
+    a = _analysis("spp-net")
+    assert [r.flops for r in _by_type(a, "adaptive_maxpool2d")] == [128 * 752, 128 * 764, 128 * 767]
+
+
+def test_seq2seq_attention_keras_shapes_and_prelu_per_element():
+    a = _analysis("seq2seq-attention")
+    shapes = {r.node.name: r.out_shape for r in a.rows}
+    # encoder 32 → RepeatVector(12): 12×32 → decoder 12×32 → Permute((2, 1)): 32×12 → softmax over the
+    # 12 steps → Permute((2, 1)): 12×32 → multiply → dense 12×16 → PReLU → 12×1
+    assert shapes["encoder"] == (32,) and shapes["repeat_vector_1"] == (12, 32)
+    assert shapes["permute_1"] == (32, 12) and shapes["attention"] == (12, 32)
+    prelu = _by_type(a, "prelu")[0]
+    # Keras PReLU(shared_axes=None): alpha of the input's shape, 12·16 = 192
+    assert [(t.name, t.shape) for t in prelu.tensors] == [("alpha", (12, 16))]
+    # 4·32·(8 + 32) + 128 = 5,248; 4·32·64 + 128 = 8,320; 12·12 + 12 = 156; 32·16 + 16 = 528; 192; 17
+    assert a.totals.params == 5_248 + 8_320 + 156 + 528 + 192 + 17 == 14_461
+
+
+def test_instancenorm_generator_has_no_norm_parameters():
+    a = _analysis("instancenorm-generator")
+    norms = _by_type(a, "instancenorm")
+    # nn.InstanceNorm2d(C): affine=False, track_running_stats=False: nothing at all; one after each of the
+    # 10 convolutions but the last (1 + 2 down + 2 blocks × 2 + 2 up = 9)
+    assert len(norms) == 9 and all(r.params == 0 and r.buffers == 0 and not r.tensors for r in norms)
+    # 2,368 + 4,640 + 18,496 + 4·36,928 + 18,464 + 4,624 + 2,355
+    assert a.totals.params == 2_368 + 4_640 + 18_496 + 4 * 36_928 + 18_464 + 4_624 + 2_355 == 198_659
+    # the first instancenorm: 5 FLOPs per element (no affine) on 16·256·256
+    assert norms[0].flops == 5 * 16 * 256 * 256

@@ -18,6 +18,30 @@ def adaptive_windows(n, o: int) -> tuple[tuple, tuple]:
     return starts, ends
 
 
+def window_taps(n, o: int):
+    """Σ over an axis's o windows of their sizes: n + o − gcd(n, o). The windows' ends and the
+    next windows' starts differ by ⌈j·n/o⌉ − ⌊j·n/o⌋ at j = 1 … o − 1, which is 1 unless o divides
+    j·n, for o − gcd(n, o) of them (13 → 6: 13 + 6 − 1 = 18; 7 → 7: 7); so the sum is the span n
+    plus those shared positions. For a symbolic n, gcd(n, o) = Σ over the divisors d of o of φ(d)
+    when d divides n, each written [d | n] = ⌊n/d⌋ − ⌊(n − 1)/d⌋ (periodic in n)."""
+    if not hasattr(n, "e"):
+        from math import gcd
+
+        return n + o - gcd(n, o)
+    common = 1
+    for d in range(2, o + 1):
+        if o % d == 0:
+            phi = sum(1 for k in range(1, d + 1) if _coprime(k, d))
+            common = common + phi * (n // d - (n - 1) // d)
+    return n + o - common
+
+
+def _coprime(a: int, b: int) -> bool:
+    from math import gcd
+
+    return gcd(a, b) == 1
+
+
 class AdaptivePool(ParameterFree):
     """Average or max pooling to a fixed output size on `nd` spatial axes, whatever the input's:
     output i of an axis of n positions and o outputs reads the window [⌊i·n/o⌋, ⌈(i + 1)·n/o⌉)
@@ -61,8 +85,9 @@ class AdaptivePool(ParameterFree):
     def flops(self, g):
         """Per output, with k its window's taps: average k (k − 1 adds and 1 divide), max k − 1
         comparisons — the fixed pools' rules. The windows are products of one window per axis, so
-        the sum over the outputs of k is the product over the axes of each axis's window sizes summed."""
-        taps = prod(sum(s) for s in g.sizes)
+        the sum over the outputs of k is the product over the axes of each axis's window sizes
+        summed, n + o − gcd(n, o) (`window_taps`)."""
+        taps = prod(window_taps(n, o) for n, o in zip(g.ns, g.outs, strict=True))
         return g.c * (taps - prod(g.outs) if self.kind == "max" else taps)
 
     def receptive(self, g, rf):
