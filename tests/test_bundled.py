@@ -250,18 +250,18 @@ def test_spp_net_pyramid_is_fixed_and_prelu_counts_one_alpha_per_channel():
     assert [r.flops for r in _by_type(a, "adaptive_maxpool2d")] == [128 * 752, 128 * 764, 128 * 767]
 
 
-def test_seq2seq_attention_keras_shapes_and_prelu_per_element():
-    a = _analysis("seq2seq-attention")
+def test_keras_attention_shapes_and_prelu_per_element():
+    a = _analysis("keras-attention")
     shapes = {r.node.name: r.out_shape for r in a.rows}
-    # encoder 32 → RepeatVector(12): 12×32 → decoder 12×32 → Permute((2, 1)): 32×12 → softmax over the
-    # 12 steps → Permute((2, 1)): 12×32 → multiply → dense 12×16 → PReLU → 12×1
-    assert shapes["encoder"] == (32,) and shapes["repeat_vector_1"] == (12, 32)
-    assert shapes["permute_1"] == (32, 12) and shapes["attention"] == (12, 32)
+    # LSTM query 64 → RepeatVector(30): 30×64, beside a (30×64): concat 30×128; scores 30×1 →
+    # Permute((2, 1)): 1×30 → softmax over the 30 steps → Permute((2, 1)): 30×1
+    assert shapes["query"] == (64,) and shapes["queries"] == (30, 64) and shapes["concat_1"] == (30, 128)
+    assert shapes["permute_1"] == (1, 30) and shapes["weights"] == (30, 1)
     prelu = _by_type(a, "prelu")[0]
-    # Keras PReLU(shared_axes=None): alpha of the input's shape, 12·16 = 192
-    assert [(t.name, t.shape) for t in prelu.tensors] == [("alpha", (12, 16))]
-    # 4·32·(8 + 32) + 128 = 5,248; 4·32·64 + 128 = 8,320; 12·12 + 12 = 156; 32·16 + 16 = 528; 192; 17
-    assert a.totals.params == 5_248 + 8_320 + 156 + 528 + 192 + 17 == 14_461
+    # Keras PReLU(shared_axes=None): alpha of the input's shape, 30·10 = 300
+    assert [(t.name, t.shape) for t in prelu.tensors] == [("alpha", (30, 10))]
+    # 3·16·64 + 64 = 3,136; 4·64·128 + 256 = 33,024; 128·10 + 10 = 1,290; 300; 10 + 1 = 11; 64·5 + 5 = 325
+    assert a.totals.params == 3_136 + 33_024 + 1_290 + 300 + 11 + 325 == 38_086
 
 
 def test_instancenorm_generator_has_no_norm_parameters():

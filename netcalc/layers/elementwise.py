@@ -304,11 +304,11 @@ class PReLU(LayerType):
         """How many α and why, their initial value, the FLOPs."""
         n = prod(g.shape)
         count = {"one": 1, "channel": g.c, "element": n}[g.alphas]
-        what = {"one": "one α shared by every element", "channel": f"one α per channel: C = {g.c}",
-                "element": f"one α per element of the input: {n:,}"}[g.alphas]  # fmt: skip
-        default = "Keras's PReLU default, shared_axes=None" if ctx.keras else "PyTorch's nn.PReLU default"
-        src = " (the default: " + default + ")" if not ctx.node.args.get("alphas") else ""
-        return [f"{what}{src}: {count:,} parameter{'s' if count != 1 else ''}",
+        what = {"one": "one α shared by every element", "channel": f"one α per channel (C = {g.c})",
+                "element": "one α per element of the input"}[g.alphas]  # fmt: skip
+        if not ctx.node.args.get("alphas"):
+            what += " (Keras's PReLU default, shared_axes=None)" if ctx.keras else " (PyTorch's nn.PReLU default)"
+        return [f"{what}: {count:,} parameter{'s' if count != 1 else ''}",
                 f"α starts at {g.init:g}: a leaky ReLU of slope {g.init:g} at initialisation",
                 f"FLOPs: 1 per element × {n:,} = {n:,}"]  # fmt: skip
 
