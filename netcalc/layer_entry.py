@@ -180,6 +180,15 @@ def _shorthand(vnode, parent: Node, diags: Diagnostics) -> Node | None:
         return None
     op = ACTIVATION_ALIASES.get(text, text)
     if op not in ACTIVATION_NAMES:
+        layer = ALIASES.get(op, op)
+        if layer in REGISTRY:  # a layer type that is no parameter-free activation (prelu: its α are parameters)
+            diags.error(
+                "E111",
+                f"'{clip(text)}' is a layer type, not an activation `activation:` can name (those are the "
+                f"parameter-free ones): write it as a layer of its own after this one, {{op: {layer}}}",
+                vnode.loc,
+            )
+            return None
         diags.error("E111", f"unknown activation '{clip(text)}'{did_you_mean(text, ACTIVATION_NAMES)}", vnode.loc)
         return None
     ltype = REGISTRY[op]

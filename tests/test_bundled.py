@@ -269,3 +269,60 @@ def test_melgan_stack_reflection_padding_per_dilation():
     # 128·80·7 + 128 = 71,808; block 1 64·128·3 + 64 = 24,640, 64·64 + 64 = 4,160, 64·128 + 64 = 8,256;
     # blocks 3, 9: 64·64·3 + 64 = 12,352 + 2·4,160; last 64·7 + 1 = 449
     assert a.totals.params == 71_808 + 24_640 + 4_160 + 8_256 + 2 * (12_352 + 2 * 4_160) + 449 == 150_657
+
+
+def test_alexnet_torchvision_pools_to_6x6_at_any_size():
+    """torchvision's AlexNet: the adaptive average pool gives 256×6×6 = 9,216 whatever the size."""
+    a = _analysis("alexnet-torchvision")
+    pool = _by_type(a, "adaptive_avgpool2d")[0]
+    # at 224: conv1 ⌊(224 + 4 − 11)/4⌋ + 1 = 55, pools (55 − 3)/2 + 1 = 27, (27 − 3)/2 + 1 = 13, 6
+    assert pool.in_shapes[0] == (256, 6, 6) and pool.out_shape == (256, 6, 6)
+    # o = n = 6: 36 windows of one position, 1 FLOP each (a divide by 1, avgpool's k per output)
+    assert pool.flops == 256 * 36
+    # conv (3·64·121 + 64) + (64·192·25 + 192) + (192·384·9 + 384) + (384·256·9 + 256) + (256·256·9 + 256)
+    # = 23,296 + 307,392 + 663,936 + 884,992 + 590,080 = 2,469,696; dense (9,216·4,096 + 4,096)
+    # + (4,096² + 4,096) + (4,096·1,000 + 1,000) = 37,752,832 + 16,781,312 + 4,097,000 = 58,631,144
+    assert a.totals.params == 2_469_696 + 58_631_144 == 61_100_840
+
+
+def test_spp_net_pyramid_is_fixed_and_prelu_counts_one_alpha_per_channel():
+    for values in (None, {"H": 37, "W": 250}):
+        diags = Diagnostics()
+        a = analyze(load(str(bundled.find("spp-net")), diags, values=values), diags)
+        assert a.ok, [d.format() for d in diags.items]
+        # nn.PReLU(C): 32, 64 and 128 alphas
+        assert [r.params for r in _by_type(a, "prelu")] == [32, 64, 128]
+        # 128·(4·4 + 2·2 + 1) = 2,688 features at any size
+        assert _by_type(a, "concat")[0].out_shape == (2688,)
+        # conv 896 + 18,496 + 73,856, PReLU 224, dense 2,688·10 + 10 = 26,890
+        assert a.totals.params == 896 + 18_496 + 73_856 + 224 + 26_890 == 120_362
+    # at 96×128 the last map is 128×24×32: bins of 6×8 (4 × 4), 12×16 (2 × 2), 24×32 (1 × 1), no overlap;
+    # FLOPs k − 1 per output: 128·(24·32 − 16), 128·(24·32 − 4), 128·(24·32 − 1)
+    a = _analysis("spp-net")
+    assert [r.flops for r in _by_type(a, "adaptive_maxpool2d")] == [128 * 752, 128 * 764, 128 * 767]
+
+
+def test_keras_attention_shapes_and_prelu_per_element():
+    a = _analysis("keras-attention")
+    shapes = {r.node.name: r.out_shape for r in a.rows}
+    # LSTM query 64 → RepeatVector(30): 30×64, beside a (30×64): concat 30×128; scores 30×1 →
+    # Permute((2, 1)): 1×30 → softmax over the 30 steps → Permute((2, 1)): 30×1
+    assert shapes["query"] == (64,) and shapes["queries"] == (30, 64) and shapes["concat_1"] == (30, 128)
+    assert shapes["permute_1"] == (1, 30) and shapes["weights"] == (30, 1)
+    prelu = _by_type(a, "prelu")[0]
+    # Keras PReLU(shared_axes=None): alpha of the input's shape, 30·10 = 300
+    assert [(t.name, t.shape) for t in prelu.tensors] == [("alpha", (30, 10))]
+    # 3·16·64 + 64 = 3,136; 4·64·128 + 256 = 33,024; 128·10 + 10 = 1,290; 300; 10 + 1 = 11; 64·5 + 5 = 325
+    assert a.totals.params == 3_136 + 33_024 + 1_290 + 300 + 11 + 325 == 38_086
+
+
+def test_instancenorm_generator_has_no_norm_parameters():
+    a = _analysis("instancenorm-generator")
+    norms = _by_type(a, "instancenorm")
+    # nn.InstanceNorm2d(C): affine=False, track_running_stats=False: nothing at all; one after each of the
+    # 10 convolutions but the last (1 + 2 down + 2 blocks × 2 + 2 up = 9)
+    assert len(norms) == 9 and all(r.params == 0 and r.buffers == 0 and not r.tensors for r in norms)
+    # 2,368 + 4,640 + 18,496 + 4·36,928 + 18,464 + 4,624 + 2,355
+    assert a.totals.params == 2_368 + 4_640 + 18_496 + 4 * 36_928 + 18_464 + 4_624 + 2_355 == 198_659
+    # the first instancenorm: 5 FLOPs per element (no affine) on 16·256·256
+    assert norms[0].flops == 5 * 16 * 256 * 256

@@ -118,8 +118,13 @@ def layer_problems(ltype) -> list[str]:
         out.append("declared ParameterFree and parametric")
     if free and "MACs" in ltype.counting.replace("MACs 0", ""):
         out.append(f"declared ParameterFree (no MACs), but its counting statement counts MACs: {ltype.counting!r}")
-    if (ltype.activation or ltype.squashes or ltype.suggested_init) and not (ltype.activation and free):
-        out.append("an activation (or a type that squashes, or suggests an init) is a ParameterFree activation")
+    if (ltype.activation or ltype.squashes) and not (ltype.activation and free):
+        out.append("an activation (or a type that squashes) is a ParameterFree activation")
+    # the nonlinearity a weighted layer reads: an activation, or an elementwise one with parameters of its own
+    # (prelu: a standalone layer, which `activation:` cannot name); never a weighted or linear layer
+    elementwise_with_params = ltype.layout_free and ltype.parametric and not (ltype.weighted or ltype.linear)
+    if ltype.suggested_init and not ((ltype.activation and free) or elementwise_with_params):
+        out.append("a type that suggests an init is a ParameterFree activation or an elementwise layer with parameters")
     if ltype.activation and ltype.takes_activation:
         out.append("an activation does not take the `activation:` shorthand")
     if ltype.joins and ltype.arity is not None:
@@ -201,6 +206,24 @@ def test_a_type_missing_a_rule_fails():
         linear = "dense"
         weighted = True
 
+    class SuggestsButWeighted(LayerType):
+        op = "suggests"
+        counting = "MACs 1 per element"
+        parametric = weighted = layout_free = True
+        suggested_init = ("he_normal", "kaiming_normal")
+
+        def params(self, g, ctx):
+            """None."""
+            return []
+
+        def macs(self, g):
+            """1."""
+            return 1
+
+        def flops(self, g):
+            """2."""
+            return 2
+
     assert layer_problems(Complete()) == []
     cases = {
         NoCounting: "no counting statement",
@@ -210,6 +233,7 @@ def test_a_type_missing_a_rule_fails():
         BadTrait: "trait normalises = 'instance'",
         RecurrentWithoutSteps: "no macs_per_step of its own",
         WeightedButFree: "a linear, weighted or recurrent type has parameters",
+        SuggestsButWeighted: "a type that suggests an init is a ParameterFree activation or an elementwise layer",
     }
     for cls, problem in cases.items():
         found = layer_problems(cls())

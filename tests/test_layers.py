@@ -777,6 +777,59 @@ def test_groupnorm_eps_follows_the_convention_unless_written():
     assert geometry(ok("{op: groupnorm, groups: 2, eps: 0.1}", [4, 3, 3])).eps == 0.1
 
 
+def test_instancenorm_defaults_differ_by_convention():
+    row = ok("{op: instancenorm}", [8, 5, 6])
+    # nn.InstanceNorm2d(8): affine=False, no running statistics: nothing counted; eps 1e-5
+    assert tensors(row) == [] and (row.params, row.buffers) == (0, 0)
+    assert row.flops == 1_200  # 5 × 8·5·6
+    assert geometry(row).eps == 1e-5
+    krow = ok("{op: instancenorm}", [5, 6, 8], layout="hwc", convention="keras")
+    # Keras GroupNormalization(groups=-1): center and scale true, epsilon 1e-3
+    assert tensors(krow) == [("gamma", (8,), True, "param"), ("beta", (8,), True, "param")]
+    assert krow.flops == 1_680 and geometry(krow, "keras", "hwc").eps == 1e-3  # 7 × 240
+    assert ok("{op: instancenorm, affine: true, eps: 0.1}", [8, 5, 6]).params == 16
+    err = failing("{op: instancenorm}", [8], "E202")  # a vector: one position per channel
+    assert "got a vector of shape 8" in err.message
+
+
+def test_prelu_counts_each_conventions_alphas():
+    assert tensors(ok("{op: prelu}", [4, 5, 6])) == [("weight", (1,), True, "param")]  # nn.PReLU()
+    assert tensors(ok("{op: prelu, alphas: channel}", [5, 6, 4], layout="hwc")) == [("weight", (4,), True, "param")]
+    # Keras PReLU(): one α per element of the 5×6×4 input; shared over height and width: (1, 1, 4)
+    k = ok("{op: prelu}", [5, 6, 4], layout="hwc", convention="keras")
+    assert tensors(k) == [("alpha", (5, 6, 4), True, "param")] and k.params == 120
+    kc = ok("{op: prelu, alphas: channel}", [4, 5, 6], convention="keras")  # channels first: (4, 1, 1)
+    assert tensors(kc) == [("alpha", (4, 1, 1), True, "param")]
+    assert geometry(ok("{op: prelu}", [3, 4])).negative_slope == 0.25  # PyTorch's init
+    assert geometry(k, "keras", "hwc").negative_slope == 0.0  # Keras's zeros
+    err = failing("{op: prelu, alphas: element}", [4, 5, 6], "E105")
+    assert "PyTorch's nn.PReLU has one α" in err.message
+    assert (ok("{op: prelu}", [4, 5, 6]).macs, ok("{op: prelu}", [4, 5, 6]).flops) == (0, 120)
+
+
+def test_adaptive_pools_window_sizes_and_receptive_field():
+    row = ok("{op: adaptive_avgpool2d, output_size: [6, 7]}", [3, 13, 5])
+    g = geometry(row)
+    # 13 → 6: [⌊13i/6⌋, ⌈13(i + 1)/6⌉) = [0,3) [2,5) [4,7) [6,9) [8,11) [10,13); 5 → 7: sizes 1 2 2 1 2 2 1
+    assert g.starts[0] == (0, 2, 4, 6, 8, 10) and g.ends[0] == (3, 5, 7, 9, 11, 13)
+    assert g.sizes[1] == (1, 2, 2, 1, 2, 2, 1)
+    # receptive field: the largest window (3 and 2), the jump the mean step 13/6 and 5/7
+    from fractions import Fraction
+
+    assert row.rf == [(3, Fraction(13, 6)), (2, Fraction(5, 7))]
+    assert ok("{op: adaptive_maxpool2d, output_size: 2}", [4, 8, 8]).rf == [(4, 4), (4, 4)]  # kernel = stride 4
+    failing("{op: adaptive_avgpool2d, output_size: 2}", [4, 8], "E202")  # a 1-D map
+
+
+def test_permute_and_repeat_vector():
+    assert ok("{op: permute, dims: [3, 1, 2]}", [3, 4, 5]).out_shape == (5, 3, 4)
+    err = failing("{op: permute, dims: [0, 2, 1]}", [3, 4, 5], "E202")  # PyTorch's numbering, with the batch
+    assert "dims [0, 2, 1]" in err.message and "from 1, without the batch" in err.message
+    row = ok("{op: repeat_vector, n: 7}", [16])
+    assert row.out_shape == (7, 16) and (row.params, row.flops) == (0, 0)
+    failing("{op: repeat_vector, n: 7}", [4, 16], "E202")
+
+
 # ---------------------------------------------------------------------------------------------
 # flatten, reshape, zero padding, upsampling
 # ---------------------------------------------------------------------------------------------

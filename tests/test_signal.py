@@ -548,6 +548,95 @@ def test_avg_pool_with_input_correlation():
         assert np.allclose(s.out.q, expected, rtol=REL)
 
 
+def test_adaptive_avg_pool_windows_of_different_sizes():
+    # height 5 → 3: PyTorch's windows [0, 2), [1, 4), [3, 5), sizes 2, 3, 2 (width 4 → 4: one position
+    # each). Neighbours correlated by ρ = 0.5 along each axis (ρ^distance): a window of k rows keeps
+    # (1 + (k − 1)·ρ̄)/k with ρ̄ its pairs' mean correlation: k = 2: ρ̄ = ρ, 1.5/2 = 0.75; k = 3:
+    # ρ̄ = (2ρ + ρ²)/3 = 5/12, (1 + 10/12)/3 = 11/18. Each output row has its own window's figure.
+    s = report("""
+    netcalc: 1
+    input: {shape: [16, 5, 4], mean: 0, std: 1, correlation: 0.5}
+    layers:
+      - {op: adaptive_avgpool2d, output_size: [3, 4]}
+    """).layers[0]
+    assert np.allclose(s.out.q, np.array([[0.75], [11 / 18], [0.75]]) * np.ones((1, 4)), rtol=REL, atol=0)
+    # backward (r = 1 at the output): each input row gathers 1/k² from every window covering it:
+    # 1/4, 1/4 + 1/9, 1/9, 1/9 + 1/4, 1/4
+    rows = np.array([1 / 4, 1 / 4 + 1 / 9, 1 / 9, 1 / 9 + 1 / 4, 1 / 4])
+    assert np.allclose(s.r_in[0], rows[:, None] * np.ones((1, 4)), rtol=REL, atol=0)
+
+
+def test_adaptive_max_pool_is_the_max_of_each_windows_taps():
+    # iid N(0, 1) positions (no correlation): a window of k taps gives E[max²] = m₂(k); rows 5 → 3 give
+    # windows of 2, 3, 2 (width 4 → 4: one each), so m₂(2) = 1, m₂(3) = 1.276, m₂(2) = 1
+    s = report("""
+    netcalc: 1
+    input: {shape: [16, 5, 4], mean: 0, std: 1}
+    layers:
+      - {op: adaptive_maxpool2d, output_size: [3, 4]}
+    """).layers[0]
+    m3 = max_iid(lambda x: x * x, 3)
+    assert m3 == pytest.approx(1.276, abs=5e-4)
+    assert np.allclose(s.out.q[:, 0], [1.0, m3, 1.0], rtol=QUAD)
+    # backward: each window's gradient goes to one of its k taps, 1/k on average: 1/2, 1/2 + 1/3, 1/3, ...
+    rows = np.array([1 / 2, 1 / 2 + 1 / 3, 1 / 3, 1 / 3 + 1 / 2, 1 / 2])
+    assert np.allclose(s.r_in[0][:, 0], rows, rtol=REL)
+
+
+@pytest.mark.parametrize(
+    ("convention", "extra", "slope"), [("pytorch", "", 0.25), ("keras", "", 0.0), ("pytorch", ", alpha_init: 0.5", 0.5)]
+)
+def test_prelu_is_a_leaky_relu_of_its_initial_alpha(convention, extra, slope):
+    # PyTorch's α starts at 0.25, Keras's at 0: on N(0, 1), E[y²] = (1 + α²)/2 (leaky ReLU's closed
+    # form), and the gradient's E[φ'²] = (1 + α²)/2 the same
+    s = report(f"""
+    netcalc: 1
+    convention: {convention}
+    input: {{shape: [8, 6, 6], layout: chw, mean: 0, std: 1}}
+    layers:
+      - {{op: prelu, alphas: channel{extra}}}
+    """).layers[0]
+    assert s.q == pytest.approx((1 + slope**2) / 2, rel=REL)
+    assert float(np.mean(s.r_in[0])) == pytest.approx((1 + slope**2) / 2, rel=REL)
+    assert s.fwd_tag == "E"
+
+
+def test_instancenorm_removes_every_channels_own_mean():
+    # per-channel means 1, −1, 2, 0 and std 1: mc² = 6/4 = 1.5, q = 2.5, μ = 0.5. Instance normalisation
+    # (groupnorm at G = C) removes each channel's mean: v = q − μ² − s·G/C with s = mc² − μ² = 1.25 and
+    # G/C = 1: v = 2.5 − 0.25 − 1.25 = 1 (batchnorm's q − mc²), E[y²] = v/(v + ε); no channel mean is left.
+    s = report("""
+    netcalc: 1
+    input: {shape: [4, 5, 5], mean: [1, -1, 2, 0], std: 1}
+    layers:
+      - {op: instancenorm}
+    """).layers[0]
+    assert s.q == pytest.approx(1 / (1 + 1e-5), rel=REL)
+    assert s.out.mfrac == 0.0 and s.out.mu == 0.0
+    # backward, GroupNorm's rule at G = C with n = 25 positions a channel and the output's independent
+    # gradient (gmean = 1/25 uniform over a channel's positions): r·(1 − gmean − (1 − gmean)/n − 1/n)/(v + ε)
+    # = (1 − 1/25 − 24/625 − 1/25)/(1 + ε) = 0.8816/(1 + ε). [A]: a Monte Carlo of the per-sample
+    # normalisation gives 1.044 here (1/σ̂² of 25 positions averages 25/22 of 1/σ²), within its 25 %.
+    assert float(np.mean(s.r_in[0])) == pytest.approx((1 - 1 / 25 - 24 / 625 - 1 / 25) / (1 + 1e-5), rel=REL)
+
+
+def test_repeat_vector_and_permute_move_values():
+    # N(0, 1) features → RepeatVector(5): each step a copy, E[x²] = 1 at every step; back, each feature
+    # gathers the 5 steps' gradients: 5·r. Permute keeps the values: q = 1, r passed back.
+    rep = report("""
+    netcalc: 1
+    convention: keras
+    input: {shape: [8], layout: hwc, mean: 0, std: 1}
+    layers:
+      - {op: repeat_vector, n: 5}
+      - {op: permute, dims: [2, 1]}
+    """)
+    rv, perm = rep.layers
+    assert np.allclose(rv.out.q, 1.0, rtol=REL) and rv.out.q.shape == (5,)
+    assert perm.q == pytest.approx(1.0, rel=REL)
+    assert float(np.mean(rv.r_in[0])) == pytest.approx(5.0, rel=REL)
+
+
 def two_convs(n: int, *tail: str, relu_between: bool = True):
     """White N(0, 1) input, 64 channels n × n → He conv 3×3 (→ ReLU) → He conv 3×3 'conv' → the tail."""
     act = ", activation: relu" if relu_between else ""

@@ -27,7 +27,12 @@ from netcalc.spec import load
 SPECS = Path(__file__).resolve().parent / "symbolic_specs"
 BUNDLED = ROOT / "specs"
 CASES = {p.stem: p for p in sorted(SPECS.glob("*.yaml"))}
-CASES |= {"unet-small": BUNDLED / "unet-small.yaml", "lstm-classifier-t": BUNDLED / "lstm-classifier-t.yaml"}
+CASES |= {
+    "unet-small": BUNDLED / "unet-small.yaml",
+    "lstm-classifier-t": BUNDLED / "lstm-classifier-t.yaml",
+    "alexnet-torchvision": BUNDLED / "alexnet-torchvision.yaml",
+    "spp-net": BUNDLED / "spp-net.yaml",
+}
 
 _SYMBOLIC: dict = {}
 

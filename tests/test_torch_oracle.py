@@ -372,6 +372,32 @@ CASES: dict[str, str] = {
         [5, 6, 9],
         "hwc",
     ),
+    "adaptive-pools-prelu-instancenorm": spec(
+        """
+        - {op: conv2d, filters: 6, kernel: 3, padding: 1}
+        - {op: instancenorm}
+        - {op: prelu, alphas: channel}
+        - {op: adaptive_avgpool2d, output_size: [4, 9]}
+        - {op: instance_norm, affine: true}
+        - {op: prelu}
+        - {op: adaptive_maxpool2d, output_size: 3}
+        - {op: permute, dims: [2, 3, 1]}
+        - {op: flatten}
+        - {op: repeat_vector, n: 5}
+        - {op: lstm, units: 4}
+        """,
+        [3, 11, 7],
+    ),
+    "adaptive-pools-prelu-hwc": spec(
+        """
+        - {op: adaptive_maxpool2d, output_size: [2, 5]}
+        - {op: prelu, alphas: channel, alpha_init: 0.1}
+        - {op: instancenorm}
+        - {op: adaptive_avgpool2d, output_size: 1}
+        """,
+        [7, 4, 3],
+        "hwc",
+    ),
     "flatten-reshape": spec(
         """
         - {op: flatten}
@@ -849,6 +875,8 @@ _REFUSED_CASES = [
         "c",
     ),
     ("lstm-on-an-image", spec("- {op: lstm, units: 4}", [3, 4, 5]), "c"),
+    # dims must name every axis: two for a 3-axis map, which torch's permute refuses too
+    ("permute-dims-of-another-rank", spec("- {op: permute, dims: [2, 1]}", [3, 4, 5]), "c"),
     (
         "maxpool1d-ceil-mode-still-below-1",
         spec("- {op: maxpool1d, kernel: 3, stride: 2, ceil_mode: true}", [3, 1]),

@@ -70,6 +70,7 @@ IMAGENET = {
     "vgg16": (138_357_544, 15_470_264_320),
     "vgg19": (143_667_240, 19_632_062_464),
     "mobilenet-v2": (3_504_872, 300_774_272),
+    "alexnet-torchvision": (61_100_840, 714_188_480),
 }
 
 
@@ -134,6 +135,26 @@ def test_vgg16_flattens_25088():
     dense = [r for r in a.rows if r.node.op == "dense"]
     # 25,088·4,096 + 4,096; 4,096·4,096 + 4,096; 4,096·1,000 + 1,000
     assert [r.params for r in dense] == [102_764_544, 16_781_312, 4_097_000]
+
+
+# torchvision's vgg16 and alexnet at other image sizes: the adaptive average pool keeps the classifier's
+# input (and so the parameters) fixed; MACs from forward hooks on torchvision's own models built at
+# these sizes (output elements × weight[0].numel() of each Conv2d and Linear).
+OTHER_SIZES = [
+    ("vgg16", {"H": 160, "W": 192}, 138_357_544, 9_519_529_984),
+    ("vgg11", {"H": 64, "W": 96}, 132_863_336, 1_040_220_160),
+    ("alexnet-torchvision", {"H": 100, "W": 131}, 61_100_840, 201_986_048),
+]
+
+
+@pytest.mark.parametrize(("name", "sizes", "params", "macs"), OTHER_SIZES)
+def test_torchvision_models_at_other_sizes(name, sizes, params, macs):
+    diags = Diagnostics()
+    graph = load(str(bundled.find(name)), diags, values=sizes)
+    a = analyze(graph, diags)
+    assert a.ok, [d.format() for d in diags.items]
+    assert (a.totals.params, a.totals.macs) == (params, macs)
+    assert a.rows[-1].out_shape == (1000,)
 
 
 def test_mobilenet_v2_residual_adds():

@@ -9,10 +9,12 @@ convolutions, linear layers and shortcuts, the multiply-accumulates derived from
 tensor and the measured tensors.
 
 Layout: tensors are kept in the spec's layout (batch first). For 'hwc' specs, layers that
-torch defines channels-first (convolutions, pooling, batchnorm, groupnorm, padding, cropping, upsampling)
+torch defines channels-first (convolutions, pooling, batchnorm, groupnorm, instancenorm, a prelu's
+channel α, padding, cropping, upsampling)
 move the channel axis to position 1 around the torch module and back afterwards; flatten, reshape,
-linear (on the last axis), layernorm (over the given axes), softmax and the elementwise layers
-work on the spec's layout directly.
+linear (on the last axis), layernorm (over the given axes), softmax, the elementwise layers, permute
+(x.permute(0, *dims): netcalc's dims count from 1 without the batch) and repeat_vector
+(x.unsqueeze(1).expand) work on the spec's layout directly.
 
 Buffers exclude BatchNorm's `num_batches_tracked` (an int64 step counter that netcalc does not
 list); the running mean and variance are counted.
@@ -362,6 +364,58 @@ def _global_pool(kind: str, nd: int, a: dict, channels_last: bool) -> nn.Module:
     return ChannelsFirst(nn.Sequential(cls(1), nn.Flatten()), channels_last, back=False)
 
 
+def _adaptive_pool(kind: str, a: dict, channels_last: bool) -> nn.Module:
+    cls = nn.AdaptiveAvgPool2d if kind == "avg" else nn.AdaptiveMaxPool2d
+    return ChannelsFirst(cls(tuple(a["output_size"])), channels_last)
+
+
+def _prelu(a: dict, x: torch.Tensor, channels_last: bool) -> nn.Module:
+    """nn.PReLU with PyTorch's defaults (one α, init 0.25) unless the node says otherwise; one α per
+    channel on the channels-first view; torch has no α per element (Keras's default)."""
+    alphas = a["alphas"] or "one"
+    if alphas == "element":
+        raise OracleError("torch's nn.PReLU has no α per element (num_parameters is 1 or the channels)")
+    init = a["alpha_init"] if a["alpha_init"] is not None else 0.25
+    c = x.shape[-1] if channels_last else x.shape[1]
+    return ChannelsFirst(nn.PReLU(c if alphas == "channel" else 1, init=init), channels_last)
+
+
+def _instancenorm(a: dict, x: torch.Tensor, channels_last: bool) -> nn.Module:
+    """nn.InstanceNorm1d/2d/3d by the rank, PyTorch's defaults (affine false, eps 1e-5) unless written."""
+    rank = x.dim() - 1
+    cls = {2: nn.InstanceNorm1d, 3: nn.InstanceNorm2d, 4: nn.InstanceNorm3d}.get(rank)
+    if cls is None:
+        raise OracleError(f"no torch InstanceNorm for an input of {rank} axes")
+    c = x.shape[-1] if channels_last else x.shape[1]
+    eps = a["eps"] if a["eps"] is not None else 1e-5
+    affine = a["affine"] if a["affine"] is not None else False
+    return ChannelsFirst(cls(c, eps=eps, affine=affine), channels_last)
+
+
+class Permute(nn.Module):
+    """x.permute(0, *dims): netcalc's dims are Keras's, numbered from 1 without the batch."""
+
+    def __init__(self, dims) -> None:
+        super().__init__()
+        self.dims = (0, *dims)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.permute(self.dims)
+
+
+class RepeatVector(nn.Module):
+    """(N, F) → (N, n, F) as x.unsqueeze(1).expand(-1, n, -1)."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n = n
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 2:
+            raise ValueError(f"repeat_vector of a tensor of {x.dim()} axes with the batch (a vector has 2)")
+        return x.unsqueeze(1).expand(-1, self.n, -1)
+
+
 def _batchnorm(a: dict, x: torch.Tensor, channels_last: bool) -> nn.Module:
     rank = x.dim() - 1
     cls = {1: nn.BatchNorm1d, 2: nn.BatchNorm1d, 3: nn.BatchNorm2d, 4: nn.BatchNorm3d}.get(rank)
@@ -494,6 +548,8 @@ def build_module(node, x: torch.Tensor, channels_last: bool, layout: str = "") -
         return _conv_transpose(a, x, channels_last)
     if op in ("maxpool1d", "maxpool2d", "avgpool1d", "avgpool2d"):
         return _pool(op[:3], int(op[-2]), a, channels_last), None
+    if op in ("adaptive_avgpool2d", "adaptive_maxpool2d"):
+        return _adaptive_pool(op[len("adaptive_") : len("adaptive_") + 3], a, channels_last), None
     if op.startswith("global_"):
         kind = op[len("global_") : len("global_") + 3]
         return _global_pool(kind, int(op[-2]), a, channels_last), None
@@ -508,6 +564,14 @@ def build_module(node, x: torch.Tensor, channels_last: bool, layout: str = "") -
         return _layernorm(a, x), None
     if op == "groupnorm":
         return _groupnorm(a, x, channels_last), None
+    if op == "instancenorm":
+        return _instancenorm(a, x, channels_last), None
+    if op == "prelu":
+        return _prelu(a, x, channels_last), None
+    if op == "permute":
+        return Permute(a["dims"]), None
+    if op == "repeat_vector":
+        return RepeatVector(a["n"]), None
     if op == "flatten":
         return nn.Flatten(), None
     if op == "reshape":

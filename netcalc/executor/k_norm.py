@@ -1,5 +1,5 @@
-"""The group normalisation kernel (NumPy only; batchnorm and layernorm are in k_basic.py, which has no
-room left under 500 lines)."""
+"""The group and instance normalisation kernels (NumPy only; batchnorm and layernorm are in k_basic.py,
+which has no room left under 500 lines)."""
 
 from __future__ import annotations
 
@@ -21,14 +21,20 @@ class GroupNormLayer(Layer):
         shape = tuple(in_shapes[0])
         self.ax = channel_axis(len(shape) + 1, env.channels_last)  # with the batch axis
         self.c = shape[self.ax - 1]
-        self.groups = a["groups"]
+        self.groups = self._groups(a)
         self.eps = a["eps"] if a["eps"] is not None else (1e-3 if env.keras else 1e-5)
-        self.affine = a["affine"]
+        self.affine = self._affine(a, env)
         self.gname, self.bname = ("gamma", "beta") if env.keras else ("weight", "bias")
         if self.affine:
             self.add(self.gname, draw(None, (self.c,), "gamma", env))
             self.add(self.bname, draw(None, (self.c,), "beta", env))
         self.out_shape = shape
+
+    def _groups(self, a) -> int:
+        return a["groups"]
+
+    def _affine(self, a, env: Env) -> bool:
+        return a["affine"]
 
     def _cshape(self, rank: int) -> tuple:
         """How a per-channel vector broadcasts against the (N, C, …) view."""
@@ -66,3 +72,22 @@ class GroupNormKernel(Kernel):
 
     def build(self, node, in_shapes, env):
         return GroupNormLayer(node, in_shapes, env)
+
+
+class InstanceNormLayer(GroupNormLayer):
+    """Group normalisation with one channel per group: each sample's channel normalised over its
+    positions. affine: the node's, else the convention's (PyTorch InstanceNorm's False, Keras
+    GroupNormalization(groups=-1)'s True); eps as groupnorm's."""
+
+    def _groups(self, a) -> int:
+        return self.c
+
+    def _affine(self, a, env: Env) -> bool:
+        return a["affine"] if a["affine"] is not None else env.keras
+
+
+class InstanceNormKernel(Kernel):
+    ops = ("instancenorm",)
+
+    def build(self, node, in_shapes, env):
+        return InstanceNormLayer(node, in_shapes, env)

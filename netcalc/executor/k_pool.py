@@ -1,4 +1,4 @@
-"""Pooling kernels: max and average pooling (1-D, 2-D) and global pooling.
+"""Pooling kernels: max and average pooling (1-D, 2-D), global pooling and adaptive pooling.
 
 Output sizes follow PyTorch's formula, written again here: floor((n + p_before + p_after −
 d(k − 1) − 1)/s) + 1, or with ceil_mode the ceiling, dropping a last window that would start in
@@ -167,3 +167,67 @@ class GlobalPoolKernel(Kernel):
 
     def build(self, node, in_shapes, env):
         return GlobalPoolLayer(node, in_shapes, env, self.kind)
+
+
+class AdaptivePoolLayer(Layer):
+    """Average or max over PyTorch's adaptive windows, written again here: along an axis of n
+    positions and o outputs, output i reads [⌊i·n/o⌋, ⌈(i + 1)·n/o⌉); the average divides by the
+    window's size, the max's gradient goes to the window's first maximum (as PyTorch's)."""
+
+    def __init__(self, node, in_shapes, env: Env, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self.cl = env.channels_last
+        c, ns = split(in_shapes[0], self.cl)
+        outs = tuple(int(o) for o in node.args["output_size"])
+        self.wins = [[(i * n // o, -(-(i + 1) * n // o)) for i in range(o)] for n, o in zip(ns, outs, strict=True)]
+        self.outs = outs
+        self.out_shape = join(c, outs, self.cl)
+
+    def _windows(self):
+        """(output index, slices of the spatial axes) for every output position."""
+        for idx in np.ndindex(*self.outs):
+            yield idx, tuple(slice(*self.wins[a][i]) for a, i in enumerate(idx))
+
+    def forward(self, xs):
+        x = np.moveaxis(xs[0], -1, 1) if self.cl else xs[0]  # (N, C, *spatial)
+        self.xshape = x.shape
+        n, c = x.shape[:2]
+        y = np.empty((n, c, *self.outs), x.dtype)
+        self.arg = {}
+        for idx, sl in self._windows():
+            win = x[(slice(None), slice(None), *sl)].reshape(n, c, -1)
+            if self.kind == "avg":
+                y[(slice(None), slice(None), *idx)] = win.mean(axis=2)
+            else:
+                arg = win.argmax(axis=2)  # the first maximum
+                self.arg[idx] = arg
+                y[(slice(None), slice(None), *idx)] = np.take_along_axis(win, arg[..., None], axis=2)[..., 0]
+        return (np.moveaxis(y, 1, -1) if self.cl else y), {}
+
+    def backward(self, dy, dextras):
+        d = np.moveaxis(dy, -1, 1) if self.cl else dy
+        dx = np.zeros(self.xshape, dy.dtype)
+        n, c = self.xshape[:2]
+        for idx, sl in self._windows():
+            g = d[(slice(None), slice(None), *idx)]
+            region = dx[(slice(None), slice(None), *sl)]
+            if self.kind == "avg":
+                region += (g / region[0, 0].size)[(...,) + (None,) * len(sl)]
+            else:
+                flat = np.zeros((n, c, region[0, 0].size), dy.dtype)
+                np.put_along_axis(flat, self.arg[idx][..., None], g[..., None], axis=2)
+                region += flat.reshape(region.shape)
+        return [np.moveaxis(dx, 1, -1) if self.cl else dx]
+
+
+class AdaptivePoolKernel(Kernel):
+    """Adaptive max or average pooling (`kind` 'max' or 'avg') to the node's output_size."""
+
+    ops = ("adaptive_avgpool2d", "adaptive_maxpool2d")
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def build(self, node, in_shapes, env):
+        return AdaptivePoolLayer(node, in_shapes, env, self.kind)

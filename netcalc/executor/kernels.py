@@ -20,9 +20,11 @@ from .k_basic import (
     UpsampleKernel,
 )
 from .k_conv import ConvKernel, ConvTransposeKernel
-from .k_norm import GroupNormKernel
+from .k_moves import PermuteKernel, RepeatVectorKernel
+from .k_norm import GroupNormKernel, InstanceNormKernel
 from .k_pad import CopyPadKernel, CropKernel, ZeroPadKernel
-from .k_pool import GlobalPoolKernel, PoolKernel
+from .k_pool import AdaptivePoolKernel, GlobalPoolKernel, PoolKernel
+from .k_prelu import PReLUKernel
 from .k_shortcut import ShortcutKernel
 from .recurrent import RECURRENT_KERNELS
 
@@ -47,6 +49,8 @@ KERNELS: dict[str, Kernel] = {
     "global_avgpool2d": GlobalPoolKernel("avg"),
     "global_maxpool1d": GlobalPoolKernel("max"),
     "global_maxpool2d": GlobalPoolKernel("max"),
+    "adaptive_avgpool2d": AdaptivePoolKernel("avg"),
+    "adaptive_maxpool2d": AdaptivePoolKernel("max"),
     "dense": DenseKernel(),
     "relu": _act,
     "relu6": _act,
@@ -58,12 +62,16 @@ KERNELS: dict[str, Kernel] = {
     "tanh": _act,
     "softmax": _act,
     "identity": _act,
+    "prelu": PReLUKernel(),
     "dropout": DropoutKernel(),
     "batchnorm": BatchNormKernel(),
     "layernorm": LayerNormKernel(),
     "groupnorm": GroupNormKernel(),
+    "instancenorm": InstanceNormKernel(),
     "flatten": _reshape,
     "reshape": _reshape,
+    "permute": PermuteKernel(),
+    "repeat_vector": RepeatVectorKernel(),
     "zeropad1d": _pad,
     "zeropad2d": _pad,
     "reflectionpad1d": _reflect,

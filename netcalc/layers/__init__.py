@@ -6,16 +6,17 @@ executor kernel and an example spec, when those exist).
 
 from __future__ import annotations
 
+from .adaptive import AdaptivePool
 from .base import LayerType
 from .conv import Conv, ConvTranspose
 from .dense import Dense
-from .elementwise import Dropout, activation_types
+from .elementwise import Dropout, PReLU, activation_types
 from .merge import merge_types
-from .norm import BatchNorm, GroupNorm, LayerNorm
+from .norm import BatchNorm, GroupNorm, InstanceNorm, LayerNorm
 from .padding import padding_types
 from .pool import GlobalPool, Pool
 from .recurrent import recurrent_types
-from .reshape import Flatten, Reshape, Upsample
+from .reshape import Flatten, Permute, RepeatVector, Reshape, Upsample
 
 LAYER_TYPES: list[LayerType] = [
     Conv(1),
@@ -29,15 +30,21 @@ LAYER_TYPES: list[LayerType] = [
     GlobalPool("avg", 2),
     GlobalPool("max", 1),
     GlobalPool("max", 2),
+    AdaptivePool("avg", 2),
+    AdaptivePool("max", 2),
     Dense(),
     *activation_types(),
+    PReLU(),
     Dropout(),
     BatchNorm(),
     LayerNorm(),
     GroupNorm(),
+    InstanceNorm(),
     Flatten(),
     Reshape(),
     *padding_types(),
+    Permute(),
+    RepeatVector(),
     Upsample(1),
     Upsample(2),
     *recurrent_types(),

@@ -327,7 +327,7 @@ TRAITS: dict[str, tuple[tuple, str]] = {
     "squashes": ((None, "softmax", "sigmoid"), "its output is probabilities: along an axis, or per element (W405)"),
     "normalises": ((None, "batch", "feature", "group"), "normalises per channel over the batch, per position over its features, or per group (W401, W402, the signal advice)"),
     "joins": ((None, "sum", "product", "concat"), "a merge: a sum of branches (a residual add), a product (a gate), a concatenation"),
-    "suggested_init": ((None, tuple), "(Keras, PyTorch) initialiser of a weighted layer it feeds (W301/W302 advice)"),
+    "suggested_init": ((None, tuple), "(Keras, PyTorch) initialiser of a weighted layer it feeds (W301/W302 advice): an activation's, or an elementwise layer's with parameters (prelu)"),
     "growth_reason": (("", str), "why the signal's second moment grows or shrinks here (W301/W302 advice)"),
     "reads_sequence": ((False, True), "reads a sequence (steps, features) or token ids: a graph input it reads with no written layout takes the convention's sequence layout"),
     "layout_free": ((False, True), "elementwise, whatever the layout: what reads its output decides an unwritten input layout"),

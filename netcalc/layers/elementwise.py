@@ -1,4 +1,4 @@
-"""Activations (as layers, and behind the `activation:` shorthand) and dropout.
+"""Activations (as layers, and behind the `activation:` shorthand), the parametric ReLU and dropout.
 
 FLOPs convention for activations: 1 per element for each elementwise function (ReLU, ReLU6, leaky
 ReLU, ELU, GELU, SELU, sigmoid, tanh: one evaluation each, as Netscope counts activations),
@@ -11,7 +11,7 @@ from math import prod
 
 from ..arg_symbols import AXIS_NOTE
 from ..kinds import Arg, Choice, Float, Int
-from .base import Geometry, LayerType, ParameterFree
+from .base import Geometry, LayerType, ParameterFree, Tensor
 
 
 class Activation(ParameterFree):
@@ -224,6 +224,106 @@ def ctx_args(env) -> dict:
 
 def Sig_like(x, q, mu, mfrac, corr, pre=None):
     return x.like(q, mu=mu, mfrac=mfrac, corr=corr, gauss=False, pre=pre)
+
+
+class PReLU(LayerType):
+    """The parametric ReLU (He et al. 2015): x above 0, α·x below, α learnt. An elementwise
+    nonlinearity with parameters, so a layer of its own: not an `activation` (those are
+    parameter-free, and `activation: prelu` is refused as an unknown activation).
+
+    How many α (`alphas`), by the frameworks' defaults, which differ:
+    - PyTorch nn.PReLU(num_parameters=1, init=0.25): `one` α shared by every element (`weight`,
+      shape (1)); nn.PReLU(C) is `channel`, one per channel of the channel axis (`weight` (C));
+      nothing else (an `element` α is refused in a PyTorch spec, E105).
+    - Keras layers.PReLU(alpha_initializer='zeros', shared_axes=None): `element`, one α per element
+      of the input without the batch (`alpha` of the input's shape: 64×32×32 = 65,536 for a
+      64-channel 32×32 map); shared_axes = the spatial axes ([1, 2] for channels last) is
+      `channel`, alpha (1, 1, C); every axis shared is `one`, alpha (1, 1, 1).
+    The initial α is the convention's unless `alpha_init` is written: PyTorch 0.25, Keras 0 (a
+    ReLU at initialisation). Under the other convention's counting, PyTorch's names and shapes
+    are given for Keras's choices ((C) for `channel`, the input's shape for `element`, which
+    nn.PReLU cannot express) and Keras's for PyTorch's.
+    MACs 0 (α multiplies elementwise, no weight product); FLOPs 1 per element, as leaky ReLU.
+    """
+
+    op = "prelu"
+    aliases = ("p_relu",)
+    summary = "parametric ReLU: x, or α·x below 0, α learnt"
+    counting = "FLOPs 1 per element (as leaky ReLU)"
+    parametric = True
+    layout_free = True  # elementwise; a channel α reads the channel axis of the layout decided by its readers
+    suggested_init = ("he_normal (a = α)", "kaiming_normal (a = α)")
+    args = {
+        "alphas": Arg(Choice(("one", "channel", "element")), None,
+                      "one α shared, one per channel, or one per element (convention's default: PyTorch one, "
+                      "Keras element)"),
+        "alpha_init": Arg(Float(), None, "α's initial value (convention's default: PyTorch 0.25, Keras 0)"),
+    }  # fmt: skip
+
+    def resolve(self, a, shapes, ctx):
+        """The α count by the convention's default unless written; PyTorch has no α per element (E105)."""
+        shape = shapes[0]
+        alphas = a["alphas"] or ("element" if ctx.keras else "one")
+        if alphas == "element" and not ctx.keras:
+            ctx.error(
+                "E105",
+                "alphas 'element' is Keras's PReLU (shared_axes=None); PyTorch's nn.PReLU has one α "
+                "(num_parameters=1) or one per channel (num_parameters=C): write alphas: one or channel, "
+                "or convention: keras",
+                "alphas",
+            )
+            return None
+        init = a["alpha_init"] if a["alpha_init"] is not None else (0.0 if ctx.keras else 0.25)
+        axis = ctx.channel_axis(len(shape))
+        return Geometry(shape=shape, c=shape[axis], axis=axis, alphas=alphas, init=init, negative_slope=init)
+
+    def params(self, g, ctx):
+        """PyTorch `weight` (1) or (C) (the input's shape for Keras's `element`); Keras `alpha` of the
+        input's shape with 1 on each shared axis; trainable."""
+        rank = len(g.shape)
+        if not ctx.keras_counting:
+            shape = {"one": (1,), "channel": (g.c,), "element": tuple(g.shape)}[g.alphas]
+            return [Tensor("weight", shape)]
+        if g.alphas == "one":
+            shape = (1,) * rank
+        elif g.alphas == "channel":
+            shape = tuple(g.c if i == g.axis else 1 for i in range(rank))
+        else:
+            shape = tuple(g.shape)
+        return [Tensor("alpha", shape)]
+
+    def macs(self, g):
+        """0: α multiplies elementwise, no weight product."""
+        return 0
+
+    def flops(self, g):
+        """1 per element, as leaky ReLU (one evaluation each)."""
+        return prod(g.shape)
+
+    def explain(self, g, ctx):
+        """How many α and why, their initial value, the FLOPs."""
+        n = prod(g.shape)
+        count = {"one": 1, "channel": g.c, "element": n}[g.alphas]
+        what = {"one": "one α shared by every element", "channel": f"one α per channel (C = {g.c})",
+                "element": "one α per element of the input"}[g.alphas]  # fmt: skip
+        if not ctx.node.args.get("alphas"):
+            what += " (Keras's PReLU default, shared_axes=None)" if ctx.keras else " (PyTorch's nn.PReLU default)"
+        return [f"{what}: {count:,} parameter{'s' if count != 1 else ''}",
+                f"α starts at {g.init:g}: a leaky ReLU of slope {g.init:g} at initialisation",
+                f"FLOPs: 1 per element × {n:,} = {n:,}"]  # fmt: skip
+
+    def sig_forward(self, g, ins, env):
+        """Leaky ReLU's rule with the slope α at initialisation (every α starts at the same value):
+        (1 + α²)/2·q for a zero-mean input [E], the Gaussian closed form otherwise [MF]."""
+        return _LEAKY.sig_forward(g, ins, env)
+
+    def sig_backward(self, g, ins, out, r, env):
+        """Leaky ReLU's rule with slope α: r_in = E[φ'(x)²]·r_out, (1 + α²)/2·r_out for a zero-mean
+        input [E], [MF] otherwise (before a max pool, the slope at the maximum [A])."""
+        return _LEAKY.sig_backward(g, ins, out, r, env)
+
+
+_LEAKY = Activation("leaky_relu", "leaky ReLU")  # the rules PReLU applies with its α as the slope
 
 
 # words users write in `activation:` that mean one of the above

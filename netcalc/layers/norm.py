@@ -1,4 +1,4 @@
-"""Normalisation: batchnorm (PyTorch and Keras counting), layernorm and groupnorm."""
+"""Normalisation: batchnorm (PyTorch and Keras counting), layernorm, groupnorm and instancenorm."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from math import prod
 
 from ..compound_kinds import IntList
 from ..kinds import Arg, Bool, Float, Int
-from .base import Geometry, LayerType, Tensor
+from .base import Geometry, LayerType, Tensor, fmt_shape
 from .conv import _count
 
 
@@ -280,3 +280,69 @@ def _group_var(g, x) -> tuple[float, float]:
     spread = max(x.mfrac * qm - x.mu**2, 0.0)
     removed = x.mu**2 + spread * g.groups / g.c
     return max(qm - removed, 1e-300), removed
+
+
+class InstanceNorm(GroupNorm):
+    """Instance normalisation (Ulyanov et al. 2016): each sample's channel normalised over its
+    positions alone, with the biased variance — groupnorm with one channel per group (G = C), and
+    worked out by GroupNorm's rules at G = C. The channel axis is the layout's; the input needs
+    positions (a map or a sequence: PyTorch's InstanceNorm1d/2d/3d take (N, C, L…); a vector
+    has one position per channel, which this would set to β).
+
+    The conventions' defaults differ: PyTorch nn.InstanceNorm2d(C) has affine=False (no
+    parameters) and track_running_stats=False (no buffers), eps 1e-5; Keras has no instance
+    normalisation in its core layers, and GroupNormalization(groups=-1) (G = C) is one, with
+    center and scale true (γ and β, C each, trainable: `gamma`, `beta`) and epsilon 1e-3. So
+    `affine` and `eps` default to the convention's. Running statistics (PyTorch's
+    track_running_stats=True) are not modelled. FLOPs as groupnorm (layernorm's rule): 5 per
+    element to normalise, +2 with the affine γ·x + β.
+    """
+
+    op = "instancenorm"
+    aliases = ("instance_norm", "instancenorm1d", "instancenorm2d", "instancenormalization")
+    summary = "instance normalisation: each channel of a sample over its positions"
+    args = {
+        "affine": Arg(Bool(), None, "learn γ and β, one per channel (convention's default: PyTorch false, Keras true)"),
+        "eps": Arg(Float(0.0), None, "added to the variance (convention's default: PyTorch 1e-5, Keras 1e-3)"),
+    }
+
+    def resolve(self, a, shapes, ctx):
+        """The channel axis is the layout's, G = C; at least one axis beside it (E202); affine and eps
+        are the spec's convention's unless written."""
+        shape = shapes[0]
+        if len(shape) < 2:
+            ctx.error(
+                "E202",
+                f"instancenorm normalises each channel over its positions: it takes a map or a sequence "
+                f"(2 or more axes without the batch), got a vector of shape {fmt_shape(shape)}",
+            )
+            return None
+        c = shape[ctx.channel_axis(len(shape))]
+        affine = a["affine"] if a["affine"] is not None else ctx.keras
+        eps = a["eps"] if a["eps"] is not None else (1e-3 if ctx.keras else 1e-5)
+        return Geometry(shape=shape, c=c, groups=c, affine=affine, eps=eps)
+
+    def sig_forward(self, g, ins, env):
+        """[A] GroupNorm's rule at G = C: v = q − mc², batchnorm's variance, since every channel's own
+        mean is removed (per sample); the channels keep no mean (mfrac 0), neighbours keep
+        (ρ·q − mc²)/v."""
+        return super().sig_forward(g, ins, env)
+
+    def sig_backward(self, g, ins, out, r, env):
+        """[A] GroupNorm's rule at G = C: r_in = (1 − gmean − (1 − gmean)/n − 1/n)·r_out/(v + ε), n a
+        channel's positions; a gradient uniform over a channel's positions (gmean 1: before a global
+        average pool) is removed entirely."""
+        return super().sig_backward(g, ins, out, r, env)
+
+    def explain(self, g, ctx):
+        """What each channel is normalised over, the parameters and the FLOPs, with the numbers."""
+        n = prod(g.shape)
+        lines = [f"each of the C = {g.c} channels of a sample normalised over its {n // g.c:,} positions, "
+                 f"ε = {g.eps:g} (groupnorm with G = C)"]  # fmt: skip
+        if g.affine:
+            names = "gamma, beta" if ctx.keras_counting else "weight, bias"
+            lines.append(f"γ and β ({names}): 2 × C = 2 × {g.c} = {2 * g.c:,} parameters, no statistics kept")
+        else:
+            lines.append("no parameters (affine false: PyTorch's default) and no statistics kept")
+        lines.append(f"FLOPs: {7 if g.affine else 5} per element × {n:,} = {self.flops(g):,}")
+        return lines

@@ -1,11 +1,12 @@
-"""Layers that move elements around without weights: flatten, reshape, upsampling (padding and
-cropping: padding.py)."""
+"""Layers that move elements around without weights: flatten, reshape, permute, repeat_vector,
+upsampling (padding and cropping: padding.py)."""
 
 from __future__ import annotations
 
 from math import prod
 
-from ..kinds import Arg, Choice, IntTuple, Shape
+from ..compound_kinds import IntList
+from ..kinds import Arg, Choice, Int, IntTuple, Shape
 from .base import Geometry, ParameterFree, fmt_shape
 
 
@@ -83,6 +84,96 @@ class Reshape(_Moves):
     def receptive(self, g, rf):
         """No spatial window survives a reshape."""
         return None
+
+
+class Permute(_Moves):
+    """The axes reordered by `dims`, numbered as Keras's Permute numbers them: from 1, the batch
+    axis excluded, so dims [2, 1] swaps the two axes of a (T, F) sequence (Keras Permute((2, 1));
+    PyTorch x.permute(0, 2, 1), whose numbering counts the batch as 0). Output axis i is input axis
+    dims[i]. The spec's layout is not changed: what reads the output takes its channels (features)
+    on the layout's axis, as Keras and PyTorch do. No parameters, no FLOPs."""
+
+    op = "permute"
+    summary = "reorder the axes (Keras numbering: from 1, batch excluded)"
+    args = {
+        "dims": Arg(IntList(), doc="the input axis for each output axis, numbered from 1 without the batch (Keras)")
+    }
+
+    def resolve(self, a, shapes, ctx):
+        """dims must be a permutation of 1…rank (E202, quoting it with Keras's numbering)."""
+        shape = shapes[0]
+        dims = tuple(a["dims"])
+        rank = len(shape)
+        if sorted(dims) != list(range(1, rank + 1)):
+            axes_text = ", ".join(map(str, range(1, rank + 1)))
+            hint = " (0 would be the batch axis, which stays first)" if 0 in dims else ""
+            ctx.error(
+                "E202",
+                f"dims {list(dims)} is not an order of the input's axes {axes_text}: permute numbers the "
+                f"{rank} axes of {fmt_shape(shape)} from 1, without the batch, as Keras's Permute does{hint}",
+                "dims",
+            )
+            return None
+        return Geometry(shape=tuple(shape[d - 1] for d in dims), dims=dims)
+
+    def receptive(self, g, rf):
+        """The spatial axes are reordered: no window is followed through."""
+        return None
+
+    def explain(self, g, ctx):
+        """Which input axis each output axis takes, and PyTorch's spelling of it."""
+        axes = ", ".join(f"{i} ← {d}" for i, d in enumerate(g.dims, 1))
+        return [
+            f"output axis ← input axis, numbered from 1 without the batch (Keras): {axes}; output {fmt_shape(g.shape)}",
+            f"PyTorch: x.permute(0, {', '.join(map(str, g.dims))}), the batch as axis 0",
+        ]
+
+
+class RepeatVector(_Moves):
+    """A vector repeated n times: (F) → (n, F), a sequence of n equal steps (Keras RepeatVector(n),
+    which takes a 2-D (batch, features) input; PyTorch x.unsqueeze(1).expand(-1, n, -1) or
+    .repeat(1, n, 1)). Typically between an encoder's final state and a decoder LSTM. No
+    parameters, no FLOPs (copies)."""
+
+    op = "repeat_vector"
+    aliases = ("repeatvector",)
+    summary = "repeat a vector n times: (F) → (n, F)"
+    args = {"n": Arg(Int(1), doc="the number of repetitions (the sequence's steps)")}
+
+    def resolve(self, a, shapes, ctx):
+        """A vector only (E202)."""
+        shape = shapes[0]
+        if len(shape) != 1:
+            ctx.error(
+                "E202",
+                f"repeat_vector takes a vector (1 axis without the batch, as Keras's RepeatVector takes "
+                f"(batch, features)), got an input of shape {fmt_shape(shape)} ({len(shape)} axes)",
+            )
+            return None
+        return Geometry(shape=(a["n"], shape[0]), n=a["n"])
+
+    def receptive(self, g, rf):
+        """A vector has no spatial window."""
+        return None
+
+    def sig_forward(self, g, ins, env):
+        """[E] the vector's values copied to each of the n steps: the same q at every step; a step's
+        neighbour is a copy (correlation 1)."""
+        import numpy as np
+
+        x = ins[0]
+        return x.like(np.full(env.positions(g.shape), x.mean), corr=1.0), "E"
+
+    def sig_backward(self, g, ins, out, r, env):
+        """[A] each element gathers the n steps' gradients: n·r for independent step gradients."""
+        import numpy as np
+
+        env.info.gmean_in = [0.0]
+        return [np.full(env.positions(env.row.in_shapes[0]), g.n * float(np.mean(r)))], "A"
+
+    def explain(self, g, ctx):
+        """The shape and what it copies."""
+        return [f"({g.shape[1]}) → ({g.n}, {g.shape[1]}): the vector copied to {g.n} steps, 0 FLOPs"]
 
 
 class Upsample(ParameterFree):
