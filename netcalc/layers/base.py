@@ -410,7 +410,8 @@ def window_out(
 
         nv, numv, outv, lostv = value(n), value(num), value(out), value(unread)  # the concrete run's numbers
         text = formula(nv, k, s, pb, pa, d)
-        what = {"height": "row", "width": "column", "height and width": "row/column"}.get(axis, "position")
+        rows = {"depth": "slice", "height": "row", "width": "column", "height and width": "row/column"}
+        what = rows.get(axis, "position")
         lost = f"the last input {what} of {nv} is" if lostv == 1 else f"the last {lostv} input {what}s of {nv} are"
         notes = (f"with {ctx.at} (`netcalc sizes` tells which sizes divide exactly)",) if symbolic else ()
         ctx.warning(
@@ -442,7 +443,8 @@ def window_outs(ns, ks, ss, ds, pads, ceil_mode: bool, ctx: Ctx, key: str) -> tu
         groups.setdefault(params, []).append(i)
     outs: list = [None] * len(ns)
     for (n, k, s, (pb, pa), d), axes in groups.items():
-        axis = " and ".join(names[i] for i in axes)
+        named = [names[i] for i in axes]
+        axis = " and ".join(named) if len(named) < 3 else f"{', '.join(named[:-1])} and {named[-1]}"
         out = window_out(n, k, s, pb, pa, d, ceil_mode, ctx, axis, key)
         for i in axes:
             outs[i] = out
