@@ -1,4 +1,4 @@
-"""Pooling: max and average over windows (1-D, 2-D), and global average and max pooling."""
+"""Pooling: max and average over windows (1-D, 2-D, 3-D), and global average and max pooling."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ class Pool(ParameterFree):
     Output size per axis: floor((n + 2p − d(k − 1) − 1)/s) + 1 (the ceiling with ceil_mode,
     dropping a last window that would start in the right padding, as PyTorch does). The stride
     defaults to the kernel. 'same' padding follows Keras (output ceil(n/s)); PyTorch takes numbers
-    only, at most half the kernel (kernel // 2, the undilated kernel size, even with dilation).
+    only, at most half the kernel (kernel // 2, the undilated kernel size, even with dilation), and
+    its AvgPool3d an input at least the kernel on every axis (the padding not counted).
     """
 
     def __init__(self, kind: str, nd: int) -> None:
@@ -35,9 +36,13 @@ class Pool(ParameterFree):
         }
         if kind == "max":
             self.args["dilation"] = Arg(IntTuple(nd), (1,) * nd, "spacing between window taps (PyTorch)")
+        # PyTorch's AvgPool3d (not AvgPool1d/2d, not the max pools) refuses an input smaller than the
+        # kernel on any axis, the padding not counted ("input image smaller than kernel size")
+        self.pytorch_input_at_least_kernel = kind == "avg" and nd == 3
 
     def resolve(self, a, shapes, ctx):
-        """Check the rank and PyTorch's padding limit (padding ≤ kernel // 2); compute the output size per axis."""
+        """Check the rank and PyTorch's limits (padding ≤ kernel // 2; AvgPool3d: input ≥ kernel); compute the
+        output size per axis."""
         shape = shapes[0]
         if not ctx.need_rank(shape, self.nd + 1, f"a {self.nd}-D feature map"):
             return None
@@ -59,6 +64,17 @@ class Pool(ParameterFree):
                         "E204",
                         f"padding {pb} is more than half the kernel {k} (PyTorch refuses it)",
                         "padding",
+                    )
+                    return None
+        if not ctx.keras and self.pytorch_input_at_least_kernel:
+            for n, k, axis in zip(ns, ks, AXIS_NAMES[self.nd], strict=True):
+                ctx.condition("size", n - k, f"{axis} at least the kernel {k} (PyTorch's AvgPool{self.nd}d)", "kernel")
+                if n < k:
+                    ctx.error(
+                        "E204",
+                        f"the {axis} {n} is smaller than the kernel {k}: PyTorch's AvgPool{self.nd}d refuses an input "
+                        "smaller than its kernel on any axis, whatever the padding",
+                        "kernel",
                     )
                     return None
         outs = window_outs(ns, ks, ss, ds, pads, a["ceil_mode"], ctx, "kernel")
