@@ -653,7 +653,9 @@ def test_conv_transpose_explain_lines():
     # (3 − 1)·2 − 1 − 1 + (3 − 1) + 1 + 1 = 6
     assert lines[0] == ("output depth: (n − 1)s − p₁ − p₂ + d(k − 1) + output_padding + 1 = (3 − 1)·2 − 1 − 1 + "
                         "(3 − 1) + 1 + 1 = 6")  # fmt: skip
-    assert lines[3] == "weights: C_in × filters/groups × k × k × k = 4 × 2 × 3 × 3 × 3 = 216 + 2 biases = 218 parameters"
+    assert (
+        lines[3] == "weights: C_in × filters/groups × k × k × k = 4 × 2 × 3 × 3 × 3 = 216 + 2 biases = 218 parameters"
+    )
     assert lines[4].startswith("MACs: input positions × C_in × filters/groups × k × k × k = 3 × 5 × 6 × 4 × 2 × 3 × 3 × 3 = 19,440")  # fmt: skip
     assert "kernel span 3 is not a multiple of stride 2 on the depth" in lines[5]
     row = ok("{op: conv1d_transpose, filters: 1, kernel: 2, stride: 3}", [7, 1], layout="hwc", convention="keras")
@@ -668,7 +670,10 @@ def test_conv3d_explain_lines():
     assert lines[0] == "output depth: (n + p₁ + p₂ − d(k − 1) − 1)/s + 1 = (8 + 2·0 − 1)/1 + 1 = 8"
     assert lines[3] == ("weights: filters × C_in/groups × k × k × k = 4 × 3 × 1 × 3 × 3 (C_in/groups = 6/2) = 108 + 4 "
                         "biases = 112 parameters")  # fmt: skip
-    assert lines[4] == "MACs: output positions × filters × C_in/groups × k × k × k = 8 × 7 × 5 × 4 × 3 × 1 × 3 × 3 = 30,240"
+    assert (
+        lines[4]
+        == "MACs: output positions × filters × C_in/groups × k × k × k = 8 × 7 × 5 × 4 × 3 × 1 × 3 × 3 = 30,240"
+    )
 
 
 def test_pool3d_counts_and_pytorch_avgpool3d_refuses_an_input_below_the_kernel():

@@ -284,7 +284,9 @@ class ConvLayer(Layer):
     `keras_depthwise_layout`: groups 'depthwise' has Keras's DepthwiseConv kernel (*k, C_in,
     multiplier) rather than the grouped convolution's (*k, 1, C_out)."""
 
-    def __init__(self, node, in_shapes, env: Env, nd: int, transpose: bool, keras_depthwise_layout: bool = True) -> None:
+    def __init__(
+        self, node, in_shapes, env: Env, nd: int, transpose: bool, keras_depthwise_layout: bool = True
+    ) -> None:
         super().__init__()
         a = node.args
         cl = env.channels_last

@@ -37,7 +37,9 @@ class ConvTranspose(LayerType):
             "kernel": Arg(IntTuple(nd), doc="kernel size per spatial axis"),
             "stride": Arg(IntTuple(nd), (1,) * nd, "stride (upsampling factor) per axis"),
             "padding": Arg(
-                Padding(nd), "valid", "'valid' (none: both frameworks' default), 'same' (Keras) or zeros removed per side"
+                Padding(nd),
+                "valid",
+                "'valid' (none: both frameworks' default), 'same' (Keras) or zeros removed per side",
             ),
             "output_padding": Arg(IntTuple(nd, 0), None, "extra positions added on one side of each axis"),
             "dilation": Arg(IntTuple(nd), (1,) * nd, "spacing between kernel taps"),
@@ -181,7 +183,9 @@ class ConvTranspose(LayerType):
         weights = g.c_in * per * prod(g.ks)
         group = f" (filters/groups = {g.c_out}/{g.groups})" if g.groups > 1 else ""
         bias = f" + {g.c_out} biases = {weights + g.c_out:,}" if g.bias else ""
-        lines.append(f"weights: C_in × filters/groups × {kk} = {g.c_in} × {per} × {ks}{group} = {weights:,}{bias} parameters")
+        lines.append(
+            f"weights: C_in × filters/groups × {kk} = {g.c_in} × {per} × {ks}{group} = {weights:,}{bias} parameters"
+        )
         positions = " × ".join(map(str, g.ns))
         lines.append(
             f"MACs: input positions × C_in × filters/groups × {kk} = {positions} × {g.c_in} × {per} × {ks} = "
