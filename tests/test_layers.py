@@ -700,8 +700,21 @@ def test_global_pool3d_shapes_in_both_layouts():
     assert row.out_shape == (7,)  # AdaptiveAvgPool3d(1) + flatten; Keras GlobalAveragePooling3D
     assert row.flops == 420  # 7 × 4·5·3
     assert ok("{op: global_maxpool3d}", [7, 4, 5, 3]).flops == 413  # 7 × 59
-    assert ok("{op: global_avgpool3d, keepdims: true}", [7, 4, 5, 3]).out_shape == (7, 1, 1, 1)
+    row = ok("{op: global_avgpool3d, keepdims: true}", [7, 4, 5, 3])
+    assert row.out_shape == (7, 1, 1, 1)
     assert ok("{op: global_maxpool3d, keepdims: true}", [4, 5, 3, 7], layout="hwc").out_shape == (1, 1, 1, 7)
+    lines = row.ltype.explain(geometry(row), None)  # the keepdims average above, 7 channels of 4 × 5 × 3
+    assert lines == [
+        "one mean per channel over 4 × 5 × 3 = 60 positions: 59 adds and 1 divide = 60 per channel, × 7 channels = "
+        "420 FLOPs",
+        "output 7×1×1×1 (keepdims): PyTorch's nn.AdaptiveAvgPool3d(1) as it is, Keras's "
+        "layers.GlobalAveragePooling3D(keepdims=True)",
+    ]
+    row = ok("{op: global_maxpool3d}", [7, 4, 5, 3])
+    assert row.ltype.explain(geometry(row), None)[1] == (
+        "output 7: PyTorch's nn.AdaptiveMaxPool3d(1) gives (7, 1, 1, 1), then flattened; Keras's "
+        "layers.GlobalMaxPooling3D gives (7) directly"
+    )
 
 
 # ---------------------------------------------------------------------------------------------

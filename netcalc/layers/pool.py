@@ -5,7 +5,7 @@ from __future__ import annotations
 from math import prod
 
 from ..kinds import Arg, Bool, IntTuple, Padding
-from .base import AXIS_NAMES, Geometry, ParameterFree, rf_window, window_outs
+from .base import AXIS_NAMES, Geometry, ParameterFree, fmt_shape, rf_window, window_outs
 from .conv import resolve_padding
 
 
@@ -197,8 +197,11 @@ class Pool(ParameterFree):
 class GlobalPool(ParameterFree):
     """Global average or max pooling: one value per channel over all spatial positions.
 
-    Output (C) (Keras GlobalAveragePooling); with keepdims, (C, 1, …) in the layout (PyTorch's
-    AdaptiveAvgPool2d(1)). Parameters: none — which is why it replaces a flatten + dense head.
+    Output (C): Keras GlobalAveragePooling1D/2D/3D (GlobalMaxPooling…) as they are, PyTorch
+    AdaptiveAvgPool{1,2,3}d(1) (AdaptiveMaxPool…) followed by a flatten; with keepdims, (C, 1, …),
+    one 1 per spatial axis in the layout ((1, 1, 1, C) channels last in 3-D): PyTorch's adaptive pool
+    alone, Keras's layer with keepdims=True. Parameters: none — which is why it replaces a flatten +
+    dense head.
     """
 
     def __init__(self, kind: str, nd: int) -> None:
@@ -277,3 +280,28 @@ class GlobalPool(ParameterFree):
     def receptive(self, g, rf):
         """The window is the whole map: r += (n − 1)·j."""
         return rf_window(rf, g.ns, (1,) * self.nd, (1,) * self.nd)
+
+    def explain(self, g, ctx):
+        """The positions pooled and what they cost, and the output shape as each framework builds it."""
+        avg = self.kind == "avg"
+        n = prod(g.ns)
+        per = f"{n:,} − 1 = {n - 1:,} comparisons" if not avg else f"{n - 1:,} adds and 1 divide = {n:,}"
+        positions = " × ".join(map(str, g.ns))
+        lines = [
+            f"one {'mean' if avg else 'maximum'} per channel over {positions} = {n:,} positions: {per} per channel, "
+            f"× {g.c} channels = {self.flops(g):,} FLOPs"
+        ]
+        torch_pool = f"nn.Adaptive{'Avg' if avg else 'Max'}Pool{self.nd}d(1)"
+        keras_pool = f"layers.Global{'Average' if avg else 'Max'}Pooling{self.nd}D"
+        ones = ", ".join(["1"] * self.nd)
+        if g.keepdims:
+            lines.append(
+                f"output {fmt_shape(g.out_shape)} (keepdims): PyTorch's {torch_pool} as it is, "
+                f"Keras's {keras_pool}(keepdims=True)"
+            )
+        else:
+            lines.append(
+                f"output {g.c}: PyTorch's {torch_pool} gives ({g.c}, {ones}), then flattened; "
+                f"Keras's {keras_pool} gives ({g.c}) directly"
+            )
+        return lines
