@@ -1,5 +1,6 @@
 """Convolution kernels: conv1d, conv2d, conv3d (groups, depthwise, dilation), conv1d_transpose,
-conv2d_transpose, conv3d_transpose, and the convolution and batch-normalisation cores the shortcut (k_shortcut.py) and batchnorm reuse.
+conv2d_transpose, conv3d_transpose, and the convolution and batch-normalisation cores the shortcut
+(k_shortcut.py) and batchnorm reuse.
 
 Written from the frameworks' definitions, not from netcalc.layers: the padding of 'same', the
 output sizes and the cropping of a transposed convolution are worked out here again.
