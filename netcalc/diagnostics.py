@@ -103,14 +103,29 @@ def clip(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else f"{text[: limit - 20]}… ({len(text):,} characters)"
 
 
-def did_you_mean(word: str, choices) -> str:
-    """' (did you mean 'x'?)' for the closest choice, or '' when nothing is close."""
+def did_you_mean(word: str, choices, ties: bool = False) -> str:
+    """' (did you mean 'x'?)' for the closest choice, or '' when nothing is close. With `ties`, choices
+    equally close are all named, in the order given (at most three): an unknown layer type 'maxpool' is
+    as close to maxpool1d, maxpool2d and maxpool3d, and picking one of them would be arbitrary."""
     if len(str(word)) > 100:  # nothing is close to a long text, and comparing it would be slow
         return ""
     import difflib
 
     close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    if not close or not ties:
+        return f" (did you mean '{close[0]}'?)" if close else ""
+    matcher = difflib.SequenceMatcher(b=str(word))
+
+    def score(choice: str) -> float:
+        matcher.set_seq1(choice)
+        return matcher.ratio()
+
+    best = score(close[0])
+    tied = [c for c in dict.fromkeys(choices) if score(c) == best][:3]
+    if len(tied) < 2:
+        return f" (did you mean '{close[0]}'?)"
+    named = ", ".join(f"'{c}'" for c in tied[:-1])
+    return f" (did you mean {named} or '{tied[-1]}'?)"
 
 
 def quote(value) -> str:

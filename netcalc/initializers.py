@@ -80,7 +80,21 @@ ALIASES: dict[str, tuple[str, dict]] = {
 PARAM_ALIASES = {"stddev": "std", "minval": "low", "maxval": "high", "negative_slope": "a"}
 CHOICES = {
     "mode": ("fan_in", "fan_out", "fan_avg"),
-    "nonlinearity": ("relu", "leaky_relu", "linear", "conv1d", "conv2d", "sigmoid", "tanh", "selu"),
+    # PyTorch calculate_gain's names (the linear ones, conv and transposed conv of every rank, have gain 1)
+    "nonlinearity": (
+        "relu",
+        "leaky_relu",
+        "linear",
+        "conv1d",
+        "conv2d",
+        "conv3d",
+        "conv_transpose1d",
+        "conv_transpose2d",
+        "conv_transpose3d",
+        "sigmoid",
+        "tanh",
+        "selu",
+    ),
     "distribution": ("truncated_normal", "untruncated_normal", "normal", "uniform"),
 }
 NAMES = tuple(CANONICAL) + tuple(ALIASES)

@@ -48,7 +48,9 @@ def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str, ker
     op = _op_of(op_text)
     if op is None:
         names = list(REGISTRY) + list(ALIASES)
-        diags.error("E111", f"unknown layer type '{clip(op_text)}'{did_you_mean(op_text, names)}", op_node.loc)
+        diags.error(
+            "E111", f"unknown layer type '{clip(op_text)}'{did_you_mean(op_text, names, ties=True)}", op_node.loc
+        )
         _claim_id(item, namer)
         return None
     ltype = REGISTRY[op]

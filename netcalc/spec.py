@@ -359,7 +359,7 @@ def _defaults(node, diags: Diagnostics) -> dict:
             diags.error(
                 "E102",
                 f"unknown key '{clip(key)}' in defaults: neither a layer type nor an argument"
-                f"{did_you_mean(key, list(REGISTRY) + sorted(all_args))}",
+                f"{did_you_mean(key, list(REGISTRY) + sorted(all_args), ties=True)}",
                 knode.loc,
             )
     return out

@@ -326,3 +326,57 @@ def test_instancenorm_generator_has_no_norm_parameters():
     assert a.totals.params == 2_368 + 4_640 + 18_496 + 4 * 36_928 + 18_464 + 4_624 + 2_355 == 198_659
     # the first instancenorm: 5 FLOPs per element (no affine) on 16·256·256
     assert norms[0].flops == 5 * 16 * 256 * 256
+
+
+def test_c3d_small_counts_by_hand():
+    """A C3D-style classifier on (C, D, H, W) = (3, 8, 32, 32) clips: conv3d weights (C_out, C_in, 3, 3, 3)."""
+    a = _analysis("c3d-small")
+    main = [r for r in a.rows if r.node.part_of is None]
+    # padding 1 keeps each map; pool (1, 2, 2) halves H, W only; pool 2 halves every axis
+    assert [r.out_shape for r in main] == [
+        (16, 8, 32, 32), (16, 8, 16, 16), (32, 8, 16, 16), (32, 4, 8, 8), (64, 4, 8, 8), (64, 4, 8, 8),
+        (64, 4, 8, 8), (64,), (64,), (128,), (128,), (10,),
+    ]  # fmt: skip
+    convs = _by_type(a, "conv3d")
+    assert [r.tensors[0].shape for r in convs] == [(16, 3, 3, 3, 3), (32, 16, 3, 3, 3), (64, 32, 3, 3, 3)]
+    # 16·3·27 + 16 = 1,312; 32·16·27 + 32 = 13,856; 64·32·27 = 55,296 (no bias); batchnorm γ, β 128;
+    # dense 128·10 + 10 = 1,290: 71,882 parameters and PyTorch's 128 running-statistic buffers
+    assert [r.params for r in convs] == [1312, 13856, 55296]
+    assert a.totals.params == 71_882 and a.totals.buffers == 128
+    # MACs: 8·32·32 positions × 16 × 81 = 10,616,832; 8·16·16 × 32 × 432 = 28,311,552;
+    # 4·8·8 × 64 × 864 = 14,155,776; dense 1,280
+    assert [r.macs for r in convs] == [10_616_832, 28_311_552, 14_155_776]
+    assert a.totals.macs == 53_085_440
+    # Keras counts the moving mean and variance as 128 non-trainable parameters
+    keras = _analysis("c3d-small", convention="keras")
+    assert keras.totals.params == 72_010 and keras.totals.non_trainable_params == 128
+    assert _by_type(keras, "conv3d")[0].tensors[0].shape == (3, 3, 3, 3, 16)  # (kd, kh, kw, C_in, C_out)
+
+
+def test_unet3d_small_counts_by_hand():
+    """Keras convention, (D, H, W, C) channels last, symbolic D × H × W at the defaults 8 × 16 × 16."""
+    a = _analysis("unet3d-small")
+    # kernels (3, 3, 3, C_in, C_out) + bias: 27·1·8 + 8 = 224, 27·8·8 + 8 = 1,736, 27·8·16 + 16 = 3,472,
+    # 27·16·16 + 16 = 6,928, the up-convolution (2, 2, 2, 8, 16) + 8 = 1,032, 27·16·8 + 8 = 3,464, 1·8·2 + 2 = 18
+    assert [r.params for r in a.rows if r.params] == [224, 1736, 3472, 6928, 1032, 3464, 18]
+    assert a.totals.params == 16_874
+    up = _by_type(a, "conv3d_transpose")[0]
+    assert up.tensors[0].shape == (2, 2, 2, 8, 16)  # Keras Conv3DTranspose kernel (k, k, k, filters, C_in)
+    # MACs at 8 × 16 × 16 = 2,048 voxels: 2048·8·27 = 442,368; 2048·8·216 = 3,538,944; 256·16·216 = 884,736;
+    # 256·16·432 = 1,769,472; the up-convolution 256 inputs × 16 × 8 × 8 = 262,144; 2048·8·432 = 7,077,888;
+    # 2048·2·8 = 32,768: 14,008,320
+    assert a.totals.macs == 14_008_320
+
+
+def test_conv1d_autoencoder_counts_by_hand():
+    a = _analysis("conv1d-autoencoder")
+    main = [r for r in a.rows if r.node.part_of is None]
+    # conv k7 s2 p3: ⌊(128 + 6 − 7)/2⌋ + 1 = 64; k5 s2 p2: 32; k3 s2 p1: 16; ConvTranspose1d(k4, s2, p1): 2n
+    assert [r.out_shape for r in main] == [(16, 64), (32, 32), (8, 16), (32, 32), (16, 64), (1, 128)]
+    # 16·7 + 16 = 128; 32·16·5 + 32 = 2,592; 8·32·3 + 8 = 776; transposed (C_in, C_out, 4): 8·32·4 + 32 = 1,056,
+    # 32·16·4 + 16 = 2,064, 16·1·4 + 1 = 65
+    assert [r.params for r in main] == [128, 2592, 776, 1056, 2064, 65]
+    assert a.totals.params == 6_681
+    # transposed MACs = input positions × C_in × C_out × k: 16·8·32·4 = 16,384; 32·32·16·4 = 65,536; 64·16·1·4 = 4,096
+    assert [r.macs for r in _by_type(a, "conv1d_transpose")] == [16_384, 65_536, 4_096]
+    assert a.totals.macs == 7_168 + 81_920 + 12_288 + 16_384 + 65_536 + 4_096 == 187_392

@@ -89,16 +89,36 @@ FD_CASES = [
     ("convT-keras-same", "- {op: conv2d_transpose, filters: 3, kernel: 3, stride: 2, padding: same}", [3, 4, 2], "hwc", K, "train"),
     ("convT-keras-valid-small-k", "- {op: conv2d_transpose, filters: 3, kernel: 2, stride: 3}", [3, 2, 2], "hwc", K, "train"),
     ("convT-keras-same-outpad", "- {op: conv2d_transpose, filters: 2, kernel: 4, stride: 2, padding: same, output_padding: 1}", [3, 3, 2], "hwc", K, "train"),
+    ("conv3d-basic", "- {op: conv3d, filters: 3, kernel: 2}", [2, 3, 4, 3], "chw", P, "train"),
+    ("conv3d-stride-pad-dilation", "- {op: conv3d, filters: 4, kernel: [3, 2, 3], stride: [2, 1, 2], padding: [1, [0, 1], 2], dilation: [1, 2, 1]}", [2, 5, 4, 6], "chw", P, "train"),
+    ("conv3d-groups-hwc", "- {op: conv3d, filters: 4, kernel: 3, groups: 2, padding: 1, stride: 2}", [4, 5, 3, 4], "hwc", P, "train"),
+    ("conv3d-depthwise", "- {op: conv3d, groups: depthwise, filters: 6, kernel: 2, padding: 1}", [3, 3, 4, 3], "chw", P, "train"),
+    ("conv3d-keras-depthwise", "- {op: conv3d, groups: depthwise, kernel: 3, padding: same}", [3, 4, 3, 2], "hwc", K, "train"),
+    ("conv3d-keras-same-s2", "- {op: conv3d, filters: 2, kernel: 3, stride: 2, padding: same}", [4, 5, 3, 2], "hwc", K, "train"),
+    ("convT1d", "- {op: conv1d_transpose, filters: 3, kernel: 4, stride: 2, padding: 1, output_padding: 1}", [2, 5], "chw", P, "train"),
+    ("convT1d-keras-valid-small-k", "- {op: conv1d_transpose, filters: 2, kernel: 2, stride: 3}", [4, 3], "hwc", K, "train"),
+    ("convT1d-keras-same-groups", "- {op: conv1d_transpose, filters: 4, kernel: 3, stride: 2, padding: same, groups: 2}", [5, 2], "hwc", K, "train"),
+    ("convT3d", "- {op: conv3d_transpose, filters: 2, kernel: 3, stride: 2, padding: 1, output_padding: [1, 0, 1], groups: 2}", [2, 2, 3, 2], "chw", P, "train"),
+    ("convT3d-hwc-dilation", "- {op: conv3d_transpose, filters: 2, kernel: 2, stride: [1, 2, 1], dilation: [2, 1, 1]}", [2, 3, 2, 3], "hwc", P, "train"),
+    ("convT3d-keras-same", "- {op: conv3d_transpose, filters: 2, kernel: 3, stride: 2, padding: same}", [2, 2, 3, 2], "hwc", K, "train"),
+    ("convT3d-keras-valid-small-k", "- {op: conv3d_transpose, filters: 2, kernel: [1, 2, 2], stride: [3, 3, 2]}", [2, 1, 2, 2], "hwc", K, "train"),
     ("maxpool2d", "- {op: maxpool2d, kernel: 2}", [2, 6, 5], "chw", P, "train"),
     ("maxpool2d-pad-stride", "- {op: maxpool2d, kernel: 3, stride: 2, padding: 1}", [2, 7, 6], "chw", P, "train"),
     ("maxpool2d-ceil", "- {op: maxpool2d, kernel: 3, stride: 2, ceil_mode: true}", [2, 6, 8], "chw", P, "train"),
     ("maxpool2d-dilation", "- {op: maxpool2d, kernel: 2, stride: 1, dilation: 2, padding: 1}", [2, 5, 6], "hwc", P, "train"),
     ("maxpool2d-keras-same", "- {op: maxpool2d, kernel: 3, stride: 2, padding: same}", [6, 5, 2], "hwc", K, "train"),
     ("maxpool1d", "- {op: maxpool1d, kernel: 3, stride: 2, padding: 1, ceil_mode: true}", [2, 8], "chw", P, "train"),
+    ("maxpool3d", "- {op: maxpool3d, kernel: 2, stride: [1, 2, 2], padding: [0, 1, 1]}", [2, 3, 4, 5], "chw", P, "train"),
+    ("maxpool3d-ceil-dilation-hwc", "- {op: maxpool3d, kernel: 2, stride: 2, dilation: 2, ceil_mode: true}", [4, 5, 6, 2], "hwc", P, "train"),
+    ("maxpool3d-keras-same", "- {op: maxpool3d, kernel: 3, stride: 2, padding: same}", [3, 5, 4, 2], "hwc", K, "train"),
     ("avgpool2d", "- {op: avgpool2d, kernel: 2}", [2, 6, 5], "chw", P, "train"),
     ("avgpool2d-pad-ceil", "- {op: avgpool2d, kernel: 3, stride: 2, padding: 1, ceil_mode: true}", [2, 6, 7], "chw", P, "train"),
     ("avgpool2d-keras-same", "- {op: avgpool2d, kernel: 3, stride: 2, padding: same}", [5, 6, 2], "hwc", K, "train"),
     ("avgpool1d-hwc", "- {op: avgpool1d, kernel: 3, stride: 2, padding: 1}", [9, 3], "hwc", P, "train"),
+    ("avgpool3d-pad-ceil", "- {op: avgpool3d, kernel: 3, stride: 2, padding: 1, ceil_mode: true}", [2, 4, 5, 6], "chw", P, "train"),
+    ("avgpool3d-keras-same", "- {op: avgpool3d, kernel: 2, stride: 2, padding: same}", [3, 3, 5, 2], "hwc", K, "train"),
+    ("global-avg3d", "- {op: global_avgpool3d}", [3, 2, 3, 4], "chw", P, "train"),
+    ("global-max3d-keep-hwc", "- {op: global_maxpool3d, keepdims: true}", [2, 3, 4, 3], "hwc", K, "train"),
     ("global-avg2d", "- {op: global_avgpool2d}", [3, 4, 5], "chw", P, "train"),
     ("global-avg2d-keep-hwc", "- {op: global_avgpool2d, keepdims: true}", [4, 5, 3], "hwc", P, "train"),
     ("global-max2d", "- {op: global_maxpool2d, keepdims: true}", [3, 4, 5], "chw", P, "train"),
@@ -314,6 +334,18 @@ ORACLE_CASES = [
     ("convT", "- {op: conv2d_transpose, filters: 6, kernel: 3, stride: 2, padding: 1, output_padding: 1, groups: 2}", [4, 5, 6], "chw"),
     ("convT-dilation", "- {op: conv2d_transpose, filters: 3, kernel: [3, 2], stride: [2, 3], dilation: [2, 1], padding: [2, 0], output_padding: [1, 2]}", [2, 4, 5], "chw"),
     ("convT-hwc", "- {op: conv2d_transpose, filters: 4, kernel: 4, stride: 2, padding: 1}", [5, 6, 3], "hwc"),
+    ("conv3d-groups-dilation-pad", "- {op: conv3d, filters: 6, kernel: 3, stride: [1, 2, 2], padding: [1, 2, 2], dilation: [1, 2, 2], groups: 3}", [3, 5, 9, 8], "chw"),
+    ("conv3d-asym", "- {op: conv3d, filters: 4, kernel: 3, stride: 2, padding: [[0, 1], [1, 1], [2, 1]]}", [2, 6, 7, 6], "chw"),
+    ("conv3d-depthwise-hwc", "- {op: conv3d, groups: depthwise, filters: 8, kernel: 3, padding: 1}", [5, 6, 5, 4], "hwc"),
+    ("conv3d-large-map", "- {op: conv3d, filters: 3, kernel: 3, padding: 1}", [2, 4, 8, 8], "chw"),
+    ("convT1d", "- {op: conv1d_transpose, filters: 4, kernel: 5, stride: 3, padding: 2, output_padding: 2, groups: 2}", [4, 7], "chw"),
+    ("convT1d-hwc", "- {op: conv1d_transpose, filters: 3, kernel: 3, stride: 2, dilation: 2}", [6, 2], "hwc"),
+    ("convT3d", "- {op: conv3d_transpose, filters: 4, kernel: [2, 3, 3], stride: [1, 2, 2], padding: [0, 1, 1], output_padding: [0, 1, 0], groups: 2}", [2, 3, 4, 5], "chw"),
+    ("convT3d-hwc", "- {op: conv3d_transpose, filters: 3, kernel: 2, stride: 2}", [2, 3, 2, 4], "hwc"),
+    ("maxpool3d-ceil-pad-dilation", "- {op: maxpool3d, kernel: 2, stride: [2, 3, 3], padding: 1, dilation: 2, ceil_mode: true}", [2, 5, 10, 11], "chw"),
+    ("avgpool3d-pad-ceil", "- {op: avgpool3d, kernel: 3, stride: 2, padding: 1, ceil_mode: true}", [3, 5, 7, 6], "hwc"),
+    ("global-max3d", "- {op: global_maxpool3d, keepdims: true}", [3, 2, 5, 4], "chw"),
+    ("global-avg3d-hwc", "- {op: global_avgpool3d}", [2, 5, 4, 3], "hwc"),
     ("maxpool-pad", "- {op: maxpool2d, kernel: 3, stride: 2, padding: 1}", [3, 9, 10], "chw"),
     ("maxpool-ceil", "- {op: maxpool2d, kernel: 3, stride: 2, ceil_mode: true}", [3, 10, 8], "chw"),
     ("maxpool-ceil-pad-dilation", "- {op: maxpool2d, kernel: 2, stride: 3, padding: 1, dilation: 2, ceil_mode: true}", [2, 10, 11], "chw"),
@@ -634,6 +666,29 @@ def test_estimate_memory_counts_one_sample_columns_over_a_block():
     assert columns > BLOCK_BYTES
     assert fixed == 2 * columns + 2 * 8 * (2 * 9 + 2)  # weights 2·1·3·3 and 2 biases, and their gradients
     assert per_sample == 3 * 8 * (2000 * 2000 + 2 * 1998 * 1998)
+
+
+def test_estimate_memory_counts_3d_columns():
+    # a 3×3×3 convolution of a 1×130×130×130 volume: one sample's columns are 27·128³ float64 values
+    # (453 MB, over BLOCK_BYTES = 64 MiB), held with their gradient
+    from netcalc.executor.windows import BLOCK_BYTES
+
+    graph = graph_of("- {op: conv3d, filters: 2, kernel: 3}", [1, 130, 130, 130])
+    per_sample, fixed = footprint(graph, "float64")
+    columns = 27 * 128**3 * 8
+    assert columns > BLOCK_BYTES
+    assert fixed == 2 * columns + 2 * 8 * (2 * 27 + 2)  # weights 2·1·3·3·3 and 2 biases, and their gradients
+    assert per_sample == 3 * 8 * (130**3 + 2 * 128**3)
+
+
+def test_estimate_memory_counts_3d_transposed_columns():
+    # a transposed 4×4×4 convolution of stride 2 on 1×64×64×64: its columns before col2im are
+    # C_out·k³ per input position, 2·64·64³ float64 values (268 MB); the output is (64 − 1)·2 + 4 = 130
+    graph = graph_of("- {op: conv3d_transpose, filters: 2, kernel: 4, stride: 2}", [1, 64, 64, 64])
+    per_sample, fixed = footprint(graph, "float64")
+    columns = 2 * 64 * 64**3 * 8
+    assert fixed == 2 * columns + 2 * 8 * (1 * 2 * 64 + 2)  # weight (C_in, C_out, 4, 4, 4) and 2 biases
+    assert per_sample == 3 * 8 * (64**3 + 2 * 130**3)
 
 
 @pytest.mark.parametrize(

@@ -79,6 +79,8 @@ def _cases(fi: int, fo: int):
         ("kaiming_normal", {"nonlinearity": "selu"}, (0.0, 0.5625 / fi)),
         ("kaiming_normal", {"nonlinearity": "linear"}, (0.0, 1 / fi)),
         ("kaiming_normal", {"nonlinearity": "sigmoid"}, (0.0, 1 / fi)),
+        ("kaiming_normal", {"nonlinearity": "conv3d"}, (0.0, 1 / fi)),
+        ("kaiming_uniform", {"nonlinearity": "conv_transpose1d"}, (0.0, 1 / fi)),
         ("he_normal", {"nonlinearity": "tanh", "mode": "fan_out"}, (0.0, g_tanh**2 / fo)),
         # Glorot/Xavier: 2·gain²/(fan_in + fan_out)
         ("glorot_normal", {}, (0.0, 2 / (fi + fo))),

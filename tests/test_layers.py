@@ -535,6 +535,189 @@ def test_global_pool2d_wrong_rank_is_e202():
 
 
 # ---------------------------------------------------------------------------------------------
+# 3-D layers (conv3d, conv3d_transpose, pools) and conv1d_transpose
+# ---------------------------------------------------------------------------------------------
+
+
+def test_conv3d_pytorch_counts_and_w201_names_the_depth_slice():
+    row, diags = one_layer("{op: conv3d, filters: 4, kernel: 3, stride: 2}", [2, 8, 9, 9])
+    # (C, D, H, W): D (8 − 3)//2 + 1 = 3, remainder 1 → one slice unread; H, W (9 − 3)/2 + 1 = 4
+    assert row.out_shape == (4, 3, 4, 4)
+    assert tensors(row) == [("weight", (4, 2, 3, 3, 3), True, "param"), ("bias", (4,), True, "param")]
+    assert row.params == 220  # 4·2·27 + 4
+    assert row.macs == 10_368  # 3·4·4 positions × 4 × 2·27 = 48 × 216
+    assert row.flops == 20_928  # 2·10368 + 48·4
+    assert found(diags) == [("warning", "W201")]
+    assert "output depth (8 + 2·0 − 3)/2 + 1 = 3.5" in diags.items[0].message
+    assert "the last input slice of 8 is never read" in diags.items[0].message
+    assert row.rf == [(3, 2), (3, 2), (3, 2)]  # 1 + (3 − 1)·1 per axis, jump 2
+
+
+def test_conv3d_one_warning_names_all_three_axes():
+    row, diags = one_layer("{op: conv3d, filters: 1, kernel: 3, stride: 2}", [1, 6, 6, 6])
+    assert row.out_shape == (1, 2, 2, 2)  # (6 − 3)//2 + 1 on each axis, remainder 1
+    assert found(diags) == [("warning", "W201")]
+    assert "output depth, height and width (6 + 2·0 − 3)/2 + 1 = 2.5" in diags.items[0].message
+
+
+def test_conv3d_keras_channels_last_and_depthwise_kernel():
+    row = ok("{op: conv3d, filters: 6, kernel: [1, 3, 3], padding: same}", [4, 7, 5, 3], layout="hwc",
+             convention="keras")  # fmt: skip
+    assert row.out_shape == (4, 7, 5, 6)  # (D, H, W, C), 'same' at stride 1 keeps every axis
+    assert tensors(row)[0] == ("kernel", (1, 3, 3, 3, 6), True, "param")  # (kd, kh, kw, C_in, filters)
+    # no DepthwiseConv3D in Keras: Conv3D(groups=C_in), kernel (k, k, k, C_in/groups = 1, filters)
+    row = ok("{op: conv3d, groups: depthwise, filters: 6, kernel: 3}", [5, 5, 5, 3], layout="hwc", convention="keras")
+    assert row.out_shape == (3, 3, 3, 6)
+    assert tensors(row) == [("kernel", (3, 3, 3, 1, 6), True, "param"), ("bias", (6,), True, "param")]
+    assert row.params == 168  # 27·6 + 6
+    assert row.macs == 4_374  # 27 positions × 6 × 1 × 27
+    # PyTorch: Conv3d(3, 6, 3, groups=3), weight (6, 1, 3, 3, 3): the same count
+    row = ok("{op: conv3d, groups: depthwise, filters: 6, kernel: 3}", [3, 5, 5, 5])
+    assert tensors(row)[0] == ("weight", (6, 1, 3, 3, 3), True, "param")
+    assert row.params == 168
+
+
+@pytest.mark.parametrize(
+    ("layer", "nd"),
+    [
+        ("{op: conv3d, filters: 2, kernel: 3}", 3),
+        ("{op: conv3d_transpose, filters: 2, kernel: 3}", 3),
+        ("{op: maxpool3d, kernel: 2}", 3),
+        ("{op: avgpool3d, kernel: 2}", 3),
+        ("{op: global_avgpool3d}", 3),
+        ("{op: global_maxpool3d}", 3),
+    ],
+)
+def test_3d_layers_on_a_2d_map_are_e202(layer, nd):
+    d = failing(layer, [3, 32, 32], "E202")
+    assert "takes a 3-D feature map (4 axes without the batch, channels-first), got an input of shape 3×32×32 (3 axes)" in d.message  # fmt: skip
+
+
+def test_conv1d_transpose_on_a_2d_map_is_e202():
+    d = failing("{op: conv1d_transpose, filters: 2, kernel: 3}", [5, 6, 3], "E202", layout="hwc")
+    assert "takes a 1-D feature map (2 axes without the batch, channels-last)" in d.message
+
+
+def test_conv1d_transpose_pytorch_and_keras():
+    row = ok("{op: conv1d_transpose, filters: 4, kernel: 5, stride: 3, padding: 2, output_padding: 2}", [6, 7])
+    # (7 − 1)·3 − 2·2 + (5 − 1) + 2 + 1 = 18 − 4 + 4 + 3 = 21
+    assert row.out_shape == (4, 21)
+    assert tensors(row) == [("weight", (6, 4, 5), True, "param"), ("bias", (4,), True, "param")]  # (C_in, C_out, k)
+    assert row.macs == 840  # 7 × 6 × 4 × 5
+    assert row.flops == 1_764  # 2·840 + 21·4
+    # Keras, padding not written: 'valid', n·s + max(k − s, 0) = 7·3 + 2 = 23; kernel (k, filters, C_in)
+    row = ok("{op: conv1d_transpose, filters: 4, kernel: 5, stride: 3}", [7, 6], layout="hwc", convention="keras")
+    assert row.out_shape == (23, 4)
+    assert tensors(row)[0] == ("kernel", (5, 4, 6), True, "param")
+    # the same layer under PyTorch: padding 0, (7 − 1)·3 + 5 = 23 as well (k ≥ s); with k < s they differ
+    assert ok("{op: conv1d_transpose, filters: 1, kernel: 2, stride: 3}", [1, 7]).out_shape == (1, 20)  # 6·3 + 2
+    keras = ok("{op: conv1d_transpose, filters: 1, kernel: 2, stride: 3}", [7, 1], layout="hwc", convention="keras")
+    assert keras.out_shape == (21, 1)  # 7·3 + max(2 − 3, 0)
+
+
+def test_conv_transpose_keras_default_padding_is_valid_in_every_rank():
+    # Keras's Conv1D/2D/3DTranspose default to padding='valid': n·s + max(k − s, 0), never (n − 1)s + k
+    for op, shape, out in (
+        ("conv1d_transpose", [3, 2], (9, 2)),  # 3·3 + max(2 − 3, 0)
+        ("conv2d_transpose", [3, 2, 2], (9, 6, 2)),  # 3·3, 2·3
+        ("conv3d_transpose", [1, 3, 2, 2], (3, 9, 6, 2)),
+    ):
+        row = ok(f"{{op: {op}, filters: 2, kernel: 2, stride: 3}}", shape, layout="hwc", convention="keras")
+        assert row.out_shape == out, op
+
+
+def test_conv_transpose_pytorch_same_names_the_rank():
+    d = failing("{op: conv1d_transpose, filters: 2, kernel: 3, padding: same}", [1, 5], "E204")
+    assert "PyTorch's ConvTranspose1d takes no padding 'same'" in d.message
+    d = failing("{op: conv3d_transpose, filters: 2, kernel: 3, padding: same}", [1, 5, 5, 5], "E204")
+    assert "PyTorch's ConvTranspose3d takes no padding 'same'" in d.message
+
+
+def test_conv3d_transpose_pytorch_and_keras():
+    row = ok("{op: conv3d_transpose, filters: 2, kernel: [2, 3, 3], stride: [1, 2, 2], padding: [0, 1, 1]}",
+             [4, 3, 5, 6])  # fmt: skip
+    # D (3 − 1)·1 + (2 − 1) + 1 = 4 ; H (5 − 1)·2 − 2 + 2 + 1 = 9 ; W (6 − 1)·2 − 2 + 3 = 11
+    assert row.out_shape == (2, 4, 9, 11)
+    assert tensors(row)[0] == ("weight", (4, 2, 2, 3, 3), True, "param")
+    assert row.params == 146  # 4·2·18 + 2
+    assert row.macs == 12_960  # 3·5·6 inputs × 4 × 2 × 18 = 90 × 144
+    row = ok("{op: conv3d_transpose, filters: 2, kernel: 3, stride: 2, padding: same}", [3, 5, 6, 4], layout="hwc",
+             convention="keras")  # fmt: skip
+    assert row.out_shape == (6, 10, 12, 2)  # n·s
+    assert tensors(row)[0] == ("kernel", (3, 3, 3, 2, 4), True, "param")  # (k, k, k, filters, C_in)
+
+
+def test_conv_transpose_explain_lines():
+    row = ok("{op: conv3d_transpose, filters: 2, kernel: 3, stride: 2, padding: 1, output_padding: 1}", [4, 3, 5, 6])
+    lines = row.ltype.explain(geometry(row), None)
+    # (3 − 1)·2 − 1 − 1 + (3 − 1) + 1 + 1 = 6
+    assert lines[0] == ("output depth: (n − 1)s − p₁ − p₂ + d(k − 1) + output_padding + 1 = (3 − 1)·2 − 1 − 1 + "
+                        "(3 − 1) + 1 + 1 = 6")  # fmt: skip
+    assert (
+        lines[3] == "weights: C_in × filters/groups × k × k × k = 4 × 2 × 3 × 3 × 3 = 216 + 2 biases = 218 parameters"
+    )
+    assert lines[4].startswith("MACs: input positions × C_in × filters/groups × k × k × k = 3 × 5 × 6 × 4 × 2 × 3 × 3 × 3 = 19,440")  # fmt: skip
+    assert "kernel span 3 is not a multiple of stride 2 on the depth" in lines[5]
+    row = ok("{op: conv1d_transpose, filters: 1, kernel: 2, stride: 3}", [7, 1], layout="hwc", convention="keras")
+    lines = row.ltype.explain(geometry(row, "keras", "hwc"), None)
+    assert lines[0] == "output length (Keras 'valid'): n·s + max(d(k − 1) + 1 − s, 0) = 7·3 + max(2 − 3, 0) = 21"
+    assert lines[-1].startswith("stride 3 > kernel span 2 on the length: 1 of every 3 output positions receive no tap")
+
+
+def test_conv3d_explain_lines():
+    row = ok("{op: conv3d, filters: 4, kernel: [1, 3, 3], padding: [0, 1, 1], groups: 2}", [6, 8, 7, 5])
+    lines = row.ltype.explain(geometry(row), None)
+    assert lines[0] == "output depth: (n + p₁ + p₂ − d(k − 1) − 1)/s + 1 = (8 + 2·0 − 1)/1 + 1 = 8"
+    assert lines[3] == ("weights: filters × C_in/groups × k × k × k = 4 × 3 × 1 × 3 × 3 (C_in/groups = 6/2) = 108 + 4 "
+                        "biases = 112 parameters")  # fmt: skip
+    assert (
+        lines[4]
+        == "MACs: output positions × filters × C_in/groups × k × k × k = 8 × 7 × 5 × 4 × 3 × 1 × 3 × 3 = 30,240"
+    )
+
+
+def test_pool3d_counts_and_pytorch_avgpool3d_refuses_an_input_below_the_kernel():
+    # stride = kernel: D 8, H 16, W (31 − 2)//2 + 1 = 15, the remainder 29 mod 2 = 1 leaving a column unread (W201)
+    row, diags = one_layer("{op: maxpool3d, kernel: [1, 2, 2]}", [16, 8, 32, 31])
+    assert row.out_shape == (16, 8, 16, 15)
+    assert found(diags) == [("warning", "W201")]
+    assert row.flops == 92_160  # 16·8·16·15 = 30,720 outputs × 3 comparisons
+    row = ok("{op: avgpool3d, kernel: 2, stride: 2}", [3, 4, 6, 8])
+    assert row.out_shape == (3, 2, 3, 4)
+    assert row.flops == 576  # 72 outputs × 8
+    # nn.AvgPool3d(3, 2, 1) on a depth of 2 raises "input image (T: 2 …) smaller than kernel size (kT: 3 …)",
+    # although the padded depth 4 holds the window (AvgPool2d and MaxPool3d accept it)
+    d = failing("{op: avgpool3d, kernel: 3, stride: 2, padding: 1}", [1, 2, 5, 5], "E204")
+    assert "the depth 2 is smaller than the kernel 3: PyTorch's AvgPool3d refuses" in d.message
+    assert ok("{op: maxpool3d, kernel: 3, stride: 2, padding: 1}", [1, 2, 5, 5]).out_shape == (1, 1, 3, 3)
+    # Keras's AveragePooling3D with 'same' takes it: ⌈2/2⌉ = 1, ⌈5/2⌉ = 3
+    row = ok("{op: avgpool3d, kernel: 3, stride: 2, padding: same}", [2, 5, 5, 1], layout="hwc", convention="keras")
+    assert row.out_shape == (1, 3, 3, 1)
+
+
+def test_global_pool3d_shapes_in_both_layouts():
+    row = ok("{op: global_avgpool3d}", [7, 4, 5, 3])
+    assert row.out_shape == (7,)  # AdaptiveAvgPool3d(1) + flatten; Keras GlobalAveragePooling3D
+    assert row.flops == 420  # 7 × 4·5·3
+    assert ok("{op: global_maxpool3d}", [7, 4, 5, 3]).flops == 413  # 7 × 59
+    row = ok("{op: global_avgpool3d, keepdims: true}", [7, 4, 5, 3])
+    assert row.out_shape == (7, 1, 1, 1)
+    assert ok("{op: global_maxpool3d, keepdims: true}", [4, 5, 3, 7], layout="hwc").out_shape == (1, 1, 1, 7)
+    lines = row.ltype.explain(geometry(row), None)  # the keepdims average above, 7 channels of 4 × 5 × 3
+    assert lines == [
+        "one mean per channel over 4 × 5 × 3 = 60 positions: 59 adds and 1 divide = 60 per channel, × 7 channels = "
+        "420 FLOPs",
+        "output 7×1×1×1 (keepdims): PyTorch's nn.AdaptiveAvgPool3d(1) as it is, Keras's "
+        "layers.GlobalAveragePooling3D(keepdims=True)",
+    ]
+    row = ok("{op: global_maxpool3d}", [7, 4, 5, 3])
+    assert row.ltype.explain(geometry(row), None)[1] == (
+        "output 7: PyTorch's nn.AdaptiveMaxPool3d(1) gives (7, 1, 1, 1), then flattened; Keras's "
+        "layers.GlobalMaxPooling3D gives (7) directly"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
 # dense
 # ---------------------------------------------------------------------------------------------
 

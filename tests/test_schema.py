@@ -208,7 +208,7 @@ CASES = {
         base_spec(layers=[{"op": "dense", "units": 3, "unit": 3}]),
         [(("layers", 0), "'unit' was unexpected")],
     ),
-    "unknown op": (base_spec(layers=[{"op": "conv3d", "filters": 3}]), [(("layers", 0, "op"), "'conv3d'")]),
+    "unknown op": (base_spec(layers=[{"op": "conv4d", "filters": 3}]), [(("layers", 0, "op"), "'conv4d'")]),
     "wrong type for filters": (
         base_spec(layers=[{"op": "conv2d", "filters": "many", "kernel": 3}]),
         [(("layers", 0, "filters"), "'many' is not of type 'integer'")],

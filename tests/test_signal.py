@@ -532,6 +532,78 @@ def test_transposed_conv_backward():
     assert (r[0, 0], r[0, 1], r[1, 1]) == pytest.approx((0.16, 0.24, 0.36), rel=REL)
 
 
+def test_conv3d_zero_padding_per_position_and_mean_factor():
+    # conv3d, C_in = 4, k = 3, Var(w) = 0.01 on a 4 × 6 × 5 volume with padding 1: an interior output reads
+    # 27 taps: 4·27·0.01 = 1.08 [E]; a face 18 (0.72), an edge 12 (0.48), a corner 8 (0.32). Mean per axis
+    # (3(n − 2) + 2·2)/(3n) = 1 − 2/(3n): (1 − 2/12)(1 − 2/18)(1 − 2/15) of the all-interior value
+    s = report("""
+    netcalc: 1
+    input: {shape: [4, 4, 6, 5], mean: 0, std: 1}
+    defaults: {init: {name: normal, std: 0.1}, bias_init: zeros}
+    layers:
+      - {op: conv3d, filters: 2, kernel: 3, padding: 1}
+    """).layers[0]
+    q = s.out.q
+    assert q.shape == (4, 6, 5)
+    assert (q[1, 2, 2], q[0, 2, 2], q[0, 0, 2], q[0, 0, 0]) == pytest.approx((1.08, 0.72, 0.48, 0.32), rel=REL)
+    assert s.q == pytest.approx(1.08 * (1 - 2 / 12) * (1 - 2 / 18) * (1 - 2 / 15), rel=REL)
+    # backward: input p collects from the outputs whose window covers it, the same counts by symmetry
+    # (stride 1, padding 1): Var(w)·C_out·27 = 0.01·2·27 = 0.54 inside, 0.01·2·8 = 0.16 at a corner
+    r = s.r_in[0]
+    assert (r[1, 2, 2], r[0, 0, 0]) == pytest.approx((0.54, 0.16), rel=REL)
+
+
+def test_conv1d_transpose_alternating_counts():
+    # ConvTranspose1d(k = 3, s = 2) on 8 positions: 17 outputs, each even one receives 2 taps (1 at both
+    # ends), each odd one 1: q = Var(w)·C_in·count = 0.01·16·(1, 1, 2, 1, …, 2, 1, 1)
+    s = report("""
+    netcalc: 1
+    input: {shape: [16, 8], mean: 0, std: 1}
+    defaults: {init: {name: normal, std: 0.1}, bias_init: zeros}
+    layers:
+      - {op: conv1d_transpose, filters: 4, kernel: 3, stride: 2}
+    """).layers[0]
+    c = _tcount(8, 3, 2, 0, 17)
+    assert list(c[:5]) == [1, 1, 2, 1, 2] and c[16] == 1
+    assert np.allclose(s.out.q, 0.16 * c, rtol=REL, atol=0)
+    assert s.info.spread == pytest.approx((0.16, 0.32), rel=REL)
+
+
+def test_conv3d_transpose_counts_multiply_per_axis():
+    # ConvTranspose3d(k = 3, s = 2, padding 1, output_padding 1) on 2 × 3 × 3 → 4 × 6 × 6: per axis the
+    # counts of the 1-D rule, multiplied: 0.01·C_in 8 = 0.08 per landing pair
+    s = report("""
+    netcalc: 1
+    input: {shape: [8, 2, 3, 3], mean: 0, std: 1}
+    defaults: {init: {name: normal, std: 0.1}, bias_init: zeros}
+    layers:
+      - {op: conv3d_transpose, filters: 2, kernel: 3, stride: 2, padding: 1, output_padding: 1}
+    """).layers[0]
+    d, h = _tcount(2, 3, 2, 1, 4), _tcount(3, 3, 2, 1, 6)
+    assert s.out.q.shape == (4, 6, 6)
+    assert np.allclose(s.out.q, 0.08 * np.einsum("i,j,k->ijk", d, h, h), rtol=REL, atol=0)
+
+
+def test_pools_and_global_pools_over_three_axes():
+    # a 2 × 2 × 2 average of an uncorrelated unit map keeps 1/8 (8 taps, no pair correlated); the
+    # global average of 4·4·6 = 96 positions keeps 1/96; the global max of 96 iid N(0, 1) keeps m₂(96),
+    # the second moment of the largest of 96 (the integral `max_iid` written here)
+    layers = report("""
+    netcalc: 1
+    input: {shape: [2, 4, 4, 6], mean: 0, std: 1}
+    layers:
+      - {op: avgpool3d, kernel: 2, id: p}
+      - {op: global_avgpool3d, in: input, id: gap}
+      - {op: global_maxpool3d, in: input, id: gmp}
+    outputs: [p, gap, gmp]
+    """).layers
+    p, gap, gmp = layers
+    assert p.out.q.shape == (2, 2, 3)
+    assert np.allclose(p.out.q, 1 / 8, rtol=REL)
+    assert gap.q == pytest.approx(1 / 96, rel=REL)
+    assert gmp.q == pytest.approx(max_iid(lambda x: x * x, 96), rel=QUAD)
+
+
 def test_avg_pool_with_input_correlation():
     # E[avg²] = q·(1 + 3ρ̄)/4 for a 2 × 2 window, ρ̄ the mean correlation of its 6 pairs: 4 neighbours
     # at distance 1 (ρ) and 2 diagonals at distance 2 (ρ², the AR(1) picture of `window_corr`):

@@ -419,6 +419,20 @@ layers:
 """
 
 
+# PyTorch's AvgPool3d refuses a depth below its kernel 3 even with padding (T ≥ 3); the strided
+# conv3d reads every frame only when (T − 3) is even
+CLIP = """
+netcalc: 1
+name: clip
+symbols: {T: 9}
+input: {shape: [2, T, 6, 6]}
+outputs: [avgpool3d_1, conv3d_1]
+layers:
+  - {op: avgpool3d, kernel: [3, 2, 2], stride: 2, padding: [1, 0, 0]}
+  - {op: conv3d, filters: 2, kernel: 3, stride: [2, 1, 1], in: input}
+"""
+
+
 @pytest.mark.parametrize("text, name, expected, others", [
     # ⌈H/2⌉ (conv k3 p1 s2) = ⌊20/2⌋ (pool of H2 = 20, the default) ⇔ H ∈ {19, 20}
     (TWO, "H", "H: 19 ≤ H ≤ 20\n", {}),
@@ -430,6 +444,8 @@ layers:
     (WIDTHS.replace("FIRST", "${width % 5}"), "C", "C: C ∈ {2, 4, 12, 14, 22, 24, 32, 34, …}\n", {}),
     # option A cannot drop channels: G ≥ 16 (the input's); the main branch may be any width
     (SHORTCUT, "G", "G: G ≥ 16\n", {"F": 8}),
+    # avgpool3d: T ≥ 3 (torch's check before the padding); conv3d: ⌊(T − 3)/2⌋ + 1 ≥ 1 and T − 3 even
+    (CLIP, "T", "T: T ≡ 1 (mod 2), T ≥ 3\n", {}),
 ])  # fmt: skip
 def test_sizes_against_the_concrete_engine(tmp_path, text, name, expected, others):
     spec = write(tmp_path, "s", text)

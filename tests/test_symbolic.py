@@ -370,14 +370,15 @@ INPUT = re.compile(r"input: \{shape: \[([^\]]*)\]")
 
 def _symbolised(path: Path, tmp: Path):
     """The spec with the input's spatial (or time) sizes replaced by symbols whose defaults are the
-    sizes it had: [3, 224, 224] → symbols {H: 224, W: 224}, [3, H, W]."""
+    sizes it had: [3, 224, 224] → symbols {H: 224, W: 224}, [3, H, W]; a volume [3, 8, 32, 32] →
+    {D: 8, H: 32, W: 32}, [3, D, H, W]."""
     text = path.read_text(encoding="utf-8")
     m = INPUT.search(text)
     dims = [d.strip() for d in m.group(1).split(",")]
     last = re.search(r"layout: (hwc|ntf|tnf)", text[m.start() : m.start() + 200]) is not None
-    axes = {3: [0, 1] if last else [1, 2], 2: [0], 1: [0]}[len(dims)]
+    axes = {4: [0, 1, 2] if last else [1, 2, 3], 3: [0, 1] if last else [1, 2], 2: [0], 1: [0]}[len(dims)]
     values = {}
-    for i, name in zip(axes, ("H", "W"), strict=False):
+    for i, name in zip(axes, ("D", "H", "W") if len(axes) == 3 else ("H", "W"), strict=False):
         values[name] = int(dims[i])
         dims[i] = name
     head = "symbols: {" + ", ".join(f"{k}: {v}" for k, v in values.items()) + "}\n"

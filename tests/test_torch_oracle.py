@@ -107,6 +107,47 @@ CASES: dict[str, str] = {
         """,
         [4, 37],
     ),
+    "conv3d-variants": spec(
+        """
+        - {op: conv3d, filters: 6, kernel: 3, stride: [1, 2, 2], padding: 1}
+        - {op: conv3d, filters: 6, kernel: [1, 3, 3], dilation: [1, 2, 1], groups: 3, bias: false}
+        - {op: conv3d, groups: depthwise, filters: 12, kernel: 2, padding: [[0, 1], 1, [1, 0]]}
+        - {op: conv3d, filters: 4, kernel: 2, padding: same}
+        """,
+        [3, 7, 13, 12],
+    ),
+    "conv3d-hwc": spec(
+        """
+        - {op: conv3d, filters: 5, kernel: 3, stride: 2, padding: [[0, 1], [1, 0], 1]}
+        - {op: conv3d, groups: depthwise, kernel: 3, padding: same}
+        """,
+        [6, 9, 8, 2],
+        "hwc",
+    ),
+    "conv-transpose-1d-3d": spec(
+        """
+        - {op: conv1d_transpose, filters: 4, kernel: 5, stride: 3, padding: 2, output_padding: 2, groups: 2}
+        - {op: conv1d_transpose, filters: 3, kernel: 3, dilation: 2, output_padding: 1}
+        """,
+        [6, 9],
+    ),
+    "conv3d-transpose": spec(
+        """
+        - {op: conv3d_transpose, filters: 4, kernel: [2, 3, 3], stride: [1, 2, 2], padding: [0, 1, 1], output_padding: [0, 1, 0]}
+        - {op: conv3d_transpose, filters: 2, kernel: 2, stride: 2, groups: 2, bias: false}
+        """,
+        [3, 3, 4, 5],
+    ),
+    "pools-3d": spec(
+        """
+        - {op: maxpool3d, kernel: [1, 2, 2], id: p1}
+        - {op: maxpool3d, kernel: 3, stride: 2, padding: 1, dilation: [1, 2, 1], ceil_mode: true}
+        - {op: avgpool3d, in: p1, kernel: 2, stride: [1, 2, 2], padding: [0, 1, 1], ceil_mode: true}
+        - {op: global_avgpool3d, in: p1}
+        - {op: global_maxpool3d, in: p1, keepdims: true}
+        """,
+        [4, 5, 9, 11],
+    ),
     "conv2d-hwc": spec(
         """
         - {op: conv2d, filters: 8, kernel: 3, stride: 2, padding: [[0, 1], [1, 0]]}
@@ -874,6 +915,16 @@ _REFUSED_CASES = [
         spec("- {op: maxpool1d, kernel: 3, stride: 2, dilation: 2, padding: 2}", [3, 11]),
         "c",
     ),
+    # torch's AvgPool3d (not AvgPool2d) checks the input against the kernel before the padding
+    ("avgpool3d-input-below-kernel", spec("- {op: avgpool3d, kernel: 3, padding: 1}", [2, 2, 6, 6]), "c"),
+    ("conv3d-on-an-image", spec("- {op: conv3d, filters: 2, kernel: 3}", [3, 8, 8]), "c"),
+    ("conv1d-transpose-same", spec("- {op: conv1d_transpose, filters: 4, kernel: 3, padding: same}", [3, 8]), "c"),
+    (
+        "conv3d-transpose-output-padding-too-big",
+        spec("- {op: conv3d_transpose, filters: 4, kernel: 3, stride: 2, output_padding: [1, 2, 1]}", [3, 4, 4, 4]),
+        "c",
+    ),
+    ("maxpool3d-padding-over-half", spec("- {op: maxpool3d, kernel: 3, padding: [1, 2, 1]}", [3, 6, 6, 6]), "c"),
     ("lstm-on-an-image", spec("- {op: lstm, units: 4}", [3, 4, 5]), "c"),
     # dims must name every axis: two for a 3-axis map, which torch's permute refuses too
     ("permute-dims-of-another-rank", spec("- {op: permute, dims: [2, 1]}", [3, 4, 5]), "c"),

@@ -64,7 +64,9 @@ from torch import nn
 
 BATCH = 2
 RECURRENT = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
-MAC_OPS = ("conv1d", "conv2d", "conv2d_transpose", "dense", "shortcut", *RECURRENT)
+CONV_OPS = {"conv1d": 1, "conv2d": 2, "conv3d": 3}
+CONV_TRANSPOSE_OPS = {"conv1d_transpose": 1, "conv2d_transpose": 2, "conv3d_transpose": 3}
+MAC_OPS = (*CONV_OPS, *CONV_TRANSPOSE_OPS, "dense", "shortcut", *RECURRENT)
 TENSOR_OPS = ("embedding", "shortcut", *RECURRENT)  # ops whose tensor names and shapes are listed
 MERGE_OPS = ("add", "multiply", "concat")  # ops that read two or more tensors
 INT_DTYPES = ("int8", "int32", "int64")
@@ -225,6 +227,8 @@ def _pad_module(pads, nd: int) -> nn.Module:
         return nn.ZeroPad1d(tuple(flat))
     if nd == 2:
         return nn.ZeroPad2d(tuple(flat))
+    if nd == 3:
+        return nn.ZeroPad3d(tuple(flat))
     raise OracleError(f"no zero-padding module for {nd} spatial axes")
 
 
@@ -277,7 +281,7 @@ def _conv(a: dict, x: torch.Tensor, nd: int, channels_last: bool) -> tuple[nn.Mo
     filters = a["filters"]
     if filters is None and a["groups"] == "depthwise":
         filters = c_in
-    cls = {1: nn.Conv1d, 2: nn.Conv2d}[nd]
+    cls = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[nd]
     padding = a["padding"]
     pre = None
     if padding == "valid":
@@ -306,7 +310,7 @@ def _conv(a: dict, x: torch.Tensor, nd: int, channels_last: bool) -> tuple[nn.Mo
     return ChannelsFirst(body, channels_last), conv
 
 
-def _conv_transpose(a: dict, x: torch.Tensor, channels_last: bool) -> tuple[nn.Module, nn.Module]:
+def _conv_transpose(a: dict, x: torch.Tensor, nd: int, channels_last: bool) -> tuple[nn.Module, nn.Module]:
     c_in = x.shape[-1] if channels_last else x.shape[1]
     padding = a["padding"]
     if padding == "valid":
@@ -316,8 +320,9 @@ def _conv_transpose(a: dict, x: torch.Tensor, channels_last: bool) -> tuple[nn.M
     elif _is_symmetric(padding):
         torch_padding = tuple(pb for pb, _ in padding)
     else:
-        raise OracleError("ConvTranspose2d takes symmetric padding only")
-    conv = nn.ConvTranspose2d(
+        raise OracleError(f"ConvTranspose{nd}d takes symmetric padding only")
+    cls = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}[nd]
+    conv = cls(
         c_in,
         a["filters"],
         tuple(a["kernel"]),
@@ -344,10 +349,10 @@ def _pool(kind: str, nd: int, a: dict, channels_last: bool) -> nn.Module:
     kernel = tuple(a["kernel"])
     stride = tuple(a["stride"]) if a["stride"] is not None else None
     if kind == "max":
-        cls = {1: nn.MaxPool1d, 2: nn.MaxPool2d}[nd]
+        cls = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}[nd]
         pool = cls(kernel, stride, torch_padding, dilation=tuple(a["dilation"]), ceil_mode=a["ceil_mode"])
     else:
-        cls = {1: nn.AvgPool1d, 2: nn.AvgPool2d}[nd]
+        cls = {1: nn.AvgPool1d, 2: nn.AvgPool2d, 3: nn.AvgPool3d}[nd]
         pool = cls(kernel, stride, torch_padding, ceil_mode=a["ceil_mode"])
     return ChannelsFirst(pool, channels_last)
 
@@ -356,8 +361,10 @@ def _global_pool(kind: str, nd: int, a: dict, channels_last: bool) -> nn.Module:
     cls = {
         ("avg", 1): nn.AdaptiveAvgPool1d,
         ("avg", 2): nn.AdaptiveAvgPool2d,
+        ("avg", 3): nn.AdaptiveAvgPool3d,
         ("max", 1): nn.AdaptiveMaxPool1d,
         ("max", 2): nn.AdaptiveMaxPool2d,
+        ("max", 3): nn.AdaptiveMaxPool3d,
     }[(kind, nd)]
     if a["keepdims"]:
         return ChannelsFirst(cls(1), channels_last)
@@ -540,13 +547,13 @@ def build_module(node, x: torch.Tensor, channels_last: bool, layout: str = "") -
         return emb, emb
     if op in RECURRENT:
         return _recurrent(op, a, x, layout)
-    if op in ("conv1d", "conv2d"):
-        return _conv(a, x, int(op[4]), channels_last)
+    if op in CONV_OPS:
+        return _conv(a, x, CONV_OPS[op], channels_last)
     if op == "shortcut":
         return _shortcut(a, x, channels_last)
-    if op == "conv2d_transpose":
-        return _conv_transpose(a, x, channels_last)
-    if op in ("maxpool1d", "maxpool2d", "avgpool1d", "avgpool2d"):
+    if op in CONV_TRANSPOSE_OPS:
+        return _conv_transpose(a, x, CONV_TRANSPOSE_OPS[op], channels_last)
+    if op in ("maxpool1d", "maxpool2d", "maxpool3d", "avgpool1d", "avgpool2d", "avgpool3d"):
         return _pool(op[:3], int(op[-2]), a, channels_last), None
     if op in ("adaptive_avgpool2d", "adaptive_maxpool2d"):
         return _adaptive_pool(op[len("adaptive_") : len("adaptive_") + 3], a, channels_last), None
@@ -606,9 +613,9 @@ def _macs(op: str, weighted: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int
         )
         return steps * per_step
     w = weighted.weight
-    if op in ("conv1d", "conv2d"):
+    if op in CONV_OPS:
         return (y.numel() // BATCH) * w[0].numel()
-    if op == "conv2d_transpose":
+    if op in CONV_TRANSPOSE_OPS:
         return (x.numel() // BATCH) * (w.numel() // w.shape[0])
     if op == "dense":
         return (y.numel() // BATCH) * w.shape[1]

@@ -1,5 +1,6 @@
-"""Convolution kernels: conv1d, conv2d (groups, depthwise, dilation), conv2d_transpose, and the
-convolution and batch-normalisation cores the shortcut (k_shortcut.py) and batchnorm reuse.
+"""Convolution kernels: conv1d, conv2d, conv3d (groups, depthwise, dilation), conv1d_transpose,
+conv2d_transpose, conv3d_transpose, and the convolution and batch-normalisation cores the shortcut
+(k_shortcut.py) and batchnorm reuse.
 
 Written from the frameworks' definitions, not from netcalc.layers: the padding of 'same', the
 output sizes and the cropping of a transposed convolution are worked out here again.
@@ -280,9 +281,13 @@ def bias_shape(c: int, rank: int, cl: bool) -> tuple:
 
 
 class ConvLayer(Layer):
-    """conv1d / conv2d / conv2d_transpose over `nd` spatial axes (declared by the kernel)."""
+    """A convolution or a transposed convolution over `nd` spatial axes (declared by the kernel).
+    `keras_depthwise_layout`: groups 'depthwise' has Keras's DepthwiseConv kernel (*k, C_in,
+    multiplier) rather than the grouped convolution's (*k, 1, C_out)."""
 
-    def __init__(self, node, in_shapes, env: Env, nd: int, transpose: bool) -> None:
+    def __init__(
+        self, node, in_shapes, env: Env, nd: int, transpose: bool, keras_depthwise_layout: bool = True
+    ) -> None:
         super().__init__()
         a = node.args
         cl = env.channels_last
@@ -298,8 +303,9 @@ class ConvLayer(Layer):
             self.depthwise = False
             wshape = (*ks, c_out // groups, c_in) if env.keras else (c_in, c_out // groups, *ks)
         else:
-            self.depthwise = a["groups"] == "depthwise"
-            groups = c_in if self.depthwise else a["groups"]
+            depthwise = a["groups"] == "depthwise"
+            self.depthwise = depthwise and keras_depthwise_layout  # the weight layout (Keras only)
+            groups = c_in if depthwise else a["groups"]
             c_out = a["filters"] if a["filters"] is not None else c_in
             g = Geom(cl, ns, ks, ss, ds, window_pads(a["padding"], ns, ks, ss, ds))
             if env.keras:
@@ -377,21 +383,24 @@ class ConvLayer(Layer):
 
 
 class ConvKernel(Kernel):
-    """A convolution over `nd` spatial axes."""
+    """A convolution over `nd` spatial axes; `keras_depthwise_layout`: Keras has a DepthwiseConv layer
+    of this rank, whose kernel (*k, C_in, multiplier) groups 'depthwise' takes (1-D and 2-D only)."""
 
-    ops = ("conv1d", "conv2d")
+    ops = ("conv1d", "conv2d", "conv3d")
 
-    def __init__(self, nd: int) -> None:
+    def __init__(self, nd: int, keras_depthwise_layout: bool = True) -> None:
         self.nd = nd
+        self.keras_depthwise_layout = keras_depthwise_layout
 
     def build(self, node, in_shapes, env):
-        return ConvLayer(node, in_shapes, env, self.nd, transpose=False)
+        return ConvLayer(node, in_shapes, env, self.nd, transpose=False,
+                         keras_depthwise_layout=self.keras_depthwise_layout)  # fmt: skip
 
 
 class ConvTransposeKernel(Kernel):
     """A transposed convolution over `nd` spatial axes."""
 
-    ops = ("conv2d_transpose",)
+    ops = ("conv1d_transpose", "conv2d_transpose", "conv3d_transpose")
 
     def __init__(self, nd: int) -> None:
         self.nd = nd

@@ -1,4 +1,4 @@
-"""Pooling kernels: max and average pooling (1-D, 2-D), global pooling and adaptive pooling.
+"""Pooling kernels: max and average pooling (1-D, 2-D, 3-D), global pooling and adaptive pooling.
 
 Output sizes follow PyTorch's formula, written again here: floor((n + p_before + p_after −
 d(k − 1) − 1)/s) + 1, or with ceil_mode the ceiling, dropping a last window that would start in
@@ -106,7 +106,7 @@ class PoolLayer(Layer):
 class PoolKernel(Kernel):
     """Max or average pooling (`kind` 'max' or 'avg') over `nd` spatial axes."""
 
-    ops = ("maxpool1d", "maxpool2d", "avgpool1d", "avgpool2d")
+    ops = ("maxpool1d", "maxpool2d", "maxpool3d", "avgpool1d", "avgpool2d", "avgpool3d")
 
     def __init__(self, kind: str, nd: int) -> None:
         self.kind, self.nd = kind, nd
@@ -160,7 +160,8 @@ class GlobalPoolLayer(Layer):
 class GlobalPoolKernel(Kernel):
     """Global max or average pooling (`kind` 'max' or 'avg'); the axes are the input's."""
 
-    ops = ("global_avgpool1d", "global_avgpool2d", "global_maxpool1d", "global_maxpool2d")
+    ops = ("global_avgpool1d", "global_avgpool2d", "global_avgpool3d",
+           "global_maxpool1d", "global_maxpool2d", "global_maxpool3d")  # fmt: skip
 
     def __init__(self, kind: str) -> None:
         self.kind = kind

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from .adaptive import AdaptivePool
 from .base import LayerType
-from .conv import Conv, ConvTranspose
+from .conv import Conv
+from .conv_transpose import ConvTranspose
 from .dense import Dense
 from .elementwise import Dropout, PReLU, activation_types
 from .merge import merge_types
@@ -21,15 +22,22 @@ from .reshape import Flatten, Permute, RepeatVector, Reshape, Upsample
 LAYER_TYPES: list[LayerType] = [
     Conv(1),
     Conv(2),
-    ConvTranspose(),
+    Conv(3),
+    ConvTranspose(1),
+    ConvTranspose(2),
+    ConvTranspose(3),
     Pool("max", 1),
     Pool("max", 2),
+    Pool("max", 3),
     Pool("avg", 1),
     Pool("avg", 2),
+    Pool("avg", 3),
     GlobalPool("avg", 1),
     GlobalPool("avg", 2),
+    GlobalPool("avg", 3),
     GlobalPool("max", 1),
     GlobalPool("max", 2),
+    GlobalPool("max", 3),
     AdaptivePool("avg", 2),
     AdaptivePool("max", 2),
     Dense(),

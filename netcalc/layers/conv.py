@@ -1,4 +1,5 @@
-"""Convolutions: conv1d, conv2d (groups, depthwise, dilation) and conv2d_transpose."""
+"""Convolutions: conv1d, conv2d, conv3d (groups, depthwise, dilation), and the sizes, padding and explain
+lines they share with the pools and the transposed convolutions (conv_transpose.py)."""
 
 from __future__ import annotations
 
@@ -93,7 +94,9 @@ class Conv(LayerType):
     Output size per axis: floor((n + p_before + p_after − d(k − 1) − 1)/s + 1); conv1d's 'causal'
     pads d(k − 1) before and nothing after (`resolve_padding`), giving ceil(n/s).
     Weight: PyTorch (C_out, C_in/groups, *k); Keras (*k, C_in/groups, C_out) — the Keras
-    DepthwiseConv layout (*k, C_in, multiplier) for groups 'depthwise'. Bias: C_out.
+    DepthwiseConv1D/2D layout (*k, C_in, multiplier) for groups 'depthwise' in 1-D and 2-D. Keras has
+    no DepthwiseConv3D: a depthwise 3-D convolution is Conv3D(groups=C_in), kernel (*k, 1, C_out).
+    Bias: C_out.
     """
 
     nd = 2
@@ -175,7 +178,8 @@ class Conv(LayerType):
         """weight C_out × C_in/groups × k…, bias C_out (both trainable)."""
         per_group = g.c_in // g.groups
         if ctx.keras_counting:
-            shape = (*g.ks, g.c_in, g.c_out // g.c_in) if g.depthwise else (*g.ks, per_group, g.c_out)
+            keras_depthwise = g.depthwise and self.nd < 3  # DepthwiseConv1D/2D; 3-D is Conv3D(groups=C_in)
+            shape = (*g.ks, g.c_in, g.c_out // g.c_in) if keras_depthwise else (*g.ks, per_group, g.c_out)
         else:
             shape = (g.c_out, per_group, *g.ks)
         names = ("kernel", "bias") if ctx.keras_counting else ("weight", "bias")
@@ -259,7 +263,7 @@ def skipped_lines(ns, ks, ss, ds, pads, outs, axes) -> list[str]:
             continue
         read = sorted({o * s - pb + i * d for o in range(out) for i in range(k)} & set(range(n)))
         skipped = n - len(read)
-        what = {"height": "rows", "width": "columns"}.get(axis, "positions")
+        what = {"depth": "slices", "height": "rows", "width": "columns"}.get(axis, "positions")
         lines.append(
             f"stride {s} > window {span} on the {axis}: reads {what} {_positions(read)} of 0…{n - 1} and skips "
             f"{skipped} of {n} ({skipped / n:.0%}); every output still sees all channels at the positions it reads"
@@ -273,162 +277,3 @@ def _positions(xs: list[int]) -> str:
     step = xs[1] - xs[0]
     regular = all(b - a == step for a, b in itertools.pairwise(xs))
     return f"{xs[0]}, {xs[1]}, {xs[2]}, …, {xs[-1]}" + (f" (one in {step})" if regular and step > 1 else "")
-
-
-class ConvTranspose(LayerType):
-    """Transposed convolution ("deconvolution") over 2 spatial axes.
-
-    PyTorch: out = (n − 1)s − p_before − p_after + d(k − 1) + output_padding + 1, padding given
-    as numbers (output_padding < max(stride, dilation)). Keras: 'valid' gives n·s + max(k − s, 0),
-    'same' gives n·s; with output_padding (which must be < stride), (n − 1)s + k − 2·pad +
-    output_padding (pad = k//2 for 'same'). Weight: PyTorch (C_in, C_out/groups, *k); Keras
-    (*k, C_out, C_in). Bias: C_out.
-    """
-
-    nd = 2
-    op = "conv2d_transpose"
-    aliases = ("conv_transpose2d", "deconv2d")
-    summary = "2-D transposed convolution"
-    counting = "MACs k·C_out/groups per input element, FLOPs 2 per MAC + 1 per bias add"
-    linear = "conv"
-    parametric = weighted = takes_activation = True
-
-    def __init__(self) -> None:
-        nd = self.nd
-        self.args = {
-            "filters": Arg(Int(1), doc="output channels"),
-            "kernel": Arg(IntTuple(nd), doc="kernel size per spatial axis"),
-            "stride": Arg(IntTuple(nd), (1,) * nd, "stride (upsampling factor) per axis"),
-            "padding": Arg(Padding(nd), ((0, 0),) * nd, "'valid', 'same' (Keras) or zeros removed per side"),
-            "output_padding": Arg(IntTuple(nd, 0), None, "extra rows/columns added on one side"),
-            "dilation": Arg(IntTuple(nd), (1,) * nd, "spacing between kernel taps"),
-            "groups": Arg(Int(1, window=True), 1, "channel groups"),
-            "bias": Arg(Bool(), True, "add a bias per output channel"),
-            **INIT_ARGS,
-        }
-
-    def resolve(self, a, shapes, ctx):
-        """Check ranks, groups and output_padding; compute the output size per axis."""
-        shape = shapes[0]
-        if not ctx.need_rank(shape, self.nd + 1, "a 2-D feature map"):
-            return None
-        c_in, ns = ctx.split(shape)
-        groups, c_out = a["groups"], a["filters"]
-        ctx.condition("equal", c_in % groups, f"the {c_in} input channels divisible by the groups {groups}", "groups")
-        ctx.condition("equal", c_out % groups, f"the {c_out} filters divisible by the groups {groups}", "groups")
-        if c_in % groups or c_out % groups:
-            ctx.error(
-                "E203",
-                f"groups {groups} must divide both {_count(c_in)} input and {_count(c_out)} output channels",
-                "groups",
-            )
-            return None
-        ks, ss, ds = a["kernel"], a["stride"], a["dilation"]
-        ops = a["output_padding"]
-        pad = a["padding"]
-        outs = []
-        for i, (n, k, s, d) in enumerate(zip(ns, ks, ss, ds, strict=True)):
-            op = ops[i] if ops else None
-            span = d * (k - 1) + 1
-            if ctx.keras:
-                if op is not None and op >= s:
-                    ctx.error(
-                        "E204",
-                        f"output_padding {op} must be smaller than stride {s} (Keras)",
-                        "output_padding",
-                    )
-                    return None
-                if isinstance(pad, str):
-                    if op is None:
-                        out = n * s + max(span - s, 0) if pad == "valid" else n * s
-                    else:
-                        p = span // 2 if pad == "same" else 0
-                        out = (n - 1) * s + span - 2 * p + op
-                else:
-                    pb, pa = pad[i]
-                    out = (n - 1) * s + span - pb - pa + (op or 0)
-            else:
-                if pad == "same":
-                    ctx.error("E204", "PyTorch's ConvTranspose2d takes no padding 'same'; give numbers", "padding")
-                    return None
-                pb, pa = (0, 0) if pad == "valid" else pad[i]
-                if op is not None and op >= max(s, d):
-                    ctx.error(
-                        "E204",
-                        f"output_padding {op} must be smaller than stride {s} or dilation {d} (PyTorch)",
-                        "output_padding",
-                    )
-                    return None
-                out = (n - 1) * s - pb - pa + span + (op or 0)
-            ctx.condition("size", out - 1, f"output {AXIS_NAMES[2][i]} at least 1", "padding")
-            if out < 1:
-                ctx.error("E201", f"output {AXIS_NAMES[2][i]} {out} is below 1", "padding")
-                return None
-            outs.append(out)
-        outs = tuple(outs)
-        return Geometry(c_in=c_in, c_out=c_out, groups=groups, ns=ns, ks=ks, ss=ss, ds=ds, outs=outs, bias=a["bias"],
-                        padding=pad, out_shape=ctx.join(c_out, outs))  # fmt: skip
-
-    def output_shape(self, g):
-        """(C_out, *out) in the spec's layout."""
-        return g.out_shape
-
-    def params(self, g, ctx):
-        """weight C_in × C_out/groups × k… (PyTorch) or k… × C_out × C_in (Keras), bias C_out."""
-        if ctx.keras_counting:
-            tensors = [Tensor("kernel", (*g.ks, g.c_out // g.groups, g.c_in))]
-        else:
-            tensors = [Tensor("weight", (g.c_in, g.c_out // g.groups, *g.ks))]
-        if g.bias:
-            tensors.append(Tensor("bias", (g.c_out,)))
-        return tensors
-
-    def macs(self, g):
-        """Every input element meets C_out/groups × prod(k) weights: prod(n) × C_in × C_out/groups × prod(k)."""
-        return prod(g.ns) * g.c_in * (g.c_out // g.groups) * prod(g.ks)
-
-    def _pads(self, g):
-        """Where the transposed output starts inside the full scatter of length (n − 1)s + d(k − 1) + 1."""
-        pads = []
-        for n, k, s, d, out in zip(g.ns, g.ks, g.ss, g.ds, g.outs, strict=True):
-            full = (n - 1) * s + d * (k - 1) + 1
-            pad = g.padding
-            pb = pad[len(pads)][0] if isinstance(pad, tuple) else max(full - out, 0) // 2 if pad == "same" else 0
-            pads.append((pb, 0))
-        return pads
-
-    def sig_forward(self, g, ins, env):
-        """[E] q_out(p) = Var(w)·(C_in/groups)·Σ over the (input position, tap) pairs that land on p of q_in
-        + E[b²]: on average C_in·k²/s² terms, but when k is not a multiple of s the count alternates
-        by position (k = 3, s = 2 in 2-D: 4/2/2/1), which the map keeps (mean, min and max shown)."""
-        import numpy as np
-
-        from ..signal_rules import linear_out
-
-        x = ins[0]
-        summed = env.window_scatter(env.fit(x.q, g.ns), g.ks, g.ss, g.ds, self._pads(g), g.outs)
-        out, tag = linear_out(env, x, summed, g.c_in // g.groups, g.c_in // g.groups * prod(g.ks), g.bias, g.outs)
-        if out.q.size:
-            env.info.spread = (float(np.min(out.q)), float(np.max(out.q)))
-        return out, tag
-
-    def sig_backward(self, g, ins, out, r, env):
-        """[MF] r_in(j) = Var(w)·(C_out/groups)·Σ over the taps of r_out(j·s + i·d − pad)."""
-        back = env.window_sum(env.fit(r, g.outs), g.ks, g.ss, g.ds, self._pads(g), g.ns)
-        return [env.info.wv * (g.c_out // g.groups) * back], "MF"
-
-    def flops(self, g):
-        """2 per MAC, plus one add per output element for the bias."""
-        return 2 * self.macs(g) + (prod(g.outs) * g.c_out if g.bias else 0)
-
-    def receptive(self, g, rf):
-        """An output position sees ceil(k_eff/s) input positions per axis: r += (ceil(k_eff/s) − 1)·j, j /= s."""
-        if rf is None:
-            return None
-        from fractions import Fraction
-
-        out = []
-        for (r, j), k, s, d in zip(rf, g.ks, g.ss, g.ds, strict=True):
-            span = d * (k - 1) + 1
-            out.append((r + (-(-span // s) - 1) * j, Fraction(j) / s))
-        return out

@@ -1,11 +1,11 @@
-"""Pooling: max and average over windows (1-D, 2-D), and global average and max pooling."""
+"""Pooling: max and average over windows (1-D, 2-D, 3-D), and global average and max pooling."""
 
 from __future__ import annotations
 
 from math import prod
 
 from ..kinds import Arg, Bool, IntTuple, Padding
-from .base import AXIS_NAMES, Geometry, ParameterFree
+from .base import AXIS_NAMES, Geometry, ParameterFree, fmt_shape
 from .conv import resolve_padding
 from .window import rf_window, window_outs
 
@@ -16,7 +16,8 @@ class Pool(ParameterFree):
     Output size per axis: floor((n + 2p − d(k − 1) − 1)/s) + 1 (the ceiling with ceil_mode,
     dropping a last window that would start in the right padding, as PyTorch does). The stride
     defaults to the kernel. 'same' padding follows Keras (output ceil(n/s)); PyTorch takes numbers
-    only, at most half the kernel (kernel // 2, the undilated kernel size, even with dilation).
+    only, at most half the kernel (kernel // 2, the undilated kernel size, even with dilation), and
+    its AvgPool3d an input at least the kernel on every axis (the padding not counted).
     """
 
     def __init__(self, kind: str, nd: int) -> None:
@@ -36,9 +37,13 @@ class Pool(ParameterFree):
         }
         if kind == "max":
             self.args["dilation"] = Arg(IntTuple(nd), (1,) * nd, "spacing between window taps (PyTorch)")
+        # PyTorch's AvgPool3d (not AvgPool1d/2d, not the max pools) refuses an input smaller than the
+        # kernel on any axis, the padding not counted ("input image smaller than kernel size")
+        self.pytorch_input_at_least_kernel = kind == "avg" and nd == 3
 
     def resolve(self, a, shapes, ctx):
-        """Check the rank and PyTorch's padding limit (padding ≤ kernel // 2); compute the output size per axis."""
+        """Check the rank and PyTorch's limits (padding ≤ kernel // 2; AvgPool3d: input ≥ kernel); compute the
+        output size per axis."""
         shape = shapes[0]
         if not ctx.need_rank(shape, self.nd + 1, f"a {self.nd}-D feature map"):
             return None
@@ -60,6 +65,17 @@ class Pool(ParameterFree):
                         "E204",
                         f"padding {pb} is more than half the kernel {k} (PyTorch refuses it)",
                         "padding",
+                    )
+                    return None
+        if not ctx.keras and self.pytorch_input_at_least_kernel:
+            for n, k, axis in zip(ns, ks, AXIS_NAMES[self.nd], strict=True):
+                ctx.condition("size", n - k, f"{axis} at least the kernel {k} (PyTorch's AvgPool{self.nd}d)", "kernel")
+                if n < k:
+                    ctx.error(
+                        "E204",
+                        f"the {axis} {n} is smaller than the kernel {k}: PyTorch's AvgPool{self.nd}d refuses an input "
+                        "smaller than its kernel on any axis, whatever the padding",
+                        "kernel",
                     )
                     return None
         outs = window_outs(ns, ks, ss, ds, pads, a["ceil_mode"], ctx, "kernel")
@@ -182,8 +198,11 @@ class Pool(ParameterFree):
 class GlobalPool(ParameterFree):
     """Global average or max pooling: one value per channel over all spatial positions.
 
-    Output (C) (Keras GlobalAveragePooling); with keepdims, (C, 1, …) in the layout (PyTorch's
-    AdaptiveAvgPool2d(1)). Parameters: none — which is why it replaces a flatten + dense head.
+    Output (C): Keras GlobalAveragePooling1D/2D/3D (GlobalMaxPooling…) as they are, PyTorch
+    AdaptiveAvgPool{1,2,3}d(1) (AdaptiveMaxPool…) followed by a flatten; with keepdims, (C, 1, …),
+    one 1 per spatial axis in the layout ((1, 1, 1, C) channels last in 3-D): PyTorch's adaptive pool
+    alone, Keras's layer with keepdims=True. Parameters: none — which is why it replaces a flatten +
+    dense head.
     """
 
     def __init__(self, kind: str, nd: int) -> None:
@@ -262,3 +281,28 @@ class GlobalPool(ParameterFree):
     def receptive(self, g, rf):
         """The window is the whole map: r += (n − 1)·j."""
         return rf_window(rf, g.ns, (1,) * self.nd, (1,) * self.nd)
+
+    def explain(self, g, ctx):
+        """The positions pooled and what they cost, and the output shape as each framework builds it."""
+        avg = self.kind == "avg"
+        n = prod(g.ns)
+        per = f"{n:,} − 1 = {n - 1:,} comparisons" if not avg else f"{n - 1:,} adds and 1 divide = {n:,}"
+        positions = " × ".join(map(str, g.ns))
+        lines = [
+            f"one {'mean' if avg else 'maximum'} per channel over {positions} = {n:,} positions: {per} per channel, "
+            f"× {g.c} channels = {self.flops(g):,} FLOPs"
+        ]
+        torch_pool = f"nn.Adaptive{'Avg' if avg else 'Max'}Pool{self.nd}d(1)"
+        keras_pool = f"layers.Global{'Average' if avg else 'Max'}Pooling{self.nd}D"
+        ones = ", ".join(["1"] * self.nd)
+        if g.keepdims:
+            lines.append(
+                f"output {fmt_shape(g.out_shape)} (keepdims): PyTorch's {torch_pool} as it is, "
+                f"Keras's {keras_pool}(keepdims=True)"
+            )
+        else:
+            lines.append(
+                f"output {g.c}: PyTorch's {torch_pool} gives ({g.c}, {ones}), then flattened; "
+                f"Keras's {keras_pool} gives ({g.c}) directly"
+            )
+        return lines

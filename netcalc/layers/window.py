@@ -94,7 +94,8 @@ def _unread_text(n: int, k: int, s: int, d: int, pb: int, out: int, lost: int, p
     last padded[1] being the padding of the layer `src` names); and where the windows also skip
     positions between them (a stride larger than the window, or dilated taps the stride keeps
     missing), all the positions that are not padding never read, the last ones among them."""
-    what = {"height": "row", "width": "column", "height and width": "row/column"}.get(axis, "position")
+    rows = {"depth": "slice", "height": "row", "width": "column", "height and width": "row/column"}
+    what = rows.get(axis, "position")
     zb, za = padded
     data = n - zb - za
     zs = what if za == 1 else PLURAL[what]
@@ -156,7 +157,8 @@ def window_outs(ns, ks, ss, ds, pads, ceil_mode: bool, ctx: Ctx, key: str) -> tu
         groups.setdefault(params, []).append(i)
     outs: list = [None] * len(ns)
     for (n, k, s, (pb, pa), d, padded), axes in groups.items():
-        axis = " and ".join(names[i] for i in axes)
+        named = [names[i] for i in axes]
+        axis = " and ".join(named) if len(named) < 3 else f"{', '.join(named[:-1])} and {named[-1]}"
         out = window_out(n, k, s, pb, pa, d, ceil_mode, ctx, axis, key, padded)
         for i in axes:
             outs[i] = out
