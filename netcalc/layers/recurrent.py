@@ -42,7 +42,6 @@ GATE_NAMES = {
 }
 UNIT_FLOPS = {"rnn": 1, "lstm": 9, "gru": 8}
 STATES = {"rnn": ("h",), "lstm": ("h", "c"), "gru": ("h",)}
-_SETTLED: dict = {}  # Recurrent._stationary's results by their inputs
 
 
 class Recurrent(LayerType):
@@ -54,6 +53,7 @@ class Recurrent(LayerType):
     def __init__(self, cell: str) -> None:
         self.cell = cell
         self.op = cell
+        self.gates = GATES[cell]
         self.counting = f"MACs {GATES[cell]}·u·(in + u) per step, FLOPs 2 per MAC + 1 per bias add + {UNIT_FLOPS[cell]} per unit, × T"
         self.summary = {
             "rnn": "simple recurrent layer",
@@ -159,265 +159,23 @@ class Recurrent(LayerType):
 
     # ------------------------------------------------------------------ signal propagation
 
-    def _weights(self, g, env, layer: int, n_in: int) -> dict:
-        """Variances of the input kernel, the recurrent kernel, and the gates' bias moments."""
-        n, u = GATES[self.cell], g.units
-        keras = env.keras
-        wx_shape = (n_in, n * u) if keras else (n * u, n_in)
-        wh_shape = (u, n * u) if keras else (n * u, u)
-        _, vx = env.init("init", "kernel", wx_shape, units=u)
-        _, vh = env.init("recurrent_init", "recurrent_kernel", wh_shape, units=u)
-        means = [0.0] * n
-        b2_in = b2_h = 0.0
-        bvar = 0.0  # the bias's variance over units (a fixed offset per unit, not a mean)
-        if g.bias:
-            spec = env.row.node.args.get("bias_init")
-            bm, bv = env.init("bias_init", "bias", wx_shape, units=u)
-            if keras:
-                b2_in = bv + bm * bm
-                means = [bm] * n
-                if self.cell == "lstm" and (spec is None or spec.name == "default"):
-                    means[1] = 1.0  # unit_forget_bias
-                if self.cell == "gru" and g.reset_after:
-                    b2_h = bv + bm * bm
-                bvar = bv
-            else:  # two bias vectors, b_ih and b_hh, from the same initialiser
-                b2_in = b2_h = bv + bm * bm
-                means = [2 * bm] * n
-                bvar = 2 * bv
-        return {"vx": vx, "vh": vh, "b2_in": b2_in, "b2_h": b2_h, "means": means, "n_in": n_in, "bvar": bvar}
-
-    def _run(self, g, env, w, qx, mx=None, settle: bool = False) -> dict:
-        """The mean-field recursion over the steps of one direction: per step the gates' moments and
-        E[h²], E[c²] (module docstring of netcalc.signal; [MF] at step 1, [A] after).
-
-        Beside the second moments, each unit's own mean is followed (E[h̄²], E[c̄²]): a unit's bias
-        and the input's per-feature means give every gate a fixed offset per unit, and the state
-        accumulates it step after step (h̄ = (1 − z̄)·n̄ + z̄·h̄ for a GRU, c̄ = f̄·c̄ + ī·ḡ for an
-        LSTM), so the products f·c, z·h, (1 − z)·n have a mean part E[f]·E[i]·c̄·ḡ that independent
-        fluctuations would miss [A: the offsets taken as fully aligned]. mx: the input's per-feature
-        mean² per step. With `settle`, the run stops at the step where the state (E[h²], E[c²] and
-        their mean parts) no longer changes (relative 1e−12): a fixed point, as the later steps would be."""
-        import math
-
-        import numpy as np
-
-        m = env.moments
-        u = g.units
-        qh = qc = hbar2 = cbar2 = 0.0
-        mx = mx if mx is not None else [0.0] * len(qx)
-        steps = []
-        previous = ()
-
-        def unit_mean2(fn, mu, v, vc):
-            """E over units of (a unit's mean of φ(a))², a ~ N(μ, v) with vc of v fixed per unit."""
-            if vc <= 0 or v <= 0:
-                return float(m.activation_moments(fn, {}, mu, v + mu * mu)[0]) ** 2
-            phi = m.function(fn, {})[0]
-            return m.pair_moment(phi, mu, v, min(vc, v))
-
-        for t in range(len(qx)):
-            base = w["n_in"] * w["vx"] * qx[t]
-            rec = u * w["vh"] * qh
-            const = w["n_in"] * w["vx"] * mx[t] + u * w["vh"] * hbar2 + w["bvar"]  # fixed per unit
-            st = {"qh_prev": qh, "qc_prev": qc}
-            if self.cell == "lstm":
-                v = base + rec + w["b2_in"] + w["b2_h"]
-                gates = []
-                for k, fn in enumerate(("sigmoid", "sigmoid", "tanh", "sigmoid")):
-                    mu = w["means"][k]
-                    e1, e2, d2 = m.activation_moments(fn, {}, mu, v + mu * mu)
-                    gates.append((float(e1), float(e2), float(d2), v, mu))
-                (i1, i2, _, _, _), (f1, f2, _, _, _), (_, g2, _, _, _), (o1, o2, _, _, _) = gates
-                gbar2 = unit_mean2("tanh", w["means"][2], v, const)
-                cross = 2 * f1 * i1 * math.sqrt(max(cbar2 * gbar2, 0.0))
-                qc = f2 * qc + i2 * g2 + cross
-                cbar2 = (f1 * math.sqrt(max(cbar2, 0.0)) + i1 * math.sqrt(max(gbar2, 0.0))) ** 2
-                _, tc2, dtc2 = m.activation_moments("tanh", {}, 0.0, qc)
-                qh = o2 * float(tc2)
-                hbar2 = o1 * o1 * (m.pair_moment(np.tanh, 0.0, qc, min(cbar2, qc)) if qc > 0 else 0.0)
-                st.update(gates=gates, qc=qc, tc2=float(tc2), dtc2=float(dtc2))
-            elif self.cell == "gru":
-                v = base + rec + w["b2_in"] + w["b2_h"]
-                rz = [m.activation_moments("sigmoid", {}, w["means"][k], v + w["means"][k] ** 2) for k in (0, 1)]
-                if env.keras:  # Keras order z, r, h
-                    (z1, z2, zd), (_, r2, rd) = rz
-                else:  # PyTorch order r, z, n
-                    (_, r2, rd), (z1, z2, zd) = rz
-                rec_n = (u * w["vh"] * qh + w["b2_h"]) if g.reset_after else u * w["vh"] * qh
-                vn = base + w["b2_in"] + float(r2) * rec_n
-                _, n2, nd = m.activation_moments("tanh", {}, 0.0, vn)
-                nbar2 = unit_mean2("tanh", 0.0, vn, min(const * float(r2) + w["n_in"] * w["vx"] * mx[t], vn))
-                one_minus_z2 = 1 - 2 * float(z1) + float(z2)
-                cross = 2 * (float(z1) - float(z2)) * math.sqrt(max(nbar2 * hbar2, 0.0))  # 2·E[(1 − z)·z]·E[n̄·h̄]
-                qh = one_minus_z2 * float(n2) + float(z2) * qh + cross
-                hbar2 = ((1 - float(z1)) * math.sqrt(max(nbar2, 0.0)) + float(z1) * math.sqrt(max(hbar2, 0.0))) ** 2
-                st.update(r2=float(r2), rd=float(rd), z2=float(z2), zd=float(zd), z1=float(z1), n2=float(n2),
-                          nd=float(nd), omz2=one_minus_z2, rec_n=rec_n, v=v, vn=vn)  # fmt: skip
-            else:
-                v = base + rec + w["b2_in"] + w["b2_h"]
-                _, h2, hd = m.activation_moments("tanh", {}, 0.0, v)
-                qh = float(h2)
-                hbar2 = unit_mean2("tanh", 0.0, v, const)
-                st.update(hd=float(hd), v=v)
-            st["qh"] = qh
-            st["hbar2"] = min(hbar2, qh)
-            steps.append(st)
-            state = (qh, qc, hbar2, cbar2)
-            if settle and previous and all(abs(a - b) <= 1e-12 * abs(a) for a, b in zip(state, previous, strict=True)):
-                break
-            previous = state
-        return {"steps": steps, "qh": np.array([s["qh"] for s in steps]),
-                "hbar2": np.array([s["hbar2"] for s in steps])}  # fmt: skip
-
-    def _stationary(self, g, env, w, qx: float) -> dict:
-        """Where the recursion settles for a long sequence of inputs with second moment qx. A pure
-        function of the numbers in the key, kept for the run (lint over many specs, diff of two)."""
-        numbers = tuple(tuple(v) if isinstance(v, list) else v for v in w.values())
-        key = (self.cell, g.units, g.reset_after, env.keras, qx, numbers)
-        out = _SETTLED.get(key)
-        if out is None:
-            run = self._run(g, env, w, [qx] * 200, settle=True)
-            last = run["steps"][-1]
-            out = {"qh": last["qh"]}
-            if self.cell == "lstm":
-                out["qc"] = last["qc"]
-                out["f2"] = last["gates"][1][1]
-            if len(_SETTLED) >= 1024:
-                _SETTLED.clear()
-            _SETTLED[key] = out
-        return dict(out)
-
     def sig_forward(self, g, ins, env):
         """Gate pre-activations at step 1: q_a = n_x·Var(W_x)·E[x²] + E[b²] (+ the forget bias's mean)
         [MF through the sigmoid/tanh]; later steps add units·Var(W_h)·E[h²] and the cell recursion
         E[c_t²] = E[f²]·E[c_{t−1}²] + E[i²]·E[g²], E[h²] = E[o²]·E[tanh(c)²] [A]. PyTorch: every
         weight and both biases U(±1/√units); Keras: glorot kernel, orthogonal recurrent kernel
-        (each gate gets ¼ of ‖h‖²), zero bias with the forget slice at 1."""
-        import numpy as np
+        (each gate gets ¼ of ‖h‖²), zero bias with the forget slice at 1 (recurrent_signal.py)."""
+        from . import recurrent_signal
 
-        from ..signal_rules import Sig
-
-        x = ins[0]
-        qx = np.atleast_1d(env.fit(x.q, (g.steps,)))
-        runs = []
-        layer_in = qx
-        mean_in = qx * x.mfrac  # the input's per-feature mean² per step
-        for layer, n_in in enumerate(self._inputs(g)):
-            w = self._weights(g, env, layer, n_in)
-            fwd = self._run(g, env, w, layer_in, mean_in)
-            dirs = [fwd]
-            if g.dirs == 2:
-                bwd = self._run(g, env, w, layer_in[::-1], mean_in[::-1])
-                bwd["qh_time"] = bwd["qh"][::-1]
-                bwd["hbar2_time"] = bwd["hbar2"][::-1]
-                dirs.append(bwd)
-            fwd["qh_time"] = fwd["qh"]
-            fwd["hbar2_time"] = fwd["hbar2"]
-            runs.append((w, dirs))
-            layer_in = sum(d["qh_time"] for d in dirs) / len(dirs)
-            mean_in = sum(d["hbar2_time"] for d in dirs) / len(dirs)
-        w, dirs = runs[-1]
-        seq = self._merge([d["qh_time"] for d in dirs], g.merge)
-        if g.sequences:
-            q = seq
-        else:
-            last = [dirs[0]["qh"][-1]]
-            if len(dirs) == 2:
-                last.append(dirs[1]["qh"][-1] if env.keras else dirs[1]["qh_time"][-1])
-            q = np.asarray(self._merge([np.asarray(v) for v in last], g.merge))
-        env.info.runs = runs
-        first = runs[0][1][0]["steps"][0]
-        if self.cell == "lstm":
-            env.info.gates_step1 = first["gates"]
-        env.info.stationary = self._stationary(g, env, runs[-1][0], float(np.mean(layer_in)))
-        extra = {}
-        for suffix, shape in self.extra_outputs(g).items():
-            state = suffix.split("_")[0]
-            val = dirs[0]["steps"][-1]["qc" if state == "c" else "qh"]
-            extra[suffix] = Sig(np.full(env.positions(shape), val), 0.0, 0.0, 0.0)
-        env.info.extra = extra
-        qm = float(np.mean(q)) if np.size(q) else 0.0
-        hb = float(np.mean(mean_in)) if g.sequences else float(dirs[0]["hbar2"][-1])
-        mfrac = min(hb / qm, 1.0) if qm > 0 else 0.0
-        # the positions of (T, width) are the steps when features come last (a sequence layout); in a
-        # channels-first graph they are not the steps, and the map is then its mean everywhere
-        return Sig(env.fit(q, env.positions(self.output_shape(g))), 0.0, mfrac, mfrac, gauss=False), (
-            "MF" if g.steps == 1 and g.layers == 1 and qm >= 0 else "A"
-        )
-
-    @staticmethod
-    def _merge(maps, mode):
-        if len(maps) == 1:
-            return maps[0]
-        a, b = maps
-        return {"concat": (a + b) / 2, "sum": a + b, "mul": a * b, "ave": (a + b) / 4}[mode]
-
-    def _back(self, g, env, w, run, r_h):
-        """Back-propagation through time in second moments for one direction (steps in run order):
-        returns E[dx²] per step. Rests on gradient independence [A]."""
-        import numpy as np
-
-        u = g.units
-        carry_h = carry_c = 0.0
-        rx = np.zeros(len(run["steps"]))
-        for t in range(len(run["steps"]) - 1, -1, -1):
-            st = run["steps"][t]
-            rh = r_h[t] + carry_h
-            if self.cell == "lstm":
-                (_, i2, id2, _, _), (_, f2, fd2, _, _), (_, g2, gd2, _, _), (_, o2, od2, _, _) = st["gates"]
-                rc = rh * o2 * st["dtc2"] + carry_c
-                da = [rc * g2 * id2, rc * st["qc_prev"] * fd2, rc * i2 * gd2, rh * st["tc2"] * od2]
-                carry_c = rc * f2
-            elif self.cell == "gru":
-                dn = rh * st["omz2"] * st["nd"]
-                dz = rh * (st["qh_prev"] + st["n2"]) * st["zd"]
-                dr = dn * st["rec_n"] * st["rd"]
-                da = [dn, dz, dr]
-                carry_h_direct = rh * st["z2"] + u * w["vh"] * st["r2"] * dn
-                da_rec = dz + dr
-            else:
-                da = [rh * st["hd"]]
-            carry_h = carry_h_direct + u * w["vh"] * da_rec if self.cell == "gru" else u * w["vh"] * sum(da)
-            rx[t] = u * w["vx"] * sum(da)
-        return rx
+        return recurrent_signal.forward(self, g, ins, env)
 
     def sig_backward(self, g, ins, out, r, env):
         """[A] BPTT in second moments: dh_{t−1} = W_hᵀ·da_t (+ the cell path c_{t−1} ← f·dc_t), each gate's
-        da = dh·∂h/∂a; E[dx²] = units·Var(W_x)·Σ_gates E[da²]. The cell path shrinks by E[f²] per step."""
-        import numpy as np
+        da = dh·∂h/∂a; E[dx²] = units·Var(W_x)·Σ_gates E[da²]. The cell path shrinks by E[f²] per step
+        (recurrent_signal.py)."""
+        from . import recurrent_signal
 
-        runs = env.info.runs
-        T = g.steps
-        r = np.asarray(r, float)
-        if g.sequences:
-            r_seq = np.broadcast_to(env.fit(r, (T,)), (T,)).astype(float)
-            per_dir = [r_seq, r_seq]
-        else:
-            rm = float(np.mean(r))
-            fwd = np.zeros(T)
-            fwd[-1] = rm
-            bwd_time = np.zeros(T)
-            if env.keras:
-                bwd_time[0] = rm
-            else:
-                bwd_time[-1] = rm
-            per_dir = [fwd, bwd_time]
-        factor = {"concat": 1.0, "sum": 1.0, "ave": 0.25, "mul": 1.0}[g.merge]
-        for suffix, rr in (env.info.r_extra or {}).items():
-            if suffix.startswith("h"):
-                per_dir[0] = per_dir[0].copy()
-                per_dir[0][-1] += float(np.mean(rr))
-        for layer in range(len(runs) - 1, -1, -1):
-            w, dirs = runs[layer]
-            rx_time = np.zeros(T)
-            for d, run in enumerate(dirs):
-                r_time = per_dir[d] * factor
-                rx = self._back(g, env, w, run, r_time[::-1])[::-1] if d == 1 else self._back(g, env, w, run, r_time)
-                rx_time = rx_time + rx
-            per_dir = [rx_time, rx_time]
-            factor = 1.0
-        return [per_dir[0]], "A"
+        return recurrent_signal.backward(self, g, ins, out, r, env)
 
     def macs_per_step(self, g) -> int:
         """gates × units × (n_in + units), over directions and stacked layers."""
