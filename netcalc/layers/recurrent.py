@@ -25,9 +25,13 @@ MACs per time step, direction and stacked layer: gates × u × (n_in + u); for t
 
 from __future__ import annotations
 
+from math import prod
+
 from ..arg_symbols import COUNT_NOTE
-from ..kinds import Arg, Bool, Choice, Int
-from .base import Geometry, LayerType, Tensor, axes
+from ..compound_kinds import Names
+from ..diagnostics import clip
+from ..kinds import Arg, Bool, Choice, Float, Int
+from .base import Geometry, LayerType, Tensor, axes, fmt_shape
 from .conv import INIT_ARGS
 from .embedding import Embedding
 
@@ -41,6 +45,7 @@ GATE_NAMES = {
     ("rnn", True): ("hidden",),
 }
 UNIT_FLOPS = {"rnn": 1, "lstm": 9, "gru": 8}
+TORCH_NAMES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
 STATES = {"rnn": ("h",), "lstm": ("h", "c"), "gru": ("h",)}
 
 
@@ -70,6 +75,24 @@ class Recurrent(LayerType):
             "num_layers": Arg(Int(1, refuse=COUNT_NOTE), 1, "layers stacked inside this one (PyTorch num_layers)"),
             **INIT_ARGS,
             "recurrent_init": Arg(INIT_ARGS["init"].kind, INIT_ARGS["init"].default, "recurrent kernel initialiser"),
+            "initial_state": Arg(
+                Names(),
+                None,
+                "the states to start from (default zeros): names of earlier tensors, as return_state gives them "
+                "(Keras: h, c per direction, forward then backward, each (units); PyTorch: h_0, c_0, each "
+                "(num_layers·directions, units))",
+            ),
+            "dropout": Arg(
+                Float(0.0, 1.0, max_exclusive=True),
+                0.0,
+                "fraction dropped in training: Keras the input's features (one mask per sequence), PyTorch the "
+                "outputs between stacked layers only",
+            ),
+            "recurrent_dropout": Arg(
+                Float(0.0, 1.0, max_exclusive=True),
+                0.0,
+                "Keras only: fraction of the state's units dropped in training before the recurrent product",
+            ),
         }
         if cell == "gru":
             self.args["reset_after"] = Arg(Bool(), True, "Keras: reset gate after the recurrent product (2 biases)")
@@ -97,7 +120,17 @@ class Recurrent(LayerType):
         if self.cell == "gru" and not reset_after and not ctx.keras:
             ctx.error("E204", "reset_after: false is Keras-only; PyTorch's GRU applies the reset after", "reset_after")
             return None
+        if a["recurrent_dropout"] and not ctx.keras:
+            ctx.error(
+                "E204",
+                f"recurrent_dropout: {a['recurrent_dropout']:g} is Keras-only; PyTorch's nn.{TORCH_NAMES[self.cell]} "
+                "has none (its dropout acts between stacked layers)",
+                "recurrent_dropout",
+            )
+            return None
         dirs = 2 if a["bidirectional"] else 1
+        if len(shapes) > 1 and not self._states_fit(a, shapes[1:], dirs, ctx):
+            return None
         return Geometry(
             steps=shape[0],
             features=shape[1],
@@ -109,8 +142,94 @@ class Recurrent(LayerType):
             state=a["return_state"],
             bias=a["bias"],
             reset_after=reset_after,
-            keras=ctx.keras,  # the framework's outputs (return_state)
+            initial=len(shapes) - 1,  # initial states read after the sequence (initial_state)
+            dropout=a["dropout"],
+            recurrent_dropout=a["recurrent_dropout"],
+            keras=ctx.keras,  # the framework's outputs and initial states
             keras_counting=ctx.keras_counting,  # the framework's bias vectors
+        )
+
+    def several_inputs(self, written: tuple) -> str:
+        """E115's advice: one sequence in `in:`, the initial states in `initial_state:`."""
+        rest = ", ".join(map(clip, written[1:]))
+        return (
+            f"a recurrent layer reads one sequence: give the initial states as in: {clip(written[0])}, "
+            f"initial_state: [{rest}] (sequences are merged first with concat or add)"
+        )
+
+    def _expected_states(self, a: dict, dirs: int, keras: bool) -> list[tuple[str, tuple]]:
+        """(name, shape) of each initial state the layer takes, in order: Keras h (and c) of (units),
+        per direction, the forward layer's then the backward's (Bidirectional passes the first half
+        of its initial_state to the forward layer); PyTorch h_0 (and c_0), each (num_layers·D, units)
+        as nn.RNN/LSTM/GRU take them without the batch — return_state's NAME.h, NAME.c either way."""
+        states, u = STATES[self.cell], a["units"]
+        if keras:
+            tags = ("_forward", "_backward") if dirs == 2 else ("",)
+            return [(s + tag, (u,)) for tag in tags for s in states]
+        return [(f"{s}_0", (a["num_layers"] * dirs, u)) for s in states]
+
+    def _states_fit(self, a: dict, shapes: list, dirs: int, ctx) -> bool:
+        """The initial states given: as many as the cell has (per direction in Keras), each of the
+        state's shape (`_expected_states`); E208 at `initial_state` otherwise, quoting what was given."""
+        names = ctx.node.inputs[1:]
+        given = ", ".join(f"{n} {fmt_shape(s)}" for n, s in zip(names, shapes, strict=True))
+        if ctx.keras and a["num_layers"] > 1:
+            ctx.error(
+                "E208",
+                f"initial_state ({given}) with num_layers: {a['num_layers']}: Keras has no num_layers, and "
+                f"stacked Keras layers each take their own initial_state; write {a['num_layers']} {self.op} layers",
+                "initial_state",
+            )
+            return False
+        expected = self._expected_states(a, dirs, ctx.keras)
+        if len(shapes) != len(expected):
+            n = len(expected)
+            what = ", ".join(f"{name} {fmt_shape(s)}" for name, s in expected)
+            ctx.error(
+                "E208",
+                f"initial_state: {'a bidirectional ' if dirs == 2 else ''}{self.op} takes {n} state{'s' if n > 1 else ''} "
+                f"({what}), got {len(shapes)} ({given})",
+                "initial_state",
+                self._states_note(a, dirs, ctx.keras),
+            )
+            return False
+        for name, shape, (label, want) in zip(names, shapes, expected, strict=True):
+            if len(shape) == len(want):
+                for got_d, want_d in zip(shape, want, strict=True):
+                    ctx.same([got_d, want_d], f"{label} from {name}", "initial_state")
+            if tuple(shape) != tuple(want):
+                hint = ""
+                if prod(shape) == prod(want):
+                    hint = f"; reshape it first: {{op: reshape, in: {name}, shape: [{', '.join(map(str, want))}]}}"
+                ctx.error(
+                    "E208",
+                    f"initial_state: {name} has shape {fmt_shape(shape)}; the state {label} of this {self.op} "
+                    f"({a['units']} units) has shape {fmt_shape(want)}{hint}",
+                    "initial_state",
+                    self._states_note(a, dirs, ctx.keras),
+                )
+                return False
+        return True
+
+    def _states_note(self, a: dict, dirs: int, keras: bool) -> str:
+        """What the convention takes as initial states, for E208's note."""
+        expected = self._expected_states(a, dirs, keras)
+        if keras:
+            return (
+                f"Keras takes initial_state=[{', '.join(name for name, _ in expected)}], each (batch, units): "
+                f"({a['units']}) without the batch"
+                + (
+                    "; Bidirectional passes the first half to the forward layer, the second to the backward"
+                    if dirs == 2
+                    else ""
+                )
+            )
+        rows = a["num_layers"] * dirs
+        return (
+            f"PyTorch's nn.{TORCH_NAMES[self.cell]} takes "
+            + ("(h_0, c_0), each" if self.cell == "lstm" else "h_0 of shape")
+            + f" (num_layers·directions, batch, units): {rows}×{a['units']} without the batch, a row per "
+            "layer and direction"
         )
 
     def _width(self, g) -> int:
@@ -242,11 +361,42 @@ class Recurrent(LayerType):
                 else f"weight_ih {n * u} × {n_in}, weight_hh {n * u} × {u}"
             )
             lines.append(f"{label}stored fused as {fused}")
+        lines += self._explain_start_and_dropout(g, ctx)
         lines.append(
             f"MACs per step: {self.macs_per_step(g):,}; for the sequence of {g.steps} step{'s' if g.steps != 1 else ''}: "
             f"{self.macs(g):,}"
         )
         lines.append(f"FLOPs per step: {self.flops_per_step(g):,}; for the sequence: {self.flops(g):,}")
+        return lines
+
+    def _explain_start_and_dropout(self, g, ctx) -> list[str]:
+        """Where the states start (initial_state), and what dropout does in training."""
+        lines = []
+        if g.initial:
+            expected = self._expected_states({"units": g.units, "num_layers": g.layers}, g.dirs, g.keras)
+            pairs = ", ".join(
+                f"{label} ← {name}" for (label, _), name in zip(expected, ctx.node.inputs[1:], strict=True)
+            )
+            lines.append(f"starts from {pairs} instead of zeros: no parameters, the same MACs")
+        keras = g.keras
+        if g.dropout and keras:
+            per = "per gate and sequence (Keras then runs implementation 1)" if g.recurrent_dropout else "per sequence"
+            lines.append(
+                f"dropout {g.dropout:g}: in training {g.dropout:.0%} of the input's features are zeroed, one mask "
+                f"{per}, the rest scaled by 1/(1 − {g.dropout:g}); nothing at inference (no FLOPs)"
+            )
+        elif g.dropout:
+            where = (
+                f"on the outputs of layers 1–{g.layers - 1} (each element its own draw)"
+                if g.layers > 1
+                else "nowhere here: num_layers is 1 (PyTorch warns)"
+            )
+            lines.append(f"dropout {g.dropout:g}: in training, PyTorch drops between stacked layers only: {where}")
+        if g.recurrent_dropout:
+            lines.append(
+                f"recurrent_dropout {g.recurrent_dropout:g}: in training {g.recurrent_dropout:.0%} of the state's units "
+                "are zeroed before each recurrent product, one mask per gate and sequence (the carried state keeps them)"
+            )
         return lines
 
 
