@@ -59,6 +59,7 @@ class Recurrent(LayerType):
         self.cell = cell
         self.op = cell
         self.gates = GATES[cell]
+        self.state_kinds = STATES[cell]  # h (and c)
         self.counting = f"MACs {GATES[cell]}·u·(in + u) per step, FLOPs 2 per MAC + 1 per bias add + {UNIT_FLOPS[cell]} per unit, × T"
         self.summary = {
             "rnn": "simple recurrent layer",
