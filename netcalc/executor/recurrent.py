@@ -130,8 +130,9 @@ class RecurrentLayer(Layer):
         self.p_h = float(args.get("recurrent_dropout") or 0.0)
         if self.p_h and not self.keras:
             raise ValueError("recurrent_dropout is Keras-only; PyTorch's dropout acts between stacked layers")
-        if env.mode == "train" and (self.p_x or self.p_h):
-            self.rng = env.mask_rng  # the masks' generator (a test reseeds it for identical masks)
+        masked = (self.p_x or self.p_h) if self.keras else (self.p_x and self.layers > 1)
+        if env.mode == "train" and masked:
+            self.rng = env.mask_rng  # the masks' generator, only where masks are drawn (a test reseeds it)
         self._check_states([tuple(s) for s in in_shapes[1:]])
         steps, features = in_shape
         n = GATES[cell]
