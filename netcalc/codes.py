@@ -31,7 +31,7 @@ CODES = {
     "E110": "an unsupported format version",
     "E111": "an unknown layer type or activation",
     "E112": "an id used twice",
-    "E113": "in: or outputs: names nothing defined earlier",
+    "E113": "in:, initial_state: or outputs: names nothing defined earlier",
     "E114": "no layer of that name",
     "E115": "a one-input layer given several inputs, or a merge given fewer than two",
     "E116": "use: names no block",
