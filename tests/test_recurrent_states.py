@@ -10,6 +10,7 @@ inference, so neither parameters nor FLOPs move.
 from __future__ import annotations
 
 import json
+import textwrap
 
 import pytest
 from cli_run import netcalc
@@ -224,3 +225,35 @@ def test_the_schema_declares_the_arguments():
     names = lstm["initial_state"]
     text = json.dumps(names)
     assert '"type": "string"' in text and '"type": "array"' in text
+
+
+def test_a_state_of_token_ids_is_refused():
+    text = """
+    netcalc: 1
+    convention: keras
+    input:
+      - {name: x, shape: [5, 3]}
+      - {name: h0, shape: [4], dtype: int64}
+    layers:
+      - {op: gru, units: 4, initial_state: h0}
+    """
+    ((code, message),) = errors_of(text)
+    assert code == "E208" and "h0 (int64) holds integers (token ids)" in message
+
+
+def test_symbolic_units_record_that_the_state_fits(tmp_path):
+    """With symbols, the state's size equal to the units is a condition `netcalc sizes` solves."""
+    text = """
+    netcalc: 1
+    convention: keras
+    symbols: {U: 8, V: 8}
+    input: {shape: [5, 3], layout: ntf}
+    layers:
+      - {op: gru, units: U, return_state: true, id: enc}
+      - {op: gru, units: V, in: input, initial_state: enc.h, id: dec}
+    """
+    spec = tmp_path / "s.yaml"
+    spec.write_text(textwrap.dedent(text))
+    out = netcalc("sizes", str(spec))
+    assert out.returncode == 0, out.stderr
+    assert "U − V = 0 — dec: the initial state h from enc.h fits the units" in out.stdout

@@ -182,6 +182,15 @@ class Recurrent(LayerType):
                 "initial_state",
             )
             return False
+        ints = [f"{n} ({ctx.input_dtypes[n]})" for n in names if ctx.input_dtypes.get(n, "float").startswith("int")]
+        if ints:
+            ctx.error(
+                "E208",
+                f"initial_state: {', '.join(ints)} holds integers (token ids); a state is real numbers: give a "
+                "float input, or a layer's output (an embedding's, a dense one's)",
+                "initial_state",
+            )
+            return False
         expected = self._expected_states(a, dirs, ctx.keras)
         if len(shapes) != len(expected):
             n = len(expected)
@@ -197,7 +206,7 @@ class Recurrent(LayerType):
         for name, shape, (label, want) in zip(names, shapes, expected, strict=True):
             if len(shape) == len(want):
                 for got_d, want_d in zip(shape, want, strict=True):
-                    ctx.same([got_d, want_d], f"{label} from {name}", "initial_state")
+                    ctx.same([got_d, want_d], f"the initial state {label} from {name} fits the units", "initial_state")
             if tuple(shape) != tuple(want):
                 hint = ""
                 if prod(shape) == prod(want):
