@@ -396,11 +396,12 @@ class Recurrent(LayerType):
                 f"{per}, the rest scaled by 1/(1 − {g.dropout:g}); nothing at inference (no FLOPs)"
             )
         elif g.dropout:
-            where = (
-                f"on the outputs of layers 1–{g.layers - 1} (each element its own draw)"
-                if g.layers > 1
-                else "nowhere here: num_layers is 1 (PyTorch warns)"
-            )
+            if g.layers > 2:
+                where = f"on the outputs of layers 1–{g.layers - 1} (each element its own draw)"
+            elif g.layers == 2:
+                where = "on layer 1's output (each element its own draw)"
+            else:
+                where = "nowhere here: num_layers is 1 (PyTorch warns)"
             lines.append(f"dropout {g.dropout:g}: in training, PyTorch drops between stacked layers only: {where}")
         if g.recurrent_dropout:
             lines.append(
