@@ -105,7 +105,7 @@ def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str, ker
             diags.error(
                 "E115",
                 f"{op} takes one input, got {len(inputs)} in 'in:' ({', '.join(map(clip, inputs))}); "
-                "merge them first with add, concat or multiply",
+                + ltype.several_inputs(values["in"]),
                 locs["in"],
             )
         elif ltype.arity is None and len(inputs) < 2:
@@ -115,6 +115,11 @@ def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str, ker
 
     args = {k: v for k, v in values.items() if k in ltype.args}
     states = tuple(ltype.state_names(args, keras))
+    for key in (k for k, arg in ltype.args.items() if isinstance(arg.kind, Names) and k in values):
+        # an argument that names tensors (a recurrent layer's initial_state): read after `in:`, as it is
+        own = {f"{name}.{suffix}" for suffix in states}
+        args[key] = _tensor_names(values[key], key, locs[key], name, own, namer, diags)
+        inputs += list(args[key])
     for suffix in states:  # extra outputs later layers may take by name
         namer.used[f"{name}.{suffix}"] = item.loc
         if namer.prefix and values.get("id") is not None:  # `in: enc.h` inside the block that defines enc
@@ -140,6 +145,21 @@ def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str, ker
             namer.used[act.name] = act.loc
             act.frames, act.group = namer.frames, namer.group
     return out
+
+
+def _tensor_names(written: tuple, key: str, loc, name: str, own: set, namer: _Namer, diags: Diagnostics) -> tuple:
+    """The tensors an argument names (a layer, an input, a state such as `enc.h`; inside a block its
+    local names), resolved as `in:` resolves them; E113 for a name no earlier tensor has (so no cycle
+    can be written), for the layer itself and for its own extra outputs (`own`)."""
+    refs = tuple(namer.resolve(ref) for ref in written)
+    for shown, ref in zip(written, refs, strict=True):
+        if ref == name or ref in own:
+            what = "this layer itself" if ref == name else "this layer's own output"
+            diags.error("E113", f"'{key}: {clip(shown)}' is {what}; a layer reads earlier layers", loc)
+        elif ref not in namer.used:
+            hint = namer.hint(shown, loc, name)
+            diags.error("E113", f"'{key}: {clip(shown)}' names no earlier layer, input or state{hint}", loc)
+    return refs
 
 
 def _failed(node) -> bool:

@@ -223,7 +223,12 @@ def propagate(analysis: Analysis, override: inits.InitSpec | None = None, batch:
         for suffix, sig in extra.items():
             sigs[f"{row.node.name}.{suffix}"] = sig
         sigs[row.node.name] = out
-        q_in = float(np.nanmean([s.mean for s in ins])) if ins and not all(np.isnan(s.mean) for s in ins) else math.nan
+        sources = ins[:1] if row.ltype.arity == 1 else ins  # the gain is over `in:` (not a recurrent layer's states)
+        q_in = (
+            float(np.nanmean([s.mean for s in sources]))
+            if sources and not all(np.isnan(s.mean) for s in sources)
+            else math.nan
+        )
         layers.append(LayerSignal(row, out, q_in, tag, env.info))
     _backward(analysis, layers, sigs, env)
     input_r = {}

@@ -202,6 +202,27 @@ def test_stacked_gru_two_ways_agree():
     assert rows["head_stack"].out_shape == (50, 1) and rows["head_stack"].macs == 50 * 64
 
 
+def test_seq2seq_lstm_decoder_starts_from_the_encoders_states():
+    a = _analysis("seq2seq-lstm")
+    rows = {r.node.name: r for r in a.rows}
+    enc, dec = rows["encoder"], rows["decoder"]
+    # Keras: 4·128·(64 + 128) + 4·128 = 98,304 + 512 = 98,816 each; the states change no count
+    assert enc.params == dec.params == 98_816
+    assert enc.extra == {"h": (128,), "c": (128,)}
+    assert dec.node.inputs == ["tgt_emb", "encoder.h", "encoder.c"]
+    assert dec.in_shapes == [(10, 64), (128,), (128,)] and dec.out_shape == (10, 128)
+    # MACs: 12 and 10 steps × 4·128·192 = 98,304; dense 10 steps × 128·1200
+    assert (enc.macs, dec.macs, rows["next_word"].macs) == (1_179_648, 983_040, 1_536_000)
+    # 1000·64 + 98,816 + 1200·64 + 98,816 + (128·1200 + 1200) = 64,000 + 98,816 + 76,800 + 98,816 + 154,800
+    assert a.totals.params == 493_232
+    # FLOPs: encoder 12 × (2·98,304 + 512 + 9·128) = 12 × 198,272 = 2,379,264, decoder 10 × 198,272 =
+    # 1,982,720, dense 2·1,536,000 + 12,000 = 3,084,000, softmax 3·12,000 = 36,000: 7,481,984 (dropout 0)
+    assert a.totals.flops == 7_481_984
+    # PyTorch counts a second bias vector per LSTM: + 2·512 = 494,256, and its adds: + 22·512 FLOPs
+    torch = _analysis("seq2seq-lstm", convention="pytorch")
+    assert torch.totals.params == 494_256 and torch.totals.flops == 7_481_984 + 22 * 512
+
+
 def test_residual_blocks():
     a = _analysis("residual-blocks")
     rows = {r.node.name: r for r in a.rows}

@@ -500,3 +500,229 @@ def test_a_broken_kernel_module_fails_the_kernel_table(monkeypatch):
     monkeypatch.undo()
     sys.modules["netcalc.executor.kernels"] = kernels  # the table every other test uses
     assert {"lstm", "gru", "rnn", "embedding"} <= set(kernels.KERNELS)
+
+
+# --------------------------------------------------------------------------- 5. initial states, dropout
+# A node reads its initial states after the sequence, in return_state's layout: Keras h (and c) (N, u)
+# per direction, forward first; PyTorch h_0 (and c_0) (N, num_layers·D, u). Dropout (train mode):
+# Keras masks fixed over the sequence (per gate with recurrent_dropout), PyTorch between layers.
+
+
+def build_with_states(tmp_path, text: str, conv: str, shape=(3, 2), seed: int = 0, mode: str = "train"):
+    """A recurrent layer built for a sequence and its initial states (shapes from the convention)."""
+    g = graph_of(tmp_path, text, conv, shape)
+    node = g.nodes[0]
+    a = node.args
+    n_states = 2 if node.op == "lstm" else 1
+    D = 2 if a["bidirectional"] else 1
+    u = a["units"]
+    states = [(u,)] * (n_states * D) if conv == "keras" else [(a["num_layers"] * D, u)] * n_states
+    env = Env(convention=conv, dtype=np.float64, rng=np.random.default_rng(seed), mode=mode)
+    layer = RECURRENT_KERNELS[node.op].build(node, [tuple(shape), *states], env)
+    return layer, states
+
+
+def check_all_gradients(layer, xs: list, seed: int = 1):
+    """Analytic gradients at every input (the sequence and the states) and parameter against central
+    differences of Σ y·R + Σ_k state_k·R_k, with the same dropout masks at every evaluation."""
+    rng = np.random.default_rng(seed)
+
+    def forward():
+        if hasattr(layer, "rng"):
+            layer.rng = np.random.default_rng(99)  # the same masks each time
+        return layer.forward(xs)
+
+    y, extras = forward()
+    wy = rng.standard_normal(y.shape)
+    wex = {k: rng.standard_normal(v.shape) for k, v in extras.items()}
+
+    def f():
+        y, extras = forward()
+        return float((y * wy).sum() + sum((extras[k] * w).sum() for k, w in wex.items()))
+
+    forward()
+    dxs = layer.backward(wy, wex)
+    grads = {k: v.copy() for k, v in layer.grads.items()}
+    assert len(dxs) == len(xs)
+    for i, (x, dx) in enumerate(zip(xs, dxs, strict=True)):
+        assert dx.shape == x.shape, i
+        np.testing.assert_allclose(numeric_grad(f, x), dx, rtol=RTOL, atol=ATOL, err_msg=f"input {i}")
+    for name, array in layer.params.items():
+        np.testing.assert_allclose(numeric_grad(f, array), grads[name], rtol=RTOL, atol=ATOL, err_msg=name)
+
+
+KERAS_DROPOUT = ("", "dropout: 0.4", "recurrent_dropout: 0.5", "dropout: 0.3, recurrent_dropout: 0.4")
+STATE_CASES = [
+    (cell, "keras", bidir, 1, drop, True)
+    for cell, bidir, drop in itertools.product(("rnn", "lstm", "gru"), (False, True), KERAS_DROPOUT)
+]
+STATE_CASES += [
+    (cell, "pytorch", bidir, layers, drop, True)
+    for cell, bidir, layers in itertools.product(("rnn", "lstm", "gru"), (False, True), (1, 2))
+    for drop in (("", "dropout: 0.4") if layers == 2 else ("",))
+]
+STATE_CASES += [("gru", "keras", bidir, 1, drop, False) for bidir in (False, True) for drop in KERAS_DROPOUT]
+
+
+@pytest.mark.parametrize("case", STATE_CASES, ids=lambda c: "-".join(map(str, c)).replace(": ", "").replace(", ", "+"))
+def test_gradients_reach_the_initial_states(tmp_path, case):
+    """The gradient at h₀ (and c₀) by finite differences, with dropout masks in train mode too."""
+    cell, conv, bidir, layers, drop, reset_after = case
+    extra = ", ".join(p for p in (BIAS, drop) if p)
+    text = layer_yaml(cell, bidir, layers, True, True, reset_after=reset_after, extra=extra)
+    layer, states = build_with_states(tmp_path, text, conv)
+    assert hasattr(layer, "rng") == bool(drop)
+    rng = np.random.default_rng(5)
+    xs = [rng.standard_normal((2, 3, 2))] + [rng.standard_normal((2, *s)) for s in states]
+    check_all_gradients(layer, xs)
+
+
+def test_dropout_is_the_identity_in_eval_mode(tmp_path):
+    for conv, drop in (("keras", "dropout: 0.5, recurrent_dropout: 0.5"), ("pytorch", "dropout: 0.5")):
+        text = layer_yaml("lstm", True, 1 if conv == "keras" else 2, True, True, extra=drop)
+        plain = layer_yaml("lstm", True, 1 if conv == "keras" else 2, True, True)
+        a, states = build_with_states(tmp_path, text, conv, mode="eval")
+        b, _ = build_with_states(tmp_path, plain, conv, mode="eval")
+        assert not hasattr(a, "rng")
+        xs = [np.random.default_rng(1).standard_normal((3, 3, 2))] + [np.ones((3, *s)) for s in states]
+        np.testing.assert_array_equal(a.forward(xs)[0], b.forward(xs)[0])
+
+
+def test_keras_dropout_masks_are_fixed_over_the_sequence_and_per_gate_with_recurrent_dropout(tmp_path):
+    """One input mask (N, F) per sequence without recurrent_dropout; with it, one per gate (4 for an
+    LSTM) on the input and on the state; kept entries are 1/(1 − rate)."""
+    for drop, n_x, n_h in (("dropout: 0.5", 1, 0), ("dropout: 0.5, recurrent_dropout: 0.25", 4, 4)):
+        layer, _ = build_one(tmp_path, layer_yaml("lstm", extra=drop), "keras", shape=(3, 2))
+        layer.forward([np.ones((200, 3, 2))])
+        cache = layer._caches[(0, 0)]
+        mx, mh = cache[-2], cache[-1]
+        assert mx.shape == (n_x, 200, 2)
+        assert set(np.unique(mx)) <= {0.0, 2.0}  # 1/(1 − 0.5)
+        if n_h:
+            assert mh.shape == (n_h, 200, 2) and set(np.unique(mh)) <= {0.0, 4 / 3}
+        else:
+            assert mh is None
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize(
+    "case",
+    [(cell, conv, bidir, layers) for cell in ("rnn", "lstm", "gru") for conv in ("pytorch", "keras")
+     for bidir in (False, True) for layers in ((1, 2) if conv == "pytorch" else (1,))],
+    ids=lambda c: "-".join(map(str, c)),
+)  # fmt: skip
+def test_initial_states_against_torch(tmp_path, case):
+    """nn.LSTM(x, (h0, c0)) (nn.GRU/RNN(x, h0)) with the executor's weights copied in: outputs,
+    final states and the gradients at x, h0, c0 and every weight, float64, at 1e-10."""
+    torch = pytest.importorskip("torch")
+    cell, conv, bidir, layers = case
+    T, F, u, N = 5, 3, 4, 3
+    D = 2 if bidir else 1
+    keras = conv == "keras"
+    text = layer_yaml(cell, bidir, layers, True, True, extra=BIAS).replace("units: 2", f"units: {u}")
+    layer, states = build_with_states(tmp_path, text, conv, shape=(T, F), seed=7)
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((N, T, F))
+    ss = [rng.standard_normal((N, *s)) for s in states]
+    y, extras = layer.forward([x, *ss])
+
+    mod = torch_module(torch, cell, F, u, layers, bidir, True)
+    params = keras_to_torch(cell, layer.params, u, layers, D, True) if keras else layer.params
+    with torch.no_grad():
+        for name, p in mod.named_parameters():
+            p.copy_(torch.from_numpy(np.ascontiguousarray(params[name])))
+    xt = torch.from_numpy(x).requires_grad_(True)
+    st = [torch.from_numpy(s).requires_grad_(True) for s in ss]
+    S = 2 if cell == "lstm" else 1
+    if keras:  # [h_f, c_f, h_b, c_b] → h0 = (h_f, h_b) stacked on the first axis, c0 alike
+        hx = [torch.stack([st[d * S + k] for d in range(D)]) for k in range(S)]
+    else:  # (N, L·D, u) → (L·D, N, u)
+        hx = [s.transpose(0, 1) for s in st]
+    out, fin = mod(xt, tuple(hx) if cell == "lstm" else hx[0])
+    yt = out  # return_sequences; the directions concatenated
+    h_n, c_n = fin if cell == "lstm" else (fin, None)
+    np.testing.assert_allclose(y, yt.detach().numpy(), rtol=0, atol=1e-10)
+    finals = {"h": h_n.transpose(0, 1)} | ({"c": c_n.transpose(0, 1)} if c_n is not None else {})
+    if keras:
+        tags = ("_forward", "_backward") if D == 2 else ("",)
+        finals = {s + tags[d]: finals[s][:, d] for d in range(D) for s in finals}
+    assert set(finals) == set(extras)
+    for k in extras:
+        np.testing.assert_allclose(extras[k], finals[k].detach().numpy(), rtol=0, atol=1e-10, err_msg=k)
+    wy = rng.standard_normal(y.shape)
+    wex = {k: rng.standard_normal(v.shape) for k, v in extras.items()}
+    loss = (yt * torch.from_numpy(wy)).sum() + sum((finals[k] * torch.from_numpy(w)).sum() for k, w in wex.items())
+    loss.backward()
+    dx, *dss = layer.backward(wy, wex)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=0, atol=1e-10, err_msg="x")
+    for i, (mine, theirs) in enumerate(zip(dss, st, strict=True)):
+        np.testing.assert_allclose(mine, theirs.grad.numpy(), rtol=0, atol=1e-10, err_msg=f"state {i}")
+    tgrad = {name: p.grad.numpy() for name, p in mod.named_parameters()}
+    mapped = keras_to_torch(cell, layer.grads, u, layers, D, True) if keras else layer.grads
+    for name, g in mapped.items():
+        if keras and name.startswith("bias_hh") and cell != "gru":
+            continue  # Keras's rnn/lstm have one bias vector
+        np.testing.assert_allclose(g, tgrad[name], rtol=0, atol=1e-10, err_msg=name)
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_pytorch_dropout_between_layers_against_torch(tmp_path, cell):
+    """nn.LSTM(num_layers=2, dropout=p) in training is layer 1, dropout, layer 2: the executor's
+    output equals two one-layer torch modules with its own mask applied between them."""
+    torch = pytest.importorskip("torch")
+    T, F, u, N = 4, 3, 5, 6
+    text = layer_yaml(cell, True, 2, True, False, extra="dropout: 0.5").replace("units: 2", f"units: {u}")
+    layer, _ = build_one(tmp_path, text, "pytorch", shape=(T, F), seed=3)
+    layer.rng = np.random.default_rng(4)
+    x = np.random.default_rng(5).standard_normal((N, T, F))
+    y, _ = layer.forward([x])
+    mask = layer._between[0]
+    assert mask.shape == (N, T, 2 * u) and set(np.unique(mask)) <= {0.0, 2.0}
+    first = torch_module(torch, cell, F, u, 1, True, True)
+    second = torch_module(torch, cell, 2 * u, u, 1, True, True)
+    with torch.no_grad():
+        for mod, k in ((first, 0), (second, 1)):
+            for name, p in mod.named_parameters():
+                p.copy_(torch.from_numpy(layer.params[name.replace("_l0", f"_l{k}")]))
+        mid, _ = first(torch.from_numpy(x))
+        out, _ = second(mid * torch.from_numpy(mask))
+    np.testing.assert_allclose(y, out.numpy(), rtol=0, atol=1e-10)
+
+
+@pytest.mark.oracle
+def test_keras_lstm_per_gate_dropout_against_a_torch_reference(tmp_path):
+    """Keras's LSTM with dropout and recurrent_dropout (implementation 1): gate k reads x⊙m_k and
+    h⊙r_k, the masks fixed over the sequence; written out in torch step by step from Keras's
+    equations (i, f, c, o blocks, one bias), its autograd gradients against the executor's."""
+    torch = pytest.importorskip("torch")
+    T, F, u, N = 4, 3, 5, 6
+    text = layer_yaml("lstm", False, 1, True, False, extra=f"{BIAS}, dropout: 0.3, recurrent_dropout: 0.4").replace(
+        "units: 2", f"units: {u}"
+    )
+    layer, _ = build_with_states(tmp_path, text, "keras", shape=(T, F), seed=3)
+    layer.rng = np.random.default_rng(4)
+    rng = np.random.default_rng(5)
+    x, h0, c0 = rng.standard_normal((N, T, F)), rng.standard_normal((N, u)), rng.standard_normal((N, u))
+    y, _ = layer.forward([x, h0, c0])
+    *_, mx, mh = layer._caches[(0, 0)]
+    P = {k: torch.from_numpy(v).requires_grad_(True) for k, v in layer.params.items()}
+    xt, ht, ct = (torch.from_numpy(a).requires_grad_(True) for a in (x, h0, c0))
+    h, c, outs = ht, ct, []
+    K, R, b = P["kernel"], P["recurrent_kernel"], P["bias"]
+    for t in range(T):
+        a = [xt[:, t] * torch.from_numpy(mx[k]) @ K[:, k * u : (k + 1) * u]
+             + (h * torch.from_numpy(mh[k])) @ R[:, k * u : (k + 1) * u] + b[k * u : (k + 1) * u] for k in range(4)]  # fmt: skip
+        i, f, g, o = torch.sigmoid(a[0]), torch.sigmoid(a[1]), torch.tanh(a[2]), torch.sigmoid(a[3])
+        c = f * c + i * g
+        h = o * torch.tanh(c)
+        outs.append(h)
+    yt = torch.stack(outs, dim=1)
+    np.testing.assert_allclose(y, yt.detach().numpy(), rtol=0, atol=1e-12)
+    w = rng.standard_normal(y.shape)
+    (yt * torch.from_numpy(w)).sum().backward()
+    dx, dh0, dc0 = layer.backward(w, {})
+    for mine, theirs, what in ((dx, xt, "x"), (dh0, ht, "h0"), (dc0, ct, "c0")):
+        np.testing.assert_allclose(mine, theirs.grad.numpy(), rtol=0, atol=1e-12, err_msg=what)
+    for name, g in layer.grads.items():
+        np.testing.assert_allclose(g, P[name].grad.numpy(), rtol=0, atol=1e-12, err_msg=name)

@@ -365,7 +365,7 @@ def _torch_name(key: str, params: dict) -> str:
 def test_pytorch(stem, case):
     torch = pytest.importorskip("torch")
     np = pytest.importorskip("numpy")
-    from torch_oracle import build_merge, build_module, run_oracle
+    from torch_oracle import MERGE_OPS, build_merge, build_module, run_oracle
 
     exp = _checked(stem, case)
     graph = graph_of(stem, case)
@@ -392,7 +392,8 @@ def test_pytorch(stem, case):
         _perturb(layer, rng)
         xs = _inputs(graph, node, 3, rng)
         ts = [torch.from_numpy(x) for x in xs]
-        if len(node.inputs) > 1:
+        merge = node.op in MERGE_OPS  # several inputs; a recurrent layer's after the first are its initial states
+        if merge:
             module = build_merge(node, graph.channels_last)
         else:
             module, _ = build_module(node, ts[0], graph.channels_last, graph.layout)
@@ -407,7 +408,7 @@ def test_pytorch(stem, case):
                 tensor.copy_(torch.from_numpy(np.ascontiguousarray(src)))
         module.train(mode == "train")
         with torch.no_grad():
-            yt = module(ts) if len(node.inputs) > 1 else module(ts[0])
+            yt = module(ts) if merge else module(*ts)
         y, extras = layer.forward(xs)
         # float64 on both sides: the sums differ in order only, ~1e-15 relative; 1e-10 is far above that
         np.testing.assert_allclose(y, yt.numpy(), rtol=0, atol=1e-10, err_msg=mode)

@@ -1219,6 +1219,103 @@ def test_lstm_gate_pre_activation_keras_forget_bias():
     assert ef == pytest.approx(0.7, abs=0.05)
 
 
+def test_rnn_starts_from_its_initial_state_keras_with_dropout():
+    # Keras SimpleRNN(F = 4, u = 6), T = 1: glorot_uniform kernel Var = 2/(4 + 6) = 1/5, orthogonal
+    # recurrent kernel (6, 6) Var 1/6, zero bias; x ~ N(0, 1) dropped at 0.5 (E[x'²] = 1/0.5 = 2), h₀ of
+    # std 2 (E[h₀²] = 4) dropped at 0.2 (E = 4/0.8 = 5): q_a = 4·(1/5)·2 + 6·(1/6)·5 = 1.6 + 5 = 6.6
+    # [MF]; backward (r = 1 at the output): da = E[tanh'(a)²]; E[dx²] = u·Var(W_x)·da/0.5 = 2.4·da,
+    # E[dh₀²] = u·Var(W_h)·da/0.8 = 1.25·da
+    rep = report("""
+    netcalc: 1
+    convention: keras
+    input:
+      - {name: x, shape: [1, 4], mean: 0, std: 1}
+      - {name: h0, shape: [6], std: 2}
+    layers:
+      - {op: rnn, units: 6, initial_state: h0, dropout: 0.5, recurrent_dropout: 0.2}
+    """)
+    (s,) = rep.layers
+    q, sd = 6.6, math.sqrt(6.6)
+    assert s.q == pytest.approx(gauss_expect(lambda a: np.tanh(a) ** 2, 0.0, sd), abs=QUAD)
+    assert s.fwd_tag == "MF"
+    da = gauss_expect(lambda a: (1 - np.tanh(a) ** 2) ** 2, 0.0, sd)
+    assert float(np.mean(rep.input_r["x"])) == pytest.approx(2.4 * da, rel=QUAD)
+    assert float(np.mean(rep.input_r["h0"])) == pytest.approx(1.25 * da, rel=QUAD)
+    assert q == pytest.approx(4 * 0.2 * 2 + 6 * (1 / 6) * 5)
+
+
+def test_rnn_initial_state_rows_pytorch_stacked():
+    # PyTorch nn.RNN(F = 3, u = 4, num_layers = 2), T = 1, all tensors U(±1/√4): Var 1/12; h₀ (2, 4)
+    # with std 3 (E = 9): layer 1 q_a = 3·(1/12)·1 + 4·(1/12)·9 + 2/12 = (3 + 36 + 2)/12 = 41/12;
+    # layer 2 reads layer 1's output q₁ = E[tanh²] at 41/12: q_a = 4·(1/12)·q₁ + 36/12 + 2/12
+    rep = report("""
+    netcalc: 1
+    input:
+      - {name: x, shape: [1, 3], mean: 0, std: 1}
+      - {name: h0, shape: [2, 4], std: 3}
+    layers:
+      - {op: rnn, units: 4, num_layers: 2, initial_state: h0}
+    """)
+    (s,) = rep.layers
+    q1 = gauss_expect(lambda a: np.tanh(a) ** 2, 0.0, math.sqrt(41 / 12))
+    v2 = 4 / 12 * q1 + 36 / 12 + 2 / 12
+    assert s.q == pytest.approx(gauss_expect(lambda a: np.tanh(a) ** 2, 0.0, math.sqrt(v2)), abs=QUAD)
+    # the gradient at h₀, a row per layer: row 2 = u·Var·E[tanh'²] at v2 (r = 1 at the output), row 1
+    # = u·Var·E[tanh'²] at 41/12 × what layer 2 sends back to layer 1's output, u·Var·E[tanh'²](v2)
+    d2 = gauss_expect(lambda a: (1 - np.tanh(a) ** 2) ** 2, 0.0, math.sqrt(v2))
+    d1 = gauss_expect(lambda a: (1 - np.tanh(a) ** 2) ** 2, 0.0, math.sqrt(41 / 12))
+    r_h0 = rep.input_r["h0"]
+    assert r_h0.shape == (2,)
+    assert r_h0[1] == pytest.approx(4 / 12 * d2, rel=QUAD)
+    assert r_h0[0] == pytest.approx(4 / 12 * d1 * (4 / 12 * d2), rel=QUAD)
+
+
+def test_rnn_final_state_read_by_a_later_layer_sends_its_gradient_back():
+    # Keras SimpleRNN(F = 4, u = 6), T = 1, whose main output nothing reads: a dense of 3 units reads its
+    # final state enc.h. The dense's glorot Var = 2/(6 + 3) = 2/9, so E[dh²] = 3·(2/9)·1 = 2/3 arrives at
+    # enc.h, and the rnn sends E[dx²] = u·Var(W_x)·(2/3)·E[tanh'²] = 6·(1/5)·(2/3)·E[tanh'²] back, at
+    # q_a = 4·(1/5)·1 = 0.8
+    rep = report("""
+    netcalc: 1
+    convention: keras
+    input: {shape: [1, 4], mean: 0, std: 1}
+    layers:
+      - {op: rnn, units: 6, return_state: true, id: enc}
+      - {op: dense, units: 3, in: enc.h}
+    """)
+    d = gauss_expect(lambda a: (1 - np.tanh(a) ** 2) ** 2, 0.0, math.sqrt(0.8))
+    assert float(np.mean(rep.input_r["input"])) == pytest.approx(6 * 0.2 * (2 / 3) * d, rel=QUAD)
+    enc = rep.by_name["enc"]
+    assert enc.r_mean == 0.0  # its main output carries no gradient
+
+
+def test_lstm_states_gradient_against_the_executor():
+    """A seq2seq pair (Keras, dropout on the decoder): the gradient's second moment the signal rules
+    send into the encoder's final states, and on to its input, within 30 % of the executor's (the
+    rules are [A]); the encoder's h and c both carry some."""
+    from netcalc.executor.run import run
+
+    text = """
+    netcalc: 1
+    convention: keras
+    input:
+      - {name: src, shape: [6, 8], std: 1}
+      - {name: tgt, shape: [5, 8], std: 1}
+    layers:
+      - {op: lstm, units: 16, return_state: true, id: enc}
+      - {op: lstm, units: 16, in: tgt, return_sequences: true, initial_state: [enc.h, enc.c], dropout: 0.2,
+         recurrent_dropout: 0.2, id: dec}
+    """
+    analysis, _ = run_spec(text)
+    rep = propagate(analysis)
+    runs = [run(analysis.graph, batch=16, seed=s) for s in range(6)]
+    for name in ("src", "tgt"):
+        measured = np.mean([m.inputs[name].backward["second_moment"] for m in runs])
+        assert float(np.mean(rep.input_r[name])) == pytest.approx(measured, rel=0.3), name
+    for key in ("enc.h", "enc.c"):
+        assert np.mean([m.nodes[key].backward["second_moment"] for m in runs]) > 0
+
+
 # ============================================================================= 4. backward and totals
 
 

@@ -27,7 +27,9 @@ outputs turned back afterwards. The output follows netcalc's pytorch semantics: 
 sequence with return_sequences, else the last step (output[:, -1]); two directions merged other
 than by concatenation are summed, multiplied or averaged half by half. With return_state the final
 states h_n (and c_n), (num_layers·D, batch, units) in torch, are registered as NAME.h (NAME.c)
-with the batch moved first, for later nodes to read, and their shapes recorded in `extra`.
+with the batch moved first, for later nodes to read, and their shapes recorded in `extra`; the
+states a node reads after its sequence (initial_state) become torch's (h_0, c_0) (`_initial_states`),
+and `dropout` is torch's own, between stacked layers.
 For embeddings and recurrent nodes the oracle also lists torch's own tensor names and shapes
 (named_parameters of the torch module), and the recurrent MACs are, per step, rows × cols of
 every weight_ih / weight_hh matrix, times T.
@@ -177,8 +179,9 @@ class Recurrent(nn.Module):
         self.merge = merge
         self.states: dict[str, torch.Tensor] = {}
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out, state = self.rnn(x.transpose(0, 1) if self.time_first else x)
+    def forward(self, x: torch.Tensor, *states: torch.Tensor) -> torch.Tensor:
+        hx = _initial_states(states, isinstance(self.rnn, nn.LSTM)) if states else None
+        out, state = self.rnn(x.transpose(0, 1) if self.time_first else x, hx)
         if self.time_first:
             out = out.transpose(0, 1)  # (T, N, D·u) -> (N, T, D·u)
         if self.merge != "concat":
@@ -190,6 +193,19 @@ class Recurrent(nn.Module):
         if c is not None:
             self.states["c"] = c.transpose(0, 1)
         return out if self.sequences else out[:, -1]
+
+
+def _initial_states(states: tuple, lstm: bool):
+    """torch's hx from the states a node reads after its sequence (initial_state), batch first as
+    netcalc lays them out: PyTorch's h_0 (and c_0), (N, num_layers·D, u) each → (num_layers·D, N, u);
+    Keras's h (and c) (N, u) per direction, the forward layer's first → h_0 = the directions'
+    h stacked on a first axis (and c_0 alike)."""
+    if states[0].dim() == 3:
+        hx = [s.transpose(0, 1).contiguous() for s in states]
+    else:
+        per = 2 if lstm else 1
+        hx = [torch.stack(list(states[k::per])) for k in range(per)]
+    return tuple(hx) if lstm else hx[0]
 
 
 def _recurrent(op: str, a: dict, x: torch.Tensor, layout: str) -> tuple[nn.Module, nn.Module]:
@@ -205,6 +221,9 @@ def _recurrent(op: str, a: dict, x: torch.Tensor, layout: str) -> tuple[nn.Modul
         bias=a["bias"],
         batch_first=not time_first,
         bidirectional=a["bidirectional"],
+        # between stacked layers, as nn.RNN/LSTM/GRU apply it (with one layer torch would only warn);
+        # Keras's recurrent_dropout has no torch counterpart (the Keras cases compare shapes only)
+        dropout=(a.get("dropout") or 0.0) if a["num_layers"] > 1 else 0.0,
         **({"nonlinearity": "tanh"} if op == "rnn" else {}),
     )
     merge = a["merge_mode"] if a["bidirectional"] else "concat"
@@ -645,7 +664,7 @@ def run_oracle(graph) -> OracleResult:
         row = OracleRow(node.name, node.op)
         result.rows[node.name] = row
         merge = node.op in MERGE_OPS
-        if not merge and len(node.inputs) != 1:
+        if not merge and len(node.inputs) != 1 and node.op not in RECURRENT:  # a recurrent one: initial states
             row.error = f"oracle: {node.op} with {len(node.inputs)} inputs"
             continue
         xs = [tensors.get(name) for name in node.inputs]
@@ -663,7 +682,7 @@ def run_oracle(graph) -> OracleResult:
                 module.requires_grad_(False)
             module.eval()
             with torch.no_grad():
-                y = module(xs) if merge else module(x)
+                y = module(xs) if merge else module(*xs)
         except OracleError as exc:
             row.error = f"oracle: {exc}"
             continue

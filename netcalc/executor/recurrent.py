@@ -5,7 +5,17 @@ Written from the frameworks' definitions, not from netcalc.layers: every figure 
 shapes, output shapes, MACs) follows from the arrays created and the products computed here.
 
 Arrays are batch first, (N, T, F), whatever the spec's layout; shapes given to `build` exclude the
-batch. The initial states are zeros.
+batch. The initial states are zeros unless the node reads them after its sequence (`initial_state`),
+in the layout return_state gives them: Keras h (and c), (N, u) each, per direction, the forward
+layer's first (one stacked layer only); PyTorch h_0 (and c_0), (N, num_layers·D, u), row k·D + d
+for layer k, direction d. The backward pass returns the gradient at each of them.
+
+Dropout, in train mode only (masks from the environment's mask generator, each kept = 1/(1 − rate),
+dropped = 0): Keras `dropout` masks the input of each stacked layer and direction and
+`recurrent_dropout` the state its recurrent product reads, one mask per sequence (the same at every
+step), and with recurrent_dropout one per gate block (Keras then runs implementation 1); PyTorch
+`dropout` masks the outputs of every stacked layer but the last, a fresh draw per element (nn.LSTM's
+dropout between layers), and has no recurrent_dropout.
 
 Weights, as the frameworks store them (gates fused along the gate axis):
 
@@ -98,8 +108,9 @@ def _merge_back(mode: str, a: np.ndarray, b: np.ndarray, dy: np.ndarray) -> tupl
 class RecurrentLayer(Layer):
     """One rnn / lstm / gru node: num_layers × directions cells (module docstring)."""
 
-    def __init__(self, cell: str, args: dict, in_shape: tuple, env: Env) -> None:
+    def __init__(self, cell: str, args: dict, in_shapes: list, env: Env) -> None:
         super().__init__()
+        in_shape = tuple(in_shapes[0])
         if len(in_shape) != 2:
             raise ValueError(f"{cell} takes a sequence (steps, features), got shape {in_shape}")
         self.cell = cell
@@ -115,6 +126,14 @@ class RecurrentLayer(Layer):
         self.reset_after = bool(args.get("reset_after", True)) if cell == "gru" else True
         if cell == "gru" and not self.reset_after and not self.keras:
             raise ValueError("reset_after: false is Keras-only; PyTorch's GRU applies the reset after")
+        self.p_x = float(args.get("dropout") or 0.0)
+        self.p_h = float(args.get("recurrent_dropout") or 0.0)
+        if self.p_h and not self.keras:
+            raise ValueError("recurrent_dropout is Keras-only; PyTorch's dropout acts between stacked layers")
+        masked = (self.p_x or self.p_h) if self.keras else (self.p_x and self.layers > 1)
+        if env.mode == "train" and masked:
+            self.rng = env.mask_rng  # the masks' generator, only where masks are drawn (a test reseeds it)
+        self._check_states([tuple(s) for s in in_shapes[1:]])
         steps, features = in_shape
         n = GATES[cell]
         width = u * (self.dirs if self.merge == "concat" else 1)
@@ -196,11 +215,58 @@ class RecurrentLayer(Layer):
             if names[2] is not None:
                 G[names[2]], G[names[3]] = dbx, dbh
 
+    def _slots(self) -> list[tuple[int, list[tuple[int, int]], int]]:
+        """For each state tensor (initial, or final with return_state), in order: its index, the
+        (layer, direction) of each of its rows, and which state of the cell (0 h, 1 c)."""
+        S = len(STATES[self.cell])
+        if self.keras:
+            return [(d * S + k, [(self.layers - 1, d)], k) for d in range(self.dirs) for k in range(S)]
+        rows = [(layer, d) for layer in range(self.layers) for d in range(self.dirs)]
+        return [(k, rows, k) for k in range(S)]
+
+    def _check_states(self, shapes: list) -> None:
+        """Initial states as return_state gives them (module docstring), or none."""
+        if not shapes:
+            return
+        u, rows = self.units, self.layers * self.dirs
+        want = [(u,)] * (len(STATES[self.cell]) * self.dirs) if self.keras else [(rows, u)] * len(STATES[self.cell])
+        if self.keras and self.layers > 1:
+            raise ValueError("initial states with num_layers > 1 under Keras: stacked Keras layers each take their own")
+        if shapes != want:
+            raise ValueError(f"{self.cell} takes initial states of shapes {want}, got {shapes}")
+
+    def _starts(self, states: list) -> dict:
+        """(layer, d) -> [h₀, c₀] (N, u) each, from the initial-state arrays."""
+        out: dict = {}
+        for index, rows, k in self._slots():
+            a = np.asarray(states[index], dtype=self.dtype)
+            for i, key in enumerate(rows):
+                out.setdefault(key, [None, None])[k] = a if a.ndim == 2 else a[:, i]
+        return out
+
+    def _masks(self, N: int, n_in: int) -> tuple:
+        """Keras's masks of one layer and direction: on the input (N, n_in) and on the state (N, u),
+        one per sequence, one per gate block with recurrent_dropout; (None, None) in eval mode."""
+        if not hasattr(self, "rng") or not self.keras:
+            return None, None
+        n = GATES[self.cell] if self.p_h else 1
+
+        def draw(p, width, count):
+            keep = self.rng.random((count, N, width)) >= p
+            return keep.astype(self.dtype) * self.dtype.type(1.0 / (1.0 - p))
+
+        mx = draw(self.p_x, n_in, n) if self.p_x else None
+        mh = draw(self.p_h, self.units, GATES[self.cell]) if self.p_h else None
+        return mx, mh
+
     def forward(self, xs):
         x = np.asarray(xs[0], dtype=self.dtype)
         N = x.shape[0]
         cnt = _Counter()
         self._caches: dict = {}
+        self._between: dict = {}  # PyTorch: layer -> the dropout mask on its output (train mode)
+        self._n_states = len(xs) - 1
+        starts = self._starts(xs[1:]) if len(xs) > 1 else {}
         finals: dict = {}  # (layer, d) -> (h, c)
         inp = x
         seqs: list[np.ndarray] = []
@@ -208,11 +274,17 @@ class RecurrentLayer(Layer):
             seqs = []
             for d in range(self.dirs):
                 xin = inp if d == 0 else inp[:, ::-1]
-                H, h, c, cache = self._cell.forward(cnt, xin, *self._weights(layer, d))
+                h0, c0 = starts.get((layer, d), (None, None))
+                mx, mh = self._masks(N, inp.shape[-1])
+                H, h, c, cache = self._cell.forward(cnt, xin, *self._weights(layer, d), h0, c0, mx, mh)
                 self._caches[(layer, d)] = cache
                 finals[(layer, d)] = (h, c)
                 seqs.append(H if d == 0 else H[:, ::-1])
             inp = np.concatenate(seqs, axis=-1) if self.dirs == 2 else seqs[0]
+            if hasattr(self, "rng") and not self.keras and self.p_x and layer < self.layers - 1:
+                keep = self.rng.random(inp.shape) >= self.p_x  # nn.LSTM's dropout between layers
+                self._between[layer] = keep.astype(self.dtype) * self.dtype.type(1.0 / (1.0 - self.p_x))
+                inp = inp * self._between[layer]
         if self.dirs == 1:
             y = seqs[0] if self.sequences else seqs[0][:, -1]
             self._merged = None
@@ -276,6 +348,7 @@ class RecurrentLayer(Layer):
                         for d in range(D):
                             store[(layer, d)] = g[:, layer * D + d]
         dx = None
+        at_start: dict = {}  # (layer, d) -> (dh₀, dc₀)
         for layer in range(L - 1, -1, -1):
             dx = None
             for d in range(D):
@@ -283,13 +356,21 @@ class RecurrentLayer(Layer):
                 if (layer, d) in dh_fin:
                     dH = dH.copy()
                     dH[:, -1] += dh_fin[(layer, d)]
-                dX, dWx, dWh, dbx, dbh = self._cell.backward(self._caches[(layer, d)], dH, dc_fin.get((layer, d)))
+                out = self._cell.backward(self._caches[(layer, d)], dH, dc_fin.get((layer, d)))
+                dX, dWx, dWh, dbx, dbh, dh0, dc0 = out
                 self._set_grads(layer, d, dWx, dWh, dbx, dbh)
+                at_start[(layer, d)] = (dh0, dc0)
                 dX = dX if d == 0 else dX[:, ::-1]
                 dx = dX if dx is None else dx + dX
             if layer > 0:
+                if layer - 1 in self._between:
+                    dx = dx * self._between[layer - 1]
                 dseq = [dx[..., :u], dx[..., u:]] if D == 2 else [dx]
-        return [np.ascontiguousarray(dx)]
+        dstates = []
+        for _, rows, k in self._slots()[: self._n_states]:
+            parts = [at_start[key][k] for key in rows]
+            dstates.append(parts[0] if self.keras else np.stack(parts, axis=1))
+        return [np.ascontiguousarray(dx), *dstates]
 
 
 class RecurrentKernel(Kernel):
@@ -298,7 +379,7 @@ class RecurrentKernel(Kernel):
         self.ops = (cell,)
 
     def build(self, node, in_shapes, env):
-        return RecurrentLayer(self.cell, node.args, tuple(in_shapes[0]), env)
+        return RecurrentLayer(self.cell, node.args, list(in_shapes), env)
 
 
 class EmbeddingLayer(Layer):

@@ -278,6 +278,10 @@ class LayerType:
         """The suffixes `extra_outputs` will have, known from the arguments alone (for `in:` checks)."""
         return []
 
+    def several_inputs(self, written: tuple) -> str:
+        """E115's advice for a one-input layer given several names in `in:` (as written)."""
+        return "merge them first with add, concat or multiply"
+
     def explain(self, g: Geometry, ctx: Ctx) -> list[str]:
         """Formulas with the numbers in them, for `netcalc explain`; the generic lines come from the caller."""
         return []

@@ -25,9 +25,13 @@ MACs per time step, direction and stacked layer: gates × u × (n_in + u); for t
 
 from __future__ import annotations
 
+from math import prod
+
 from ..arg_symbols import COUNT_NOTE
-from ..kinds import Arg, Bool, Choice, Int
-from .base import Geometry, LayerType, Tensor, axes
+from ..compound_kinds import Names
+from ..diagnostics import clip
+from ..kinds import Arg, Bool, Choice, Float, Int
+from .base import Geometry, LayerType, Tensor, axes, fmt_shape
 from .conv import INIT_ARGS
 from .embedding import Embedding
 
@@ -41,8 +45,8 @@ GATE_NAMES = {
     ("rnn", True): ("hidden",),
 }
 UNIT_FLOPS = {"rnn": 1, "lstm": 9, "gru": 8}
+TORCH_NAMES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
 STATES = {"rnn": ("h",), "lstm": ("h", "c"), "gru": ("h",)}
-_SETTLED: dict = {}  # Recurrent._stationary's results by their inputs
 
 
 class Recurrent(LayerType):
@@ -54,6 +58,8 @@ class Recurrent(LayerType):
     def __init__(self, cell: str) -> None:
         self.cell = cell
         self.op = cell
+        self.gates = GATES[cell]
+        self.state_kinds = STATES[cell]  # h (and c)
         self.counting = f"MACs {GATES[cell]}·u·(in + u) per step, FLOPs 2 per MAC + 1 per bias add + {UNIT_FLOPS[cell]} per unit, × T"
         self.summary = {
             "rnn": "simple recurrent layer",
@@ -70,6 +76,24 @@ class Recurrent(LayerType):
             "num_layers": Arg(Int(1, refuse=COUNT_NOTE), 1, "layers stacked inside this one (PyTorch num_layers)"),
             **INIT_ARGS,
             "recurrent_init": Arg(INIT_ARGS["init"].kind, INIT_ARGS["init"].default, "recurrent kernel initialiser"),
+            "initial_state": Arg(
+                Names(),
+                None,
+                "the states to start from (default zeros): names of earlier tensors, as return_state gives them "
+                "(Keras: h, c per direction, forward then backward, each (units); PyTorch: h_0, c_0, each "
+                "(num_layers·directions, units))",
+            ),
+            "dropout": Arg(
+                Float(0.0, 1.0, max_exclusive=True),
+                0.0,
+                "fraction dropped in training: Keras the input's features (one mask per sequence), PyTorch the "
+                "outputs between stacked layers only",
+            ),
+            "recurrent_dropout": Arg(
+                Float(0.0, 1.0, max_exclusive=True),
+                0.0,
+                "Keras only: fraction of the state's units dropped in training before the recurrent product",
+            ),
         }
         if cell == "gru":
             self.args["reset_after"] = Arg(Bool(), True, "Keras: reset gate after the recurrent product (2 biases)")
@@ -97,7 +121,17 @@ class Recurrent(LayerType):
         if self.cell == "gru" and not reset_after and not ctx.keras:
             ctx.error("E204", "reset_after: false is Keras-only; PyTorch's GRU applies the reset after", "reset_after")
             return None
+        if a["recurrent_dropout"] and not ctx.keras:
+            ctx.error(
+                "E204",
+                f"recurrent_dropout: {a['recurrent_dropout']:g} is Keras-only; PyTorch's nn.{TORCH_NAMES[self.cell]} "
+                "has none (its dropout acts between stacked layers)",
+                "recurrent_dropout",
+            )
+            return None
         dirs = 2 if a["bidirectional"] else 1
+        if len(shapes) > 1 and not self._states_fit(a, shapes[1:], dirs, ctx):
+            return None
         return Geometry(
             steps=shape[0],
             features=shape[1],
@@ -109,8 +143,103 @@ class Recurrent(LayerType):
             state=a["return_state"],
             bias=a["bias"],
             reset_after=reset_after,
-            keras=ctx.keras,  # the framework's outputs (return_state)
+            initial=len(shapes) - 1,  # initial states read after the sequence (initial_state)
+            dropout=a["dropout"],
+            recurrent_dropout=a["recurrent_dropout"],
+            keras=ctx.keras,  # the framework's outputs and initial states
             keras_counting=ctx.keras_counting,  # the framework's bias vectors
+        )
+
+    def several_inputs(self, written: tuple) -> str:
+        """E115's advice: one sequence in `in:`, the initial states in `initial_state:`."""
+        rest = ", ".join(map(clip, written[1:]))
+        return (
+            f"a recurrent layer reads one sequence: give the initial states as in: {clip(written[0])}, "
+            f"initial_state: [{rest}] (sequences are merged first with concat or add)"
+        )
+
+    def _expected_states(self, a: dict, dirs: int, keras: bool) -> list[tuple[str, tuple]]:
+        """(name, shape) of each initial state the layer takes, in order: Keras h (and c) of (units),
+        per direction, the forward layer's then the backward's (Bidirectional passes the first half
+        of its initial_state to the forward layer); PyTorch h_0 (and c_0), each (num_layers·D, units)
+        as nn.RNN/LSTM/GRU take them without the batch — return_state's NAME.h, NAME.c either way."""
+        states, u = STATES[self.cell], a["units"]
+        if keras:
+            tags = ("_forward", "_backward") if dirs == 2 else ("",)
+            return [(s + tag, (u,)) for tag in tags for s in states]
+        return [(f"{s}_0", (a["num_layers"] * dirs, u)) for s in states]
+
+    def _states_fit(self, a: dict, shapes: list, dirs: int, ctx) -> bool:
+        """The initial states given: as many as the cell has (per direction in Keras), each of the
+        state's shape (`_expected_states`); E208 at `initial_state` otherwise, quoting what was given."""
+        names = ctx.node.inputs[1:]
+        given = ", ".join(f"{n} {fmt_shape(s)}" for n, s in zip(names, shapes, strict=True))
+        if ctx.keras and a["num_layers"] > 1:
+            ctx.error(
+                "E208",
+                f"initial_state ({given}) with num_layers: {a['num_layers']}: Keras has no num_layers, and "
+                f"stacked Keras layers each take their own initial_state; write {a['num_layers']} {self.op} layers",
+                "initial_state",
+            )
+            return False
+        ints = [f"{n} ({ctx.input_dtypes[n]})" for n in names if ctx.input_dtypes.get(n, "float").startswith("int")]
+        if ints:
+            ctx.error(
+                "E208",
+                f"initial_state: {', '.join(ints)} holds integers (token ids); a state is real numbers: give a "
+                "float input, or a layer's output (an embedding's, a dense one's)",
+                "initial_state",
+            )
+            return False
+        expected = self._expected_states(a, dirs, ctx.keras)
+        if len(shapes) != len(expected):
+            n = len(expected)
+            what = ", ".join(f"{name} {fmt_shape(s)}" for name, s in expected)
+            ctx.error(
+                "E208",
+                f"initial_state: {'a bidirectional ' if dirs == 2 else ''}{self.op} takes {n} state{'s' if n > 1 else ''} "
+                f"({what}), got {len(shapes)} ({given})",
+                "initial_state",
+                self._states_note(a, dirs, ctx.keras),
+            )
+            return False
+        for name, shape, (label, want) in zip(names, shapes, expected, strict=True):
+            if len(shape) == len(want):
+                for got_d, want_d in zip(shape, want, strict=True):
+                    ctx.same([got_d, want_d], f"the initial state {label} from {name} fits the units", "initial_state")
+            if tuple(shape) != tuple(want):
+                hint = ""
+                if prod(shape) == prod(want):
+                    hint = f"; reshape it first: {{op: reshape, in: {name}, shape: [{', '.join(map(str, want))}]}}"
+                ctx.error(
+                    "E208",
+                    f"initial_state: {name} has shape {fmt_shape(shape)}; the state {label} of this {self.op} "
+                    f"({a['units']} units) has shape {fmt_shape(want)}{hint}",
+                    "initial_state",
+                    self._states_note(a, dirs, ctx.keras),
+                )
+                return False
+        return True
+
+    def _states_note(self, a: dict, dirs: int, keras: bool) -> str:
+        """What the convention takes as initial states, for E208's note."""
+        expected = self._expected_states(a, dirs, keras)
+        if keras:
+            return (
+                f"Keras takes initial_state=[{', '.join(name for name, _ in expected)}], each (batch, units): "
+                f"({a['units']}) without the batch"
+                + (
+                    "; Bidirectional passes the first half to the forward layer, the second to the backward"
+                    if dirs == 2
+                    else ""
+                )
+            )
+        rows = a["num_layers"] * dirs
+        return (
+            f"PyTorch's nn.{TORCH_NAMES[self.cell]} takes "
+            + ("(h_0, c_0), each" if self.cell == "lstm" else "h_0 of shape")
+            + f" (num_layers·directions, batch, units): {rows}×{a['units']} without the batch, a row per "
+            "layer and direction"
         )
 
     def _width(self, g) -> int:
@@ -159,265 +288,23 @@ class Recurrent(LayerType):
 
     # ------------------------------------------------------------------ signal propagation
 
-    def _weights(self, g, env, layer: int, n_in: int) -> dict:
-        """Variances of the input kernel, the recurrent kernel, and the gates' bias moments."""
-        n, u = GATES[self.cell], g.units
-        keras = env.keras
-        wx_shape = (n_in, n * u) if keras else (n * u, n_in)
-        wh_shape = (u, n * u) if keras else (n * u, u)
-        _, vx = env.init("init", "kernel", wx_shape, units=u)
-        _, vh = env.init("recurrent_init", "recurrent_kernel", wh_shape, units=u)
-        means = [0.0] * n
-        b2_in = b2_h = 0.0
-        bvar = 0.0  # the bias's variance over units (a fixed offset per unit, not a mean)
-        if g.bias:
-            spec = env.row.node.args.get("bias_init")
-            bm, bv = env.init("bias_init", "bias", wx_shape, units=u)
-            if keras:
-                b2_in = bv + bm * bm
-                means = [bm] * n
-                if self.cell == "lstm" and (spec is None or spec.name == "default"):
-                    means[1] = 1.0  # unit_forget_bias
-                if self.cell == "gru" and g.reset_after:
-                    b2_h = bv + bm * bm
-                bvar = bv
-            else:  # two bias vectors, b_ih and b_hh, from the same initialiser
-                b2_in = b2_h = bv + bm * bm
-                means = [2 * bm] * n
-                bvar = 2 * bv
-        return {"vx": vx, "vh": vh, "b2_in": b2_in, "b2_h": b2_h, "means": means, "n_in": n_in, "bvar": bvar}
-
-    def _run(self, g, env, w, qx, mx=None, settle: bool = False) -> dict:
-        """The mean-field recursion over the steps of one direction: per step the gates' moments and
-        E[h²], E[c²] (module docstring of netcalc.signal; [MF] at step 1, [A] after).
-
-        Beside the second moments, each unit's own mean is followed (E[h̄²], E[c̄²]): a unit's bias
-        and the input's per-feature means give every gate a fixed offset per unit, and the state
-        accumulates it step after step (h̄ = (1 − z̄)·n̄ + z̄·h̄ for a GRU, c̄ = f̄·c̄ + ī·ḡ for an
-        LSTM), so the products f·c, z·h, (1 − z)·n have a mean part E[f]·E[i]·c̄·ḡ that independent
-        fluctuations would miss [A: the offsets taken as fully aligned]. mx: the input's per-feature
-        mean² per step. With `settle`, the run stops at the step where the state (E[h²], E[c²] and
-        their mean parts) no longer changes (relative 1e−12): a fixed point, as the later steps would be."""
-        import math
-
-        import numpy as np
-
-        m = env.moments
-        u = g.units
-        qh = qc = hbar2 = cbar2 = 0.0
-        mx = mx if mx is not None else [0.0] * len(qx)
-        steps = []
-        previous = ()
-
-        def unit_mean2(fn, mu, v, vc):
-            """E over units of (a unit's mean of φ(a))², a ~ N(μ, v) with vc of v fixed per unit."""
-            if vc <= 0 or v <= 0:
-                return float(m.activation_moments(fn, {}, mu, v + mu * mu)[0]) ** 2
-            phi = m.function(fn, {})[0]
-            return m.pair_moment(phi, mu, v, min(vc, v))
-
-        for t in range(len(qx)):
-            base = w["n_in"] * w["vx"] * qx[t]
-            rec = u * w["vh"] * qh
-            const = w["n_in"] * w["vx"] * mx[t] + u * w["vh"] * hbar2 + w["bvar"]  # fixed per unit
-            st = {"qh_prev": qh, "qc_prev": qc}
-            if self.cell == "lstm":
-                v = base + rec + w["b2_in"] + w["b2_h"]
-                gates = []
-                for k, fn in enumerate(("sigmoid", "sigmoid", "tanh", "sigmoid")):
-                    mu = w["means"][k]
-                    e1, e2, d2 = m.activation_moments(fn, {}, mu, v + mu * mu)
-                    gates.append((float(e1), float(e2), float(d2), v, mu))
-                (i1, i2, _, _, _), (f1, f2, _, _, _), (_, g2, _, _, _), (o1, o2, _, _, _) = gates
-                gbar2 = unit_mean2("tanh", w["means"][2], v, const)
-                cross = 2 * f1 * i1 * math.sqrt(max(cbar2 * gbar2, 0.0))
-                qc = f2 * qc + i2 * g2 + cross
-                cbar2 = (f1 * math.sqrt(max(cbar2, 0.0)) + i1 * math.sqrt(max(gbar2, 0.0))) ** 2
-                _, tc2, dtc2 = m.activation_moments("tanh", {}, 0.0, qc)
-                qh = o2 * float(tc2)
-                hbar2 = o1 * o1 * (m.pair_moment(np.tanh, 0.0, qc, min(cbar2, qc)) if qc > 0 else 0.0)
-                st.update(gates=gates, qc=qc, tc2=float(tc2), dtc2=float(dtc2))
-            elif self.cell == "gru":
-                v = base + rec + w["b2_in"] + w["b2_h"]
-                rz = [m.activation_moments("sigmoid", {}, w["means"][k], v + w["means"][k] ** 2) for k in (0, 1)]
-                if env.keras:  # Keras order z, r, h
-                    (z1, z2, zd), (_, r2, rd) = rz
-                else:  # PyTorch order r, z, n
-                    (_, r2, rd), (z1, z2, zd) = rz
-                rec_n = (u * w["vh"] * qh + w["b2_h"]) if g.reset_after else u * w["vh"] * qh
-                vn = base + w["b2_in"] + float(r2) * rec_n
-                _, n2, nd = m.activation_moments("tanh", {}, 0.0, vn)
-                nbar2 = unit_mean2("tanh", 0.0, vn, min(const * float(r2) + w["n_in"] * w["vx"] * mx[t], vn))
-                one_minus_z2 = 1 - 2 * float(z1) + float(z2)
-                cross = 2 * (float(z1) - float(z2)) * math.sqrt(max(nbar2 * hbar2, 0.0))  # 2·E[(1 − z)·z]·E[n̄·h̄]
-                qh = one_minus_z2 * float(n2) + float(z2) * qh + cross
-                hbar2 = ((1 - float(z1)) * math.sqrt(max(nbar2, 0.0)) + float(z1) * math.sqrt(max(hbar2, 0.0))) ** 2
-                st.update(r2=float(r2), rd=float(rd), z2=float(z2), zd=float(zd), z1=float(z1), n2=float(n2),
-                          nd=float(nd), omz2=one_minus_z2, rec_n=rec_n, v=v, vn=vn)  # fmt: skip
-            else:
-                v = base + rec + w["b2_in"] + w["b2_h"]
-                _, h2, hd = m.activation_moments("tanh", {}, 0.0, v)
-                qh = float(h2)
-                hbar2 = unit_mean2("tanh", 0.0, v, const)
-                st.update(hd=float(hd), v=v)
-            st["qh"] = qh
-            st["hbar2"] = min(hbar2, qh)
-            steps.append(st)
-            state = (qh, qc, hbar2, cbar2)
-            if settle and previous and all(abs(a - b) <= 1e-12 * abs(a) for a, b in zip(state, previous, strict=True)):
-                break
-            previous = state
-        return {"steps": steps, "qh": np.array([s["qh"] for s in steps]),
-                "hbar2": np.array([s["hbar2"] for s in steps])}  # fmt: skip
-
-    def _stationary(self, g, env, w, qx: float) -> dict:
-        """Where the recursion settles for a long sequence of inputs with second moment qx. A pure
-        function of the numbers in the key, kept for the run (lint over many specs, diff of two)."""
-        numbers = tuple(tuple(v) if isinstance(v, list) else v for v in w.values())
-        key = (self.cell, g.units, g.reset_after, env.keras, qx, numbers)
-        out = _SETTLED.get(key)
-        if out is None:
-            run = self._run(g, env, w, [qx] * 200, settle=True)
-            last = run["steps"][-1]
-            out = {"qh": last["qh"]}
-            if self.cell == "lstm":
-                out["qc"] = last["qc"]
-                out["f2"] = last["gates"][1][1]
-            if len(_SETTLED) >= 1024:
-                _SETTLED.clear()
-            _SETTLED[key] = out
-        return dict(out)
-
     def sig_forward(self, g, ins, env):
         """Gate pre-activations at step 1: q_a = n_x·Var(W_x)·E[x²] + E[b²] (+ the forget bias's mean)
         [MF through the sigmoid/tanh]; later steps add units·Var(W_h)·E[h²] and the cell recursion
         E[c_t²] = E[f²]·E[c_{t−1}²] + E[i²]·E[g²], E[h²] = E[o²]·E[tanh(c)²] [A]. PyTorch: every
         weight and both biases U(±1/√units); Keras: glorot kernel, orthogonal recurrent kernel
-        (each gate gets ¼ of ‖h‖²), zero bias with the forget slice at 1."""
-        import numpy as np
+        (each gate gets ¼ of ‖h‖²), zero bias with the forget slice at 1 (recurrent_signal.py)."""
+        from . import recurrent_signal
 
-        from ..signal_rules import Sig
-
-        x = ins[0]
-        qx = np.atleast_1d(env.fit(x.q, (g.steps,)))
-        runs = []
-        layer_in = qx
-        mean_in = qx * x.mfrac  # the input's per-feature mean² per step
-        for layer, n_in in enumerate(self._inputs(g)):
-            w = self._weights(g, env, layer, n_in)
-            fwd = self._run(g, env, w, layer_in, mean_in)
-            dirs = [fwd]
-            if g.dirs == 2:
-                bwd = self._run(g, env, w, layer_in[::-1], mean_in[::-1])
-                bwd["qh_time"] = bwd["qh"][::-1]
-                bwd["hbar2_time"] = bwd["hbar2"][::-1]
-                dirs.append(bwd)
-            fwd["qh_time"] = fwd["qh"]
-            fwd["hbar2_time"] = fwd["hbar2"]
-            runs.append((w, dirs))
-            layer_in = sum(d["qh_time"] for d in dirs) / len(dirs)
-            mean_in = sum(d["hbar2_time"] for d in dirs) / len(dirs)
-        w, dirs = runs[-1]
-        seq = self._merge([d["qh_time"] for d in dirs], g.merge)
-        if g.sequences:
-            q = seq
-        else:
-            last = [dirs[0]["qh"][-1]]
-            if len(dirs) == 2:
-                last.append(dirs[1]["qh"][-1] if env.keras else dirs[1]["qh_time"][-1])
-            q = np.asarray(self._merge([np.asarray(v) for v in last], g.merge))
-        env.info.runs = runs
-        first = runs[0][1][0]["steps"][0]
-        if self.cell == "lstm":
-            env.info.gates_step1 = first["gates"]
-        env.info.stationary = self._stationary(g, env, runs[-1][0], float(np.mean(layer_in)))
-        extra = {}
-        for suffix, shape in self.extra_outputs(g).items():
-            state = suffix.split("_")[0]
-            val = dirs[0]["steps"][-1]["qc" if state == "c" else "qh"]
-            extra[suffix] = Sig(np.full(env.positions(shape), val), 0.0, 0.0, 0.0)
-        env.info.extra = extra
-        qm = float(np.mean(q)) if np.size(q) else 0.0
-        hb = float(np.mean(mean_in)) if g.sequences else float(dirs[0]["hbar2"][-1])
-        mfrac = min(hb / qm, 1.0) if qm > 0 else 0.0
-        # the positions of (T, width) are the steps when features come last (a sequence layout); in a
-        # channels-first graph they are not the steps, and the map is then its mean everywhere
-        return Sig(env.fit(q, env.positions(self.output_shape(g))), 0.0, mfrac, mfrac, gauss=False), (
-            "MF" if g.steps == 1 and g.layers == 1 and qm >= 0 else "A"
-        )
-
-    @staticmethod
-    def _merge(maps, mode):
-        if len(maps) == 1:
-            return maps[0]
-        a, b = maps
-        return {"concat": (a + b) / 2, "sum": a + b, "mul": a * b, "ave": (a + b) / 4}[mode]
-
-    def _back(self, g, env, w, run, r_h):
-        """Back-propagation through time in second moments for one direction (steps in run order):
-        returns E[dx²] per step. Rests on gradient independence [A]."""
-        import numpy as np
-
-        u = g.units
-        carry_h = carry_c = 0.0
-        rx = np.zeros(len(run["steps"]))
-        for t in range(len(run["steps"]) - 1, -1, -1):
-            st = run["steps"][t]
-            rh = r_h[t] + carry_h
-            if self.cell == "lstm":
-                (_, i2, id2, _, _), (_, f2, fd2, _, _), (_, g2, gd2, _, _), (_, o2, od2, _, _) = st["gates"]
-                rc = rh * o2 * st["dtc2"] + carry_c
-                da = [rc * g2 * id2, rc * st["qc_prev"] * fd2, rc * i2 * gd2, rh * st["tc2"] * od2]
-                carry_c = rc * f2
-            elif self.cell == "gru":
-                dn = rh * st["omz2"] * st["nd"]
-                dz = rh * (st["qh_prev"] + st["n2"]) * st["zd"]
-                dr = dn * st["rec_n"] * st["rd"]
-                da = [dn, dz, dr]
-                carry_h_direct = rh * st["z2"] + u * w["vh"] * st["r2"] * dn
-                da_rec = dz + dr
-            else:
-                da = [rh * st["hd"]]
-            carry_h = carry_h_direct + u * w["vh"] * da_rec if self.cell == "gru" else u * w["vh"] * sum(da)
-            rx[t] = u * w["vx"] * sum(da)
-        return rx
+        return recurrent_signal.forward(self, g, ins, env)
 
     def sig_backward(self, g, ins, out, r, env):
         """[A] BPTT in second moments: dh_{t−1} = W_hᵀ·da_t (+ the cell path c_{t−1} ← f·dc_t), each gate's
-        da = dh·∂h/∂a; E[dx²] = units·Var(W_x)·Σ_gates E[da²]. The cell path shrinks by E[f²] per step."""
-        import numpy as np
+        da = dh·∂h/∂a; E[dx²] = units·Var(W_x)·Σ_gates E[da²]. The cell path shrinks by E[f²] per step
+        (recurrent_signal.py)."""
+        from . import recurrent_signal
 
-        runs = env.info.runs
-        T = g.steps
-        r = np.asarray(r, float)
-        if g.sequences:
-            r_seq = np.broadcast_to(env.fit(r, (T,)), (T,)).astype(float)
-            per_dir = [r_seq, r_seq]
-        else:
-            rm = float(np.mean(r))
-            fwd = np.zeros(T)
-            fwd[-1] = rm
-            bwd_time = np.zeros(T)
-            if env.keras:
-                bwd_time[0] = rm
-            else:
-                bwd_time[-1] = rm
-            per_dir = [fwd, bwd_time]
-        factor = {"concat": 1.0, "sum": 1.0, "ave": 0.25, "mul": 1.0}[g.merge]
-        for suffix, rr in (env.info.r_extra or {}).items():
-            if suffix.startswith("h"):
-                per_dir[0] = per_dir[0].copy()
-                per_dir[0][-1] += float(np.mean(rr))
-        for layer in range(len(runs) - 1, -1, -1):
-            w, dirs = runs[layer]
-            rx_time = np.zeros(T)
-            for d, run in enumerate(dirs):
-                r_time = per_dir[d] * factor
-                rx = self._back(g, env, w, run, r_time[::-1])[::-1] if d == 1 else self._back(g, env, w, run, r_time)
-                rx_time = rx_time + rx
-            per_dir = [rx_time, rx_time]
-            factor = 1.0
-        return [per_dir[0]], "A"
+        return recurrent_signal.backward(self, g, ins, out, r, env)
 
     def macs_per_step(self, g) -> int:
         """gates × units × (n_in + units), over directions and stacked layers."""
@@ -484,11 +371,43 @@ class Recurrent(LayerType):
                 else f"weight_ih {n * u} × {n_in}, weight_hh {n * u} × {u}"
             )
             lines.append(f"{label}stored fused as {fused}")
+        lines += self._explain_start_and_dropout(g, ctx)
         lines.append(
             f"MACs per step: {self.macs_per_step(g):,}; for the sequence of {g.steps} step{'s' if g.steps != 1 else ''}: "
             f"{self.macs(g):,}"
         )
         lines.append(f"FLOPs per step: {self.flops_per_step(g):,}; for the sequence: {self.flops(g):,}")
+        return lines
+
+    def _explain_start_and_dropout(self, g, ctx) -> list[str]:
+        """Where the states start (initial_state), and what dropout does in training."""
+        lines = []
+        if g.initial:
+            expected = self._expected_states({"units": g.units, "num_layers": g.layers}, g.dirs, g.keras)
+            pairs = ", ".join(
+                f"{label} ← {name}" for (label, _), name in zip(expected, ctx.node.inputs[1:], strict=True)
+            )
+            lines.append(f"starts from {pairs} instead of zeros: no parameters, the same MACs")
+        keras = g.keras
+        if g.dropout and keras:
+            per = "per gate and sequence (Keras then runs implementation 1)" if g.recurrent_dropout else "per sequence"
+            lines.append(
+                f"dropout {g.dropout:g}: in training {g.dropout:.0%} of the input's features are zeroed, one mask "
+                f"{per}, the rest scaled by 1/(1 − {g.dropout:g}); nothing at inference (no FLOPs)"
+            )
+        elif g.dropout:
+            if g.layers > 2:
+                where = f"on the outputs of layers 1–{g.layers - 1} (each element its own draw)"
+            elif g.layers == 2:
+                where = "on layer 1's output (each element its own draw)"
+            else:
+                where = "nowhere here: num_layers is 1 (PyTorch warns)"
+            lines.append(f"dropout {g.dropout:g}: in training, PyTorch drops between stacked layers only: {where}")
+        if g.recurrent_dropout:
+            lines.append(
+                f"recurrent_dropout {g.recurrent_dropout:g}: in training {g.recurrent_dropout:.0%} of the state's units "
+                "are zeroed before each recurrent product, one mask per gate and sequence (the carried state keeps them)"
+            )
         return lines
 
 
