@@ -28,6 +28,7 @@ import numpy as np
 
 from . import initializers as inits
 from .analyze import Analysis
+from .signal_limits import MAX_ELEMENTS, MAX_POSITIONS, TooLarge, too_large  # noqa: F401 (re-exported)
 from .signal_rules import Info, Sig, SigEnv
 
 # ------------------------------------------------------------------------------- inputs
@@ -165,36 +166,6 @@ class SignalReport:
         fwd = last.q / first.q if first.q > 0 else float("inf")
         bwd = top.r_norm / end.r_norm if top is not None and end.r_norm > 0 else float("nan")
         return fwd, bwd
-
-
-MAX_ELEMENTS = 2**27  # per tensor: the report keeps maps over its positions (8 bytes each, a few at a time)
-# in all: the maps of every tensor are kept (13–21 bytes a position at the peak): 2²⁴ of them stay
-# near a third of a gigabyte (VGG-16 repeated to 2,600 layers, 2.8·10⁷ positions, peaked at 600 MB
-# for one report and 1.1 GB for two); ResNet-152 at 224² has 2.7·10⁶
-MAX_POSITIONS = 2**24
-
-
-class TooLarge(Exception):
-    """The network has a tensor too large for the signal report's per-position maps."""
-
-
-def too_large(analysis: Analysis, copies: int = 1) -> str | None:
-    """Why the signal report cannot be worked out for this network (a tensor over MAX_ELEMENTS, or
-    more than MAX_POSITIONS positions over all tensors and the `copies` reports kept), or None."""
-    prod = math.prod
-    shapes = [(i.name, i.shape) for i in analysis.graph.inputs]
-    shapes += [(r.node.name, r.out_shape) for r in analysis.rows if r.out_shape is not None]
-    for name, shape in shapes:
-        if prod(shape) > MAX_ELEMENTS:
-            return (f"{name} has {prod(shape):,} elements per sample ({'×'.join(map(str, shape))}), more than the "
-                    f"{MAX_ELEMENTS:,} the signal report keeps maps for")  # fmt: skip
-    last = analysis.graph.channels_last
-    positions = sum(1 if len(s) < 2 else prod(s[:-1] if last else s[1:]) for _, s in shapes)
-    if positions * copies > MAX_POSITIONS:
-        kept = f" in each of {copies} reports" if copies > 1 else ""
-        return (f"the network's tensors have {positions:,} positions in all (a map of each is kept{kept}), more "
-                f"than the {MAX_POSITIONS:,} the signal report keeps maps for")  # fmt: skip
-    return None
 
 
 def propagate(analysis: Analysis, override: inits.InitSpec | None = None, batch: int | None = None,

@@ -365,7 +365,7 @@ def test_lint_takes_set_and_needs_values():
 
 # --- every bundled spec, made symbolic in its input sizes -------------------------------------
 
-INPUT = re.compile(r"input: \{shape: \[([^\]]*)\]")
+INPUT = re.compile(r"^input:.*?shape: \[([^\]]*)\]", re.M | re.S)  # the first input's shape, flow or list form
 
 
 def _symbolised(path: Path, tmp: Path):
@@ -383,7 +383,7 @@ def _symbolised(path: Path, tmp: Path):
         dims[i] = name
     head = "symbols: {" + ", ".join(f"{k}: {v}" for k, v in values.items()) + "}\n"
     out = tmp / path.name
-    out.write_text(text[: m.start()] + head + "input: {shape: [" + ", ".join(dims) + "]" + text[m.end() :])
+    out.write_text(text[: m.start()] + head + text[m.start() : m.start(1)] + ", ".join(dims) + text[m.end(1) :])
     return out, values
 
 

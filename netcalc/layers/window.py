@@ -86,7 +86,7 @@ def window_out(
     return out
 
 
-PLURAL = {"row": "rows", "column": "columns", "row/column": "rows/columns", "position": "positions"}
+PLURAL = {"slice": "slices", "row": "rows", "column": "columns", "row/column": "rows/columns", "position": "positions"}
 
 
 def _unread_text(n: int, k: int, s: int, d: int, pb: int, out: int, lost: int, padded: tuple, axis: str, src) -> str:
