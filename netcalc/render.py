@@ -68,7 +68,9 @@ def _counted_as(g) -> str:
     spec's, so `resnet50 --convention keras` is not Keras's ResNet50."""
     if g.counting == g.convention:
         return ""
-    return f", counted as {g.counting} (the architecture is the spec's: biases, eps, layout as written for {g.convention})"
+    return (
+        f", counted as {g.counting} (the architecture is the spec's: biases, eps, layout as written for {g.convention})"
+    )
 
 
 def detail_cells(row: Row) -> list[list[str]]:
