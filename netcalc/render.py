@@ -63,7 +63,14 @@ def _params_cell(params, frozen) -> str:
 
 
 def _counted_as(g) -> str:
-    return f" (counted as {g.counting})" if g.counting != g.convention else ""
+    """With --convention naming the other framework: only the counting changes (which tensors are
+    parameters, their names and layouts); the architecture (biases, eps, padding, layout) is the
+    spec's, so `resnet50 --convention keras` is not Keras's ResNet50."""
+    if g.counting == g.convention:
+        return ""
+    return (
+        f", counted as {g.counting} (the architecture is the spec's: biases, eps, layout as written for {g.convention})"
+    )
 
 
 def detail_cells(row: Row) -> list[list[str]]:

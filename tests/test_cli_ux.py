@@ -361,3 +361,13 @@ def test_specs_only_note_keeps_a_failing_exit_code(tmp_path):
     assert r.returncode == 1, r.stdout + r.stderr
     assert r.stderr.splitlines() == [_note("ci.yml")]
     assert "bad.yaml:4:" in r.stdout and "1 spec checked: 1 error" in r.stdout
+
+
+def test_another_convention_changes_the_counting_only_and_the_header_says_so():
+    # `resnet18 --convention keras` counts torchvision's ResNet-18 as Keras would (BatchNorm's moving
+    # statistics as non-trainable parameters: 2·9,600/2 = 9,600 more), not Keras's own ResNet
+    r = netcalc("summary", "resnet18", "--convention", "keras")
+    head = r.stdout.splitlines()[0]
+    assert "convention pytorch, counted as keras (the architecture is the spec's" in head, head
+    assert "Total params                 11,699,112" in r.stdout  # 11,689,512 + 9,600
+    assert "counted as" not in netcalc("summary", "resnet18").stdout.splitlines()[0]
