@@ -9,14 +9,13 @@ import random
 
 import yaml
 
+from netcalc.layers import REGISTRY
+
 from .corpus import Corpus
 
-OPS = ["add", "avgpool1d", "avgpool2d", "batchnorm", "concat", "conv1d", "conv2d", "conv2d_transpose", "dense", "dropout",
-       "elu", "embedding", "flatten", "gelu", "global_avgpool1d", "global_avgpool2d", "global_maxpool1d",
-       "global_maxpool2d", "gru", "identity", "layernorm", "leaky_relu", "lstm", "maxpool1d", "maxpool2d", "multiply",
-       "relu", "relu6", "reshape", "rnn", "selu", "shortcut", "sigmoid", "softmax", "tanh", "upsample1d", "upsample2d",
-       "zeropad1d", "zeropad2d", "linear", "deconv2d", "batchnorm2d"]  # fmt: skip
-BAD_OPS = ["Conv2D", "conv3d", "dense ", "", "relu\t", "lstm2", "op", "use", "input", "Dense", "conv2d_", "гру"]
+# every registered type (a new one is fuzzed without an edit here) and a few aliases
+OPS = [*REGISTRY, "linear", "deconv2d", "batchnorm2d", "crop2d", "reflection_pad2d"]
+BAD_OPS = ["Conv2D", "conv4d", "dense ", "", "relu\t", "lstm2", "op", "use", "input", "Dense", "conv2d_", "гру"]
 
 
 class Raw:
@@ -40,7 +39,7 @@ VALUES = [0, -1, 1, 2, 3, 7, 64, 1000, 2**31, 2**31 - 1, 2**53 + 1, 2**63, 2**64
           -0.0, 1.0, 1e-30, 1e308, 3.7, float("nan"), float("inf"), "", "abc", "3", "relu", "same", "valid", "chw",
           "hwc", "ntf", "tnf", None, True, False, [], {}, [1], [3, 3], [0, 0], [-1], [1, 2, 3], {"a": 1},
           "x" * 300, "é\u202e\u200b", "with space", "a.b", "input", "in", "$"]  # fmt: skip
-KEYS = ["foo", "op ", "Op", "filter", "unit", "kernal", "strides", "paddings", "in_", "ids", "", "1", "repeat", "use",
+KEYS = ["foo", "trainable", "initial_state", "cropping", "output_size", "alphas", "dims", "recurrent_dropout", "op ", "Op", "filter", "unit", "kernal", "strides", "paddings", "in_", "ids", "", "1", "repeat", "use",
         "first", "params", "layers", "blocks", "symbols", "input", "shape", "layout", "dtype", "activation", "init",
         "bias", "groups", "dilation", "return_sequences", "noqa", "lint", "outputs", "loss", "default", "min",
         "max", "divisible", "mean", "std", "range", "correlation", "units", "filters", "kernel", "stride",
