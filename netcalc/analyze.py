@@ -13,7 +13,7 @@ from math import prod
 from .diagnostics import Diagnostics
 from .graph import Graph, Node
 from .layers import REGISTRY, LayerType
-from .layers.base import Ctx, Tensor
+from .layers.base import Ctx, Tensor, fmt_shape
 from .layouts import layout_note
 from .spec import DTYPES, FLOAT_DTYPES
 
@@ -49,6 +49,8 @@ class Row:
         """Sum the tensors once: parameters, the trainable ones, buffers."""
         for t in self.tensors:
             n = t.count
+            if t.kind == "shared":  # another layer's weights (`shares:`), counted there
+                continue
             if t.kind == "buffer":
                 self.buffers += n
             else:
@@ -153,17 +155,19 @@ def analyze(graph: Graph, diags: Diagnostics, batch: int = 1, dtype: str | None 
     borders: dict = {}  # the rows of padding at each tensor's border (LayerType.padded_border)
     places = _places(graph)
     start = len(diags.items)
+    by_name: dict = {}
     for node in graph.nodes:
         ltype = REGISTRY[node.op]
         in_shapes = [shapes.get(name) for name in node.inputs]
         row = Row(node, ltype, in_shapes)
         rows.append(row)
+        by_name[node.name] = row
         if node.invalid or any(s is None for s in in_shapes):
             shapes[node.name] = None
             fields[node.name] = None
             continue
         border = borders.get(node.inputs[0])
-        _resolve(row, graph, diags, fields, memo, places, border)
+        _resolve(row, graph, diags, fields, memo, places, border, by_name.get(node.shares))
         shapes[node.name] = row.out_shape
         if row.ok:
             borders[node.name] = ltype.padded_border(row.g, border)
@@ -198,7 +202,14 @@ def _places(graph: Graph) -> dict:
 
 
 def _resolve(
-    row: Row, graph: Graph, diags: Diagnostics, fields: dict, memo: dict, places: dict, border: tuple | None = None
+    row: Row,
+    graph: Graph,
+    diags: Diagnostics,
+    fields: dict,
+    memo: dict,
+    places: dict,
+    border: tuple | None = None,
+    owner: Row | None = None,
 ) -> None:
     """Ask the layer type for the node's figures (`border`: the rows of padding its input is known to
     end in, from a padding layer just before). Repeated layers (the same type and arguments on the
@@ -235,6 +246,9 @@ def _resolve(
     row.g = g
     if node.frozen:  # `trainable: false`: its parameters are non-trainable in both conventions; buffers stay buffers
         row.tensors = [Tensor(t.name, t.shape, False, t.kind) if t.kind == "param" else t for t in row.tensors]
+    if node.shares is not None and not _shared(row, owner, diags):
+        row.out_shape, row.extra, row.tensors = None, {}, []
+        return
     row.count()
     rf_in = fields.get(node.inputs[0])
     if rf_in is not None and len(row.in_shapes[0]) - 1 != len(rf_in):
@@ -242,6 +256,33 @@ def _resolve(
     row.rf = ltype.receptive(g, rf_in)
     if row.rf is not None and len(row.rf) != len(row.out_shape) - 1:
         row.rf = None
+
+
+def _shared(row: Row, owner: Row | None, diags: Diagnostics) -> bool:
+    """A layer that uses `owner`'s weights (`shares:`): its tensors become kind "shared" (listed,
+    counted at the owner only). False after E209 when its input needs other tensors than the
+    owner's (a convolution's input channels, a dense layer's features)."""
+    node = row.node
+    if owner is not None and owner.ok:
+        mine = [(t.name, tuple(t.shape)) for t in row.tensors]
+        theirs = [(t.name, tuple(t.shape)) for t in owner.tensors if t.kind != "shared"]
+        if mine != theirs:
+
+            def listed(ts) -> str:
+                return ", ".join(f"{name} {fmt_shape(shape)}" for name, shape in ts) or "no tensors"
+
+            ins = ", ".join(fmt_shape(s) for s in row.in_shapes)
+            diags.error(
+                "E209",
+                f"{node.name} shares {owner.node.name}'s weights ({listed(theirs)}; line {owner.node.loc.line}), "
+                f"but its input {ins} needs {listed(mine)}; {owner.node.name}'s input is "
+                + ", ".join(fmt_shape(s) for s in owner.in_shapes),
+                node.arg_loc("shares"),
+                layer=node.name,
+            )
+            return False
+    row.tensors = [Tensor(t.name, t.shape, t.trainable, "shared") for t in row.tensors]
+    return True
 
 
 # What the counts include, whatever the layer types, stated in every summary (table header, Markdown,

@@ -29,7 +29,7 @@ class Frame(NamedTuple):
 
 class Node:
     __slots__ = ("arg_locs", "args", "frames", "frozen", "group", "inputs", "invalid", "loc", "name", "noqa", "op",
-                 "part_of", "states")  # fmt: skip
+                 "part_of", "shares", "states")  # fmt: skip
 
     def __init__(
         self,
@@ -60,6 +60,9 @@ class Node:
         # `trainable: false` on the layer or a block use around it: its weights are counted as
         # non-trainable and receive no gradient (the executor and `signal` read it too)
         self.frozen = False
+        # `shares: NAME`: the node whose weights this one uses (the first owner, never a sharer): its
+        # arguments are that node's, its parameters are counted there once, its MACs and FLOPs here
+        self.shares: str | None = None
 
     def arg_loc(self, key: str) -> Loc:
         return self.arg_locs.get(key, self.loc)

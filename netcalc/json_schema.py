@@ -402,7 +402,8 @@ class _Builder:
 
 
 def _required_args_rules() -> list:
-    """Per (op, required argument): unless `defaults:` gives it, every layer of that op has it (choice 2)."""
+    """Per (op, required argument): unless `defaults:` gives it, every layer of that op has it (choice 2),
+    except a layer with `shares:`, which takes its arguments from the layer it names."""
     rules = []
     all_names = set(_all_op_names())
     for op, ltype in REGISTRY.items():
@@ -414,7 +415,7 @@ def _required_args_rules() -> list:
             if arg_name not in all_names:  # a per-argument default (an op name is read as the type's)
                 given.insert(0, {"required": [arg_name]})
             needs = {
-                "if": {"properties": {"op": {"enum": names}}, "required": ["op"]},
+                "if": {"properties": {"op": {"enum": names}}, "required": ["op"], "not": {"required": ["shares"]}},
                 "then": {"required": [arg_name]},
             }
             in_lists = {

@@ -12,6 +12,7 @@ from .kinds import Arg, Bool, Str, coerce_mapping
 from .layers import ACTIVATION_NAMES, ALIASES, REGISTRY
 from .layers.elementwise import ACTIVATION_ALIASES
 from .names import _Namer
+from .sharing import shared_args, sharing_owner
 from .yamlsrc import FAILED_TAG, YMap, YScalar, YSeq, describe
 
 LAYER_KEYS = ("op", "id", "in", "activation")
@@ -19,6 +20,12 @@ LAYER_KEYS = ("op", "id", "in", "activation")
 LAYER_EXTRA = {
     "noqa": Arg(Suppressions(), None, "finding codes that do not apply to this layer, each with its reason"),
     "trainable": Arg(Bool(), True, "false freezes the layer: its weights count as non-trainable and get no gradient"),
+    "shares": Arg(
+        Str(),
+        None,
+        "an earlier layer of the same type whose weights this one uses (its arguments "
+        "are that layer's; its parameters are counted once, there; its MACs and FLOPs at each use)",
+    ),
 }
 
 
@@ -57,13 +64,18 @@ def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str, ker
     takes_shorthand = ltype.takes_activation
     what = f"{op} layer"
 
-    # the layer's own keys, then its type's defaults, then the per-argument defaults
+    # the layer's own keys, then its type's defaults, then the per-argument defaults; a layer that
+    # shares another's weights takes that layer's arguments instead of the defaults (written: checked)
     entries = dict(item.entries)
+    sharing = "shares" in entries
     for source in (defaults.get(op, {}), defaults["*"]):
         for key, pair in source.items():
-            if key not in entries and (key in ltype.args or (key == "activation" and takes_shorthand)):
+            if key not in entries and (
+                (key in ltype.args and not sharing) or (key == "activation" and takes_shorthand)
+            ):
                 entries[key] = pair
-    schema = {**ltype.args, **{k: Arg(Str(), None) for k in LAYER_KEYS}, "in": Arg(Names(), None), **LAYER_EXTRA}
+    own_args = {k: Arg(a.kind, None, a.doc) for k, a in ltype.args.items()} if sharing else ltype.args
+    schema = {**own_args, **{k: Arg(Str(), None) for k in LAYER_KEYS}, "in": Arg(Names(), None), **LAYER_EXTRA}
     if not takes_shorthand:
         schema.pop("activation")
     merged = YMap(entries, item.loc, item.incomplete)
@@ -114,6 +126,11 @@ def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str, ker
         diags.error("E115", f"{op} merges two or more inputs: name them, e.g. in: [main, shortcut]", item.loc)
 
     args = {k: v for k, v in values.items() if k in ltype.args}
+    owner = None
+    if sharing and "shares" in values:
+        owner = sharing_owner(values["shares"], locs["shares"], name, op, ltype, namer, diags)
+        if owner is not None:
+            args = shared_args(values, locs, owner, ltype, what, diags, item.entries)
     states = tuple(ltype.state_names(args, keras))
     for key in (k for k, arg in ltype.args.items() if isinstance(arg.kind, Names) and k in values):
         # an argument that names tensors (a recurrent layer's initial_state): read after `in:`, as it is
@@ -125,7 +142,7 @@ def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str, ker
         if namer.prefix and values.get("id") is not None:  # `in: enc.h` inside the block that defines enc
             namer.local[f"{local}.{suffix}"] = f"{name}.{suffix}"
     # any error in the layer's own mapping (a typo included) leaves its shape unknown
-    invalid = len(diags.errors) > errors_before or _failed(merged)
+    invalid = len(diags.errors) > errors_before or _failed(merged) or (owner is not None and owner.invalid)
     for key, arg in ltype.args.items():
         args.setdefault(key, None if arg.required else arg.default)
     node = Node(name=name, op=op, args=args, inputs=inputs, loc=item.loc, arg_locs=locs, invalid=invalid,
@@ -136,6 +153,15 @@ def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str, ker
     # frozen by its own `trainable: false` or a use's around it; `trainable: true` inside a frozen use
     # does not thaw it (Keras: a model set non-trainable makes every layer in it non-trainable)
     node.frozen = values.get("trainable") is False or namer.frozen
+    if owner is not None:  # the weights are the owner's: so is their frozen flag
+        node.shares, node.frozen = owner.name, owner.frozen
+        if "trainable" in values and values["trainable"] is owner.frozen:
+            diags.error("E122", f"'trainable: {str(values['trainable']).lower()}' on a layer sharing "
+                        f"{clip(owner.name)}'s weights: they are {clip(owner.name)}'s, "
+                        f"{'frozen' if owner.frozen else 'trainable'} there (line {owner.loc.line}); "
+                        f"write trainable: on {clip(owner.name)}", locs["trainable"])  # fmt: skip
+            node.invalid = True
+    namer.nodes[name] = node
     out = [node]
     if "activation" in entries and takes_shorthand:
         act = _shorthand(entries["activation"][1], node, diags)

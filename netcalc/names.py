@@ -22,6 +22,7 @@ class _Namer:
         self.frames: tuple = ()
         self.group: tuple = ()
         self.frozen = False  # inside a block use written with `trainable: false`
+        self.nodes: dict = {}  # qualified name -> its Node, for `shares:` (the layer whose weights are reused)
         self.hints: dict = {}  # (name, where it is written) -> its did-you-mean, worked out once
 
     def hint(self, ref: str, loc, exclude: str) -> str:

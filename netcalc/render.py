@@ -45,7 +45,11 @@ def cells(a: Analysis, row: Row, index: int) -> list[str]:
         node.op,
         fmt_shape(row.out_shape),
         row.weight_shape,
-        _params_cell(row.params, row.params if node.frozen else 0) if row.params or row.ltype.parametric else "",
+        f"shared with {node.shares}"
+        if node.shares is not None  # `shares:`: counted at the owner
+        else _params_cell(row.params, row.params if node.frozen else 0)
+        if row.params or row.ltype.parametric
+        else "",
         f"{row.macs:,}" if row.macs else "",
         rf,
         jump,
@@ -252,14 +256,19 @@ def explain_lines(a: Analysis, row: Row, ctx) -> list[str]:
     out += ltype.explain(row.g, ctx) if row.g is not None else []
     if row.tensors:
         kinds = {True: "trainable", False: "non-trainable"}
+        what = {"buffer": "buffer", "shared": f"shared with {node.shares}, counted there"}
         parts = [
-            f"{t.name} {fmt_shape(t.shape)} = {t.count:,} ({'buffer' if t.kind == 'buffer' else kinds[t.trainable]})"
-            for t in row.tensors
+            f"{t.name} {fmt_shape(t.shape)} = {t.count:,} ({what.get(t.kind, kinds[t.trainable])})" for t in row.tensors
         ]
         out.append("tensors: " + "; ".join(parts))
         out.append(
             f"parameters: {row.params:,} ({row.trainable:,} trainable)"
             + (f"; buffers {row.buffers:,}" if row.buffers else "")
+            + (
+                f"; the weights are {node.shares}'s (shares:), counted once there; MACs and FLOPs at each use"
+                if node.shares is not None
+                else ""
+            )
         )
     out.append(f"MACs {row.macs:,} · FLOPs {row.flops:,} (per sample)")
     return out

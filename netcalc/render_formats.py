@@ -47,6 +47,7 @@ def to_json(a: Analysis) -> dict:
                 "trainable_params": row.trainable,
                 "non_trainable_params": row.params - row.trainable,
                 "frozen": n.frozen,
+                "shares": n.shares,
                 "buffers": row.buffers,
                 "macs": row.macs,
                 "flops": row.flops,

@@ -641,10 +641,17 @@ def _macs(op: str, weighted: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int
     raise OracleError(f"no MAC rule for {op}")
 
 
-def _count(module: nn.Module) -> tuple[int, int, int]:
-    params = sum(p.numel() for p in module.parameters())
-    trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
-    buffers = sum(b.numel() for name, b in module.named_buffers() if name.split(".")[-1] not in IGNORED_BUFFERS)
+def _count(module: nn.Module, seen: set = frozenset()) -> tuple[int, int, int]:
+    """(parameters, trainable ones, buffers) of `module`, leaving out the tensors in `seen` (by id:
+    those the model already holds, from a module reused)."""
+    ps = [p for p in module.parameters() if id(p) not in seen]
+    params = sum(p.numel() for p in ps)
+    trainable = sum(p.numel() for p in ps if p.requires_grad)
+    buffers = sum(
+        b.numel()
+        for name, b in module.named_buffers()
+        if name.split(".")[-1] not in IGNORED_BUFFERS and id(b) not in seen
+    )
     return params, trainable, buffers
 
 
@@ -660,6 +667,7 @@ def run_oracle(graph) -> OracleResult:
         )
         for inp in graph.inputs
     }
+    modules: dict = {}  # node name -> (module, weighted), for the nodes that share one (`shares:`)
     for node in graph.nodes:
         row = OracleRow(node.name, node.op)
         result.rows[node.name] = row
@@ -673,9 +681,14 @@ def run_oracle(graph) -> OracleResult:
             row.error = f"skipped: input {missing[0]} has no tensor"
             continue
         x = xs[0]
+        owner = getattr(node, "shares", None)
         try:
             if merge:
                 module, weighted = build_merge(node, channels_last), None
+            elif owner is not None:  # `shares:`: the owner's module object itself, called again
+                if owner not in modules:
+                    raise OracleError(f"shares {owner}, which torch did not build")
+                module, weighted = modules[owner]
             else:
                 module, weighted = build_module(node, x, channels_last, layout)
             if node.frozen:  # `trainable: false`, as PyTorch freezes a layer
@@ -690,9 +703,13 @@ def run_oracle(graph) -> OracleResult:
             row.error = f"torch: {type(exc).__name__}: {exc}"
             continue
         tensors[node.name] = y
+        # the parameters this module adds to the model: torch's model.parameters() yields a reused
+        # module's tensors once, so a module that is already in it adds none
+        seen = {id(t) for t in [*result.model.parameters(), *result.model.buffers()]}
         result.model[node.name.replace(".", "__")] = module
+        modules[node.name] = (module, weighted)
         row.out_shape = tuple(y.shape[1:])
-        row.params, row.trainable, row.buffers = _count(module)
+        row.params, row.trainable, row.buffers = _count(module, seen)
         if node.op == "shortcut":  # the 1×1 convolution's MACs (its output is y's size), none without one
             row.macs = 0 if weighted is None else _macs("conv2d", weighted[0], x, y)
             row.tensors = [] if weighted is None else _named_tensors(weighted)

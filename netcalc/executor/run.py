@@ -180,7 +180,16 @@ def build_layers(graph, env: Env) -> dict:
         missing = [name for name in node.inputs if name not in shapes]
         if missing:
             raise ValueError(f"executor: node {node.name} reads {missing[0]!r}, which has no value")
-        layer = kernel.build(node, [shapes[name] for name in node.inputs], env)
+        owner = layers.get(node.shares) if getattr(node, "shares", None) is not None else None
+        if owner is not None:  # `shares:`: built dry (nothing drawn), then given the owner's very arrays
+            dry, env.dry = env.dry, True
+            try:
+                layer = kernel.build(node, [shapes[name] for name in node.inputs], env)
+            finally:
+                env.dry = dry
+            _share(node, layer, owner)
+        else:
+            layer = kernel.build(node, [shapes[name] for name in node.inputs], env)
         if node.frozen:  # `trainable: false`: every weight it allocated is non-trainable
             layer.trainable = dict.fromkeys(layer.trainable, False)
         layers[node.name] = layer
@@ -188,6 +197,36 @@ def build_layers(graph, env: Env) -> dict:
         for suffix, shape in layer.extra_shapes.items():
             shapes[f"{node.name}.{suffix}"] = tuple(shape)
     return layers
+
+
+def _share(node, layer, owner) -> None:
+    """Give `layer` the owner's arrays themselves (not copies), kind "shared": a forward reads them,
+    a backward's gradients are added into the owner's tensors by `weight_grads`, and the records
+    count them once, at the owner. ValueError when the layer needs arrays the owner lacks."""
+    if set(layer.params) != set(owner.params) or any(
+        tuple(a.shape) != tuple(owner.params[name].shape) for name, a in layer.params.items()
+    ):
+        mine = ", ".join(f"{k} {tuple(a.shape)}" for k, a in layer.params.items())
+        theirs = ", ".join(f"{k} {tuple(a.shape)}" for k, a in owner.params.items())
+        raise ValueError(f"executor: node {node.name} shares {node.shares}'s weights ({theirs}) but needs {mine}")
+    for name in layer.params:
+        layer.params[name] = owner.params[name]
+        layer.kinds[name] = "shared"
+        layer.trainable[name] = owner.trainable[name]
+
+
+def weight_grads(graph, layers: dict) -> dict:
+    """The gradient of the loss with respect to each weight array after a backward pass, by
+    (owning node, tensor name): a layer's own `grads`, with those of every layer sharing its arrays
+    (`shares:`) added, as a framework accumulates a reused module's gradients into its tensors."""
+    out: dict = {}
+    for node in graph.nodes:
+        layer = layers[node.name]
+        owner = getattr(node, "shares", None) or node.name
+        for name, g in layer.grads.items():
+            key = (owner, name)
+            out[key] = g.copy() if key not in out else out[key] + g
+    return out
 
 
 def _tensors(layer) -> list:
@@ -207,7 +246,7 @@ def footprint(graph, dtype="float32") -> tuple[int, int]:
     acts = sum(prod(inp.shape) for inp in graph.inputs)
     for layer in layers.values():
         acts += prod(layer.out_shape) + sum(prod(s) for s in layer.extra_shapes.values())
-    weights = sum(a.size for layer in layers.values() for a in layer.params.values())
+    weights = sum(a.size for layer in layers.values() for k, a in layer.params.items() if layer.kinds[k] != "shared")
     from .windows import BLOCK_BYTES
 
     columns = max([BLOCK_BYTES] + [layer.scratch * size for layer in layers.values()])
