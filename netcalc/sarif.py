@@ -66,8 +66,10 @@ def artifact(file: str, base: Path) -> dict:
     when it is inside `base`, else an absolute file: URI."""
     path = Path(os.path.abspath(base / file))
     root = Path(os.path.abspath(base))
+    # percent-encoded from the file name's own bytes (os.fsencode): a name that is not UTF-8 (a byte
+    # 0xFF, which Python holds as a lone surrogate) is written %FF, never an encoding error
     try:
         relative = path.relative_to(root)
     except ValueError:
-        return {"uri": path.as_uri()}
-    return {"uri": quote(PurePosixPath(*relative.parts).as_posix(), safe="/"), "uriBaseId": "%SRCROOT%"}
+        return {"uri": "file://" + quote(os.fsencode(path.as_posix()), safe="/")}
+    return {"uri": quote(os.fsencode(PurePosixPath(*relative.parts).as_posix()), safe="/"), "uriBaseId": "%SRCROOT%"}

@@ -250,3 +250,21 @@ def test_every_lint_rule_reports_a_code_of_the_table():
     """lint.RULES maps a code to its rule; the code's description is netcalc.codes.CODES's."""
     assert set(RULES) <= set(CODES)
     assert all(callable(rule) for rule in RULES.values())
+
+
+def test_a_file_name_that_is_not_utf8_is_percent_encoded(tmp_path):
+    # fuzz campaign 6 (seed 243892, case 1504): a spec named with the byte 0xFF (held by Python as the
+    # lone surrogate \udcff) crashed the SARIF writer with a UnicodeEncodeError; its URI is b%FF.yaml
+    import os
+
+    from netcalc.sarif import artifact
+
+    assert artifact("b\udcff.yaml", tmp_path) == {"uri": "b%FF.yaml", "uriBaseId": "%SRCROOT%"}
+    assert artifact("/x/b\udcff c.yaml", tmp_path) == {"uri": "file:///x/b%FF%20c.yaml"}
+    name = os.fsdecode(b"b\xff.yaml")
+    (tmp_path / name).write_text((ROOT / "specs" / "conv-autoencoder.yaml").read_text())
+    r = netcalc("lint", name, "--format", "sarif", "--strict", cwd=tmp_path)
+    assert "Traceback" not in r.stderr and r.returncode in (0, 1), r.stderr
+    uris = {loc["physicalLocation"]["artifactLocation"]["uri"] for res in json.loads(r.stdout)["runs"][0]["results"]
+            for loc in res["locations"]}  # fmt: skip
+    assert uris == {"b%FF.yaml"}
