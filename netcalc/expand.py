@@ -10,16 +10,16 @@ from copy import copy
 from math import prod
 from typing import NamedTuple
 
-from .arg_symbols import CURRENT
+from .arg_symbols import COUNT_NOTE, CURRENT, active, symbol_use
 from .blocks import substitute
 from .compound_kinds import Names
 from .diagnostics import Diagnostics, Loc, clip, did_you_mean
 from .graph import Frame, Input, Node
-from .kinds import REQUIRED, Arg, Bool, Float, Int, Str, coerce_mapping
+from .kinds import INVALID, REQUIRED, Arg, Bool, Float, Int, Str, coerce_mapping
 from .layer_entry import _layer
 from .names import _Namer
 from .symbols import Conditions
-from .yamlsrc import YMap, YScalar, YSeq, describe
+from .yamlsrc import FAILED_TAG, YMap, YScalar, YSeq, YSymbolic, describe
 
 # layers a spec may expand to (its block uses multiplied out): four times ResNet-1202's 4,805 (its
 # 1,202 weighted layers, their batchnorms, activations and adds), and few enough that every command
@@ -61,7 +61,42 @@ def _layers(
     return nodes
 
 
-USE_KEYS = ("use", "id", "repeat", "first", "in", "trainable")
+class Count(Int):
+    """`repeat`: a whole number (from 1 to 10,000; in a block, a `$` expression over its parameters),
+    or the name of a declared symbol, which takes its value (--set, else its default) and keeps it
+    for the whole spec (`Scope.fixed`): a count of layers is fixed when the spec is read, so the
+    symbol is no free size. A symbol without a value, one already free in a shape, and a size
+    computed from a symbol (a block parameter given one) are E103."""
+
+    def __init__(self) -> None:
+        super().__init__(1, 10_000, symbols=False)
+
+    def coerce(self, node, diags, what):
+        scope = active()
+        named = scope is not None and isinstance(node, YScalar) and node.kind == "str" and node.text in scope.declared
+        if isinstance(node, YSymbolic) or (named and node.text in scope.free):
+            diags.error("E103", f"{what} must be a whole number, got {symbol_use(node)}, a size: {COUNT_NOTE} "
+                        f"(a symbol with a value is taken as a count where 'repeat' names it itself: repeat: N)", node.loc)  # fmt: skip
+            return INVALID
+        if not named:
+            return super().coerce(node, diags, what)
+        decl = scope.declared[node.text]
+        value = scope.value_of(decl)
+        if value is None:
+            diags.error("E103", f"{what} is the symbol {node.text}, which has no value: a count of layers is "
+                        f"fixed when the spec is read, so the symbol cannot be a free size; give it a default "
+                        f"(symbols: {{{node.text}: {{default: ...}}}}) or set it (--set {node.text}=...)",
+                        node.loc)  # fmt: skip
+            return INVALID
+        scope.fixed[node.text] = value
+        scope.used.setdefault(node.text, decl)
+        return super().coerce(YScalar(str(value), "tag:yaml.org,2002:int", True, node.loc), diags, what)
+
+    def json_schema(self):
+        return {"anyOf": [super().json_schema(), {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}]}
+
+
+USE_KEYS = ("use", "id", "repeat", "first", "in", "trainable", "if")
 MAX_NESTING = 16
 KINDS = {int: Int(), float: Float(), bool: Bool(), str: Str()}
 
@@ -71,9 +106,10 @@ def _use_values(item: YMap, block, diags: Diagnostics):
     those of the first repetition), or None when a required parameter is missing (reported)."""
     schema = {
         **{p: Arg(KINDS[t], d if d is not None else REQUIRED) for p, (t, d) in block.params.items()},
-        "use": Arg(Str()), "id": Arg(Str(), None), "repeat": Arg(Int(1, 10_000, symbols=False), 1),
+        "use": Arg(Str()), "id": Arg(Str(), None), "repeat": Arg(Count(), 1),
         "first": Arg(Str(), None), "in": Arg(Names(), None),
         "trainable": Arg(Bool(), True, "false freezes every layer of the use"),
+        "if": Arg(Bool(), True),  # read by _included before the use is expanded
     }  # fmt: skip
     values, locs = coerce_mapping(item, schema, diags, f"use of block '{block.name}'", ignore=("first",))
     if any(p not in values for p in block.params if block.params[p][1] is None):
@@ -96,6 +132,34 @@ def _first(node, block, diags: Diagnostics) -> dict:
 
 def _is_use(item) -> bool:
     return isinstance(item, YMap) and "use" in item.entries
+
+
+def _included(item, diags: Diagnostics) -> bool | None:
+    """Whether a layer or a use is in the network by its `if:` (true without one): its value after
+    substitution must be true or false (E103 quoting it otherwise); None when it is not (reported),
+    or when its `$` expression failed (E120, reported by the substitution)."""
+    node = item.get("if") if isinstance(item, YMap) else None
+    if node is None:
+        return True
+    if isinstance(node, YScalar) and node.tag == FAILED_TAG:
+        return None
+    if isinstance(node, YScalar) and node.kind == "str" and node.text.startswith("$"):
+        diags.error("E103", f"'if' must be true or false, got '{clip(node.text)}': a `$` expression is read "
+                    "inside a block only, over its parameters", node.loc)  # fmt: skip
+        return None
+    value = Bool().coerce(node, diags, "'if'")
+    return None if value is INVALID else value
+
+
+def _counted(item, env: dict, diags: Diagnostics) -> bool:
+    """Whether _Counter counts an item: not when its `if:` is false with the block's parameter values
+    (`env`); an `if:` that cannot be read counts (at most what the expansion makes)."""
+    node = item.get("if") if isinstance(item, YMap) else None
+    if node is None:
+        return True
+    if env:
+        item = YMap({"if": (None, substitute(node, env, diags))}, item.loc)
+    return _included(item, diags) is not False
 
 
 class _Count(NamedTuple):
@@ -145,6 +209,8 @@ class _Counter:
             return len(items), broken, top
         with _scratch_scope():
             for item in items:
+                if not _counted(item, {}, self.quiet):
+                    continue
                 if not _is_use(item):
                     total += 1
                     continue
@@ -163,6 +229,8 @@ class _Counter:
         if got is None:
             layers, broken, top = 0, False, None
             for item in block.layers.items:
+                if not _counted(item, env, self.quiet):
+                    continue
                 if not _is_use(item):
                     layers += 1
                     continue
@@ -263,6 +331,10 @@ class _Expander:
             if depth == 0 and id(item) in self.skip:
                 previous = UNKNOWN
                 continue
+            included = _included(item, self.diags)
+            if not included:
+                previous = UNKNOWN if included is None else self.left_out(item, previous)
+                continue
             if isinstance(item, YMap) and "use" in item.entries:
                 previous = self.use(item, previous, depth)
                 continue
@@ -274,6 +346,41 @@ class _Expander:
             self.nodes.extend(made)
             previous = made[-1].name
         return previous
+
+    def left_out(self, item: YMap, previous: str) -> str:
+        """A layer or use its `if:` leaves out: it passes on what it would read, its one `in:` name or
+        else the previous output, and its id names that. One that would read several (a merge) passes
+        on the previous output, as if it were not written, and a later `in:` naming it is ambiguous
+        (E113, `_Namer.ambiguous`). What it passes on is returned."""
+        namer, passed, several = self.namer, previous, None
+        in_node = item.get("in")
+        if in_node is not None:
+            names = Names().coerce(in_node, self.diags, "'in'")
+            if names is INVALID:
+                return UNKNOWN
+            refs = [namer.resolve(r) for r in names]
+            for written, ref in zip(names, refs, strict=True):
+                if ref not in namer.used:
+                    hint = namer.hint(written, in_node.loc, "")
+                    self.diags.error(
+                        "E113", f"'in: {clip(written)}' names no earlier layer or input{hint}", in_node.loc
+                    )
+                    return UNKNOWN
+            if len(refs) == 1:
+                passed = refs[0]
+            else:
+                several = tuple(names)
+        id_node = item.get("id")
+        if isinstance(id_node, YScalar) and id_node.kind not in ("null", "bool") and id_node.text:
+            local, name = id_node.text, namer.qualify(id_node.text)
+            if namer.prefix:
+                namer.local[local] = name
+            if several:
+                namer.ambiguous[name] = several
+            else:
+                namer.used.setdefault(name, id_node.loc)
+                namer.after[name] = passed
+        return passed
 
     def use(self, item: YMap, previous: str, depth: int) -> str:
         """`{use: NAME, repeat: n, first: {...}, PARAM: value...}`: the block's layers, n times."""

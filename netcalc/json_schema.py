@@ -62,9 +62,9 @@ import math
 
 from .blocks import TYPES
 from .compound_kinds import Names
-from .expand import USE_KEYS
+from .expand import USE_KEYS, Count
 from .initializers import InitSpec
-from .kinds import REQUIRED, Arg, Bool, Int, Str
+from .kinds import REQUIRED, Arg, Bool, Str
 from .layer_entry import LAYER_EXTRA, LAYER_KEYS
 from .layers import ACTIVATION_NAMES, ALIASES, REGISTRY
 from .layers.elementwise import ACTIVATION_ALIASES
@@ -81,11 +81,15 @@ USE_ARGS = {
     "use": Arg(Str(), doc="the block to expand: a name under `blocks:`"),
     "id": Arg(Str(), None, "names the use; its layers become ID.REPETITION.LAYER_ID (default: the block and a number)"),
     "repeat": Arg(
-        Int(1, 10_000), 1, "how many times the block runs, each repetition reading the previous one's output"
+        Count(),
+        1,
+        "how many times the block runs, each repetition reading the previous one's output; "
+        "a symbol's name takes its value (--set, else its default)",
     ),
     "first": Arg(Str(), None, "parameter values for the first repetition only, e.g. {stride: 2}"),
     "in": Arg(Names(), None, "the one earlier layer or input the block reads (default: the previous layer)"),
     "trainable": Arg(Bool(), True, "false freezes every layer of the use (its weights count as non-trainable)"),
+    "if": Arg(Bool(), True, "false leaves the use out (inside a block, a `$` expression over its parameters)"),
 }
 # What the keys every layer takes mean (layer_entry.LAYER_KEYS).
 LAYER_KEY_DOCS = {
@@ -273,7 +277,8 @@ class _Builder:
             else:
                 raise KeyError(f"layer_entry.LAYER_KEYS has '{key}', which spec_schema does not describe")
         for key, arg in LAYER_EXTRA.items():
-            properties[key] = {"description": arg.doc, **arg.kind.json_schema()}
+            # `if:` is a `$` expression over a block's parameters (the others are written as values)
+            properties[key] = {"description": arg.doc, **self.kind_schema(arg.kind, block and key == "if")}
         for key, arg in ltype.args.items():
             properties[key] = self.arg_schema(arg, block, "required unless `defaults:` gives it")
         description = ltype.summary or op

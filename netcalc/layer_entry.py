@@ -26,6 +26,12 @@ LAYER_EXTRA = {
         "an earlier layer of the same type whose weights this one uses (its arguments "
         "are that layer's; its parameters are counted once, there; its MACs and FLOPs at each use)",
     ),
+    "if": Arg(
+        Bool(),
+        True,
+        "false leaves the layer out (inside a block, a `$` expression over its parameters); "
+        "what follows reads what it would have read",
+    ),
 }
 
 
@@ -110,6 +116,8 @@ def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str, ker
             if ref == name:
                 diags.error("E113", f"'in: {clip(written)}' is this layer itself; a layer reads earlier layers",
                             locs["in"])  # fmt: skip
+            elif namer.left_out_merge("in", clip(written), ref):
+                diags.error("E113", namer.left_out_merge("in", clip(written), ref), locs["in"])
             elif ref not in namer.used:
                 hint = namer.hint(written, locs["in"], name)
                 diags.error("E113", f"'in: {clip(written)}' names no earlier layer or input{hint}", locs["in"])
@@ -182,6 +190,8 @@ def _tensor_names(written: tuple, key: str, loc, name: str, own: set, namer: _Na
         if ref == name or ref in own:
             what = "this layer itself" if ref == name else "this layer's own output"
             diags.error("E113", f"'{key}: {clip(shown)}' is {what}; a layer reads earlier layers", loc)
+        elif namer.left_out_merge(key, clip(shown), ref):
+            diags.error("E113", namer.left_out_merge(key, clip(shown), ref), loc)
         elif ref not in namer.used:
             hint = namer.hint(shown, loc, name)
             diags.error("E113", f"'{key}: {clip(shown)}' names no earlier layer, input or state{hint}", loc)

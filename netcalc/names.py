@@ -23,6 +23,7 @@ class _Namer:
         self.group: tuple = ()
         self.frozen = False  # inside a block use written with `trainable: false`
         self.nodes: dict = {}  # qualified name -> its Node, for `shares:` (the layer whose weights are reused)
+        self.ambiguous: dict = {}  # a merge its `if:` left out -> the names it would have read
         self.hints: dict = {}  # (name, where it is written) -> its did-you-mean, worked out once
 
     def hint(self, ref: str, loc, exclude: str) -> str:
@@ -34,6 +35,14 @@ class _Namer:
             latest = [n for n in islice(reversed(self.used), NEAR_NAMES) if n != exclude]
             self.hints[key] = did_you_mean(ref, [*self.local, *latest])
         return self.hints[key]
+
+    def left_out_merge(self, key: str, written: str, ref: str) -> str | None:
+        """E113's message for a name of a merge its `if:` left out (it passes on no one tensor), or None."""
+        names = self.ambiguous.get(ref)
+        if names is None:
+            return None
+        return (f"'{key}: {written}' names a layer its `if:` leaves out, which would read several inputs "
+                f"({', '.join(names)}): which of them it stands for is ambiguous; name that one instead")  # fmt: skip
 
     def qualify(self, name: str) -> str:
         return self.prefix + name

@@ -407,7 +407,9 @@ def run(analysis, sweeps: list[str] | None = None):
 
     scope, diags = analysis.graph.symbols, analysis.diags
     if not scope.free:
-        what = "every symbol is set" if scope.used else "it has no symbols (write one in a shape: [3, H, W])"
+        fixed = sorted(scope.fixed)  # a `repeat: N` fixes N: a count of layers is no free size
+        what = ("every symbol is set" + (f" or fixed as a count of layers ('repeat: {fixed[0]}')" if fixed else "")
+                if scope.used else "it has no symbols (write one in a shape: [3, H, W])")  # fmt: skip
         diags.error("E107", f"{analysis.graph.name}: nothing to solve: {what}", Loc(analysis.graph.file))
         return None
     parsed = sweep_problem(scope, sweeps)

@@ -157,6 +157,7 @@ class Scope:
         self.free: dict = {}  # name -> the sympy symbol of a name left free
         self.conditions: list = Conditions(self)  # Condition, recorded by the engine's layers
         self.point: dict = {}  # name -> the number a free symbol's formulas are evaluated at
+        self.fixed: dict = {}  # name -> its value, for a symbol a block use's `repeat` names (never free)
 
     def value_of(self, decl: Declared):
         """The number a use stands for: --set, else the default (None when neither)."""
@@ -172,6 +173,8 @@ class Scope:
         given = self.values.get(name)
         if given is not None and self.set_defaults:
             decl.default, decl.from_set, given = given, True, None
+        if given is None and name in self.fixed:  # a count of layers (`repeat: N`) fixed it
+            given = self.fixed[name]
         if given is not None or not self.symbolic:
             value = given if given is not None else decl.default
             if value is None:

@@ -202,6 +202,10 @@ FD_CASES = [
     ("shortcut-C-keras", "- {op: shortcut, mode: C}", [5, 6, 3], "hwc", K, "train"),
     ("shortcut-C-eval", "- {op: shortcut, mode: C, filters: 4, stride: 3}", [3, 5, 7], "chw", P, "eval"),
     ("shortcut-B-no-bn", "- {op: shortcut, mode: B, filters: 4, batchnorm: false}", [3, 5, 6], "hwc", P, "train"),
+    ("shortcut-B-bias-no-bn", "- {op: shortcut, mode: B, filters: 4, bias: true, batchnorm: false}", [3, 5, 6],
+     "chw", P, "train"),
+    ("shortcut-C-bias-keras", "- {op: shortcut, mode: C, filters: 4, stride: 2, bias: true}", [5, 6, 3], "hwc", K,
+     "train"),
 ]  # fmt: skip
 
 # Central differences in float64 with a step of 1e-6: the truncation error is O(h²·f''') ≈ 1e-12

@@ -84,6 +84,20 @@ def test_cifar_resnets(name, n, params, macs):
     assert not a.diags.items
 
 
+@pytest.mark.parametrize("n", [5, 9, 18])
+def test_resnet20_depth_from_its_symbol(n):
+    """resnet20-cifar's `repeat: N` (a symbol with the default 3): --set N=n gives the CIFAR ResNet of
+    6n + 2 layers, with the hand formulas' figures, and n basic blocks in each stage."""
+    diags = Diagnostics()
+    graph = load(str(bundled.find("resnet20-cifar")), diags, values={"N": n})
+    a = analyze(graph, diags)
+    assert a.ok, [d.format() for d in diags.items]
+    assert (a.totals.params, a.totals.macs) == (_cifar_params(n), _cifar_macs(n))
+    convs = [r for r in a.rows if r.node.op == "conv2d"]
+    assert len(convs) == 6 * n + 1  # the stem and 2 per block; the dense layer makes 6n + 2
+    assert not a.graph.symbols.free  # a count of layers is never a free size
+
+
 def test_resnet20_stage_outputs():
     a = _analysis("resnet20-cifar")
     last = {}

@@ -40,7 +40,8 @@ meets (N, C), not (C,)), concat is torch.cat along the node's axis (default: the
 axis, dim 1 for chw, the last for hwc; an explicit axis a is dim a + 1, or a when negative).
 The residual shortcut (He et al. 2015) is built channels first: option A as x[:, :, ::s, ::s] and
 F.pad of the channel axis with (C_out − C_in)//2 zero channels before and the rest after; options
-B and C as nn.Sequential(nn.Conv2d(C_in, C_out, 1, stride=s, bias=False), nn.BatchNorm2d(C_out))
+B and C as nn.Sequential(nn.Conv2d(C_in, C_out, 1, stride=s, bias=BIAS), nn.BatchNorm2d(C_out))
+(BIAS: the node's `bias`, false by default)
 (no batchnorm with batchnorm: false) when projecting (always for C; for B when the channels or the
 stride change), an identity otherwise. For shortcuts the oracle lists torch's tensor names and
 shapes, parameters and buffers (named_parameters, then named_buffers), and the MACs of the 1×1
@@ -552,7 +553,7 @@ def _shortcut(a: dict, x: torch.Tensor, channels_last: bool) -> tuple[nn.Module,
         return ChannelsFirst(body, channels_last), None
     if mode == "B" and c_out == c_in and s == 1:
         return nn.Identity(), None
-    conv = nn.Conv2d(c_in, c_out, 1, stride=s, bias=False)
+    conv = nn.Conv2d(c_in, c_out, 1, stride=s, bias=bool(a.get("bias")))
     parts = [conv, nn.BatchNorm2d(c_out)] if a["batchnorm"] else [conv]
     seq = nn.Sequential(*parts)
     return ChannelsFirst(seq, channels_last), seq

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Env, Kernel, Layer, draw
-from .k_conv import BNCore, ConvCore, _from_torch, _to_torch, bn_tensors, join, split, train_statistics
+from .base import Env, Kernel, Layer, channel_axis, draw
+from .k_conv import BNCore, ConvCore, _from_torch, _to_torch, bias_shape, bn_tensors, join, split, train_statistics
 from .windows import Geom
 
 
 class ShortcutLayer(Layer):
     """He et al. 2015's shortcut. A: every s-th row and column, zero channels (C_out − C_in)//2
     before and the rest after. B (when the shape changes) and C: a 1×1 convolution of stride s
-    without bias, then a batchnorm (framework epsilon: PyTorch 1e-5, Keras 1e-3)."""
+    (with a bias per output channel when `bias`), then a batchnorm (framework epsilon: PyTorch 1e-5,
+    Keras 1e-3)."""
 
     def __init__(self, node, in_shapes, env: Env) -> None:
         super().__init__()
@@ -35,7 +36,11 @@ class ShortcutLayer(Layer):
             self.core = ConvCore(g, 1, c_in, c_out, False)
             self.wname = "conv/kernel" if env.keras else "0.weight"
             wshape = (1, 1, c_in, c_out) if env.keras else (c_out, c_in, 1, 1)
-            self.add(self.wname, draw(None, wshape, "kernel", env, kernel=True))
+            w = self.add(self.wname, draw(None, wshape, "kernel", env, kernel=True))
+            self.bname = None
+            if a.get("bias"):
+                self.bname = "conv/bias" if env.keras else "0.bias"
+                self.add(self.bname, draw(None, (c_out,), "bias", env, weight_shape=w.shape))
             self.macs = self.core.macs
             self.scratch = self.core.columns
             if a["batchnorm"]:
@@ -50,6 +55,8 @@ class ShortcutLayer(Layer):
         self.x = x
         if self.project:
             y = self.core.forward(x, self._wt())
+            if self.bname is not None:
+                y = y + self.params[self.bname].reshape(bias_shape(self.c_out, y.ndim, self.cl))
             if self.bn is not None:
                 p = self.params
                 y = self.bn.forward(y, *(p[n] for n in self.bn_names))
@@ -74,6 +81,9 @@ class ShortcutLayer(Layer):
                 gname, bname = self.bn_names[:2]
                 dy, dgamma, dbeta = self.bn.backward(dy, self.params[gname])
                 self.grads[gname], self.grads[bname] = dgamma, dbeta
+            if self.bname is not None:
+                ax = channel_axis(dy.ndim, self.cl)
+                self.grads[self.bname] = dy.sum(axis=tuple(i for i in range(dy.ndim) if i != ax))
             dx, dwt = self.core.backward(self.x, self._wt(), dy)
             w = self.params[self.wname]
             self.grads[self.wname] = _from_torch(dwt, self.keras, 2, False, w.shape)

@@ -213,8 +213,9 @@ class Shortcut(LayerType):
 
     - A: identity; where the shape changes, strided subsampling (every s-th row and column) and
       zero-padded channels (filters − C_in new channels of zeros, split before and after). No parameters.
-    - B: identity where nothing changes, else a projection: a 1×1 convolution with stride s (no bias)
-      and a batchnorm, as in torchvision's ResNet ("downsample").
+    - B: identity where nothing changes, else a projection: a 1×1 convolution with stride s (no bias
+      unless `bias: true`, as Keras's ResNet50 conv shortcut has) and a batchnorm, as in torchvision's
+      ResNet ("downsample").
     - C: always the projection.
 
     Output: (filters, ceil(H/s), ceil(W/s)). MACs of the projection: H_out·W_out·filters·C_in.
@@ -222,7 +223,7 @@ class Shortcut(LayerType):
 
     op = "shortcut"
     summary = "residual shortcut (He et al. 2015 options A, B, C)"
-    counting = "projection: FLOPs 2 per MAC + 2 per element (batchnorm); identity: 0"
+    counting = "projection: FLOPs 2 per MAC + 1 per bias add + 2 per element (batchnorm); identity: 0"
     counting_params = BatchNorm.counting_params
     parametric = takes_activation = True
     args = {
@@ -230,6 +231,7 @@ class Shortcut(LayerType):
         "filters": Arg(Int(1), None, "channels out (default: the input's)"),
         "stride": Arg(Int(1, window=True), 1, "subsampling of the rows and columns"),
         "batchnorm": Arg(Bool(), True, "a batchnorm after the projection"),
+        "bias": Arg(Bool(), False, "a bias on the projection's 1×1 convolution (Keras's ResNet50 has one)"),
     }
 
     def resolve(self, a, shapes, ctx):
@@ -254,19 +256,22 @@ class Shortcut(LayerType):
         project = mode == "C" or (mode == "B" and (filters != c_in or s != 1))
         outs = tuple(-(-n // s) for n in ns)
         return Geometry(c_in=c_in, c_out=filters, ns=ns, s=s, mode=mode, project=project, outs=outs,
-                        bn=a["batchnorm"], out_shape=ctx.join(filters, outs))  # fmt: skip
+                        bn=a["batchnorm"], bias=a["bias"], out_shape=ctx.join(filters, outs))  # fmt: skip
 
     def output_shape(self, g):
         """(filters, ceil(H/s), ceil(W/s))."""
         return g.out_shape
 
     def params(self, g, ctx):
-        """None for A and identity; the projection's 1×1 weight and its batchnorm otherwise."""
+        """None for A and identity; the projection's 1×1 weight (its bias, C_out, with `bias`) and its
+        batchnorm otherwise."""
         if not g.project:
             return []
         keras = ctx.keras_counting
         weight = (1, 1, g.c_in, g.c_out) if keras else (g.c_out, g.c_in, 1, 1)
         tensors = [Tensor("conv/kernel" if keras else "0.weight", weight)]
+        if g.bias:
+            tensors.append(Tensor("conv/bias" if keras else "0.bias", (g.c_out,)))
         if g.bn:
             c = g.c_out
             if keras:
@@ -283,10 +288,12 @@ class Shortcut(LayerType):
         return prod(g.outs) * g.c_out * g.c_in if g.project else 0
 
     def flops(self, g):
-        """2 per MAC and 2 per element for the batchnorm, when projecting; 0 otherwise."""
+        """2 per MAC, 1 per element for the bias and 2 per element for the batchnorm, when
+        projecting; 0 otherwise."""
         if not g.project:
             return 0
-        return 2 * self.macs(g) + (2 * prod(g.outs) * g.c_out if g.bn else 0)
+        n = prod(g.outs) * g.c_out
+        return 2 * self.macs(g) + (n if g.bias else 0) + (2 * n if g.bn else 0)
 
     def receptive(self, g, rf):
         """A 1×1 window with stride s: r unchanged, j *= s."""
@@ -296,8 +303,9 @@ class Shortcut(LayerType):
         """Option A [E]: every s-th row and column, and zero channels dilute q by C_in/C_out; one
         element's distribution is kept (with the zero channels: a mixture, weight C_in/C_out on the
         input's, the rest at 0), so that a relu after the next add sees it, not a Gaussian.
-        Projection: a 1×1 conv with the framework's default init [E] (q·C_in·Var(w)), then batchnorm
-        in training mode (q → 1) [E] (frozen under Keras: inference mode, q/(1 + ε) [E]: norm.bn_inference)."""
+        Projection: a 1×1 conv with the framework's default init [E] (q·C_in·Var(w), + E[b²] with
+        `bias`), then batchnorm in training mode (q → 1: the batch mean removes the bias) [E] (frozen
+        under Keras: inference mode, q/(1 + ε) [E]: norm.bn_inference)."""
         import numpy as np
 
         x = ins[0]
@@ -314,6 +322,10 @@ class Shortcut(LayerType):
         kt = env.tensor("kernel", "weight")
         _, wv = env.init("", "kernel", kt.shape)
         q = wv * g.c_in * sub
+        bm = 0.0
+        if g.bias:  # PyTorch's default: uniform ±1/√fan_in; Keras's zeros
+            bm, bv = env.init("", "bias", kt.shape)
+            q = q + bv + bm * bm
         env.info.wv = wv
         if g.bn and bn_inference(env):  # frozen under Keras: the moving statistics, 0 and 1 [E]
             env.info.bn_var = 1.0 + 1e-3
@@ -323,7 +335,7 @@ class Shortcut(LayerType):
             env.info.bn_var = var + 1e-5
             q = q / float(q.mean()) * (var / (var + 1e-5))
             return x.like(np.asarray(q), mu=0.0, mfrac=0.0, gauss=True), "E"
-        return x.like(q, mu=0.0, gauss=True), "E"
+        return x.like(q, mu=bm, gauss=True), "E"
 
     def sig_backward(self, g, ins, out, r, env):
         """The gradient returns to the rows and columns that were read [E]; through the projection
@@ -376,7 +388,9 @@ class Shortcut(LayerType):
         if g.project:
             lines.append(
                 f"option {g.mode}: projection, a 1×1 convolution with stride {g.s}: {g.c_out} × {g.c_in} × 1 × 1 = "
-                f"{g.c_out * g.c_in:,} weights" + (f", then a batchnorm ({2 * g.c_out} parameters)" if g.bn else "")
+                f"{g.c_out * g.c_in:,} weights"
+                + (f" + {g.c_out} biases" if g.bias else "")
+                + (f", then a batchnorm ({2 * g.c_out} parameters)" if g.bn else "")
             )
             lines.append(f"MACs: {' × '.join(map(str, g.outs))} positions × {g.c_out} × {g.c_in} = {self.macs(g):,}")
         elif g.s == 1 and g.c_out == g.c_in:
