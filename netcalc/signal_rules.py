@@ -132,35 +132,18 @@ class SigEnv:
     @staticmethod
     def window_sum(m, ks, ss, ds, pads, outs):
         """out[o] = Σ over the window's taps of m at o·s + i·d − pad_before (zero outside): the
-        per-position count a convolution or pool reads, weighted by the input map."""
-        m = np.asarray(m, float)
-        nd = len(ks)
-        if m.ndim != nd:
-            m = np.full((1,) * nd, m.mean() if m.size else 0.0) * np.ones(tuple(1 for _ in range(nd)))
-            m = np.broadcast_to(m, tuple(1 for _ in range(nd)))
-        need = [(o - 1) * s + d * (k - 1) + 1 for o, s, d, k in zip(outs, ss, ds, ks, strict=True)]
-        padded = np.zeros([max(nn, pb + n) for nn, (pb, _), n in zip(need, pads, m.shape, strict=True)])
-        sl = tuple(slice(pb, pb + n) for (pb, _), n in zip(pads, m.shape, strict=True))
-        padded[sl] = m
-        out = np.zeros(outs)
-        for taps in np.ndindex(*ks):
-            idx = tuple(slice(t * d, t * d + (o - 1) * s + 1, s) for t, d, o, s in zip(taps, ds, outs, ss, strict=True))
-            out += padded[idx]
-        return out
+        per-position count a convolution or pool reads, weighted by the input map (window_maps)."""
+        from .window_maps import window_sum
+
+        return window_sum(m, ks, ss, ds, pads, outs)
 
     @staticmethod
     def window_scatter(mo, ks, ss, ds, pads, ns):
         """The transpose of `window_sum`: in[p] = Σ over (o, i) with o·s + i·d − pad_before = p of
         mo[o] — what a position receives back (backward), or a transposed convolution's count."""
-        mo = np.asarray(mo, float)
-        outs = mo.shape
-        need = [max((o - 1) * s + d * (k - 1) + 1, pb + n) for o, s, d, k, (pb, _), n in zip(outs, ss, ds, ks, pads, ns, strict=True)]  # fmt: skip
-        full = np.zeros(need)
-        for taps in np.ndindex(*ks):
-            idx = tuple(slice(t * d, t * d + (o - 1) * s + 1, s) for t, d, o, s in zip(taps, ds, outs, ss, strict=True))
-            full[idx] += mo
-        sl = tuple(slice(pb, pb + n) for (pb, _), n in zip(pads, ns, strict=True))
-        return full[sl]
+        from .window_maps import window_scatter
+
+        return window_scatter(mo, ks, ss, ds, pads, ns)
 
     def positions(self, shape: tuple) -> tuple:
         """The axes a map covers: every axis but the channel (feature) axis; () for a vector."""
