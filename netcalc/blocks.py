@@ -63,7 +63,7 @@ class BlockInput:
     def attr(self, name: str):
         if name not in self.ATTRS:
             hint = did_you_mean(f"in.{name}", [f"in.{a}" for a in self.ATTRS])
-            raise ExprError(f"the block's input has no '{clip(name)}' (it has in.channels and in.shape){hint}")
+            raise ExprError(f"in.{clip(name)} is not an attribute of the block's input (in.channels, in.shape){hint}")
         return getattr(self, name)
 
     def __repr__(self) -> str:
