@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from math import prod
 
+from .block_input import resolve_deferred
 from .diagnostics import Diagnostics
 from .graph import Graph, Node
 from .layers import REGISTRY, LayerType
@@ -163,6 +164,10 @@ def analyze(graph: Graph, diags: Diagnostics, batch: int = 1, dtype: str | None 
         rows.append(row)
         by_name[node.name] = row
         if node.invalid or any(s is None for s in in_shapes):
+            shapes[node.name] = None
+            fields[node.name] = None
+            continue
+        if node.deferred and not resolve_deferred(node, shapes, graph, diags):  # `${in.channels // 2}`
             shapes[node.name] = None
             fields[node.name] = None
             continue

@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import ast
 import operator
+import re
 
 from .diagnostics import Diagnostics, Loc, clip, did_you_mean
-from .yamlsrc import FAILED_TAG, YMap, YScalar, YSeq, YSymbolic, describe
+from .yamlsrc import FAILED_TAG, YDeferred, YMap, YScalar, YSeq, YSymbolic, describe
 
 TYPES = {"int": int, "float": float, "bool": bool, "str": str}
 _BINARY = {
@@ -41,7 +42,32 @@ _COMPARE = {
     ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
     ast.Gt: operator.gt, ast.GtE: operator.ge,
 }  # fmt: skip
-_FUNCTIONS = {"min": min, "max": max, "abs": abs, "int": lambda x: x if hasattr(x, "e") else int(x), "round": round}
+_FUNCTIONS = {"min": min, "max": max, "abs": abs, "int": lambda x: x if hasattr(x, "e") else int(x), "round": round,
+              "len": len}  # fmt: skip
+# `in` is a Python keyword: an expression is read with this name where `in` stands as an operand
+INPUT_NAME = "__in__"
+_OPERAND_END = {")", "]"}
+_VALUE_WORDS = {"True", "False", "None"}
+
+
+class BlockInput:
+    """`in` in a `$` expression: what the block was given, its channel count and its shape."""
+
+    __slots__ = ("channels", "shape")
+    ATTRS = ("channels", "shape")
+
+    def __init__(self, channels, shape: tuple) -> None:
+        self.channels = channels
+        self.shape = tuple(shape)
+
+    def attr(self, name: str):
+        if name not in self.ATTRS:
+            hint = did_you_mean(f"in.{name}", [f"in.{a}" for a in self.ATTRS])
+            raise ExprError(f"in.{clip(name)} is not an attribute of the block's input (in.channels, in.shape){hint}")
+        return getattr(self, name)
+
+    def __repr__(self) -> str:
+        return "in"
 
 
 class BlockDef:
@@ -113,16 +139,71 @@ def _binary(op, left, right):
 
 def _show(x) -> str:
     """A value as a message quotes it: a symbolic size as its formula, never the internal repr."""
+    if isinstance(x, tuple):
+        return "(" + ", ".join(map(_show, x)) + ("," if len(x) == 1 else "") + ")"
     return str(x) if hasattr(x, "e") else repr(x)
+
+
+def _source(text: str) -> str:
+    """The expression as Python reads it: `in` where it stands as an operand (not after one, where
+    it would be Python's `in` operator, which is not allowed anyway) becomes INPUT_NAME."""
+    if not re.search(r"\bin\b", text):
+        return text
+    import io
+    import keyword
+    import tokenize
+
+    out, previous = [], None
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            string = tok.string
+            word = previous is not None and previous.type == tokenize.NAME
+            operand_end = previous is not None and (
+                previous.type in (tokenize.NUMBER, tokenize.STRING)
+                or previous.string in _OPERAND_END
+                or (word and (previous.string in _VALUE_WORDS or not keyword.iskeyword(previous.string)))
+            )
+            if tok.type == tokenize.NAME and string == "in" and not operand_end:
+                string = INPUT_NAME
+            out.append((tok.type, string))
+            if tok.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT):
+                previous = tok
+        return tokenize.untokenize(out)
+    except (tokenize.TokenError, SyntaxError):
+        return text
+
+
+def _parse(text: str):
+    try:
+        return ast.parse(_source(text.strip()).strip(), mode="eval")
+    except SyntaxError as exc:
+        raise ExprError(f"cannot read the expression ({exc.msg})") from None
 
 
 def evaluate(text: str, env: dict):
     """The value of a `$` expression over `env`; ExprError with a reason when it is not allowed."""
+    return _eval(_parse(text).body, env)
+
+
+def reads_input(text: str) -> bool:
+    """Whether a `$` expression reads `in` (the block's input); False when it cannot be read."""
+    if not re.search(r"\bin\b", text):
+        return False
     try:
-        tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError as exc:
-        raise ExprError(f"cannot read the expression ({exc.msg})") from None
-    return _eval(tree.body, env)
+        tree = _parse(text)
+    except ExprError:
+        return False
+    return any(isinstance(n, ast.Name) and n.id == INPUT_NAME for n in ast.walk(tree))
+
+
+def _shown(node) -> str:
+    return ast.unparse(node).replace(INPUT_NAME, "in")
+
+
+def _no_tuple(*values) -> None:
+    for x in values:
+        if isinstance(x, tuple):
+            raise ExprError(f"in.shape {_show(x)} is a list of sizes: take one with in.shape[i]")
 
 
 def _eval(node, env: dict):
@@ -131,9 +212,20 @@ def _eval(node, env: dict):
     if isinstance(node, ast.Name):
         if node.id in env:
             return env[node.id]
-        raise ExprError(f"'{node.id}' is not a parameter of this block{did_you_mean(node.id, env)}")
+        if node.id == INPUT_NAME:
+            raise ExprError("'in' (the block's input) is read inside a block only")
+        names = [n for n in env if n != INPUT_NAME]
+        raise ExprError(f"'{node.id}' is not a parameter of this block{did_you_mean(node.id, names)}")
+    if isinstance(node, ast.Attribute):
+        value = _eval(node.value, env)
+        if isinstance(value, BlockInput):
+            return value.attr(node.attr)
+        raise ExprError(f"'{_shown(node)}' is not allowed: only in (the block's input) has attributes")
+    if isinstance(node, ast.Subscript):
+        return _index(node, env)
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
         left, right = _eval(node.left, env), _eval(node.right, env)
+        _no_tuple(left, right)
         if _symbolic(left) or _symbolic(right):
             if isinstance(node.op, ast.Pow) and not _symbolic(right) and isinstance(right, int) and right > 64:
                 raise ExprError("an exponent above 64 is not a size")
@@ -148,6 +240,7 @@ def _eval(node, env: dict):
             raise ExprError(f"cannot combine {_show(left)} and {_show(right)}") from None
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd | ast.Not):
         value = _eval(node.operand, env)
+        _no_tuple(value)
         if isinstance(node.op, ast.Not):
             if _symbolic(value):
                 raise _refuse("'not'", (value,), _ONE_VALUE)
@@ -160,10 +253,14 @@ def _eval(node, env: dict):
         return value
     if isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in _COMPARE:
         left, right = _eval(node.left, env), _eval(node.comparators[0], env)
+        _no_tuple(left, right)
         if _symbolic(left) or _symbolic(right):
             what = f"a comparison ('{_CMP_TEXT[type(node.ops[0])]}')"
             raise _refuse(what, (left, right), f"{_ONE_VALUE}; use min or max")
-        return _COMPARE[type(node.ops[0])](left, right)
+        try:
+            return _COMPARE[type(node.ops[0])](left, right)
+        except TypeError:
+            raise ExprError(f"cannot compare {_show(left)} and {_show(right)}") from None
     if isinstance(node, ast.IfExp):
         test = _eval(node.test, env)
         if _symbolic(test):
@@ -181,13 +278,42 @@ def _eval(node, env: dict):
         and not node.keywords
     ):
         args = [_eval(a, env) for a in node.args]
+        if node.func.id == "len":
+            if len(args) != 1 or not isinstance(args[0], tuple):
+                raise ExprError("len() takes in.shape (the number of its axes)")
+            return len(args[0])
+        _no_tuple(*args)
         if any(_symbolic(a) for a in args):
             return _call_symbolic(node.func.id, args)
         try:
             return _FUNCTIONS[node.func.id](*args)
         except (TypeError, ValueError) as exc:
             raise ExprError(f"{node.func.id}() cannot take {', '.join(map(_show, args))} ({exc})") from None
-    raise ExprError(f"'{ast.unparse(node)}' is not allowed (numbers, parameters, arithmetic, min, max only)")
+    raise ExprError(f"'{_shown(node)}' is not allowed (numbers, parameters, arithmetic, min, max only)")
+
+
+def _index(node: ast.Subscript, env: dict):
+    """in.shape[i] (negative from the end) or a slice of it, in.shape[1:]."""
+    value = _eval(node.value, env)
+    if not isinstance(value, tuple):
+        raise ExprError(f"'{_shown(node)}' is not allowed: only in.shape can be indexed")
+
+    def whole(n, what: str):
+        x = _eval(n, env)
+        if _symbolic(x) or not isinstance(x, int) or isinstance(x, bool):
+            raise ExprError(f"{what} of in.shape must be a whole number, got {_show(x)}")
+        return x
+
+    if isinstance(node.slice, ast.Slice):
+        parts = [None if n is None else whole(n, "a slice bound") for n in (node.slice.lower, node.slice.upper,
+                                                                            node.slice.step)]  # fmt: skip
+        if parts[2] == 0:
+            raise ExprError("a slice step of in.shape cannot be 0")
+        return value[slice(*parts)]
+    i = whole(node.slice, "an index")
+    if not -len(value) <= i < len(value):
+        raise ExprError(f"index {i} is out of range for in.shape {_show(value)} ({len(value)} axes)")
+    return value[i]
 
 
 _CMP_TEXT = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
@@ -216,14 +342,18 @@ def _call_symbolic(name: str, args: list):
     raise _refuse(f"{name}()", args, _ONE_VALUE)
 
 
-def substitute(node, env: dict, diags: Diagnostics):
-    """A copy of a YAML node with every `$` expression replaced by its value (as a plain scalar)."""
+def substitute(node, env: dict, diags: Diagnostics, block_input: str | None = None):
+    """A copy of a YAML node with every `$` expression replaced by its value (as a plain scalar);
+    one that reads `in` becomes a YDeferred scalar, with `block_input` the name of what the block
+    was given (None where no layer is made: counting the layers)."""
     if isinstance(node, YScalar):
         if node.kind != "str" or not node.text.startswith("$"):
             return node
         text = node.text[1:]
         if text.startswith("{") and text.endswith("}"):
             text = text[1:-1]
+        if reads_input(text):
+            return YDeferred(node.text, text, env, block_input, node.loc)
         try:
             value = evaluate(text, env)
         except ExprError as exc:
@@ -231,13 +361,16 @@ def substitute(node, env: dict, diags: Diagnostics):
             return YScalar(node.text, FAILED_TAG, True, node.loc)
         return to_scalar(value, node.loc)
     if isinstance(node, YSeq):
-        return YSeq([substitute(item, env, diags) for item in node.items], node.loc)
-    entries = {k: (knode, substitute(v, env, diags)) for k, (knode, v) in node.entries.items()}
+        return YSeq([substitute(item, env, diags, block_input) for item in node.items], node.loc)
+    entries = {k: (knode, substitute(v, env, diags, block_input)) for k, (knode, v) in node.entries.items()}
     return YMap(entries, node.loc, node.incomplete)
 
 
 def to_scalar(value, loc: Loc) -> YScalar:
-    """A Python value as the plain YAML scalar that would have given it (a symbolic size: YSymbolic)."""
+    """A Python value as the plain YAML scalar that would have given it (a symbolic size: YSymbolic;
+    a tuple, a slice of in.shape: the list of them)."""
+    if isinstance(value, tuple):
+        return YSeq([to_scalar(v, loc) for v in value], loc)
     if hasattr(value, "e"):
         return YSymbolic(value, loc)
     if hasattr(value, "names"):  # a symbol's value in a concrete run: an integer, still known as a symbol's

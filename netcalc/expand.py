@@ -13,13 +13,14 @@ from typing import NamedTuple
 from .arg_symbols import COUNT_NOTE, CURRENT, active, symbol_use
 from .blocks import substitute
 from .compound_kinds import Names
+from .deferred import refuse_deferred
 from .diagnostics import Diagnostics, Loc, clip, did_you_mean
 from .graph import Frame, Input, Node
 from .kinds import INVALID, REQUIRED, Arg, Bool, Float, Int, Str, coerce_mapping
 from .layer_entry import _layer
 from .names import _Namer
 from .symbols import Conditions
-from .yamlsrc import FAILED_TAG, YMap, YScalar, YSeq, YSymbolic, describe
+from .yamlsrc import FAILED_TAG, YDeferred, YMap, YScalar, YSeq, YSymbolic, describe
 
 # layers a spec may expand to (its block uses multiplied out): four times ResNet-1202's 4,805 (its
 # 1,202 weighted layers, their batchnorms, activations and adds), and few enough that every command
@@ -142,6 +143,9 @@ def _included(item, diags: Diagnostics) -> bool | None:
     if node is None:
         return True
     if isinstance(node, YScalar) and node.tag == FAILED_TAG:
+        return None
+    if isinstance(node, YDeferred):
+        refuse_deferred(node, diags, "'if'")
         return None
     if isinstance(node, YScalar) and node.kind == "str" and node.text.startswith("$"):
         diags.error("E103", f"'if' must be true or false, got '{clip(node.text)}': a `$` expression is read "
@@ -424,12 +428,10 @@ class _Expander:
             whole = ((use_id, f"{name} × {repeat}", item.loc.line),) if repeat > 1 else ()
             namer.group = (*namer.group, *whole, (label, name, item.loc.line))
             start, made = len(diags.items), len(self.nodes)
-            layers = substitute(block.layers, {**env, **(first if r == 1 else {})}, diags)
+            layers = substitute(block.layers, {**env, **(first if r == 1 else {})}, diags, previous)
             last = self.sequence(layers.items, previous, depth + 1)
             dead = last == UNKNOWN and len(self.nodes) == made and (r > 1 or not first)
-            where = f"in block '{name}' ({block.loc}), used at {item.loc}" + (
-                f" (repetition {r} of {repeat})" if repeat > 1 else ""
-            )
+            where = Frame(name, block.loc, item.loc, r, repeat).note()
             for d in diags.items[start:]:
                 d.notes.append(where)
             namer.prefix, namer.local, namer.frames, namer.group, namer.frozen = saved

@@ -26,10 +26,16 @@ class Frame(NamedTuple):
     repetition: int = 1
     of: int = 1
 
+    def note(self) -> str:
+        """The note an error inside the block carries (innermost use first)."""
+        return f"in block '{self.block}' ({self.defined_at}), used at {self.used_at}" + (
+            f" (repetition {self.repetition} of {self.of})" if self.of > 1 else ""
+        )
+
 
 class Node:
-    __slots__ = ("arg_locs", "args", "frames", "frozen", "group", "inputs", "invalid", "loc", "name", "noqa", "op",
-                 "part_of", "shares", "states")  # fmt: skip
+    __slots__ = ("arg_locs", "args", "deferred", "frames", "frozen", "group", "inputs", "invalid", "loc", "name",
+                 "noqa", "op", "part_of", "shares", "states")  # fmt: skip
 
     def __init__(
         self,
@@ -63,6 +69,9 @@ class Node:
         # `shares: NAME`: the node whose weights this one uses (the first owner, never a sharer): its
         # arguments are that node's, its parameters are counted there once, its MACs and FLOPs here
         self.shares: str | None = None
+        # arguments that read the block's input (netcalc.deferred.Deferred, by key): args holds them
+        # until the analysis works them out and puts their values there (netcalc.block_input)
+        self.deferred: dict = {}
 
     def arg_loc(self, key: str) -> Loc:
         return self.arg_locs.get(key, self.loc)

@@ -29,6 +29,7 @@ from .arg_symbols import (
     _width_condition,
     refuse_symbol,
 )
+from .deferred import Deferred, deferred_leaf, refuse_deferred
 from .diagnostics import Diagnostics, clip, did_you_mean
 from .scalars import _FLOAT_RE, _float_of, _int_hint, _int_of, _too_large
 from .yamlsrc import FAILED_TAG, YMap, YScalar, YSeq, YSymbolic, describe
@@ -403,9 +404,11 @@ class Arg:
 
 
 def coerce_mapping(
-    node: YMap, schema: dict[str, Arg], diags: Diagnostics, what: str, ignore: tuple = ()
+    node: YMap, schema: dict[str, Arg], diags: Diagnostics, what: str, ignore: tuple = (), deferrable=()
 ) -> tuple[dict, dict]:
     """Coerce a mapping by a schema: unknown keys (with a did-you-mean) and missing keys are errors.
+    A value that reads the block's input (netcalc.deferred) is a `Deferred` for the keys in
+    `deferrable`, checked by its kind in the analysis, and an error E103 for any other key.
 
     Returns (values, locations); an invalid value is left out of `values`.
     """
@@ -425,8 +428,15 @@ def coerce_mapping(
             continue
         if isinstance(vnode, YScalar) and vnode.tag == FAILED_TAG:  # a failed `$` expression: reported
             continue
-        value = schema[key].kind.coerce(vnode, diags, f"{what}: '{key}'")
         locs[key] = vnode.loc
+        leaf = deferred_leaf(vnode)
+        if leaf is not None:
+            if key in deferrable:
+                values[key] = Deferred(vnode, schema[key].kind, f"{what}: '{key}'")
+            else:
+                refuse_deferred(leaf, diags, f"{what}: '{key}'")
+            continue
+        value = schema[key].kind.coerce(vnode, diags, f"{what}: '{key}'")
         if value is not INVALID:
             values[key] = value
     for key, arg in schema.items():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from .arg_symbols import CURRENT
 from .compound_kinds import Names, Suppressions
+from .deferred import Deferred
 from .diagnostics import Diagnostics, clip, did_you_mean
 from .graph import Node
 from .kinds import Arg, Bool, Str, coerce_mapping
@@ -88,7 +89,10 @@ def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str, ker
     errors_before = len(diags.errors)
     scope = CURRENT[-1] if CURRENT else None
     conditions_before = len(scope.conditions) if scope is not None else 0
-    values, locs = coerce_mapping(merged, schema, diags, what, ignore=("activation",))
+    # an argument may read the block's input (`${in.channels // 2}`, worked out in the analysis) unless
+    # it is read before: a switch (Bool: return_state decides the outputs) or the names of tensors
+    late = tuple(k for k, a in ltype.args.items() if not isinstance(a.kind, Bool | Names))
+    values, locs = coerce_mapping(merged, schema, diags, what, ignore=("activation",), deferrable=late)
     if "activation" in entries and not takes_shorthand:
         diags.error(
             "E102",
@@ -158,6 +162,7 @@ def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str, ker
     for c in scope.conditions[conditions_before:] if scope is not None else ():  # a width's, from its arguments
         c.layer, c.what = name, f"{name}: {c.what.split(': ', 1)[-1]}"
     node.noqa = values.get("noqa") or {}
+    node.deferred = {k: v for k, v in args.items() if isinstance(v, Deferred)}
     # frozen by its own `trainable: false` or a use's around it; `trainable: true` inside a frozen use
     # does not thaw it (Keras: a model set non-trainable makes every layer in it non-trainable)
     node.frozen = values.get("trainable") is False or namer.frozen

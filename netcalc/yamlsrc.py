@@ -55,6 +55,18 @@ class YSymbolic(YScalar):
         self.value = value
 
 
+class YDeferred(YScalar):
+    """A `$` expression that reads `in` (the block's input, `${in.channels // 2}`), known only in the
+    analysis (netcalc.block_input): the text as written, the expression, the block's parameter
+    values and the name of the tensor the block was given (None while the layers are counted)."""
+
+    __slots__ = ("env", "expr", "input")
+
+    def __init__(self, text: str, expr: str, env: dict, block_input: str | None, loc: Loc) -> None:
+        super().__init__(text, "tag:netcalc,2026:deferred", False, loc)
+        self.expr, self.env, self.input = expr, env, block_input
+
+
 class YSeq:
     __slots__ = ("items", "loc")
 

@@ -401,3 +401,35 @@ def test_conv1d_autoencoder_counts_by_hand():
     # transposed MACs = input positions × C_in × C_out × k: 16·8·32·4 = 16,384; 32·32·16·4 = 65,536; 64·16·1·4 = 4,096
     assert [r.macs for r in _by_type(a, "conv1d_transpose")] == [16_384, 65_536, 4_096]
     assert a.totals.macs == 7_168 + 81_920 + 12_288 + 16_384 + 65_536 + 4_096 == 187_392
+
+
+def test_densenet_bc_small_transitions_halve_what_they_are_given():
+    """DenseNet-BC, L = 22, k = 12, θ = 0.5: the transitions' `${in.channels // 2}` read 60 and 66."""
+    a = _analysis("densenet-bc-small")
+    transitions = [r for r in a.rows if r.node.op == "conv2d" and r.node.name.startswith("trans")]
+    # block 1: 24 + 3·12 = 60 channels → 60 // 2 = 30; block 2: 30 + 36 = 66 → 33; block 3: 33 + 36 = 69
+    assert [r.node.args["filters"] for r in transitions] == [30, 33]
+    assert [r.tensors[0].shape for r in transitions] == [(30, 60, 1, 1), (33, 66, 1, 1)]
+    assert [a.groups[g].out_shape for g in ("dense1", "trans1", "dense2", "trans2", "dense3")] == [
+        (60, 32, 32), (30, 16, 16), (66, 16, 16), (33, 8, 8), (69, 8, 8)
+    ]  # fmt: skip
+    # a bottleneck layer reading c channels: BN 2c + conv1×1 48c + BN 96 + conv3×3 12·48·9 = 5,184,
+    # 50c + 5,280 parameters; the blocks read c = 24, 36, 48 | 30, 42, 54 | 33, 45, 57 (sums 108, 126,
+    # 135): 50·108 + 3·5,280 = 21,240; 50·126 + 15,840 = 22,140; 50·135 + 15,840 = 22,590.
+    # Transitions: 2·60 + 60·30 = 1,920 and 2·66 + 66·33 = 2,310. Stem 24·3·9 = 648, final BN 2·69 =
+    # 138, dense 69·10 + 10 = 700.
+    assert [a.groups[g].params for g in ("dense1", "trans1", "dense2", "trans2", "dense3")] == [
+        21_240, 1_920, 22_140, 2_310, 22_590
+    ]  # fmt: skip
+    assert a.totals.params == 648 + 21_240 + 1_920 + 22_140 + 2_310 + 22_590 + 138 + 700 == 71_686
+    # running statistics: 2 per BN channel, BN channels 108 + 3·48 + 60 + 126 + 144 + 66 + 135 + 144 + 69 = 996
+    assert a.totals.buffers == 1_992
+    # MACs: stem 1,024·648; blocks HW·(48·Σc + 3·5,184): 1,024·20,736, 256·21,600, 64·22,032;
+    # transitions 1,024·1,800 and 256·2,178; dense 690
+    assert a.totals.macs == (
+        1024 * 648 + 1024 * 20_736 + 1024 * 1_800 + 256 * 21_600 + 256 * 2_178 + 64 * 22_032 + 690
+    ) == 31_238_322  # fmt: skip
+    # FLOPs: 2 per conv MAC (no bias) 62,475,264; dense 2·690 + 10; BN 2 and ReLU 1 per element
+    # (427,776 elements: 252·1,024 + 60·1,024 + 270·256 + 66·256 + 279·64 + 69·64); avgpool 4 per output
+    # (30·16·16 + 33·8·8 = 9,792 outputs); global pool 64 per channel · 69
+    assert a.totals.flops == 62_475_264 + 1_390 + 3 * 427_776 + 4 * 9_792 + 4_416 == 63_803_566

@@ -168,11 +168,7 @@ class Ctx:
 
     def _frames(self) -> list[str]:
         """Where the block uses that made this node were defined and used, innermost first."""
-        return [
-            f"in block '{f.block}' ({f.defined_at}), used at {f.used_at}"
-            + (f" (repetition {f.repetition} of {f.of})" if f.of > 1 else "")
-            for f in reversed(self.node.frames)
-        ]
+        return [f.note() for f in reversed(self.node.frames)]
 
     def split(self, shape: tuple) -> tuple[int, tuple]:
         """(channels, spatial dims) of a shape in the spec's layout."""
