@@ -254,16 +254,14 @@ def _backward(analysis, layers, sigs, env) -> None:
         env.row = s.row
         env.info = s.info
         env.info.gmean = gmean
-        consumers = [by_name[n.name] for n in graph.readers(name) if n.name in by_name]
-        if len(consumers) == 1 and consumers[0].info.argmax_factor is not None:
-            env.info.argmax_factor = consumers[0].info.argmax_factor
+        env.info.at_max = _at_max(name, graph, by_name)
         if extras:
             env.info.r_extra = extras
         env.info.rprof = _profile(prof.get(name, []))
         rs, tag = s.row.ltype.sig_backward(s.row.g, ins, s.out, s.r, env)
         g_in = env.info.gmean_in or [gmean] * len(rs)
         p_in = env.info.rprof_in or [None] * len(rs)
-        env.info.gmean_in = env.info.rprof_in = env.info.rprof = None  # read: not kept with the layer
+        env.info.gmean_in = env.info.rprof_in = env.info.rprof = env.info.at_max = None  # read: not kept
         s.bwd_tag = tag
         s.r_in = rs
         for n, ri, gi, pi in zip(s.node.inputs, rs, g_in, p_in, strict=False):
@@ -276,6 +274,26 @@ def _backward(analysis, layers, sigs, env) -> None:
             rmean = float(np.mean(ri)) if np.size(ri) else 0.0
             gsum[n] = gsum.get(n, 0.0) + gi * rmean
             prof.setdefault(n, []).append((rmean, pi))
+
+
+def _at_max(name: str, graph, by_name: dict) -> float | None:
+    """The argmax_factor of the max pool that the tensor `name` reaches through order-keeping layers
+    only (the `keeps_order` trait: a batchnorm at initialisation, an identity), each the only reader
+    of the one before: there the pool's gradient lands where this tensor took each window's maximum.
+    None when a weighted sum comes first (it mixes positions and channels: the gradient below it no
+    longer follows where this tensor was largest), or the tensor has several readers or is an output."""
+    outputs = set(graph.outputs)
+    for _ in range(len(by_name)):
+        readers = [by_name[n.name] for n in graph.readers(name) if n.name in by_name]
+        if name in outputs or len(readers) != 1:
+            return None
+        t = readers[0]
+        if t.info.argmax_factor is not None:
+            return t.info.argmax_factor
+        if not t.row.ltype.keeps_order:
+            return None
+        name = t.node.name
+    return None
 
 
 def _profile(parts: list):

@@ -25,10 +25,10 @@ from . import moments
 class Sig:
     """Statistics of one tensor at initialisation (see the module docstring)."""
 
-    __slots__ = ("corr", "gauss", "mfrac", "mu", "pre", "q", "samples")
+    __slots__ = ("affine", "corr", "gauss", "mfrac", "mu", "pre", "q", "samples")
 
     def __init__(self, q, mu: float = 0.0, mfrac: float = 0.0, corr: float = 0.0, gauss: bool = False, pre=None,
-                 samples=None):  # fmt: skip
+                 samples=None, affine=None):  # fmt: skip
         self.q = np.asarray(q, dtype=float)
         self.mu = float(mu)
         self.mfrac = float(min(max(mfrac, 0.0), 1.0))
@@ -36,6 +36,9 @@ class Sig:
         self.gauss = gauss  # a sum of many independent terms (a linear layer's output)
         self.pre = pre  # (op, args, Sig of the pre-activation) when the tensor is φ(Gaussian)
         self.samples = samples  # quantiles of one element's distribution where it is not Gaussian
+        # (a, b, Sig of t) when the tensor is a·t + b with a > 0 (batchnorm of t): a max pool of it
+        # is a·max(t) + b, and looks at t (an activation's output) for where the maximum lies
+        self.affine = affine
 
     @property
     def mean(self) -> float:
@@ -43,7 +46,7 @@ class Sig:
 
     def like(self, q, **kw) -> Sig:
         fields = {"mu": self.mu, "mfrac": self.mfrac, "corr": self.corr, "gauss": self.gauss, "pre": None,
-                  "samples": None}  # fmt: skip
+                  "samples": None, "affine": None}  # fmt: skip
         fields.update(kw)
         return Sig(q, **fields)
 
@@ -72,15 +75,17 @@ class Info:
     slope_ratio: float | None = None  # activation: E[φ']²/E[φ'²]
     divisor: object = None  # average pool: the divisor per output position
     max_ratio: float | None = None  # max pool: E[max²]/E[x²]
-    bn_var: float | None = None  # batchnorm (also a shortcut's): the channel variance + ε
+    bn_var: float | None = None  # batchnorm (also a shortcut's): the channel variance + ε (harmonic mean over channels)
+    bn_profile: object = None  # batchnorm: its gain's profile over the input's atoms (channel_spread)
     ln_var: float | None = None  # layernorm: the variance + ε
     runs: list | None = None  # recurrent: the forward recursion per stacked layer and direction
     extra: dict | None = None  # recurrent: the statistics of the named extra outputs, by suffix (the walk takes them)
-    argmax_factor: float | None = None  # max pool (copied to the activation before it): E[φ'(max)²]/E[φ'²]
+    argmax_factor: float | None = None  # max pool: E[φ'(max)²]/E[φ'²] of what it pools (walk: at_max)
     # from the walk to a backward rule
     gmean: float = 0.0  # the part of r that is uniform over a sample's positions
     r_extra: dict | None = None  # r at the named extra outputs, by suffix
     rprof: object = None  # the readers' value profile of r over the output's atoms (None: flat)
+    at_max: float | None = None  # a max pool's argmax_factor, reached through keeps_order layers
     # from a backward rule to the walk (one value per input; None: the default)
     gmean_in: list | None = None
     rprof_in: list | None = None

@@ -142,8 +142,8 @@ class Activation(ParameterFree):
             return [env.info.dgain * r], "A"
         tag = "E" if self.op in ("relu", "leaky_relu") and ins[0].mu == 0 else "MF"
         env.info.gmean_in = [env.info.gmean * env.info.slope_ratio]
-        if env.info.argmax_factor is not None:  # read by a max pool: the gradient comes back at the maxima
-            return [d2 * r * env.info.argmax_factor], "A"
+        if env.info.at_max is not None:  # read by a max pool: the gradient comes back at the maxima
+            return [d2 * r * env.info.at_max], "A"
         h = env.info.rprof
         if out.samples is not None or out.pre is not None:
             import numpy as np
@@ -215,6 +215,7 @@ class Identity(Activation):
     """The identity: an activation that keeps a linear map linear and computes nothing."""
 
     pass_through = True
+    keeps_order = True
 
 
 def ctx_args(env) -> dict:

@@ -17,6 +17,67 @@ def bn_keep(env) -> float:
     return max(1 - env.info.gmean / env.batch, 0.0)
 
 
+def channel_spread(x, eps: float, env):
+    """Batchnorm of an activation whose pre-activation's channels have their own means: (E over the
+    channels of Var_c/(Var_c + ε), of γ²/(Var_c + ε), and the value profile of that gain over the
+    input's atoms), or None when the channels do not differ (no per-channel means) or φ is not
+    (leaky) ReLU.
+
+    The input is φ(z), z = μ_c + e: a weighted sum's channel (unit) means μ_c ~ N(m, v_μ) over the
+    channels, each a sum of many independent terms (v_μ = the channel-mean part of E[z²] less m²),
+    and e ~ N(0, σ²) within a channel (σ² the rest) [MF]. A channel's variance Var_c =
+    E[φ(μ_c + e)²] − E[φ(μ_c + e)]², closed form for (leaky) ReLU. Batchnorm divides each channel
+    by its own √(Var_c + ε), so the gradient's gain is E_c[γ²/(Var_c + ε)], not γ²/(E_c[Var_c] + ε):
+    a nearly dead unit (μ_c ≪ 0) has a tiny variance and a large gain. The gain is largest where
+    the unit is nearly dead, and there φ' is mostly 0: the gradient φ' passes back depends on the
+    value, so the gain goes back with its profile E[gain | z = v]/E[gain] over z's atoms (μ_c given
+    z = v is Gaussian: mean m + v_μ/(v_μ + σ²)·(v − m), variance v_μσ²/(v_μ + σ²)), for the
+    activation's backward rule to weight E[φ'(z)²·gain]. Population variances: an infinite batch
+    (with a finite one a channel with few open units has a smaller, noisier batch variance and a
+    larger gain still, not modelled) [A]."""
+    import numpy as np
+
+    from ..signal_rules import quantiles
+
+    if x.pre is None or x.pre[0] not in ("relu", "leaky_relu"):
+        return None
+    op, args, z = x.pre
+    qz, m = z.mean, z.mu
+    vmu, s2 = z.mfrac * qz - m * m, qz * (1 - z.mfrac)
+    if vmu <= 1e-9 * qz or s2 <= 0:
+        return None
+    sm, s = vmu**0.5, s2**0.5
+    grid = m + sm * np.linspace(-12, 12, 2401)
+
+    def gain(mu):
+        m1, m2, _ = _act(op, args, mu, s, env)
+        var = np.maximum(m2 - m1 * m1, 0.0)
+        return var, 1.0 / (var + eps)
+
+    var, g = gain(grid)
+    w = np.exp(-0.5 * ((grid - m) / sm) ** 2)
+    w /= w.sum()
+    mean_gain = float((w * g).sum())
+    kept = float((w * var / (var + eps)).sum())
+    v, _ = quantiles(z)
+    shrink = vmu / (vmu + s2)
+    post_m, post_s = m + shrink * (v - m), (vmu * s2 / (vmu + s2)) ** 0.5
+    pw = np.exp(-0.5 * ((grid[None, :] - post_m[:, None]) / post_s) ** 2)
+    h = (pw * g[None, :]).sum(axis=1) / pw.sum(axis=1)
+    return kept, mean_gain, h / mean_gain
+
+
+def _act(op, args, mu, s, env):
+    """(E[φ], E[φ²], E[φ'²]) of (leaky) ReLU at each mean μ, within-channel standard deviation s."""
+    mom = env.moments
+    if op == "relu":
+        return mom.relu_moments(mu, s)
+    a = args.get("negative_slope") or 0.0
+    m1p, m2p, dp = mom.relu_moments(mu, s)
+    m1n, m2n, dn = mom.relu_moments(-mu, s)
+    return m1p - a * m1n, m2p + a * a * m2n, dp + a * a * dn
+
+
 def bn_inference(env) -> bool:
     """Whether the node's batch normalisation runs in inference mode at training time: Keras runs a
     frozen BatchNormalization (`trainable: false`) in inference mode, normalising by its moving
@@ -44,6 +105,7 @@ class BatchNorm(LayerType):
     }
     parametric = True
     normalises = "batch"
+    keeps_order = True  # γ = 1 > 0 at initialisation: y = (x − mean)/σ per channel, increasing
     args = {
         "affine": Arg(Bool(), True, "learn γ (scale) and β (shift)"),
         "eps": Arg(Float(0.0), 1e-5, "added to the variance (PyTorch 1e-5, Keras 1e-3)"),
@@ -70,7 +132,9 @@ class BatchNorm(LayerType):
     def sig_forward(self, g, ins, env):
         """Training mode (batch statistics), γ = 1 and β = 0 at initialisation:
         E[y²] = γ²·Var/(Var + ε) + β² per channel [E], with Var the channel's variance, on average
-        q − (channels' mean²); each channel's mean becomes β, so the channel-mean fraction is reset.
+        q − (channels' mean²) (for an activation of channels with their own means, E_c[Var_c/(Var_c + ε)]
+        over the channels' variances: `channel_spread`); each channel's mean becomes β, so the
+        channel-mean fraction is reset.
         Positions keep their relative weights (a border that had less keeps less) [A for the map].
         Frozen under Keras (inference mode, `bn_inference`): y = x/√(1 + ε), q/(1 + ε) [E]."""
         x = ins[0]
@@ -83,18 +147,32 @@ class BatchNorm(LayerType):
         var = max(qm - mc2, 1e-300)
         scale = var / (var + eps)
         env.info.bn_var = var + eps
+        spread = channel_spread(x, eps, env)
+        if spread is not None:  # channels of different variances: each normalised by its own
+            scale, gain, profile = spread
+            env.info.bn_var = 1.0 / gain  # the harmonic mean of Var_c + ε: E_c[1/(Var_c + ε)] = 1/bn_var
+            env.info.bn_profile = profile
         q = x.q / qm * scale if qm > 0 else x.q * 0 + scale
         corr = max(x.corr * qm - mc2, 0.0) / var
-        return x.like(q, mu=0.0, mfrac=0.0, corr=corr, gauss=True), "E"
+        out = x.like(q, mu=0.0, mfrac=0.0, corr=corr, gauss=True)
+        if x.pre is not None:  # an activation's output, normalised: a max pool looks through (Sig.affine)
+            a = (var + eps) ** -0.5
+            out.affine = (a, -a * x.mu, x)
+        return out, "E"
 
     def sig_backward(self, g, ins, out, r, env):
-        """[A] r_in ≈ γ²/(Var + ε)·r_out: the normalisation divides by the channel's standard deviation.
+        """[A] r_in ≈ γ²/(Var + ε)·r_out: the normalisation divides by the channel's standard deviation;
+        where the channels' variances differ (an activation of channels with their own means),
+        E_c[γ²/(Var_c + ε)]·r_out, with its profile over the input's values for the activation before
+        it (`channel_spread`).
         With a finite batch B, the batch mean's own gradient also removes each channel's batch mean
         gradient: gmean/B of r, gmean the part of r that is uniform over a sample's positions (1 after
         a global average pool) [A]. Frozen under Keras (inference mode): r/(1 + ε) [E]."""
         if bn_inference(env):
             return [r / env.info.bn_var], "E"
         keep = bn_keep(env)
+        if env.info.bn_profile is not None:
+            env.info.rprof_in = [env.info.bn_profile]
         return [r * keep / env.info.bn_var], "A"
 
     def macs(self, g):

@@ -100,7 +100,7 @@ class Pool(ParameterFree):
         only when ρ̄ = 0; after ReLU → conv, ρ̄ ≈ 1/π and a 2×2 pool keeps 0.49·q, not 0.25·q.
         Max: E[max²] of k equicorrelated Gaussians, σ²[ρ̄ + (1 − ρ̄)·m₂(k)] for zero means, through
         the activation before it when there is one (max commutes with monotone φ: relu(max)), by
-        quadrature. [A]: ρ̄ from the neighbours' correlation decaying as ρ^distance; equicorrelation."""
+        quadrature; through a batchnorm of it (a·t + b with a > 0: max = a·max(t) + b, `Sig.affine`). [A]: ρ̄ from the neighbours' correlation decaying as ρ^distance; equicorrelation."""
         import math
 
         import numpy as np
@@ -127,6 +127,9 @@ class Pool(ParameterFree):
         k = int(prod(g.ks))
         mom = env.moments
         dphi = None
+        scale, shift, normed = 1.0, 0.0, x
+        if x.affine is not None and x.affine[2].pre is not None:  # a·t + b (batchnorm): max(t), mapped
+            scale, shift, x = x.affine
         if x.pre is not None and x.pre[0] not in ("gelu", "softmax"):
             op, args, z = x.pre
             phi, dphi = mom.function(op, args)
@@ -138,10 +141,12 @@ class Pool(ParameterFree):
         wc = window_corr(base.corr, base.mfrac, g.ks, g.ds)
         rho = (wc * base.mean - mu * mu) / var if var > 0 else 1.0
         e1, e2 = mom.max_moments(phi, k, mu, math.sqrt(var), rho)
+        e1, e2 = scale * e1 + shift, scale * scale * e2 + 2 * scale * shift * e1 + shift * shift
+        act, x = x, normed
         ratio = e2 / x.mean if x.mean > 0 else 1.0
         if dphi is not None:  # backward: the gradient lands on each window's maximum
             _, at_max = mom.max_moments(dphi, k, mu, math.sqrt(var), rho)
-            _, _, everywhere = mom.activation_moments(x.pre[0], x.pre[1], mu, base.mean)
+            _, _, everywhere = mom.activation_moments(act.pre[0], act.pre[1], mu, base.mean)
             env.info.argmax_factor = at_max / float(everywhere) if float(everywhere) > 0 else 1.0
         env.info.max_ratio = ratio
         q = ratio * env.window_sum(qmap, g.ks, g.ss, g.ds, g.pads, g.outs) / np.maximum(inside, 1)
@@ -153,7 +158,8 @@ class Pool(ParameterFree):
         """Average: each covering window sends r/m² [E given independent output gradients];
         max: each window's gradient goes to one of its taps, r/(taps inside) on average [A]. It lands
         where the activation before the pool took the window's maximum, so φ' there is φ'(max), not
-        φ'(x): that activation's backward uses E[φ'(max)²] (`argmax_factor`; about 1, not ½, for a ReLU)."""
+        φ'(x): that activation's backward uses E[φ'(max)²] (`argmax_factor`; about 1, not ½, for a ReLU),
+        also through a batchnorm between them (its `keeps_order`), not through a weighted layer."""
         import numpy as np
 
         r = env.fit(r, g.outs)
