@@ -251,7 +251,7 @@ def _resolve(
     row.g = g
     if node.frozen:  # `trainable: false`: its parameters are non-trainable in both conventions; buffers stay buffers
         row.tensors = [Tensor(t.name, t.shape, False, t.kind) if t.kind == "param" else t for t in row.tensors]
-    if node.shares is not None and not _shared(row, owner, diags):
+    if node.shares is not None and not _shared(row, owner, diags, lambda: context(graph, node, diags, places)):
         row.out_shape, row.extra, row.tensors = None, {}, []
         return
     row.count()
@@ -263,12 +263,18 @@ def _resolve(
         row.rf = None
 
 
-def _shared(row: Row, owner: Row | None, diags: Diagnostics) -> bool:
+def _shared(row: Row, owner: Row | None, diags: Diagnostics, ctx_of) -> bool:
     """A layer that uses `owner`'s weights (`shares:`): its tensors become kind "shared" (listed,
     counted at the owner only). False after E209 when its input needs other tensors than the
-    owner's (a convolution's input channels, a dense layer's features)."""
+    owner's (a convolution's input channels, a dense layer's features). With symbolic sizes, that
+    the two agree at every size is a condition (`netcalc sizes`: a Siamese tower's two inputs)."""
     node = row.node
     if owner is not None and owner.ok:
+        ctx = ctx_of()
+        for t, o in zip(row.tensors, (t for t in owner.tensors if t.kind != "shared"), strict=False):
+            if t.name == o.name and len(t.shape) == len(o.shape):
+                for a, b in zip(t.shape, o.shape, strict=True):
+                    ctx.same([a, b], f"{t.name} fits {owner.node.name}'s {fmt_shape(o.shape)}", "shares")
         mine = [(t.name, tuple(t.shape)) for t in row.tensors]
         theirs = [(t.name, tuple(t.shape)) for t in owner.tensors if t.kind != "shared"]
         if mine != theirs:
