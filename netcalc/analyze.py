@@ -173,6 +173,8 @@ def analyze(graph: Graph, diags: Diagnostics, batch: int = 1, dtype: str | None 
             continue
         border = borders.get(node.inputs[0])
         _resolve(row, graph, diags, fields, memo, places, border, by_name.get(node.shares))
+        if row.ok and _too_many_elements(row, diags):
+            row.out_shape, row.extra = None, {}
         shapes[node.name] = row.out_shape
         if row.ok:
             borders[node.name] = ltype.padded_border(row.g, border)
@@ -186,6 +188,26 @@ def analyze(graph: Graph, diags: Diagnostics, batch: int = 1, dtype: str | None 
         d.notes.append(note)
     totals = Totals(rows, graph, batch, dtype)
     return Analysis(graph, rows, totals, diags)
+
+
+MAX_ELEMENTS = 2**63 - 1  # PyTorch and TensorFlow index a tensor's elements with int64
+
+
+def _too_many_elements(row: Row, diags: Diagnostics) -> bool:
+    """E210 for an output of more elements per sample than an int64 index reaches (upsampling by 4
+    thirty times over: 1.2·10¹⁸ and on), rather than figures no float can hold."""
+    n = prod(getattr(x, "v", x) for x in row.out_shape)
+    if n <= MAX_ELEMENTS:
+        return False
+    node = row.node
+    diags.error(
+        "E210",
+        f"{node.name}: its output {fmt_shape(tuple(getattr(x, 'v', x) for x in row.out_shape))} has "
+        f"{n:.3e} elements per sample, more than the 2⁶³ − 1 a framework can index",
+        node.loc,
+        layer=node.name,
+    )
+    return True
 
 
 def context(graph: Graph, node: Node, diags: Diagnostics, places: dict | None = None) -> Ctx:

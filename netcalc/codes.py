@@ -50,6 +50,7 @@ CODES = {
     "E207": "a shortcut in option A asked to drop channels",
     "E208": "initial states that do not fit the recurrent layer (their number or their shapes)",
     "E209": "a layer sharing weights (shares:) whose input needs other weight shapes than the owner's",
+    "E210": "an output with more elements per sample than an int64 index reaches (2⁶³ − 1)",
     "W201": "an inexact size division leaves input rows or columns unread",
     "W202": "an embedding reads an input whose dtype is not an integer type",
     "W203": "a layer's output is never used and is not among the outputs",

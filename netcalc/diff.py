@@ -93,7 +93,10 @@ class Diff:
 def _percent(old: int, new: int) -> float | None:
     if old == 0:
         return 0.0 if new == 0 else None
-    return (new - old) / old * 100
+    try:
+        return (new - old) / old * 100
+    except OverflowError:  # a ratio beyond any float: no percentage to give (as a new figure)
+        return None
 
 
 def _figure(key: str, label: str, old: int, new: int, unit: str = "") -> Figure:

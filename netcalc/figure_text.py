@@ -7,6 +7,8 @@ from .analyze import Analysis
 
 
 def human(n: int | float, unit: str = "") -> str:
+    if isinstance(n, int) and n.bit_length() > 1000:  # beyond any float: its order of magnitude
+        return f"~10^{len(str(abs(n))) - 1} {unit}".rstrip()
     for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(n) >= div:
             return f"{n / div:.2f} {suffix}{unit}"
