@@ -244,13 +244,16 @@ class Campaign:
             case.shell(result.argv),
             "",
         ]
-        (where / "reproduce.sh").write_text("\n".join(script))
+        # a file name that is not UTF-8 (b"\xff.yaml", held as a lone surrogate) is written as its bytes
+        (where / "reproduce.sh").write_text("\n".join(script), encoding="utf-8", errors="surrogateescape")
         (where / "reproduce.sh").chmod(0o755)
         (where / "signature.txt").write_text(
             f"{finding.signature}\n{finding.count} case(s); commands: {', '.join(sorted(finding.commands))}\n"
             f"origin: {'; '.join(finding.case.origin)}\n\n{result.detail}\n\nexit {result.code}, "
             f"{result.elapsed:.2f} s, peak {result.rss / 2**20:.0f} MiB\n--- stdout\n{result.stdout}\n"
-            f"--- stderr\n{result.stderr}\n"
+            f"--- stderr\n{result.stderr}\n",
+            encoding="utf-8",
+            errors="surrogateescape",
         )
         finding.where = where
         return where
