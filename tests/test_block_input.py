@@ -158,3 +158,20 @@ def test_expressions_over_in():
         except ExprError:
             continue
         raise AssertionError(f"{bad} was accepted")
+
+
+def test_the_executor_runs_the_analysed_graph_and_refuses_one_that_is_not():
+    import pytest
+
+    from netcalc import bundled
+    from netcalc.executor.run import Env, build_layers
+    from netcalc.spec import load
+
+    graph = load(str(bundled.find("densenet-bc-small")), Diagnostics())
+    with pytest.raises(ValueError, match="analyse the graph first"):
+        build_layers(graph, Env(graph.convention, graph.channels_last))
+    analyze(graph, Diagnostics())
+    layers = build_layers(graph, Env(graph.convention, graph.channels_last))
+    # the first transition halves 24 + 3·12 = 60 channels: a 1×1 conv 60 → 30 (no bias)
+    conv = next(name for name in layers if name.startswith("trans1.conv2d"))
+    assert [a.shape for a in layers[conv].params.values()] == [(30, 60, 1, 1)], conv

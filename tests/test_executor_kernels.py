@@ -519,6 +519,7 @@ def test_bundled_spec_runs_and_agrees_with_analyze(path):
     diags = Diagnostics()
     graph = load(str(path), diags)
     assert graph is not None, [d.format() for d in diags.items]
+    analyze(graph, Diagnostics())  # as the pipeline does: `${in.channels // 2}` arguments are worked out there
     ops = {n.op for n in graph.nodes}
     missing = ops - set(KERNELS)
     if missing:

@@ -177,6 +177,9 @@ def build_layers(graph, env: Env) -> dict:
         kernel = KERNELS.get(node.op)
         if kernel is None:
             raise ValueError(f"executor: no kernel for op {node.op!r} (node {node.name})")
+        if any(node.args.get(key) is value for key, value in node.deferred.items()):
+            raise ValueError(f"executor: node {node.name} has arguments that read its block's input "
+                             "(${in.channels …}): the analysis works them out; analyse the graph first")  # fmt: skip
         missing = [name for name in node.inputs if name not in shapes]
         if missing:
             raise ValueError(f"executor: node {node.name} reads {missing[0]!r}, which has no value")
