@@ -640,6 +640,9 @@ def main() -> None:
 
 
 def _run() -> int:
+    from .streams import fit_streams
+
+    fit_streams()
     if not _color_allowed():
         # typer draws --help and usage errors with rich, which keeps bold and dim under NO_COLOR and
         # styles a pipe too when FORCE_COLOR is set: this (typer's own switch, read when it first draws

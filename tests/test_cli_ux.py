@@ -5,14 +5,14 @@ tabs named in YAML errors, and the note for a file `lint --specs-only` skips."""
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import re
 import subprocess
-import sys
 import tomllib
 
 import pytest
-from cli_run import ROOT, netcalc
+from cli_run import ROOT, default_env, netcalc, run_cli
 
 COMMANDS = ["summary", "sizes", "explain", "signal", "verify", "lint", "schema", "diff", "specs"]
 ANSI = re.compile(r"\x1b\[")
@@ -27,9 +27,7 @@ def run(*args: str, **env: str) -> subprocess.CompletedProcess:
             full.pop(key, None)
         else:
             full[key] = value
-    return subprocess.run(
-        [sys.executable, "-m", "netcalc", *args], cwd=ROOT, env=full, capture_output=True, text=True, timeout=120
-    )
+    return run_cli(args, env=full)
 
 
 # --------------------------------------------------------------------------- --version, completion
@@ -371,3 +369,42 @@ def test_another_convention_changes_the_counting_only_and_the_header_says_so():
     assert "convention pytorch, counted as keras (the architecture is the spec's" in head, head
     assert "Total params                 11,699,112" in r.stdout  # 11,689,512 + 9,600
     assert "counted as" not in netcalc("summary", "resnet18").stdout.splitlines()[0]
+
+
+# --------------------------------------------------------------------------- an output encoding without ×
+
+
+ENCODED_RUNS = [
+    ["summary", "alexnet-lite"],
+    ["summary", "resnet20-cifar", "--format", "json"],
+    ["sizes", "unet-small"],
+    ["signal", "alexnet-lite"],
+    ["explain", "alexnet-lite", "conv2d_1"],
+    ["lint", "tests/readme/broken-cnn.yaml"],
+    ["diff", "resnet18", "resnet34"],
+    ["summary", "--help"],
+]
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
+@pytest.mark.parametrize("args", ENCODED_RUNS, ids=[" ".join(a) for a in ENCODED_RUNS])
+def test_an_output_encoding_without_the_tables_characters(encoding, args):
+    # PYTHONIOENCODING=ascii made every table an internal error (UnicodeEncodeError on ×, │)
+    env = {**default_env(), "PYTHONIOENCODING": encoding}
+    r = run_cli(args, env=env, text=False)
+    out, err = r.stdout.decode(encoding), r.stderr.decode(encoding)
+    assert r.returncode == (1 if args[0] == "lint" else 0), err
+    assert "internal error" not in err and out
+    if encoding == "ascii":
+        assert (out + err).isascii()
+    if "json" in args:
+        assert json.loads(out)["totals"]["params"] == 269_722  # ResNet-20, option A: He et al.'s "0.27M"
+
+
+def test_the_ascii_spelling_of_a_table():
+    # a shape's × as x, a child row's └ as +, the borders as - | +
+    out = run("summary", "alexnet-lite", PYTHONIOENCODING="ascii").stdout
+    assert "| conv2d_1    | conv2d    | 25x25x12     | 12x3x4x4     |     588 |" in out
+    assert "+ relu" in out and out.splitlines()[4].startswith("+----")
+    latin = run_cli(["summary", "alexnet-lite"], env={**default_env(), "PYTHONIOENCODING": "latin-1"}, text=False)
+    assert "input 100×100×3 (hwc, float32)" in latin.stdout.decode("latin-1")  # Latin-1 holds × and ·
