@@ -32,11 +32,10 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_run import run_cli
 
 CASES_DIR = Path(__file__).resolve().parent / "cli_cases"
 CASES = sorted(p.stem for p in CASES_DIR.glob("*.case"))
@@ -93,12 +92,7 @@ def test_cli_case(name, folder, update_golden):
     case = parse(path.read_text(encoding="utf-8"))
     args = [expand(w) for w in shlex.split(case["run"])]
     stdin = (CASES_DIR / case["stdin"]).read_bytes() if "stdin" in case else b""
-    env = {**os.environ, "COLUMNS": "120", "NO_COLOR": "1", "TERM": "dumb"}
-    env.pop("NETCALC_DEBUG", None)
-    result = subprocess.run(
-        [sys.executable, "-m", "netcalc", *args], cwd=folder, env=env, input=stdin, capture_output=True,
-        timeout=TIMEOUT,
-    )  # fmt: skip
+    result = run_cli(args, cwd=folder, stdin=stdin, text=False, timeout=TIMEOUT)
     out, err = result.stdout.decode("utf-8"), result.stderr.decode("utf-8")
     assert "Traceback" not in out + err and "internal error" not in out + err, err
     assert result.returncode in (0, 1, 2)

@@ -20,7 +20,7 @@ import sys
 import textwrap
 
 import pytest
-from cli_run import ROOT
+from cli_run import ROOT, run_cli
 
 from netcalc import bundled, render, render_formats, signal_render, table, verify_render
 from netcalc.analyze import analyze
@@ -312,8 +312,7 @@ def _run(*args: str, columns: str | None) -> subprocess.CompletedProcess:
     env.update({"NO_COLOR": "1", "TERM": "dumb"})
     if columns is not None:
         env["COLUMNS"] = columns
-    return subprocess.run([sys.executable, "-m", "netcalc", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=120)  # fmt: skip
+    return run_cli(args, env=env)
 
 
 def test_columns_fits_the_summary_and_signal(long_names):
