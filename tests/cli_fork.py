@@ -1,8 +1,8 @@
 """A Python with the CLI's libraries already imported that forks one fresh child per `netcalc` run.
 
 `python -m netcalc` spends most of a short run starting up: the interpreter, typer and rich, and on
-the paths that need them NumPy (0.15 s) and sympy (0.75 s). The suite runs the CLI about 1,500
-times, so cli_run starts this server once per test session and asks it for each run instead of a
+the paths that need them NumPy (0.15 s) and sympy (0.75 s). Most of the suite's tests run the CLI,
+so cli_run starts this server once per test session and asks it for each run instead of a
 new interpreter. The child is still a process of its own, forked from a server that has imported
 only third-party libraries (no netcalc module, no test state): it gets the run's working directory,
 environment, argv, stdin and its own stdout and stderr files, imports netcalc afresh and runs
