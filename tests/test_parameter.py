@@ -252,3 +252,44 @@ def test_json_explain_and_diff_show_the_tensor(tmp_path):
     assert d["totals"]["params"]["delta"] == 48
     added = {c["name"]: c for c in d["layers"]}
     assert added["pos"]["status"] == "added" and added["pos"]["new"]["output_bytes"] == 0
+
+
+LAYERSCALE_IF = """
+netcalc: 1
+input: {shape: [16, 8, 8], layout: chw}
+blocks:
+  ls:
+    params: {scale: true}
+    layers:
+      - {op: conv2d, filters: 16, kernel: 3, padding: 1, id: c}
+      - {op: parameter, shape: [16, 1, 1], init: {name: constant, value: 1.0e-6}, id: g, if: $scale}
+      - {op: multiply, in: [c, g], id: m, if: $scale}
+      - {op: add, in: [input, m]}
+layers:
+  - {use: ls}
+  - {use: ls, scale: false}
+"""
+
+
+def test_a_layerscale_left_out_by_if_passes_on_what_it_scaled():
+    """A left-out parameter stands for no tensor: the multiply of [c, g] left out with it passes on c,
+    so the residual add reads [input, c]. Params: conv 16·16·9 + 16 = 2,320 twice, γ 16 once: 4,656."""
+    a = _analysis(LAYERSCALE_IF)
+    adds = [r for r in a.rows if r.node.op == "add"]
+    assert [r.node.inputs for r in adds] == [["input", "ls_1.m"], ["ls_1.add_1", "ls_2.c"]]
+    assert a.totals.params == 2 * 2_320 + 16 == 4_656
+
+
+def test_naming_a_left_out_parameter_is_an_error():
+    _, diags = run_spec(
+        """
+        netcalc: 1
+        input: {shape: [5, 8], layout: chw}
+        layers:
+          - {op: dense, units: 8, id: d}
+          - {op: parameter, shape: [5, 8], id: pos, if: false}
+          - {op: add, in: [d, pos]}
+        """
+    )
+    (e,) = diags.errors
+    assert e.code == "E113" and "a source (a free parameter) that reads nothing" in e.message
