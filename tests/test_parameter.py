@@ -293,3 +293,19 @@ def test_naming_a_left_out_parameter_is_an_error():
     )
     (e,) = diags.errors
     assert e.code == "E113" and "a source (a free parameter) that reads nothing" in e.message
+
+
+def test_a_position_table_of_symbolic_length():
+    """shape: [T, 64] with T a symbol: 64·T parameters, 12,608 at T = 197, and no activation."""
+    a = _analysis(
+        """
+        netcalc: 1
+        symbols: {T: {default: 197}}
+        input: {shape: [T, 64], layout: ntf}
+        layers:
+          - {op: parameter, shape: [T, 64], id: pos}
+          - {op: add, in: [input, pos]}
+        """
+    )
+    assert str(a.totals.params) == "64·T" and int(a.totals.params) == 64 * 197 == 12_608
+    assert int(a.totals.activation_elements) == 64 * 197  # the add's only
