@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 
 import numpy as np
 import pytest
@@ -295,17 +296,23 @@ def test_naming_a_left_out_parameter_is_an_error():
     assert e.code == "E113" and "a source (a free parameter) that reads nothing" in e.message
 
 
-def test_a_position_table_of_symbolic_length():
+def test_a_position_table_of_symbolic_length(tmp_path):
     """shape: [T, 64] with T a symbol: 64·T parameters, 12,608 at T = 197, and no activation."""
-    a = _analysis(
-        """
-        netcalc: 1
-        symbols: {T: {default: 197}}
-        input: {shape: [T, 64], layout: ntf}
-        layers:
-          - {op: parameter, shape: [T, 64], id: pos}
-          - {op: add, in: [input, pos]}
-        """
+    path = tmp_path / "pos.yaml"
+    path.write_text(
+        textwrap.dedent(
+            """
+            netcalc: 1
+            symbols: {T: {default: 197}}
+            input: {shape: [T, 64], layout: ntf}
+            layers:
+              - {op: parameter, shape: [T, 64], id: pos}
+              - {op: add, in: [input, pos]}
+            """
+        ),
+        encoding="utf-8",
     )
-    assert str(a.totals.params) == "64·T" and int(a.totals.params) == 64 * 197 == 12_608
-    assert int(a.totals.activation_elements) == 64 * 197  # the add's only
+    totals = json.loads(netcalc("summary", str(path), "--format", "json").stdout)["totals"]
+    assert (totals["params"], totals["params_value"]) == ("64*T", 64 * 197) == ("64*T", 12_608)
+    # activations: the add's 64·T elements of 4 bytes only, 256·T
+    assert (totals["activation_bytes"], totals["activation_bytes_value"]) == ("256*T", 256 * 197)
