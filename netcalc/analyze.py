@@ -88,7 +88,11 @@ class Totals:
         in_dtype = graph.inputs[0].dtype
         self.dtype = dtype or (in_dtype if in_dtype in FLOAT_DTYPES else "float32")
         self.input_elements = sum(prod(i.shape) for i in graph.inputs)
-        self.activation_elements = _sum(prod(r.out_shape) for r in rows if r.out_shape is not None)
+        # a source's output (a free parameter) is its own tensor, the same for every sample: held once,
+        # with the parameters, not as an activation per sample
+        self.activation_elements = _sum(
+            prod(r.out_shape) for r in rows if r.out_shape is not None and r.ltype.arity != 0
+        )
         self.macs_batch = self.macs * batch
         self.flops_batch = self.flops * batch
         size = self.element_bytes = DTYPES[self.dtype]
@@ -171,7 +175,7 @@ def analyze(graph: Graph, diags: Diagnostics, batch: int = 1, dtype: str | None 
             shapes[node.name] = None
             fields[node.name] = None
             continue
-        border = borders.get(node.inputs[0])
+        border = borders.get(node.inputs[0]) if node.inputs else None
         _resolve(row, graph, diags, fields, memo, places, border, by_name.get(node.shares))
         if row.ok and _too_many_elements(row, diags):
             row.out_shape, row.extra = None, {}
@@ -271,13 +275,14 @@ def _resolve(
             memo[key] = hit
     g, row.out_shape, row.tensors, row.macs, row.flops, row.weight_shape, row.extra, row.per_step = hit
     row.g = g
+    row.tensors = ltype.own_tensors(row.tensors, node)  # a free parameter's, named after the node
     if node.frozen:  # `trainable: false`: its parameters are non-trainable in both conventions; buffers stay buffers
         row.tensors = [Tensor(t.name, t.shape, False, t.kind) if t.kind == "param" else t for t in row.tensors]
     if node.shares is not None and not _shared(row, owner, diags, lambda: context(graph, node, diags, places)):
         row.out_shape, row.extra, row.tensors = None, {}, []
         return
     row.count()
-    rf_in = fields.get(node.inputs[0])
+    rf_in = fields.get(node.inputs[0]) if node.inputs else None
     if rf_in is not None and len(row.in_shapes[0]) - 1 != len(rf_in):
         rf_in = None
     row.rf = ltype.receptive(g, rf_in)

@@ -33,7 +33,7 @@ CODES = {
     "E112": "an id used twice",
     "E113": "in:, initial_state:, shares: or outputs: names nothing defined earlier",
     "E114": "no layer of that name",
-    "E115": "a one-input layer given several inputs, or a merge given fewer than two",
+    "E115": "a one-input layer given several inputs, a merge given fewer than two, or a source (a free parameter) given any",
     "E116": "use: names no block",
     "E117": "a block that uses itself, or blocks nested too deep",
     "E118": "block uses that expand to more layers than the limit (--max-layers)",

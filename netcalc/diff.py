@@ -105,7 +105,11 @@ def _figure(key: str, label: str, old: int, new: int, unit: str = "") -> Figure:
 
 def _output_bytes(row: Row, totals) -> int | None:
     """The layer's output for the whole batch, in the analysis's element type (as Totals sums them)."""
-    return None if row.out_shape is None else totals.batch * prod(row.out_shape) * totals.element_bytes
+    if row.out_shape is None:
+        return None
+    if row.ltype.arity == 0:  # a source (a free parameter): its output is its tensor, no activation (Totals)
+        return 0
+    return totals.batch * prod(row.out_shape) * totals.element_bytes
 
 
 def _layer(name: str, old: Row | None, new: Row | None, sizes: tuple = (None, None)) -> LayerChange:

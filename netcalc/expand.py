@@ -18,6 +18,7 @@ from .diagnostics import Diagnostics, Loc, clip, did_you_mean
 from .graph import Frame, Input, Node
 from .kinds import INVALID, REQUIRED, Arg, Bool, Float, Int, Str, coerce_mapping
 from .layer_entry import _layer
+from .layers import ALIASES, REGISTRY
 from .names import _Namer
 from .symbols import Conditions
 from .yamlsrc import FAILED_TAG, YDeferred, YMap, YScalar, YSeq, YSymbolic, describe
@@ -355,8 +356,14 @@ class _Expander:
         """A layer or use its `if:` leaves out: it passes on what it would read, its one `in:` name or
         else the previous output, and its id names that. One that would read several (a merge) passes
         on the previous output, as if it were not written, and a later `in:` naming it is ambiguous
-        (E113, `_Namer.ambiguous`). What it passes on is returned."""
+        (E113, `_Namer.ambiguous`). A left-out source (a free parameter) reads nothing and stands for
+        no tensor: a later `in:` naming it is E113, and a layer left out with it drops it from what it
+        would read (a multiply of [c, γ] left out passes on c). What it passes on is returned."""
         namer, passed, several = self.namer, previous, None
+        op = item.get("op")
+        ltype = REGISTRY.get(ALIASES.get(op.text, op.text)) if isinstance(op, YScalar) else None
+        if ltype is not None and ltype.arity == 0:
+            several = ()
         in_node = item.get("in")
         if in_node is not None:
             names = Names().coerce(in_node, self.diags, "'in'")
@@ -364,22 +371,25 @@ class _Expander:
                 return UNKNOWN
             refs = [namer.resolve(r) for r in names]
             for written, ref in zip(names, refs, strict=True):
-                if ref not in namer.used:
+                if ref not in namer.used and namer.ambiguous.get(ref) != ():  # a left-out source: left out too
                     hint = namer.hint(written, in_node.loc, "")
                     self.diags.error(
                         "E113", f"'in: {clip(written)}' names no earlier layer or input{hint}", in_node.loc
                     )
                     return UNKNOWN
-            if len(refs) == 1:
-                passed = refs[0]
+            # a left-out source (a free parameter) stands for no tensor: what is left of the names counts
+            # (a LayerScale's multiply left out with its γ passes on what γ scaled)
+            real = [(w, r) for w, r in zip(names, refs, strict=True) if namer.ambiguous.get(r) != ()]
+            if len(real) == 1:
+                passed = real[0][1]
             else:
-                several = tuple(names)
+                several = tuple(w for w, _ in real)
         id_node = item.get("id")
         if isinstance(id_node, YScalar) and id_node.kind not in ("null", "bool") and id_node.text:
             local, name = id_node.text, namer.qualify(id_node.text)
             if namer.prefix:
                 namer.local[local] = name
-            if several:
+            if several is not None:
                 namer.ambiguous[name] = several
             else:
                 namer.used.setdefault(name, id_node.loc)

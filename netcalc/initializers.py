@@ -346,10 +346,15 @@ def default_for(role: str, convention: str, shape: tuple, *, units: int = 0) -> 
     weight's fan_in; RNN/LSTM/GRU every tensor U(±1/√hidden); Embedding N(0, 1); norms weight 1,
     bias 0. Keras: kernels glorot_uniform, biases zeros (LSTM forget slice 1: `unit_forget_bias`),
     recurrent kernels orthogonal, Embedding U(±0.05), norms gamma 1, beta 0.
+    A free parameter (`parameter`): PyTorch's nn.Parameter takes the tensor it is given, no default:
+    netcalc's is zeros (torch.zeros, as torchvision's ViT class token); Keras's add_weight
+    glorot_uniform (its default for a float weight).
     roles: kernel, bias (shape = the weight's shape), recurrent_kernel, recurrent_bias,
-    embedding, gamma, beta.
+    embedding, gamma, beta, parameter.
     """
     keras = convention == "keras"
+    if role == "parameter":
+        return InitSpec("glorot_uniform", {"gain": 1.0}) if keras else InitSpec("constant", {"value": 0.0})
     if role == "gamma":
         return InitSpec("constant", {"value": 1.0})
     if role == "beta":

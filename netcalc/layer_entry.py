@@ -112,8 +112,11 @@ def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str, ker
     else:
         name = namer.auto(op)
         namer.used[name] = item.loc
-    inputs = [previous]
-    if "in" in values:
+    inputs = [previous] if ltype.arity != 0 else []  # a source (a free parameter) reads nothing
+    if "in" in values and ltype.arity == 0:
+        diags.error("E115", f"{op} reads no input: it is a source of a learned tensor; drop 'in:' and name it in "
+                    f"the 'in:' of the layers that read it", locs["in"])  # fmt: skip
+    elif "in" in values:
         # a layer written with `activation:` is read after its activation, as the frameworks do
         inputs = [namer.resolve(ref) for ref in values["in"]]
         for written, ref in zip(values["in"], inputs, strict=True):  # messages quote the name as written

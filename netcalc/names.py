@@ -23,7 +23,7 @@ class _Namer:
         self.group: tuple = ()
         self.frozen = False  # inside a block use written with `trainable: false`
         self.nodes: dict = {}  # qualified name -> its Node, for `shares:` (the layer whose weights are reused)
-        self.ambiguous: dict = {}  # a merge its `if:` left out -> the names it would have read
+        self.ambiguous: dict = {}  # a merge its `if:` left out -> the names it would have read (a source: ())
         self.hints: dict = {}  # (name, where it is written) -> its did-you-mean, worked out once
 
     def hint(self, ref: str, loc, exclude: str) -> str:
@@ -41,6 +41,9 @@ class _Namer:
         names = self.ambiguous.get(ref)
         if names is None:
             return None
+        if not names:  # a source (a free parameter): it reads nothing, so nothing stands in for it
+            return (f"'{key}: {written}' names a layer its `if:` leaves out, a source (a free parameter) that "
+                    "reads nothing: no tensor stands for it; leave out what reads it too, or name another")  # fmt: skip
         return (f"'{key}: {written}' names a layer its `if:` leaves out, which would read several inputs "
                 f"({', '.join(names)}): which of them it stands for is ambiguous; name that one instead")  # fmt: skip
 

@@ -250,7 +250,7 @@ def explain_lines(a: Analysis, row: Row, ctx) -> list[str]:
         f"{node.name} ({node.op}: {ltype.summary}) · {where} · convention {a.graph.convention}{_counted_as(a.graph)}"
     ]
     ins = ", ".join(f"{name} {fmt_shape(s)}" for name, s in zip(node.inputs, row.in_shapes, strict=True) if s)
-    out.append(f"in: {ins} → out: {fmt_shape(row.out_shape)}")
+    out.append(f"in: {ins or 'none (a source: it reads no tensor)'} → out: {fmt_shape(row.out_shape)}")
     for suffix, shape in row.extra.items():
         out.append(f"also output {node.name}.{suffix}: {fmt_shape(shape)}")
     out += ltype.explain(row.g, ctx) if row.g is not None else []

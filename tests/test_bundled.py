@@ -433,3 +433,24 @@ def test_densenet_bc_small_transitions_halve_what_they_are_given():
     # (427,776 elements: 252·1,024 + 60·1,024 + 270·256 + 66·256 + 279·64 + 69·64); avgpool 4 per output
     # (30·16·16 + 33·8·8 = 9,792 outputs); global pool 64 per channel · 69
     assert a.totals.flops == 62_475_264 + 1_390 + 3 * 427_776 + 4 * 9_792 + 4_416 == 63_803_566
+
+
+@pytest.mark.parametrize("convention", ["pytorch", "keras"])
+def test_vit_b16_embedding_counts_its_free_parameters_by_hand(convention):
+    """ViT-B/16's front: patches, a class token concatenated first, a position table added."""
+    a = _analysis("vit-b16-embedding", convention=convention)
+    rows = {r.node.name: r for r in a.rows}
+    # conv 16×16 stride 16 on 224: (224 − 16)/16 + 1 = 14; 14·14 = 196 tokens, + the class token = 197
+    assert [rows[n].out_shape for n in ("conv_proj", "patches", "tokens", "embedded")] == [
+        (768, 14, 14), (196, 768), (197, 768), (197, 768)
+    ]  # fmt: skip
+    # conv 768·3·16·16 + 768 = 590,592; class token 768; position table 197·768 = 151,296
+    assert [rows[n].params for n in ("conv_proj", "class_token", "pos_embedding")] == [590_592, 768, 151_296]
+    assert [(t.name, t.shape) for t in rows["pos_embedding"].tensors] == [("pos_embedding", (197, 768))]
+    assert a.totals.params == a.totals.trainable_params == 590_592 + 768 + 151_296 == 742_656
+    # MACs: 196 positions · 768 filters · 3·16·16 = 115,605,504; FLOPs 2 per MAC + 196·768 bias adds
+    # (150,528) + the add's 197·768 = 151,296
+    assert a.totals.macs == 196 * 768 * 768 == 115_605_504
+    assert a.totals.flops == 2 * 115_605_504 + 150_528 + 151_296 == 231_512_832
+    # activations: conv, reshape, permute 150,528 each; concat and add 151,296 each; the parameters none
+    assert a.totals.activation_elements == 3 * 150_528 + 2 * 151_296 == 754_176

@@ -305,6 +305,7 @@ def test_executor_gradients_match_finite_differences(stem, case):
     graph = graph_of(stem, case)
     node = graph.nodes[0]
     layer = _built(graph, case.get("mode", "train"))
+    layer.batch = 2  # as the runner sets it: what a source (a free parameter) gives its output to
     rng = np.random.default_rng(7)
     _perturb(layer, rng)
     xs = _inputs(graph, node, 2, rng)
@@ -388,6 +389,7 @@ def test_pytorch(stem, case):
         layer = _built(graph, mode)
         if mode == "train" and hasattr(layer, "rng"):
             continue  # dropout's masks are random: torch draws its own
+        layer.batch = 3  # a source (a free parameter) reads no input: the batch is given to it
         rng = np.random.default_rng(11)
         _perturb(layer, rng)
         xs = _inputs(graph, node, 3, rng)
@@ -396,7 +398,7 @@ def test_pytorch(stem, case):
         if merge:
             module = build_merge(node, graph.channels_last)
         else:
-            module, _ = build_module(node, ts[0], graph.channels_last, graph.layout)
+            module, _ = build_module(node, ts[0] if ts else None, graph.channels_last, graph.layout)
         module = module.double()
         named = dict(module.named_parameters())
         named.update({k: v for k, v in module.named_buffers() if not k.endswith("num_batches_tracked")})
@@ -408,9 +410,9 @@ def test_pytorch(stem, case):
                 tensor.copy_(torch.from_numpy(np.ascontiguousarray(src)))
         module.train(mode == "train")
         with torch.no_grad():
-            yt = module(ts) if merge else module(*ts)
+            yt = module(ts) if merge else module(*ts) if ts else module(3)
         y, extras = layer.forward(xs)
         # float64 on both sides: the sums differ in order only, ~1e-15 relative; 1e-10 is far above that
-        np.testing.assert_allclose(y, yt.numpy(), rtol=0, atol=1e-10, err_msg=mode)
+        np.testing.assert_allclose(y, yt.detach().numpy(), rtol=0, atol=1e-10, err_msg=mode)
         for suffix, e in extras.items():
             np.testing.assert_allclose(e, module.states[suffix].numpy(), rtol=0, atol=1e-10, err_msg=suffix)

@@ -876,6 +876,38 @@ CASES: dict[str, str] = {
         """,
         [5, 6, 7],
     ),
+    # free parameters: a class token concatenated first and a position table added (ViT), a LayerScale
+    # γ multiplied channels last, a parameter frozen and one read again through `shares:`
+    "parameter-tokens": spec(
+        """
+        - {op: parameter, shape: [1, 8], id: cls}
+        - {op: concat, in: [cls, input], axis: 0, id: tokens}
+        - {op: parameter, shape: [6, 8], init: {name: normal, std: 0.02}, id: pos}
+        - {op: add, in: [tokens, pos]}
+        """,
+        [5, 8],
+    ),
+    "parameter-layerscale-hwc": spec(
+        """
+        - {op: conv2d, filters: 8, kernel: 3, padding: 1, id: conv}
+        - {op: parameter, shape: [1, 1, 8], init: {name: constant, value: 1.0e-6}, id: gamma}
+        - {op: multiply, in: [conv, gamma], id: scaled}
+        - {op: add, in: [input, scaled]}
+        """,
+        [4, 5, 8],
+        "hwc",
+    ),
+    "parameter-frozen-and-shared": spec(
+        """
+        - {op: parameter, shape: [3, 1, 1], trainable: false, id: a}
+        - {op: add, in: [input, a], id: s}
+        - {op: parameter, shape: [3, 1, 1], id: b}
+        - {op: multiply, in: [s, b], id: m}
+        - {op: parameter, shares: b, id: b2}
+        - {op: add, in: [m, b2]}
+        """,
+        [3, 4, 4],
+    ),
 }
 
 # Specs that PyTorch refuses: (id, spec text, the node torch refuses). netcalc must refuse them too.

@@ -34,6 +34,10 @@ For embeddings and recurrent nodes the oracle also lists torch's own tensor name
 (named_parameters of the torch module), and the recurrent MACs are, per step, rows × cols of
 every weight_ih / weight_hh matrix, times T.
 
+A free parameter (`parameter`, no input) is an nn.Parameter of its shape on a module of its own,
+registered under the node's name, and expanded over the batch in forward (`FreeParameter`); a node
+sharing it (`shares:`) calls that module again.
+
 Merges read several tensors (Node.inputs lists them in order): add and multiply are torch's own
 `+` and `*` on the batched tensors (so torch broadcasts with the batch axis in place: a (C,) map
 meets (N, C), not (C,)), concat is torch.cat along the node's axis (default: the layout's channel
@@ -72,6 +76,7 @@ CONV_TRANSPOSE_OPS = {"conv1d_transpose": 1, "conv2d_transpose": 2, "conv3d_tran
 MAC_OPS = (*CONV_OPS, *CONV_TRANSPOSE_OPS, "dense", "shortcut", *RECURRENT)
 TENSOR_OPS = ("embedding", "shortcut", *RECURRENT)  # ops whose tensor names and shapes are listed
 MERGE_OPS = ("add", "multiply", "concat")  # ops that read two or more tensors
+SOURCE_OPS = ("parameter",)  # ops that read no tensor
 INT_DTYPES = ("int8", "int32", "int64")
 IGNORED_BUFFERS = ("num_batches_tracked",)
 
@@ -515,6 +520,21 @@ class Merge(nn.Module):
         return torch.cat(xs, dim=self.dim)
 
 
+class FreeParameter(nn.Module):
+    """A free parameter as PyTorch users write one: an nn.Parameter set in a module's __init__ (here
+    a module of its own, the parameter registered under the node's name, '.' written '__'), used in
+    forward broadcast over the batch, p.expand(n, *shape) (torchvision's ViT class_token)."""
+
+    def __init__(self, name: str, shape: tuple) -> None:
+        super().__init__()
+        self.key = name.replace(".", "__")
+        self.register_parameter(self.key, nn.Parameter(torch.zeros(*shape)))
+
+    def forward(self, batch: int = BATCH) -> torch.Tensor:
+        p = getattr(self, self.key)
+        return p.unsqueeze(0).expand(batch, *p.shape)
+
+
 def build_merge(node, channels_last: bool) -> Merge:
     """The merge of a node reading several tensors; concat's axis counted without the batch axis."""
     if node.op == "concat":
@@ -562,6 +582,8 @@ def _shortcut(a: dict, x: torch.Tensor, channels_last: bool) -> tuple[nn.Module,
 def build_module(node, x: torch.Tensor, channels_last: bool, layout: str = "") -> tuple[nn.Module, nn.Module | None]:
     """(module for the node, the module holding its weight for MACs or None), given its input tensor."""
     op, a = node.op, node.args
+    if op == "parameter":  # reads no tensor (x is None)
+        return FreeParameter(node.shares or node.name, tuple(a["shape"])), None
     if op == "embedding":
         emb = nn.Embedding(a["vocab"], a["dim"])  # refuses float ids, as torch does
         return emb, emb
@@ -673,7 +695,8 @@ def run_oracle(graph) -> OracleResult:
         row = OracleRow(node.name, node.op)
         result.rows[node.name] = row
         merge = node.op in MERGE_OPS
-        if not merge and len(node.inputs) != 1 and node.op not in RECURRENT:  # a recurrent one: initial states
+        source = node.op in SOURCE_OPS  # reads nothing: called with no tensor
+        if not merge and not source and len(node.inputs) != 1 and node.op not in RECURRENT:  # recurrent: initial states
             row.error = f"oracle: {node.op} with {len(node.inputs)} inputs"
             continue
         xs = [tensors.get(name) for name in node.inputs]
@@ -681,7 +704,7 @@ def run_oracle(graph) -> OracleResult:
         if missing:
             row.error = f"skipped: input {missing[0]} has no tensor"
             continue
-        x = xs[0]
+        x = xs[0] if xs else None
         owner = getattr(node, "shares", None)
         try:
             if merge:

@@ -57,6 +57,8 @@ class Layer:
     grads: name -> gradient of the loss with respect to each param, set by `backward`.
     scratch: elements per sample of the largest work array a pass allocates beside its output (a
         convolution's column matrix); the runner's memory estimate reads it.
+    batch: the samples in the pass being run, set by the runner before each forward: a source that
+        reads no input (a free parameter) gives its output that many times.
     """
 
     def __init__(self) -> None:
@@ -68,6 +70,7 @@ class Layer:
         self.macs = 0
         self.grads: dict[str, np.ndarray] = {}
         self.scratch = 0
+        self.batch = 1
 
     def add(self, name: str, array: np.ndarray, trainable: bool = True, kind: str = "param") -> np.ndarray:
         self.params[name] = array

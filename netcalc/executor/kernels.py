@@ -23,6 +23,7 @@ from .k_conv import ConvKernel, ConvTransposeKernel
 from .k_moves import PermuteKernel, RepeatVectorKernel
 from .k_norm import GroupNormKernel, InstanceNormKernel
 from .k_pad import CopyPadKernel, CropKernel, ZeroPadKernel
+from .k_param import ParameterKernel
 from .k_pool import AdaptivePoolKernel, GlobalPoolKernel, PoolKernel
 from .k_prelu import PReLUKernel
 from .k_shortcut import ShortcutKernel
@@ -94,6 +95,7 @@ KERNELS: dict[str, Kernel] = {
     "multiply": _merge,
     "concat": _merge,
     "shortcut": ShortcutKernel(),
+    "parameter": ParameterKernel(),
 }
 
 KERNELS.update(RECURRENT_KERNELS)

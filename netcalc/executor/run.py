@@ -370,6 +370,7 @@ def run(graph, *, batch: int = 8, seed: int = 0, dtype="float64", mode: str = "t
             m.inputs[inp.name].fwd.add(x, inp.shape, n, cl)
         for node in graph.nodes:
             layer = layers[node.name]
+            layer.batch = n  # what a source (a free parameter) broadcasts its array to
             try:
                 y, extras = layer.forward([values[name] for name in node.inputs])
             except Unrunnable as exc:

@@ -61,6 +61,8 @@ def _framework_default(role: str, shape: tuple, keras: bool, units: int, weight_
         return "constant", {"value": 0.0}
     if role == "embedding":
         return ("uniform", {"low": -0.05, "high": 0.05}) if keras else ("normal", {"mean": 0.0, "std": 1.0})
+    if role == "parameter":  # a free parameter: Keras add_weight's glorot_uniform; nn.Parameter has none (zeros)
+        return ("glorot_uniform", {"gain": 1.0}) if keras else ("constant", {"value": 0.0})
     if keras:
         if role == "recurrent_kernel":
             return "orthogonal", {"gain": 1.0}
@@ -92,7 +94,7 @@ def sample(spec, shape: tuple, role: str, env, *, units: int = 0, weight_shape: 
            fan_shape: tuple | None = None) -> np.ndarray:  # fmt: skip
     """An array of `shape` drawn by `spec` (a netcalc.initializers.InitSpec, or None for the default).
 
-    role: kernel | bias | recurrent_kernel | recurrent_bias | embedding | gamma | beta.
+    role: kernel | bias | recurrent_kernel | recurrent_bias | embedding | gamma | beta | parameter.
     units: a recurrent layer's hidden size (PyTorch's default U(±1/√hidden) for all its tensors).
     weight_shape: for a bias, the weight it belongs to (PyTorch's default bias bound 1/√fan_in).
     fan_shape: the shape to take the fans from when it differs from `shape` (a fused matrix).

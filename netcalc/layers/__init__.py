@@ -15,6 +15,7 @@ from .elementwise import Dropout, PReLU, activation_types
 from .merge import merge_types
 from .norm import BatchNorm, GroupNorm, InstanceNorm, LayerNorm
 from .padding import padding_types
+from .parameter import Parameter
 from .pool import GlobalPool, Pool
 from .recurrent import recurrent_types
 from .reshape import Flatten, Permute, RepeatVector, Reshape, Upsample
@@ -57,6 +58,7 @@ LAYER_TYPES: list[LayerType] = [
     Upsample(2),
     *recurrent_types(),
     *merge_types(),
+    Parameter(),
 ]
 
 REGISTRY: dict[str, LayerType] = {t.op: t for t in LAYER_TYPES}

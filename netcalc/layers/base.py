@@ -205,7 +205,9 @@ class LayerType:
     aliases: tuple = ()
     summary: str = ""
     args: dict[str, Arg] = {}
-    # how many inputs the layer takes: 1, or None for "one or more" (merges)
+    # how many inputs the layer takes: 1, None for "two or more" (merges), or 0 for a source that reads
+    # nothing (a free parameter: `in:` is refused, and its output, the same for every sample, is its own
+    # tensor, held with the parameters rather than as an activation)
     arity: int | None = 1
     # reads a sequence (steps, features) or token ids: a graph input it reads that has no written
     # layout takes the convention's sequence layout, features last (netcalc.layouts._layouts)
@@ -266,6 +268,12 @@ class LayerType:
         that leaves only these unread after the rows it reads loses nothing (W201). None by default;
         the paddings add their own."""
         return None
+
+    def own_tensors(self, tensors: list[Tensor], node: Node) -> list[Tensor]:
+        """The tensors as this node has them, after the memo (which gives one node's tensors to its
+        identical repetitions): `params`' own by default; a free parameter names its tensor after
+        the node."""
+        return tensors
 
     def extra_outputs(self, g: Geometry) -> dict:
         """Outputs besides the main one, by suffix (an LSTM's final states 'h', 'c'): none by default."""
