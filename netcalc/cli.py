@@ -232,14 +232,14 @@ def explain(
 ) -> None:
     """One layer's shapes, tensors, parameters and MACs, with the formulas and the numbers in them."""
     from . import render
-    from .analyze import context as analysis_context
+    from .analyze import explain_context
     from .pipeline import find_row
 
     analysis, sources = _analyse(spec, convention, Format.table, sets, max_layers=max_layers)
     row = find_row(analysis, layer)
     if row is None or not row.ok:
         _fail(analysis.diags, sources, Format.table)
-    context = analysis_context(analysis.graph, row.node, analysis.diags)
+    context = explain_context(analysis, row)
     sys.stdout.write("\n".join(render.explain_lines(analysis, row, context)) + "\n")
 
 

@@ -111,6 +111,9 @@ class Ctx:
         # (before, after) rows of padding per spatial axis at the first input's border (a padding layer
         # just before: LayerType.padded_border), or None: a window that leaves only these unread leaves no data
         self.padded_border: tuple | None = None
+        # for `explain` only (analyze.explain_context): the rows that read the node's output, looking
+        # through layers that are the identity at inference (dropout), each with its type and geometry
+        self.readers: list = []
 
     @property
     def keras(self) -> bool:

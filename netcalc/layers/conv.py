@@ -236,6 +236,7 @@ class Conv(LayerType):
             f"weights: filters × C_in/groups × {'k × ' * (self.nd - 1)}k = {g.c_out} × {per} × {ks}{group} = {weights:,}"
             f"{bias} parameters"
         )
+        lines.append(filter_line(g.c_out, g.c_in, g.groups, g.ks))
         positions = " × ".join(map(str, g.outs))
         lines.append(
             f"MACs: output positions × filters × C_in/groups × {'k × ' * (self.nd - 1)}k = {positions} × {g.c_out} × "
@@ -243,6 +244,23 @@ class Conv(LayerType):
         )
         lines += skipped_lines(g.ns, g.ks, g.ss, g.ds, g.pads, g.outs, AXIS_NAMES[self.nd])
         return lines
+
+
+def filter_line(c_out, c_in, groups, ks) -> str:
+    """What one filter reads, in one sentence: every input channel (of its group), one output channel
+    each ('each of the 64 filters is 32 × 5 × 5: it spans all 32 input channels')."""
+    per = c_in // groups
+    window = " × ".join(map(str, ks))
+    one = f"each of the {c_out} filters is {per} × {window}"
+    if groups == 1:
+        reads = (
+            f"it spans all {c_in} input channels (a {window} window on each, all summed into one number per position)"
+        )
+    elif per == 1:
+        reads = f"it reads one input channel only (depthwise: {groups} groups of 1 channel)"
+    else:
+        reads = f"it spans the {per} input channels of its group ({groups} groups of {per} of the {c_in})"
+    return f"{one}: {reads}, so the {c_out} filters make the {c_out} output channels"
 
 
 def size_line(n, k, s, pad, d, out, axis) -> str:
