@@ -236,6 +236,9 @@ def explain(
     from .pipeline import find_row
 
     analysis, sources = _analyse(spec, convention, Format.table, sets, max_layers=max_layers)
+    if layer in analysis.groups:  # a block use, as the summary's group rows name it
+        sys.stdout.write("\n".join(render.explain_group_lines(analysis, layer)) + "\n")
+        return
     row = find_row(analysis, layer)
     if row is None or not row.ok:
         _fail(analysis.diags, sources, Format.table)

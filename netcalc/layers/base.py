@@ -270,6 +270,11 @@ class LayerType:
         the paddings add their own."""
         return None
 
+    def reads(self, g: Geometry) -> list | None:
+        """The input positions its output reads, per spatial axis (sorted indices), where they may be
+        fewer than all (a window with a stride larger than itself); None by default: every position."""
+        return None
+
     def extra_outputs(self, g: Geometry) -> dict:
         """Outputs besides the main one, by suffix (an LSTM's final states 'h', 'c'): none by default."""
         return {}

@@ -10,7 +10,7 @@ from ..arg_symbols import refuse_symbol
 from ..initializers import Init, InitSpec
 from ..kinds import INVALID, Arg, Bool, Int, IntTuple, Kind, Padding, _wrong
 from .base import AXIS_NAMES, Ctx, Geometry, LayerType, Tensor, fmt_shape
-from .window import formula, rf_window, window_outs
+from .window import formula, read_positions, rf_window, window_outs
 
 DEFAULT_INIT = InitSpec("default")
 INIT_ARGS = {
@@ -217,6 +217,11 @@ class Conv(LayerType):
     def receptive(self, g, rf):
         """r += d(k − 1)·j and j *= s on each axis."""
         return rf_window(rf, g.ks, g.ss, g.ds)
+
+    def reads(self, g):
+        """The positions its windows read per axis (None with symbolic sizes)."""
+        got = [read_positions(n, k, s, d, pb, out) for n, k, s, d, (pb, _), out in zip(g.ns, g.ks, g.ss, g.ds, g.pads, g.outs, strict=True)]  # fmt: skip
+        return None if None in got else got
 
     def explain(self, g, ctx):
         """Each output size with the numbers in it, the weight count, the MACs, and what a stride

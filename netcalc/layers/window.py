@@ -118,6 +118,14 @@ def _unread_text(n: int, k: int, s: int, d: int, pb: int, out: int, lost: int, p
     return f"and {why}: {len(missed)} of {of} are never read ({shown}; {last} among them)"
 
 
+def read_positions(n: int, k: int, s: int, d: int, pb: int, out: int) -> list[int] | None:
+    """The input positions 0…n−1 that some window reads (window o reads o·s − pb + j·d for j < k), or
+    None when the sizes are symbolic or too many to list."""
+    if not all(isinstance(v, int) for v in (n, k, s, d, pb, out)) or n * k > 10**7:
+        return None
+    return sorted({x for o in range(out) for j in range(k) if 0 <= (x := o * s - pb + j * d) < n})
+
+
 def never_read(n: int, k: int, s: int, d: int, pb: int, out: int) -> list[int]:
     """The input positions 0…n−1 that no window reads, before the end of the last window (those
     after it are W201's tail): window o reads o·s − pb + j·d for j < k. Exact, by listing the taps
