@@ -55,13 +55,38 @@ def stages_line(a: Analysis, label: str, here: str) -> list[str]:
         start = f"{origin.maker.node.name} makes {origin.c} channels (its {origin.c} filters) → "
     chain = " → ".join(f"{g.label} {fmt_shape(g.out_shape)}" for g in sibs)
     widths = [st.Shape(g.out_shape, a.graph.channels_last).c for g in sibs]
-    mine = "" if here == "" else f"; {here} is {widths[[g.label for g in sibs].index(here)]} wide"
+    labels = [g.label for g in sibs]
+    mine = "" if here == "" else f"; {here} is {widths[labels.index(here)]} wide"
     return [
         f"the stages: {start}{chain}",
         "a convolution makes one output channel per filter, so each stage's output has as many channels as its "
         f"last convolution has filters: the widths {{{', '.join(map(str, widths))}}}, one number per stage, not "
         f"the channels of one layer{mine}",
     ]
+
+
+def next_stage_line(a: Analysis, label: str) -> list[str]:
+    """Where the stage after `label` (its next sibling at the top) moves to a new width and map."""
+    if a.groups[label].depth != 1:
+        return []
+    labels = [g.label for g in st.siblings(a, label)]
+    if labels.index(label) + 1 >= len(labels):
+        return []
+    nxt = labels[labels.index(label) + 1]
+    moves = st.changes(a, st.members(a, nxt))
+    return [f"the next stage, {nxt}, starts where {_change_text(moves[0])}"] if moves else []
+
+
+def _change_text(ch: st.Change) -> str:
+    side = (
+        f" while the map's sides {_changes_by(ch.side_factor, fmt_shape(ch.x.map), fmt_shape(ch.y.map))}"
+        if ch.side_factor is not None
+        else f" while the map goes {fmt_shape(ch.x.map)} → {fmt_shape(ch.y.map)}"
+    )
+    return (
+        f"{ch.row.node.name} ({ch.y.c} filters) turns {fmt_shape(ch.x.shape)} into {fmt_shape(ch.y.shape)}: the "
+        f"channels {_changes_by(ch.c_factor, ch.x.c, ch.y.c)}{side}"
+    )
 
 
 def _residual_lines(a: Analysis, label: str) -> list[str]:
@@ -162,26 +187,19 @@ def group_lines(a: Analysis, label: str) -> list[str]:
         out.append(f"{label}: {uses}{len(convs)} convolution{'s' if len(convs) > 1 else ''}{per}: {width}")
     moves = st.changes(a, rows)
     for ch in moves:
-        side = (
-            f" while the map's sides {_changes_by(ch.side_factor, fmt_shape(ch.x.map), fmt_shape(ch.y.map))}"
-            if ch.side_factor is not None
-            else f" while the map goes {fmt_shape(ch.x.map)} → {fmt_shape(ch.y.map)}"
-        )
         rest = ""
         others = [r for r in convs if r is not ch.row]
         if len(moves) == 1 and others and all(r.out_shape == others[0].out_shape == r.in_shapes[0] for r in others):
             keep = "the other one keeps" if len(others) == 1 else f"the other {len(others)} keep"
             rest = f"; {keep} {fmt_shape(others[0].out_shape)}"
-        out.append(
-            f"{ch.row.node.name} ({ch.y.c} filters) turns {fmt_shape(ch.x.shape)} into {fmt_shape(ch.y.shape)}: the "
-            f"channels {_changes_by(ch.c_factor, ch.x.c, ch.y.c)}{side}{rest}"
-        )
+        out.append(_change_text(ch) + rest)
     if convs and not moves and got is not None and g.out_shape is not None:
         x, y = st.Shape(got[1], graph.channels_last), st.Shape(g.out_shape, graph.channels_last)
         if x.shape == y.shape:
-            out.append(f"no convolution changes the map: {fmt_shape(x.map)} and {x.c} channels in and out")
+            out.append(f"none of them changes the map or the width: {x.c} channels on {fmt_shape(x.map)} in and out")
     out += _residual_lines(a, label)
     out += _reading_lines(a, label)
+    out += next_stage_line(a, label)
     if reps and graph.convention == "pytorch":  # Keras numbers its blocks from 1 too (conv2_block1)
         first = st.children(a, label)[0].label
         out.append(f"repetitions are numbered from 1 here: {first} is {label}[0] in PyTorch code")
