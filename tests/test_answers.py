@@ -149,3 +149,25 @@ def test_a_block_use_unknown_gets_a_did_you_mean():
     result = netcalc("explain", "resnet20-cifar", "layr2")
     assert result.returncode == 2
     assert "(did you mean 'layer2'?)" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["explain", "keras-resnet50", "conv3"],  # a block use, with W201 warnings found while analysing
+        ["explain", "flatten-vs-gap", "gap"],
+        ["summary", "keras-resnet50"],  # W201 at three 1×1 stride-2 convolutions: the warning's text
+    ],
+)
+def test_the_answers_import_neither_numpy_nor_sympy(args):
+    """The start-up budget: explain and summary stay off numpy and sympy (a concrete W201 once loaded
+    sympy through formulas.value, 0.45 s)."""
+    import subprocess
+    import sys
+
+    code = (  # cli._run: the command without main()'s os._exit, so that the modules can be listed after it
+        "import sys; sys.argv = ['netcalc', *sys.argv[1:]]; from netcalc import cli; cli._run(); "
+        "print('LOADED', sorted(m for m in ('numpy', 'sympy') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT).stdout
+    assert out.splitlines()[-1] == "LOADED []"

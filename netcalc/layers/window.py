@@ -72,7 +72,10 @@ def window_out(
     # a symbolic remainder is a condition (netcalc sizes); at the defaults it is also the concrete run's warning
     symbolic = hasattr(unread, "e")
     if unread > 0 and (not symbolic or ctx.at_defaults):
-        from ..formulas import value
+        if symbolic:  # only then: formulas imports sympy, which a concrete summary never loads
+            from ..formulas import value
+        else:
+            value = _same
 
         nv, numv, outv, lostv = value(n), value(num), value(out), value(unread)  # the concrete run's numbers
         notes = (f"with {ctx.at} (`netcalc sizes` tells which sizes divide exactly)",) if symbolic else ()
@@ -84,6 +87,11 @@ def window_out(
             *notes,
         )
     return out
+
+
+def _same(x):
+    """A concrete size is its own value (formulas.value without importing formulas)."""
+    return x
 
 
 PLURAL = {"slice": "slices", "row": "rows", "column": "columns", "row/column": "rows/columns", "position": "positions"}
