@@ -227,6 +227,28 @@ def context(graph: Graph, node: Node, diags: Diagnostics, places: dict | None = 
     return ctx
 
 
+def explain_context(analysis: Analysis, row: Row) -> Ctx:
+    """`netcalc explain`'s context for one row: `context`, and the rows that read its output (looking
+    through stochastic layers, the identity at inference, as W404 looks through a dropout), so that a
+    layer's explain can say what its readers cost because of it (a global pool: the dense after it)."""
+    ctx = context(analysis.graph, row.node, analysis.diags)
+    readers: dict = {}
+    for r in analysis.rows:
+        for name in r.node.inputs:
+            readers.setdefault(name, []).append(r)
+    todo, seen = list(readers.get(row.node.name, [])), set()
+    while todo:
+        r = todo.pop(0)
+        if id(r) in seen:
+            continue
+        seen.add(id(r))
+        if r.ltype.stochastic:
+            todo += readers.get(r.node.name, [])
+        elif r.ok:
+            ctx.readers.append(r)
+    return ctx
+
+
 def _places(graph: Graph) -> dict:
     """Where every input and layer is written, by name."""
     return {**{i.name: i.loc for i in graph.inputs}, **{n.name: n.loc for n in graph.nodes}}

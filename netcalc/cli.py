@@ -232,14 +232,17 @@ def explain(
 ) -> None:
     """One layer's shapes, tensors, parameters and MACs, with the formulas and the numbers in them."""
     from . import render
-    from .analyze import context as analysis_context
+    from .analyze import explain_context
     from .pipeline import find_row
 
     analysis, sources = _analyse(spec, convention, Format.table, sets, max_layers=max_layers)
+    if layer in analysis.groups:  # a block use, as the summary's group rows name it
+        sys.stdout.write("\n".join(render.explain_group_lines(analysis, layer)) + "\n")
+        return
     row = find_row(analysis, layer)
     if row is None or not row.ok:
         _fail(analysis.diags, sources, Format.table)
-    context = analysis_context(analysis.graph, row.node, analysis.diags)
+    context = explain_context(analysis, row)
     sys.stdout.write("\n".join(render.explain_lines(analysis, row, context)) + "\n")
 
 

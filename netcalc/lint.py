@@ -28,6 +28,7 @@ from math import prod
 from .codes import CODES
 from .diagnostics import Diagnostics
 from .layers.base import AXIS_NAMES
+from .layers.dense import head_costs
 from .layers.window import never_read
 
 
@@ -113,17 +114,14 @@ def dense_after_flatten(analysis, diags: Diagnostics, min_params: int = 1_000_00
         if len(shape) < 2:
             continue
         c = shape[-1] if cl else shape[0]
-        positions = prod(shape) // c
-        units = row.g.units
-        weights = prod(shape) * units
-        if positions <= 1 or weights < min_params:
+        cost = head_costs(c, prod(shape) // c, row.g.units)
+        if cost.positions <= 1 or cost.flattened < min_params:
             continue
-        gap = c * units
         diags.warning(
             "W404",
-            f"{row.node.name}: flatten of a {'×'.join(map(str, shape))} map into {units} units takes "
-            f"{weights:,} weights; global average pooling ({c} numbers) would take {gap:,} "
-            f"({weights // max(gap, 1):,}× fewer)",
+            f"{row.node.name}: flatten of a {'×'.join(map(str, shape))} map into {cost.units} units takes "
+            f"{cost.flattened:,} weights; global average pooling ({c} numbers) would take {cost.pooled:,} "
+            f"({cost.positions:,}× fewer)",
             row.node.loc,
             layer=row.node.name,
         )

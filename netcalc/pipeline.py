@@ -160,6 +160,7 @@ def find_row(analysis, layer: str):
     row = rows.get(layer)
     if row is None:
         graph = analysis.graph
-        message = f"no layer named '{layer}' in {graph.name}{did_you_mean(layer, rows)}"
+        names = [*rows, *analysis.groups]  # a block use's name (a summary group row) is explained too
+        message = f"no layer named '{layer}' in {graph.name}{did_you_mean(layer, names)}"
         analysis.diags.error("E114", message, Loc(graph.file), "layers: " + ", ".join(rows))
     return row

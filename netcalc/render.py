@@ -271,7 +271,16 @@ def explain_lines(a: Analysis, row: Row, ctx) -> list[str]:
             )
         )
     out.append(f"MACs {row.macs:,} · FLOPs {row.flops:,} (per sample)")
-    return out
+    from .explain_text import row_lines
+
+    return out[:-1] + row_lines(a, row) + out[-1:]
+
+
+def explain_group_lines(a: Analysis, label: str) -> list[str]:
+    """`netcalc explain` of a block use (a group row of the summary): explain_text.group_lines."""
+    from .explain_text import group_lines
+
+    return group_lines(a, label)
 
 
 def render_json(a: Analysis) -> str:

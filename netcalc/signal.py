@@ -29,7 +29,7 @@ import numpy as np
 from . import initializers as inits
 from .analyze import Analysis
 from .signal_limits import MAX_ELEMENTS, MAX_POSITIONS, TooLarge, too_large  # noqa: F401 (re-exported)
-from .signal_rules import Info, Sig, SigEnv
+from .signal_rules import LOGIT_STD, SATURATED, Info, Sig, SigEnv
 
 # ------------------------------------------------------------------------------- inputs
 
@@ -343,7 +343,7 @@ def advise(report: SignalReport, band: float, diags) -> None:
     outputs = set(report.analysis.graph.outputs)
     for s in report.layers:
         sat = s.info.saturation
-        if sat and sat[0] > 0.05:
+        if sat and sat[0] > SATURATED:
             frac, t, dgain = sat
             diags.warning(
                 "W303",
@@ -352,7 +352,7 @@ def advise(report: SignalReport, band: float, diags) -> None:
                 s.node.loc,
                 layer=s.node.name,
             )
-        if s.info.softmax_saturation is not None and s.info.logit_std > 3:
+        if s.info.softmax_saturation is not None and s.info.logit_std > LOGIT_STD:
             diags.warning(
                 "W303",
                 f"{s.node.name}: softmax saturates: logit std {s.info.logit_std:.3g} (> 3), the largest "

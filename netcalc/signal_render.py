@@ -201,12 +201,21 @@ def render_json(report, band: float) -> str:
 
 def render_compare(reports: list, labels: list[str], style: Style, width: int | None = None) -> str:
     """Several initialisers side by side: log₁₀ E[x²] forward and the backward norm growth."""
+    from .signal_rules import saturated
+
     names = [s.node.name for s in reports[0].layers]
     header = ["layer", "op"] + [f"{lab} fwd" for lab in labels]
     body = []
+    notes = []  # the saturated layers under each initialiser (W303's rule), below the table
     for i, name in enumerate(names):
         s0 = reports[0].layers[i]
-        body.append([name, s0.node.op] + [_num(rep.layers[i].q) for rep in reports])
+        cells = []
+        for rep, lab in zip(reports, labels, strict=True):
+            why = saturated(rep.layers[i])
+            cells.append(_num(rep.layers[i].q) + (" saturated" if why else ""))
+            if why:
+                notes.append(f"  {name} under {lab}: {why}")
+        body.append([name, s0.node.op, *cells])
     growth = [rep.growth() for rep in reports]
     body.append(["forward growth", ""] + [_num(f) + "×" for f, _ in growth])
     body.append(["backward growth", ""] + [_num(b) + "×" for _, b in growth])
@@ -215,6 +224,12 @@ def render_compare(reports: list, labels: list[str], style: Style, width: int | 
     totals = [line for row in t.rows[-2:] for line in row]
     lines = [style.bold(f"{reports[0].analysis.graph.name} — E[x²] per layer under each initialiser")]
     lines += [*(style.bold(h) for h in t.head), t.rule, *rows, t.rule, *totals]
+    if notes:
+        import textwrap
+
+        head = "saturated (W303: a bounded output stuck at its ends passes almost no gradient back):"
+        for text in (head, *notes):  # within the width, as the table is
+            lines += textwrap.wrap(text, width, subsequent_indent="    ", break_on_hyphens=False) if width else [text]
     return "\n".join(lines) + "\n"
 
 

@@ -306,3 +306,19 @@ def linear_out(env: SigEnv, x: Sig, summed, fan: int, n_terms: int, bias: bool, 
     out = Sig(q, bm + wm * n_terms * x.mu, mc2 / qm if qm > 0 else 0.0, (corr_in * qwm + b2) / qm if qm > 0 else 0.0,
               gauss=True)  # fmt: skip
     return out, tag
+
+
+SATURATED = 0.05  # W303: a sigmoid or tanh with more than this part of its inputs beyond ±t
+LOGIT_STD = 3.0  # W303: a softmax whose logits spread more than this
+
+
+def saturated(s) -> str | None:
+    """How a layer's statistics saturate it by W303's rule, in words (None when they do not): a
+    sigmoid or tanh with more than 5 % of its inputs beyond ±t, a softmax whose logit std exceeds 3."""
+    sat = s.info.saturation
+    if sat and sat[0] > SATURATED:
+        frac, t, dgain = sat
+        return f"{frac:.0%} of its inputs beyond ±{t:g}, backward gain E[φ'²] {dgain:.3g}"
+    if s.info.softmax_saturation is not None and s.info.logit_std > LOGIT_STD:
+        return f"logit std {s.info.logit_std:.3g}, the largest p above 0.9 in {s.info.softmax_saturation:.0%}"
+    return None

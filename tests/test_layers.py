@@ -670,8 +670,13 @@ def test_conv3d_explain_lines():
     assert lines[0] == "output depth: (n + p₁ + p₂ − d(k − 1) − 1)/s + 1 = (8 + 2·0 − 1)/1 + 1 = 8"
     assert lines[3] == ("weights: filters × C_in/groups × k × k × k = 4 × 3 × 1 × 3 × 3 (C_in/groups = 6/2) = 108 + 4 "
                         "biases = 112 parameters")  # fmt: skip
+    # 6 input channels in 2 groups: each filter reads the 3 of its group through a 1 × 3 × 3 window
+    assert lines[4] == (
+        "each of the 4 filters is 3 × 1 × 3 × 3: it spans the 3 input channels of its group (2 groups of 3 of the "
+        "6), so the 4 filters make the 4 output channels"
+    )
     assert (
-        lines[4]
+        lines[5]
         == "MACs: output positions × filters × C_in/groups × k × k × k = 8 × 7 × 5 × 4 × 3 × 1 × 3 × 3 = 30,240"
     )
 
@@ -704,14 +709,27 @@ def test_global_pool3d_shapes_in_both_layouts():
     assert row.out_shape == (7, 1, 1, 1)
     assert ok("{op: global_maxpool3d, keepdims: true}", [4, 5, 3, 7], layout="hwc").out_shape == (1, 1, 1, 7)
     lines = row.ltype.explain(geometry(row), None)  # the keepdims average above, 7 channels of 4 × 5 × 3
-    assert lines == [
+    assert lines[0] == (
+        "averages each of the 7 channels' 4 × 5 × 3 = 60 values into one number: 7 numbers out, and no parameters "
+        "(nothing here is learnt)"
+    )
+    # the alternatives: the max pool's 7 × 59 = 413 FLOPs; a 1×1 conv to one channel: 7 + 1 = 8 parameters
+    assert lines[3] == (
+        "instead, global max pooling keeps each channel's largest value rather than its mean: the same 7 outputs; "
+        "413 FLOPs"
+    )
+    assert lines[4].startswith(
+        "instead, a 1×1 convolution to one channel mixes the 7 channels into one number at each position: "
+        "7 weights + 1 bias = 8 parameters, output 4 × 5 × 3 positions × 1 channel = 60 numbers"
+    )
+    assert lines[1:3] == [
         "one mean per channel over 4 × 5 × 3 = 60 positions: 59 adds and 1 divide = 60 per channel, × 7 channels = "
         "420 FLOPs",
         "output 7×1×1×1 (keepdims): PyTorch's nn.AdaptiveAvgPool3d(1) as it is, Keras's "
         "layers.GlobalAveragePooling3D(keepdims=True)",
     ]
     row = ok("{op: global_maxpool3d}", [7, 4, 5, 3])
-    assert row.ltype.explain(geometry(row), None)[1] == (
+    assert row.ltype.explain(geometry(row), None)[2] == (
         "output 7: PyTorch's nn.AdaptiveMaxPool3d(1) gives (7, 1, 1, 1), then flattened; Keras's "
         "layers.GlobalMaxPooling3D gives (7) directly"
     )

@@ -18,7 +18,7 @@ from netcalc.verify import Figure, compare
 
 SPECS = sorted(p.stem for p in (ROOT / "specs").glob("*.yaml"))
 HEAVY = {"resnet101", "resnet152", "resnet1202-cifar", "vgg11", "vgg13", "vgg16", "vgg19", "resnet50", "resnet34",
-         "resnet18", "mobilenet-v2"}  # fmt: skip
+         "resnet18", "mobilenet-v2", "keras-resnet50"}  # fmt: skip
 # specs with symbolic sizes run at a small value of each (their defaults are realistic sizes; the
 # counts at the defaults are held by the golden summaries and the PyTorch oracle). A VGG at 32×32
 # runs its 13–16 convolutions on maps down to 1×1 (its adaptive pool then repeats each value 7×7)

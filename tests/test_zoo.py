@@ -103,9 +103,9 @@ def test_resnet20_stage_outputs():
     last = {}
     for r in a.rows:
         stage = r.node.name.split(".")[0]
-        if stage.startswith("stage"):
+        if stage.startswith("layer"):  # named as CIFAR ResNet code names its stages, after torchvision
             last[stage] = r.out_shape  # rows are in order: the stage's last row is its output
-    assert last == {"stage1": (16, 32, 32), "stage2": (32, 16, 16), "stage3": (64, 8, 8)}
+    assert last == {"layer1": (16, 32, 32), "layer2": (32, 16, 16), "layer3": (64, 8, 8)}
 
 
 def test_resnet1202_cifar():

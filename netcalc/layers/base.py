@@ -111,6 +111,9 @@ class Ctx:
         # (before, after) rows of padding per spatial axis at the first input's border (a padding layer
         # just before: LayerType.padded_border), or None: a window that leaves only these unread leaves no data
         self.padded_border: tuple | None = None
+        # for `explain` only (analyze.explain_context): the rows that read the node's output, looking
+        # through layers that are the identity at inference (dropout), each with its type and geometry
+        self.readers: list = []
 
     @property
     def keras(self) -> bool:
@@ -274,6 +277,11 @@ class LayerType:
         identical repetitions): `params`' own by default; a free parameter names its tensor after
         the node."""
         return tensors
+
+    def reads(self, g: Geometry) -> list | None:
+        """The input positions its output reads, per spatial axis (sorted indices), where they may be
+        fewer than all (a window with a stride larger than itself); None by default: every position."""
+        return None
 
     def extra_outputs(self, g: Geometry) -> dict:
         """Outputs besides the main one, by suffix (an LSTM's final states 'h', 'c'): none by default."""

@@ -10,7 +10,7 @@ from ..arg_symbols import refuse_symbol
 from ..initializers import Init, InitSpec
 from ..kinds import INVALID, Arg, Bool, Int, IntTuple, Kind, Padding, _wrong
 from .base import AXIS_NAMES, Ctx, Geometry, LayerType, Tensor, fmt_shape
-from .window import formula, rf_window, window_outs
+from .window import formula, read_positions, rf_window, window_outs
 
 DEFAULT_INIT = InitSpec("default")
 INIT_ARGS = {
@@ -218,6 +218,11 @@ class Conv(LayerType):
         """r += d(k − 1)·j and j *= s on each axis."""
         return rf_window(rf, g.ks, g.ss, g.ds)
 
+    def reads(self, g):
+        """The positions its windows read per axis (None with symbolic sizes)."""
+        got = [read_positions(n, k, s, d, pb, out) for n, k, s, d, (pb, _), out in zip(g.ns, g.ks, g.ss, g.ds, g.pads, g.outs, strict=True)]  # fmt: skip
+        return None if None in got else got
+
     def explain(self, g, ctx):
         """Each output size with the numbers in it, the weight count, the MACs, and what a stride
         larger than the window skips."""
@@ -236,6 +241,7 @@ class Conv(LayerType):
             f"weights: filters × C_in/groups × {'k × ' * (self.nd - 1)}k = {g.c_out} × {per} × {ks}{group} = {weights:,}"
             f"{bias} parameters"
         )
+        lines.append(filter_line(g.c_out, g.c_in, g.groups, g.ks))
         positions = " × ".join(map(str, g.outs))
         lines.append(
             f"MACs: output positions × filters × C_in/groups × {'k × ' * (self.nd - 1)}k = {positions} × {g.c_out} × "
@@ -243,6 +249,23 @@ class Conv(LayerType):
         )
         lines += skipped_lines(g.ns, g.ks, g.ss, g.ds, g.pads, g.outs, AXIS_NAMES[self.nd])
         return lines
+
+
+def filter_line(c_out, c_in, groups, ks) -> str:
+    """What one filter reads, in one sentence: every input channel (of its group), one output channel
+    each ('each of the 64 filters is 32 × 5 × 5: it spans all 32 input channels')."""
+    per = c_in // groups
+    window = " × ".join(map(str, ks))
+    one = f"each of the {c_out} filters is {per} × {window}"
+    if groups == 1:
+        reads = (
+            f"it spans all {c_in} input channels (a {window} window on each, all summed into one number per position)"
+        )
+    elif per == 1:
+        reads = f"it reads one input channel only (depthwise: {groups} groups of 1 channel)"
+    else:
+        reads = f"it spans the {per} input channels of its group ({groups} groups of {per} of the {c_in})"
+    return f"{one}: {reads}, so the {c_out} filters make the {c_out} output channels"
 
 
 def size_line(n, k, s, pad, d, out, axis) -> str:

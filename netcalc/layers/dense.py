@@ -9,6 +9,22 @@ from .base import Geometry, LayerType, Tensor
 from .conv import INIT_ARGS
 
 
+def head_costs(c: int, positions: int, units: int) -> Geometry:
+    """What a dense layer of `units` costs on a map of `c` channels at `positions` positions, by what
+    feeds it (weights, bias excluded): the map flattened (c·positions inputs, `flattened` weights),
+    one number per channel (a global pool: `pooled`), or one number per position (a 1×1 convolution
+    to one channel: `per_position`). Lint's W404 and `explain` of a global pool both state these."""
+    return Geometry(
+        c=c,
+        positions=positions,
+        units=units,
+        flat_inputs=c * positions,
+        flattened=c * positions * units,
+        pooled=c * units,
+        per_position=positions * units,
+    )
+
+
 class Dense(LayerType):
     """y = x·W + b on the last axis; every other axis is kept (applied per position/time step).
 

@@ -299,6 +299,13 @@ class Shortcut(LayerType):
         """A 1×1 window with stride s: r unchanged, j *= s."""
         return None if rf is None else [(r, j * g.s) for r, j in rf]
 
+    def reads(self, g):
+        """Every s-th row and column, from the first (projection or option A alike)."""
+        from .window import read_positions
+
+        got = [read_positions(n, 1, g.s, 1, 0, out) for n, out in zip(g.ns, g.outs, strict=True)]
+        return None if None in got else got
+
     def sig_forward(self, g, ins, env):
         """Option A [E]: every s-th row and column, and zero channels dilute q by C_in/C_out; one
         element's distribution is kept (with the zero channels: a mixture, weight C_in/C_out on the

@@ -295,8 +295,10 @@ class GlobalPool(ParameterFree):
         per = f"{n:,} − 1 = {n - 1:,} comparisons" if not avg else f"{n - 1:,} adds and 1 divide = {n:,}"
         positions = " × ".join(map(str, g.ns))
         lines = [
+            f"{'averages' if avg else 'takes the largest of'} each of the {g.c} channels' {positions} = {n:,} values "
+            f"{'into' if avg else 'as'} one number: {g.c} numbers out, and no parameters (nothing here is learnt)",
             f"one {'mean' if avg else 'maximum'} per channel over {positions} = {n:,} positions: {per} per channel, "
-            f"× {g.c} channels = {self.flops(g):,} FLOPs"
+            f"× {g.c} channels = {self.flops(g):,} FLOPs",
         ]
         torch_pool = f"nn.Adaptive{'Avg' if avg else 'Max'}Pool{self.nd}d(1)"
         keras_pool = f"layers.Global{'Average' if avg else 'Max'}Pooling{self.nd}D"
@@ -311,4 +313,35 @@ class GlobalPool(ParameterFree):
                 f"output {g.c}: PyTorch's {torch_pool} gives ({g.c}, {ones}), then flattened; "
                 f"Keras's {keras_pool} gives ({g.c}) directly"
             )
+        return lines + self._after(g, ctx, avg, n, positions)
+
+    def _after(self, g, ctx, avg: bool, n: int, positions: str) -> list[str]:
+        """What the dense layers reading it then cost, against the flattened map (dense.head_costs, as
+        W404 states it), and what the other global pool or a 1×1 convolution to one channel would
+        change in its place: the shape, the parameters, the weights of the dense after it."""
+        from .dense import head_costs
+
+        dense = [r for r in getattr(ctx, "readers", ()) if r.ltype.linear == "dense" and r.g.n_in == g.c]
+        costs = [(r.node.name, head_costs(g.c, n, r.g.units)) for r in dense]
+        lines = [
+            f"{name} (dense, {cost.units:,} units) after it takes {g.c} × {cost.units:,} = {cost.pooled:,} weights; "
+            f"fed the flattened map ({positions} × {g.c} = {cost.flat_inputs:,} numbers) it would take "
+            f"{cost.flat_inputs:,} × {cost.units:,} = {cost.flattened:,}, {cost.positions:,}× more"
+            for name, cost in costs
+        ]
+        name, cost = costs[0] if costs else (None, None)
+        other = GlobalPool("max" if avg else "avg", self.nd)
+        lines.append(
+            f"instead, global {'max' if avg else 'average'} pooling keeps each channel's "
+            f"{'largest value' if avg else 'mean'} rather than its {'mean' if avg else 'largest value'}: the same "
+            f"{g.c} outputs"
+            + (f" and {name} keeps its {cost.pooled:,} weights" if cost else "")
+            + f"; {other.flops(g):,} FLOPs"
+        )
+        lines.append(
+            f"instead, a 1×1 convolution to one channel mixes the {g.c} channels into one number at each position: "
+            f"{g.c} weights + 1 bias = {g.c + 1} parameters, output {positions} positions × 1 channel = {n:,} "
+            "numbers (the positions kept, the channels merged: the reverse of this layer)"
+            + (f"; {name} would then take {n:,} × {cost.units:,} = {cost.per_position:,} weights" if cost else "")
+        )
         return lines

@@ -72,7 +72,10 @@ def window_out(
     # a symbolic remainder is a condition (netcalc sizes); at the defaults it is also the concrete run's warning
     symbolic = hasattr(unread, "e")
     if unread > 0 and (not symbolic or ctx.at_defaults):
-        from ..formulas import value
+        if symbolic:  # only then: formulas imports sympy, which a concrete summary never loads
+            from ..formulas import value
+        else:
+            value = _same
 
         nv, numv, outv, lostv = value(n), value(num), value(out), value(unread)  # the concrete run's numbers
         notes = (f"with {ctx.at} (`netcalc sizes` tells which sizes divide exactly)",) if symbolic else ()
@@ -84,6 +87,11 @@ def window_out(
             *notes,
         )
     return out
+
+
+def _same(x):
+    """A concrete size is its own value (formulas.value without importing formulas)."""
+    return x
 
 
 PLURAL = {"slice": "slices", "row": "rows", "column": "columns", "row/column": "rows/columns", "position": "positions"}
@@ -116,6 +124,14 @@ def _unread_text(n: int, k: int, s: int, d: int, pb: int, out: int, lost: int, p
     of = f"the {data} input {PLURAL[what]} that are not padding" if za or zb else f"the {n} input {PLURAL[what]}"
     last = f"the last {what}" if lost == 1 else f"the last {lost} {PLURAL[what]}"
     return f"and {why}: {len(missed)} of {of} are never read ({shown}; {last} among them)"
+
+
+def read_positions(n: int, k: int, s: int, d: int, pb: int, out: int) -> list[int] | None:
+    """The input positions 0…n−1 that some window reads (window o reads o·s − pb + j·d for j < k), or
+    None when the sizes are symbolic or too many to list."""
+    if not all(isinstance(v, int) for v in (n, k, s, d, pb, out)) or n * k > 10**7:
+        return None
+    return sorted({x for o in range(out) for j in range(k) if 0 <= (x := o * s - pb + j * d) < n})
 
 
 def never_read(n: int, k: int, s: int, d: int, pb: int, out: int) -> list[int]:
