@@ -107,11 +107,10 @@ def to_json(a: Analysis) -> dict:
 
 
 def _counting_json(a: Analysis) -> dict:
-    """The JSON's `counting`: the full statements (every layer type's rule, as `--legend` prints them)
-    and `rules`, the counting statement of each layer type in this network."""
-    from .layers import LAYER_TYPES
-
-    c = counting(LAYER_TYPES, a.graph.counting)
+    """The JSON's `counting`: the full statements, with the rules of the layer types in this network
+    (`summary --legend` adds every other type netcalc knows), and `rules`, each of those types' own
+    counting statement."""
+    c = counting(a.layer_types, a.graph.counting)
     rules = " · ".join(f"{', '.join(ops)}: {rule}" for ops, rule in c["rules"])
     return {
         "macs": c["macs"],

@@ -104,7 +104,11 @@ def test_json_counting_keeps_its_keys_and_adds_the_rules_of_the_types_present():
     assert doc["rules"] == {
         op: REGISTRY[op].counting for op in ("conv2d", "batchnorm", "relu", "global_avgpool2d", "dense")
     }
-    assert all(op in doc["flops"] for op in REGISTRY)  # the full statement: every type's rule
+    # the statement names the rules of the types present only (a new type netcalc learns does not
+    # change every network's JSON)
+    present = ("conv2d", "batchnorm", "relu", "global_avgpool2d", "dense")
+    named = [n.strip() for part in doc["flops"].split(": ", 1)[1].split(" · ") for n in part.split(":")[0].split(",")]
+    assert sorted(named) == sorted(present), named
 
 
 def test_summary_legend_option():
