@@ -374,6 +374,47 @@ def test_c3d_small_counts_by_hand():
     assert _by_type(keras, "conv3d")[0].tensors[0].shape == (3, 3, 3, 3, 16)  # (kd, kh, kw, C_in, C_out)
 
 
+def test_ecg_cnn1d_concat_pooling_to_8_bins_at_any_length():
+    """fastai's concat pooling in 1-D: nn.AdaptiveMaxPool1d(8) and nn.AdaptiveAvgPool1d(8) of the same map."""
+    for values in (None, {"L": 3001}):
+        diags = Diagnostics()
+        a = analyze(load(str(bundled.find("ecg-cnn1d")), diags, values=values), diags)
+        assert a.ok, [d.format() for d in diags.items]
+        # 2·64·8 = 1,024 features whatever L
+        assert _by_type(a, "flatten")[0].out_shape == (1024,)
+        # conv 12·32·7 = 2,688, 32·64·5 = 10,240, 64·64·5 = 20,480; batchnorm 2·(32 + 64 + 64) = 320;
+        # dense 1,024·5 + 5 = 5,125
+        assert a.totals.params == 2_688 + 10_240 + 20_480 + 320 + 5_125 == 38_853
+        assert a.totals.buffers == 320
+    a = _analysis("ecg-cnn1d")
+    # L = 5,000: ⌊(5000 + 6 − 7)/2⌋ + 1 = 2,500; pool ⌊(2500 + 2 − 3)/2⌋ + 1 = 1,250; ⌊(1250 + 4 − 5)/2⌋ + 1 = 625
+    (mx,), (av,) = _by_type(a, "adaptive_maxpool1d"), _by_type(a, "adaptive_avgpool1d")
+    assert mx.in_shapes[0] == (64, 625) and mx.out_shape == av.out_shape == (64, 8)
+    # 625 → 8: output i reads [⌊625i/8⌋, ⌈625(i + 1)/8⌉), eight windows of 79 (Σ 632 = 625 + 8 − gcd(625, 8));
+    # max k − 1 per output: 64·(632 − 8) = 39,936; average k per output: 64·632 = 40,448
+    assert (mx.flops, av.flops) == (39_936, 40_448)
+    # MACs 2,500·32·84 + 625·64·160 + 625·64·320 + 5,120
+    assert a.totals.macs == 6_720_000 + 6_400_000 + 12_800_000 + 5_120 == 25_925_120
+
+
+def test_c3d_adaptive_concat_pooling_at_any_clip_size():
+    """nn.AdaptiveMaxPool3d((1, 2, 2)) and nn.AdaptiveAvgPool3d((1, 2, 2)) keep the classifier's 512 inputs."""
+    for values in (None, {"T": 12, "H": 50, "W": 70}):
+        diags = Diagnostics()
+        a = analyze(load(str(bundled.find("c3d-adaptive")), diags, values=values), diags)
+        assert a.ok, [d.format() for d in diags.items]
+        assert _by_type(a, "flatten")[0].out_shape == (512,)  # 2·64·1·2·2
+        # conv 3·16·27 + 16 = 1,312, 16·32·27 + 32 = 13,856, 32·64·27 + 64 = 55,360; dense 512·101 + 101 = 51,813
+        assert a.totals.params == 1_312 + 13_856 + 55_360 + 51_813 == 122_341
+    a = _analysis("c3d-adaptive")
+    (mx,), (av,) = _by_type(a, "adaptive_maxpool3d"), _by_type(a, "adaptive_avgpool3d")
+    # 3×8×48×48 → pools (1, 2, 2) and 2: 64×4×12×12; (1, 2, 2) bins of 4×6×6 = 144 voxels, no overlap
+    assert mx.in_shapes[0] == (64, 4, 12, 12) and mx.out_shape == av.out_shape == (64, 1, 2, 2)
+    assert (mx.flops, av.flops) == (64 * 4 * 143, 64 * 4 * 144) == (36_608, 36_864)
+    # MACs 8·48·48·16·81 + 8·24·24·32·432 + 4·12·12·64·864 + 512·101
+    assert a.totals.macs == 23_887_872 + 63_700_992 + 31_850_496 + 51_712 == 119_491_072
+
+
 def test_unet3d_small_counts_by_hand():
     """Keras convention, (D, H, W, C) channels last, symbolic D × H × W at the defaults 8 × 16 × 16."""
     a = _analysis("unet3d-small")

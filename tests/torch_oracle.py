@@ -377,23 +377,25 @@ def _pool(kind: str, nd: int, a: dict, channels_last: bool) -> nn.Module:
     return ChannelsFirst(pool, channels_last)
 
 
+ADAPTIVE_POOLS = {
+    ("avg", 1): nn.AdaptiveAvgPool1d,
+    ("avg", 2): nn.AdaptiveAvgPool2d,
+    ("avg", 3): nn.AdaptiveAvgPool3d,
+    ("max", 1): nn.AdaptiveMaxPool1d,
+    ("max", 2): nn.AdaptiveMaxPool2d,
+    ("max", 3): nn.AdaptiveMaxPool3d,
+}
+
+
 def _global_pool(kind: str, nd: int, a: dict, channels_last: bool) -> nn.Module:
-    cls = {
-        ("avg", 1): nn.AdaptiveAvgPool1d,
-        ("avg", 2): nn.AdaptiveAvgPool2d,
-        ("avg", 3): nn.AdaptiveAvgPool3d,
-        ("max", 1): nn.AdaptiveMaxPool1d,
-        ("max", 2): nn.AdaptiveMaxPool2d,
-        ("max", 3): nn.AdaptiveMaxPool3d,
-    }[(kind, nd)]
+    cls = ADAPTIVE_POOLS[(kind, nd)]
     if a["keepdims"]:
         return ChannelsFirst(cls(1), channels_last)
     return ChannelsFirst(nn.Sequential(cls(1), nn.Flatten()), channels_last, back=False)
 
 
-def _adaptive_pool(kind: str, a: dict, channels_last: bool) -> nn.Module:
-    cls = nn.AdaptiveAvgPool2d if kind == "avg" else nn.AdaptiveMaxPool2d
-    return ChannelsFirst(cls(tuple(a["output_size"])), channels_last)
+def _adaptive_pool(kind: str, nd: int, a: dict, channels_last: bool) -> nn.Module:
+    return ChannelsFirst(ADAPTIVE_POOLS[(kind, nd)](tuple(a["output_size"])), channels_last)
 
 
 def _prelu(a: dict, x: torch.Tensor, channels_last: bool) -> nn.Module:
@@ -575,8 +577,8 @@ def build_module(node, x: torch.Tensor, channels_last: bool, layout: str = "") -
         return _conv_transpose(a, x, CONV_TRANSPOSE_OPS[op], channels_last)
     if op in ("maxpool1d", "maxpool2d", "maxpool3d", "avgpool1d", "avgpool2d", "avgpool3d"):
         return _pool(op[:3], int(op[-2]), a, channels_last), None
-    if op in ("adaptive_avgpool2d", "adaptive_maxpool2d"):
-        return _adaptive_pool(op[len("adaptive_") : len("adaptive_") + 3], a, channels_last), None
+    if op.startswith("adaptive_"):
+        return _adaptive_pool(op[len("adaptive_") : len("adaptive_") + 3], int(op[-2]), a, channels_last), None
     if op.startswith("global_"):
         kind = op[len("global_") : len("global_") + 3]
         return _global_pool(kind, int(op[-2]), a, channels_last), None

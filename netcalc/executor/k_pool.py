@@ -225,7 +225,8 @@ class AdaptivePoolLayer(Layer):
 class AdaptivePoolKernel(Kernel):
     """Adaptive max or average pooling (`kind` 'max' or 'avg') to the node's output_size."""
 
-    ops = ("adaptive_avgpool2d", "adaptive_maxpool2d")
+    ops = ("adaptive_avgpool1d", "adaptive_avgpool2d", "adaptive_avgpool3d",
+           "adaptive_maxpool1d", "adaptive_maxpool2d", "adaptive_maxpool3d")  # fmt: skip
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
