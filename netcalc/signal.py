@@ -229,10 +229,8 @@ def _backward(analysis, layers, sigs, env) -> None:
     relu is more likely open too, so the gradient that comes back along the skip is larger where
     x > 0 than on average (E[φ'(x)²·g²] ≠ E[φ'²]·E[g²]). A rule reads env.info.rprof (None: no
     dependence on the value) and states its inputs' profiles in env.info.rprof_in (over each
-    input's own atoms; None for none); the readers' profiles are averaged weighted by their r.
-
-    And where a reader is a max pool (or reaches one through order-keeping layers), the part of r it
-    sends back lands where the tensor took each window's maximum: `at_max` (see `_at_max`)."""
+    input's own atoms; None for none); the readers' profiles are averaged weighted by their r, as are
+    their argmax factors (`at_max`: a max pool's share of r lands at each window's maximum)."""
     graph = analysis.graph
     acc: dict[str, np.ndarray] = {}
     gsum: dict[str, float] = {}  # Σ gmean·r over the readers, to weight the fractions
@@ -284,22 +282,18 @@ def _backward(analysis, layers, sigs, env) -> None:
 
 
 def _argmax_factor(s, at_max: dict) -> float:
-    """E[φ'(max)²]/E[φ'²] that the reader `s` applies to the gradient it sends back: a max pool's own
-    (`argmax_factor`: its gradient lands on each window's maximum), an order-keeping layer's from
-    the readers after it (the `keeps_order` trait: a batchnorm at initialisation, an identity keeps
-    where the maximum lies), else 1 (a weighted sum mixes positions and channels: the gradient below
-    it no longer follows where the tensor was largest)."""
+    """E[φ'(max)²]/E[φ'²] that the reader `s` applies to the gradient it sends back: a max pool's own,
+    an order-keeping layer's (`keeps_order`: a batchnorm at initialisation keeps where the maximum
+    lies) from its readers, else 1 (a weighted sum mixes positions and channels)."""
     if s.info.argmax_factor is not None:
         return s.info.argmax_factor
-    if s.row.ltype.keeps_order and at_max.get(s.node.name) is not None:
-        return at_max[s.node.name]
-    return 1.0
+    return (at_max.get(s.node.name) or 1.0) if s.row.ltype.keeps_order else 1.0
 
 
 def _at_max(parts: list) -> float | None:
-    """The readers' argmax factors weighted by the r each sends (a graph output counts as a reader
-    of factor 1): a relu read by a max pool and an average pool (concat pooling) gets the max pool's
-    factor on the max pool's share of r only. None when no reader has a factor other than 1."""
+    """The readers' argmax factors weighted by the r each sends (an output is a reader of factor 1):
+    a relu read by a max and an average pool gets the max pool's factor on its share of r. None when
+    no reader has a factor other than 1."""
     total = sum(rm for rm, _ in parts)
     if total <= 0 or all(f == 1.0 for _, f in parts):
         return None
