@@ -415,6 +415,34 @@ def test_c3d_adaptive_concat_pooling_at_any_clip_size():
     assert a.totals.macs == 23_887_872 + 63_700_992 + 31_850_496 + 51_712 == 119_491_072
 
 
+def test_segnet_small_unpools_at_its_encoders_indices():
+    """SegNet: each decoder stage's nn.MaxUnpool2d(2) reads the encoder's pool indices of its scale."""
+    a = _analysis("segnet-small")
+    pools, unpools = _by_type(a, "maxpool2d"), _by_type(a, "maxunpool2d")
+    # 3×48×64 → 16×24×32 → 32×12×16 → 64×6×8, each pool's indices of its output's shape
+    assert [r.out_shape for r in pools] == [(16, 24, 32), (32, 12, 16), (64, 6, 8)]
+    assert [r.extra for r in pools] == [{"indices": r.out_shape} for r in pools]
+    # the decoder reads them the other way round: enc3's, enc2's, enc1's
+    assert [r.node.inputs[1] for r in unpools] == ["enc3.pool.indices", "enc2.pool.indices", "enc1.pool.indices"]
+    # (n − 1)·2 + 2 = 2n: 64×12×16, 32×24×32, 16×48×64; no parameters, MACs or FLOPs
+    assert [r.out_shape for r in unpools] == [(64, 12, 16), (32, 24, 32), (16, 48, 64)]
+    assert all(r.params == r.macs == r.flops == 0 for r in unpools)
+    # convolutions 432 + 2,304 + 4,608 + 9,216 + 18,432 + 36,864 down, 36,864 + 18,432 + 9,216 + 4,608 +
+    # 2,304 + 2,304 up, the classifier 16·11·9 + 11 = 1,595; batchnorm γ, β 2·400 = 800 and 800 buffers
+    assert a.totals.params == 71_856 + 73_728 + 1_595 + 800 == 147_979 and a.totals.buffers == 800
+    # MACs: 48·64 positions × (27 + 144)·16 = 8,404,992; 24·32 × (144 + 288)·32 = 10,616,832; 12·16 × (288 +
+    # 576)·64 = 10,616,832; the decoder 12·16 × (576·64 + 576·32), 24·32 × (288·32 + 288·16), 48·64 × (144·16
+    # + 144·16 + 144·11)
+    assert a.totals.macs == 8_404_992 + 4 * 10_616_832 + 19_021_824 == 69_894_144
+    # at any multiple of 8 the parameters stay; elsewhere an unpool would misplace its values (E211)
+    diags = Diagnostics()
+    b = analyze(load(str(bundled.find("segnet-small")), diags, values={"H": 360, "W": 480}), diags)
+    assert b.ok and b.totals.params == 147_979
+    diags = Diagnostics()
+    analyze(load(str(bundled.find("segnet-small")), diags, values={"H": 100}), diags)
+    assert [d.code for d in diags.errors] == ["E211"]
+
+
 def test_unet3d_small_counts_by_hand():
     """Keras convention, (D, H, W, C) channels last, symbolic D × H × W at the defaults 8 × 16 × 16."""
     a = _analysis("unet3d-small")

@@ -23,7 +23,7 @@ from .k_conv import ConvKernel, ConvTransposeKernel
 from .k_moves import PermuteKernel, RepeatVectorKernel
 from .k_norm import GroupNormKernel, InstanceNormKernel
 from .k_pad import CopyPadKernel, CropKernel, ZeroPadKernel
-from .k_pool import AdaptivePoolKernel, GlobalPoolKernel, PoolKernel
+from .k_pool import AdaptivePoolKernel, GlobalPoolKernel, MaxUnpoolKernel, PoolKernel
 from .k_prelu import PReLUKernel
 from .k_shortcut import ShortcutKernel
 from .recurrent import RECURRENT_KERNELS
@@ -63,6 +63,7 @@ KERNELS: dict[str, Kernel] = {
     "adaptive_maxpool1d": AdaptivePoolKernel("max"),
     "adaptive_maxpool2d": AdaptivePoolKernel("max"),
     "adaptive_maxpool3d": AdaptivePoolKernel("max"),
+    "maxunpool2d": MaxUnpoolKernel(),
     "dense": DenseKernel(),
     "relu": _act,
     "relu6": _act,

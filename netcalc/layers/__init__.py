@@ -18,6 +18,7 @@ from .padding import padding_types
 from .pool import GlobalPool, Pool
 from .recurrent import recurrent_types
 from .reshape import Flatten, Permute, RepeatVector, Reshape, Upsample
+from .unpool import MaxUnpool
 
 LAYER_TYPES: list[LayerType] = [
     Conv(1),
@@ -44,6 +45,7 @@ LAYER_TYPES: list[LayerType] = [
     AdaptivePool("max", 1),
     AdaptivePool("max", 2),
     AdaptivePool("max", 3),
+    MaxUnpool(),
     Dense(),
     *activation_types(),
     PReLU(),

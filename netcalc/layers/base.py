@@ -111,6 +111,9 @@ class Ctx:
         # (before, after) rows of padding per spatial axis at the first input's border (a padding layer
         # just before: LayerType.padded_border), or None: a window that leaves only these unread leaves no data
         self.padded_border: tuple | None = None
+        # per input: the shape of the tensor its values index, for an extra output of positions (a max
+        # pool's `NAME.indices` index the pool's input: LayerType.index_spaces), else None
+        self.input_spaces: list = []
 
     @property
     def keras(self) -> bool:
@@ -274,6 +277,12 @@ class LayerType:
     def state_names(self, a: dict, keras: bool) -> list[str]:
         """The suffixes `extra_outputs` will have, known from the arguments alone (for `in:` checks)."""
         return []
+
+    def index_spaces(self, g: Geometry) -> dict:
+        """For an extra output that holds positions, by suffix: the shape of the tensor they index (a
+        max pool's `indices`, flat positions in each channel of its input: the input's shape). A layer
+        that reads such a tensor gets it as `Ctx.input_spaces`. None by default."""
+        return {}
 
     def several_inputs(self, written: tuple) -> str:
         """E115's advice for a one-input layer given several names in `in:` (as written)."""
