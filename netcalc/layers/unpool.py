@@ -6,6 +6,7 @@ from __future__ import annotations
 from math import prod
 
 from ..compound_kinds import Names
+from ..diagnostics import clip
 from ..kinds import Arg, IntTuple
 from .base import AXIS_NAMES, Geometry, ParameterFree, fmt_shape
 
@@ -38,8 +39,8 @@ class MaxUnpool(ParameterFree):
 
     def several_inputs(self, written: tuple) -> str:
         """E115's advice: one map in `in:`, the pool's indices in `indices:`."""
-        rest = ", ".join(written[1:])
-        return f"a max unpool reads one map: give the max pool's indices as in: {written[0]}, indices: {rest}"
+        rest = ", ".join(map(clip, written[1:]))
+        return f"a max unpool reads one map: give the max pool's indices as in: {clip(written[0])}, indices: {rest}"
 
     def resolve(self, a, shapes, ctx):
         """Check the rank, that the indices are one max pool's and of the input's shape, the output size
