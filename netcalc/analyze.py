@@ -158,6 +158,7 @@ def analyze(graph: Graph, diags: Diagnostics, batch: int = 1, dtype: str | None 
     rows: list[Row] = []
     memo: dict = {}
     borders: dict = {}  # the rows of padding at each tensor's border (LayerType.padded_border)
+    spaces: dict = {}  # what an extra output of positions indexes (LayerType.index_spaces), by tensor
     places = _places(graph)
     start = len(diags.items)
     by_name: dict = {}
@@ -176,7 +177,8 @@ def analyze(graph: Graph, diags: Diagnostics, batch: int = 1, dtype: str | None 
             fields[node.name] = None
             continue
         border = borders.get(node.inputs[0]) if node.inputs else None
-        _resolve(row, graph, diags, fields, memo, places, border, by_name.get(node.shares))
+        in_spaces = [spaces.get(name) for name in node.inputs]
+        _resolve(row, graph, diags, fields, memo, places, border, by_name.get(node.shares), in_spaces)
         if row.ok and _too_many_elements(row, diags):
             row.out_shape, row.extra = None, {}
         shapes[node.name] = row.out_shape
@@ -185,6 +187,8 @@ def analyze(graph: Graph, diags: Diagnostics, batch: int = 1, dtype: str | None 
         for suffix, shape in row.extra.items():  # named extra outputs: `in: lstm_1.h`
             shapes[f"{node.name}.{suffix}"] = shape
             fields[f"{node.name}.{suffix}"] = None
+        for suffix, space in (ltype.index_spaces(row.g) if row.extra else {}).items():
+            spaces[f"{node.name}.{suffix}"] = space
         fields[node.name] = row.rf
     sizes_below_1 = [d for d in diags.items[start:] if d.code == "E201"]
     note = layout_note(graph) if sizes_below_1 else None
@@ -263,14 +267,17 @@ def _resolve(
     places: dict,
     border: tuple | None = None,
     owner: Row | None = None,
+    in_spaces: list | None = None,
 ) -> None:
     """Ask the layer type for the node's figures (`border`: the rows of padding its input is known to
-    end in, from a padding layer just before). Repeated layers (the same type and arguments on the
-    same input shape and border, as in a deep stack of blocks) are worked out once: the memo keeps
-    only results whose working-out reported nothing, so every repetition still gets its own warnings."""
+    end in, from a padding layer just before; `in_spaces`: what each input indexes, `Ctx.input_spaces`).
+    Repeated layers (the same type and arguments on the same input shapes, border and spaces, as in a
+    deep stack of blocks) are worked out once: the memo keeps only results whose working-out reported
+    nothing, so every repetition still gets its own warnings."""
     node, ltype = row.node, row.ltype
+    in_spaces = in_spaces or [None] * len(node.inputs)
     try:
-        key = (node.op, tuple(node.args.items()), tuple(row.in_shapes), border)
+        key = (node.op, tuple(node.args.items()), tuple(row.in_shapes), border, tuple(in_spaces))
         hash(key)
     except TypeError:  # an unhashable argument value: no memo for this one
         key = None
@@ -278,6 +285,7 @@ def _resolve(
     if hit is None:
         ctx = context(graph, node, diags, places)
         ctx.padded_border = border
+        ctx.input_spaces = list(in_spaces)
         before = len(diags.items)
         g = ltype.resolve(node.args, row.in_shapes, ctx)
         if g is None or ctx.failed:

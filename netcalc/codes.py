@@ -51,6 +51,7 @@ CODES = {
     "E208": "initial states that do not fit the recurrent layer (their number or their shapes)",
     "E209": "a layer sharing weights (shares:) whose input needs other weight shapes than the owner's",
     "E210": "an output with more elements per sample than an int64 index reaches (2⁶³ − 1)",
+    "E211": "a max unpool whose indices are no max pool's, or do not fit the map it unpools or the output's size",
     "W201": "an inexact size division leaves input rows or columns unread",
     "W202": "an embedding reads an input whose dtype is not an integer type",
     "W203": "a layer's output is never used and is not among the outputs",

@@ -13,6 +13,7 @@ This module imports sympy; it is loaded only for a spec with free symbols.
 
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 from math import floor as _floor
 from math import gcd
@@ -311,7 +312,9 @@ def pretty(e) -> str:
         else:
             out.append(text[i])
             i += 1
-    return "".join(out).replace(" - ", " − ")
+    text = "".join(out).replace(" - ", " − ")
+    # a unary minus (the first term negative, at the start or after a bracket) is the same sign
+    return re.sub(r"(^|\()-", "\\1−", text)
 
 
 def formula(x) -> str:

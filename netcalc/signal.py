@@ -229,11 +229,14 @@ def _backward(analysis, layers, sigs, env) -> None:
     relu is more likely open too, so the gradient that comes back along the skip is larger where
     x > 0 than on average (E[φ'(x)²·g²] ≠ E[φ'²]·E[g²]). A rule reads env.info.rprof (None: no
     dependence on the value) and states its inputs' profiles in env.info.rprof_in (over each
-    input's own atoms; None for none); the readers' profiles are averaged weighted by their r."""
+    input's own atoms; None for none); the readers' profiles are averaged weighted by their r, as are
+    their argmax factors (`at_max`: a max pool's share of r lands at each window's maximum)."""
     graph = analysis.graph
     acc: dict[str, np.ndarray] = {}
     gsum: dict[str, float] = {}  # Σ gmean·r over the readers, to weight the fractions
     prof: dict[str, list] = {}  # (mean r, profile or None) from each reader
+    maxes: dict[str, list] = {}  # (mean r, the reader's argmax factor) from each reader
+    at_max: dict[str, float | None] = {}  # each layer's at_max, for the order-keeping readers before it
     by_name = {s.node.name: s for s in layers}
     for out in graph.outputs:
         s = by_name.get(graph.producer(out))
@@ -241,6 +244,7 @@ def _backward(analysis, layers, sigs, env) -> None:
             ones = np.ones_like(s.out.q if out == s.node.name else sigs[out].q)
             acc[out] = acc.get(out, 0) + ones
             gsum[out] = gsum.get(out, 0.0) + 1.0 / max(ones.size, 1)
+            maxes.setdefault(out, []).append((1.0, 1.0))
     for s in reversed(layers):
         name = s.node.name
         r = acc.get(name)
@@ -254,7 +258,7 @@ def _backward(analysis, layers, sigs, env) -> None:
         env.row = s.row
         env.info = s.info
         env.info.gmean = gmean
-        env.info.at_max = _at_max(name, graph, by_name)
+        env.info.at_max = at_max[name] = _at_max(maxes.get(name, []))
         if extras:
             env.info.r_extra = extras
         env.info.rprof = _profile(prof.get(name, []))
@@ -274,26 +278,26 @@ def _backward(analysis, layers, sigs, env) -> None:
             rmean = float(np.mean(ri)) if np.size(ri) else 0.0
             gsum[n] = gsum.get(n, 0.0) + gi * rmean
             prof.setdefault(n, []).append((rmean, pi))
+            maxes.setdefault(n, []).append((rmean, _argmax_factor(s, at_max)))
 
 
-def _at_max(name: str, graph, by_name: dict) -> float | None:
-    """The argmax_factor of the max pool that the tensor `name` reaches through order-keeping layers
-    only (the `keeps_order` trait: a batchnorm at initialisation, an identity), each the only reader
-    of the one before: there the pool's gradient lands where this tensor took each window's maximum.
-    None when a weighted sum comes first (it mixes positions and channels: the gradient below it no
-    longer follows where this tensor was largest), or the tensor has several readers or is an output."""
-    outputs = set(graph.outputs)
-    for _ in range(len(by_name)):
-        readers = [by_name[n.name] for n in graph.readers(name) if n.name in by_name]
-        if name in outputs or len(readers) != 1:
-            return None
-        t = readers[0]
-        if t.info.argmax_factor is not None:
-            return t.info.argmax_factor
-        if not t.row.ltype.keeps_order:
-            return None
-        name = t.node.name
-    return None
+def _argmax_factor(s, at_max: dict) -> float:
+    """E[φ'(max)²]/E[φ'²] that the reader `s` applies to the gradient it sends back: a max pool's own,
+    an order-keeping layer's (`keeps_order`: a batchnorm at initialisation keeps where the maximum
+    lies) from its readers, else 1 (a weighted sum mixes positions and channels)."""
+    if s.info.argmax_factor is not None:
+        return s.info.argmax_factor
+    return (at_max.get(s.node.name) or 1.0) if s.row.ltype.keeps_order else 1.0
+
+
+def _at_max(parts: list) -> float | None:
+    """The readers' argmax factors weighted by the r each sends (an output is a reader of factor 1):
+    a relu read by a max and an average pool gets the max pool's factor on its share of r. None when
+    no reader has a factor other than 1."""
+    total = sum(rm for rm, _ in parts)
+    if total <= 0 or all(f == 1.0 for _, f in parts):
+        return None
+    return sum(rm * f for rm, f in parts) / total
 
 
 def _profile(parts: list):

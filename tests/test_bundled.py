@@ -374,6 +374,75 @@ def test_c3d_small_counts_by_hand():
     assert _by_type(keras, "conv3d")[0].tensors[0].shape == (3, 3, 3, 3, 16)  # (kd, kh, kw, C_in, C_out)
 
 
+def test_ecg_cnn1d_concat_pooling_to_8_bins_at_any_length():
+    """fastai's concat pooling in 1-D: nn.AdaptiveMaxPool1d(8) and nn.AdaptiveAvgPool1d(8) of the same map."""
+    for values in (None, {"L": 3001}):
+        diags = Diagnostics()
+        a = analyze(load(str(bundled.find("ecg-cnn1d")), diags, values=values), diags)
+        assert a.ok, [d.format() for d in diags.items]
+        # 2·64·8 = 1,024 features whatever L
+        assert _by_type(a, "flatten")[0].out_shape == (1024,)
+        # conv 12·32·7 = 2,688, 32·64·5 = 10,240, 64·64·5 = 20,480; batchnorm 2·(32 + 64 + 64) = 320;
+        # dense 1,024·5 + 5 = 5,125
+        assert a.totals.params == 2_688 + 10_240 + 20_480 + 320 + 5_125 == 38_853
+        assert a.totals.buffers == 320
+    a = _analysis("ecg-cnn1d")
+    # L = 5,000: ⌊(5000 + 6 − 7)/2⌋ + 1 = 2,500; pool ⌊(2500 + 2 − 3)/2⌋ + 1 = 1,250; ⌊(1250 + 4 − 5)/2⌋ + 1 = 625
+    (mx,), (av,) = _by_type(a, "adaptive_maxpool1d"), _by_type(a, "adaptive_avgpool1d")
+    assert mx.in_shapes[0] == (64, 625) and mx.out_shape == av.out_shape == (64, 8)
+    # 625 → 8: output i reads [⌊625i/8⌋, ⌈625(i + 1)/8⌉), eight windows of 79 (Σ 632 = 625 + 8 − gcd(625, 8));
+    # max k − 1 per output: 64·(632 − 8) = 39,936; average k per output: 64·632 = 40,448
+    assert (mx.flops, av.flops) == (39_936, 40_448)
+    # MACs 2,500·32·84 + 625·64·160 + 625·64·320 + 5,120
+    assert a.totals.macs == 6_720_000 + 6_400_000 + 12_800_000 + 5_120 == 25_925_120
+
+
+def test_c3d_adaptive_concat_pooling_at_any_clip_size():
+    """nn.AdaptiveMaxPool3d((1, 2, 2)) and nn.AdaptiveAvgPool3d((1, 2, 2)) keep the classifier's 512 inputs."""
+    for values in (None, {"T": 12, "H": 50, "W": 70}):
+        diags = Diagnostics()
+        a = analyze(load(str(bundled.find("c3d-adaptive")), diags, values=values), diags)
+        assert a.ok, [d.format() for d in diags.items]
+        assert _by_type(a, "flatten")[0].out_shape == (512,)  # 2·64·1·2·2
+        # conv 3·16·27 + 16 = 1,312, 16·32·27 + 32 = 13,856, 32·64·27 + 64 = 55,360; dense 512·101 + 101 = 51,813
+        assert a.totals.params == 1_312 + 13_856 + 55_360 + 51_813 == 122_341
+    a = _analysis("c3d-adaptive")
+    (mx,), (av,) = _by_type(a, "adaptive_maxpool3d"), _by_type(a, "adaptive_avgpool3d")
+    # 3×8×48×48 → pools (1, 2, 2) and 2: 64×4×12×12; (1, 2, 2) bins of 4×6×6 = 144 voxels, no overlap
+    assert mx.in_shapes[0] == (64, 4, 12, 12) and mx.out_shape == av.out_shape == (64, 1, 2, 2)
+    assert (mx.flops, av.flops) == (64 * 4 * 143, 64 * 4 * 144) == (36_608, 36_864)
+    # MACs 8·48·48·16·81 + 8·24·24·32·432 + 4·12·12·64·864 + 512·101
+    assert a.totals.macs == 23_887_872 + 63_700_992 + 31_850_496 + 51_712 == 119_491_072
+
+
+def test_segnet_small_unpools_at_its_encoders_indices():
+    """SegNet: each decoder stage's nn.MaxUnpool2d(2) reads the encoder's pool indices of its scale."""
+    a = _analysis("segnet-small")
+    pools, unpools = _by_type(a, "maxpool2d"), _by_type(a, "maxunpool2d")
+    # 3×48×64 → 16×24×32 → 32×12×16 → 64×6×8, each pool's indices of its output's shape
+    assert [r.out_shape for r in pools] == [(16, 24, 32), (32, 12, 16), (64, 6, 8)]
+    assert [r.extra for r in pools] == [{"indices": r.out_shape} for r in pools]
+    # the decoder reads them the other way round: enc3's, enc2's, enc1's
+    assert [r.node.inputs[1] for r in unpools] == ["enc3.pool.indices", "enc2.pool.indices", "enc1.pool.indices"]
+    # (n − 1)·2 + 2 = 2n: 64×12×16, 32×24×32, 16×48×64; no parameters, MACs or FLOPs
+    assert [r.out_shape for r in unpools] == [(64, 12, 16), (32, 24, 32), (16, 48, 64)]
+    assert all(r.params == r.macs == r.flops == 0 for r in unpools)
+    # convolutions 432 + 2,304 + 4,608 + 9,216 + 18,432 + 36,864 down, 36,864 + 18,432 + 9,216 + 4,608 +
+    # 2,304 + 2,304 up, the classifier 16·11·9 + 11 = 1,595; batchnorm γ, β 2·400 = 800 and 800 buffers
+    assert a.totals.params == 71_856 + 73_728 + 1_595 + 800 == 147_979 and a.totals.buffers == 800
+    # MACs: 48·64 positions × (27 + 144)·16 = 8,404,992; 24·32 × (144 + 288)·32 = 10,616,832; 12·16 × (288 +
+    # 576)·64 = 10,616,832; the decoder 12·16 × (576·64 + 576·32), 24·32 × (288·32 + 288·16), 48·64 × (144·16
+    # + 144·16 + 144·11)
+    assert a.totals.macs == 8_404_992 + 4 * 10_616_832 + 19_021_824 == 69_894_144
+    # at any multiple of 8 the parameters stay; elsewhere an unpool would misplace its values (E211)
+    diags = Diagnostics()
+    b = analyze(load(str(bundled.find("segnet-small")), diags, values={"H": 360, "W": 480}), diags)
+    assert b.ok and b.totals.params == 147_979
+    diags = Diagnostics()
+    analyze(load(str(bundled.find("segnet-small")), diags, values={"H": 100}), diags)
+    assert [d.code for d in diags.errors] == ["E211"]
+
+
 def test_unet3d_small_counts_by_hand():
     """Keras convention, (D, H, W, C) channels last, symbolic D × H × W at the defaults 8 × 16 × 16."""
     a = _analysis("unet3d-small")

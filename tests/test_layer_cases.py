@@ -1,7 +1,9 @@
 """Per-op test cases as data: tests/layer_cases/<op>.yaml, one file per registered layer type.
 
 Each file holds `op:` (its stem) and `cases:`, a list of spec fragments with what a person worked
-out by hand for them (format: DEVELOPERS.md, "Layer cases"). For every case this runs:
+out by hand for them (format: DEVELOPERS.md, "Layer cases"): one layer, after the `before:` layers
+it reads from where it needs them (a max unpool, a max pool's indices), whose figures are not
+checked. For every case this runs:
 
 1. the analytic engine (netcalc.spec.build + netcalc.analyze.analyze): output shape, extra outputs,
    tensors (name, shape, trainable, kind), params, trainable params, buffers, MACs, FLOPs and the
@@ -37,7 +39,7 @@ from netcalc.yamlsrc import parse_yaml
 
 CASES_DIR = Path(__file__).resolve().parent / "layer_cases"
 
-CASE_KEYS = {"id", "convention", "input", "layer", "expect", "why", "mode", "torch", "known_bug"}
+CASE_KEYS = {"id", "convention", "input", "before", "layer", "expect", "why", "mode", "torch", "known_bug"}
 CASE_REQUIRED = {"id", "convention", "input", "layer", "expect", "why"}
 EXPECT_KEYS = {"shape", "extra", "tensors", "params", "trainable", "buffers", "macs", "flops", "warnings"}
 EXPECT_REQUIRED = {"shape", "tensors", "params", "macs", "flops"}
@@ -97,6 +99,9 @@ def _problems(stem: str, case: dict) -> list[str]:
         out.append(f"{where}: input needs shape and layout")
     if not isinstance(case["layer"], dict) or "op" in case["layer"]:
         out.append(f"{where}: layer is the layer's arguments (the op is the file's)")
+    before = case.get("before", [])
+    if not isinstance(before, list) or not all(isinstance(b, dict) and "op" in b for b in before):
+        out.append(f"{where}: before is a list of layers, each with its op")
     if case.get("mode", "train") not in ("train", "eval"):
         out.append(f"{where}: mode must be train or eval")
     exp = case["expect"]
@@ -136,12 +141,12 @@ def _tensor_list(exp: dict) -> list:
 
 
 def spec_text(stem: str, case: dict, convention: str | None = None) -> str:
-    """The case as a one-layer spec."""
+    """The case as a spec: its layer, after the layers it reads from (`before`) if any."""
     spec = {
         "netcalc": 1,
         "convention": convention or case["convention"],
         "input": case["input"],
-        "layers": [{"op": stem, **case["layer"]}],
+        "layers": [*case.get("before", []), {"op": stem, **case["layer"]}],
     }
     return yaml.safe_dump(spec, sort_keys=False, default_flow_style=None)
 
@@ -150,7 +155,7 @@ def graph_of(stem: str, case: dict):
     diags = Diagnostics()
     graph = build(parse_yaml(spec_text(stem, case), "case.yaml", diags), "case.yaml", diags)
     assert graph is not None and not diags.has_errors(), [d.format() for d in diags.items]
-    assert len(graph.nodes) == 1, "a case is one layer"
+    assert len(graph.nodes) == 1 + len(case.get("before", [])), "a case is one layer (after its `before` ones)"
     return graph
 
 
@@ -194,7 +199,7 @@ def test_case_files_are_well_formed():
 def _figures(analysis) -> tuple | None:
     if analysis is None:
         return None
-    r = analysis.rows[0]
+    r = analysis.rows[-1]
     return (r.out_shape, [(t.name, t.shape, t.trainable, t.kind) for t in r.tensors], r.macs, r.flops)
 
 
@@ -226,14 +231,17 @@ def test_engine(stem, case):
     exp = _checked(stem, case)
     analysis, diags = run_spec(spec_text(stem, case))
     assert analysis is not None, [d.format() for d in diags.items]
-    (row,) = analysis.rows
+    row = analysis.rows[-1]  # the case's layer (after its `before` ones)
+    assert len(analysis.rows) == 1 + len(case.get("before", []))
     assert row.out_shape == tuple(exp["shape"])
     assert row.extra == {k: tuple(v) for k, v in exp["extra"].items()}
     assert [(t.name, tuple(t.shape), t.trainable, t.kind) for t in row.tensors] == _tensor_list(exp)
     assert (row.params, row.trainable, row.buffers) == (exp["params"], exp["trainable"], exp["buffers"])
     assert row.macs == exp["macs"], "MACs"
     assert row.flops == exp["flops"], "FLOPs"
-    assert sorted(d.code for d in diags.items if d.severity == "warning") == sorted(exp["warnings"])
+    before = {r.node.name for r in analysis.rows[:-1]}  # the `before` layers' own warnings are theirs
+    warned = [d.code for d in diags.items if d.severity == "warning" and d.layer not in before]
+    assert sorted(warned) == sorted(exp["warnings"])
 
 
 # --------------------------------------------------------------------------- 2. the NumPy executor
@@ -255,7 +263,7 @@ def test_executor(stem, case):
 
     exp = _checked(stem, case)
     graph = graph_of(stem, case)
-    node = graph.nodes[0]
+    node = graph.nodes[-1]
     m = run(graph, batch=2, seed=0, dtype="float64", mode=case.get("mode", "train"))
     rec = m.nodes[node.name]
     assert rec.out_shape == tuple(exp["shape"])
@@ -268,25 +276,33 @@ def test_executor(stem, case):
         assert all(np.isfinite(v) for v in r.forward.values()), r.name
 
 
-def _inputs(graph, node, n: int, rng):
-    """A batch of n for each input the node reads, drawn by the executor's own input sampler."""
+def _inputs(graph, layers: dict, n: int, rng):
+    """A batch of n for each input the case's layer reads: the graph inputs drawn by the executor's
+    own input sampler, run through the `before` layers' forward passes (their extra outputs, a max
+    pool's indices, included)."""
     import numpy as np
 
     from netcalc.executor.run import sample_input
 
-    by_name = {i.name: i for i in graph.inputs}
+    node = graph.nodes[-1]
     vocab = node.args.get("vocab", 2) if node.op == "embedding" else None
-    return [sample_input(by_name[name], n, rng, np.float64, graph.channels_last, vocab) for name in node.inputs]
+    values = {i.name: sample_input(i, n, rng, np.float64, graph.channels_last, vocab) for i in graph.inputs}
+    for before in graph.nodes[:-1]:
+        y, extras = layers[before.name].forward([values[name] for name in before.inputs])
+        values[before.name] = y
+        values.update({f"{before.name}.{suffix}": e for suffix, e in extras.items()})
+    return [values[name] for name in node.inputs]
 
 
-def _built(graph, mode: str):
+def _built(graph, mode: str) -> dict:
+    """Every layer of the case's graph, by name (the case's own is the last)."""
     import numpy as np
 
     from netcalc.executor.base import Env
     from netcalc.executor.run import build_layers
 
     env = Env(graph.convention, graph.channels_last, np.float64, np.random.default_rng(0), mode)
-    return build_layers(graph, env)[graph.nodes[0].name]
+    return build_layers(graph, env)
 
 
 def _perturb(layer, rng) -> None:
@@ -303,12 +319,13 @@ def test_executor_gradients_match_finite_differences(stem, case):
     np = pytest.importorskip("numpy")
     _checked(stem, case)
     graph = graph_of(stem, case)
-    node = graph.nodes[0]
-    layer = _built(graph, case.get("mode", "train"))
+    node = graph.nodes[-1]
+    layers = _built(graph, case.get("mode", "train"))
+    layer = layers[node.name]
     layer.batch = 2  # as the runner sets it: what a source (a free parameter) gives its output to
     rng = np.random.default_rng(7)
     _perturb(layer, rng)
-    xs = _inputs(graph, node, 2, rng)
+    xs = _inputs(graph, layers, 2, rng)
     y, extras = layer.forward(xs)
     g = rng.standard_normal(y.shape)
     gx = {k: rng.standard_normal(e.shape) for k, e in extras.items()}
@@ -344,7 +361,7 @@ def test_executor_gradients_match_finite_differences(stem, case):
                                    atol=1e-7 * (1 + scale), err_msg=f"gradient of {what}")  # fmt: skip
 
     for i, (x, dx) in enumerate(zip(xs, dxs, strict=True)):
-        if np.issubdtype(x.dtype, np.floating):  # token ids take no gradient
+        if np.issubdtype(x.dtype, np.floating):  # token ids and a max pool's indices take no gradient
             check(f"input {i}", x, dx)
     for name in sorted(trainable):
         check(name, layer.params[name], grads[name])
@@ -370,7 +387,7 @@ def test_pytorch(stem, case):
 
     exp = _checked(stem, case)
     graph = graph_of(stem, case)
-    node = graph.nodes[0]
+    node = graph.nodes[-1]
     row = run_oracle(graph).rows[node.name]
     if "torch" in case:  # the note's claim: torch refuses the layer, or builds it with another shape
         assert not (row.ok and row.out_shape == tuple(exp["shape"])), "torch builds it as expected: drop `torch:`"
@@ -386,13 +403,14 @@ def test_pytorch(stem, case):
 
     # the output values, with the executor's weights copied into the torch module (float64)
     for mode in ("eval", "train"):
-        layer = _built(graph, mode)
+        layers = _built(graph, mode)
+        layer = layers[node.name]
         if mode == "train" and hasattr(layer, "rng"):
             continue  # dropout's masks are random: torch draws its own
         layer.batch = 3  # a source (a free parameter) reads no input: the batch is given to it
         rng = np.random.default_rng(11)
         _perturb(layer, rng)
-        xs = _inputs(graph, node, 3, rng)
+        xs = _inputs(graph, layers, 3, rng)
         ts = [torch.from_numpy(x) for x in xs]
         merge = node.op in MERGE_OPS  # several inputs; a recurrent layer's after the first are its initial states
         if merge:

@@ -1257,3 +1257,68 @@ def test_receptive_field_through_upsample_and_dense():
     assert up.rf == [(3, 1), (3, 2)]  # r kept ; j 2/2 = 1 on H, 2/1 = 2 on W
     assert conv2.rf == [(5, 1), (7, 2)]  # H 3 + 2·1 = 5 ; W 3 + 2·2 = 7
     assert dense.rf is None
+
+
+# ---------------------------------------------------------------------------------------------
+# maxunpool2d (and a max pool's indices)
+# ---------------------------------------------------------------------------------------------
+
+
+def _unpool(layers: str, shape: list, convention: str = "pytorch"):
+    analysis, diags = run_spec(
+        f"netcalc: 1\nconvention: {convention}\ninput: {{shape: {shape}, layout: chw}}\nlayers:\n{layers}"
+    )
+    return analysis, diags
+
+
+def test_max_pool_indices_are_an_extra_output_of_the_pools_shape():
+    analysis, diags = _unpool("  - {op: maxpool2d, kernel: 3, stride: 2, return_indices: true, id: p}\n", [4, 9, 11])
+    assert analysis is not None and found(diags) == []
+    (row,) = analysis.rows
+    # (9 − 3)/2 + 1 = 4, (11 − 3)/2 + 1 = 5: the indices one per output, 4×4×5
+    assert row.out_shape == (4, 4, 5) and row.extra == {"indices": (4, 4, 5)}
+    assert row.ltype.index_spaces(row.g) == {"indices": (4, 9, 11)}  # positions in the 9×11 input
+    # no return_indices, no extra output
+    assert ok("{op: maxpool2d, kernel: 2}", [4, 8, 8]).extra == {}
+
+
+def test_maxunpool2d_output_is_the_transposed_size_formula():
+    analysis, diags = _unpool(
+        "  - {op: maxpool2d, kernel: 3, stride: 2, padding: 1, return_indices: true, id: p}\n"
+        "  - {op: maxunpool2d, kernel: 3, stride: 2, padding: 1, indices: p.indices, output_size: [9, 11]}\n",
+        [2, 9, 11],
+    )
+    assert analysis is not None and found(diags) == []
+    pool, unpool = analysis.rows
+    # pool ⌊(9 + 2 − 3)/2⌋ + 1 = 5, ⌊(11 + 2 − 3)/2⌋ + 1 = 6; the unpool's formula (5 − 1)·2 − 2 + 3 = 9,
+    # (6 − 1)·2 − 2 + 3 = 11: output_size [9, 11] is that, and the pool's input
+    assert pool.out_shape == (2, 5, 6) and unpool.out_shape == (2, 9, 11)
+    assert (unpool.params, unpool.macs, unpool.flops) == (0, 0, 0)
+    # a 3-wide window of stride 2 on the pool's receptive field (3, jump 2): r + (⌈3/2⌉ − 1)·2 = 5, jump 1
+    assert unpool.rf == [(5, 1), (5, 1)]
+
+
+def test_maxunpool2d_refuses_indices_that_index_another_size():
+    # pool 2×2 on 7×6: ⌊(7 − 2)/2⌋ + 1 = 3 by 3 (row 6 unread); the unpool's (3 − 1)·2 + 2 = 6 by 6, but the
+    # indices are positions in the 7×6 map: E211, suggesting output_size [7, 6] (7 and 6 within 6 ± the stride 2)
+    _, diags = _unpool(
+        "  - {op: maxpool2d, kernel: 2, return_indices: true, id: p}\n  - {op: maxunpool2d, kernel: 2, indices: p.indices}\n",
+        [2, 7, 6],
+    )
+    errors = [d for d in diags.items if d.severity == "error"]
+    assert [d.code for d in errors] == ["E211"]
+    assert "positions in a 7×6 map, but this unpool's output is 6×6" in errors[0].message
+    assert "give the max pool's kernel, stride and padding" not in errors[0].message  # 7 is within (4, 8)
+    assert "give output_size: [7, 6]" in errors[0].message
+
+
+def test_maxunpool2d_in_keras_is_pytorchs_unpool():
+    # Keras has no unpooling layer: accepted with PyTorch's formula; a 'same' pool of 5: ⌈5/2⌉ = 3 → 6
+    analysis, diags = _unpool(
+        "  - {op: maxpool2d, kernel: 2, padding: same, return_indices: true, id: p}\n"
+        "  - {op: maxunpool2d, kernel: 2, indices: p.indices, output_size: 5}\n",
+        [2, 5, 5],
+        "keras",
+    )
+    assert analysis is not None and found(diags) == []
+    assert analysis.rows[-1].out_shape == (2, 5, 5)

@@ -1583,3 +1583,42 @@ def test_the_maps_of_all_tensors_are_bounded_once_per_report_kept():
     assert too_large(analysis) is None
     problem = too_large(analysis, copies=2)
     assert problem is not None and "8,392,704 positions" in problem and "each of 2 reports" in problem
+
+
+def test_max_unpool_spreads_each_value_over_its_window_and_gathers_the_gradient():
+    # input N(0, 1) (q = 1 everywhere) → 2×2 max pool with indices → unpool at them: each pooled value
+    # lands on one of its window's 4 positions, each as likely, the other 3 zero: E[y²] = E[max²]/4 at
+    # every position, E[max of 4 iid N(0, 1)²] = m₂(4) = 1.5513 [A]; over the map E[x²]·(12/48) of the pool's
+    rep = report("""
+    netcalc: 1
+    input: {shape: [3, 6, 8], mean: 0, std: 1}
+    layers:
+      - {op: maxpool2d, kernel: 2, return_indices: true, id: pool}
+      - {op: maxunpool2d, kernel: 2, indices: pool.indices}
+    """)
+    pool, unpool = rep.layers
+    m2 = max_iid(lambda x: x * x, 4)
+    assert pool.q == pytest.approx(m2, rel=QUAD)
+    assert unpool.q == pytest.approx(m2 / 4, rel=QUAD)
+    assert np.allclose(unpool.out.q, m2 / 4)
+    # backward: the output's r = 1 everywhere; each pooled value takes the gradient at the one position it
+    # went to: the mean of r over its window, 1 [A]; the indices take none
+    assert np.allclose(unpool.r_in[0], 1.0) and unpool.r_in[1] is None
+    assert pool.r_mean == pytest.approx(1.0, rel=REL)
+
+
+def test_max_unpool_leaves_zeros_where_no_window_reads():
+    # a pool of 2×2 stride 3 leaves every third row and column unread: its unpool (output_size the pool's
+    # 8×8 input, windows [3i, 3i + 2)) puts nothing there: E[y²] = 0 on rows/columns 2 and 5, q/4 inside
+    rep = report("""
+    netcalc: 1
+    input: {shape: [2, 8, 8], mean: 0, std: 1}
+    layers:
+      - {op: maxpool2d, kernel: 2, stride: 3, return_indices: true, id: pool}
+      - {op: maxunpool2d, kernel: 2, stride: 3, indices: pool.indices, output_size: 8}
+    """)
+    pool, unpool = rep.layers
+    q = unpool.out.q
+    assert q.shape == (8, 8)
+    assert np.all(q[[2, 5], :] == 0) and np.all(q[:, [2, 5]] == 0)
+    assert q[0, 0] == pytest.approx(pool.q / 4, rel=QUAD) and q[7, 7] == pytest.approx(pool.q / 4, rel=QUAD)

@@ -64,6 +64,22 @@ CASES = {
         """,
         1024,
     ),
+    # a relu read by a max pool and an average pool (concat pooling): the max pool's share of the gradient
+    # lands at the maxima, the average pool's everywhere
+    "relu-concat-pooling": (
+        "pytorch",
+        "{shape: [16, 16, 16]}",
+        POOL_DEFAULTS,
+        """
+        - {op: conv2d, filters: 16, kernel: 3, padding: 1, activation: relu, id: features}
+        - {op: adaptive_maxpool2d, output_size: 2, in: features, id: max_bins}
+        - {op: adaptive_avgpool2d, output_size: 2, in: features, id: avg_bins}
+        - {op: concat, in: [max_bins, avg_bins]}
+        - {op: flatten}
+        - {op: dense, units: 10}
+        """,
+        64,
+    ),
     "pytorch-defaults-mlp": (
         "pytorch",
         "{shape: [64]}",
@@ -97,6 +113,7 @@ FOCUS = {
     "relu-conv-relu-maxpool": [("conv2d_1", "backward")],
     "relu-batchnorm-maxpool": [("conv2d_1", "backward"), ("maxpool2d_1", "forward")],
     "dense-relu-offset-batchnorm": [("dense_1", "backward")],
+    "relu-concat-pooling": [("features", "backward")],
 }
 
 # figures known to disagree, and why (not asserted)

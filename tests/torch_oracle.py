@@ -51,6 +51,11 @@ stride change), an identity otherwise. For shortcuts the oracle lists torch's te
 shapes, parameters and buffers (named_parameters, then named_buffers), and the MACs of the 1×1
 convolution (0 without one).
 
+A max pool with return_indices is built with return_indices=True (`PoolIndices`), its indices
+registered as NAME.indices (in the spec's layout, their shape recorded in `extra`); a max unpool
+is nn.MaxUnpool2d(kernel, stride, padding) called on its map and those indices, with output_size
+when the node has one (`Unpool`).
+
 What torch has no layer or word for is built as PyTorch users write it: cropping as slicing,
 x[..., t:H − b, l:W − r] (`Crop`); conv1d's padding 'causal' (Keras Conv1D's) as F.pad(x, (d(k − 1), 0))
 before an unpadded nn.Conv1d (`LeftPad`). Reflection and replication padding are nn.ReflectionPad1d/2d
@@ -77,6 +82,7 @@ MAC_OPS = (*CONV_OPS, *CONV_TRANSPOSE_OPS, "dense", "shortcut", *RECURRENT)
 TENSOR_OPS = ("embedding", "shortcut", *RECURRENT)  # ops whose tensor names and shapes are listed
 MERGE_OPS = ("add", "multiply", "concat")  # ops that read two or more tensors
 SOURCE_OPS = ("parameter",)  # ops that read no tensor
+EXTRA_INPUT_OPS = (*RECURRENT, "maxunpool2d")  # ops that read named tensors after `in:`'s
 INT_DTYPES = ("int8", "int32", "int64")
 IGNORED_BUFFERS = ("num_batches_tracked",)
 
@@ -375,30 +381,75 @@ def _pool(kind: str, nd: int, a: dict, channels_last: bool) -> nn.Module:
     stride = tuple(a["stride"]) if a["stride"] is not None else None
     if kind == "max":
         cls = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}[nd]
-        pool = cls(kernel, stride, torch_padding, dilation=tuple(a["dilation"]), ceil_mode=a["ceil_mode"])
+        indices = bool(a.get("return_indices"))
+        pool = cls(kernel, stride, torch_padding, dilation=tuple(a["dilation"]), ceil_mode=a["ceil_mode"],
+                   return_indices=indices)  # fmt: skip
+        if indices:
+            return PoolIndices(pool, channels_last)
     else:
         cls = {1: nn.AvgPool1d, 2: nn.AvgPool2d, 3: nn.AvgPool3d}[nd]
         pool = cls(kernel, stride, torch_padding, ceil_mode=a["ceil_mode"])
     return ChannelsFirst(pool, channels_last)
 
 
+class PoolIndices(nn.Module):
+    """A max pool built with return_indices=True on the channels-first view: its output, and after a
+    forward pass `states` = {"indices": the indices}, both in the spec's layout."""
+
+    def __init__(self, pool: nn.Module, channels_last: bool) -> None:
+        super().__init__()
+        self.pool = pool
+        self.channels_last = channels_last
+        self.states: dict[str, torch.Tensor] = {}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y, idx = self.pool(_to_cf(x, self.channels_last))
+        self.states = {"indices": _from_cf(idx, self.channels_last)}
+        return _from_cf(y, self.channels_last)
+
+
+class Unpool(nn.Module):
+    """nn.MaxUnpool2d on the channels-first views of a map and its max pool's indices, with the node's
+    output_size when it has one."""
+
+    def __init__(self, unpool: nn.Module, output_size, channels_last: bool) -> None:
+        super().__init__()
+        self.unpool = unpool
+        self.output_size = output_size
+        self.channels_last = channels_last
+
+    def forward(self, x: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+        cl = self.channels_last
+        y = self.unpool(_to_cf(x, cl), _to_cf(indices, cl), output_size=self.output_size)
+        return _from_cf(y, cl)
+
+
+def _unpool(a: dict, channels_last: bool) -> nn.Module:
+    kernel = tuple(a["kernel"])
+    stride = tuple(a["stride"]) if a["stride"] is not None else kernel
+    size = tuple(a["output_size"]) if a["output_size"] is not None else None
+    return Unpool(nn.MaxUnpool2d(kernel, stride, tuple(a["padding"])), size, channels_last)
+
+
+ADAPTIVE_POOLS = {
+    ("avg", 1): nn.AdaptiveAvgPool1d,
+    ("avg", 2): nn.AdaptiveAvgPool2d,
+    ("avg", 3): nn.AdaptiveAvgPool3d,
+    ("max", 1): nn.AdaptiveMaxPool1d,
+    ("max", 2): nn.AdaptiveMaxPool2d,
+    ("max", 3): nn.AdaptiveMaxPool3d,
+}
+
+
 def _global_pool(kind: str, nd: int, a: dict, channels_last: bool) -> nn.Module:
-    cls = {
-        ("avg", 1): nn.AdaptiveAvgPool1d,
-        ("avg", 2): nn.AdaptiveAvgPool2d,
-        ("avg", 3): nn.AdaptiveAvgPool3d,
-        ("max", 1): nn.AdaptiveMaxPool1d,
-        ("max", 2): nn.AdaptiveMaxPool2d,
-        ("max", 3): nn.AdaptiveMaxPool3d,
-    }[(kind, nd)]
+    cls = ADAPTIVE_POOLS[(kind, nd)]
     if a["keepdims"]:
         return ChannelsFirst(cls(1), channels_last)
     return ChannelsFirst(nn.Sequential(cls(1), nn.Flatten()), channels_last, back=False)
 
 
-def _adaptive_pool(kind: str, a: dict, channels_last: bool) -> nn.Module:
-    cls = nn.AdaptiveAvgPool2d if kind == "avg" else nn.AdaptiveMaxPool2d
-    return ChannelsFirst(cls(tuple(a["output_size"])), channels_last)
+def _adaptive_pool(kind: str, nd: int, a: dict, channels_last: bool) -> nn.Module:
+    return ChannelsFirst(ADAPTIVE_POOLS[(kind, nd)](tuple(a["output_size"])), channels_last)
 
 
 def _prelu(a: dict, x: torch.Tensor, channels_last: bool) -> nn.Module:
@@ -597,8 +648,10 @@ def build_module(node, x: torch.Tensor, channels_last: bool, layout: str = "") -
         return _conv_transpose(a, x, CONV_TRANSPOSE_OPS[op], channels_last)
     if op in ("maxpool1d", "maxpool2d", "maxpool3d", "avgpool1d", "avgpool2d", "avgpool3d"):
         return _pool(op[:3], int(op[-2]), a, channels_last), None
-    if op in ("adaptive_avgpool2d", "adaptive_maxpool2d"):
-        return _adaptive_pool(op[len("adaptive_") : len("adaptive_") + 3], a, channels_last), None
+    if op == "maxunpool2d":
+        return _unpool(a, channels_last), None
+    if op.startswith("adaptive_"):
+        return _adaptive_pool(op[len("adaptive_") : len("adaptive_") + 3], int(op[-2]), a, channels_last), None
     if op.startswith("global_"):
         kind = op[len("global_") : len("global_") + 3]
         return _global_pool(kind, int(op[-2]), a, channels_last), None
@@ -696,7 +749,8 @@ def run_oracle(graph) -> OracleResult:
         result.rows[node.name] = row
         merge = node.op in MERGE_OPS
         source = node.op in SOURCE_OPS  # reads nothing: called with no tensor
-        if not merge and not source and len(node.inputs) != 1 and node.op not in RECURRENT:  # recurrent: initial states
+        # a recurrent layer reads its initial states after its sequence, a max unpool its pool's indices
+        if not merge and not source and len(node.inputs) != 1 and node.op not in EXTRA_INPUT_OPS:
             row.error = f"oracle: {node.op} with {len(node.inputs)} inputs"
             continue
         xs = [tensors.get(name) for name in node.inputs]
@@ -742,7 +796,7 @@ def run_oracle(graph) -> OracleResult:
                 row.macs = _macs(node.op, weighted, x, y)
             if node.op in TENSOR_OPS:
                 row.tensors = [(name, tuple(p.shape)) for name, p in weighted.named_parameters()]
-        if isinstance(module, Recurrent) and node.args.get("return_state"):
+        if (isinstance(module, Recurrent) and node.args.get("return_state")) or isinstance(module, PoolIndices):
             for suffix, state in module.states.items():
                 tensors[f"{node.name}.{suffix}"] = state
                 row.extra[suffix] = tuple(state.shape[1:])

@@ -1,4 +1,5 @@
-"""Pooling kernels: max and average pooling (1-D, 2-D, 3-D), global pooling and adaptive pooling.
+"""Pooling kernels: max and average pooling (1-D, 2-D, 3-D; max pools with indices), global pooling,
+adaptive pooling and max unpooling.
 
 Output sizes follow PyTorch's formula, written again here: floor((n + p_before + p_after −
 d(k − 1) − 1)/s) + 1, or with ceil_mode the ceiling, dropping a last window that would start in
@@ -11,9 +12,11 @@ spec are taken as a zero padding layer before the pooling, so they count.
 
 from __future__ import annotations
 
+from math import prod
+
 import numpy as np
 
-from .base import Env, Kernel, Layer
+from .base import Env, Kernel, Layer, Unrunnable
 from .k_conv import join, split
 from .windows import Geom, window_pads
 
@@ -47,6 +50,9 @@ class PoolLayer(Layer):
         self.g = Geom(cl, ns, ks, ss, ds, pads, outs)
         self.out_shape = join(c, outs, cl)
         self.cl = cl
+        self.indices = kind == "max" and bool(a.get("return_indices"))
+        if self.indices:  # NAME.indices: each maximum's place in its channel, flattened over the input's axes
+            self.extra_shapes = {"indices": self.out_shape}
         if self.kind == "avg":
             exclude = env.keras and a["padding"] == "same"
             counts = []
@@ -71,6 +77,8 @@ class PoolLayer(Layer):
             xp = g.pad(x, -np.inf)
             taps = list(g.taps())
             y = xp[g.tap(taps[0])].copy()
+            if self.indices:
+                return self._with_indices(xp, y, taps)
             for t in taps[1:]:
                 np.maximum(y, xp[g.tap(t)], out=y)
             self.xp, self.y = xp, y
@@ -84,6 +92,30 @@ class PoolLayer(Layer):
         self.padded_shape = xp.shape
         y /= self.div
         return y, {}
+
+    def _with_indices(self, xp, y, taps):
+        """The max and, as PyTorch's return_indices, where the first maximum of each window is: its
+        position in the unpadded input, flattened over the spatial axes (h·W + w in 2-D)."""
+        g = self.g
+        place = np.zeros(g.outs, np.int64)  # the first tap's position per output, flattened
+        step = 1
+        for axis in reversed(range(g.nd)):
+            coord = np.arange(g.outs[axis]) * g.ss[axis] - g.pads[axis][0]
+            shape = [1] * g.nd
+            shape[axis] = g.outs[axis]
+            place = place + coord.reshape(shape) * step
+            step *= g.ns[axis]
+        place = place.reshape((1, *g.outs, 1) if self.cl else (1, 1, *g.outs))
+        idx = np.broadcast_to(place, y.shape).copy()
+        strides = [prod(g.ns[a + 1 :]) for a in range(g.nd)]
+        for t in taps[1:]:
+            tap = xp[g.tap(t)]
+            better = tap > y  # a later tap wins only when strictly larger: the first maximum
+            np.copyto(y, tap, where=better)
+            np.copyto(idx, place + sum(i * d * st for i, d, st in zip(t, g.ds, strides, strict=True)), where=better)
+        self.xp, self.y = xp, y
+        self.padded_shape = xp.shape
+        return y, {"indices": idx}
 
     def backward(self, dy, dextras):
         g = self.g
@@ -225,10 +257,65 @@ class AdaptivePoolLayer(Layer):
 class AdaptivePoolKernel(Kernel):
     """Adaptive max or average pooling (`kind` 'max' or 'avg') to the node's output_size."""
 
-    ops = ("adaptive_avgpool2d", "adaptive_maxpool2d")
+    ops = ("adaptive_avgpool1d", "adaptive_avgpool2d", "adaptive_avgpool3d",
+           "adaptive_maxpool1d", "adaptive_maxpool2d", "adaptive_maxpool3d")  # fmt: skip
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
 
     def build(self, node, in_shapes, env):
         return AdaptivePoolLayer(node, in_shapes, env, self.kind)
+
+
+class MaxUnpoolLayer(Layer):
+    """A max pool's values put back at their indices (PyTorch's MaxUnpool, written again here): the
+    output is (n − 1)·s − 2p + k per axis, or the node's output_size; each input value is written at
+    its index, a position in its channel flattened over the output's spatial axes, every other output
+    is 0. An index past the output's positions is refused, as PyTorch refuses it."""
+
+    def __init__(self, node, in_shapes, env: Env) -> None:
+        super().__init__()
+        a = node.args
+        self.cl = env.channels_last
+        c, ns = split(in_shapes[0], self.cl)
+        ks = tuple(a["kernel"])
+        ss = tuple(a["stride"] or ks)
+        ps = tuple(a["padding"])
+        outs = a["output_size"] or tuple((n - 1) * s - 2 * p + k for n, k, s, p in zip(ns, ks, ss, ps, strict=True))
+        self.outs = tuple(int(o) for o in outs)
+        self.out_shape = join(c, self.outs, self.cl)
+
+    def _flat(self, a):
+        """(N, C, positions) channels first, whatever the layout."""
+        a = np.moveaxis(a, -1, 1) if self.cl else a
+        return a.reshape(a.shape[0], a.shape[1], -1)
+
+    def _shaped(self, flat, spatial):
+        """The inverse of `_flat`, for `spatial` positions."""
+        y = flat.reshape(flat.shape[0], flat.shape[1], *spatial)
+        return np.moveaxis(y, 1, -1) if self.cl else y
+
+    def forward(self, xs):
+        x, idx = xs
+        xf, self.idx = self._flat(x), self._flat(np.asarray(idx)).astype(np.int64)
+        self.in_spatial = x.shape[1:-1] if self.cl else x.shape[2:]
+        size = prod(self.outs)
+        if self.idx.size and (self.idx.min() < 0 or self.idx.max() >= size):
+            bad = int(self.idx.max() if self.idx.max() >= size else self.idx.min())
+            raise Unrunnable(f"max unpool: index {bad} is outside the {'×'.join(map(str, self.outs))} output")
+        y = np.zeros((*xf.shape[:2], size), x.dtype)
+        np.put_along_axis(y, self.idx, xf, axis=2)
+        return self._shaped(y, self.outs), {}
+
+    def backward(self, dy, dextras):
+        dx = np.take_along_axis(self._flat(dy), self.idx, axis=2)
+        return [self._shaped(dx, self.in_spatial), None]  # the indices are positions: no gradient
+
+
+class MaxUnpoolKernel(Kernel):
+    """Max unpooling to the node's output size, at the indices of its second input."""
+
+    ops = ("maxunpool2d",)
+
+    def build(self, node, in_shapes, env):
+        return MaxUnpoolLayer(node, in_shapes, env)

@@ -24,7 +24,7 @@ from .k_moves import PermuteKernel, RepeatVectorKernel
 from .k_norm import GroupNormKernel, InstanceNormKernel
 from .k_pad import CopyPadKernel, CropKernel, ZeroPadKernel
 from .k_param import ParameterKernel
-from .k_pool import AdaptivePoolKernel, GlobalPoolKernel, PoolKernel
+from .k_pool import AdaptivePoolKernel, GlobalPoolKernel, MaxUnpoolKernel, PoolKernel
 from .k_prelu import PReLUKernel
 from .k_shortcut import ShortcutKernel
 from .recurrent import RECURRENT_KERNELS
@@ -58,8 +58,13 @@ KERNELS: dict[str, Kernel] = {
     "global_maxpool1d": GlobalPoolKernel("max"),
     "global_maxpool2d": GlobalPoolKernel("max"),
     "global_maxpool3d": GlobalPoolKernel("max"),
+    "adaptive_avgpool1d": AdaptivePoolKernel("avg"),
     "adaptive_avgpool2d": AdaptivePoolKernel("avg"),
+    "adaptive_avgpool3d": AdaptivePoolKernel("avg"),
+    "adaptive_maxpool1d": AdaptivePoolKernel("max"),
     "adaptive_maxpool2d": AdaptivePoolKernel("max"),
+    "adaptive_maxpool3d": AdaptivePoolKernel("max"),
+    "maxunpool2d": MaxUnpoolKernel(),
     "dense": DenseKernel(),
     "relu": _act,
     "relu6": _act,

@@ -19,6 +19,7 @@ from .parameter import Parameter
 from .pool import GlobalPool, Pool
 from .recurrent import recurrent_types
 from .reshape import Flatten, Permute, RepeatVector, Reshape, Upsample
+from .unpool import MaxUnpool
 
 LAYER_TYPES: list[LayerType] = [
     Conv(1),
@@ -39,8 +40,13 @@ LAYER_TYPES: list[LayerType] = [
     GlobalPool("max", 1),
     GlobalPool("max", 2),
     GlobalPool("max", 3),
+    AdaptivePool("avg", 1),
     AdaptivePool("avg", 2),
+    AdaptivePool("avg", 3),
+    AdaptivePool("max", 1),
     AdaptivePool("max", 2),
+    AdaptivePool("max", 3),
+    MaxUnpool(),
     Dense(),
     *activation_types(),
     PReLU(),

@@ -1,5 +1,6 @@
-"""Adaptive pooling: average or max over windows chosen so that the output has a given size
-(PyTorch nn.AdaptiveAvgPool2d / nn.AdaptiveMaxPool2d; Keras has no such layer)."""
+"""Adaptive pooling on 1, 2 or 3 spatial axes: average or max over windows chosen so that the output
+has a given size (PyTorch nn.AdaptiveAvgPool1d/2d/3d, nn.AdaptiveMaxPool1d/2d/3d; Keras has no such
+layer)."""
 
 from __future__ import annotations
 

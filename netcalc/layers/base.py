@@ -114,6 +114,9 @@ class Ctx:
         # for `explain` only (analyze.explain_context): the rows that read the node's output, looking
         # through layers that are the identity at inference (dropout), each with its type and geometry
         self.readers: list = []
+        # per input: the shape of the tensor its values index, for an extra output of positions (a max
+        # pool's `NAME.indices` index the pool's input: LayerType.index_spaces), else None
+        self.input_spaces: list = []
 
     @property
     def keras(self) -> bool:
@@ -290,6 +293,12 @@ class LayerType:
     def state_names(self, a: dict, keras: bool) -> list[str]:
         """The suffixes `extra_outputs` will have, known from the arguments alone (for `in:` checks)."""
         return []
+
+    def index_spaces(self, g: Geometry) -> dict:
+        """For an extra output that holds positions, by suffix: the shape of the tensor they index (a
+        max pool's `indices`, flat positions in each channel of its input: the input's shape). A layer
+        that reads such a tensor gets it as `Ctx.input_spaces`. None by default."""
+        return {}
 
     def several_inputs(self, written: tuple) -> str:
         """E115's advice for a one-input layer given several names in `in:` (as written)."""

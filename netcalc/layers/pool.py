@@ -18,6 +18,10 @@ class Pool(ParameterFree):
     defaults to the kernel. 'same' padding follows Keras (output ceil(n/s)); PyTorch takes numbers
     only, at most half the kernel (kernel // 2, the undilated kernel size, even with dilation), and
     its AvgPool3d an input at least the kernel on every axis (the padding not counted).
+
+    A max pool with return_indices also gives NAME.indices (PyTorch's return_indices=True): for
+    every output, where its maximum is in its channel of the input, flattened over the input's
+    spatial axes (h·W + w in 2-D), what a max unpool (maxunpool2d) reads to put the values back.
     """
 
     def __init__(self, kind: str, nd: int) -> None:
@@ -37,6 +41,12 @@ class Pool(ParameterFree):
         }
         if kind == "max":
             self.args["dilation"] = Arg(IntTuple(nd), (1,) * nd, "spacing between window taps (PyTorch)")
+            self.args["return_indices"] = Arg(
+                Bool(),
+                False,
+                "also output NAME.indices: where each maximum is in its channel, flattened over the spatial "
+                "axes (PyTorch return_indices=True), for a max unpool",
+            )
         # PyTorch's AvgPool3d (not AvgPool1d/2d, not the max pools) refuses an input smaller than the
         # kernel on any axis, the padding not counted ("input image smaller than kernel size")
         self.pytorch_input_at_least_kernel = kind == "avg" and nd == 3
@@ -82,11 +92,24 @@ class Pool(ParameterFree):
         if outs is None:
             return None
         outs = tuple(outs)
-        return Geometry(c=c, ns=ns, ks=ks, ss=ss, ds=ds, pads=pads, outs=outs, out_shape=ctx.join(c, outs))
+        return Geometry(c=c, ns=ns, ks=ks, ss=ss, ds=ds, pads=pads, outs=outs, out_shape=ctx.join(c, outs),
+                        indices=bool(a.get("return_indices")), in_shape=shape)  # fmt: skip
 
     def output_shape(self, g):
         """(C, *out) in the spec's layout."""
         return g.out_shape
+
+    def state_names(self, a: dict, keras: bool) -> list[str]:
+        """'indices' with return_indices (a max pool's)."""
+        return ["indices"] if a.get("return_indices") else []
+
+    def extra_outputs(self, g) -> dict:
+        """With return_indices: NAME.indices, one index per output, of the output's shape."""
+        return {"indices": g.out_shape} if g.indices else {}
+
+    def index_spaces(self, g) -> dict:
+        """The indices are positions in the pool's input (its shape)."""
+        return {"indices": g.in_shape} if g.indices else {}
 
     def _inside(self, g, env):
         """Per output position: how many taps fall on the real input (not on padding)."""
@@ -152,6 +175,8 @@ class Pool(ParameterFree):
         q = ratio * env.window_sum(qmap, g.ks, g.ss, g.ds, g.pads, g.outs) / np.maximum(inside, 1)
         qm = float(q.mean())
         mfrac = min(max(e1 * e1 / qm, x.mfrac), 1.0) if qm > 0 else 0.0
+        if g.indices:  # positions, not values: no signal (a max unpool reads them to place its input)
+            env.info.extra = {"indices": x.like(np.zeros(g.outs), mu=0.0, mfrac=0.0, corr=0.0, gauss=False)}
         return x.like(q, mu=e1, mfrac=mfrac, corr=max(corr_out, mfrac), gauss=False), "A"
 
     def sig_backward(self, g, ins, out, r, env):
@@ -198,7 +223,16 @@ class Pool(ParameterFree):
         pads = g.pads
         lines = [size_line(n, k, s, p, d, out, axis)
                  for n, k, s, p, d, out, axis in zip(g.ns, g.ks, g.ss, pads, g.ds, g.outs, AXIS_NAMES[self.nd], strict=True)]  # fmt: skip
-        return lines + skipped_lines(g.ns, g.ks, g.ss, g.ds, pads, g.outs, AXIS_NAMES[self.nd])
+        lines += skipped_lines(g.ns, g.ks, g.ss, g.ds, pads, g.outs, AXIS_NAMES[self.nd])
+        if g.indices:
+            axes = "·".join(a[0].upper() for a in AXIS_NAMES[self.nd])
+            lines.append(
+                f"indices: {ctx.node.name}.indices, {fmt_shape(g.out_shape)}: where each maximum is in its channel "
+                f"of the {fmt_shape(g.ns)} input, flattened over {axes} = {prod(g.ns):,} positions (PyTorch's "
+                "return_indices=True; Keras's MaxPooling has none: tf.nn.max_pool_with_argmax, which also "
+                "counts the channels and the batch)"
+            )
+        return lines
 
 
 class GlobalPool(ParameterFree):
