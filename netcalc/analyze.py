@@ -102,23 +102,25 @@ class Totals:
 class Group:
     """One block use (or one repetition of it) in the summary's hierarchy, with its own totals."""
 
-    __slots__ = ("block", "depth", "flops", "frozen", "label", "line", "macs", "out_shape", "params", "trainable")
+    __slots__ = ("block", "depth", "flops", "frozen", "label", "line", "macs", "out_shape", "params", "shares",
+                 "trainable")  # fmt: skip
 
-    def __init__(self, label: str, block: str, depth: int, line: int) -> None:
+    def __init__(self, label: str, block: str, depth: int, line: int, shares: str | None = None) -> None:
         self.label, self.block, self.depth, self.line = label, block, depth, line
         self.params = self.trainable = self.macs = self.flops = 0
         self.frozen = 0  # the parameters of its frozen layers (`trainable: false`)
         self.out_shape: tuple | None = None
+        self.shares = shares  # the use or repetition whose weights its layers use (`shares:`, `shared:`)
 
 
-def _groups(rows: list[Row]) -> dict:
+def _groups(rows: list[Row], use_shares: dict) -> dict:
     """Totals per block use and repetition, by label (the node's group path)."""
     groups: dict = {}
     members: dict = {}  # label -> its rows, whose figures are summed once at the end (_sum)
     for row in rows:
         for depth, (label, block, line) in enumerate(row.node.group, 1):
             if label not in groups:
-                groups[label], members[label] = Group(label, block, depth, line), []
+                groups[label], members[label] = Group(label, block, depth, line, use_shares.get(label)), []
             members[label].append(row)
             groups[label].out_shape = row.out_shape
     for label, its in members.items():
@@ -135,7 +137,7 @@ class Analysis:
         self.rows = rows
         self.totals = totals
         self.diags = diags
-        self.groups = _groups(rows)
+        self.groups = _groups(rows, graph.use_shares)
 
     @property
     def ok(self) -> bool:

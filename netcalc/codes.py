@@ -40,7 +40,7 @@ CODES = {
     "E119": "a tensor too large for the signal report (signal, verify)",
     "E120": "a $ expression that cannot be evaluated",
     "E121": "verify: the executor cannot run the network as written (an embedding fed values that are not token ids)",
-    "E122": "shares: a layer of another type or a parameter-free one, or an argument or trainable: that differs from the owner's",
+    "E122": "shares: a layer of another type or a parameter-free one, a use of another block, or an argument, first:, repeat or trainable: that differs from the owner's; shared: true with another first repetition",
     "E201": "an output size below 1",
     "E202": "an input of the wrong rank for the layer",
     "E203": "groups that do not divide the channels",

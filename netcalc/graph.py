@@ -123,6 +123,9 @@ class Graph:
         self.file = file
         self.counting = counting or convention  # whose counting rules the figures follow (`--convention`)
         self.symbols = None  # the named sizes (netcalc.symbols.Scope), set by the spec reader
+        # block uses (and repetitions) whose layers use another's weights (`shares:`, `shared:` on a
+        # use): group label -> the label of the use or repetition that owns them
+        self.use_shares: dict = {}
 
     def __repr__(self) -> str:
         return f"Graph({self.name!r}, {len(self.nodes)} nodes)"

@@ -90,6 +90,13 @@ USE_ARGS = {
     "in": Arg(Names(), None, "the one earlier layer or input the block reads (default: the previous layer)"),
     "trainable": Arg(Bool(), True, "false freezes every layer of the use (its weights count as non-trainable)"),
     "if": Arg(Bool(), True, "false leaves the use out (inside a block, a `$` expression over its parameters)"),
+    "shares": Arg(
+        Str(),
+        None,
+        "an earlier use of the same block whose weights this use's layers use (its parameters are that "
+        "use's; the weights are counted once, there; MACs and FLOPs at each use)",
+    ),
+    "shared": Arg(Bool(), False, "true: every repetition uses the first repetition's weights (counted once)"),
 }
 # What the keys every layer takes mean (layer_entry.LAYER_KEYS).
 LAYER_KEY_DOCS = {

@@ -13,7 +13,7 @@ from .kinds import Arg, Bool, Str, coerce_mapping
 from .layers import ACTIVATION_NAMES, ALIASES, REGISTRY
 from .layers.elementwise import ACTIVATION_ALIASES
 from .names import _Namer
-from .sharing import shared_args, sharing_owner
+from .sharing import implicit_owner, shared_args, sharing_owner
 from .yamlsrc import FAILED_TAG, YMap, YScalar, YSeq, describe
 
 LAYER_KEYS = ("op", "id", "in", "activation")
@@ -174,6 +174,9 @@ def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str, ker
                         f"{'frozen' if owner.frozen else 'trainable'} there (line {owner.loc.line}); "
                         f"write trainable: on {clip(owner.name)}", locs["trainable"])  # fmt: skip
             node.invalid = True
+    elif (implicit := implicit_owner(node, ltype, namer, diags)) is not None:  # in a use sharing another's
+        node.shares, node.frozen = implicit.name, implicit.frozen
+        node.invalid = node.invalid or implicit.invalid
     namer.nodes[name] = node
     out = [node]
     if "activation" in entries and takes_shorthand:

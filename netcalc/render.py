@@ -150,7 +150,9 @@ def view_rows(a: Analysis, depth: int | None = None) -> list[tuple[list[str], bo
             parent = path[level - 2][0] + "." if level > 1 else ""
             out.append(([
                 "", "  " * (level - 1) + label.removeprefix(parent), f"[{g.block}]",
-                fmt_shape(g.out_shape) if g.out_shape else "?", "", _params_cell(g.params, g.frozen), f"{g.macs:,}" if g.macs else "",
+                fmt_shape(g.out_shape) if g.out_shape else "?", "",
+                f"shared with {g.shares}" if g.shares is not None and not g.params else _params_cell(g.params, g.frozen),
+                f"{g.macs:,}" if g.macs else "",
                 "", "", str(g.line),
             ], False))  # fmt: skip
         if depth is not None and len(path) >= depth:
@@ -265,13 +267,23 @@ def explain_lines(a: Analysis, row: Row, ctx) -> list[str]:
             f"parameters: {row.params:,} ({row.trainable:,} trainable)"
             + (f"; buffers {row.buffers:,}" if row.buffers else "")
             + (
-                f"; the weights are {node.shares}'s (shares:), counted once there; MACs and FLOPs at each use"
+                f"; the weights are {node.shares}'s ({_shared_how(a, node)}), counted once there; MACs and FLOPs "
+                "at each use"
                 if node.shares is not None
                 else ""
             )
         )
     out.append(f"MACs {row.macs:,} · FLOPs {row.flops:,} (per sample)")
     return out
+
+
+def _shared_how(a: Analysis, node) -> str:
+    """How a layer came to share weights: its own `shares:`, or the block use around it that shares
+    another use's (`shares:` on the use) or repeats its first repetition's (`shared: true`)."""
+    for label, _, _ in reversed(node.group):
+        if label in a.graph.use_shares and node.name.startswith(label + "."):
+            return f"its use {label} uses {a.graph.use_shares[label]}'s weights"
+    return "shares:"
 
 
 def render_json(a: Analysis) -> str:

@@ -96,6 +96,7 @@ def to_json(a: Analysis) -> dict:
                 "params": g.params,
                 "trainable_params": g.trainable,
                 "frozen_params": g.frozen,
+                "shares": g.shares,
                 "macs": g.macs,
                 "flops": g.flops,
                 "output_shape": list(g.out_shape) if g.out_shape else None,
