@@ -69,6 +69,7 @@ from .layer_entry import LAYER_EXTRA, LAYER_KEYS
 from .layers import ACTIVATION_NAMES, ALIASES, REGISTRY
 from .layers.elementwise import ACTIVATION_ALIASES
 from .spec import INPUT, RAW_KEYS, TOP, VERSION
+from .tying import TIE_ARG
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCALAR_TYPES = ("integer", "number", "boolean", "string")
@@ -286,6 +287,9 @@ class _Builder:
         for key, arg in LAYER_EXTRA.items():
             # `if:` is a `$` expression over a block's parameters (the others are written as values)
             properties[key] = {"description": arg.doc, **self.kind_schema(arg.kind, block and key == "if")}
+        if ltype.ties:  # `tie: NAME`, on the types that may take another type's tensor
+            doc = f"{TIE_ARG.doc} (a layer of type {' or '.join(ltype.ties)})"
+            properties["tie"] = {"description": doc, **self.kind_schema(TIE_ARG.kind, False)}
         for key, arg in ltype.args.items():
             properties[key] = self.arg_schema(arg, block, "required unless `defaults:` gives it")
         description = ltype.summary or op

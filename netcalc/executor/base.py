@@ -57,6 +57,7 @@ class Layer:
     grads: name -> gradient of the loss with respect to each param, set by `backward`.
     scratch: elements per sample of the largest work array a pass allocates beside its output (a
         convolution's column matrix); the runner's memory estimate reads it.
+    tied: the arrays that are another layer's (`tie:`), set by the runner: whose, and transposed or not.
     """
 
     def __init__(self) -> None:
@@ -68,6 +69,7 @@ class Layer:
         self.macs = 0
         self.grads: dict[str, np.ndarray] = {}
         self.scratch = 0
+        self.tied: dict = {}  # `tie:` (set by the runner): name -> (owner node, its tensor, stored transposed)
 
     def add(self, name: str, array: np.ndarray, trainable: bool = True, kind: str = "param") -> np.ndarray:
         self.params[name] = array
