@@ -463,3 +463,19 @@ def test_torch_counts_a_recursive_unit_as_netcalc_does():
     a = _analysis(RECURSIVE)
     assert sum(p.numel() for p in model.parameters()) == a.totals.params == 114
     assert run_oracle(a.graph).total_params == 114
+
+
+def test_diff_shows_a_tower_that_now_shares(tmp_path):
+    shared = tmp_path / "shared.yaml"
+    shared.write_text(TOWER.format(convention="pytorch", shape=[3, 6, 6]), encoding="utf-8")
+    unshared = tmp_path / "unshared.yaml"
+    unshared.write_text(
+        TOWER.format(convention="pytorch", shape=[3, 6, 6]).replace("shares: ta}", "f: 4}"), encoding="utf-8"
+    )
+    d = json.loads(netcalc("diff", str(unshared), str(shared), "--format", "json").stdout)
+    changed = {c["name"]: c for c in d["layers"]}
+    assert set(changed) == {"tb.conv", "tb.fc"}
+    assert (changed["tb.conv"]["old"]["weights"], changed["tb.conv"]["new"]["weights"]) == (None, "shared with ta.conv")
+    # the sharing tower drops its 437 parameters
+    assert d["totals"]["params"]["delta"] == -437
+    assert "112 → shared with ta.conv" in netcalc("diff", str(unshared), str(shared)).stdout

@@ -383,3 +383,35 @@ def test_torch_counts_a_tied_autoencoder_as_netcalc_does():
     oracle = run_oracle(a.graph)
     assert next(oracle.model["dec"].parameters()) is next(oracle.model["enc"].parameters())
     assert oracle.total_params == 273 and oracle.rows["dec"].params == 1
+
+
+def test_a_tie_inside_a_block_resolves_local_names_and_a_sharing_use_takes_it_too():
+    text = """
+netcalc: 1
+convention: pytorch
+input:
+  - {name: a, shape: [6], dtype: int64}
+  - {name: b, shape: [6], dtype: int64}
+blocks:
+  lm:
+    layers:
+      - {id: emb, op: embedding, vocab: 50, dim: 8}
+      - {id: head, op: dense, units: 50, tie: emb}
+layers:
+  - {use: lm, id: x, in: a}
+  - {use: lm, id: y, in: b, shares: x}
+  - {op: concat, in: [x, y]}
+"""
+    a = _analysis(text)
+    rows = _rows(a)
+    # x's head ties x's own embedding (the block's local id); y's layers share x's
+    assert rows["x.head"].tied == ("weight", "x.emb", "weight", False)
+    assert (rows["y.head"].node.shares, rows["y.emb"].node.shares) == ("x.head", "x.emb")
+    # the table 50·8 = 400 once, the head's 50 biases once: 450
+    assert a.totals.params == 450
+    # both heads multiply: 2 · 6·8·50 = 4,800 MACs
+    assert a.totals.macs == 4800
+    pytest.importorskip("torch")
+    from torch_oracle import run_oracle
+
+    assert run_oracle(a.graph).total_params == 450
