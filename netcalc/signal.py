@@ -178,6 +178,7 @@ def propagate(analysis: Analysis, override: inits.InitSpec | None = None, batch:
         raise TooLarge(problem)
     graph = analysis.graph
     env = SigEnv(graph.convention, graph.channels_last, override, batch)
+    env.rows = {row.node.name: row for row in analysis.rows}  # a tied tensor's owner (`tie:`)
     sigs: dict[str, Sig] = {}
     inputs = {}
     for inp in graph.inputs:
