@@ -263,6 +263,7 @@ class LayerType:
     keeps_order = False
     # `tie: NAME`: the layer types whose tensor this one may take, by op, and how (a Tie); none by default
     ties: dict = {}
+    averages = False
 
     def resolve(self, a: dict, shapes: list[tuple], ctx: Ctx) -> Geometry | None:
         """Check the arguments against the input shape; the default keeps the shape."""
@@ -376,6 +377,7 @@ TRAITS: dict[str, tuple[tuple, str]] = {
     "ties": ((dict,), "`tie: NAME`: the layer types whose tensor it may take, op -> Tie (which of its tensors is which of theirs, transposed where)"),
     "suggested_init": ((None, tuple), "(Keras, PyTorch) initialiser of a weighted layer it feeds (W301/W302 advice): an activation's, or an elementwise layer's with parameters (prelu)"),
     "growth_reason": (("", str), "why the signal's second moment grows or shrinks here (W301/W302 advice)"),
+    "averages": ((False, True), "its outputs are averages of input positions (average pools): its backward shares each output's gradient among the m positions it averages, dividing the gradient's norm by m by construction, which the backward growth (W302) does not count: it takes the layer at its forward gain, what the weight gradients before and after it see (signal)"),
     "keeps_order": ((False, True), "an increasing map per channel at initialisation (batchnorm, identity): a window's maximum stays where it was, so a max pool's gradient still lands where the layer before it took its maximum (signal)"),
     "reads_sequence": ((False, True), "reads a sequence (steps, features) or token ids: a graph input it reads with no written layout takes the convention's sequence layout"),
     "layout_free": ((False, True), "elementwise, whatever the layout: what reads its output decides an unwritten input layout"),
