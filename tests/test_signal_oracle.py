@@ -146,6 +146,20 @@ for _name, _case in FINITE_BATCH.items():
     for _batch in (2, 8, 64):
         CASES[f"{_name}-batch{_batch}"] = (*_case, _batch)
 
+# issue 14 item 4: stacked recurrent layers ([20, 16] sequences, 32 units), each convention's initialisers
+# (Keras: glorot_uniform kernel, orthogonal recurrent kernel, forget bias 1)
+for _conv in ("keras", "pytorch"):
+    for _cell in ("lstm", "gru"):
+        for _depth in (2, 3):
+            _rows = [f"- {{op: {_cell}, units: 32, return_sequences: true}}"] * (_depth - 1)
+            CASES[f"{_conv}-{_cell}-stack{_depth}"] = (
+                _conv,
+                "{shape: [20, 16]}",
+                "",
+                "\n".join([*_rows, f"- {{op: {_cell}, units: 32}}"]),
+                64,
+            )
+
 # the figures each reproducer is about
 FOCUS = {
     "relu-conv-relu-maxpool": [("conv2d_1", "backward")],
@@ -168,6 +182,17 @@ KNOWN = {
     # at m = 2 the relu's inputs are exactly ±1 and dense_2's pair differs by Σ w·(±1): predicted 8.16,
     # measured 3.99 at dense_2, and every gradient below it inherits the factor 2
     *(("dense-bn-batch2", n, "backward") for n in ("dense_1", "batchnorm_1", "relu_1", "dense_2")),
+    # issue 14 item 4 (open): a recurrent layer's output is correlated over time (Keras lstm_1's h: uncentred
+    # ρ(k) = 0.70, 0.52, 0.39, 0.29, 0.22 at lags 1–5, ≈ 0.74^k with the forget gate σ(1) ≈ 0.73, and only 3 %
+    # of it a unit's own mean), and the layer above integrates it coherently in its cell; the rule takes each
+    # step's input as independent but for a unit's constant mean, so the upper layers' E[h²] comes out low
+    # (Keras LSTM 2nd 0.26×, 3rd 0.045×; GRU 0.58×, 0.24×; PyTorch GRU 0.58×, 0.52×) and, in 3-layer stacks,
+    # the gradient at the first layer (0.23× Keras LSTM, 0.57× the others)
+    *((f"keras-{c}-stack2", f"{c}_2", "forward") for c in ("lstm", "gru")),
+    *((f"keras-{c}-stack3", f"{c}_{i}", "forward") for c in ("lstm", "gru") for i in (2, 3)),
+    *((f"{v}-{c}-stack3", f"{c}_1", "backward") for v in ("keras", "pytorch") for c in ("lstm", "gru")),
+    ("pytorch-gru-stack2", "gru_2", "forward"),
+    *(("pytorch-gru-stack3", f"gru_{i}", "forward") for i in (2, 3)),
 }
 
 
