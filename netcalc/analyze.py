@@ -18,12 +18,14 @@ from .layers.base import Ctx, Tensor, fmt_shape
 from .layouts import layout_note
 from .spec import DTYPES, FLOAT_DTYPES
 
+ELSEWHERE = ("shared", "tied")  # tensor kinds that are another layer's, listed here and counted there
+
 
 class Row:
     """One node's figures (out_shape None where the node could not be resolved)."""
 
     __slots__ = ("buffers", "extra", "flops", "g", "in_shapes", "ltype", "macs", "node", "out_shape", "params",
-                 "per_step", "rf", "tensors", "trainable", "weight_shape")  # fmt: skip
+                 "per_step", "rf", "tensors", "tied", "trainable", "weight_shape")  # fmt: skip
 
     def __init__(self, node: Node, ltype: LayerType, in_shapes: list) -> None:
         self.node = node
@@ -41,6 +43,8 @@ class Row:
         self.params = 0  # parameters (trainable and not); buffers are not parameters
         self.trainable = 0
         self.buffers = 0
+        # `tie: NAME`: (its tensor's name, NAME, NAME's tensor's name, stored transposed), or None
+        self.tied: tuple | None = None
 
     @property
     def ok(self) -> bool:
@@ -50,7 +54,7 @@ class Row:
         """Sum the tensors once: parameters, the trainable ones, buffers."""
         for t in self.tensors:
             n = t.count
-            if t.kind == "shared":  # another layer's weights (`shares:`), counted there
+            if t.kind in ELSEWHERE:  # another layer's weights (`shares:`, `tie:`), counted there
                 continue
             if t.kind == "buffer":
                 self.buffers += n
@@ -106,23 +110,25 @@ class Totals:
 class Group:
     """One block use (or one repetition of it) in the summary's hierarchy, with its own totals."""
 
-    __slots__ = ("block", "depth", "flops", "frozen", "label", "line", "macs", "out_shape", "params", "trainable")
+    __slots__ = ("block", "depth", "flops", "frozen", "label", "line", "macs", "out_shape", "params", "shares",
+                 "trainable")  # fmt: skip
 
-    def __init__(self, label: str, block: str, depth: int, line: int) -> None:
+    def __init__(self, label: str, block: str, depth: int, line: int, shares: str | None = None) -> None:
         self.label, self.block, self.depth, self.line = label, block, depth, line
         self.params = self.trainable = self.macs = self.flops = 0
         self.frozen = 0  # the parameters of its frozen layers (`trainable: false`)
         self.out_shape: tuple | None = None
+        self.shares = shares  # the use or repetition whose weights its layers use (`shares:`, `shared:`)
 
 
-def _groups(rows: list[Row]) -> dict:
+def _groups(rows: list[Row], use_shares: dict) -> dict:
     """Totals per block use and repetition, by label (the node's group path)."""
     groups: dict = {}
     members: dict = {}  # label -> its rows, whose figures are summed once at the end (_sum)
     for row in rows:
         for depth, (label, block, line) in enumerate(row.node.group, 1):
             if label not in groups:
-                groups[label], members[label] = Group(label, block, depth, line), []
+                groups[label], members[label] = Group(label, block, depth, line, use_shares.get(label)), []
             members[label].append(row)
             groups[label].out_shape = row.out_shape
     for label, its in members.items():
@@ -139,7 +145,7 @@ class Analysis:
         self.rows = rows
         self.totals = totals
         self.diags = diags
-        self.groups = _groups(rows)
+        self.groups = _groups(rows, graph.use_shares)
 
     @property
     def ok(self) -> bool:
@@ -178,7 +184,8 @@ def analyze(graph: Graph, diags: Diagnostics, batch: int = 1, dtype: str | None 
             continue
         border = borders.get(node.inputs[0]) if node.inputs else None
         in_spaces = [spaces.get(name) for name in node.inputs]
-        _resolve(row, graph, diags, fields, memo, places, border, by_name.get(node.shares), in_spaces)
+        owner = by_name.get(node.shares or node.tie)
+        _resolve(row, graph, diags, fields, memo, places, border, owner, in_spaces)
         if row.ok and _too_many_elements(row, diags):
             row.out_shape, row.extra = None, {}
         shapes[node.name] = row.out_shape
@@ -311,6 +318,11 @@ def _resolve(
     if node.shares is not None and not _shared(row, owner, diags, lambda: context(graph, node, diags, places)):
         row.out_shape, row.extra, row.tensors = None, {}, []
         return
+    if node.tie is not None and not _tied(
+        row, owner, graph.counting, diags, lambda: context(graph, node, diags, places)
+    ):
+        row.out_shape, row.extra, row.tensors = None, {}, []
+        return
     row.count()
     rf_in = fields.get(node.inputs[0]) if node.inputs else None
     if rf_in is not None and len(row.in_shapes[0]) - 1 != len(rf_in):
@@ -350,6 +362,40 @@ def _shared(row: Row, owner: Row | None, diags: Diagnostics, ctx_of) -> bool:
             )
             return False
     row.tensors = [Tensor(t.name, t.shape, t.trainable, "shared") for t in row.tensors]
+    return True
+
+
+def _tied(row: Row, owner: Row | None, counting: str, diags: Diagnostics, ctx_of) -> bool:
+    """A layer whose tensor is another's (`tie:`): that tensor becomes kind "tied" (listed, counted
+    at the owner only; trainable as the owner's is), as its type's Tie for the owner's type says
+    which of each and whether it is stored transposed in the counting convention. False after E209
+    when its shape is not the owner's (transposed where the Tie says); with symbolic sizes, that
+    they agree at every size is a condition."""
+    node, rule = row.node, row.node.tie_rule
+    if owner is None or not owner.ok:
+        return True
+    mine, theirs = row.tensors[rule.mine], owner.tensors[rule.theirs]
+    transposed = counting in rule.transposed
+    wanted = tuple(reversed(theirs.shape)) if transposed else tuple(theirs.shape)
+    if len(wanted) == len(mine.shape):
+        ctx = ctx_of()
+        for a, b in zip(mine.shape, wanted, strict=True):
+            ctx.same([a, b], f"{mine.name} fits {owner.node.name}'s {theirs.name} {fmt_shape(theirs.shape)}", "tie")
+    if tuple(mine.shape) != wanted:
+        how = f", transposed: {fmt_shape(wanted)}" if transposed else ""
+        diags.error(
+            "E209",
+            f"{node.name} ties its {mine.name} to {owner.node.name}'s {theirs.name} {fmt_shape(theirs.shape)} "
+            f"(line {owner.node.loc.line}){how}, but it needs {mine.name} {fmt_shape(mine.shape)} (its input is "
+            + ", ".join(fmt_shape(s) for s in row.in_shapes)
+            + ")",
+            node.arg_loc("tie"),
+            layer=node.name,
+        )
+        return False
+    row.tensors = [Tensor(t.name, t.shape, theirs.trainable, "tied") if i == rule.mine else t
+                   for i, t in enumerate(row.tensors)]  # fmt: skip
+    row.tied = (mine.name, owner.node.name, theirs.name, transposed)
     return True
 
 

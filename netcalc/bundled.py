@@ -34,9 +34,9 @@ def find(name: str) -> Path | None:
 
 
 def similar(name: str) -> list[str]:
-    """The bundled names a mistyped one most likely meant, best first (at most three; none when
-    nothing is close: 'lenet' is not 'resnet50'). A name that is the first part of a few bundled
-    ones ('lstm', 'unet', 'alexnet') stands for them; else difflib's ratio, at least 0.7 (which
+    """The bundled names a mistyped one most likely meant, best first (at most three, or five that
+    it begins; none when nothing is close: 'lenet' is not 'resnet50'). A name that is the first
+    part of up to five bundled ones ('lstm', 'unet', 'alexnet') stands for them; else difflib's ratio, at least 0.7 (which
     drops 'lenet' → 'resnet50' at 0.62) and within 0.05 of the best, so that a near miss gets one
     answer ('alexnet-lit' → 'alexnet-lite') and a tie gets all of them ('resnet')."""
     from difflib import SequenceMatcher
@@ -46,7 +46,7 @@ def similar(name: str) -> list[str]:
     if not word or len(word) > 100:  # nothing is close to a long text, and comparing it would be slow
         return []
     parts = [n for n in every if n.startswith(word + "-")]
-    if 0 < len(parts) <= 3:
+    if 0 < len(parts) <= 5:
         return parts
     scored = sorted((-SequenceMatcher(None, word, n).ratio(), n) for n in every)
     best = -scored[0][0] if scored else 0.0

@@ -57,6 +57,10 @@ class LayerChange:
     params_delta: int = 0
     old_frozen: bool = False  # `trainable: false` in that design
     new_frozen: bool = False
+    old_weights: str | None = (
+        None  # whose weights it uses in that design: "shared with c1", "weight tied with wte.weight"
+    )
+    new_weights: str | None = None
     old_macs: int | None = None
     new_macs: int | None = None
     macs_delta: int = 0
@@ -112,16 +116,28 @@ def _output_bytes(row: Row, totals) -> int | None:
     return totals.batch * prod(row.out_shape) * totals.element_bytes
 
 
+def _weights(row: Row) -> str | None:
+    """Whose weights a layer uses, as the summary says it: `shares:` (its own or its use's) or `tie:`."""
+    if row.node.shares is not None:
+        return f"shared with {row.node.shares}"
+    if row.tied is not None:
+        mine, owner, theirs, transposed = row.tied
+        return f"{mine} tied with {owner}.{theirs}" + (", transposed" if transposed else "")
+    return None
+
+
 def _layer(name: str, old: Row | None, new: Row | None, sizes: tuple = (None, None)) -> LayerChange:
     c = LayerChange(name, SAME)
     if old is not None:
         c.old_op, c.old_shape, c.old_params, c.old_macs = old.node.op, old.out_shape, old.params, old.macs
         c.old_memory = _output_bytes(old, sizes[0])
         c.old_frozen = old.node.frozen and bool(old.params)
+        c.old_weights = _weights(old)
     if new is not None:
         c.new_op, c.new_shape, c.new_params, c.new_macs = new.node.op, new.out_shape, new.params, new.macs
         c.new_memory = _output_bytes(new, sizes[1])
         c.new_frozen = new.node.frozen and bool(new.params)
+        c.new_weights = _weights(new)
     c.params_delta = (c.new_params or 0) - (c.old_params or 0)
     c.macs_delta = (c.new_macs or 0) - (c.old_macs or 0)
     c.memory_delta = (c.new_memory or 0) - (c.old_memory or 0)
@@ -129,8 +145,8 @@ def _layer(name: str, old: Row | None, new: Row | None, sizes: tuple = (None, No
         c.status = ADDED
     elif new is None:
         c.status = REMOVED
-    elif (c.old_op, c.old_shape, c.old_params, c.old_macs, c.old_frozen) != (
-        c.new_op, c.new_shape, c.new_params, c.new_macs, c.new_frozen
+    elif (c.old_op, c.old_shape, c.old_params, c.old_macs, c.old_frozen, c.old_weights) != (
+        c.new_op, c.new_shape, c.new_params, c.new_macs, c.new_frozen, c.new_weights
     ):  # fmt: skip
         c.status = CHANGED
     return c

@@ -49,14 +49,20 @@ def _counts(old: int | None, new: int | None) -> str:
 
 
 def _params(c: LayerChange) -> str:
-    """The parameters (_counts), each side marked "frozen" where that design freezes the layer."""
-    if not (c.old_frozen or c.new_frozen):
+    """The parameters (_counts), each side marked "frozen" where that design freezes the layer and
+    with whose weights it uses ("shared with c1", "+ weight tied with wte.weight") where it does."""
+    if not (c.old_frozen or c.new_frozen or c.old_weights or c.new_weights):
         return _counts(c.old_params, c.new_params)
 
-    def side(n, frozen):
-        return None if n is None else f"{n:,}" + (" frozen" if frozen else "")
+    def side(n, frozen, weights):
+        if n is None:
+            return None
+        if weights is not None and weights.startswith("shared"):
+            return weights
+        return f"{n:,}" + (" frozen" if frozen else "") + (f" + {weights}" if weights else "")
 
-    return _two(side(c.old_params, c.old_frozen), side(c.new_params, c.new_frozen), str)
+    old, new = side(c.old_params, c.old_frozen, c.old_weights), side(c.new_params, c.new_frozen, c.new_weights)
+    return _two(old, new, str)
 
 
 def _shape(s) -> str:
@@ -149,11 +155,11 @@ def _finite(x: float) -> float | None:
 
 
 def to_json(diff: Diff, *, all_layers: bool = False, violations: list[str] = ()) -> dict:
-    def side(op, shape, params, macs, memory, frozen):
+    def side(op, shape, params, macs, memory, frozen, weights):
         if op is None:
             return None
         return {"type": op, "output_shape": list(shape) if shape is not None else None, "params": params, "macs": macs,
-                "output_bytes": memory, "frozen": frozen}  # fmt: skip
+                "output_bytes": memory, "frozen": frozen, "weights": weights}  # fmt: skip
 
     return {
         "old": {"name": diff.old_name, "file": diff.old_file, "counting": diff.counting[0]},
@@ -176,8 +182,8 @@ def to_json(diff: Diff, *, all_layers: bool = False, violations: list[str] = ())
             {
                 "name": c.name,
                 "status": c.status,
-                "old": side(c.old_op, c.old_shape, c.old_params, c.old_macs, c.old_memory, c.old_frozen),
-                "new": side(c.new_op, c.new_shape, c.new_params, c.new_macs, c.new_memory, c.new_frozen),
+                "old": side(c.old_op, c.old_shape, c.old_params, c.old_macs, c.old_memory, c.old_frozen, c.old_weights),
+                "new": side(c.new_op, c.new_shape, c.new_params, c.new_macs, c.new_memory, c.new_frozen, c.new_weights),
                 "delta": {"params": c.params_delta, "macs": c.macs_delta, "output_bytes": c.memory_delta},
             }
             for c in _shown(diff, all_layers)

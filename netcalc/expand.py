@@ -20,6 +20,7 @@ from .kinds import INVALID, REQUIRED, Arg, Bool, Float, Int, Str, coerce_mapping
 from .layer_entry import _layer
 from .layers import ALIASES, REGISTRY
 from .names import _Namer
+from .sharing import UseRecord, enter_repetition, shared_repetitions, shared_use, use_owner, weight_sets
 from .symbols import Conditions
 from .yamlsrc import FAILED_TAG, YDeferred, YMap, YScalar, YSeq, YSymbolic, describe
 
@@ -40,7 +41,10 @@ def _layers(
     blocks: dict,
     extra_inputs: tuple = (),
     max_layers: int = MAX_LAYERS,
+    uses: dict | None = None,
 ) -> list[Node]:
+    """The layers in order, every block use expanded; `uses` (when given) receives which uses and
+    repetitions use the weights of which (their group labels, `shares:` and `shared:` on uses)."""
     if not isinstance(node, YSeq) or not node.items:
         got = "an empty list" if isinstance(node, YSeq) else describe(node)
         diags.error("E103", f"'layers' must be a non-empty list of layers, got {got}", node.loc)
@@ -60,6 +64,8 @@ def _layers(
     expander = _Expander(defaults, diags, namer, keras, blocks, nodes)
     expander.skip = broken
     expander.sequence(node.items, input_name, 0)
+    if uses is not None:
+        uses.update(namer.use_shares)
     return nodes
 
 
@@ -98,23 +104,26 @@ class Count(Int):
         return {"anyOf": [super().json_schema(), {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}]}
 
 
-USE_KEYS = ("use", "id", "repeat", "first", "in", "trainable", "if")
+USE_KEYS = ("use", "id", "repeat", "first", "in", "trainable", "if", "shares", "shared")
 MAX_NESTING = 16
 KINDS = {int: Int(), float: Float(), bool: Bool(), str: Str()}
 
 
 def _use_values(item: YMap, block, diags: Diagnostics):
     """A use's arguments by its block's parameters: (values, locations, the block's parameter values,
-    those of the first repetition), or None when a required parameter is missing (reported)."""
+    those of the first repetition), or None when a required parameter is missing (reported). A use
+    with `shares:` takes the owner's parameter values (sharing.shared_use): none is required."""
+    sharing = "shares" in item.entries
     schema = {
-        **{p: Arg(KINDS[t], d if d is not None else REQUIRED) for p, (t, d) in block.params.items()},
+        **{p: Arg(KINDS[t], None if sharing else REQUIRED if d is None else d) for p, (t, d) in block.params.items()},
         "use": Arg(Str()), "id": Arg(Str(), None), "repeat": Arg(Count(), 1),
         "first": Arg(Str(), None), "in": Arg(Names(), None),
         "trainable": Arg(Bool(), True, "false freezes every layer of the use"),
         "if": Arg(Bool(), True),  # read by _included before the use is expanded
+        "shares": Arg(Str(), None), "shared": Arg(Bool(), False),
     }  # fmt: skip
     values, locs = coerce_mapping(item, schema, diags, f"use of block '{block.name}'", ignore=("first",))
-    if any(p not in values for p in block.params if block.params[p][1] is None):
+    if not sharing and any(p not in values for p in block.params if block.params[p][1] is None):
         return None
     env = {p: values.get(p, d) for p, (_, d) in block.params.items()}
     return values, locs, env, _first(item.get("first"), block, diags)
@@ -199,13 +208,15 @@ class _Counter:
     (`repeat: $n - 1`, a parameter passed on) take the values the expansion will give them; what
     is wrong with a use (a missing parameter, a bad repeat) is left to the expansion to report, and
     counted as the expansion will take it (a repeat it refuses is 1, a use without its required
-    parameters none): at most what it expands."""
+    parameters none): at most what it expands. A use with `shares:` takes the parameters of an
+    earlier use of its block, counted before it: its repetitions count as the block's largest."""
 
     def __init__(self, blocks: dict, diags: Diagnostics) -> None:
         self.blocks = blocks
         self.diags = diags
         self.quiet = Diagnostics()  # findings the expansion reports itself
         self.memo: dict = {}
+        self.largest: dict = {}  # block -> its largest count so far: what a use sharing one of its uses expands to at most
 
     def count(self, items: list) -> tuple[int, set, _Step | None]:
         """The top-level list: (layers, the ids of the uses that cannot be expanded, the largest use)."""
@@ -271,11 +282,17 @@ class _Counter:
             return 0, False, None
         values, _, params, first = got
         repeat = values.get("repeat", 1)
+        if "shares" in item.entries:  # the owner's parameters, which were counted before: at most its largest
+            most = self.largest.get(name, _Count(0, False, None))
+            return repeat * most.layers, False, _Step(name, item.loc, repeat, repeat * most.layers, most)
         inner = (*chain, (name, block.loc, item.loc))
         rest = self.block(block, params, depth + 1, inner)
         one = self.block(block, {**params, **first}, depth + 1, inner) if first else rest
         layers = one.layers + (repeat - 1) * rest.layers
         step = _Step(name, item.loc, repeat, layers, one if one.layers > rest.layers else rest)
+        for c in (one, rest):
+            if c.layers > self.largest.get(name, _Count(0, False, None)).layers:
+                self.largest[name] = c
         return layers, one.broken or rest.broken, step
 
 
@@ -396,6 +413,13 @@ class _Expander:
                 namer.after[name] = passed
         return passed
 
+    def claim(self, values: dict, item: YMap) -> str:
+        """Keep the id of a use that cannot be expanded (reported), so that `in:` naming it is not
+        reported as well; its output is unknown."""
+        if "id" in values:
+            self.namer.used.setdefault(self.namer.qualify(values["id"]), item.loc)
+        return UNKNOWN
+
     def use(self, item: YMap, previous: str, depth: int) -> str:
         """`{use: NAME, repeat: n, first: {...}, PARAM: value...}`: the block's layers, n times."""
         diags, namer = self.diags, self.namer
@@ -418,6 +442,15 @@ class _Expander:
         if got is None:
             return UNKNOWN
         values, locs, env, first = got
+        owner = None  # the use whose weights this one's layers use (`shares:`)
+        if "shares" in item.entries:
+            owner = use_owner(values["shares"], locs["shares"], name, namer, diags) if "shares" in values else None
+            shared = None if owner is None else shared_use(item, values, locs, block, env, first, owner, diags)
+            if shared is None:
+                return self.claim(values, item)
+            env, first = shared
+        elif not shared_repetitions(item, values, env, first, diags):
+            return self.claim(values, item)
         if "in" in values:
             refs = [namer.resolve(r) for r in values["in"]]
             if len(refs) != 1 or refs[0] not in namer.used:
@@ -428,10 +461,14 @@ class _Expander:
         use_id = namer.qualify(values["id"]) if "id" in values else namer.auto(name)
         namer.used[use_id] = item.loc
         repeat = values.get("repeat", 1)
+        frozen = owner.frozen if owner is not None else namer.frozen or values.get("trainable") is False
+        labels = [f"{use_id}.{r}" if repeat > 1 else use_id for r in range(1, repeat + 1)]
+        sets = weight_sets(use_id, labels, values.get("shared", False), owner, namer)
         for r in range(1, repeat + 1):
             saved = (namer.prefix, namer.local, namer.frames, namer.group, namer.frozen)
-            namer.frozen = namer.frozen or values.get("trainable") is False
-            label = f"{use_id}.{r}" if repeat > 1 else use_id
+            namer.frozen = frozen
+            label = labels[r - 1]
+            theirs = enter_repetition(label, r, sets, namer)
             namer.prefix, namer.local = f"{label}.", {"input": previous}
             namer.frames = (*namer.frames, Frame(name, block.loc, item.loc, r, repeat))
             # the summary's hierarchy: the use (all its repetitions), then each repetition
@@ -445,6 +482,8 @@ class _Expander:
             for d in diags.items[start:]:
                 d.notes.append(where)
             namer.prefix, namer.local, namer.frames, namer.group, namer.frozen = saved
+            if theirs != label:
+                namer.sharing.pop()
             namer.used[label] = item.loc
             namer.local[label.removeprefix(namer.prefix)] = last
             namer.after[label] = last  # the use's name reads its last layer
@@ -452,4 +491,6 @@ class _Expander:
             if dead:  # a repetition that made no layer, only errors: the next ones would repeat it
                 break
         namer.after[use_id] = previous
+        namer.uses[use_id] = UseRecord(name, env, first, repeat, sets, frozen, item.loc,
+                                       owner.name if owner is not None else use_id)  # fmt: skip
         return previous

@@ -35,7 +35,7 @@ class Frame(NamedTuple):
 
 class Node:
     __slots__ = ("arg_locs", "args", "deferred", "frames", "frozen", "group", "inputs", "invalid", "loc", "name",
-                 "noqa", "op", "part_of", "shares", "states")  # fmt: skip
+                 "noqa", "op", "part_of", "shares", "states", "tie", "tie_rule")  # fmt: skip
 
     def __init__(
         self,
@@ -69,6 +69,10 @@ class Node:
         # `shares: NAME`: the node whose weights this one uses (the first owner, never a sharer): its
         # arguments are that node's, its parameters are counted there once, its MACs and FLOPs here
         self.shares: str | None = None
+        # `tie: NAME`: the node one of whose tensors this one's is (the first owner), and how (the
+        # layer type's layers.base.Tie for NAME's type: which tensor of each, transposed where)
+        self.tie: str | None = None
+        self.tie_rule = None
         # arguments that read the block's input (netcalc.deferred.Deferred, by key): args holds them
         # until the analysis works them out and puts their values there (netcalc.block_input)
         self.deferred: dict = {}
@@ -123,6 +127,9 @@ class Graph:
         self.file = file
         self.counting = counting or convention  # whose counting rules the figures follow (`--convention`)
         self.symbols = None  # the named sizes (netcalc.symbols.Scope), set by the spec reader
+        # block uses (and repetitions) whose layers use another's weights (`shares:`, `shared:` on a
+        # use): group label -> the label of the use or repetition that owns them
+        self.use_shares: dict = {}
 
     def __repr__(self) -> str:
         return f"Graph({self.name!r}, {len(self.nodes)} nodes)"

@@ -69,6 +69,7 @@ from .layer_entry import LAYER_EXTRA, LAYER_KEYS
 from .layers import ACTIVATION_NAMES, ALIASES, REGISTRY
 from .layers.elementwise import ACTIVATION_ALIASES
 from .spec import INPUT, RAW_KEYS, TOP, VERSION
+from .tying import TIE_ARG
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCALAR_TYPES = ("integer", "number", "boolean", "string")
@@ -90,6 +91,13 @@ USE_ARGS = {
     "in": Arg(Names(), None, "the one earlier layer or input the block reads (default: the previous layer)"),
     "trainable": Arg(Bool(), True, "false freezes every layer of the use (its weights count as non-trainable)"),
     "if": Arg(Bool(), True, "false leaves the use out (inside a block, a `$` expression over its parameters)"),
+    "shares": Arg(
+        Str(),
+        None,
+        "an earlier use of the same block whose weights this use's layers use (its parameters are that "
+        "use's; the weights are counted once, there; MACs and FLOPs at each use)",
+    ),
+    "shared": Arg(Bool(), False, "true: every repetition uses the first repetition's weights (counted once)"),
 }
 # What the keys every layer takes mean (layer_entry.LAYER_KEYS).
 LAYER_KEY_DOCS = {
@@ -279,6 +287,9 @@ class _Builder:
         for key, arg in LAYER_EXTRA.items():
             # `if:` is a `$` expression over a block's parameters (the others are written as values)
             properties[key] = {"description": arg.doc, **self.kind_schema(arg.kind, block and key == "if")}
+        if ltype.ties:  # `tie: NAME`, on the types that may take another type's tensor
+            doc = f"{TIE_ARG.doc} (a layer of type {' or '.join(ltype.ties)})"
+            properties["tie"] = {"description": doc, **self.kind_schema(TIE_ARG.kind, False)}
         for key, arg in ltype.args.items():
             properties[key] = self.arg_schema(arg, block, "required unless `defaults:` gives it")
         description = ltype.summary or op

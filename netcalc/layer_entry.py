@@ -13,7 +13,8 @@ from .kinds import Arg, Bool, Str, coerce_mapping
 from .layers import ACTIVATION_NAMES, ALIASES, REGISTRY
 from .layers.elementwise import ACTIVATION_ALIASES
 from .names import _Namer
-from .sharing import shared_args, sharing_owner
+from .sharing import implicit_owner, shared_args, sharing_owner
+from .tying import TIE_ARG, tie_frozen, tie_owner
 from .yamlsrc import FAILED_TAG, YMap, YScalar, YSeq, describe
 
 LAYER_KEYS = ("op", "id", "in", "activation")
@@ -83,6 +84,8 @@ def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str, ker
                 entries[key] = pair
     own_args = {k: Arg(a.kind, None, a.doc) for k, a in ltype.args.items()} if sharing else ltype.args
     schema = {**own_args, **{k: Arg(Str(), None) for k in LAYER_KEYS}, "in": Arg(Names(), None), **LAYER_EXTRA}
+    if ltype.ties:  # `tie: NAME` on the types that may take another type's tensor
+        schema["tie"] = TIE_ARG
     if not takes_shorthand:
         schema.pop("activation")
     merged = YMap(entries, item.loc, item.incomplete)
@@ -176,6 +179,20 @@ def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str, ker
                         f"{clip(owner.name)}'s weights: they are {clip(owner.name)}'s, "
                         f"{'frozen' if owner.frozen else 'trainable'} there (line {owner.loc.line}); "
                         f"write trainable: on {clip(owner.name)}", locs["trainable"])  # fmt: skip
+            node.invalid = True
+    elif (implicit := implicit_owner(node, ltype, namer, diags)) is not None:  # in a use sharing another's
+        node.shares, node.frozen = implicit.name, implicit.frozen  # (a tie is the owner's too)
+        node.invalid = node.invalid or implicit.invalid
+    if "tie" in values and sharing:
+        diags.error("E122", f"'tie: {clip(values['tie'])}' on a layer with 'shares:': its tensors are the "
+                    "shared layer's, tied as they are there; drop 'tie:'", locs["tie"])  # fmt: skip
+        node.invalid = True
+    elif "tie" in values and node.shares is None:
+        if (tied := tie_owner(values["tie"], locs["tie"], name, op, ltype, namer, diags)) is not None:
+            node.tie, node.tie_rule = tied.name, ltype.ties[tied.op]
+            tie_frozen(node, tied, locs, diags)
+            node.invalid = node.invalid or tied.invalid
+        else:
             node.invalid = True
     namer.nodes[name] = node
     out = [node]

@@ -23,6 +23,10 @@ class _Namer:
         self.group: tuple = ()
         self.frozen = False  # inside a block use written with `trainable: false`
         self.nodes: dict = {}  # qualified name -> its Node, for `shares:` (the layer whose weights are reused)
+        self.uses: dict = {}  # qualified use id -> its sharing.UseRecord, for `shares:` on a use
+        # inside uses whose weights are another's: (this repetition's prefix, the owner's), innermost last
+        self.sharing: list = []
+        self.use_shares: dict = {}  # a use's (or repetition's) group label -> the label whose weights it uses
         self.ambiguous: dict = {}  # a merge its `if:` left out -> the names it would have read (a source: ())
         self.hints: dict = {}  # (name, where it is written) -> its did-you-mean, worked out once
 

@@ -47,6 +47,8 @@ def cells(a: Analysis, row: Row, index: int) -> list[str]:
         row.weight_shape,
         f"shared with {node.shares}"
         if node.shares is not None  # `shares:`: counted at the owner
+        else _params_cell(row.params, row.params if node.frozen else 0) + f" + {tie_text(row)}"
+        if row.tied is not None  # `tie:`: its own tensors here, the tied one at the owner
         else _params_cell(row.params, row.params if node.frozen else 0)
         if row.params or row.ltype.parametric
         else "",
@@ -55,6 +57,13 @@ def cells(a: Analysis, row: Row, index: int) -> list[str]:
         jump,
         str(node.loc.line),
     ]
+
+
+def tie_text(row: Row) -> str:
+    """`tie:`: which tensor is whose, "weight tied with wte.weight" ("kernel tied with
+    wte.embeddings, transposed" where it is stored as the other's transpose)."""
+    mine, owner, theirs, transposed = row.tied
+    return f"{mine} tied with {owner}.{theirs}" + (", transposed" if transposed else "")
 
 
 def _params_cell(params, frozen) -> str:
@@ -150,7 +159,9 @@ def view_rows(a: Analysis, depth: int | None = None) -> list[tuple[list[str], bo
             parent = path[level - 2][0] + "." if level > 1 else ""
             out.append(([
                 "", "  " * (level - 1) + label.removeprefix(parent), f"[{g.block}]",
-                fmt_shape(g.out_shape) if g.out_shape else "?", "", _params_cell(g.params, g.frozen), f"{g.macs:,}" if g.macs else "",
+                fmt_shape(g.out_shape) if g.out_shape else "?", "",
+                f"shared with {g.shares}" if g.shares is not None and not g.params else _params_cell(g.params, g.frozen),
+                f"{g.macs:,}" if g.macs else "",
                 "", "", str(g.line),
             ], False))  # fmt: skip
         if depth is not None and len(path) >= depth:
@@ -257,6 +268,8 @@ def explain_lines(a: Analysis, row: Row, ctx) -> list[str]:
     if row.tensors:
         kinds = {True: "trainable", False: "non-trainable"}
         what = {"buffer": "buffer", "shared": f"shared with {node.shares}, counted there"}
+        if row.tied is not None:
+            what["tied"] = f"{tie_text(row).split(' ', 1)[1]}, counted there"
         parts = [
             f"{t.name} {fmt_shape(t.shape)} = {t.count:,} ({what.get(t.kind, kinds[t.trainable])})" for t in row.tensors
         ]
@@ -265,10 +278,14 @@ def explain_lines(a: Analysis, row: Row, ctx) -> list[str]:
             f"parameters: {row.params:,} ({row.trainable:,} trainable)"
             + (f"; buffers {row.buffers:,}" if row.buffers else "")
             + (
-                f"; the weights are {node.shares}'s (shares:), counted once there; MACs and FLOPs at each use"
+                f"; the weights are {node.shares}'s ({_shared_how(a, node)}), counted once there; MACs and FLOPs "
+                "at each use"
                 if node.shares is not None
+                else f"; its {row.tied[0]} is {row.tied[1]}'s {row.tied[2]} (tie:), counted once there"
+                if row.tied is not None
                 else ""
             )
+            + _tied_here(a, node)
         )
     out.append(f"MACs {row.macs:,} · FLOPs {row.flops:,} (per sample)")
     from .explain_text import row_lines
@@ -281,6 +298,22 @@ def explain_group_lines(a: Analysis, label: str) -> list[str]:
     from .explain_text import group_lines
 
     return group_lines(a, label)
+
+
+def _tied_here(a: Analysis, node) -> str:
+    """For a layer whose tensor other layers take (`tie:` naming it): which, and whose it also is."""
+    by = [f"; its {r.tied[2]} is also {r.node.name}'s {r.tied[0]} (tie:)" for r in a.rows
+          if r.tied is not None and r.tied[1] == node.name]  # fmt: skip
+    return "".join(by)
+
+
+def _shared_how(a: Analysis, node) -> str:
+    """How a layer came to share weights: its own `shares:`, or the block use around it that shares
+    another use's (`shares:` on the use) or repeats its first repetition's (`shared: true`)."""
+    for label, _, _ in reversed(node.group):
+        if label in a.graph.use_shares and node.name.startswith(label + "."):
+            return f"its use {label} uses {a.graph.use_shares[label]}'s weights"
+    return "shares:"
 
 
 def render_json(a: Analysis) -> str:

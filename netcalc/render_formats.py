@@ -48,6 +48,9 @@ def to_json(a: Analysis) -> dict:
                 "non_trainable_params": row.params - row.trainable,
                 "frozen": n.frozen,
                 "shares": n.shares,
+                "tie": None
+                if row.tied is None
+                else {"tensor": row.tied[0], "layer": row.tied[1], "of": row.tied[2], "transposed": row.tied[3]},
                 "buffers": row.buffers,
                 "macs": row.macs,
                 "flops": row.flops,
@@ -96,6 +99,7 @@ def to_json(a: Analysis) -> dict:
                 "params": g.params,
                 "trainable_params": g.trainable,
                 "frozen_params": g.frozen,
+                "shares": g.shares,
                 "macs": g.macs,
                 "flops": g.flops,
                 "output_shape": list(g.out_shape) if g.out_shape else None,

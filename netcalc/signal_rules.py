@@ -104,6 +104,7 @@ class SigEnv:
         self.channels_last = channels_last
         self.override = override
         self.row = None
+        self.rows: dict = {}  # every row by name (a tied tensor's owner)
         self.info = Info()
         self.moments = moments
 
@@ -118,8 +119,16 @@ class SigEnv:
 
     def init(self, arg: str, role: str, shape: tuple, *, units: int = 0) -> tuple[float, float]:
         """(mean, variance) of one weight of a tensor of `shape` drawn by the node's `arg` initialiser
-        (the --init override for kernels, the framework default when the spec names none)."""
-        spec = self.row.node.args.get(arg, inits.InitSpec("default")) if arg else inits.InitSpec("default")
+        (the --init override for kernels, the framework default when the spec names none). A tensor
+        that is another layer's (`tie:`, the Tie's `arg`) is drawn as that layer draws it: its
+        initialiser, role and shape."""
+        node = self.row.node
+        rule = node.tie_rule
+        owner = self.rows.get(node.tie) if rule is not None else None
+        if owner is not None and arg == rule.arg and owner.tensors:
+            node, role, shape = owner.node, rule.role, owner.tensors[rule.theirs].shape
+            arg = rule.init
+        spec = node.args.get(arg, inits.InitSpec("default")) if arg else inits.InitSpec("default")
         if self.override is not None and role in ("kernel",):
             spec = self.override
         if spec.name == "default":

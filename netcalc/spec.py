@@ -182,6 +182,7 @@ def _build(root, file: str, diags: Diagnostics, default_name: str, convention: s
     graph_input = inputs[0] if inputs else None
     defaults = _defaults(root.get("defaults"), diags) if "defaults" in root.entries else {"*": {}}
     blocks = parse_blocks(root.get("blocks"), diags) if "blocks" in root.entries else {}
+    use_shares: dict = {}
     nodes = (
         _layers(
             root.get("layers"),
@@ -192,6 +193,7 @@ def _build(root, file: str, diags: Diagnostics, default_name: str, convention: s
             blocks,
             tuple(inp for inp, _ in inputs[1:]),
             max_layers,
+            use_shares,
         )
         if "layers" in root.entries
         else []
@@ -210,6 +212,7 @@ def _build(root, file: str, diags: Diagnostics, default_name: str, convention: s
         outputs=outputs,
         file=file,
     )
+    graph.use_shares = use_shares
     graph.lint = values.get("lint", {})  # the spec's own lint settings: only `netcalc lint` applies them
     graph.loss = _losses(values.get("loss") or {}, outputs, nodes, diags)
     return graph

@@ -13,7 +13,8 @@ figure carries the tolerances of every rule before it, its backward figure those
 after it, plus the forward ones the backward rules use. Sampling error: the standard error of the
 mean over seeds (from their spread, at least one run's own √(2/N) over its N elements) times
 Student's t at 99.7 % for that many seeds (3 for many seeds, 18 for three), plus 2 % for
-quadrature and float32 sums.
+quadrature and float32 sums. A single seed has no spread to measure: its standard error is the
+spread one network is predicted to have over the weight draw (`draw_spread`), times 3.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ from math import prod
 
 RULE_TOLERANCE = {"E": 0.0, "MF": math.log(1.10), "A": math.log(1.25)}
 FLOOR = math.log(1.02)
+# one seed: a figure whose predicted spread over the weight draw (the log's standard deviation,
+# `draw_spread`) is over 0.7 rests on fewer than about 10 independent units (a 1-unit head: one χ²₁
+# draw, below 1/100 of its mean 8 % of the time): not compared
+FEW_DRAWS = 0.7
 # Student's t at 99.7 % two-sided (the "3 standard errors" of a normal) by degrees of freedom:
 # with a few seeds the spread itself is uncertain, and the allowance widens accordingly
 T_CRIT = {1: 212.2, 2: 18.22, 3: 8.891, 4: 6.435, 5: 5.335, 6: 4.733, 7: 4.355, 8: 4.097, 9: 3.909, 10: 3.766,
@@ -43,7 +48,8 @@ class Figure:
 
     __slots__ = ("measured", "ok", "predicted", "spread", "tag", "tolerance")
 
-    def __init__(self, predicted: float, samples: list[float], rule_tol: float, tag: str, elements: int = 0) -> None:
+    def __init__(self, predicted: float, samples: list[float], rule_tol: float, tag: str, elements: int = 0,
+                 draw: float = 0.0) -> None:  # fmt: skip
         self.predicted = predicted
         self.tag = tag
         finite = [v for v in samples if v is not None and math.isfinite(v)]
@@ -57,12 +63,15 @@ class Figure:
             self.spread = math.sqrt(var) / mean  # relative spread of one network
             se = max(self.spread, within) / math.sqrt(n)
             k = t_crit(n - 1)
-        else:
+            sampling = math.log1p(k * se)
+        else:  # one network: its predicted spread over the weight draw (`draw_spread`, the standard deviation
+            # of the log: a deep stack multiplies its layers' draws) stands for the seeds'
             self.spread = float("nan")
-            se = within
-            k = 3.0
-        self.tolerance = rule_tol + FLOOR + math.log1p(k * se)
+            sampling = max(math.log1p(3.0 * within), 3.0 * draw)
+        self.tolerance = rule_tol + FLOOR + sampling
         self.ok = _agree(predicted, mean, self.tolerance)
+        if n <= 1 and draw > FEW_DRAWS:
+            self.ok = None  # one network's figure rests on a few units' draws: χ² tails, not comparable
 
     def to_json(self) -> dict:
         return {
@@ -190,6 +199,44 @@ def rule_tolerances(graph, layers) -> tuple[dict, dict, dict, dict]:
     return ftol, ftag, btol, btag
 
 
+def draw_spread(graph, layers, batch: int) -> tuple[dict, float]:
+    """The relative spread of one network's figures over the weight draw and the input batch, predicted
+    (it stands for the seeds' spread when a run has one seed): (forward by tensor name, backward for
+    every tensor). A weighted layer's C output units each compute E[y²] = wᵀΣw over the second moments
+    Σ of its n inputs. The fraction m of E[x²] that is the channels' common mean (the input's mfrac:
+    1/π after a ReLU, near 1 deep in a ReLU stack, where every sample points the same way) is one
+    direction of Σ, so each unit's y is one Gaussian draw over the weights, and a ReLU of it has
+    relative variance E[relu⁴]/E[relu²]² − 1 = 5 (Hanin & Nica 2019's 5/n per layer): 5m²/C over the
+    C units (an upper bound for the weighted layer's own output, 2m²/C, and for tanh); the rest,
+    spread over n independent directions and seen in the B·P values of a batch (P positions), has
+    tr(Σ̂²)/tr(Σ̂)² ≈ 1/n + 1/(B·P): 5(1 − m)²/(B·P·C) + 2(1 − m)²/W with W = n·C weights. A bias, a fraction f of
+    E[y²], shifts each unit by its own b: a ReLU after it moves by 2b·s·φ(0) (s² the rest of E[y²]),
+    (8/π)·f/C in relative variance. An input's own sampling adds 2/N over its N = batch × elements
+    values. The variances add along the way forward (a layer's draw scales every figure after it); a
+    backward figure carries every weighted layer's."""
+    var: dict[str, float] = {}
+    for inp in graph.inputs:
+        n = batch * prod(inp.shape)
+        var[inp.name] = 0.0 if inp.dtype.startswith("int") or not n else 2 / n
+    sig = {s.node.name: s for s in layers}
+    total = max(var.values(), default=0.0)
+    for s in layers:
+        sources = [graph.producer(n) for n in s.node.inputs]
+        own = 0.0
+        weights = sum(t.count for t in s.row.tensors if t.kind in ("param", "shared") and len(t.shape) >= 2)
+        if s.info.init and weights and s.node.inputs and s.row.out_shape:
+            src = sig.get(sources[0])
+            m = src.out.mfrac if src is not None else 0.0
+            shape = s.row.out_shape
+            units = shape[-1 if graph.channels_last or len(shape) == 1 else 0]
+            f = s.info.bias_fraction or 0.0
+            positions = max(batch * prod(shape) // max(units, 1), 1)
+            own = (5 * (m**2 + (1 - m) ** 2 / positions) + 8 / math.pi * f) / max(units, 1) + 2 * (1 - m) ** 2 / weights
+        var[s.node.name] = max((var.get(p, 0.0) for p in sources), default=0.0) + own
+        total += own
+    return {k: math.sqrt(v) for k, v in var.items()}, math.sqrt(total)
+
+
 def compare(analysis, report, runs: list) -> list[LayerCheck]:
     """One LayerCheck per node: exact figures from the first run, moments over all runs.
 
@@ -204,6 +251,7 @@ def compare(analysis, report, runs: list) -> list[LayerCheck]:
     all_tags = set().union(*ftag.values()) if ftag else set()
     checks = []
     first = runs[0]
+    fdraw, bdraw = draw_spread(graph, report.layers, first.batch)
     rows = {row.node.name: row for row in analysis.rows}
     for node in graph.nodes:
         row = rows.get(node.name)
@@ -221,10 +269,10 @@ def compare(analysis, report, runs: list) -> list[LayerCheck]:
         if s is not None:
             fwd = [r.nodes[node.name].forward["second_moment"] for r in runs]
             elements = first.batch * prod(rec.out_shape)
-            c.forward = Figure(s.q, fwd, ftol[node.name], _worst(ftag[node.name]), elements)
+            c.forward = Figure(s.q, fwd, ftol[node.name], _worst(ftag[node.name]), elements, fdraw[node.name])
             bwd = [r.nodes[node.name].backward["second_moment"] for r in runs]
             tol = math.hypot(all_fwd, btol.get(node.name, 0.0))
-            c.backward = Figure(s.r_mean, bwd, tol, _worst(btag.get(node.name, set()) | all_tags), elements)
+            c.backward = Figure(s.r_mean, bwd, tol, _worst(btag.get(node.name, set()) | all_tags), elements, bdraw)
             if saturated and all(v == 0 for v in bwd) and s.r_mean > 0:
                 c.backward.ok = None  # underflow: see `compare`'s docstring
         checks.append(c)

@@ -190,7 +190,7 @@ def test_no_color_also_for_help(args):
         ("ResNet50", ["resnet50"]),
         ("mobilenet_v2", ["mobilenet-v2"]),
         ("unet", ["unet-small"]),  # the first part of one bundled name
-        ("lstm", ["lstm-classifier-t", "lstm-look-back", "lstm-look-back-pytorch"]),
+        ("lstm", ["lstm-classifier-t", "lstm-lm-tied", "lstm-look-back", "lstm-look-back-pytorch"]),
         ("resnet", ["resnet18", "resnet34", "resnet50"]),  # a tie (ratio 12/14 each): the first three
     ],
 )

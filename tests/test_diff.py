@@ -188,7 +188,7 @@ def test_json(tmp_path):
     fc = doc["layers"][2]
     assert fc["status"] == "changed" and fc["delta"] == {"params": -1_536_000, "macs": -1_536_000, "output_bytes": 0}
     assert fc["old"] == {"type": "dense", "output_shape": [500], "params": 1_568_500, "macs": 1_568_000,
-                         "output_bytes": 2_000, "frozen": False}  # 500 float32 outputs  # fmt: skip
+                         "output_bytes": 2_000, "frozen": False, "weights": None}  # 500 float32 outputs  # fmt: skip
     assert doc["layers"][0]["new"] is None and doc["layers"][1]["old"] is None
 
 

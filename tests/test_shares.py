@@ -104,8 +104,13 @@ def test_the_bundled_siamese_by_hand(convention):
     # c2 2·3,612,672 + 12,544 = 7,237,888; relu 12,544; pool 3·3,136 = 9,408; emb 2·401,408 + 128 =
     # 802,944: 8,583,360. Twice, plus score 2·256 + 1 and the sigmoid 1
     assert a.totals.flops == 2 * 8_583_360 + 514 == 17_167_234
+    # the tower is a block: its use on the right image shares the left use's weights, layer by layer
     shared = {r.node.name: r.node.shares for r in a.rows if r.node.shares}
-    assert shared == {"c1_r": "c1", "c2_r": "c2", "emb_r": "emb"}
+    assert shared == {"right_tower.c1": "left_tower.c1", "right_tower.c2": "left_tower.c2",
+                      "right_tower.emb": "left_tower.emb"}  # fmt: skip
+    assert (a.groups["right_tower"].shares, a.groups["right_tower"].params) == ("left_tower", 0)
+    assert a.groups["left_tower"].params == 420_352
+    assert a.groups["left_tower"].macs == a.groups["right_tower"].macs == 4_239_872
 
 
 REUSED_DENSE = """
@@ -233,10 +238,14 @@ def test_json_and_summary_say_what_is_shared():
     path = bundled.find("siamese")
     doc = json.loads(netcalc("summary", str(path), "--format", "json").stdout)
     layers = {la["name"]: la for la in doc["layers"]}
-    assert layers["c1_r"]["shares"] == "c1" and layers["c1"]["shares"] is None
-    assert layers["c1_r"]["params"] == 0 and {t["kind"] for t in layers["c1_r"]["tensors"]} == {"shared"}
+    right, left = layers["right_tower.c1"], layers["left_tower.c1"]
+    assert right["shares"] == "left_tower.c1" and left["shares"] is None
+    assert right["params"] == 0 and {t["kind"] for t in right["tensors"]} == {"shared"}
+    groups = {g["label"]: g for g in doc["groups"]}
+    assert groups["right_tower"]["shares"] == "left_tower" and groups["left_tower"]["shares"] is None
     out = netcalc("summary", str(path)).stdout
-    assert "shared with c1" in out and "shared with emb" in out
+    assert "shared with left_tower.c1" in out and "shared with left_tower.emb" in out
+    assert "shared with left_tower " in out  # the use's group row
 
 
 # --------------------------------------------------------------------------- the executor
@@ -311,9 +320,10 @@ def test_torch_counts_the_reused_module_once():
 
     a = _analysis(bundled.find("siamese").read_text(encoding="utf-8"))
     oracle = run_oracle(a.graph)
-    # the oracle calls c1's module object again for c1_r: torch's model.parameters() deduplicates it
-    assert oracle.model["c1_r"] is oracle.model["c1"]
+    # the oracle calls c1's module object again for the right tower: torch's model.parameters()
+    # deduplicates it
+    assert oracle.model["right_tower__c1"] is oracle.model["left_tower__c1"]
     assert oracle.total_params == a.totals.params == 420_609
-    assert oracle.rows["c1_r"].params == 0 and oracle.rows["c1"].params == 320
+    assert oracle.rows["right_tower.c1"].params == 0 and oracle.rows["left_tower.c1"].params == 320
     # 64×14×14 outputs of 32·9 = 288 MACs: 3,612,672 at each call, torch's measured shapes too
-    assert [oracle.rows[n].macs for n in ("c2", "c2_r")] == [3_612_672] * 2
+    assert [oracle.rows[n].macs for n in ("left_tower.c2", "right_tower.c2")] == [3_612_672] * 2

@@ -237,3 +237,40 @@ def test_batch_statistics_against_torch_batchnorm(m):
     # a vector: the batch mean removes 1/m of an independent gradient (gmean 1, B = m), x̂ another 1/m·proj/inv
     predicted = (1 - 1 / m) * inv - proj / m
     assert float((x.grad**2).mean()) == pytest.approx(predicted, rel=0.08 if m <= 3 else 0.03)
+
+
+def test_global_avgpool_weight_gradients_in_torch():
+    # W302_quiet_global_avgpool: the pool divides the gradient's norm at the convs by 32·32 = 1,024 by
+    # construction, but not the weight gradients of the conv before it: measured in torch, its
+    # ‖∂L/∂W‖²/‖W‖² is within 2× of the dense's, while its output gradient's norm is ~1/1,024 of the dense's;
+    # netcalc's backward growth, which counts the pool at its forward gain, stays inside the band
+    from pathlib import Path
+
+    from signal_oracle import TorchNet
+
+    from netcalc.signal import propagate
+
+    spec = Path(__file__).parent / "lint_rules" / "W302_quiet_global_avgpool.yaml"
+    analysis, diags = run_spec(spec.read_text(encoding="utf-8"))
+    assert analysis is not None, diags
+    net = TorchNet(analysis.graph)
+    rel = {"conv2d_3": [], "dense_1": []}
+    norm = {"conv2d_3": [], "dense_1": []}
+    for seed in range(20):
+        for _, _, w in net.modules.values():
+            if w is not None:
+                w.zero_grad()
+        out = net.run(seed, 64)
+        for name in rel:
+            w = net.modules[name][2].weight
+            rel[name].append(float((w.grad**2).mean() / (w.detach() ** 2).mean()))
+            norm[name].append(out[name][1])
+    mean = {k: sum(v) / len(v) for k, v in rel.items()}
+    assert 0.5 < mean["conv2d_3"] / mean["dense_1"] < 2, mean
+    rep = propagate(analysis)
+    by = rep.by_name
+    # the mean squared gradient per element: conv2d_3 has 64·32·32 elements, dense_1 10
+    ratio = (sum(norm["conv2d_3"]) * 64 * 1024) / (sum(norm["dense_1"]) * 10)
+    assert ratio == pytest.approx(by["conv2d_3"].r_norm / by["dense_1"].r_norm, rel=0.25)
+    assert ratio < 2 / 1024
+    assert 0.1 < rep.growth()[1] < 10

@@ -14,7 +14,7 @@ import pytest
 from cli_run import ROOT, netcalc
 
 from netcalc.amounts import parse_size
-from netcalc.verify import Figure, compare
+from netcalc.verify import FLOOR, Figure, compare, draw_spread
 
 SPECS = sorted(p.stem for p in (ROOT / "specs").glob("*.yaml"))
 HEAVY = {"resnet101", "resnet152", "resnet1202-cifar", "vgg11", "vgg13", "vgg16", "vgg19", "resnet50", "resnet34",
@@ -45,6 +45,62 @@ def test_every_bundled_spec_verifies(spec):
     assert doc["ok"] and not doc["failures"]
     for layer in doc["layers"]:
         assert layer["output_shape"]["ok"] and layer["tensors"]["ok"] and layer["macs"]["ok"], layer["name"]
+
+
+# cheap bundled specs of every kind (conv + pools, a deep He/Xavier stack, recurrent, shared weights,
+# residual, normalisation, a 1-unit head): one weight seed at the default batch must verify too.
+# Not stacked-gru: its second layer's E[h²] disagrees at any seed count (issue 14 item 4, stacked recurrent
+# layers: 0.0098 predicted, 0.017 measured over 30 seeds)
+ONE_SEED = ["mnist-cnn", "plain30-he", "plain30-xavier", "lstm-look-back", "text-cnn", "siamese", "residual-blocks",
+            "alexnet-lite", "signal-autoencoder", "groupnorm-head", "conv-autoencoder"]  # fmt: skip
+
+
+@pytest.mark.parametrize("spec", ONE_SEED)
+@pytest.mark.parametrize("seed", ["0", "9"])
+def test_one_seed_verifies(spec, seed):
+    # issue 14: with one seed there is no spread to measure; the tolerance is the spread one network is
+    # predicted to have over its weight draw (draw_spread), not the run's √(2/N) alone (mnist-cnn at
+    # seed 9 measured conv2d_2 at 0.77× the prediction with a 29 % tolerance)
+    r = netcalc("verify", spec, "--seeds", "1", "--seed", seed, "--format", "json", *SMALL.get(spec, []))
+    doc = json.loads(r.stdout)
+    assert r.returncode == 0, "\n".join(doc["failures"])
+
+
+def test_draw_spread_by_hand():
+    # dense 256 → 256 on N(0, 1) (m = 0, zero bias), batch 8: the input's sampling 2/(8·256); the layer's
+    # draw 5·(1/(8·1))/256 + 2/(256·256) (B·P = 8 values per unit, W = 65,536 weights); its ReLU's
+    # input has m = 1/π, so the second dense adds 5·(1/π² + (1 − 1/π)²/8)/256 + 2(1 − 1/π)²/65,536
+    from conftest import run_spec
+
+    from netcalc.signal import propagate
+
+    analysis, _ = run_spec("""
+    netcalc: 1
+    input: {shape: [256]}
+    defaults: {init: he_normal, bias_init: zeros}
+    layers:
+      - {op: dense, units: 256, activation: relu}
+      - {op: dense, units: 256}
+    """)
+    rep = propagate(analysis)
+    fwd, bwd = draw_spread(analysis.graph, rep.layers, 8)
+    v0 = 2 / (8 * 256)
+    v1 = v0 + 5 / 8 / 256 + 2 / 65536
+    m = 1 / math.pi
+    v2 = v1 + 5 * (m**2 + (1 - m) ** 2 / 8) / 256 + 2 * (1 - m) ** 2 / 65536
+    assert fwd["dense_1"] ** 2 == pytest.approx(v1, rel=1e-9)
+    assert fwd["dense_1.relu"] ** 2 == pytest.approx(v1, rel=1e-9)
+    assert fwd["dense_2"] ** 2 == pytest.approx(v2, rel=1e-9)
+    assert bwd**2 == pytest.approx(v2, rel=1e-9)
+
+
+def test_one_seed_figure():
+    # no spread: the tolerance is 3 × the predicted draw spread in log space (+ the 2 % floor); a draw
+    # spread over FEW_DRAWS leaves the figure uncompared
+    f = Figure(1.0, [1.3], 0.0, "E", elements=10**6, draw=0.1)
+    assert f.tolerance == pytest.approx(FLOOR + 0.3) and f.ok  # log 1.3 = 0.262 < 0.32
+    assert Figure(1.0, [1.4], 0.0, "E", elements=10**6, draw=0.1).ok is False  # log 1.4 = 0.336
+    assert Figure(1.0, [0.01], 0.0, "E", elements=10**6, draw=0.8).ok is None
 
 
 def test_figure_tolerance():

@@ -769,6 +769,8 @@ def run_oracle(graph) -> OracleResult:
                 module, weighted = modules[owner]
             else:
                 module, weighted = build_module(node, x, channels_last, layout)
+                if getattr(node, "tie", None) is not None:  # `tie:`: `lm_head.weight = wte.weight`
+                    _tie(node, weighted, modules)
             if node.frozen:  # `trainable: false`, as PyTorch freezes a layer
                 module.requires_grad_(False)
             module.eval()
@@ -801,6 +803,25 @@ def run_oracle(graph) -> OracleResult:
                 tensors[f"{node.name}.{suffix}"] = state
                 row.extra[suffix] = tuple(state.shape[1:])
     return result
+
+
+def _tie(node, weighted: nn.Module | None, modules: dict) -> None:
+    """`tie: NAME`: the module's parameter at the rule's index becomes NAME's module's parameter at
+    its index, the Parameter object itself (`lm_head.weight = wte.weight`), so model.parameters()
+    yields it once. PyTorch stores the tied pairs netcalc knows untransposed (a Linear's (out, in)
+    weight is an Embedding's (num, dim) table); a rule transposed under PyTorch, or shapes that
+    differ, cannot be tied by assignment (OracleError)."""
+    rule = node.tie_rule
+    if node.tie not in modules or modules[node.tie][1] is None or weighted is None:
+        raise OracleError(f"ties to {node.tie}, which torch did not build")
+    if "pytorch" in rule.transposed:
+        raise OracleError(f"ties to {node.tie} transposed, which PyTorch cannot write as an assignment")
+    name, mine = list(weighted.named_parameters())[rule.mine]
+    theirs = list(modules[node.tie][1].parameters())[rule.theirs]
+    if tuple(mine.shape) != tuple(theirs.shape):
+        raise OracleError(f"{name} {tuple(mine.shape)} cannot be {node.tie}'s {tuple(theirs.shape)}")
+    *path, leaf = name.split(".")  # the submodule that holds it (a wrapper's `m.weight`)
+    setattr(reduce(getattr, path, weighted), leaf, theirs)
 
 
 def _named_tensors(module: nn.Module) -> list:

@@ -59,6 +59,7 @@ class Layer:
         convolution's column matrix); the runner's memory estimate reads it.
     batch: the samples in the pass being run, set by the runner before each forward: a source that
         reads no input (a free parameter) gives its output that many times.
+    tied: the arrays that are another layer's (`tie:`), set by the runner: whose, and transposed or not.
     """
 
     def __init__(self) -> None:
@@ -71,6 +72,7 @@ class Layer:
         self.grads: dict[str, np.ndarray] = {}
         self.scratch = 0
         self.batch = 1
+        self.tied: dict = {}  # `tie:` (set by the runner): name -> (owner node, its tensor, stored transposed)
 
     def add(self, name: str, array: np.ndarray, trainable: bool = True, kind: str = "param") -> np.ndarray:
         self.params[name] = array

@@ -195,6 +195,8 @@ def build_layers(graph, env: Env) -> dict:
             layer = kernel.build(node, [shapes[name] for name in node.inputs], env)
         if node.frozen:  # `trainable: false`: every weight it allocated is non-trainable
             layer.trainable = dict.fromkeys(layer.trainable, False)
+        if getattr(node, "tie", None) is not None:  # `tie:`: one of its arrays is the owner's (a view)
+            _tie(node, layer, layers[node.tie], env.convention)
         layers[node.name] = layer
         shapes[node.name] = tuple(layer.out_shape)
         for suffix, shape in layer.extra_shapes.items():
@@ -218,10 +220,29 @@ def _share(node, layer, owner) -> None:
         layer.trainable[name] = owner.trainable[name]
 
 
+def _tie(node, layer, owner, convention: str) -> None:
+    """`tie:`: the layer's array at the rule's index becomes the owner's array at its index (a view,
+    its transpose where the rule says so for this convention: a Keras Dense kernel (in, units) of an
+    Embedding's (vocab, dim) table), kind "tied", trainable as the owner's; `layer.tied` records
+    whose it is for `weight_grads`. ValueError when the shapes differ."""
+    rule = node.tie_rule
+    mine, theirs = list(layer.params)[rule.mine], list(owner.params)[rule.theirs]
+    transposed = convention in rule.transposed
+    array = owner.params[theirs].T if transposed else owner.params[theirs]
+    if tuple(array.shape) != tuple(layer.params[mine].shape):
+        raise ValueError(f"executor: node {node.name} ties {mine} {tuple(layer.params[mine].shape)} to "
+                         f"{node.tie}'s {theirs} {tuple(owner.params[theirs].shape)}")  # fmt: skip
+    layer.params[mine] = array
+    layer.kinds[mine] = "tied"
+    layer.trainable[mine] = owner.trainable[theirs]
+    layer.tied = {mine: (node.tie, theirs, transposed)}
+
+
 def weight_grads(graph, layers: dict) -> dict:
     """The gradient of the loss with respect to each weight array after a backward pass, by
     (owning node, tensor name): a layer's own `grads`, with those of every layer sharing its arrays
-    (`shares:`) added, as a framework accumulates a reused module's gradients into its tensors."""
+    (`shares:`) added, as a framework accumulates a reused module's gradients into its tensors; a
+    tied array's (`tie:`) is added into the owner's tensor (transposed back where it is a transpose)."""
     out: dict = {}
     for node in graph.nodes:
         layer = layers[node.name]
@@ -229,6 +250,12 @@ def weight_grads(graph, layers: dict) -> dict:
         for name, g in layer.grads.items():
             key = (owner, name)
             out[key] = g.copy() if key not in out else out[key] + g
+    for node in graph.nodes:  # then every use of a tied array (its sharers' included) goes to its owner
+        for mine, (owner, theirs, transposed) in layers[node.name].tied.items():
+            if (node.name, mine) in out:
+                g = out.pop((node.name, mine))
+                g = g.T if transposed else g
+                out[(owner, theirs)] = g.copy() if (owner, theirs) not in out else out[(owner, theirs)] + g
     return out
 
 
@@ -249,7 +276,8 @@ def footprint(graph, dtype="float32") -> tuple[int, int]:
     acts = sum(prod(inp.shape) for inp in graph.inputs)
     for layer in layers.values():
         acts += prod(layer.out_shape) + sum(prod(s) for s in layer.extra_shapes.values())
-    weights = sum(a.size for layer in layers.values() for k, a in layer.params.items() if layer.kinds[k] != "shared")
+    weights = sum(a.size for layer in layers.values() for k, a in layer.params.items()
+                  if layer.kinds[k] not in ("shared", "tied"))  # fmt: skip
     from .windows import BLOCK_BYTES
 
     columns = max([BLOCK_BYTES] + [layer.scratch * size for layer in layers.values()])

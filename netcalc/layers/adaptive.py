@@ -64,6 +64,7 @@ class AdaptivePool(ParameterFree):
         else:
             # the fixed average pool's rule (k − 1 adds and 1 divide), with each window's own size
             self.counting = "FLOPs k per output (k = its window's taps)"
+            self.averages = True
         self.summary = f"{nd}-D adaptive {'max' if kind == 'max' else 'average'} pooling to a fixed size"
         self.args = {"output_size": Arg(IntTuple(nd), doc="the output's size per spatial axis")}
 

@@ -20,6 +20,7 @@ normalisation, activations, pooling). Counts are per sample; the batch is applie
 from __future__ import annotations
 
 from math import prod
+from typing import NamedTuple
 
 from ..diagnostics import Diagnostics
 from ..graph import Node
@@ -54,6 +55,23 @@ class Tensor:
 
     def __repr__(self) -> str:
         return f"Tensor({self.name!r}, {self.shape!r}, trainable={self.trainable}, kind={self.kind!r})"
+
+
+class Tie(NamedTuple):
+    """How a layer type takes one tensor of another type's layer (`tie: NAME`; `LayerType.ties`, by
+    the other's op): its tensor at index `mine` of its `params` is the other's at index `theirs`,
+    stored as its transpose in the conventions `transposed` names (a Keras Dense kernel is (in,
+    units), an Embedding's table (vocab, dim)); `arg` is this type's initialiser argument of that
+    tensor and `init` the other's, which draws it (the signal rules take its moments, under `role`'s
+    defaults and the other's shape), and `example` says how the frameworks write it."""
+
+    mine: int
+    theirs: int
+    transposed: tuple = ()
+    arg: str = "init"
+    init: str = "init"
+    role: str = "kernel"
+    example: str = ""
 
 
 class Geometry:
@@ -243,6 +261,9 @@ class LayerType:
     suggested_init: tuple[str, str] | None = None
     growth_reason: str = ""
     keeps_order = False
+    # `tie: NAME`: the layer types whose tensor this one may take, by op, and how (a Tie); none by default
+    ties: dict = {}
+    averages = False
 
     def resolve(self, a: dict, shapes: list[tuple], ctx: Ctx) -> Geometry | None:
         """Check the arguments against the input shape; the default keeps the shape."""
@@ -353,8 +374,10 @@ TRAITS: dict[str, tuple[tuple, str]] = {
     "squashes": ((None, "softmax", "sigmoid"), "its output is probabilities: along an axis, or per element (W405)"),
     "normalises": ((None, "batch", "feature", "group"), "normalises per channel over the batch, per position over its features, or per group (W401, W402, the signal advice)"),
     "joins": ((None, "sum", "product", "concat"), "a merge: a sum of branches (a residual add), a product (a gate), a concatenation"),
+    "ties": ((dict,), "`tie: NAME`: the layer types whose tensor it may take, op -> Tie (which of its tensors is which of theirs, transposed where)"),
     "suggested_init": ((None, tuple), "(Keras, PyTorch) initialiser of a weighted layer it feeds (W301/W302 advice): an activation's, or an elementwise layer's with parameters (prelu)"),
     "growth_reason": (("", str), "why the signal's second moment grows or shrinks here (W301/W302 advice)"),
+    "averages": ((False, True), "its outputs are averages of input positions (average pools): its backward shares each output's gradient among the m positions it averages, dividing the gradient's norm by m by construction, which the backward growth (W302) does not count: it takes the layer at its forward gain, what the weight gradients before and after it see (signal)"),
     "keeps_order": ((False, True), "an increasing map per channel at initialisation (batchnorm, identity): a window's maximum stays where it was, so a max pool's gradient still lands where the layer before it took its maximum (signal)"),
     "reads_sequence": ((False, True), "reads a sequence (steps, features) or token ids: a graph input it reads with no written layout takes the convention's sequence layout"),
     "layout_free": ((False, True), "elementwise, whatever the layout: what reads its output decides an unwritten input layout"),

@@ -7,7 +7,7 @@ from __future__ import annotations
 from math import prod
 
 from ..kinds import Arg, Bool, Int, IntTuple, Padding
-from .base import AXIS_NAMES, Geometry, LayerType, Tensor
+from .base import AXIS_NAMES, Geometry, LayerType, Tensor, Tie
 from .conv import INIT_ARGS, _count
 
 
@@ -47,6 +47,9 @@ class ConvTranspose(LayerType):
             "bias": Arg(Bool(), True, "add a bias per output channel"),
             **INIT_ARGS,
         }
+        # a tied autoencoder's decoder: its (C_in, C_out/groups, k…) weight is the encoder's
+        # convolution's (C_out, C_in/groups, k…) as stored, in both conventions (Keras: k… × C × F both)
+        self.ties = {f"conv{nd}d": Tie(0, 0, (), "init", "init", "kernel", "PyTorch: decoder.weight = encoder.weight")}
 
     def resolve(self, a, shapes, ctx):
         """Check ranks, groups and output_padding; compute the output size per axis."""

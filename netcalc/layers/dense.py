@@ -5,7 +5,7 @@ from __future__ import annotations
 from math import prod
 
 from ..kinds import Arg, Bool, Int
-from .base import Geometry, LayerType, Tensor
+from .base import Geometry, LayerType, Tensor, Tie
 from .conv import INIT_ARGS
 
 
@@ -39,6 +39,11 @@ class Dense(LayerType):
     counting = "FLOPs 2 per MAC + 1 per bias add"
     linear = "dense"
     parametric = weighted = takes_activation = True
+    # an output layer tied to the input embedding (Press & Wolf 2017): its (units, in) weight is the
+    # (vocab, dim) table; Keras's (in, units) kernel is the table's transpose
+    ties = {
+        "embedding": Tie(0, 0, ("keras",), "init", "init", "embedding", "PyTorch: lm_head.weight = wte.weight"),
+    }
     args = {
         "units": Arg(Int(1), doc="output features"),
         "bias": Arg(Bool(), True, "add a bias per unit"),

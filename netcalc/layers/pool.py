@@ -32,6 +32,7 @@ class Pool(ParameterFree):
             self.growth_reason = "the max of a window is biased upward"
         else:
             self.counting = "FLOPs k per output (k taps)"
+            self.averages = True
         self.summary = f"{nd}-D {'max' if kind == 'max' else 'average'} pooling"
         self.args = {
             "kernel": Arg(IntTuple(nd), doc="window size per axis"),
@@ -253,6 +254,7 @@ class GlobalPool(ParameterFree):
             self.growth_reason = "the max over the map is biased upward"
         else:
             self.counting = "FLOPs n per channel (n positions)"
+            self.averages = True
         self.summary = f"global {'max' if kind == 'max' else 'average'} pooling over {nd}-D maps"
         self.args = {"keepdims": Arg(Bool(), False, "keep the spatial axes as size 1")}
 

@@ -40,6 +40,7 @@ VALUES = [0, -1, 1, 2, 3, 7, 64, 1000, 2**31, 2**31 - 1, 2**53 + 1, 2**63, 2**64
           "hwc", "ntf", "tnf", None, True, False, [], {}, [1], [3, 3], [0, 0], [-1], [1, 2, 3], {"a": 1},
           "x" * 300, "é\u202e\u200b", "with space", "a.b", "input", "in", "$"]  # fmt: skip
 KEYS = ["foo", "trainable", "initial_state", "indices", "return_indices", "cropping", "output_size", "alphas", "dims", "recurrent_dropout", "op ", "Op", "filter", "unit", "kernal", "strides", "paddings", "in_", "ids", "", "1", "repeat", "use",
+        "shares", "shared", "tie",
         "first", "params", "layers", "blocks", "symbols", "input", "shape", "layout", "dtype", "activation", "init",
         "bias", "groups", "dilation", "return_sequences", "noqa", "lint", "outputs", "loss", "default", "min",
         "max", "divisible", "mean", "std", "range", "correlation", "units", "filters", "kernel", "stride",
