@@ -262,11 +262,15 @@ def signal(
     plot: Path = typer.Option(
         None, "--plot", help="draw the signal-propagation plot to FILE.png or FILE.svg (matplotlib)"
     ),
+    batch_text: str = typer.Option(
+        "8", "--batch", "-b", metavar="N", help="samples per batch for batchnorm's batch statistics (verify's default)"
+    ),
     sets: list[str] = SET_OPTION,
     max_layers: str = MAX_LAYERS_OPTION,
 ) -> None:
     """Second moments of activations (forward) and gradients (backward) per layer at initialisation."""
     from . import signal_render
+    from .cliargs import whole
     from .initializers import parse_cli
     from .render import terminal_width
     from .signal import advise
@@ -274,8 +278,11 @@ def signal(
     given = [("--init", init)] if init else []
     given += [("--compare", text) for text in compare or ()]
     parsed = [parse_cli(text) for _, text in given]
+    batch, bad_batch = whole(batch_text, "--batch")
     _option_errors(
-        fmt, *((option, got) for (option, _), got in zip(given, parsed, strict=True) if isinstance(got, str))
+        fmt,
+        *((option, got) for (option, _), got in zip(given, parsed, strict=True) if isinstance(got, str)),
+        ("--batch", bad_batch),
     )
     if plot is not None:
         suffix = plot.suffix.lower() in (".png", ".svg", ".pdf")
@@ -292,7 +299,7 @@ def signal(
     overrides = parsed if compare else ([parsed[0]] if parsed else [None])
     if compare and not init:
         overrides = [None, *parsed]
-    reports = [_propagate(analysis, fmt, o, copies=len(overrides)) for o in overrides]
+    reports = [_propagate(analysis, fmt, o, batch=batch, copies=len(overrides)) for o in overrides]
     labels = [o.describe() if o else "spec" for o in overrides]
     advise(reports[0], band, analysis.diags)
     style = signal_render.Style(_color(sys.stdout))

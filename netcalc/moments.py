@@ -120,6 +120,46 @@ def relu_moments(mu, s):
     return m1, m2, big
 
 
+def relu_raw_moments(mu, s, n: int = 4) -> list:
+    """[E[relu(x)^j] for j = 1..n], x ~ N(μ, s²), s > 0, closed form (arrays allowed): with α = μ/s,
+    E[(α + z)^j·1{z > −α}] = Σ_i C(j, i)·α^(j−i)·I_i, I_i = E[z^i·1{z > −α}] (I₀ = Φ(α), I₁ = φ(α),
+    I_i = (i − 1)·I_(i−2) + (−α)^(i−1)·φ(α))."""
+    a = np.asarray(mu, float) / np.asarray(s, float)
+    pdf = npdf(a)
+    ints = [ncdf(a), pdf]
+    for i in range(2, n + 1):
+        ints.append((i - 1) * ints[i - 2] + (-a) ** (i - 1) * pdf)
+    s = np.asarray(s, float)
+    return [s**j * sum(math.comb(j, i) * a ** (j - i) * ints[i] for i in range(j + 1)) for j in range(1, n + 1)]
+
+
+def kurtosis(m1, m2, m3, m4):
+    """E[(x − E x)⁴]/Var(x)² from the raw moments (3 for a Gaussian; at least 1)."""
+    var = np.maximum(m2 - m1 * m1, 1e-300)
+    c4 = m4 - 4 * m1 * m3 + 6 * m1 * m1 * m2 - 3 * m1**4
+    return np.maximum(c4 / (var * var), 1.0)
+
+
+def sample_variance_nodes(m: int, kurt, n: int = 1201):
+    """Nodes and weights of G = (biased variance of m iid values)/(population variance), as a gamma
+    variable with the exact mean (m − 1)/m and variance: (m − 1)/m times Gamma(k, 1/k), with
+    k = m(m − 1)/(κ(m − 1) − (m − 3)) — (m − 1)/2 for Gaussian values (κ = 3), where it is exactly
+    χ²_(m−1)/m. One row per kurtosis κ (arrays allowed): nodes uniform in log G over the gamma's mass
+    (the integrands 1/(v + ε) need the small variances), weights the density on them, each row
+    summing to 1."""
+    kurt = np.atleast_1d(np.asarray(kurt, float))
+    k = m * (m - 1) / np.maximum(kurt * (m - 1) - (m - 3), 1e-12)
+    lo = -(40 / k + 8 / np.sqrt(k))
+    hi = np.log1p(40 / k + 8 / np.sqrt(k))
+    t = lo[:, None] + (hi - lo)[:, None] * np.linspace(0.0, 1.0, n)[None, :]
+    logw = k[:, None] * (t - np.exp(t))
+    w = np.exp(logw - logw.max(axis=1, keepdims=True))
+    w[:, 0] *= 0.5
+    w[:, -1] *= 0.5
+    w /= w.sum(axis=1, keepdims=True)
+    return (m - 1) / m * np.exp(t), w
+
+
 _X = np.arange(-4000, 4001) / 100.0  # where the activations' features live, in absolute units (0 and 6 exactly)
 BREAKS = (0.0, 6.0)  # where φ' of relu, relu6, leaky relu, elu, selu jumps
 

@@ -111,6 +111,7 @@ class SignalReport:
         self.inputs = inputs  # name -> Sig
         self.input_r = input_r  # name -> r map at the input
         self.override = override
+        self.batch = None  # the batch batchnorm's statistics are over (None: an infinite one)
         self.findings: list = []
 
     @property
@@ -231,7 +232,9 @@ def propagate(analysis: Analysis, override: inits.InitSpec | None = None, batch:
         for name, r in zip(s.node.inputs, s.r_in or [], strict=False):
             if name in inputs and r is not None:
                 input_r[name] = input_r.get(name, 0) + r
-    return SignalReport(analysis, layers, inputs, input_r, override)
+    report = SignalReport(analysis, layers, inputs, input_r, override)
+    report.batch = batch
+    return report
 
 
 def _backward(analysis, layers, sigs, env) -> None:

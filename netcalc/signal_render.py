@@ -179,9 +179,14 @@ def render_table(report, style: Style, band: float, width: int | None = None) ->
                         if report.analysis.graph.convention == "keras" else ""))  # fmt: skip
     lines.append(f"band: {band:g}× either way. Tags: [E] exact in expectation, [MF] mean-field (Gaussian "
                  "pre-activations), [A] approximation.")  # fmt: skip
-    lines.append("Training mode (dropout masks, batch statistics); backward: loss = Σ y·g with g ~ N(0, 1) at the "
-                 "outputs.")  # fmt: skip
+    lines.append(f"Training mode (dropout masks, batch statistics{_batch_words(report)}); backward: loss = Σ y·g "
+                 "with g ~ N(0, 1) at the outputs.")  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def _batch_words(report) -> str:
+    """The batch the batch statistics are over, as the footer says it (nothing for an infinite one)."""
+    return f" over a batch of {report.batch:,}" if report.batch else ""
 
 
 def render_json(report, band: float) -> str:
@@ -192,6 +197,7 @@ def render_json(report, band: float) -> str:
         "convention": graph.convention,
         "init_override": report.override.describe() if report.override else None,
         "mode": "train",
+        "batch": report.batch,
         "layers": rows_of(report),
         "totals": {"forward_growth": _clean(fwd), "backward_growth": _clean(bwd), "band": band},
         "findings": [d.to_json() for d in report.analysis.diags.sorted() if d.severity == "warning"],

@@ -77,6 +77,7 @@ class Info:
     max_ratio: float | None = None  # max pool: E[max²]/E[x²]
     bn_var: float | None = None  # batchnorm (also a shortcut's): the channel variance + ε (harmonic mean over channels)
     bn_profile: object = None  # batchnorm: its gain's profile over the input's atoms (channel_spread)
+    bn_proj: float | None = None  # batchnorm, finite batch: the part of r the normalised input's projection removes
     ln_var: float | None = None  # layernorm: the variance + ε
     runs: list | None = None  # recurrent: the forward recursion per stacked layer and direction
     extra: dict | None = None  # recurrent: the statistics of the named extra outputs, by suffix (the walk takes them)

@@ -29,6 +29,7 @@ from torch_oracle import INT_DTYPES, MERGE_OPS, OracleError, build_merge, build_
 from netcalc.verify import Figure, rule_tolerances
 
 WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+RECURRENT_MODULES = (nn.LSTM, nn.GRU, nn.RNN)
 
 
 def _fans(w: torch.Tensor) -> tuple[int, int]:
@@ -85,6 +86,9 @@ def reinit(node, weighted: nn.Module, keras: bool) -> None:
         return spec if spec is not None and spec.name != "default" else None
 
     kinit, binit = given("init"), given("bias_init")
+    if isinstance(weighted, RECURRENT_MODULES):
+        _reinit_recurrent(node, weighted, keras, kinit, given("recurrent_init"), binit)
+        return
     if not keras:
         weighted.reset_parameters()
     with torch.no_grad():
@@ -92,6 +96,33 @@ def reinit(node, weighted: nn.Module, keras: bool) -> None:
             init_tensor(weighted.weight, kinit, "kernel", keras)
         if weighted.bias is not None and (binit is not None or keras):
             init_tensor(weighted.bias, binit, "bias", keras)
+
+
+def _reinit_recurrent(node, rnn: nn.Module, keras: bool, kinit, rinit, binit) -> None:
+    """A torch LSTM/GRU/RNN drawn as the convention's: PyTorch's reset_parameters (everything
+    U(±1/√h)); Keras's glorot_uniform input kernel (torch's weight_ih (gates·u, n_in) has Keras's fans),
+    orthogonal recurrent kernel (torch's weight_hh is Keras's (u, gates·u) transposed: orthonormal
+    columns), zero biases with the LSTM's forget slice 1 (unit_forget_bias; torch's gate order i, f, g, o
+    is Keras's) in bias_ih and bias_hh 0. A spec's own init/recurrent_init/bias_init wins."""
+    rnn.reset_parameters()
+    with torch.no_grad():
+        for name, t in rnn.named_parameters():
+            if name.startswith("weight_ih") and (kinit is not None or keras):
+                init_tensor(t, kinit, "kernel", keras)
+            elif name.startswith("weight_hh") and (rinit is not None or keras):
+                init_tensor(t, rinit or _ORTHOGONAL, "recurrent_kernel", keras)
+            elif name.startswith("bias") and (binit is not None or keras):
+                init_tensor(t, binit, "bias", keras)
+                if keras and binit is None and isinstance(rnn, nn.LSTM) and name.startswith("bias_ih"):
+                    u = rnn.hidden_size
+                    t[u : 2 * u] = 1.0
+
+
+class _Orthogonal:
+    name, params = "orthogonal", {"gain": 1.0}
+
+
+_ORTHOGONAL = _Orthogonal()
 
 
 def sample_input(inp, batch: int, channels_last: bool, dtype) -> torch.Tensor:
@@ -133,7 +164,7 @@ class TorchNet:
                 if len(ins) != 1:
                     raise OracleError(f"{node.op} with {len(ins)} inputs")
                 module, weighted = build_module(node, ins[0], graph.channels_last, graph.layout)
-            if weighted is not None and not isinstance(weighted, WEIGHTED):
+            if weighted is not None and not isinstance(weighted, WEIGHTED + RECURRENT_MODULES):
                 raise OracleError(f"no weight initialisation for {node.op} here")
             module = module.to(dtype).train()
             self.modules[node.name] = (node, module, weighted)

@@ -11,13 +11,19 @@ from .conv import _count
 
 
 def bn_keep(env) -> float:
-    """The part of the gradient batchnorm's batch statistics leave (see BatchNorm.sig_backward)."""
+    """The part of the gradient batchnorm's batch statistics leave (see BatchNorm.sig_backward): the
+    batch mean's share gmean/B and the normalised input's (env.info.bn_proj)."""
     if not env.batch:
         return 1.0
-    return max(1 - env.info.gmean / env.batch, 0.0)
+    return max(1 - env.info.gmean / env.batch - (env.info.bn_proj or 0.0), 0.0)
 
 
-def channel_spread(x, eps: float, env):
+def _positions_per_channel(g) -> int:
+    """The values of one channel in one sample: the positions of the map (1 for a vector)."""
+    return prod(g.shape) // g.c if g.c else 1
+
+
+def channel_spread(x, eps: float, env, m: int | None = None):
     """Batchnorm of an activation whose pre-activation's channels have their own means: (E over the
     channels of Var_c/(Var_c + ε), of γ²/(Var_c + ε), and the value profile of that gain over the
     input's atoms), or None when the channels do not differ (no per-channel means) or φ is not
@@ -34,13 +40,16 @@ def channel_spread(x, eps: float, env):
     z = v is Gaussian: mean m + v_μ/(v_μ + σ²)·(v − m), variance v_μσ²/(v_μ + σ²)), for the
     activation's backward rule to weight E[φ'(z)²·gain]. Population variances: an infinite batch
     (with a finite one a channel with few open units has a smaller, noisier batch variance and a
-    larger gain still, not modelled) [A]."""
+    larger gain still: with m given, each channel's batch variance by `batch_stats`, with the
+    kurtosis of its φ(μ_c + e)) [A]. The fourth value: E_c[E[(2a − a²)/(v + ε)]]/E_c[E[1/(v + ε)]],
+    the normalised input's share of the backward projection (0 without m)."""
     import numpy as np
 
     from ..signal_rules import quantiles
 
     if x.pre is None or x.pre[0] not in ("relu", "leaky_relu"):
         return None
+    batch = m
     op, args, z = x.pre
     qz, m = z.mean, z.mu
     vmu, s2 = z.mfrac * qz - m * m, qz * (1 - z.mfrac)
@@ -49,33 +58,34 @@ def channel_spread(x, eps: float, env):
     sm, s = vmu**0.5, s2**0.5
     grid = m + sm * np.linspace(-12, 12, 2401)
 
-    def gain(mu):
-        m1, m2, _ = _act(op, args, mu, s, env)
-        var = np.maximum(m2 - m1 * m1, 0.0)
-        return var, 1.0 / (var + eps)
+    m1, m2, m3, m4 = _raw(op, args, grid, s, env)
+    var = np.maximum(m2 - m1 * m1, 0.0)
+    from .norm_batch import batch_stats
 
-    var, g = gain(grid)
+    kept_c, g, proj_c = batch_stats(var, eps, batch, env.moments.kurtosis(m1, m2, m3, m4))
     w = np.exp(-0.5 * ((grid - m) / sm) ** 2)
     w /= w.sum()
     mean_gain = float((w * g).sum())
-    kept = float((w * var / (var + eps)).sum())
+    kept = float((w * kept_c).sum())
+    proj = float((w * proj_c).sum()) / mean_gain
     v, _ = quantiles(z)
     shrink = vmu / (vmu + s2)
     post_m, post_s = m + shrink * (v - m), (vmu * s2 / (vmu + s2)) ** 0.5
     pw = np.exp(-0.5 * ((grid[None, :] - post_m[:, None]) / post_s) ** 2)
     h = (pw * g[None, :]).sum(axis=1) / pw.sum(axis=1)
-    return kept, mean_gain, h / mean_gain
+    return kept, mean_gain, h / mean_gain, proj
 
 
-def _act(op, args, mu, s, env):
-    """(E[φ], E[φ²], E[φ'²]) of (leaky) ReLU at each mean μ, within-channel standard deviation s."""
+def _raw(op, args, mu, s, env):
+    """[E[φ^j], j = 1..4] of (leaky) ReLU at each mean μ, within-channel standard deviation s:
+    φ(x)^j = relu(x)^j + (−a)^j·relu(−x)^j (disjoint supports)."""
     mom = env.moments
+    pos = mom.relu_raw_moments(mu, s)
     if op == "relu":
-        return mom.relu_moments(mu, s)
+        return pos
     a = args.get("negative_slope") or 0.0
-    m1p, m2p, dp = mom.relu_moments(mu, s)
-    m1n, m2n, dn = mom.relu_moments(-mu, s)
-    return m1p - a * m1n, m2p + a * a * m2n, dp + a * a * dn
+    neg = mom.relu_raw_moments(-mu, s)
+    return [p + (-a) ** j * q for j, (p, q) in enumerate(zip(pos, neg, strict=True), start=1)]
 
 
 def bn_inference(env) -> bool:
@@ -131,10 +141,12 @@ class BatchNorm(LayerType):
 
     def sig_forward(self, g, ins, env):
         """Training mode (batch statistics), γ = 1 and β = 0 at initialisation:
-        E[y²] = γ²·Var/(Var + ε) + β² per channel [E], with Var the channel's variance, on average
-        q − (channels' mean²) (for an activation of channels with their own means, E_c[Var_c/(Var_c + ε)]
-        over the channels' variances: `channel_spread`); each channel's mean becomes β, so the
-        channel-mean fraction is reset.
+        E[y²] = γ²·E[v/(v + ε)] + β² per channel, v the batch variance of the channel's m = B·positions
+        values (`norm_batch.batch_stats`: χ² for Gaussian values [E], a gamma of the same two moments for an
+        activation's [A]; v = Var, the channel's variance, with no batch given [E]), Var on average
+        q − (channels' mean²) (for an activation of channels with their own means, E_c over the
+        channels' variances: `channel_spread`); each channel's mean becomes β, so the channel-mean
+        fraction is reset.
         Positions keep their relative weights (a border that had less keeps less) [A for the map].
         Frozen under Keras (inference mode, `bn_inference`): y = x/√(1 + ε), q/(1 + ε) [E]."""
         x = ins[0]
@@ -145,29 +157,41 @@ class BatchNorm(LayerType):
         qm = x.mean
         mc2 = x.mfrac * qm
         var = max(qm - mc2, 1e-300)
-        scale = var / (var + eps)
-        env.info.bn_var = var + eps
-        spread = channel_spread(x, eps, env)
+        from .norm_batch import batch_stats, kurtosis
+
+        m = env.batch * _positions_per_channel(g) if env.batch else None
+        spread = channel_spread(x, eps, env, m)
+        tag = "E"
         if spread is not None:  # channels of different variances: each normalised by its own
-            scale, gain, profile = spread
-            env.info.bn_var = 1.0 / gain  # the harmonic mean of Var_c + ε: E_c[1/(Var_c + ε)] = 1/bn_var
+            scale, gain, profile, proj = spread
             env.info.bn_profile = profile
+        else:
+            kurt = kurtosis(x) if m else 3.0
+            scale, gain, proj = (float(f) for f in batch_stats(var, eps, m, kurt))
+            proj /= gain
+            tag = "E" if kurt == 3.0 else "A"
+        env.info.bn_var = 1.0 / gain  # the harmonic mean of v + ε: E[1/(v + ε)] = 1/bn_var
+        env.info.bn_proj = proj / m if m else None  # the normalised input's share of the projection
         q = x.q / qm * scale if qm > 0 else x.q * 0 + scale
         corr = max(x.corr * qm - mc2, 0.0) / var
         out = x.like(q, mu=0.0, mfrac=0.0, corr=corr, gauss=True)
         if x.pre is not None:  # an activation's output, normalised: a max pool looks through (Sig.affine)
             a = (var + eps) ** -0.5
             out.affine = (a, -a * x.mu, x)
-        return out, "E"
+        return out, tag
 
     def sig_backward(self, g, ins, out, r, env):
-        """[A] r_in ≈ γ²/(Var + ε)·r_out: the normalisation divides by the channel's standard deviation;
-        where the channels' variances differ (an activation of channels with their own means),
-        E_c[γ²/(Var_c + ε)]·r_out, with its profile over the input's values for the activation before
-        it (`channel_spread`).
-        With a finite batch B, the batch mean's own gradient also removes each channel's batch mean
-        gradient: gmean/B of r, gmean the part of r that is uniform over a sample's positions (1 after
-        a global average pool) [A]. Frozen under Keras (inference mode): r/(1 + ε) [E]."""
+        """[A] r_in ≈ γ²·E[1/(v + ε)]·r_out: the normalisation divides by the channel's batch standard
+        deviation (v as in sig_forward; Var itself with no batch given); where the channels' variances
+        differ (an activation of channels with their own means), E_c[γ²·E[1/(v_c + ε)]]·r_out, with its
+        profile over the input's values for the activation before it (`channel_spread`).
+        With a finite batch B, the batch statistics' own gradients project out two directions of each
+        channel's m = B·positions values (`norm_batch.batch_stats`): the batch mean, gmean/B of r (gmean the part
+        of r uniform over a sample's positions: 1/positions for an independent gradient, 1 after a
+        global average pool or on a vector), and the normalised input, E[(2a − a²)/(v + ε)]/(m·E[1/(v + ε)])
+        ≈ 1/m of r: r_in = (1 − gmean/B − bn_proj)·E[1/(v + ε)]·r_out, (m − 2)/m for an independent
+        gradient with ε negligible (dense at B = 8: 0.75) — and E[1/v] = m/((m − 3)·Var) for Gaussian
+        values, so (m − 2)/(m − 3)/Var in all. Frozen under Keras (inference mode): r/(1 + ε) [E]."""
         if bn_inference(env):
             return [r / env.info.bn_var], "E"
         keep = bn_keep(env)
