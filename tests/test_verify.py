@@ -257,8 +257,11 @@ def test_ctrl_c_stops_cleanly():
     import time
 
     env = {**os.environ, "NO_COLOR": "1"}
+    # a pytest-xdist worker ignores SIGINT and a child inherits SIG_IGN (Python then installs no
+    # KeyboardInterrupt handler): give the child the default disposition an interactive shell gives it
     p = subprocess.Popen([sys.executable, "-m", "netcalc", "verify", "resnet50", "--batch", "2", "--seeds", "500"],
-                         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+                         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     time.sleep(6)
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=120)
