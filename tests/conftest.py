@@ -14,9 +14,8 @@ from netcalc.yamlsrc import parse_yaml
 
 # one BLAS/OpenMP thread per test process: the suite runs on pytest-xdist workers (one per core), and a
 # numpy or torch that also starts a thread per core makes the workers spin against each other (a resnet1202
-# verify took 12 s alone and 53 s beside the other worker). Set before numpy or torch is first imported (netcalc imports neither at
-# module level);
-# the CLI subprocesses the tests start inherit it.
+# verify took 12 s alone and 53 s beside the other worker). Set before numpy or torch is first imported
+# (netcalc imports neither at module level); the CLI subprocesses the tests start inherit it.
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
