@@ -146,6 +146,27 @@ for _name, _case in FINITE_BATCH.items():
     for _batch in (2, 8, 64):
         CASES[f"{_name}-batch{_batch}"] = (*_case, _batch)
 
+# a ResNet basic block with a projection shortcut (1×1 conv /2 and its own batchnorm), at verify's batch 8:
+# the shortcut's batchnorm takes batchnorm's finite-batch rule (m = 8·4·4 = 128 values per channel)
+CASES["resnet-block-projection-batch8"] = (
+    "pytorch",
+    "{shape: [8, 8, 8]}",
+    POOL_DEFAULTS,
+    """
+    - {op: conv2d, filters: 8, kernel: 3, padding: 1, activation: relu, id: stem}
+    - {op: conv2d, filters: 16, kernel: 3, stride: 2, padding: 1, bias: false}
+    - {op: batchnorm}
+    - {op: relu}
+    - {op: conv2d, filters: 16, kernel: 3, padding: 1, bias: false}
+    - {op: batchnorm, id: main}
+    - {op: shortcut, in: stem, filters: 16, stride: 2, id: skip}
+    - {op: add, in: [main, skip]}
+    - {op: relu}
+    - {op: flatten}
+    - {op: dense, units: 10}
+    """,
+    8,
+)
 # issue 14 item 4: stacked recurrent layers ([20, 16] sequences, 32 units), each convention's initialisers
 # (Keras: glorot_uniform kernel, orthogonal recurrent kernel, forget bias 1)
 for _conv in ("keras", "pytorch"):
@@ -168,6 +189,8 @@ FOCUS = {
     "relu-concat-pooling": [("features", "backward")],
 }
 
+# the shortcut's batchnorm forward, and backward through it (and the main path) to the block's input
+FOCUS["resnet-block-projection-batch8"] = [("skip", "forward"), ("stem", "backward")]
 FOCUS["dense-bn-batch8"] = [("dense_1", "backward"), ("dense_2", "backward")]  # 2× under the infinite batch's rule
 
 # figures known to disagree, and why (not asserted)
