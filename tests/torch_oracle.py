@@ -876,7 +876,8 @@ def run_oracle(graph) -> OracleResult:
             elif weighted is not None and node.op in MAC_OPS:
                 row.macs = _macs(node.op, weighted, x, y)
             if node.op in TENSOR_OPS:
-                row.tensors = [(name, tuple(p.shape)) for name, p in weighted.named_parameters()]
+                module_of = weighted.body if node.op == "attention" else weighted  # the wrapper's own names
+                row.tensors = [(name, tuple(p.shape)) for name, p in module_of.named_parameters()]
         if (isinstance(module, Recurrent) and node.args.get("return_state")) or isinstance(module, PoolIndices):
             for suffix, state in module.states.items():
                 tensors[f"{node.name}.{suffix}"] = state

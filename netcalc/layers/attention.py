@@ -27,21 +27,11 @@ op's count), 0 for the mask (a select) and for the dropout (the identity at infe
 from __future__ import annotations
 
 from ..kinds import Arg, Bool, Float, Int
+from .attention_signal import attention_layout
 from .base import Geometry, LayerType, Tensor
 from .conv import INIT_ARGS
 
 SEQUENCE = "a sequence (steps, features)"
-
-
-def attention_layout(g, keras: bool) -> str:
-    """Which framework layer holds it: 'mha' (nn.MultiheadAttention, fused in_proj), 'mha_kdim' (its
-    separate q/k/v weights for d_kv ≠ d), 'linear' (four nn.Linear, Llama style), 'keras_mha'
-    (MultiHeadAttention), 'keras_gqa' (GroupedQueryAttention)."""
-    if keras:
-        return "keras_mha" if g.kv == g.heads else "keras_gqa"
-    if g.kv != g.heads or g.heads * g.hd != g.d:
-        return "linear"
-    return "mha" if g.d_kv == g.d else "mha_kdim"
 
 
 class Attention(LayerType):
@@ -133,11 +123,6 @@ class Attention(LayerType):
             out.append(Tensor("attention_output/kernel", (g.heads, g.hd, d)))
             return out + ([Tensor("attention_output/bias", (d,))] if b else [])
         return out + [Tensor("out_proj.weight", (d, d))] + ([Tensor("out_proj.bias", (d,))] if b else [])
-
-    def weight_shape(self, g, tensors):
-        """heads × head_dim (× kv_heads when they differ): the shape of the attention itself."""
-        kv = f", {g.kv} kv" if g.kv != g.heads else ""
-        return f"{g.heads}×{g.hd}{kv}"
 
     def pairs(self, g):
         """The (query, key) pairs counted per head: T·S, or T(T + 1)/2 with a causal mask not counted."""

@@ -1,4 +1,4 @@
-"""Attention's signal rules and explain text (netcalc.layers.attention holds the type; NumPy only
+"""Attention's tensor layouts, signal rules and explain text (netcalc.layers.attention holds the type; NumPy only
 inside the functions, so the summary path never loads it).
 
 At initialisation the weights are zero-mean and independent of the input, and the logits are small
@@ -23,10 +23,20 @@ from __future__ import annotations
 from math import prod
 
 
+def attention_layout(g, keras: bool) -> str:
+    """Which framework layer holds it: 'mha' (nn.MultiheadAttention, fused in_proj), 'mha_kdim' (its
+    separate q/k/v weights for d_kv ≠ d), 'linear' (four nn.Linear, Llama style), 'keras_mha'
+    (MultiHeadAttention), 'keras_gqa' (GroupedQueryAttention)."""
+    if keras:
+        return "keras_mha" if g.kv == g.heads else "keras_gqa"
+    if g.kv != g.heads or g.heads * g.hd != g.d:
+        return "linear"
+    return "mha" if g.d_kv == g.d else "mha_kdim"
+
+
 def _moments(g, env):
     """Var of each projection's weights and E[b²] of its bias: {'q': (wv, b2), 'k', 'v', 'o'}."""
     from .. import initializers as inits
-    from .attention import attention_layout
 
     keras = env.keras
     layout = attention_layout(g, keras)
@@ -152,8 +162,6 @@ def backward(ltype, g, ins, out, r, env):
 
 def explain_lines(ltype, g, ctx) -> list[str]:
     """Attention.explain: the heads, the tensors by convention, the MACs split, the FLOPs."""
-    from .attention import attention_layout
-
     layout = attention_layout(g, ctx.keras_counting)
     qd, kvd = g.heads * g.hd, g.kv * g.hd
     kind = "cross-attention" if g.cross else "self-attention"
