@@ -12,7 +12,7 @@ Tensors, by counting convention (`attention_layout`):
   `o_proj` (d, heads·hd), each `.weight` and (with bias) `.bias`.
 - Keras `MultiHeadAttention(num_heads, key_dim)`: `query/kernel` (d, heads, hd), `query/bias`
   (heads, hd), `key/…` and `value/…` (d_kv, heads, hd), `attention_output/kernel` (heads, hd, d),
-  `attention_output/bias` (d); with kv_heads ≠ heads `GroupedQueryAttention` (key and value with
+  `attention_output/bias` (d); with kv_heads ≠ heads `GroupQueryAttention` (key and value with
   kv_heads heads; Keras 3.15 refuses d_kv ≠ d there).
 
 MACs: the four projections, plus the two products of activations, QKᵀ and A·V, heads·hd per visible

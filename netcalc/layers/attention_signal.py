@@ -26,7 +26,7 @@ from math import prod
 def attention_layout(g, keras: bool) -> str:
     """Which framework layer holds it: 'mha' (nn.MultiheadAttention, fused in_proj), 'mha_kdim' (its
     separate q/k/v weights for d_kv ≠ d), 'linear' (four nn.Linear, Llama style), 'keras_mha'
-    (MultiHeadAttention), 'keras_gqa' (GroupedQueryAttention)."""
+    (MultiHeadAttention), 'keras_gqa' (GroupQueryAttention)."""
     if keras:
         return "keras_mha" if g.kv == g.heads else "keras_gqa"
     if g.kv != g.heads or g.heads * g.hd != g.d:
@@ -177,7 +177,7 @@ def explain_lines(ltype, g, ctx) -> list[str]:
         "linear": "four nn.Linear layers q_proj, k_proj, v_proj, o_proj (Llama style: nn.MultiheadAttention has "
         "no kv_heads and no head_dim of its own, so it cannot hold this layer)",
         "keras_mha": f"Keras MultiHeadAttention(num_heads={g.heads}, key_dim={g.hd})",
-        "keras_gqa": f"Keras GroupedQueryAttention(head_dim={g.hd}, num_query_heads={g.heads}, "
+        "keras_gqa": f"Keras GroupQueryAttention(head_dim={g.hd}, num_query_heads={g.heads}, "
         f"num_key_value_heads={g.kv})" + ("; Keras 3.15 refuses a memory of another width" if g.d_kv != g.d else ""),
     }[layout]
     lines.append(f"held as {held}")
