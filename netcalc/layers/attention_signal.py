@@ -47,11 +47,11 @@ def _moments(g, env):
     out = {}
     for key, (n_in, n_out) in shapes.items():
         shape = (n_in, n_out) if keras else (n_out, n_in)
+        fan = (3 * g.d, g.d) if key != "o" and layout == "mha" else shape  # the fused in_proj is one tensor
         if key != "o" and layout in ("mha", "mha_kdim") and default:  # nn.MultiheadAttention's xavier
-            fan = (3 * g.d, g.d) if layout == "mha" else shape
             wm, wv = inits.moments(inits.InitSpec("glorot_uniform", {"gain": 1.0}), fan, False)
         else:
-            wm, wv = env.init("init", "kernel", shape)
+            wm, wv = env.init("init", "kernel", fan)
         b2 = 0.0
         if g.bias and not (layout in ("mha", "mha_kdim") and node.args.get("bias_init").name == "default"):
             bm, bv = env.init("bias_init", "bias", shape)
