@@ -62,3 +62,28 @@ def lag1_fluct(pair, const: float, cov: float) -> float:
     if cov <= 0:
         return 0.0
     return pair(const + cov) - pair(const)
+
+
+def dx_lag1(cell: str, st: dict, lag_d: tuple) -> float:
+    """Σ over the gates of E[da_t·da_{t+1}] per unit, da the gradient at a gate's pre-activation
+    (the input's gradient is W_xᵀ·da, the same W_x at every step: E[dx_t·dx_{t+1}] = units·Var(W_x)·
+    this): the carried gradient's lag-1 product (`lag_d`: LSTM (E[dc_t·dc_{t+1}], E[dh_t·dh_{t+1}]),
+    GRU (E[dh_t·dh_{t+1}],), rnn the same) times each gate's multiplier's lag-1 product from the
+    forward run (`st["lag"]`), the derivatives' own correlation taken as 1 [A]:
+    LSTM i: g·σ'(a_i) → E[g_t·g_{t+1}]·E[σ'²]; f: c_{t−1}·σ' → E[c_{t−1}·c_t]·E[σ'²]; g: i·tanh' →
+    E[i_t·i_{t+1}]·E[tanh'²]; o: tanh(c)·σ' → E[tanh(c_t)·tanh(c_{t+1})]·E[σ'²] on dh; GRU n: (1 − z)·tanh'
+    → E[(1 − z)²]·E[tanh'²], z: (h_{t−1} − n)·σ' at the state's correlation, r: n's times r's; rnn
+    tanh' → E[tanh'²]."""
+    lag = st["lag"]
+    if cell == "lstm":
+        (_, _, id2, _, _), (_, _, fd2, _, _), (_, _, gd2, _, _), (_, _, od2, _, _) = st["gates"]
+        c_c, c_h = lag_d
+        return c_c * (lag["gg"] * id2 + lag["cc"] * fd2 + lag["ii"] * gd2) + c_h * lag["tt"] * od2
+    if cell == "gru":
+        (c_h,) = lag_d
+        q = st["qh_prev"] + st["n2"]
+        hcorr = lag["hh"] / st["qh"] if st["qh"] > 0 else 0.0
+        dn = st["omz2"] * st["nd"]
+        return c_h * (dn + q * min(hcorr, 1.0) * st["zd"] + dn * st["rec_n"] * st["rd"])
+    (c_h,) = lag_d
+    return c_h * st["hd"]

@@ -135,11 +135,16 @@ def run(lt, g, env, w, qx, mx=None, settle: bool = False, start=None, rho: float
             _, tc2, dtc2 = m.activation_moments("tanh", {}, 0.0, qc)
             qh = o2 * float(tc2)
             hbar2 = o1 * o1 * (m.pair_moment(np.tanh, 0.0, qc, min(cbar2, qc)) if qc > 0 else 0.0)
-            hh = 0.0
+            hh = tt = 0.0
+            oo = pair[3](const + cx)  # E[o_t·o_{t−1}]
             if qc_prev > 0 and qc > 0:
                 rc = min(cc / math.sqrt(qc * qc_prev), 1.0)
-                hh = pair[3](const + cx) * m.pair_moment(np.tanh, 0.0, qc, rc * qc)
-            st.update(gates=gates, qc=qc, tc2=float(tc2), dtc2=float(dtc2), cbar2=min(cbar2, qc))
+                tt = m.pair_moment(np.tanh, 0.0, qc, rc * qc)
+                hh = oo * tt
+            # the lag-1 products the backward's correlation reads (lags.dx_lag1)
+            ii, gg = (pair[0](const + cx), pair[2](const + cx)) if cx > 0 else (i1 * i1, gbar2)
+            st.update(gates=gates, qc=qc, tc2=float(tc2), dtc2=float(dtc2), cbar2=min(cbar2, qc),
+                      lag={"ii": ii, "gg": gg, "oo": oo, "cc": cc, "tt": tt})  # fmt: skip
         elif lt.cell == "gru":
             v = base + rec + w["b2_in"] + w["b2_h"]
             rz = [m.activation_moments("sigmoid", {}, w["means"][k], v + w["means"][k] ** 2) for k in (0, 1)]
@@ -165,7 +170,7 @@ def run(lt, g, env, w, qx, mx=None, settle: bool = False, start=None, rho: float
             qh = one_minus_z2 * float(n2) + float(z2) * qh + cross
             hbar2 = ((1 - float(z1)) * math.sqrt(max(nbar2, 0.0)) + float(z1) * math.sqrt(max(hbar2, 0.0))) ** 2
             st.update(r2=float(r2), rd=float(rd), z2=float(z2), zd=float(zd), z1=float(z1), n2=float(n2),
-                      nd=float(nd), omz2=one_minus_z2, rec_n=rec_n, v=v, vn=vn)  # fmt: skip
+                      nd=float(nd), omz2=one_minus_z2, rec_n=rec_n, v=v, vn=vn, lag={"hh": hh})  # fmt: skip
         else:
             v = base + rec + w["b2_in"] + w["b2_h"]
             _, h2, hd = m.activation_moments("tanh", {}, 0.0, v)
@@ -173,7 +178,7 @@ def run(lt, g, env, w, qx, mx=None, settle: bool = False, start=None, rho: float
             qh = float(h2)
             hbar2 = unit_mean2("tanh", 0.0, v, const)
             hh = m.pair_moment(np.tanh, 0.0, v, min(const + cx, v)) if t > 0 and v > 0 else 0.0
-            st.update(hd=float(hd), v=v)
+            st.update(hd=float(hd), v=v, lag={})
         st["qh"] = qh
         st["hbar2"] = min(hbar2, qh)
         st["hh"] = hh if t > 0 else 0.0
@@ -341,25 +346,50 @@ def merge(maps, mode):
     return {"concat": (a + b) / 2, "sum": a + b, "mul": a * b, "ave": (a + b) / 4}[mode]
 
 
-def back(lt, g, env, w, run, r_h, r_c: float = 0.0):
+def back(lt, g, env, w, run, r_h, r_c: float = 0.0, rho: float = 0.0):
     """Back-propagation through time in second moments for one direction (steps in run order):
-    (E[dx²] per step, E[dh₀²], E[dc₀²]), the last two the gradient at the initial states; r_c is
-    the gradient at the final cell state (return_state's c). Rests on gradient independence [A]."""
+    (E[dx²] per step, E[dh₀²], E[dc₀²], the gradient's correlation between neighbouring steps at
+    the input), the second and third the gradient at the initial states; r_c is the gradient at the
+    final cell state (return_state's c). Rests on gradient independence [A].
+
+    `rho`: the correlation of r_h between neighbouring steps (a recurrent layer above: Info.rcorr),
+    taken as AR(1) backwards in time. The state that carries the gradient back (an LSTM's dc_t =
+    dh_t·o_t·tanh'(c_t) + f_{t+1}·dc_{t+1}, a GRU's dh_{t−1} ∋ z_t·dh_t) then sums a correlated drive
+    coherently, recurrent_lags' algebra run backwards: + 2·E[f]·β·ρ·Z with β² = E[dh²]·E[o_t·o_{t+1}]·E[tanh'²]
+    (GRU + 2·E[z]·β·ρ·Z with β² the gradient r_h itself) [A]. The input's gradient correlation is
+    `lags.dx_lag1`'s."""
+    import math
+
     import numpy as np
+
+    from . import recurrent_lags as lags
 
     u = g.units
     kx, kh = w["kx"], w["kh"]  # a gradient through a dropout mask: ÷ keep
     carry_h, carry_c = 0.0, r_c
+    rc = rh_next = 0.0
     rx = np.zeros(len(run["steps"]))
+    zb, nxt = 0.0, None  # the carried gradient's projection (lags.step), the step after
+    cov_sum = norm_sum = 0.0  # Σ E[dx_t·dx_{t+1}], Σ √(E[dx_t²]·E[dx_{t+1}²])
     for t in range(len(run["steps"]) - 1, -1, -1):
         st = run["steps"][t]
         rh = r_h[t] + carry_h
+        c_h = rho * math.sqrt(max(r_h[t] * r_h[t + 1], 0.0)) if nxt is not None else 0.0  # E[dh_t·dh_{t+1}]
         if lt.cell == "lstm":
-            (_, i2, id2, _, _), (_, f2, fd2, _, _), (_, g2, gd2, _, _), (_, o2, od2, _, _) = st["gates"]
-            rc = rh * o2 * st["dtc2"] + carry_c
+            (_, i2, id2, _, _), (f1, f2, fd2, _, _), (_, g2, gd2, _, _), (_, o2, od2, _, _) = st["gates"]
+            f_next = nxt["gates"][1][0] if nxt is not None else f1
+            b = math.sqrt(max(r_h[t] * st["lag"]["oo"] * st["dtc2"], 0.0)) if rho > 0 else 0.0
+            coherent, zb = lags.step(zb, b, f_next, rho)
+            c_c = f_next * rc + coherent if nxt is not None else 0.0  # E[dc_t·dc_{t+1}], rc still dc_{t+1}'s
+            rc = rh * o2 * st["dtc2"] + carry_c + 2 * f_next * coherent
             da = [rc * g2 * id2, rc * st["qc_prev"] * fd2, rc * i2 * gd2, rh * st["tc2"] * od2]
             carry_c = rc * f2
+            lag_d = (c_c, c_h)
         elif lt.cell == "gru":
+            z_next = nxt["z1"] if nxt is not None else 0.0
+            coherent, zb = lags.step(zb, math.sqrt(max(r_h[t], 0.0)) if rho > 0 else 0.0, z_next, rho)
+            rh += 2 * z_next * coherent
+            lag_d = ((z_next * rh_next + coherent) if nxt is not None else 0.0,)
             dn = rh * st["omz2"] * st["nd"]
             dz = rh * (st["qh_prev"] + st["n2"]) * st["zd"]
             dr = dn * st["rec_n"] * st["rd"]
@@ -368,9 +398,15 @@ def back(lt, g, env, w, run, r_h, r_c: float = 0.0):
             da_rec = dz + dr
         else:
             da = [rh * st["hd"]]
+            lag_d = (c_h,)
         carry_h = carry_h_direct + u * w["vh"] * da_rec / kh if lt.cell == "gru" else u * w["vh"] * sum(da) / kh
         rx[t] = u * w["vx"] * sum(da) / kx
-    return rx, carry_h, (carry_c if lt.cell == "lstm" else 0.0)
+        if nxt is not None:
+            cov_sum += u * w["vx"] * lags.dx_lag1(lt.cell, st, lag_d) / w["kc"]
+            norm_sum += math.sqrt(max(rx[t] * rx[t + 1], 0.0))
+        nxt, rh_next = st, rh
+    corr = min(max(cov_sum / norm_sum, 0.0), 1.0) if norm_sum > 0 else 0.0
+    return rx, carry_h, (carry_c if lt.cell == "lstm" else 0.0), corr
 
 
 def backward(lt, g, ins, out, r, env):
@@ -379,12 +415,15 @@ def backward(lt, g, ins, out, r, env):
     by later layers: env.info.r_extra) enters each layer and direction's last step."""
     import numpy as np
 
+    from . import recurrent_lags as lags
+
     runs = env.info.runs
     T = g.steps
     r = np.asarray(r, float)
     if g.sequences:
         r_seq = np.broadcast_to(env.fit(r, (T,)), (T,)).astype(float)
         per_dir = [r_seq, r_seq]
+        rho = lags.ar1(env.info.rcorr, 0.0)  # the gradient's correlation between steps (a recurrent layer above)
     else:
         rm = float(np.mean(r))
         fwd = np.zeros(T)
@@ -395,6 +434,7 @@ def backward(lt, g, ins, out, r, env):
         else:
             bwd_time[-1] = rm
         per_dir = [fwd, bwd_time]
+        rho = 0.0
     factor = {"concat": 1.0, "sum": 1.0, "ave": 0.25, "mul": 1.0}[g.merge]
     finals: dict = {}  # (layer, direction) -> [r at the final h, r at the final c]
     extra = env.info.r_extra or {}
@@ -408,19 +448,23 @@ def backward(lt, g, ins, out, r, env):
     for layer in range(len(runs) - 1, -1, -1):
         w, dirs = runs[layer]
         rx_time = np.zeros(T)
+        corrs = []
         for d, one in enumerate(dirs):
             r_proc = (per_dir[d] * factor)[::-1] if d == 1 else per_dir[d] * factor  # processing order
             r_hn, r_cn = finals.get((layer, d), (0.0, 0.0))
             if r_hn:
                 r_proc = r_proc.copy()
                 r_proc[-1] += r_hn
-            rx, r_h0, r_c0 = back(lt, g, env, w, one, r_proc, r_cn)
+            rx, r_h0, r_c0, corr = back(lt, g, env, w, one, r_proc, r_cn, rho)
+            corrs.append(corr)
             at_start[(layer, d)] = (r_h0, r_c0)
             rx_time = rx_time + (rx[::-1] if d == 1 else rx)
         per_dir = [rx_time, rx_time]
+        rho = lags.ar1(sum(corrs) / len(corrs), 0.0)
         factor = 1.0
     to_states = []
     for _, rows, s in _state_slots(lt, g)[: len(ins) - 1]:
         vals = [at_start[key][0 if s == "h" else 1] for key in rows]
         to_states.append(np.asarray(vals) if len(vals) > 1 else np.asarray(vals[0]))
+    env.info.rcorr_in = [rho] + [0.0] * len(to_states)
     return [per_dir[0], *to_states], "A"
