@@ -816,6 +816,24 @@ def test_batchnorm_normalises_and_divides_the_gradient():
     assert float(np.mean(bn.r_in[0])) == pytest.approx(1 / (2 + 1e-5), rel=REL)
 
 
+def test_batchnorm_eps_is_the_conventions():
+    # issue 14 item 6: an input of variance 0.01 (std 0.1, mean 0) straight into batchnorm, infinite batch:
+    # E[y²] = Var/(Var + ε) = 0.01/(0.01 + ε), backward 1/(Var + ε). Keras's BatchNormalization epsilon is
+    # 1e-3: 0.01/0.011 = 0.9091 and 1/0.011 = 90.91; PyTorch's eps 1e-5: 0.01/0.01001 = 0.9990, 99.90;
+    # a written eps wins in either convention (the Keras net with eps 1e-5 gives PyTorch's figures)
+    for conv, extra, eps in (("keras", "", 1e-3), ("pytorch", "", 1e-5), ("keras", ", eps: 1e-5", 1e-5)):
+        rep = report(f"""
+        netcalc: 1
+        convention: {conv}
+        input: {{shape: [64], mean: 0, std: 0.1}}
+        layers:
+          - {{op: batchnorm{extra}}}
+        """)
+        (bn,) = rep.layers
+        assert bn.q == pytest.approx(0.01 / (0.01 + eps), rel=REL), conv
+        assert float(np.mean(bn.r_in[0])) == pytest.approx(1 / (0.01 + eps), rel=REL), conv
+
+
 def test_layernorm():
     # LN over the features with γ = 1, β = 0: v/(v + ε) with v = q − μ² (q = 2 + 0.25, μ = 0.5 → v = 2)
     rep = report("""
