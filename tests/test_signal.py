@@ -1475,6 +1475,10 @@ def test_json_keys_and_numbers():
     assert by["plain.30.dense_1.relu"]["forward_second_moment"] == pytest.approx(2.0**-30, rel=1e-12)
     assert by["plain.30.dense_1.relu"]["backward_second_moment"] == pytest.approx(1.0, rel=1e-12)
     assert by["plain.1.dense_1"]["tag"] == "E"
+    # the typical magnitudes: √(2^−29) = 2^−14.5 ≈ 4.3e−5 at the last dense, √1 = 1 for its relu's gradient
+    assert by["plain.30.dense_1"]["forward_rms"] == pytest.approx(2.0**-14.5, rel=1e-12)
+    assert by["plain.30.dense_1.relu"]["backward_rms"] == pytest.approx(1.0, rel=1e-12)
+    assert all(r["forward_rms"] is not None for r in doc["layers"])  # the input's too
     assert doc["totals"]["forward_growth"] == pytest.approx(2.0**-29, rel=1e-12)
     assert {f["code"] for f in doc["findings"]} >= {"W301", "W302"}
 
