@@ -171,7 +171,7 @@ class TorchNet:
             else:
                 if len(ins) != 1:
                     raise OracleError(f"{node.op} with {len(ins)} inputs")
-                module, weighted = build_module(node, ins[0], graph.channels_last, graph.layout)
+                module, weighted = build_module(node, ins[0], graph.channels_last, graph.layout, self.keras)
             if weighted is not None and not isinstance(weighted, WEIGHTED + RECURRENT_MODULES):
                 raise OracleError(f"no weight initialisation for {node.op} here")
             module = module.to(dtype).train()
