@@ -229,6 +229,7 @@ class LayerNorm(LayerType):
     """
 
     op = "layernorm"
+    per_position = True  # over the features of each position
     aliases = ("layer_norm", "layernormalization")
     summary = "layer normalisation"
     counting = "FLOPs 7 per element (5 without affine)"
