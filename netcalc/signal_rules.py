@@ -88,9 +88,11 @@ class Info:
     r_extra: dict | None = None  # r at the named extra outputs, by suffix
     rprof: object = None  # the readers' value profile of r over the output's atoms (None: flat)
     at_max: float | None = None  # a max pool's argmax_factor, reached through keeps_order layers
+    rcorr: float = 0.0  # a sequence's gradient: its correlation between neighbouring steps, E[g_t·g_{t+1}]/E[g²]
     # from a backward rule to the walk (one value per input; None: the default)
     gmean_in: list | None = None
     rprof_in: list | None = None
+    rcorr_in: list | None = None  # the gradient's step correlation per input (None: kept by per_position types, else 0)
 
 
 class SigEnv:

@@ -28,7 +28,7 @@ from torch_oracle import INT_DTYPES, MERGE_OPS, Attention, OracleError, build_me
 
 from netcalc.verify import Figure, rule_tolerances
 
-WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, nn.Embedding)
 RECURRENT_MODULES = (nn.LSTM, nn.GRU, nn.RNN)
 
 
@@ -45,7 +45,10 @@ def init_tensor(t: torch.Tensor, spec, role: str, keras: bool) -> None:
     if name == "default":
         if not keras:
             raise OracleError("PyTorch's default is the module's own reset_parameters")
-        name, p = ("glorot_uniform", {"gain": 1.0}) if role == "kernel" else ("constant", {"value": 0.0})
+        name, p = {
+            "kernel": ("glorot_uniform", {"gain": 1.0}),
+            "embedding": ("uniform", {"low": -0.05, "high": 0.05}),  # Keras Embedding's "uniform"
+        }.get(role, ("constant", {"value": 0.0}))
     if name in ("he_normal", "he_uniform"):
         fan_in, fan_out = _fans(t)
         fan = fan_in if p.get("mode", "fan_in") == "fan_in" else fan_out
@@ -93,11 +96,12 @@ def reinit(node, weighted: nn.Module, keras: bool) -> None:
         _reinit_recurrent(node, weighted, keras, kinit, given("recurrent_init"), binit)
         return
     if not keras:
-        weighted.reset_parameters()
+        weighted.reset_parameters()  # an nn.Embedding's: N(0, 1)
+    role = "embedding" if isinstance(weighted, nn.Embedding) else "kernel"
     with torch.no_grad():
         if kinit is not None or keras:
-            init_tensor(weighted.weight, kinit, "kernel", keras)
-        if weighted.bias is not None and (binit is not None or keras):
+            init_tensor(weighted.weight, kinit, role, keras)
+        if getattr(weighted, "bias", None) is not None and (binit is not None or keras):
             init_tensor(weighted.bias, binit, "bias", keras)
 
 
@@ -163,11 +167,14 @@ class _Orthogonal:
 _ORTHOGONAL = _Orthogonal()
 
 
-def sample_input(inp, batch: int, channels_last: bool, dtype) -> torch.Tensor:
+def sample_input(inp, batch: int, channels_last: bool, dtype, vocab: int | None = None) -> torch.Tensor:
     """A batch from the input's stats: mean/std (a number or one per channel) → normal; a range
-    (without mean/std) → uniform; nothing → N(0, 1). Correlated inputs are not drawn here."""
+    (without mean/std) → uniform; nothing → N(0, 1); token ids (an integer input read by an
+    embedding of `vocab` rows) uniform over the vocabulary. Correlated inputs are not drawn here."""
     if inp.dtype in INT_DTYPES:
-        raise OracleError("integer inputs are not measured here")
+        if vocab is None:
+            raise OracleError("integer inputs are measured only when an embedding reads them")
+        return torch.randint(0, vocab, (batch, *inp.shape))
     st = inp.stats or {}
     if st.get("correlation"):
         raise OracleError("correlated inputs are not drawn by this harness")
@@ -193,7 +200,8 @@ class TorchNet:
         self.dtype = dtype
         self.keras = graph.convention == "keras"
         self.modules: dict[str, tuple] = {}
-        xs = {inp.name: sample_input(inp, 2, graph.channels_last, dtype) for inp in graph.inputs}
+        self.vocab = {n.inputs[0]: n.args["vocab"] for n in graph.nodes if n.op == "embedding" and len(n.inputs) == 1}
+        xs = {inp.name: self._sample(inp, 2) for inp in graph.inputs}
         for node in graph.nodes:
             ins = [xs[n] for n in node.inputs]
             if node.op in MERGE_OPS:
@@ -201,7 +209,8 @@ class TorchNet:
             else:
                 if len(ins) != 1 and node.op != "attention":
                     raise OracleError(f"{node.op} with {len(ins)} inputs")
-                module, weighted = build_module(node, ins[0], graph.channels_last, graph.layout, tuple(ins[1:]))
+                module, weighted = build_module(node, ins[0], graph.channels_last, graph.layout, self.keras,
+                                                tuple(ins[1:]))  # fmt: skip
             if weighted is not None and not isinstance(weighted, (*WEIGHTED, *RECURRENT_MODULES, Attention)):
                 raise OracleError(f"no weight initialisation for {node.op} here")
             module = module.to(dtype).train()
@@ -209,13 +218,16 @@ class TorchNet:
             with torch.no_grad():
                 xs[node.name] = module(ins) if node.op in MERGE_OPS else module(*ins)
 
+    def _sample(self, inp, batch: int) -> torch.Tensor:
+        return sample_input(inp, batch, self.graph.channels_last, self.dtype, self.vocab.get(inp.name))
+
     def run(self, seed: int, batch: int) -> dict:
         """One weight seed: name -> (mean y², mean (∂L/∂y)²)."""
         torch.manual_seed(seed)
         for node, _, weighted in self.modules.values():
             if weighted is not None:
                 reinit(node, weighted, self.keras)
-        xs = {inp.name: sample_input(inp, batch, self.graph.channels_last, self.dtype) for inp in self.graph.inputs}
+        xs = {inp.name: self._sample(inp, batch) for inp in self.graph.inputs}
         for node, module, _ in self.modules.values():
             ins = [xs[n] for n in node.inputs]
             y = module(ins) if node.op in MERGE_OPS else module(*ins)

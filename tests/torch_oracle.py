@@ -499,14 +499,20 @@ class RepeatVector(nn.Module):
         return x.unsqueeze(1).expand(-1, self.n, -1)
 
 
-def _batchnorm(a: dict, x: torch.Tensor, channels_last: bool) -> nn.Module:
+def _bn_eps(keras: bool) -> float:
+    """The framework's own default: Keras's BatchNormalization epsilon 1e-3, torch's BatchNorm*d eps 1e-5."""
+    return 1e-3 if keras else 1e-5
+
+
+def _batchnorm(a: dict, x: torch.Tensor, channels_last: bool, keras: bool) -> nn.Module:
     rank = x.dim() - 1
     cls = {1: nn.BatchNorm1d, 2: nn.BatchNorm1d, 3: nn.BatchNorm2d, 4: nn.BatchNorm3d}.get(rank)
     if cls is None:
         raise OracleError(f"no torch BatchNorm for an input of {rank} axes")
     c = x.shape[-1] if channels_last else x.shape[1]
     momentum = a["momentum"] if a["momentum"] is not None else 0.1  # torch's default; None means cumulative
-    bn = cls(c, eps=a["eps"], momentum=momentum, affine=a["affine"])
+    eps = a["eps"] if a["eps"] is not None else _bn_eps(keras)
+    bn = cls(c, eps=eps, momentum=momentum, affine=a["affine"])
     return ChannelsFirst(bn, channels_last)
 
 
@@ -611,7 +617,7 @@ class SubsamplePad(nn.Module):
         return F.pad(x[:, :, ::s, ::s], (0, 0, 0, 0, self.before, self.after))
 
 
-def _shortcut(a: dict, x: torch.Tensor, channels_last: bool) -> tuple[nn.Module, nn.Module | None]:
+def _shortcut(a: dict, x: torch.Tensor, channels_last: bool, keras: bool) -> tuple[nn.Module, nn.Module | None]:
     if x.dim() != 4:
         raise OracleError(f"a shortcut on a tensor of {x.dim()} axes with the batch (a 2-D map has 4)")
     c_in = x.shape[-1] if channels_last else x.shape[1]
@@ -625,7 +631,7 @@ def _shortcut(a: dict, x: torch.Tensor, channels_last: bool) -> tuple[nn.Module,
     if mode == "B" and c_out == c_in and s == 1:
         return nn.Identity(), None
     conv = nn.Conv2d(c_in, c_out, 1, stride=s, bias=bool(a.get("bias")))
-    parts = [conv, nn.BatchNorm2d(c_out)] if a["batchnorm"] else [conv]
+    parts = [conv, nn.BatchNorm2d(c_out, eps=_bn_eps(keras))] if a["batchnorm"] else [conv]
     seq = nn.Sequential(*parts)
     return ChannelsFirst(seq, channels_last), seq
 
@@ -702,10 +708,11 @@ def _attention_macs(node, weighted: Attention, x: torch.Tensor, y: torch.Tensor,
     return t * (wq + wo) + s * (wk + wv) + 2 * heads * pairs * head_dim
 
 
-def build_module(node, x: torch.Tensor, channels_last: bool, layout: str = "",
+def build_module(node, x: torch.Tensor, channels_last: bool, layout: str = "", keras: bool = False,
                  more: tuple = ()) -> tuple[nn.Module, nn.Module | None]:  # fmt: skip
     """(module for the node, the module holding its weight for MACs or None), given its input tensor
-    (and the tensors it reads after it, `more`: attention's memory)."""
+    (and the tensors it reads after it, `more`: attention's memory); `keras`: the spec's convention is
+    Keras (the defaults a spec leaves unwritten: batchnorm's eps)."""
     op, a = node.op, node.args
     if op == "attention":
         att = Attention(a, x.shape[-1], (more[0] if more else x).shape[-1])
@@ -720,7 +727,7 @@ def build_module(node, x: torch.Tensor, channels_last: bool, layout: str = "",
     if op in CONV_OPS:
         return _conv(a, x, CONV_OPS[op], channels_last)
     if op == "shortcut":
-        return _shortcut(a, x, channels_last)
+        return _shortcut(a, x, channels_last, keras)
     if op in CONV_TRANSPOSE_OPS:
         return _conv_transpose(a, x, CONV_TRANSPOSE_OPS[op], channels_last)
     if op in ("maxpool1d", "maxpool2d", "maxpool3d", "avgpool1d", "avgpool2d", "avgpool3d"):
@@ -738,7 +745,7 @@ def build_module(node, x: torch.Tensor, channels_last: bool, layout: str = "",
     if op == "dropout":
         return nn.Dropout(a["rate"]), None
     if op == "batchnorm":
-        return _batchnorm(a, x, channels_last), None
+        return _batchnorm(a, x, channels_last, keras), None
     if op == "layernorm":
         return _layernorm(a, x), None
     if op == "groupnorm":
@@ -845,7 +852,8 @@ def run_oracle(graph) -> OracleResult:
                     raise OracleError(f"shares {owner}, which torch did not build")
                 module, weighted = modules[owner]
             else:
-                module, weighted = build_module(node, x, channels_last, layout, tuple(xs[1:]))
+                module, weighted = build_module(node, x, channels_last, layout, graph.convention == "keras",
+                                                tuple(xs[1:]))  # fmt: skip
                 if getattr(node, "tie", None) is not None:  # `tie:`: `lm_head.weight = wte.weight`
                     _tie(node, weighted, modules)
             if node.frozen:  # `trainable: false`, as PyTorch freezes a layer

@@ -263,6 +263,7 @@ class LayerType:
     suggested_init: tuple[str, str] | None = None
     growth_reason: str = ""
     keeps_order = False
+    per_position = False
     # `tie: NAME`: the layer types whose tensor this one may take, by op, and how (a Tie); none by default
     ties: dict = {}
     averages = False
@@ -387,6 +388,7 @@ TRAITS: dict[str, tuple[tuple, str]] = {
     "averages": ((False, True), "its outputs are averages of input positions (average pools): its backward shares each output's gradient among the m positions it averages, dividing the gradient's norm by m by construction, which the backward growth (W302) does not count: it takes the layer at its forward gain, what the weight gradients before and after it see (signal)"),
     "keeps_order": ((False, True), "an increasing map per channel at initialisation (batchnorm, identity): a window's maximum stays where it was, so a max pool's gradient still lands where the layer before it took its maximum (signal)"),
     "optional_inputs": ((0, 1), "further inputs `in:` may name after the first (attention's keys and values: cross-attention)"),
+    "per_position": ((False, True), "each output position reads the input at that position only (elementwise, dropout, a dense on the feature axis, layernorm over the features): a sequence's gradient keeps its correlation between steps through it (signal: Info.rcorr)"),
     "reads_sequence": ((False, True), "reads a sequence (steps, features) or token ids: a graph input it reads with no written layout takes the convention's sequence layout"),
     "layout_free": ((False, True), "elementwise, whatever the layout: what reads its output decides an unwritten input layout"),
 }  # fmt: skip

@@ -7,7 +7,7 @@ from math import prod
 from ..arg_symbols import AXIS_NOTE
 from ..kinds import Arg, Bool, Choice, Int
 from .base import Geometry, LayerType, ParameterFree, Tensor, fmt_shape
-from .norm import BatchNorm, bn_inference, bn_keep
+from .norm import BatchNorm, bn_eps, bn_inference, bn_keep
 
 
 def broadcast(shapes: list[tuple]) -> tuple | None:
@@ -311,8 +311,9 @@ class Shortcut(LayerType):
         element's distribution is kept (with the zero channels: a mixture, weight C_in/C_out on the
         input's, the rest at 0), so that a relu after the next add sees it, not a Gaussian.
         Projection: a 1×1 conv with the framework's default init [E] (q·C_in·Var(w), + E[b²] with
-        `bias`), then batchnorm in training mode (q → 1: the batch mean removes the bias) [E] (frozen
-        under Keras: inference mode, q/(1 + ε) [E]: norm.bn_inference)."""
+        `bias`), then batchnorm in training mode (q → Var/(Var + ε): the batch mean removes the bias) [E],
+        ε the framework's (`norm.bn_eps`: Keras 1e-3, PyTorch 1e-5) (frozen under Keras: inference mode,
+        q/(1 + ε) [E]: norm.bn_inference)."""
         import numpy as np
 
         x = ins[0]
@@ -334,13 +335,14 @@ class Shortcut(LayerType):
             bm, bv = env.init("", "bias", kt.shape)
             q = q + bv + bm * bm
         env.info.wv = wv
+        eps = bn_eps(env.keras)  # the framework's own: the shortcut's batchnorm takes no eps
         if g.bn and bn_inference(env):  # frozen under Keras: the moving statistics, 0 and 1 [E]
-            env.info.bn_var = 1.0 + 1e-3
+            env.info.bn_var = 1.0 + eps
             return x.like(q / env.info.bn_var, mu=0.0, gauss=True), "E"
         if g.bn:
             var = max(float(q.mean()) * (1 - x.mfrac), 1e-300)
-            env.info.bn_var = var + 1e-5
-            q = q / float(q.mean()) * (var / (var + 1e-5))
+            env.info.bn_var = var + eps
+            q = q / float(q.mean()) * (var / (var + eps))
             return x.like(np.asarray(q), mu=0.0, mfrac=0.0, gauss=True), "E"
         return x.like(q, mu=bm, gauss=True), "E"
 
