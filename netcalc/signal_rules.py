@@ -81,6 +81,7 @@ class Info:
     ln_var: float | None = None  # layernorm: the variance + ε
     runs: list | None = None  # recurrent: the forward recursion per stacked layer and direction
     extra: dict | None = None  # recurrent: the statistics of the named extra outputs, by suffix (the walk takes them)
+    attention: dict | None = None  # attention: E[Q²], E[K²], E[V²], E[Σa²] and the softmax gain per query
     argmax_factor: float | None = None  # max pool: E[φ'(max)²]/E[φ'²] of what it pools (walk: at_max)
     # from the walk to a backward rule
     gmean: float = 0.0  # the part of r that is uniform over a sample's positions

@@ -217,6 +217,23 @@ CASES["keras-lstm-dense-tanh-lstm"] = (
     "- {op: layernorm}\n- {op: lstm, units: 32}", 64,
 )  # fmt: skip
 
+# issue 16: a pre-LN self-attention block (layernorm → attention → add), each convention's initialisers
+# (PyTorch nn.MultiheadAttention: in_proj xavier_uniform, out_proj nn.Linear's, biases 0; Keras glorot_uniform
+# per projection, biases 0), plain, causal, and grouped-query (Llama-style nn.Linear under PyTorch)
+for _conv in ("pytorch", "keras"):
+    for _variant, _args in (("", ""), ("-causal", ", causal: true"), ("-gqa", ", kv_heads: 2")):
+        CASES[f"{_conv}-pre-ln-attention{_variant}"] = (
+            _conv,
+            "{shape: [16, 32], layout: ntf}",
+            "",
+            f"""
+            - {{op: layernorm}}
+            - {{op: attention, heads: 4{_args}}}
+            - {{op: add, in: [attention_1, input]}}
+            """,
+            64,
+        )
+
 # the figures each reproducer is about
 FOCUS = {
     "relu-conv-relu-maxpool": [("conv2d_1", "backward")],
