@@ -257,13 +257,21 @@ def _backward(analysis, layers, sigs, env) -> None:
     x > 0 than on average (E[φ'(x)²·g²] ≠ E[φ'²]·E[g²]). A rule reads env.info.rprof (None: no
     dependence on the value) and states its inputs' profiles in env.info.rprof_in (over each
     input's own atoms; None for none); the readers' profiles are averaged weighted by their r, as are
-    their argmax factors (`at_max`: a max pool's share of r lands at each window's maximum)."""
+    their argmax factors (`at_max`: a max pool's share of r lands at each window's maximum).
+
+    And a sequence's gradient has a correlation between neighbouring steps (`rcorr`, E[g_t·g_{t+1}]/E[g²]):
+    zero at the outputs (g iid), made by a recurrent layer's backward (its cell sums the gradient
+    over the steps after each one) and read by the recurrent layer below, whose cell integrates it
+    coherently. A rule states it in env.info.rcorr_in; a `per_position` type that does not keeps it
+    (each step's gradient is its own step's, the correlation of the multipliers taken as 1 [A]), any
+    other gives 0. The readers' correlations are averaged weighted by their r."""
     graph = analysis.graph
     acc: dict[str, np.ndarray] = {}
     gsum: dict[str, float] = {}  # Σ gmean·r over the readers, to weight the fractions
     prof: dict[str, list] = {}  # (mean r, profile or None) from each reader
     maxes: dict[str, list] = {}  # (mean r, the reader's argmax factor) from each reader
     at_max: dict[str, float | None] = {}  # each layer's at_max, for the order-keeping readers before it
+    csum: dict[str, float] = {}  # Σ rcorr·r over the readers
     by_name = {s.node.name: s for s in layers}
     for out in graph.outputs:
         s = by_name.get(graph.producer(out))
@@ -289,13 +297,16 @@ def _backward(analysis, layers, sigs, env) -> None:
         if extras:
             env.info.r_extra = extras
         env.info.rprof = _profile(prof.get(name, []))
+        env.info.rcorr = min(max(csum.get(name, 0.0) / rm, -1.0), 1.0) if rm > 0 else 0.0
         rs, tag = s.row.ltype.sig_backward(s.row.g, ins, s.out, s.r, env)
         g_in = env.info.gmean_in or [gmean] * len(rs)
         p_in = env.info.rprof_in or [None] * len(rs)
-        env.info.gmean_in = env.info.rprof_in = env.info.rprof = env.info.at_max = None  # read: not kept
+        c_in = env.info.rcorr_in or [env.info.rcorr if s.row.ltype.per_position else 0.0] * len(rs)
+        env.info.gmean_in = env.info.rprof_in = env.info.rprof = env.info.at_max = env.info.rcorr_in = None
+        env.info.rcorr = 0.0  # read: not kept
         s.bwd_tag = tag
         s.r_in = rs
-        for n, ri, gi, pi in zip(s.node.inputs, rs, g_in, p_in, strict=False):
+        for n, ri, gi, pi, ci in zip(s.node.inputs, rs, g_in, p_in, c_in, strict=False):
             if ri is None:
                 continue
             prev = acc.get(n)
@@ -304,6 +315,7 @@ def _backward(analysis, layers, sigs, env) -> None:
             gi = max(gi, 1.0 / max(np.size(ri), 1))  # independent positions: at least 1/P
             rmean = float(np.mean(ri)) if np.size(ri) else 0.0
             gsum[n] = gsum.get(n, 0.0) + gi * rmean
+            csum[n] = csum.get(n, 0.0) + (ci or 0.0) * rmean
             prof.setdefault(n, []).append((rmean, pi))
             maxes.setdefault(n, []).append((rmean, _argmax_factor(s, at_max)))
 

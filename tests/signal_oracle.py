@@ -24,11 +24,11 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch_oracle import INT_DTYPES, MERGE_OPS, OracleError, build_merge, build_module
+from torch_oracle import INT_DTYPES, MERGE_OPS, Attention, OracleError, build_merge, build_module
 
 from netcalc.verify import Figure, rule_tolerances
 
-WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, nn.Embedding)
 RECURRENT_MODULES = (nn.LSTM, nn.GRU, nn.RNN)
 
 
@@ -45,7 +45,10 @@ def init_tensor(t: torch.Tensor, spec, role: str, keras: bool) -> None:
     if name == "default":
         if not keras:
             raise OracleError("PyTorch's default is the module's own reset_parameters")
-        name, p = ("glorot_uniform", {"gain": 1.0}) if role == "kernel" else ("constant", {"value": 0.0})
+        name, p = {
+            "kernel": ("glorot_uniform", {"gain": 1.0}),
+            "embedding": ("uniform", {"low": -0.05, "high": 0.05}),  # Keras Embedding's "uniform"
+        }.get(role, ("constant", {"value": 0.0}))
     if name in ("he_normal", "he_uniform"):
         fan_in, fan_out = _fans(t)
         fan = fan_in if p.get("mode", "fan_in") == "fan_in" else fan_out
@@ -86,16 +89,55 @@ def reinit(node, weighted: nn.Module, keras: bool) -> None:
         return spec if spec is not None and spec.name != "default" else None
 
     kinit, binit = given("init"), given("bias_init")
+    if isinstance(weighted, Attention):
+        _reinit_attention(weighted, keras, kinit, binit)
+        return
     if isinstance(weighted, RECURRENT_MODULES):
         _reinit_recurrent(node, weighted, keras, kinit, given("recurrent_init"), binit)
         return
     if not keras:
-        weighted.reset_parameters()
+        weighted.reset_parameters()  # an nn.Embedding's: N(0, 1)
+    role = "embedding" if isinstance(weighted, nn.Embedding) else "kernel"
     with torch.no_grad():
         if kinit is not None or keras:
-            init_tensor(weighted.weight, kinit, "kernel", keras)
-        if weighted.bias is not None and (binit is not None or keras):
+            init_tensor(weighted.weight, kinit, role, keras)
+        if getattr(weighted, "bias", None) is not None and (binit is not None or keras):
             init_tensor(weighted.bias, binit, "bias", keras)
+
+
+def _reinit_attention(att: Attention, keras: bool, kinit, binit) -> None:
+    """PyTorch: nn.MultiheadAttention's own _reset_parameters (in_proj xavier_uniform, biases 0) after
+    its out_proj's nn.Linear reset, or each nn.Linear's of the Llama-style layout. Keras: each of the
+    q, k, v and output matrices glorot_uniform over its own (in, out) fans (EinsumDense's input and
+    output axes), biases 0. A spec's init/bias_init wins: on the fused in_proj_weight as one tensor."""
+    body = att.body
+    if att.fused:
+        body.out_proj.reset_parameters()
+        body._reset_parameters()
+        if body._qkv_same_embed_dim:
+            d = body.embed_dim
+            kernels = [body.in_proj_weight[i * d : (i + 1) * d] for i in range(3)] if keras and kinit is None else [
+                body.in_proj_weight]  # fmt: skip
+        else:
+            kernels = [body.q_proj_weight, body.k_proj_weight, body.v_proj_weight]
+        kernels.append(body.out_proj.weight)
+        biases = [b for b in (body.in_proj_bias, body.out_proj.bias) if b is not None]
+    else:
+        linears = (body.q_proj, body.k_proj, body.v_proj, body.o_proj)
+        for lin in linears:
+            lin.reset_parameters()
+        kernels = [lin.weight for lin in linears]
+        biases = [lin.bias for lin in linears if lin.bias is not None]
+    with torch.no_grad():
+        if kinit is not None or keras:
+            for w in kernels:
+                if kinit is None:
+                    nn.init.xavier_uniform_(w)
+                else:
+                    init_tensor(w, kinit, "kernel", keras)
+        if binit is not None or keras:
+            for b in biases:
+                init_tensor(b, binit, "bias", keras)
 
 
 def _reinit_recurrent(node, rnn: nn.Module, keras: bool, kinit, rinit, binit) -> None:
@@ -125,11 +167,14 @@ class _Orthogonal:
 _ORTHOGONAL = _Orthogonal()
 
 
-def sample_input(inp, batch: int, channels_last: bool, dtype) -> torch.Tensor:
+def sample_input(inp, batch: int, channels_last: bool, dtype, vocab: int | None = None) -> torch.Tensor:
     """A batch from the input's stats: mean/std (a number or one per channel) → normal; a range
-    (without mean/std) → uniform; nothing → N(0, 1). Correlated inputs are not drawn here."""
+    (without mean/std) → uniform; nothing → N(0, 1); token ids (an integer input read by an
+    embedding of `vocab` rows) uniform over the vocabulary. Correlated inputs are not drawn here."""
     if inp.dtype in INT_DTYPES:
-        raise OracleError("integer inputs are not measured here")
+        if vocab is None:
+            raise OracleError("integer inputs are measured only when an embedding reads them")
+        return torch.randint(0, vocab, (batch, *inp.shape))
     st = inp.stats or {}
     if st.get("correlation"):
         raise OracleError("correlated inputs are not drawn by this harness")
@@ -155,23 +200,28 @@ class TorchNet:
         self.dtype = dtype
         self.keras = graph.convention == "keras"
         self.modules: dict[str, tuple] = {}
-        xs = {inp.name: sample_input(inp, 2, graph.channels_last, dtype) for inp in graph.inputs}
+        self.vocab = {n.inputs[0]: n.args["vocab"] for n in graph.nodes if n.op == "embedding" and len(n.inputs) == 1}
+        xs = {inp.name: self._sample(inp, 2) for inp in graph.inputs}
         for node in graph.nodes:
             ins = [xs[n] for n in node.inputs]
             if node.op in MERGE_OPS:
                 module, weighted = build_merge(node, graph.channels_last), None
             else:
-                if len(ins) != 1:
+                if len(ins) != 1 and node.op != "attention":
                     raise OracleError(f"{node.op} with {len(ins)} inputs")
-                module, weighted = build_module(node, ins[0], graph.channels_last, graph.layout)
+                module, weighted = build_module(node, ins[0], graph.channels_last, graph.layout, self.keras,
+                                                tuple(ins[1:]))  # fmt: skip
             if isinstance(weighted, nn.Sequential) and isinstance(weighted[0], WEIGHTED):
                 weighted = weighted[0]  # a projection shortcut: its 1×1 conv (its batchnorm starts at γ 1, β 0)
-            if weighted is not None and not isinstance(weighted, WEIGHTED + RECURRENT_MODULES):
+            if weighted is not None and not isinstance(weighted, (*WEIGHTED, *RECURRENT_MODULES, Attention)):
                 raise OracleError(f"no weight initialisation for {node.op} here")
             module = module.to(dtype).train()
             self.modules[node.name] = (node, module, weighted)
             with torch.no_grad():
                 xs[node.name] = module(ins) if node.op in MERGE_OPS else module(*ins)
+
+    def _sample(self, inp, batch: int) -> torch.Tensor:
+        return sample_input(inp, batch, self.graph.channels_last, self.dtype, self.vocab.get(inp.name))
 
     def run(self, seed: int, batch: int) -> dict:
         """One weight seed: name -> (mean y², mean (∂L/∂y)²)."""
@@ -179,7 +229,7 @@ class TorchNet:
         for node, _, weighted in self.modules.values():
             if weighted is not None:
                 reinit(node, weighted, self.keras)
-        xs = {inp.name: sample_input(inp, batch, self.graph.channels_last, self.dtype) for inp in self.graph.inputs}
+        xs = {inp.name: self._sample(inp, batch) for inp in self.graph.inputs}
         for node, module, _ in self.modules.values():
             ins = [xs[n] for n in node.inputs]
             y = module(ins) if node.op in MERGE_OPS else module(*ins)

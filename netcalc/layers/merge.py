@@ -7,7 +7,7 @@ from math import prod
 from ..arg_symbols import AXIS_NOTE
 from ..kinds import Arg, Bool, Choice, Int
 from .base import Geometry, LayerType, ParameterFree, Tensor, fmt_shape
-from .norm import BatchNorm, bn_inference, bn_keep
+from .norm import BatchNorm, bn_eps, bn_inference, bn_keep
 
 
 def broadcast(shapes: list[tuple]) -> tuple | None:
@@ -314,7 +314,7 @@ class Shortcut(LayerType):
         `bias`), then batchnorm in training mode (q → E[v/(v + ε)], v the batch variance of a channel's
         m = B·H_out·W_out Gaussian values, `norm_batch.batch_stats`, Var itself with no batch given: the
         batch mean removes the bias) [E] (frozen under Keras: inference mode, q/(1 + ε) [E]:
-        norm.bn_inference); ε the framework's (PyTorch 1e-5, Keras 1e-3)."""
+        norm.bn_inference); ε the framework's (`norm.bn_eps`: Keras 1e-3, PyTorch 1e-5)."""
         import numpy as np
 
         x = ins[0]
@@ -336,7 +336,7 @@ class Shortcut(LayerType):
             bm, bv = env.init("", "bias", kt.shape)
             q = q + bv + bm * bm
         env.info.wv = wv
-        eps = 1e-3 if env.keras else 1e-5  # the framework's batchnorm epsilon, as the executor's
+        eps = bn_eps(env.keras)  # the framework's own: the shortcut's batchnorm takes no eps
         if g.bn and bn_inference(env):  # frozen under Keras: the moving statistics, 0 and 1 [E]
             env.info.bn_var = 1.0 + eps
             return x.like(q / env.info.bn_var, mu=0.0, gauss=True), "E"
