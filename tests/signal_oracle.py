@@ -211,6 +211,8 @@ class TorchNet:
                     raise OracleError(f"{node.op} with {len(ins)} inputs")
                 module, weighted = build_module(node, ins[0], graph.channels_last, graph.layout, self.keras,
                                                 tuple(ins[1:]))  # fmt: skip
+            if isinstance(weighted, nn.Sequential) and isinstance(weighted[0], WEIGHTED):
+                weighted = weighted[0]  # a projection shortcut: its 1×1 conv (its batchnorm starts at γ 1, β 0)
             if weighted is not None and not isinstance(weighted, (*WEIGHTED, *RECURRENT_MODULES, Attention)):
                 raise OracleError(f"no weight initialisation for {node.op} here")
             module = module.to(dtype).train()

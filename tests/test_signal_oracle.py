@@ -147,6 +147,28 @@ for _name, _case in FINITE_BATCH.items():
     for _batch in (2, 8, 64):
         CASES[f"{_name}-batch{_batch}"] = (*_case, _batch)
 
+# a ResNet basic block with a projection shortcut (1×1 conv /2 and its own batchnorm), at verify's batch 8:
+# the shortcut's batchnorm takes batchnorm's finite-batch rule (m = 8·4·4 = 128 values per channel)
+CASES["resnet-block-projection-batch8"] = (
+    "pytorch",
+    "{shape: [8, 8, 8]}",
+    POOL_DEFAULTS,
+    """
+    - {op: conv2d, filters: 8, kernel: 3, padding: 1, activation: relu, id: stem}
+    - {op: conv2d, filters: 16, kernel: 3, stride: 2, padding: 1, bias: false}
+    - {op: batchnorm}
+    - {op: relu}
+    - {op: conv2d, filters: 16, kernel: 3, padding: 1, bias: false}
+    - {op: batchnorm, id: main}
+    - {op: shortcut, in: stem, filters: 16, stride: 2, id: skip}
+    - {op: add, in: [main, skip]}
+    - {op: relu}
+    - {op: flatten}
+    - {op: dense, units: 10}
+    """,
+    8,
+)
+
 # issue 14 item 6: a Keras MobileNet block (conv → BN → relu → depthwise conv → BN → relu → pointwise conv → BN
 # → relu), glorot_uniform everywhere. The depthwise kernel (3, 3, 64, 1) has fans 9·64 and 9: Var(w) =
 # 2/(9·65), and each output channel sums 9 taps of a relu of variance ≈ 0.34, so the depthwise output's
@@ -242,6 +264,8 @@ FOCUS = {
     "relu-concat-pooling": [("features", "backward")],
 }
 
+# the shortcut's batchnorm forward, and backward through it (and the main path) to the block's input
+FOCUS["resnet-block-projection-batch8"] = [("skip", "forward"), ("stem", "backward")]
 FOCUS["keras-mobilenet-block-batch64"] = [("batchnorm_2", "forward"), ("batchnorm_2", "backward")]
 FOCUS["keras-mobilenet-block-batch8"] = [("batchnorm_2", "forward"), ("batchnorm_2", "backward")]
 FOCUS["dense-bn-batch8"] = [("dense_1", "backward"), ("dense_2", "backward")]  # 2× under the infinite batch's rule

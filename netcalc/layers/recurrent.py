@@ -60,6 +60,12 @@ class Recurrent(LayerType):
         self.op = cell
         self.gates = GATES[cell]
         self.state_kinds = STATES[cell]  # h (and c)
+        self.growth_reason = {  # the W301/W302 advice: why its step is not 1 whatever the initialiser
+            "rnn": "",
+            "lstm": "its output h = o·tanh(c) is gated: at initialisation the input and output gates sit near "
+            "σ(0) = ½, each product keeping a quarter of the second moment",
+            "gru": "its output mixes its previous state and a candidate through gates near σ(0) = ½",
+        }[cell]
         self.counting = f"MACs {GATES[cell]}·u·(in + u) per step, FLOPs 2 per MAC + 1 per bias add + {UNIT_FLOPS[cell]} per unit, × T"
         self.summary = {
             "rnn": "simple recurrent layer",
