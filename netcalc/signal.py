@@ -114,6 +114,10 @@ class SignalReport:
         self.batch = None  # the batch batchnorm's statistics are over (None: an infinite one)
         self.findings: list = []
 
+    def again(self) -> SignalReport:
+        """The signal run again over the same (possibly edited) graph, initialiser override and batch."""
+        return propagate(self.analysis, self.override, self.batch)
+
     @property
     def by_name(self) -> dict:
         return {s.node.name: s for s in self.layers}

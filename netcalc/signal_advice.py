@@ -309,14 +309,12 @@ def init_spec(init) -> inits.InitSpec:
 def applied(report, item: dict, backward: bool) -> float:
     """The growth (backward with `backward`) once the advice item's initialiser is the named layers'
     kernel initialiser, from the signal run again over the same graph (restored after)."""
-    from .signal import propagate
-
     nodes = {n.name: n for n in report.analysis.graph.nodes}
     saved = {name: nodes[name].args.get("init") for name in item["layers"]}
     try:
         for name in item["layers"]:
             nodes[name].args["init"] = init_spec(item["init"])
-        fwd, bwd = propagate(report.analysis, report.override, report.batch).growth()
+        fwd, bwd = report.again().growth()
     finally:
         for name, spec in saved.items():
             if spec is None:
