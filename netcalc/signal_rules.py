@@ -82,14 +82,18 @@ class Info:
     runs: list | None = None  # recurrent: the forward recursion per stacked layer and direction
     extra: dict | None = None  # recurrent: the statistics of the named extra outputs, by suffix (the walk takes them)
     argmax_factor: float | None = None  # max pool: E[φ'(max)²]/E[φ'²] of what it pools (walk: at_max)
+    max_window: tuple | None = None  # max pool through an activation: (k taps, their correlation within a channel)
+    bn_channels: tuple | None = None  # batchnorm: its channel grid (channel_spread's ChannelGrid)
     # from the walk to a backward rule
     gmean: float = 0.0  # the part of r that is uniform over a sample's positions
     r_extra: dict | None = None  # r at the named extra outputs, by suffix
     rprof: object = None  # the readers' value profile of r over the output's atoms (None: flat)
     at_max: float | None = None  # a max pool's argmax_factor, reached through keeps_order layers
+    max_parts: list | None = None  # the routes at_max mixes: (share of r, factor, the pool's max_window or None)
     # from a backward rule to the walk (one value per input; None: the default)
     gmean_in: list | None = None
     rprof_in: list | None = None
+    at_max_in: list | None = None  # the argmax factor a rule works out for its input (None: keeps_order's)
 
 
 class SigEnv:

@@ -326,18 +326,7 @@ ZOO = {
 }
 
 # figures known to disagree, and why (not asserted)
-KNOWN = {
-    # issue 14 item 3's backward: conv → ReLU → BN → max pool with per-channel means (the input of conv2d_2 is
-    # a max pool's positive output): the batchnorm's gain is largest in the nearly dead channels
-    # (channel_spread's profile), and the max pool sends the gradient to each window's maximum, open even in
-    # a nearly dead channel unless all k values are closed — per channel (1 − (1 − p_c)^k)/p_c. The ReLU's rule
-    # takes the pool's argmax factor (over all channels) and ignores the profile: 8.5× too high at conv2d_2
-    # (0.049 against 0.0058); the profile alone gives 0.44×
-    *(
-        ("keras-conv-relu-bn-maxpool", n, "backward")
-        for n in ("conv2d_1", "conv2d_1.relu", "batchnorm_1", "maxpool2d_1", "conv2d_2")
-    ),
-}
+KNOWN: set = set()
 
 
 @pytest.mark.parametrize("case", list(ZOO))

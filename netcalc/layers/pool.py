@@ -172,6 +172,10 @@ class Pool(ParameterFree):
             _, at_max = mom.max_moments(dphi, k, mu, math.sqrt(var), rho)
             _, _, everywhere = mom.activation_moments(act.pre[0], act.pre[1], mu, base.mean)
             env.info.argmax_factor = at_max / float(everywhere) if float(everywhere) > 0 else 1.0
+            # for a batchnorm between that works the factor out per channel: the taps' correlation
+            # within a channel, the channels' own means (mfrac of E[z²]) taken out of the window's
+            within = 1 - base.mfrac
+            env.info.max_window = (k, min(max((wc - base.mfrac) / within, 0.0), 1.0) if within > 0 else 1.0)
         env.info.max_ratio = ratio
         q = ratio * env.window_sum(qmap, g.ks, g.ss, g.ds, g.pads, g.outs) / np.maximum(inside, 1)
         qm = float(q.mean())
@@ -185,7 +189,9 @@ class Pool(ParameterFree):
         max: each window's gradient goes to one of its taps, r/(taps inside) on average [A]. It lands
         where the activation before the pool took the window's maximum, so φ' there is φ'(max), not
         φ'(x): that activation's backward uses E[φ'(max)²] (`argmax_factor`; about 1, not ½, for a ReLU),
-        also through a batchnorm between them (its `keeps_order`), not through a weighted layer."""
+        also through a batchnorm between them (its `keeps_order`), not through a weighted layer. The
+        window (`max_window`: k taps and their correlation within a channel) goes with the factor, for
+        a batchnorm of channels with their own means to work it out per channel (BatchNorm.sig_backward)."""
         import numpy as np
 
         r = env.fit(r, g.outs)
@@ -299,6 +305,7 @@ class GlobalPool(ParameterFree):
             _, at_max = env.moments.max_moments(dphi, n, z.mu, math.sqrt(zv), zr)
             everywhere = float(env.moments.activation_moments(op, args, z.mu, z.mean)[2])
             env.info.argmax_factor = at_max / everywhere if everywhere > 0 else 1.0
+            env.info.max_window = (n, 0.0)  # within a channel, distant positions share nothing
         else:
             e1, e2 = env.moments.max_moments(lambda v: v, n, mu, math.sqrt(var), rho)
         return x.like(np.full(pos, e2), mu=e1, mfrac=min(e1 * e1 / e2, 1.0) if e2 > 0 else 0.0, corr=0.0), "A"
