@@ -36,8 +36,9 @@ class Sig:
         self.gauss = gauss  # a sum of many independent terms (a linear layer's output)
         self.pre = pre  # (op, args, Sig of the pre-activation) when the tensor is φ(Gaussian)
         self.samples = samples  # quantiles of one element's distribution where it is not Gaussian
-        # (a, b, Sig of t) when the tensor is a·t + b with a > 0 (batchnorm of t): a max pool of it
-        # is a·max(t) + b, and looks at t (an activation's output) for where the maximum lies
+        # (a, b, Sig of t, channels) when the tensor is a·t + b with a > 0 (batchnorm of t): a max pool
+        # of it is a·max(t) + b, and looks at t (an activation's output) for where the maximum lies;
+        # channels: batchnorm's ChannelGrid where t's channels have their own means (each its a, b), or None
         self.affine = affine
 
     @property

@@ -75,3 +75,20 @@ def test_one_channel_gives_the_pools_own_factor():
     _, at_max = M.max_moments(lambda v: (v > 0).astype(float), 4, 0.0, 1.0, 0.3)
     assert argmax_share(grid, [(1.0, 0.0, (4, 0.3))]) == pytest.approx(at_max / 0.5, rel=2e-3)
     assert not math.isnan(at_max)
+
+
+def test_channel_max_of_one_tap_is_the_batchnorm_output():
+    """A window of one tap (k = 1), or k equal taps (ρ = 1), is the value itself: E[y²] = E_c[g_c·Var_c] = 1
+    and E[y] = 0 when each channel's gain is 1/Var_c. ReLU of N(0, 1): E[t] = 1/√(2π) = 0.39894,
+    E[t²] = ½, Var = ½ − 1/(2π) = 0.34085; of N(1, 1): E[t] = Φ(1) + φ(1) = 0.84134 + 0.24197 = 1.08332,
+    E[t²] = (1 + 1)·Φ(1) + φ(1) = 1.92466, Var = 1.92466 − 1.17358 = 0.75108."""
+    from netcalc.layers.norm_channels import channel_max
+
+    mean = np.array([1 / math.sqrt(2 * math.pi), 1.08332])
+    var = np.array([0.5 - 1 / (2 * math.pi), 0.75108])
+    grid = ChannelGrid(np.array([0.0, 1.0]), np.array([0.5, 0.5]), 1 / var, 1.0, "relu", {}, mean, var)
+    # max_moments' dense grid over the max is within 0.1 %; at ρ = 1 its Gauss–Hermite axis alone
+    # carries the kink of the ReLU, within 1 % (E[relu] 0.40239 for 0.39894)
+    for k, rho, tol in ((1, 0.0, 2e-3), (4, 1.0, 1e-2)):
+        e1, e2, mc2 = channel_max(grid, k, rho)
+        assert e2 == pytest.approx(1.0, abs=tol) and e1 == pytest.approx(0.0, abs=tol) and mc2 < tol * tol

@@ -114,7 +114,7 @@ class BatchNorm(LayerType):
         out = x.like(q, mu=0.0, mfrac=0.0, corr=corr, gauss=True)
         if x.pre is not None:  # an activation's output, normalised: a max pool looks through (Sig.affine)
             a = (var + eps) ** -0.5
-            out.affine = (a, -a * x.mu, x)
+            out.affine = (a, -a * x.mu, x, env.info.bn_channels)
         return out, tag
 
     def sig_backward(self, g, ins, out, r, env):

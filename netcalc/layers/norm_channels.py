@@ -10,8 +10,9 @@ from typing import NamedTuple
 
 class ChannelGrid(NamedTuple):
     """The channels of a batchnorm's input as channel_spread integrates over them: the channel means
-    μ_c on a grid, their weights (summing to 1), each one's gain E[1/(v_c + ε)], the standard
-    deviation within a channel, and the activation (op, its arguments)."""
+    μ_c of the pre-activation on a grid, their weights (summing to 1), each one's gain E[1/(v_c + ε)],
+    the standard deviation within a channel, the activation (op, its arguments), and each channel's
+    mean E[φ(z)] and variance Var_c of the activation's output."""
 
     mus: object
     w: object
@@ -19,6 +20,8 @@ class ChannelGrid(NamedTuple):
     s: float
     op: str
     args: dict
+    mean: object = None
+    var: object = None
 
 
 def channel_spread(x, eps: float, env, m: int | None = None):
@@ -71,7 +74,7 @@ def channel_spread(x, eps: float, env, m: int | None = None):
     post_m, post_s = m + shrink * (v - m), (vmu * s2 / (vmu + s2)) ** 0.5
     pw = np.exp(-0.5 * ((grid[None, :] - post_m[:, None]) / post_s) ** 2)
     h = (pw * g[None, :]).sum(axis=1) / pw.sum(axis=1)
-    return kept, mean_gain, h / mean_gain, proj, ChannelGrid(grid, w, g, float(s), op, args)
+    return kept, mean_gain, h / mean_gain, proj, ChannelGrid(grid, w, g, float(s), op, args, m1, var)
 
 
 def argmax_share(grid: ChannelGrid, parts: list) -> float:
@@ -123,3 +126,33 @@ def _raw(op, args, mu, s, env):
     a = args.get("negative_slope") or 0.0
     neg = mom.relu_raw_moments(-mu, s)
     return [p + (-a) ** j * q for j, (p, q) in enumerate(zip(pos, neg, strict=True), start=1)]
+
+
+def channel_max(grid: ChannelGrid, k: int, rho: float) -> tuple[float, float, float]:
+    """(E[y], E[y²], E_c[E[y | c]²]) of a max pool's output y over windows of k taps (correlation ρ
+    within a channel) of the batchnorm of φ(z), z's channels with their own means [MF; A: equicorrelated
+    taps, the batch's variance independent of the window's values].
+
+    The batchnorm maps channel c by y = (t − E[t | c])·a_c, a_c² ≈ E[1/(v_c + ε)] (its gain g_c, from
+    the channel's own variance), increasing, so a window's maximum is a_c·(max t − E[t | c]) and
+    max t = φ(max z) (φ increasing): with M₁, M₂ the first two moments of φ(max of k) in the channel
+    (moments.max_moments at μ_c, s, ρ), E[y²] = E_c[g_c·(M₂ − 2·E[t | c]·M₁ + E[t | c]²)] and the
+    channel's mean √g_c·(M₁ − E[t | c]). A single map over all channels (Sig.affine's a, b) would
+    take one variance for every channel and the channels' means for one: the nearly dead channels
+    (a tiny variance, a large a_c) and each channel's own centre are what the maximum depends on.
+    The channels' grid at 161 of its points (every 15th of channel_spread's: 0.15 of the channel means'
+    deviation), where it weighs."""
+    import numpy as np
+
+    from .. import moments
+
+    phi, _ = moments.function(grid.op, grid.args)
+    idx = np.arange(0, len(grid.mus), max((len(grid.mus) - 1) // 160, 1))
+    w = np.asarray(grid.w, float)[idx]
+    idx, w = idx[w > 1e-14 * w.max()], w[w > 1e-14 * w.max()]
+    w = w / w.sum()
+    m1, m2 = np.array([moments.max_moments(phi, k, float(grid.mus[i]), grid.s, rho) for i in idx]).T
+    mean, g = np.asarray(grid.mean, float)[idx], np.asarray(grid.gain, float)[idx]
+    e2 = float((w * g * (m2 - 2 * mean * m1 + mean * mean)).sum())
+    centre = np.sqrt(g) * (m1 - mean)
+    return float((w * centre).sum()), e2, float((w * centre * centre).sum())

@@ -124,7 +124,9 @@ class Pool(ParameterFree):
         only when ρ̄ = 0; after ReLU → conv, ρ̄ ≈ 1/π and a 2×2 pool keeps 0.49·q, not 0.25·q.
         Max: E[max²] of k equicorrelated Gaussians, σ²[ρ̄ + (1 − ρ̄)·m₂(k)] for zero means, through
         the activation before it when there is one (max commutes with monotone φ: relu(max)), by
-        quadrature; through a batchnorm of it (a·t + b with a > 0: max = a·max(t) + b, `Sig.affine`). [A]: ρ̄ from the neighbours' correlation decaying as ρ^distance; equicorrelation."""
+        quadrature; through a batchnorm of it (a·t + b with a > 0: max = a·max(t) + b, `Sig.affine`), per
+        channel where the activation's channels have their own means (`norm_channels.channel_max`). [A]: ρ̄
+        from the neighbours' correlation decaying as ρ^distance; equicorrelation."""
         import math
 
         import numpy as np
@@ -151,9 +153,9 @@ class Pool(ParameterFree):
         k = int(prod(g.ks))
         mom = env.moments
         dphi = None
-        scale, shift, normed = 1.0, 0.0, x
+        scale, shift, normed, channels = 1.0, 0.0, x, None
         if x.affine is not None and x.affine[2].pre is not None:  # a·t + b (batchnorm): max(t), mapped
-            scale, shift, x = x.affine
+            scale, shift, x, channels = x.affine
         if x.pre is not None and x.pre[0] not in ("gelu", "softmax"):
             op, args, z = x.pre
             phi, dphi = mom.function(op, args)
@@ -164,8 +166,15 @@ class Pool(ParameterFree):
         var = max(base.mean - mu * mu, 0.0)
         wc = window_corr(base.corr, base.mfrac, g.ks, g.ds)
         rho = (wc * base.mean - mu * mu) / var if var > 0 else 1.0
+        within = 1 - base.mfrac
+        rho_w = min(max((wc - base.mfrac) / within, 0.0), 1.0) if within > 0 else 1.0
         e1, e2 = mom.max_moments(phi, k, mu, math.sqrt(var), rho)
         e1, e2 = scale * e1 + shift, scale * scale * e2 + 2 * scale * shift * e1 + shift * shift
+        mc2 = e1 * e1
+        if channels is not None and dphi is not None:  # channels of their own means, each normalised by its own
+            from .norm_channels import channel_max
+
+            e1, e2, mc2 = channel_max(channels, k, rho_w)
         act, x = x, normed
         ratio = e2 / x.mean if x.mean > 0 else 1.0
         if dphi is not None:  # backward: the gradient lands on each window's maximum
@@ -174,12 +183,11 @@ class Pool(ParameterFree):
             env.info.argmax_factor = at_max / float(everywhere) if float(everywhere) > 0 else 1.0
             # for a batchnorm between that works the factor out per channel: the taps' correlation
             # within a channel, the channels' own means (mfrac of E[z²]) taken out of the window's
-            within = 1 - base.mfrac
-            env.info.max_window = (k, min(max((wc - base.mfrac) / within, 0.0), 1.0) if within > 0 else 1.0)
+            env.info.max_window = (k, rho_w)
         env.info.max_ratio = ratio
         q = ratio * env.window_sum(qmap, g.ks, g.ss, g.ds, g.pads, g.outs) / np.maximum(inside, 1)
         qm = float(q.mean())
-        mfrac = min(max(e1 * e1 / qm, x.mfrac), 1.0) if qm > 0 else 0.0
+        mfrac = min(max(mc2 / qm, x.mfrac), 1.0) if qm > 0 else 0.0
         if g.indices:  # positions, not values: no signal (a max unpool reads them to place its input)
             env.info.extra = {"indices": x.like(np.zeros(g.outs), mu=0.0, mfrac=0.0, corr=0.0, gauss=False)}
         return x.like(q, mu=e1, mfrac=mfrac, corr=max(corr_out, mfrac), gauss=False), "A"
