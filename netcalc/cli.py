@@ -496,6 +496,14 @@ def lint(
         None, "--max-activation-memory", help="budget: activation memory at batch 1 (e.g. 200MB)"
     ),
     band: float = typer.Option(None, "--band", min=1.0, help="signal growth band (default 10)"),
+    batch_text: str = typer.Option(
+        "8",
+        "--batch",
+        "-b",
+        metavar="N",
+        help="samples per batch for batchnorm's batch statistics in the signal rules W301–W304 (signal's and "
+        "verify's default); the budgets stay at batch 1",
+    ),
     specs_only: bool = typer.Option(
         False, "--specs-only", help="skip YAML files with no top-level netcalc: key (a hook passes every YAML file)"
     ),
@@ -510,12 +518,16 @@ def lint(
     Settings also come from the spec's `lint:` and from the tool.netcalc.lint table of pyproject.toml:
     an option wins over the spec, the spec over pyproject.toml."""
     from . import lint_run
+    from .cliargs import whole
     from .diagnostics import Loc
     from .render import Style
 
     budgets = {"max-params": max_params, "max-macs": max_macs, "max-memory": max_memory,
                "max-activation-memory": max_activation_memory}  # fmt: skip
     options, diags = lint_run.read_options(select, ignore, strict, band, max_depth, budgets, sets, max_layers)
+    options["batch"], bad_batch = whole(batch_text, "--batch")
+    if bad_batch:
+        diags.error("E107", bad_batch, Loc("--batch"))
     if not diags.has_errors():
         project, diags = lint_run.project_settings(Path.cwd())
     if diags.has_errors():
@@ -562,6 +574,14 @@ def diff(
     fmt: DiffFormat = typer.Option(DiffFormat.table, "--format", "-f", help="table, markdown (a PR comment) or json"),
     all_layers: bool = typer.Option(False, "--all", help="list unchanged layers too"),
     signal: bool = typer.Option(True, "--signal/--no-signal", help="compare the signal growth as well"),
+    batch_text: str = typer.Option(
+        None,
+        "--batch",
+        "-b",
+        metavar="N",
+        help="batch size for memory and batchnorm's batch statistics in the signal growth (default: memory at "
+        "batch 1, the signal at verify's batch 8)",
+    ),
     max_params_growth: float = typer.Option(None, "--max-params-growth", help="fail (exit 1) above this % growth"),
     max_macs_growth: float = typer.Option(None, "--max-macs-growth", help="fail (exit 1) above this % growth"),
     max_memory_growth: float = typer.Option(None, "--max-memory-growth", help="fail (exit 1) above this % growth"),
@@ -573,15 +593,20 @@ def diff(
     Parameters, MACs, memory, output shapes, signal growth. Exit 1 when a growth budget is exceeded.
     --set applies to both specs (to the one that has the symbol, when only one has it)."""
     from . import diff as diffs
+    from .cliargs import whole
     from .diagnostics import Loc
 
     budgets = (("--max-params-growth", max_params_growth), ("--max-macs-growth", max_macs_growth),
                ("--max-memory-growth", max_memory_growth))  # fmt: skip
-    _option_errors(Format.table, *((flag, diffs.budget_problem(flag, v)) for flag, v in budgets))
-    before, sources_old = _analyse(old, None, Format.table, sets, known_only=True, max_layers=max_layers)
+    batch, bad_batch = whole(batch_text, "--batch") if batch_text is not None else (None, None)
+    _option_errors(
+        Format.table, *((flag, diffs.budget_problem(flag, v)) for flag, v in budgets), ("--batch", bad_batch)
+    )
+    at = {"batch": str(batch)} if batch is not None else {}
+    before, sources_old = _analyse(old, None, Format.table, sets, known_only=True, max_layers=max_layers, **at)
     if not before.ok:
         _fail(before.diags, sources_old, Format.table)
-    after, sources_new = _analyse(new, None, Format.table, sets, known_only=True, max_layers=max_layers)
+    after, sources_new = _analyse(new, None, Format.table, sets, known_only=True, max_layers=max_layers, **at)
     if not after.ok:
         _fail(after.diags, sources_new, Format.table)
     unknown = diffs.unknown_sets(before, after, old, new)
@@ -589,7 +614,7 @@ def diff(
         after.diags.error("E107", problem, Loc("--set"))
     if unknown:
         _fail(after.diags, sources_new, Format.table)
-    d = diffs.compare(before, after, signal=signal)
+    d = diffs.compare(before, after, signal=signal, batch=batch or diffs.SIGNAL_BATCH)
     violations = diffs.check(d, max_params_growth, max_macs_growth, max_memory_growth)
     from . import diff_render
 

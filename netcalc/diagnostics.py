@@ -25,9 +25,10 @@ class Loc(NamedTuple):
 
 
 class Diagnostic:
-    """One finding: severity ('error' | 'warning' | 'note'), code, message, location, notes."""
+    """One finding: severity ('error' | 'warning' | 'note'), code, message, location, notes; `advice`
+    (the signal's W301/W302: what would change the finding, as data a program can apply) or None."""
 
-    __slots__ = ("code", "layer", "loc", "message", "notes", "severity")
+    __slots__ = ("advice", "code", "layer", "loc", "message", "notes", "severity")
 
     def __init__(
         self, severity: str, code: str, message: str, loc: Loc, notes: list | None = None, layer: str | None = None
@@ -37,6 +38,7 @@ class Diagnostic:
         self.message = message
         self.loc = loc
         self.notes = notes or []
+        self.advice = None
         self.layer = layer
 
     def __repr__(self) -> str:
@@ -56,6 +58,7 @@ class Diagnostic:
             "col": self.loc.col,
             "layer": self.layer,
             "notes": list(self.notes),
+            **({"advice": self.advice} if self.advice is not None else {}),
         }
 
 
@@ -76,8 +79,12 @@ class Diagnostics:
     def error(self, code: str, message: str, loc: Loc, *notes: str, layer: str | None = None) -> None:
         self.add(Diagnostic("error", code, message, loc, list(notes), layer))
 
-    def warning(self, code: str, message: str, loc: Loc, *notes: str, layer: str | None = None) -> None:
-        self.add(Diagnostic("warning", code, message, loc, list(notes), layer))
+    def warning(
+        self, code: str, message: str, loc: Loc, *notes: str, layer: str | None = None, advice: list | None = None
+    ) -> None:
+        d = Diagnostic("warning", code, message, loc, list(notes), layer)
+        d.advice = advice
+        self.add(d)
 
     @property
     def errors(self) -> list[Diagnostic]:

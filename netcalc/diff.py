@@ -18,6 +18,9 @@ from .figure_text import mb
 ADDED, REMOVED, CHANGED, SAME = "added", "removed", "changed", "same"
 
 
+SIGNAL_BATCH = 8  # the signal growth's batch for batchnorm's statistics: signal's and verify's default
+
+
 @dataclass
 class Figure:
     """One total, old and new; percent is None when the old value is 0 and the new one is not."""
@@ -80,6 +83,7 @@ class Diff:
     layers: list[LayerChange]
     totals: dict[str, Figure]
     growth: dict[str, Growth] | None = None  # None without the signal
+    signal_batch: int | None = None  # the batch batchnorm's statistics are over in the signal growth
     counting: tuple[str, str] = ("", "")  # the parameter-counting conventions, old and new
     unchanged: int = field(init=False)
 
@@ -174,26 +178,30 @@ def _layers(old: Analysis, new: Analysis) -> list[LayerChange]:
     return out
 
 
-def _growth(old: Analysis, new: Analysis) -> dict[str, Growth] | None:
-    """The signal growth of both designs; None when either is too large for the signal report."""
+def _growth(old: Analysis, new: Analysis, batch: int | None) -> dict[str, Growth] | None:
+    """The signal growth of both designs, batchnorm's statistics over `batch` samples (None: an infinite
+    batch); None when either is too large for the signal report."""
     from .signal import TooLarge, propagate
 
     try:
-        (f0, b0), (f1, b1) = propagate(old).growth(), propagate(new).growth()
+        (f0, b0), (f1, b1) = propagate(old, batch=batch).growth(), propagate(new, batch=batch).growth()
     except TooLarge:
         return None
+
+    at = f", batch {batch}" if batch else ""
 
     def ratio(a: float, b: float) -> float:
         return b / a if a > 0 and math.isfinite(a) and math.isfinite(b) else math.nan
 
     return {
-        "forward_growth": Growth("forward_growth", "Forward growth (E[x²])", f0, f1, ratio(f0, f1)),
-        "backward_growth": Growth("backward_growth", "Backward growth (gradient norm)", b0, b1, ratio(b0, b1)),
+        "forward_growth": Growth("forward_growth", f"Forward growth (E[x²]{at})", f0, f1, ratio(f0, f1)),
+        "backward_growth": Growth("backward_growth", f"Backward growth (gradient norm{at})", b0, b1, ratio(b0, b1)),
     }
 
 
-def compare(old: Analysis, new: Analysis, *, signal: bool = True) -> Diff:
-    """Layers matched by name, the totals and (with `signal`) the signal growth of both designs."""
+def compare(old: Analysis, new: Analysis, *, signal: bool = True, batch: int | None = SIGNAL_BATCH) -> Diff:
+    """Layers matched by name, the totals and (with `signal`) the signal growth of both designs, with
+    batchnorm's batch statistics over `batch` samples (verify's and signal's default 8; None: infinite)."""
     a, b = old.totals, new.totals
     totals = [
         _figure("params", "Total params", a.params, b.params),
@@ -212,7 +220,8 @@ def compare(old: Analysis, new: Analysis, *, signal: bool = True) -> Diff:
         dtype=a.dtype,
         layers=_layers(old, new),
         totals={f.key: f for f in totals},
-        growth=_growth(old, new) if signal else None,
+        growth=_growth(old, new, batch) if signal else None,
+        signal_batch=batch if signal else None,
         counting=(old.graph.counting, new.graph.counting),
     )
 

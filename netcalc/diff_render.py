@@ -171,6 +171,7 @@ def to_json(diff: Diff, *, all_layers: bool = False, violations: list[str] = ())
         "totals": {
             f.key: {"old": f.old, "new": f.new, "delta": f.delta, "percent": f.percent} for f in diff.totals.values()
         },
+        "signal_batch": diff.signal_batch,
         "signal": None
         if diff.growth is None
         else {

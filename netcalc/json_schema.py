@@ -278,7 +278,7 @@ class _Builder:
                 properties[key] = {"description": doc, **Str().json_schema()}
             elif key == "in":
                 merge = " (a merge: two or more, required)" if ltype.arity is None else ""
-                properties[key] = {"description": doc + merge, **_in_schema(ltype.arity)}
+                properties[key] = {"description": doc + merge, **_in_schema(ltype.arity, ltype.optional_inputs)}
             elif key == "activation":
                 if ltype.takes_activation:
                     properties[key] = {"description": doc, "$ref": f"#/$defs/{prefix}activation"}
@@ -479,13 +479,14 @@ def _json_default(value):
     return None
 
 
-def _in_schema(arity: int | None) -> dict:
-    """`in:` as Names takes it, narrowed to how many inputs the layer type takes (E115)."""
+def _in_schema(arity: int | None, optional: int = 0) -> dict:
+    """`in:` as Names takes it, narrowed to how many inputs the layer type takes (E115): `arity`,
+    and up to `optional` more (attention's memory)."""
     branches = Names().json_schema()["anyOf"]
     array = next(b for b in branches if b.get("type") == "array")
     if arity is None:  # a merge: a list of two or more names
         return {**array, "minItems": 2}
-    return {"anyOf": [b if b is not array else {**array, "maxItems": arity} for b in branches]}
+    return {"anyOf": [b if b is not array else {**array, "maxItems": arity + optional} for b in branches]}
 
 
 def _op_names(op: str) -> list[str]:

@@ -131,10 +131,11 @@ def _layer(item, defaults, diags: Diagnostics, namer: _Namer, previous: str, ker
             elif ref not in namer.used:
                 hint = namer.hint(written, locs["in"], name)
                 diags.error("E113", f"'in: {clip(written)}' names no earlier layer or input{hint}", locs["in"])
-        if ltype.arity is not None and len(inputs) != ltype.arity:
+        if ltype.arity is not None and not ltype.arity <= len(inputs) <= ltype.arity + ltype.optional_inputs:
+            takes = "one input" if not ltype.optional_inputs else f"one to {ltype.arity + ltype.optional_inputs} inputs"
             diags.error(
                 "E115",
-                f"{op} takes one input, got {len(inputs)} in 'in:' ({', '.join(map(clip, inputs))}); "
+                f"{op} takes {takes}, got {len(inputs)} in 'in:' ({', '.join(map(clip, inputs))}); "
                 + ltype.several_inputs(values["in"]),
                 locs["in"],
             )

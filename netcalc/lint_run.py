@@ -154,7 +154,7 @@ def lint_one(spec: str, options: dict, project: dict, sources: dict):
             loc = analysis.graph.inputs[0].loc
             diags.warning("W305", f"the signal rules (W301–W304) were not run: {problem}", loc._replace(line=1, col=1))
         else:
-            advise(propagate(analysis), settings["band"], diags)
+            advise(propagate(analysis, batch=options.get("batch", 8)), settings["band"], diags)
     rules.suppress(graph, diags)
     return diags, settings
 

@@ -53,6 +53,7 @@ def to_json(a: Analysis) -> dict:
                 else {"tensor": row.tied[0], "layer": row.tied[1], "of": row.tied[2], "transposed": row.tied[3]},
                 "buffers": row.buffers,
                 "macs": row.macs,
+                **_products(row),
                 "flops": row.flops,
                 "per_step": {"macs": row.per_step[0], "flops": row.per_step[1]} if row.per_step else None,
                 "receptive_field": [_number(r) for r, _ in row.rf] if row.rf else None,
@@ -108,6 +109,13 @@ def to_json(a: Analysis) -> dict:
         ],
         "diagnostics": [d.to_json() for d in a.diags.sorted()],
     }
+
+
+def _products(row) -> dict:
+    """{"activation_products": {name: MACs}} for a row whose MACs include products of two activations
+    (attention's QKᵀ and A·V, part of its `macs`); nothing for the others."""
+    products = row.ltype.activation_products(row.g) if row.ok and row.g is not None else {}
+    return {"activation_products": products} if products else {}
 
 
 def _counting_json(a: Analysis) -> dict:

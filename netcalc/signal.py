@@ -262,13 +262,21 @@ def _backward(analysis, layers, sigs, env) -> None:
     An argmax factor reaches the activation through the order-keeping layers between (`keeps_order`:
     a batchnorm) as the list of routes it mixes (`max_parts`: each reader's share of r, its factor and
     the pool's window, `max_window`), so that a batchnorm whose channels have their own means can
-    work the factor out per channel and state it for its input (env.info.at_max_in, one per input)."""
+    work the factor out per channel and state it for its input (env.info.at_max_in, one per input).
+
+    And a sequence's gradient has a correlation between neighbouring steps (`rcorr`, E[g_t·g_{t+1}]/E[g²]):
+    zero at the outputs (g iid), made by a recurrent layer's backward (its cell sums the gradient
+    over the steps after each one) and read by the recurrent layer below, whose cell integrates it
+    coherently. A rule states it in env.info.rcorr_in; a `per_position` type that does not keeps it
+    (each step's gradient is its own step's, the correlation of the multipliers taken as 1 [A]), any
+    other gives 0. The readers' correlations are averaged weighted by their r."""
     graph = analysis.graph
     acc: dict[str, np.ndarray] = {}
     gsum: dict[str, float] = {}  # Σ gmean·r over the readers, to weight the fractions
     prof: dict[str, list] = {}  # (mean r, profile or None) from each reader
     maxes: dict[str, list] = {}  # (mean r, the reader's argmax routes) from each reader
     routes: dict[str, list] = {}  # each layer's argmax routes, for the order-keeping readers before it
+    csum: dict[str, float] = {}  # Σ rcorr·r over the readers
     by_name = {s.node.name: s for s in layers}
     for out in graph.outputs:
         s = by_name.get(graph.producer(out))
@@ -296,15 +304,18 @@ def _backward(analysis, layers, sigs, env) -> None:
         if extras:
             env.info.r_extra = extras
         env.info.rprof = _profile(prof.get(name, []))
+        env.info.rcorr = min(max(csum.get(name, 0.0) / rm, -1.0), 1.0) if rm > 0 else 0.0
         rs, tag = s.row.ltype.sig_backward(s.row.g, ins, s.out, s.r, env)
         g_in = env.info.gmean_in or [gmean] * len(rs)
         p_in = env.info.rprof_in or [None] * len(rs)
         a_in = env.info.at_max_in or [None] * len(rs)
-        env.info.gmean_in = env.info.rprof_in = env.info.rprof = env.info.at_max = None  # read: not kept
+        c_in = env.info.rcorr_in or [env.info.rcorr if s.row.ltype.per_position else 0.0] * len(rs)
+        env.info.gmean_in = env.info.rprof_in = env.info.rprof = env.info.at_max = env.info.rcorr_in = None
         env.info.max_parts = env.info.at_max_in = None
+        env.info.rcorr = 0.0  # read: not kept
         s.bwd_tag = tag
         s.r_in = rs
-        for n, ri, gi, pi, ai in zip(s.node.inputs, rs, g_in, p_in, a_in, strict=False):
+        for n, ri, gi, pi, ai, ci in zip(s.node.inputs, rs, g_in, p_in, a_in, c_in, strict=False):
             if ri is None:
                 continue
             prev = acc.get(n)
@@ -313,6 +324,7 @@ def _backward(analysis, layers, sigs, env) -> None:
             gi = max(gi, 1.0 / max(np.size(ri), 1))  # independent positions: at least 1/P
             rmean = float(np.mean(ri)) if np.size(ri) else 0.0
             gsum[n] = gsum.get(n, 0.0) + gi * rmean
+            csum[n] = csum.get(n, 0.0) + (ci or 0.0) * rmean
             prof.setdefault(n, []).append((rmean, pi))
             maxes.setdefault(n, []).append((rmean, _argmax_routes(s, routes, ai)))
 

@@ -79,6 +79,7 @@ def rows_of(report) -> list[dict]:
             "backward_second_moment": _clean(float(r.mean())) if r is not None and getattr(r, "size", 1) else None,
             "tag": "E", "backward_tag": "A", "mean": _clean(sig.mu), "gain": None,
         })  # fmt: skip
+        _add_rms(out[-1])
     for s in report.layers:
         info = s.info
         rec = {
@@ -94,6 +95,7 @@ def rows_of(report) -> list[dict]:
             "channel_mean_fraction": _clean(s.out.mfrac),
             "neighbour_correlation": _clean(s.out.corr),
         }
+        _add_rms(rec)
         if s.out.q.size > 1:
             rec["forward_min"] = _clean(float(s.out.q.min()))
             rec["forward_max"] = _clean(float(s.out.q.max()))
@@ -119,6 +121,19 @@ def rows_of(report) -> list[dict]:
     return out
 
 
+def _rms(q):
+    """√E[x²], the typical magnitude of a value (the root mean square): exact where E[x²] is, so it
+    carries E[x²]'s tag; None where E[x²] is unknown."""
+    return math.sqrt(q) if q is not None and q >= 0 else None
+
+
+def _add_rms(rec: dict) -> None:
+    """The record's typical magnitudes beside its second moments: `forward_rms` = √E[x²] (tag `tag`),
+    `backward_rms` = √E[g²] (tag `backward_tag`)."""
+    rec["forward_rms"] = _clean(_rms(rec["forward_second_moment"]))
+    rec["backward_rms"] = _clean(_rms(rec["backward_second_moment"]))
+
+
 def _clean(x):
     if x is None:
         return None
@@ -127,9 +142,13 @@ def _clean(x):
 
 
 # How the signal table narrows to the terminal (README): the notes move below the table, then the
-# backward and forward bars go; then the headers wrap, and names longer than 24 characters; then
-# the op column goes; then the layer names wrap further; then the tags go, then the gain.
-SIGNAL_PLAN = (Drop(9), Drop(7), Drop(3), Wrap(0, least=24), Drop(1), Wrap(0), Drop(5, 8), Drop(4))
+# backward and forward bars go, then the gradient's rms; then the headers wrap, and names longer
+# than 24 characters; then the op column goes, then the forward rms; then the layer names wrap
+# further; then the tags go, then the gain. Columns: 0 layer, 1 op, 2 E[x²], 3 rms x, 4 bar, 5 gain,
+# 6 tag, 7 E[g²], 8 rms g, 9 bar, 10 tag, 11 notes.
+SIGNAL_PLAN = (Drop(11), Drop(9), Drop(4), Drop(8), Wrap(0, least=24), Drop(1), Drop(3), Wrap(0), Drop(6, 10),
+               Drop(5))  # fmt: skip
+NOTES = 11
 # the comparison: the op column goes, then the layer names and the initialisers' headers wrap
 COMPARE_PLAN = (Drop(1), Wrap(0))
 
@@ -141,27 +160,27 @@ def render_table(report, style: Style, band: float, width: int | None = None) ->
     ]
     finite = [x for x in logs if math.isfinite(x)]
     lo, hi = (min([*finite, -1.0]), max([*finite, 1.0])) if finite else (-1.0, 1.0)
-    header = ["layer", "op", "E[x²] forward", f"log₁₀ {lo:.0f}..{hi:.0f}", "gain", "tag", "E[g²] backward",
-              f"log₁₀ {lo:.0f}..{hi:.0f}", "tag", "notes"]  # fmt: skip
+    header = ["layer", "op", "E[x²] forward", "rms x", f"log₁₀ {lo:.0f}..{hi:.0f}", "gain", "tag",
+              "E[g²] backward", "rms g", f"log₁₀ {lo:.0f}..{hi:.0f}", "tag", "notes"]  # fmt: skip
     body = []
     by_name = report.by_name
     for r in recs:
         q, g = r["forward_second_moment"], r["backward_second_moment"]
         s = by_name.get(r["name"])
         body.append([
-            r["name"], r["op"], _num(q) if q is not None else "—", _bar(_log(q or 0), lo, hi),
-            _num(r["gain"]) + "×" if r.get("gain") is not None else "", r["tag"],
-            _num(g) if g is not None else "—", _bar(_log(g or 0), lo, hi), r["backward_tag"],
-            _notes(s) if s else "",
+            r["name"], r["op"], _num(q) if q is not None else "—", _num(r["forward_rms"]),
+            _bar(_log(q or 0), lo, hi), _num(r["gain"]) + "×" if r.get("gain") is not None else "", r["tag"],
+            _num(g) if g is not None else "—", _num(r["backward_rms"]), _bar(_log(g or 0), lo, hi),
+            r["backward_tag"], _notes(s) if s else "",
         ])  # fmt: skip
-    t = lay_out_plain(header, body, {2, 4, 6}, width, SIGNAL_PLAN, {0: NAME_BREAKS})
+    t = lay_out_plain(header, body, {2, 3, 5, 7, 8}, width, SIGNAL_PLAN, {0: NAME_BREAKS})
     graph = report.analysis.graph
     init = f", every kernel initialised {report.override.describe()}" if report.override else ""
     title = f"{graph.name} — signal propagation at initialisation ({graph.convention} defaults{init})"
     lines = [style.bold(title), *(style.bold(h) for h in t.head), t.rule]
     lines += [line for row in t.rows for line in row]
-    notes = [(cells[0], cells[9]) for cells in body if cells[9]]
-    if 9 not in t.cols and notes:  # narrowed: the notes under the table, one line each
+    notes = [(cells[0], cells[NOTES]) for cells in body if cells[NOTES]]
+    if NOTES not in t.cols and notes:  # narrowed: the notes under the table, one line each
         lines += ["notes:", *(f"  {name}: {note}" for name, note in notes)]
     fwd, bwd = report.growth()
     lines.append("")
@@ -179,6 +198,10 @@ def render_table(report, style: Style, band: float, width: int | None = None) ->
                         if report.analysis.graph.convention == "keras" else ""))  # fmt: skip
     lines.append(f"band: {band:g}× either way. Tags: [E] exact in expectation, [MF] mean-field (Gaussian "
                  "pre-activations), [A] approximation.")  # fmt: skip
+    shown = [(name, fig) for col, name, fig in ((3, "rms x", "√E[x²]"), (8, "rms g", "√E[g²]")) if col in t.cols]
+    if shown:  # the rms columns said in words, those the width left
+        names, figs = ", ".join(n for n, _ in shown), " and ".join(f for _, f in shown)
+        lines.append(f"{names}: {figs}, a value's typical magnitude (tagged as its second moment).")
     lines.append(f"Training mode (dropout masks, batch statistics{_batch_words(report)}); backward: loss = Σ y·g "
                  "with g ~ N(0, 1) at the outputs.")  # fmt: skip
     return "\n".join(lines) + "\n"

@@ -82,6 +82,7 @@ class Info:
     ln_var: float | None = None  # layernorm: the variance + ε
     runs: list | None = None  # recurrent: the forward recursion per stacked layer and direction
     extra: dict | None = None  # recurrent: the statistics of the named extra outputs, by suffix (the walk takes them)
+    attention: dict | None = None  # attention: E[Q²], E[K²], E[V²], E[Σa²] and the softmax gain per query
     argmax_factor: float | None = None  # max pool: E[φ'(max)²]/E[φ'²] of what it pools (walk: at_max)
     max_window: tuple | None = None  # max pool through an activation: (k taps, their correlation within a channel)
     bn_channels: tuple | None = None  # batchnorm: its channel grid (channel_spread's ChannelGrid)
@@ -91,10 +92,12 @@ class Info:
     rprof: object = None  # the readers' value profile of r over the output's atoms (None: flat)
     at_max: float | None = None  # a max pool's argmax_factor, reached through keeps_order layers
     max_parts: list | None = None  # the routes at_max mixes: (share of r, factor, the pool's max_window or None)
+    rcorr: float = 0.0  # a sequence's gradient: its correlation between neighbouring steps, E[g_t·g_{t+1}]/E[g²]
     # from a backward rule to the walk (one value per input; None: the default)
     gmean_in: list | None = None
     rprof_in: list | None = None
     at_max_in: list | None = None  # the argmax factor a rule works out for its input (None: keeps_order's)
+    rcorr_in: list | None = None  # the gradient's step correlation per input (None: kept by per_position types, else 0)
 
 
 class SigEnv:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch_oracle import INT_DTYPES, MERGE_OPS, OracleError, build_merge, build_module
+from torch_oracle import INT_DTYPES, MERGE_OPS, Attention, OracleError, build_merge, build_module
 
 from netcalc.verify import Figure, rule_tolerances
 
@@ -89,6 +89,9 @@ def reinit(node, weighted: nn.Module, keras: bool) -> None:
         return spec if spec is not None and spec.name != "default" else None
 
     kinit, binit = given("init"), given("bias_init")
+    if isinstance(weighted, Attention):
+        _reinit_attention(weighted, keras, kinit, binit)
+        return
     if isinstance(weighted, RECURRENT_MODULES):
         _reinit_recurrent(node, weighted, keras, kinit, given("recurrent_init"), binit)
         return
@@ -100,6 +103,41 @@ def reinit(node, weighted: nn.Module, keras: bool) -> None:
             init_tensor(weighted.weight, kinit, role, keras)
         if getattr(weighted, "bias", None) is not None and (binit is not None or keras):
             init_tensor(weighted.bias, binit, "bias", keras)
+
+
+def _reinit_attention(att: Attention, keras: bool, kinit, binit) -> None:
+    """PyTorch: nn.MultiheadAttention's own _reset_parameters (in_proj xavier_uniform, biases 0) after
+    its out_proj's nn.Linear reset, or each nn.Linear's of the Llama-style layout. Keras: each of the
+    q, k, v and output matrices glorot_uniform over its own (in, out) fans (EinsumDense's input and
+    output axes), biases 0. A spec's init/bias_init wins: on the fused in_proj_weight as one tensor."""
+    body = att.body
+    if att.fused:
+        body.out_proj.reset_parameters()
+        body._reset_parameters()
+        if body._qkv_same_embed_dim:
+            d = body.embed_dim
+            kernels = [body.in_proj_weight[i * d : (i + 1) * d] for i in range(3)] if keras and kinit is None else [
+                body.in_proj_weight]  # fmt: skip
+        else:
+            kernels = [body.q_proj_weight, body.k_proj_weight, body.v_proj_weight]
+        kernels.append(body.out_proj.weight)
+        biases = [b for b in (body.in_proj_bias, body.out_proj.bias) if b is not None]
+    else:
+        linears = (body.q_proj, body.k_proj, body.v_proj, body.o_proj)
+        for lin in linears:
+            lin.reset_parameters()
+        kernels = [lin.weight for lin in linears]
+        biases = [lin.bias for lin in linears if lin.bias is not None]
+    with torch.no_grad():
+        if kinit is not None or keras:
+            for w in kernels:
+                if kinit is None:
+                    nn.init.xavier_uniform_(w)
+                else:
+                    init_tensor(w, kinit, "kernel", keras)
+        if binit is not None or keras:
+            for b in biases:
+                init_tensor(b, binit, "bias", keras)
 
 
 def _reinit_recurrent(node, rnn: nn.Module, keras: bool, kinit, rinit, binit) -> None:
@@ -169,10 +207,13 @@ class TorchNet:
             if node.op in MERGE_OPS:
                 module, weighted = build_merge(node, graph.channels_last), None
             else:
-                if len(ins) != 1:
+                if len(ins) != 1 and node.op != "attention":
                     raise OracleError(f"{node.op} with {len(ins)} inputs")
-                module, weighted = build_module(node, ins[0], graph.channels_last, graph.layout)
-            if weighted is not None and not isinstance(weighted, WEIGHTED + RECURRENT_MODULES):
+                module, weighted = build_module(node, ins[0], graph.channels_last, graph.layout, self.keras,
+                                                tuple(ins[1:]))  # fmt: skip
+            if isinstance(weighted, nn.Sequential) and isinstance(weighted[0], WEIGHTED):
+                weighted = weighted[0]  # a projection shortcut: its 1×1 conv (its batchnorm starts at γ 1, β 0)
+            if weighted is not None and not isinstance(weighted, (*WEIGHTED, *RECURRENT_MODULES, Attention)):
                 raise OracleError(f"no weight initialisation for {node.op} here")
             module = module.to(dtype).train()
             self.modules[node.name] = (node, module, weighted)

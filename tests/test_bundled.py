@@ -523,3 +523,23 @@ def test_vit_b16_embedding_counts_its_free_parameters_by_hand(convention):
     assert a.totals.flops == 2 * 115_605_504 + 150_528 + 151_296 == 231_512_832
     # activations: conv, reshape, permute 150,528 each; concat and add 151,296 each; the parameters none
     assert a.totals.activation_elements == 3 * 150_528 + 2 * 151_296 == 754_176
+
+
+@pytest.mark.parametrize("convention", ["pytorch", "keras"])
+def test_transformer_encoder_tiny_by_hand(convention):
+    """The tiny pre-LN encoder: its parameters, and attention's linear and quadratic MACs, at T = 64."""
+    a = _analysis("transformer-encoder-tiny", convention=convention)
+    attn = _by_type(a, "attention")
+    # each attention: Q, K, V, output 4·64·64 = 16,384 weights + 4·64 = 256 biases
+    assert [r.params for r in attn] == [16_640, 16_640]
+    # embedding 1,000·64; positions 64·64; per block 2 layernorms 2·(64 + 64), attention 16,640,
+    # MLP 64·256 + 256 + 256·64 + 64 = 33,088; the final layernorm 128
+    block = 2 * 128 + 16_640 + 33_088
+    assert block == 49_984
+    assert a.totals.params == a.totals.trainable_params == 64_000 + 4_096 + 2 * block + 128 == 168_192
+    # attention's MACs at T = 64: projections 4·64·64·64 = 1,048,576; QKᵀ and A·V 4 heads·64·64·16
+    # = 262,144 each
+    assert [r.macs for r in attn] == [1_048_576 + 2 * 262_144] * 2
+    assert attn[0].ltype.activation_products(attn[0].g) == {"qk": 262_144, "av": 262_144}
+    # the MLPs 2·64·64·256 = 2,097,152 per block; the network's MACs: 2·(1,572,864 + 2,097,152)
+    assert a.totals.macs == 2 * (1_572_864 + 2_097_152) == 7_340_032

@@ -48,7 +48,7 @@ def test_as_keras_counts_and_shapes_it(name):
 def test_the_cases_cover_the_catalogue():
     ops = {layer["op"] for case in MEASURED["cases"] for layer in case["layers"]}
     assert {"conv3d", "conv3d_transpose", "conv1d_transpose", "cropping1d", "cropping2d", "repeat_vector",
-            "permute", "prelu", "groupnorm", "maxpool3d", "avgpool3d", "global_avgpool3d"} <= ops  # fmt: skip
+            "permute", "prelu", "groupnorm", "maxpool3d", "avgpool3d", "global_avgpool3d", "attention"} <= ops  # fmt: skip
     assert any("shares" in layer for case in MEASURED["cases"] for layer in case["layers"])
     assert any(layer.get("trainable") is False for case in MEASURED["cases"] for layer in case["layers"])
 

@@ -416,7 +416,8 @@ def test_pytorch(stem, case):
         if merge:
             module = build_merge(node, graph.channels_last)
         else:
-            module, _ = build_module(node, ts[0] if ts else None, graph.channels_last, graph.layout)
+            module, _ = build_module(node, ts[0] if ts else None, graph.channels_last, graph.layout,
+                                     graph.convention == "keras", tuple(ts[1:]))  # fmt: skip
         module = module.double()
         named = dict(module.named_parameters())
         named.update({k: v for k, v in module.named_buffers() if not k.endswith("num_batches_tracked")})

@@ -816,6 +816,24 @@ def test_batchnorm_normalises_and_divides_the_gradient():
     assert float(np.mean(bn.r_in[0])) == pytest.approx(1 / (2 + 1e-5), rel=REL)
 
 
+def test_batchnorm_eps_is_the_conventions():
+    # issue 14 item 6: an input of variance 0.01 (std 0.1, mean 0) straight into batchnorm, infinite batch:
+    # E[y²] = Var/(Var + ε) = 0.01/(0.01 + ε), backward 1/(Var + ε). Keras's BatchNormalization epsilon is
+    # 1e-3: 0.01/0.011 = 0.9091 and 1/0.011 = 90.91; PyTorch's eps 1e-5: 0.01/0.01001 = 0.9990, 99.90;
+    # a written eps wins in either convention (the Keras net with eps 1e-5 gives PyTorch's figures)
+    for conv, extra, eps in (("keras", "", 1e-3), ("pytorch", "", 1e-5), ("keras", ", eps: 1e-5", 1e-5)):
+        rep = report(f"""
+        netcalc: 1
+        convention: {conv}
+        input: {{shape: [64], mean: 0, std: 0.1}}
+        layers:
+          - {{op: batchnorm{extra}}}
+        """)
+        (bn,) = rep.layers
+        assert bn.q == pytest.approx(0.01 / (0.01 + eps), rel=REL), conv
+        assert float(np.mean(bn.r_in[0])) == pytest.approx(1 / (0.01 + eps), rel=REL), conv
+
+
 def test_layernorm():
     # LN over the features with γ = 1, β = 0: v/(v + ε) with v = q − μ² (q = 2 + 0.25, μ = 0.5 → v = 2)
     rep = report("""
@@ -1457,6 +1475,10 @@ def test_json_keys_and_numbers():
     assert by["plain.30.dense_1.relu"]["forward_second_moment"] == pytest.approx(2.0**-30, rel=1e-12)
     assert by["plain.30.dense_1.relu"]["backward_second_moment"] == pytest.approx(1.0, rel=1e-12)
     assert by["plain.1.dense_1"]["tag"] == "E"
+    # the typical magnitudes: √(2^−29) = 2^−14.5 ≈ 4.3e−5 at the last dense, √1 = 1 for its relu's gradient
+    assert by["plain.30.dense_1"]["forward_rms"] == pytest.approx(2.0**-14.5, rel=1e-12)
+    assert by["plain.30.dense_1.relu"]["backward_rms"] == pytest.approx(1.0, rel=1e-12)
+    assert all(r["forward_rms"] is not None for r in doc["layers"])  # the input's too
     assert doc["totals"]["forward_growth"] == pytest.approx(2.0**-29, rel=1e-12)
     assert {f["code"] for f in doc["findings"]} >= {"W301", "W302"}
 

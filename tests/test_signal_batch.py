@@ -111,3 +111,26 @@ def test_signal_batch_option(tmp_path):
     bad = netcalc("signal", str(spec), "--batch", "0")
     assert bad.returncode == 2
     assert "E107" in bad.stderr + bad.stdout and "--batch takes a whole number from 1" in bad.stderr + bad.stdout
+
+
+SHORTCUT_BN = """
+netcalc: 1
+convention: pytorch
+input: {shape: [8, 2, 2]}
+layers:
+  - {op: shortcut, filters: 16}
+"""
+
+
+@pytest.mark.parametrize("batch, r_in", [(4, 28 / 13), (None, 2.0)])
+def test_projection_shortcut_batchnorm_at_batch_4(batch, r_in):
+    # the projection: a 1×1 conv 8 → 16 at PyTorch's default kaiming_uniform(a = √5), Var(w) = 1/(3·fan_in)
+    # = 1/24, so Var = 8·1/24 = 1/3 on N(0, 1) inputs. At B = 4 a channel has m = 4·2·2 = 16 Gaussian values:
+    # E[1/v] = m/((m − 3)·Var) = 16·3/13; the output's r = 1 is independent over its 4 positions (gmean 1/4),
+    # so the batch mean removes gmean/B = 1/16 and the normalised input ≈ 1/m = 1/16: keep 14/16. Back through
+    # the conv, Var(w)·C_out = 16/24 = 2/3: r_in = 2/3·14/16·48/13 = 28/13 = 2.154 ((m − 2)/(m − 3) of the
+    # infinite batch's 2/3·3 = 2; ε = 1e-5 moves it by ~ε·E[1/v²]/E[1/v] < 1e-4). Forward E[v/(v + ε)]
+    # ≈ 1 − ε·E[1/v] = 1 − 3.7e-5 (infinite batch: 1 − 3e-5).
+    (sc,) = _layers(SHORTCUT_BN, batch)
+    assert sc.r_in[0] == pytest.approx(np.full((2, 2), r_in), rel=1e-3)
+    assert sc.q == pytest.approx(1 - 1e-5 * (48 / 13 if batch else 3), abs=2e-6)

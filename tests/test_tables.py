@@ -230,16 +230,21 @@ def test_every_signal_table_fits(name, long_names):
             assert listed == [f"  {k}: {v}" for k, v in notes.items()], (name, width)
 
 
-def test_signal_at_80_keeps_op_and_wraps_headers():
-    # residual-blocks without the notes and the two bars: layer 18 (global_avgpool2d_1), op 16,
-    # E[x²] forward 13, gain 7, tag 3, E[g²] backward 14, tag 3 = 74, + 6 gaps of 2 = 86 > 80; the
-    # headers wrapped ("E[x²]" / "forward": 7, the cells are 6 wide) save 6: 80
+def test_signal_at_80_keeps_rms_x_and_drops_op():
+    # residual-blocks without the notes, the two bars and rms g: layer 18 (global_avgpool2d_1), op 16,
+    # E[x²] forward 13, rms x 6 ("0.5653"), gain 7, tag 3, E[g²] backward 14, tag 3 = 80, + 7 gaps of 2 =
+    # 94 > 80; the headers wrapped ("E[x²]" / "forward": 7) save 6 and 6: 82, still > 80; op goes:
+    # 64 + 6 gaps of 2 = 76, which fits with the headers whole again
     text = signal_render.render_table(_report("residual-blocks"), PLAIN, 10.0, 80)
     head = _plain_table_lines(text)[:2]
-    assert head[0].split() == ["layer", "op", "E[x²]", "gain", "tag", "E[g²]", "backward", "tag"]
-    assert head[1].split() == ["forward"]
-    assert max(map(len, _plain_table_lines(text))) == 80
+    assert head[0].split() == ["layer", "E[x²]", "forward", "rms", "x", "gain", "tag", "E[g²]", "backward", "tag"]
+    assert head[1].startswith("─")
+    assert len(head[0]) == 76  # the rows end in a tag of 1 or 2 letters (the lines are stripped)
     assert "notes:\n  conv2d_5: bias 9%\n" in text
+    assert "\nrms x: √E[x²], a value's typical magnitude (tagged as its second moment).\n" in text
+    # the rms column is the root of the E[x²] beside it: conv2d_1 0.3196 → 0.5653
+    row = next(x for x in _plain_table_lines(text) if x.startswith("conv2d_1 "))
+    assert row.split()[1:3] == ["0.3196", "0.5653"]
 
 
 def test_compare_fits(long_names):

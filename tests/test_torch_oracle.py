@@ -1167,3 +1167,45 @@ def test_oracle_broadcasts_with_the_batch_axis():
     text = spec("- {id: g, op: global_avgpool2d}\n- {id: m, op: add, in: [input, g]}", [5, 6, 4], "hwc")
     row = run_oracle(_graph(text)).rows["m"]
     assert row.error is not None and row.error.startswith("torch: RuntimeError"), row
+
+
+def test_transformer_encoder_tiny_against_a_hand_written_module():
+    """specs/transformer-encoder-tiny.yaml as a PyTorch user writes it (nn.Embedding, a position
+    nn.Parameter, two pre-LN blocks of nn.MultiheadAttention and an MLP, a final LayerNorm): torch's
+    parameter count is the hand figure 168,192 and netcalc's total."""
+    from torch import nn
+
+    from netcalc import bundled
+    from netcalc.analyze import analyze
+    from netcalc.spec import load
+
+    class Block(nn.Module):
+        def __init__(self, d: int = 64, heads: int = 4, mlp: int = 256) -> None:
+            super().__init__()
+            self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+            self.attn = nn.MultiheadAttention(d, heads, batch_first=True)
+            self.mlp = nn.Sequential(nn.Linear(d, mlp), nn.GELU(), nn.Linear(mlp, d))
+
+        def forward(self, x):
+            h = self.ln1(x)
+            x = x + self.attn(h, h, h, need_weights=False)[0]
+            return x + self.mlp(self.ln2(x))
+
+    class Encoder(nn.Module):
+        def __init__(self, vocab: int = 1000, d: int = 64, t: int = 64) -> None:
+            super().__init__()
+            self.wte = nn.Embedding(vocab, d)
+            self.wpe = nn.Parameter(torch.zeros(t, d).normal_(std=0.02))
+            self.blocks = nn.Sequential(Block(), Block())
+            self.ln_f = nn.LayerNorm(d)
+
+        def forward(self, ids):
+            return self.ln_f(self.blocks(self.wte(ids) + self.wpe))
+
+    model = Encoder()
+    y = model(torch.zeros(2, 64, dtype=torch.long))
+    assert tuple(y.shape) == (2, 64, 64)
+    torch_params = sum(p.numel() for p in model.parameters())
+    diags = Diagnostics()
+    a = analyze(load(str(bundled.find("transformer-encoder-tiny")), diags), diags)
+    assert torch_params == a.totals.params == 168_192

@@ -78,11 +78,11 @@ BATCH = 2
 RECURRENT = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 CONV_OPS = {"conv1d": 1, "conv2d": 2, "conv3d": 3}
 CONV_TRANSPOSE_OPS = {"conv1d_transpose": 1, "conv2d_transpose": 2, "conv3d_transpose": 3}
-MAC_OPS = (*CONV_OPS, *CONV_TRANSPOSE_OPS, "dense", "shortcut", *RECURRENT)
-TENSOR_OPS = ("embedding", "shortcut", *RECURRENT)  # ops whose tensor names and shapes are listed
+MAC_OPS = (*CONV_OPS, *CONV_TRANSPOSE_OPS, "dense", "shortcut", *RECURRENT, "attention")
+TENSOR_OPS = ("embedding", "shortcut", *RECURRENT, "attention")  # ops whose tensor names and shapes are listed
 MERGE_OPS = ("add", "multiply", "concat")  # ops that read two or more tensors
 SOURCE_OPS = ("parameter",)  # ops that read no tensor
-EXTRA_INPUT_OPS = (*RECURRENT, "maxunpool2d")  # ops that read named tensors after `in:`'s
+EXTRA_INPUT_OPS = (*RECURRENT, "maxunpool2d", "attention")  # ops that read more tensors after the first
 INT_DTYPES = ("int8", "int32", "int64")
 IGNORED_BUFFERS = ("num_batches_tracked",)
 
@@ -499,14 +499,20 @@ class RepeatVector(nn.Module):
         return x.unsqueeze(1).expand(-1, self.n, -1)
 
 
-def _batchnorm(a: dict, x: torch.Tensor, channels_last: bool) -> nn.Module:
+def _bn_eps(keras: bool) -> float:
+    """The framework's own default: Keras's BatchNormalization epsilon 1e-3, torch's BatchNorm*d eps 1e-5."""
+    return 1e-3 if keras else 1e-5
+
+
+def _batchnorm(a: dict, x: torch.Tensor, channels_last: bool, keras: bool) -> nn.Module:
     rank = x.dim() - 1
     cls = {1: nn.BatchNorm1d, 2: nn.BatchNorm1d, 3: nn.BatchNorm2d, 4: nn.BatchNorm3d}.get(rank)
     if cls is None:
         raise OracleError(f"no torch BatchNorm for an input of {rank} axes")
     c = x.shape[-1] if channels_last else x.shape[1]
     momentum = a["momentum"] if a["momentum"] is not None else 0.1  # torch's default; None means cumulative
-    bn = cls(c, eps=a["eps"], momentum=momentum, affine=a["affine"])
+    eps = a["eps"] if a["eps"] is not None else _bn_eps(keras)
+    bn = cls(c, eps=eps, momentum=momentum, affine=a["affine"])
     return ChannelsFirst(bn, channels_last)
 
 
@@ -611,7 +617,7 @@ class SubsamplePad(nn.Module):
         return F.pad(x[:, :, ::s, ::s], (0, 0, 0, 0, self.before, self.after))
 
 
-def _shortcut(a: dict, x: torch.Tensor, channels_last: bool) -> tuple[nn.Module, nn.Module | None]:
+def _shortcut(a: dict, x: torch.Tensor, channels_last: bool, keras: bool) -> tuple[nn.Module, nn.Module | None]:
     if x.dim() != 4:
         raise OracleError(f"a shortcut on a tensor of {x.dim()} axes with the batch (a 2-D map has 4)")
     c_in = x.shape[-1] if channels_last else x.shape[1]
@@ -625,14 +631,92 @@ def _shortcut(a: dict, x: torch.Tensor, channels_last: bool) -> tuple[nn.Module,
     if mode == "B" and c_out == c_in and s == 1:
         return nn.Identity(), None
     conv = nn.Conv2d(c_in, c_out, 1, stride=s, bias=bool(a.get("bias")))
-    parts = [conv, nn.BatchNorm2d(c_out)] if a["batchnorm"] else [conv]
+    parts = [conv, nn.BatchNorm2d(c_out, eps=_bn_eps(keras))] if a["batchnorm"] else [conv]
     seq = nn.Sequential(*parts)
     return ChannelsFirst(seq, channels_last), seq
 
 
-def build_module(node, x: torch.Tensor, channels_last: bool, layout: str = "") -> tuple[nn.Module, nn.Module | None]:
-    """(module for the node, the module holding its weight for MACs or None), given its input tensor."""
+class LinearAttention(nn.Module):
+    """Attention as Llama writes it where nn.MultiheadAttention cannot hold it (kv_heads ≠ heads, or
+    heads·head_dim ≠ d): four nn.Linear and F.scaled_dot_product_attention (enable_gqa: each key/value
+    head repeated for heads/kv_heads consecutive query heads; is_causal; dropout_p in training)."""
+
+    def __init__(self, d: int, d_kv: int, heads: int, head_dim: int, kv_heads: int, bias: bool, causal: bool,
+                 dropout: float) -> None:  # fmt: skip
+        super().__init__()
+        self.heads, self.head_dim, self.kv_heads = heads, head_dim, kv_heads
+        self.causal, self.dropout = causal, dropout
+        self.q_proj = nn.Linear(d, heads * head_dim, bias=bias)
+        self.k_proj = nn.Linear(d_kv, kv_heads * head_dim, bias=bias)
+        self.v_proj = nn.Linear(d_kv, kv_heads * head_dim, bias=bias)
+        self.o_proj = nn.Linear(heads * head_dim, d, bias=bias)
+
+    def forward(self, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        n, t, s = x.shape[0], x.shape[1], m.shape[1]
+        q = self.q_proj(x).view(n, t, self.heads, self.head_dim).transpose(1, 2)
+        k = self.k_proj(m).view(n, s, self.kv_heads, self.head_dim).transpose(1, 2)
+        v = self.v_proj(m).view(n, s, self.kv_heads, self.head_dim).transpose(1, 2)
+        o = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0,
+                                           is_causal=self.causal, enable_gqa=True)  # fmt: skip
+        return self.o_proj(o.transpose(1, 2).reshape(n, t, self.heads * self.head_dim))
+
+
+class Attention(nn.Module):
+    """`attention`: nn.MultiheadAttention(d, heads, dropout, bias, kdim, vdim, batch_first=True) called
+    (x, m, m) with a boolean causal mask (True above the diagonal: hidden), or LinearAttention; m is the
+    second input (cross-attention) or x itself."""
+
+    def __init__(self, a: dict, d: int, d_kv: int) -> None:
+        super().__init__()
+        heads = a["heads"]
+        head_dim = a["head_dim"] or d // heads
+        kv_heads = a["kv_heads"] or heads
+        self.causal = a["causal"]
+        self.fused = kv_heads == heads and heads * head_dim == d
+        if self.fused:
+            self.body = nn.MultiheadAttention(d, heads, dropout=a["dropout"], bias=a["bias"], kdim=d_kv, vdim=d_kv,
+                                              batch_first=True)  # fmt: skip
+        else:
+            self.body = LinearAttention(d, d_kv, heads, head_dim, kv_heads, a["bias"], self.causal, a["dropout"])
+
+    def forward(self, x: torch.Tensor, m: torch.Tensor | None = None) -> torch.Tensor:
+        m = x if m is None else m
+        if not self.fused:
+            return self.body(x, m)
+        mask = torch.ones(x.shape[1], m.shape[1], dtype=torch.bool).triu(1) if self.causal else None
+        return self.body(x, m, m, attn_mask=mask, need_weights=False)[0]
+
+
+def _attention_macs(node, weighted: Attention, x: torch.Tensor, y: torch.Tensor, m: torch.Tensor) -> int:
+    """The projections from torch's weight shapes (rows × columns per query for Q and the output, per
+    key for K and V), plus QKᵀ and A·V: heads × the pairs counted × head_dim each (with count_masked:
+    false, the pairs the causal mask leaves visible)."""
+    t, s = x.shape[1], m.shape[1]
+    body = weighted.body
+    if weighted.fused:
+        d = body.embed_dim
+        if body._qkv_same_embed_dim:
+            wq = wk = wv = d * d
+        else:
+            wq, wk, wv = body.q_proj_weight.numel(), body.k_proj_weight.numel(), body.v_proj_weight.numel()
+        wo, heads, head_dim = body.out_proj.weight.numel(), body.num_heads, body.head_dim
+    else:
+        wq, wk, wv, wo = (p.weight.numel() for p in (body.q_proj, body.k_proj, body.v_proj, body.o_proj))
+        heads, head_dim = body.heads, body.head_dim
+    visible = torch.ones(t, s, dtype=torch.bool).tril() if node.args["causal"] else torch.ones(t, s, dtype=torch.bool)
+    pairs = int(visible.sum()) if not node.args["count_masked"] else t * s
+    return t * (wq + wo) + s * (wk + wv) + 2 * heads * pairs * head_dim
+
+
+def build_module(node, x: torch.Tensor, channels_last: bool, layout: str = "", keras: bool = False,
+                 more: tuple = ()) -> tuple[nn.Module, nn.Module | None]:  # fmt: skip
+    """(module for the node, the module holding its weight for MACs or None), given its input tensor
+    (and the tensors it reads after it, `more`: attention's memory); `keras`: the spec's convention is
+    Keras (the defaults a spec leaves unwritten: batchnorm's eps)."""
     op, a = node.op, node.args
+    if op == "attention":
+        att = Attention(a, x.shape[-1], (more[0] if more else x).shape[-1])
+        return att, att
     if op == "parameter":  # reads no tensor (x is None)
         return FreeParameter(node.shares or node.name, tuple(a["shape"])), None
     if op == "embedding":
@@ -643,7 +727,7 @@ def build_module(node, x: torch.Tensor, channels_last: bool, layout: str = "") -
     if op in CONV_OPS:
         return _conv(a, x, CONV_OPS[op], channels_last)
     if op == "shortcut":
-        return _shortcut(a, x, channels_last)
+        return _shortcut(a, x, channels_last, keras)
     if op in CONV_TRANSPOSE_OPS:
         return _conv_transpose(a, x, CONV_TRANSPOSE_OPS[op], channels_last)
     if op in ("maxpool1d", "maxpool2d", "maxpool3d", "avgpool1d", "avgpool2d", "avgpool3d"):
@@ -661,7 +745,7 @@ def build_module(node, x: torch.Tensor, channels_last: bool, layout: str = "") -
     if op == "dropout":
         return nn.Dropout(a["rate"]), None
     if op == "batchnorm":
-        return _batchnorm(a, x, channels_last), None
+        return _batchnorm(a, x, channels_last, keras), None
     if op == "layernorm":
         return _layernorm(a, x), None
     if op == "groupnorm":
@@ -768,7 +852,8 @@ def run_oracle(graph) -> OracleResult:
                     raise OracleError(f"shares {owner}, which torch did not build")
                 module, weighted = modules[owner]
             else:
-                module, weighted = build_module(node, x, channels_last, layout)
+                module, weighted = build_module(node, x, channels_last, layout, graph.convention == "keras",
+                                                tuple(xs[1:]))  # fmt: skip
                 if getattr(node, "tie", None) is not None:  # `tie:`: `lm_head.weight = wte.weight`
                     _tie(node, weighted, modules)
             if node.frozen:  # `trainable: false`, as PyTorch freezes a layer
@@ -794,10 +879,13 @@ def run_oracle(graph) -> OracleResult:
             row.macs = 0 if weighted is None else _macs("conv2d", weighted[0], x, y)
             row.tensors = [] if weighted is None else _named_tensors(weighted)
         else:
-            if weighted is not None and node.op in MAC_OPS:
+            if node.op == "attention":
+                row.macs = _attention_macs(node, weighted, x, y, xs[-1])
+            elif weighted is not None and node.op in MAC_OPS:
                 row.macs = _macs(node.op, weighted, x, y)
             if node.op in TENSOR_OPS:
-                row.tensors = [(name, tuple(p.shape)) for name, p in weighted.named_parameters()]
+                module_of = weighted.body if node.op == "attention" else weighted  # the wrapper's own names
+                row.tensors = [(name, tuple(p.shape)) for name, p in module_of.named_parameters()]
         if (isinstance(module, Recurrent) and node.args.get("return_state")) or isinstance(module, PoolIndices):
             for suffix, state in module.states.items():
                 tensors[f"{node.name}.{suffix}"] = state

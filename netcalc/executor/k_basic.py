@@ -208,7 +208,8 @@ class DropoutKernel(Kernel):
 
 class BatchNormLayer(Layer):
     """PyTorch: weight, bias + buffers running_mean, running_var; Keras: gamma, beta + the
-    non-trainable moving_mean, moving_variance. Channel axis: the layout's (features for vectors)."""
+    non-trainable moving_mean, moving_variance. Channel axis: the layout's (features for vectors).
+    eps: the node's, else the convention's (PyTorch 1e-5, Keras 1e-3)."""
 
     def __init__(self, node, in_shapes, env: Env) -> None:
         super().__init__()
@@ -218,7 +219,8 @@ class BatchNormLayer(Layer):
         c = shape[channel_axis(len(shape) + 1, cl) - 1]
         self.affine = a["affine"]
         self.names = bn_tensors(self, c, self.affine, env)
-        self.core = BNCore(c, cl, a["eps"], train_statistics(node, env))
+        eps = a["eps"] if a["eps"] is not None else (1e-3 if env.keras else 1e-5)  # Keras's epsilon, PyTorch's eps
+        self.core = BNCore(c, cl, eps, train_statistics(node, env))
         self.out_shape = shape
 
     def forward(self, xs):

@@ -9,6 +9,7 @@ a module that fails to import fails the executor (never a silently missing kerne
 from __future__ import annotations
 
 from .base import Kernel
+from .k_attention import AttentionKernel
 from .k_basic import (
     ActKernel,
     BatchNormKernel,
@@ -101,6 +102,7 @@ KERNELS: dict[str, Kernel] = {
     "concat": _merge,
     "shortcut": ShortcutKernel(),
     "parameter": ParameterKernel(),
+    "attention": AttentionKernel(),
 }
 
 KERNELS.update(RECURRENT_KERNELS)

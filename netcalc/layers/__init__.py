@@ -7,6 +7,7 @@ executor kernel and an example spec, when those exist).
 from __future__ import annotations
 
 from .adaptive import AdaptivePool
+from .attention import Attention
 from .base import LayerType
 from .conv import Conv
 from .conv_transpose import ConvTranspose
@@ -65,6 +66,7 @@ LAYER_TYPES: list[LayerType] = [
     *recurrent_types(),
     *merge_types(),
     Parameter(),
+    Attention(),
 ]
 
 REGISTRY: dict[str, LayerType] = {t.op: t for t in LAYER_TYPES}

@@ -233,6 +233,8 @@ class LayerType:
     # nothing (a free parameter: `in:` is refused, and its output, the same for every sample, is its own
     # tensor, held with the parameters rather than as an activation)
     arity: int | None = 1
+    # further inputs `in:` may name after the `arity` ones (attention's keys and values: cross-attention)
+    optional_inputs: int = 0
     # reads a sequence (steps, features) or token ids: a graph input it reads that has no written
     # layout takes the convention's sequence layout, features last (netcalc.layouts._layouts)
     reads_sequence: bool = False
@@ -261,6 +263,7 @@ class LayerType:
     suggested_init: tuple[str, str] | None = None
     growth_reason: str = ""
     keeps_order = False
+    per_position = False
     # `tie: NAME`: the layer types whose tensor this one may take, by op, and how (a Tie); none by default
     ties: dict = {}
     averages = False
@@ -301,6 +304,11 @@ class LayerType:
         identical repetitions): `params`' own by default; a free parameter names its tensor after
         the node."""
         return tensors
+
+    def activation_products(self, g: Geometry) -> dict:
+        """The part of `macs` that multiplies two activations rather than a weight and an activation
+        (attention's QKᵀ and A·V), by name; listed apart in explain and the JSON. None by default."""
+        return {}
 
     def reads(self, g: Geometry) -> list | None:
         """The input positions its output reads, per spatial axis (sorted indices), where they may be
@@ -379,6 +387,8 @@ TRAITS: dict[str, tuple[tuple, str]] = {
     "growth_reason": (("", str), "why the signal's second moment grows or shrinks here (W301/W302 advice)"),
     "averages": ((False, True), "its outputs are averages of input positions (average pools): its backward shares each output's gradient among the m positions it averages, dividing the gradient's norm by m by construction, which the backward growth (W302) does not count: it takes the layer at its forward gain, what the weight gradients before and after it see (signal)"),
     "keeps_order": ((False, True), "an increasing map per channel at initialisation (batchnorm, identity): a window's maximum stays where it was, so a max pool's gradient still lands where the layer before it took its maximum (signal)"),
+    "optional_inputs": ((0, 1), "further inputs `in:` may name after the first (attention's keys and values: cross-attention)"),
+    "per_position": ((False, True), "each output position reads the input at that position only (elementwise, dropout, a dense on the feature axis, layernorm over the features): a sequence's gradient keeps its correlation between steps through it (signal: Info.rcorr)"),
     "reads_sequence": ((False, True), "reads a sequence (steps, features) or token ids: a graph input it reads with no written layout takes the convention's sequence layout"),
     "layout_free": ((False, True), "elementwise, whatever the layout: what reads its output decides an unwritten input layout"),
 }  # fmt: skip

@@ -34,6 +34,7 @@ class Dense(LayerType):
     """
 
     op = "dense"
+    per_position = True  # on the last axis: a sequence's steps each on their own
     aliases = ("linear",)
     summary = "fully connected layer on the last axis"
     counting = "FLOPs 2 per MAC + 1 per bias add"

@@ -21,6 +21,7 @@ class Activation(ParameterFree):
 
     per_element = 1
     layout_free = True  # softmax too: its axis is the last unless given
+    per_position = True  # softmax over the feature axis of a sequence too
     activation = True
 
     def __init__(self, op: str, summary: str, args: dict | None = None, per_element: int = 1, aliases: tuple = (),
@@ -252,6 +253,7 @@ class PReLU(LayerType):
     summary = "parametric ReLU: x, or α·x below 0, α learnt"
     counting = "FLOPs 1 per element (as leaky ReLU)"
     parametric = True
+    per_position = True
     layout_free = True  # elementwise; a channel α reads the channel axis of the layout decided by its readers
     suggested_init = ("he_normal (a = α)", "kaiming_normal (a = α)")
     args = {
@@ -337,6 +339,7 @@ class Dropout(ParameterFree):
 
     op = "dropout"
     layout_free = True
+    per_position = True
     summary = "dropout (identity at inference)"
     counting = "FLOPs 0 (identity at inference)"
     pass_through = stochastic = True
@@ -353,6 +356,7 @@ class Dropout(ParameterFree):
         """[E] r/(1 − rate): the same mask and scale on the way back (a channel's mean gradient stays)."""
         keep = 1 - env.row.node.args["rate"]
         env.info.gmean_in = [env.info.gmean * keep]
+        env.info.rcorr_in = [env.info.rcorr * keep]  # a mask drawn per element: the lag-1 covariance stays
         return [r / keep], "E"
 
     def flops(self, g):

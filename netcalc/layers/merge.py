@@ -7,7 +7,7 @@ from math import prod
 from ..arg_symbols import AXIS_NOTE
 from ..kinds import Arg, Bool, Choice, Int
 from .base import Geometry, LayerType, ParameterFree, Tensor, fmt_shape
-from .norm import BatchNorm, bn_inference, bn_keep
+from .norm import BatchNorm, bn_eps, bn_inference, bn_keep
 
 
 def broadcast(shapes: list[tuple]) -> tuple | None:
@@ -311,8 +311,10 @@ class Shortcut(LayerType):
         element's distribution is kept (with the zero channels: a mixture, weight C_in/C_out on the
         input's, the rest at 0), so that a relu after the next add sees it, not a Gaussian.
         Projection: a 1×1 conv with the framework's default init [E] (q·C_in·Var(w), + E[b²] with
-        `bias`), then batchnorm in training mode (q → 1: the batch mean removes the bias) [E] (frozen
-        under Keras: inference mode, q/(1 + ε) [E]: norm.bn_inference)."""
+        `bias`), then batchnorm in training mode (q → E[v/(v + ε)], v the batch variance of a channel's
+        m = B·H_out·W_out Gaussian values, `norm_batch.batch_stats`, Var itself with no batch given: the
+        batch mean removes the bias) [E] (frozen under Keras: inference mode, q/(1 + ε) [E]:
+        norm.bn_inference); ε the framework's (`norm.bn_eps`: Keras 1e-3, PyTorch 1e-5)."""
         import numpy as np
 
         x = ins[0]
@@ -334,13 +336,19 @@ class Shortcut(LayerType):
             bm, bv = env.init("", "bias", kt.shape)
             q = q + bv + bm * bm
         env.info.wv = wv
+        eps = bn_eps(env.keras)  # the framework's own: the shortcut's batchnorm takes no eps
         if g.bn and bn_inference(env):  # frozen under Keras: the moving statistics, 0 and 1 [E]
-            env.info.bn_var = 1.0 + 1e-3
+            env.info.bn_var = 1.0 + eps
             return x.like(q / env.info.bn_var, mu=0.0, gauss=True), "E"
-        if g.bn:
+        if g.bn:  # batchnorm's rule (norm.BatchNorm): the batch variance of m = B·positions Gaussian values
+            from .norm_batch import batch_stats
+
             var = max(float(q.mean()) * (1 - x.mfrac), 1e-300)
-            env.info.bn_var = var + 1e-5
-            q = q / float(q.mean()) * (var / (var + 1e-5))
+            m = env.batch * prod(g.outs) if env.batch else None
+            scale, gain, proj = (float(f) for f in batch_stats(var, eps, m))
+            env.info.bn_var = 1.0 / gain  # E[1/(v + ε)] = 1/bn_var
+            env.info.bn_proj = proj / gain / m if m else None  # the normalised input's share (bn_keep)
+            q = q / float(q.mean()) * scale
             return x.like(np.asarray(q), mu=0.0, mfrac=0.0, gauss=True), "E"
         return x.like(q, mu=bm, gauss=True), "E"
 
@@ -348,7 +356,9 @@ class Shortcut(LayerType):
         """The gradient returns to the rows and columns that were read [E]; through the projection
         Var(w)·C_out·r (divided by the batchnorm's variance) [A]. Option A with zero channels, where r
         depends on the value (a profile h over the atoms, see signal._backward): the input's channels
-        receive the part of r on their own atoms, r·E[h over the input's atoms] [MF]."""
+        receive the part of r on their own atoms, r·E[h over the input's atoms] [MF]. The batchnorm's
+        backward is batchnorm's (norm.BatchNorm.sig_backward): r·E[1/(v + ε)], less the batch mean's
+        gmean/B and the normalised input's ≈ 1/m with a finite batch (`bn_keep`)."""
         import numpy as np
 
         r = env.fit(r, g.outs)

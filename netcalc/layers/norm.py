@@ -23,6 +23,11 @@ def _positions_per_channel(g) -> int:
     return prod(g.shape) // g.c if g.c else 1
 
 
+def bn_eps(keras: bool) -> float:
+    """Batch normalisation's default ε: Keras's BatchNormalization epsilon 1e-3, PyTorch's 1e-5."""
+    return 1e-3 if keras else 1e-5
+
+
 def bn_inference(env) -> bool:
     """Whether the node's batch normalisation runs in inference mode at training time: Keras runs a
     frozen BatchNormalization (`trainable: false`) in inference mode, normalising by its moving
@@ -38,6 +43,9 @@ class BatchNorm(LayerType):
     variance follow the convention: PyTorch keeps them as buffers, not parameters (as
     torchinfo and `model.parameters()` count); Keras counts them as 2C non-trainable parameters.
     FLOPs: 2 per element (the inference form y = a·x + b with the statistics folded in).
+    `eps` defaults to the convention's: PyTorch's BatchNorm*d 1e-5, Keras's BatchNormalization
+    epsilon 1e-3 (issue 14 item 6: under Keras a depthwise convolution's outputs have variances near
+    1e-2, where 1e-3 takes a tenth of E[x̂²] and 1e-5 almost nothing).
     """
 
     op = "batchnorm"
@@ -53,14 +61,15 @@ class BatchNorm(LayerType):
     keeps_order = True  # γ = 1 > 0 at initialisation: y = (x − mean)/σ per channel, increasing
     args = {
         "affine": Arg(Bool(), True, "learn γ (scale) and β (shift)"),
-        "eps": Arg(Float(0.0), 1e-5, "added to the variance (PyTorch 1e-5, Keras 1e-3)"),
+        "eps": Arg(Float(0.0), None, "added to the variance (convention's default: PyTorch 1e-5, Keras 1e-3)"),
         "momentum": Arg(Float(0.0, 1.0), None, "running-statistics momentum (convention's default)"),
     }
 
     def resolve(self, a, shapes, ctx):
-        """The channel axis is the layout's: first for chw, last for hwc."""
+        """The channel axis is the layout's: first for chw, last for hwc; eps the convention's unless written."""
         shape = shapes[0]
-        return Geometry(shape=shape, c=shape[ctx.channel_axis(len(shape))], affine=a["affine"])
+        eps = a["eps"] if a["eps"] is not None else bn_eps(ctx.keras)
+        return Geometry(shape=shape, c=shape[ctx.channel_axis(len(shape))], affine=a["affine"], eps=eps)
 
     def params(self, g, ctx):
         """γ, β trainable; running mean/var: buffers (PyTorch) or non-trainable (Keras)."""
@@ -85,7 +94,7 @@ class BatchNorm(LayerType):
         Positions keep their relative weights (a border that had less keeps less) [A for the map].
         Frozen under Keras (inference mode, `bn_inference`): y = x/√(1 + ε), q/(1 + ε) [E]."""
         x = ins[0]
-        eps = env.row.node.args["eps"]
+        eps = g.eps
         if bn_inference(env):  # y = (x − 0)/√(1 + ε): moving mean 0 and variance 1 at initialisation [E]
             env.info.bn_var = 1.0 + eps
             return x.like(x.q / (1.0 + eps), mu=x.mu / (1.0 + eps) ** 0.5), "E"
@@ -166,6 +175,7 @@ class LayerNorm(LayerType):
     """
 
     op = "layernorm"
+    per_position = True  # over the features of each position
     aliases = ("layer_norm", "layernormalization")
     summary = "layer normalisation"
     counting = "FLOPs 7 per element (5 without affine)"

@@ -60,6 +60,12 @@ class Recurrent(LayerType):
         self.op = cell
         self.gates = GATES[cell]
         self.state_kinds = STATES[cell]  # h (and c)
+        self.growth_reason = {  # the W301/W302 advice: why its step is not 1 whatever the initialiser
+            "rnn": "",
+            "lstm": "its output h = o·tanh(c) is gated: at initialisation the input and output gates sit near "
+            "σ(0) = ½, each product keeping a quarter of the second moment",
+            "gru": "its output mixes its previous state and a candidate through gates near σ(0) = ½",
+        }[cell]
         self.counting = f"MACs {GATES[cell]}·u·(in + u) per step, FLOPs 2 per MAC + 1 per bias add + {UNIT_FLOPS[cell]} per unit, × T"
         self.summary = {
             "rnn": "simple recurrent layer",
@@ -293,7 +299,9 @@ class Recurrent(LayerType):
         [MF through the sigmoid/tanh]; later steps add units·Var(W_h)·E[h²] and the cell recursion
         E[c_t²] = E[f²]·E[c_{t−1}²] + E[i²]·E[g²], E[h²] = E[o²]·E[tanh(c)²] [A]. PyTorch: every
         weight and both biases U(±1/√units); Keras: glorot kernel, orthogonal recurrent kernel
-        (each gate gets ¼ of ‖h‖²), zero bias with the forget slice at 1 (recurrent_signal.py)."""
+        (each gate gets ¼ of ‖h‖²), zero bias with the forget slice at 1 (recurrent_signal.py). An input
+        correlated over time (a recurrent layer below: `Sig.corr` between steps, read as AR(1)) is summed
+        coherently by the cell (recurrent_lags.py) [A]; the output's corr is E[h_t·h_{t−1}]/E[h²]."""
         from . import recurrent_signal
 
         return recurrent_signal.forward(self, g, ins, env)
@@ -301,7 +309,9 @@ class Recurrent(LayerType):
     def sig_backward(self, g, ins, out, r, env):
         """[A] BPTT in second moments: dh_{t−1} = W_hᵀ·da_t (+ the cell path c_{t−1} ← f·dc_t), each gate's
         da = dh·∂h/∂a; E[dx²] = units·Var(W_x)·Σ_gates E[da²]. The cell path shrinks by E[f²] per step
-        (recurrent_signal.py)."""
+        (recurrent_signal.py). A gradient correlated over time (Info.rcorr, from a recurrent layer above)
+        is summed coherently along the cell path the same way, and the input's gradient gets its own
+        correlation (Info.rcorr_in) [A]."""
         from . import recurrent_signal
 
         return recurrent_signal.backward(self, g, ins, out, r, env)

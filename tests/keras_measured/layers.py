@@ -49,6 +49,23 @@ def seq2seq(x):
     return L.LSTM(8, return_sequences=True, name="dec")(x, initial_state=[h, c])
 
 
+def self_attention(layer_fn):
+    """A network of one attention layer reading its input as queries, keys and values."""
+    return lambda x: layer_fn()(x, x)
+
+
+def cross_attention(x):
+    # keys and values from a 12-wide projection of the input: d_kv = 12 ≠ d = 16
+    memory = L.Dense(12, name="memory")(x)
+    return L.MultiHeadAttention(4, 4, name="attn")(x, memory)
+
+
+def pre_ln_block(x):
+    # layernorm → causal self-attention → add (a decoder block's first half)
+    h = L.LayerNormalization(name="ln")(x)
+    return L.Add()([x, L.MultiHeadAttention(2, 8, name="attn")(h, h, use_causal_mask=True)])
+
+
 CASES = [
     # id, input shape (channels last), netcalc layers, the Keras network
     ("conv3d", [6, 7, 8, 2], [{"op": "conv3d", "filters": 4, "kernel": 3}], one(lambda: L.Conv3D(4, 3))),
@@ -149,6 +166,41 @@ CASES = [
             {"op": "lstm", "units": 8, "return_sequences": True, "in": "input", "initial_state": ["enc.h", "enc.c"]},
         ],
         seq2seq,
+    ),
+    ("attention-self", [10, 16], [{"op": "attention", "heads": 4}], self_attention(lambda: L.MultiHeadAttention(4, 4))),
+    (
+        "attention-head-dim-no-bias",
+        [4, 12],
+        [{"op": "attention", "heads": 2, "head_dim": 8, "bias": False}],
+        self_attention(lambda: L.MultiHeadAttention(2, 8, use_bias=False)),
+    ),
+    (
+        "attention-grouped-query",
+        [5, 16],
+        [{"op": "attention", "heads": 4, "kv_heads": 2}],
+        self_attention(lambda: L.GroupQueryAttention(head_dim=4, num_query_heads=4, num_key_value_heads=2)),
+    ),
+    (
+        "attention-multi-query",
+        [5, 16],
+        [{"op": "attention", "heads": 4, "kv_heads": 1, "head_dim": 8}],
+        self_attention(lambda: L.GroupQueryAttention(head_dim=8, num_query_heads=4, num_key_value_heads=1)),
+    ),
+    (
+        "attention-cross",
+        [6, 16],
+        [{"op": "dense", "units": 12, "id": "memory"}, {"op": "attention", "heads": 4, "in": ["input", "memory"]}],
+        cross_attention,
+    ),
+    (
+        "attention-pre-ln-causal",
+        [6, 16],
+        [
+            {"op": "layernorm", "id": "ln"},
+            {"op": "attention", "heads": 2, "head_dim": 8, "causal": True},
+            {"op": "add", "in": ["input", "attention_1"]},
+        ],
+        pre_ln_block,
     ),
 ]
 
