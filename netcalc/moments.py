@@ -340,6 +340,22 @@ def max_moments(g, k: int, mu: float, s: float, rho: float) -> tuple[float, floa
     return float((f * w).sum()), float((f * f * w).sum())
 
 
+def open_at_max(k: int, mu, s: float, rho: float):
+    """P(max of k > 0) for k equicorrelated N(μ, s²) variables (correlation ρ ≥ 0), μ an array: the
+    probability that a (leaky) ReLU is open where a max pool of its output takes the maximum. The
+    max is ≤ 0 only when every z_i is: with z_i = μ + s(√ρ·u + √(1 − ρ)·e_i) and the e_i iid given u,
+    P(max ≤ 0) = E_u[Φ(−(μ + s√ρ·u)/(s√(1 − ρ)))^k] (Gauss–Hermite over u); independent taps (ρ = 0):
+    1 − (1 − Φ(μ/s))^k; ρ = 1: Φ(μ/s)."""
+    mu = np.asarray(mu, float)
+    rho = min(max(rho, 0.0), 1.0)
+    if s <= 0:
+        return (mu > 0).astype(float)
+    if rho >= 1.0 - 1e-12:
+        return ncdf(mu / s)
+    shut = ncdf(-(mu[..., None] + s * math.sqrt(rho) * _GH_X) / (s * math.sqrt(1 - rho))) ** k
+    return 1.0 - (shut * _GH_W).sum(axis=-1)
+
+
 def max_squared_iid(k: int) -> float:
     """m₂(k) = E[max²] of k iid N(0, 1) (1.000 for k = 2, 1.276 for 3, 1.551 for 4)."""
     return max_moment(lambda x: x, k, 0.0, 1.0, 0.0)

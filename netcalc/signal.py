@@ -263,6 +263,11 @@ def _backward(analysis, layers, sigs, env) -> None:
     input's own atoms; None for none); the readers' profiles are averaged weighted by their r, as are
     their argmax factors (`at_max`: a max pool's share of r lands at each window's maximum).
 
+    An argmax factor reaches the activation through the order-keeping layers between (`keeps_order`:
+    a batchnorm) as the list of routes it mixes (`max_parts`: each reader's share of r, its factor and
+    the pool's window, `max_window`), so that a batchnorm whose channels have their own means can
+    work the factor out per channel and state it for its input (env.info.at_max_in, one per input).
+
     And a sequence's gradient has a correlation between neighbouring steps (`rcorr`, E[g_t·g_{t+1}]/E[g²]):
     zero at the outputs (g iid), made by a recurrent layer's backward (its cell sums the gradient
     over the steps after each one) and read by the recurrent layer below, whose cell integrates it
@@ -273,8 +278,8 @@ def _backward(analysis, layers, sigs, env) -> None:
     acc: dict[str, np.ndarray] = {}
     gsum: dict[str, float] = {}  # Σ gmean·r over the readers, to weight the fractions
     prof: dict[str, list] = {}  # (mean r, profile or None) from each reader
-    maxes: dict[str, list] = {}  # (mean r, the reader's argmax factor) from each reader
-    at_max: dict[str, float | None] = {}  # each layer's at_max, for the order-keeping readers before it
+    maxes: dict[str, list] = {}  # (mean r, the reader's argmax routes) from each reader
+    routes: dict[str, list] = {}  # each layer's argmax routes, for the order-keeping readers before it
     csum: dict[str, float] = {}  # Σ rcorr·r over the readers
     by_name = {s.node.name: s for s in layers}
     for out in graph.outputs:
@@ -283,7 +288,7 @@ def _backward(analysis, layers, sigs, env) -> None:
             ones = np.ones_like(s.out.q if out == s.node.name else sigs[out].q)
             acc[out] = acc.get(out, 0) + ones
             gsum[out] = gsum.get(out, 0.0) + 1.0 / max(ones.size, 1)
-            maxes.setdefault(out, []).append((1.0, 1.0))
+            maxes.setdefault(out, []).append((1.0, [(1.0, 1.0, None)]))
     for s in reversed(layers):
         name = s.node.name
         r = acc.get(name)
@@ -297,7 +302,9 @@ def _backward(analysis, layers, sigs, env) -> None:
         env.row = s.row
         env.info = s.info
         env.info.gmean = gmean
-        env.info.at_max = at_max[name] = _at_max(maxes.get(name, []))
+        parts = routes[name] = _routes(maxes.get(name, []))
+        env.info.at_max = _at_max(parts)
+        env.info.max_parts = parts if any(f != 1.0 or w is not None for _, f, w in parts) else None
         if extras:
             env.info.r_extra = extras
         env.info.rprof = _profile(prof.get(name, []))
@@ -305,12 +312,14 @@ def _backward(analysis, layers, sigs, env) -> None:
         rs, tag = s.row.ltype.sig_backward(s.row.g, ins, s.out, s.r, env)
         g_in = env.info.gmean_in or [gmean] * len(rs)
         p_in = env.info.rprof_in or [None] * len(rs)
+        a_in = env.info.at_max_in or [None] * len(rs)
         c_in = env.info.rcorr_in or [env.info.rcorr if s.row.ltype.per_position else 0.0] * len(rs)
         env.info.gmean_in = env.info.rprof_in = env.info.rprof = env.info.at_max = env.info.rcorr_in = None
+        env.info.max_parts = env.info.at_max_in = None
         env.info.rcorr = 0.0  # read: not kept
         s.bwd_tag = tag
         s.r_in = rs
-        for n, ri, gi, pi, ci in zip(s.node.inputs, rs, g_in, p_in, c_in, strict=False):
+        for n, ri, gi, pi, ai, ci in zip(s.node.inputs, rs, g_in, p_in, a_in, c_in, strict=False):
             if ri is None:
                 continue
             prev = acc.get(n)
@@ -321,26 +330,38 @@ def _backward(analysis, layers, sigs, env) -> None:
             gsum[n] = gsum.get(n, 0.0) + gi * rmean
             csum[n] = csum.get(n, 0.0) + (ci or 0.0) * rmean
             prof.setdefault(n, []).append((rmean, pi))
-            maxes.setdefault(n, []).append((rmean, _argmax_factor(s, at_max)))
+            maxes.setdefault(n, []).append((rmean, _argmax_routes(s, routes, ai)))
 
 
-def _argmax_factor(s, at_max: dict) -> float:
-    """E[φ'(max)²]/E[φ'²] that the reader `s` applies to the gradient it sends back: a max pool's own,
-    an order-keeping layer's (`keeps_order`: a batchnorm at initialisation keeps where the maximum
-    lies) from its readers, else 1 (a weighted sum mixes positions and channels)."""
+def _argmax_routes(s, routes: dict, stated: float | None) -> list:
+    """The routes (share, E[φ'(max)²]/E[φ'²], window) by which the reader `s` applies an argmax factor to
+    the gradient it sends back: a max pool's own (with its window), the one its rule states for the
+    input (`stated`: a batchnorm's per-channel factor), an order-keeping layer's (`keeps_order`: a
+    batchnorm at initialisation keeps where the maximum lies) from its readers, else 1 (a weighted sum
+    mixes positions and channels)."""
     if s.info.argmax_factor is not None:
-        return s.info.argmax_factor
-    return (at_max.get(s.node.name) or 1.0) if s.row.ltype.keeps_order else 1.0
+        return [(1.0, s.info.argmax_factor, s.info.max_window)]
+    if stated is not None:
+        return [(1.0, stated, None)]
+    return (routes.get(s.node.name) or [(1.0, 1.0, None)]) if s.row.ltype.keeps_order else [(1.0, 1.0, None)]
+
+
+def _routes(records: list) -> list:
+    """The readers' routes (mean r, [(share, factor, window)…]) as one list whose shares are of the
+    whole r (they sum to 1); empty when no reader sends any."""
+    total = sum(rm for rm, _ in records)
+    if total <= 0:
+        return []
+    return [(rm * share / total, f, w) for rm, parts in records for share, f, w in parts if rm > 0]
 
 
 def _at_max(parts: list) -> float | None:
-    """The readers' argmax factors weighted by the r each sends (an output is a reader of factor 1):
+    """The routes' argmax factors weighted by their shares of r (an output is a reader of factor 1):
     a relu read by a max and an average pool gets the max pool's factor on its share of r. None when
-    no reader has a factor other than 1."""
-    total = sum(rm for rm, _ in parts)
-    if total <= 0 or all(f == 1.0 for _, f in parts):
+    no route has a factor other than 1."""
+    if not parts or all(f == 1.0 for _, f, _ in parts):
         return None
-    return sum(rm * f for rm, f in parts) / total
+    return sum(share * f for share, f, _ in parts)
 
 
 def _profile(parts: list):

@@ -36,8 +36,9 @@ class Sig:
         self.gauss = gauss  # a sum of many independent terms (a linear layer's output)
         self.pre = pre  # (op, args, Sig of the pre-activation) when the tensor is φ(Gaussian)
         self.samples = samples  # quantiles of one element's distribution where it is not Gaussian
-        # (a, b, Sig of t) when the tensor is a·t + b with a > 0 (batchnorm of t): a max pool of it
-        # is a·max(t) + b, and looks at t (an activation's output) for where the maximum lies
+        # (a, b, Sig of t, channels) when the tensor is a·t + b with a > 0 (batchnorm of t): a max pool
+        # of it is a·max(t) + b, and looks at t (an activation's output) for where the maximum lies;
+        # channels: batchnorm's ChannelGrid where t's channels have their own means (each its a, b), or None
         self.affine = affine
 
     @property
@@ -83,15 +84,19 @@ class Info:
     extra: dict | None = None  # recurrent: the statistics of the named extra outputs, by suffix (the walk takes them)
     attention: dict | None = None  # attention: E[Q²], E[K²], E[V²], E[Σa²] and the softmax gain per query
     argmax_factor: float | None = None  # max pool: E[φ'(max)²]/E[φ'²] of what it pools (walk: at_max)
+    max_window: tuple | None = None  # max pool through an activation: (k taps, their correlation within a channel)
+    bn_channels: tuple | None = None  # batchnorm: its channel grid (channel_spread's ChannelGrid)
     # from the walk to a backward rule
     gmean: float = 0.0  # the part of r that is uniform over a sample's positions
     r_extra: dict | None = None  # r at the named extra outputs, by suffix
     rprof: object = None  # the readers' value profile of r over the output's atoms (None: flat)
     at_max: float | None = None  # a max pool's argmax_factor, reached through keeps_order layers
+    max_parts: list | None = None  # the routes at_max mixes: (share of r, factor, the pool's max_window or None)
     rcorr: float = 0.0  # a sequence's gradient: its correlation between neighbouring steps, E[g_t·g_{t+1}]/E[g²]
     # from a backward rule to the walk (one value per input; None: the default)
     gmean_in: list | None = None
     rprof_in: list | None = None
+    at_max_in: list | None = None  # the argmax factor a rule works out for its input (None: keeps_order's)
     rcorr_in: list | None = None  # the gradient's step correlation per input (None: kept by per_position types, else 0)
 
 

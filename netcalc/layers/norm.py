@@ -23,71 +23,6 @@ def _positions_per_channel(g) -> int:
     return prod(g.shape) // g.c if g.c else 1
 
 
-def channel_spread(x, eps: float, env, m: int | None = None):
-    """Batchnorm of an activation whose pre-activation's channels have their own means: (E over the
-    channels of Var_c/(Var_c + ε), of γ²/(Var_c + ε), and the value profile of that gain over the
-    input's atoms), or None when the channels do not differ (no per-channel means) or φ is not
-    (leaky) ReLU.
-
-    The input is φ(z), z = μ_c + e: a weighted sum's channel (unit) means μ_c ~ N(m, v_μ) over the
-    channels, each a sum of many independent terms (v_μ = the channel-mean part of E[z²] less m²),
-    and e ~ N(0, σ²) within a channel (σ² the rest) [MF]. A channel's variance Var_c =
-    E[φ(μ_c + e)²] − E[φ(μ_c + e)]², closed form for (leaky) ReLU. Batchnorm divides each channel
-    by its own √(Var_c + ε), so the gradient's gain is E_c[γ²/(Var_c + ε)], not γ²/(E_c[Var_c] + ε):
-    a nearly dead unit (μ_c ≪ 0) has a tiny variance and a large gain. The gain is largest where
-    the unit is nearly dead, and there φ' is mostly 0: the gradient φ' passes back depends on the
-    value, so the gain goes back with its profile E[gain | z = v]/E[gain] over z's atoms (μ_c given
-    z = v is Gaussian: mean m + v_μ/(v_μ + σ²)·(v − m), variance v_μσ²/(v_μ + σ²)), for the
-    activation's backward rule to weight E[φ'(z)²·gain]. Population variances: an infinite batch
-    (with a finite one a channel with few open units has a smaller, noisier batch variance and a
-    larger gain still: with m given, each channel's batch variance by `batch_stats`, with the
-    kurtosis of its φ(μ_c + e)) [A]. The fourth value: E_c[E[(2a − a²)/(v + ε)]]/E_c[E[1/(v + ε)]],
-    the normalised input's share of the backward projection (0 without m)."""
-    import numpy as np
-
-    from ..signal_rules import quantiles
-
-    if x.pre is None or x.pre[0] not in ("relu", "leaky_relu"):
-        return None
-    batch = m
-    op, args, z = x.pre
-    qz, m = z.mean, z.mu
-    vmu, s2 = z.mfrac * qz - m * m, qz * (1 - z.mfrac)
-    if vmu <= 1e-9 * qz or s2 <= 0:
-        return None
-    sm, s = vmu**0.5, s2**0.5
-    grid = m + sm * np.linspace(-12, 12, 2401)
-
-    m1, m2, m3, m4 = _raw(op, args, grid, s, env)
-    var = np.maximum(m2 - m1 * m1, 0.0)
-    from .norm_batch import batch_stats
-
-    kept_c, g, proj_c = batch_stats(var, eps, batch, env.moments.kurtosis(m1, m2, m3, m4))
-    w = np.exp(-0.5 * ((grid - m) / sm) ** 2)
-    w /= w.sum()
-    mean_gain = float((w * g).sum())
-    kept = float((w * kept_c).sum())
-    proj = float((w * proj_c).sum()) / mean_gain
-    v, _ = quantiles(z)
-    shrink = vmu / (vmu + s2)
-    post_m, post_s = m + shrink * (v - m), (vmu * s2 / (vmu + s2)) ** 0.5
-    pw = np.exp(-0.5 * ((grid[None, :] - post_m[:, None]) / post_s) ** 2)
-    h = (pw * g[None, :]).sum(axis=1) / pw.sum(axis=1)
-    return kept, mean_gain, h / mean_gain, proj
-
-
-def _raw(op, args, mu, s, env):
-    """[E[φ^j], j = 1..4] of (leaky) ReLU at each mean μ, within-channel standard deviation s:
-    φ(x)^j = relu(x)^j + (−a)^j·relu(−x)^j (disjoint supports)."""
-    mom = env.moments
-    pos = mom.relu_raw_moments(mu, s)
-    if op == "relu":
-        return pos
-    a = args.get("negative_slope") or 0.0
-    neg = mom.relu_raw_moments(-mu, s)
-    return [p + (-a) ** j * q for j, (p, q) in enumerate(zip(pos, neg, strict=True), start=1)]
-
-
 def bn_eps(keras: bool) -> float:
     """Batch normalisation's default ε: Keras's BatchNormalization epsilon 1e-3, PyTorch's 1e-5."""
     return 1e-3 if keras else 1e-5
@@ -169,10 +104,12 @@ class BatchNorm(LayerType):
         from .norm_batch import batch_stats, kurtosis
 
         m = env.batch * _positions_per_channel(g) if env.batch else None
+        from .norm_channels import channel_spread
+
         spread = channel_spread(x, eps, env, m)
         tag = "E"
         if spread is not None:  # channels of different variances: each normalised by its own
-            scale, gain, profile, proj = spread
+            scale, gain, profile, proj, env.info.bn_channels = spread
             env.info.bn_profile = profile
         else:
             kurt = kurtosis(x) if m else 3.0
@@ -186,7 +123,7 @@ class BatchNorm(LayerType):
         out = x.like(q, mu=0.0, mfrac=0.0, corr=corr, gauss=True)
         if x.pre is not None:  # an activation's output, normalised: a max pool looks through (Sig.affine)
             a = (var + eps) ** -0.5
-            out.affine = (a, -a * x.mu, x)
+            out.affine = (a, -a * x.mu, x, env.info.bn_channels)
         return out, tag
 
     def sig_backward(self, g, ins, out, r, env):
@@ -200,11 +137,20 @@ class BatchNorm(LayerType):
         global average pool or on a vector), and the normalised input, E[(2a − a²)/(v + ε)]/(m·E[1/(v + ε)])
         ≈ 1/m of r: r_in = (1 − gmean/B − bn_proj)·E[1/(v + ε)]·r_out, (m − 2)/m for an independent
         gradient with ε negligible (dense at B = 8: 0.75) — and E[1/v] = m/((m − 3)·Var) for Gaussian
-        values, so (m − 2)/(m − 3)/Var in all. Frozen under Keras (inference mode): r/(1 + ε) [E]."""
+        values, so (m − 2)/(m − 3)/Var in all. Frozen under Keras (inference mode): r/(1 + ε) [E].
+
+        Read by a max pool (env.info.max_parts has a window) with channels of their own means, the
+        activation's argmax factor depends on the channel as the gain does: the batchnorm states it
+        per channel for its input (`argmax_share`, env.info.at_max_in) in place of the profile."""
         if bn_inference(env):
             return [r / env.info.bn_var], "E"
         keep = bn_keep(env)
-        if env.info.bn_profile is not None:
+        parts = env.info.max_parts
+        if env.info.bn_channels is not None and parts and any(w is not None for _, _, w in parts):
+            from .norm_channels import argmax_share
+
+            env.info.at_max_in = [argmax_share(env.info.bn_channels, parts)]
+        elif env.info.bn_profile is not None:
             env.info.rprof_in = [env.info.bn_profile]
         return [r * keep / env.info.bn_var], "A"
 

@@ -124,7 +124,9 @@ class Pool(ParameterFree):
         only when ρ̄ = 0; after ReLU → conv, ρ̄ ≈ 1/π and a 2×2 pool keeps 0.49·q, not 0.25·q.
         Max: E[max²] of k equicorrelated Gaussians, σ²[ρ̄ + (1 − ρ̄)·m₂(k)] for zero means, through
         the activation before it when there is one (max commutes with monotone φ: relu(max)), by
-        quadrature; through a batchnorm of it (a·t + b with a > 0: max = a·max(t) + b, `Sig.affine`). [A]: ρ̄ from the neighbours' correlation decaying as ρ^distance; equicorrelation."""
+        quadrature; through a batchnorm of it (a·t + b with a > 0: max = a·max(t) + b, `Sig.affine`), per
+        channel where the activation's channels have their own means (`norm_channels.channel_max`). [A]: ρ̄
+        from the neighbours' correlation decaying as ρ^distance; equicorrelation."""
         import math
 
         import numpy as np
@@ -151,9 +153,9 @@ class Pool(ParameterFree):
         k = int(prod(g.ks))
         mom = env.moments
         dphi = None
-        scale, shift, normed = 1.0, 0.0, x
+        scale, shift, normed, channels = 1.0, 0.0, x, None
         if x.affine is not None and x.affine[2].pre is not None:  # a·t + b (batchnorm): max(t), mapped
-            scale, shift, x = x.affine
+            scale, shift, x, channels = x.affine
         if x.pre is not None and x.pre[0] not in ("gelu", "softmax"):
             op, args, z = x.pre
             phi, dphi = mom.function(op, args)
@@ -164,18 +166,28 @@ class Pool(ParameterFree):
         var = max(base.mean - mu * mu, 0.0)
         wc = window_corr(base.corr, base.mfrac, g.ks, g.ds)
         rho = (wc * base.mean - mu * mu) / var if var > 0 else 1.0
+        within = 1 - base.mfrac
+        rho_w = min(max((wc - base.mfrac) / within, 0.0), 1.0) if within > 0 else 1.0
         e1, e2 = mom.max_moments(phi, k, mu, math.sqrt(var), rho)
         e1, e2 = scale * e1 + shift, scale * scale * e2 + 2 * scale * shift * e1 + shift * shift
+        mc2 = e1 * e1
+        if channels is not None and dphi is not None:  # channels of their own means, each normalised by its own
+            from .norm_channels import channel_max
+
+            e1, e2, mc2 = channel_max(channels, k, rho_w)
         act, x = x, normed
         ratio = e2 / x.mean if x.mean > 0 else 1.0
         if dphi is not None:  # backward: the gradient lands on each window's maximum
             _, at_max = mom.max_moments(dphi, k, mu, math.sqrt(var), rho)
             _, _, everywhere = mom.activation_moments(act.pre[0], act.pre[1], mu, base.mean)
             env.info.argmax_factor = at_max / float(everywhere) if float(everywhere) > 0 else 1.0
+            # for a batchnorm between that works the factor out per channel: the taps' correlation
+            # within a channel, the channels' own means (mfrac of E[z²]) taken out of the window's
+            env.info.max_window = (k, rho_w)
         env.info.max_ratio = ratio
         q = ratio * env.window_sum(qmap, g.ks, g.ss, g.ds, g.pads, g.outs) / np.maximum(inside, 1)
         qm = float(q.mean())
-        mfrac = min(max(e1 * e1 / qm, x.mfrac), 1.0) if qm > 0 else 0.0
+        mfrac = min(max(mc2 / qm, x.mfrac), 1.0) if qm > 0 else 0.0
         if g.indices:  # positions, not values: no signal (a max unpool reads them to place its input)
             env.info.extra = {"indices": x.like(np.zeros(g.outs), mu=0.0, mfrac=0.0, corr=0.0, gauss=False)}
         return x.like(q, mu=e1, mfrac=mfrac, corr=max(corr_out, mfrac), gauss=False), "A"
@@ -185,7 +197,9 @@ class Pool(ParameterFree):
         max: each window's gradient goes to one of its taps, r/(taps inside) on average [A]. It lands
         where the activation before the pool took the window's maximum, so φ' there is φ'(max), not
         φ'(x): that activation's backward uses E[φ'(max)²] (`argmax_factor`; about 1, not ½, for a ReLU),
-        also through a batchnorm between them (its `keeps_order`), not through a weighted layer."""
+        also through a batchnorm between them (its `keeps_order`), not through a weighted layer. The
+        window (`max_window`: k taps and their correlation within a channel) goes with the factor, for
+        a batchnorm of channels with their own means to work it out per channel (BatchNorm.sig_backward)."""
         import numpy as np
 
         r = env.fit(r, g.outs)
@@ -299,6 +313,7 @@ class GlobalPool(ParameterFree):
             _, at_max = env.moments.max_moments(dphi, n, z.mu, math.sqrt(zv), zr)
             everywhere = float(env.moments.activation_moments(op, args, z.mu, z.mean)[2])
             env.info.argmax_factor = at_max / everywhere if everywhere > 0 else 1.0
+            env.info.max_window = (n, 0.0)  # within a channel, distant positions share nothing
         else:
             e1, e2 = env.moments.max_moments(lambda v: v, n, mu, math.sqrt(var), rho)
         return x.like(np.full(pos, e2), mu=e1, mfrac=min(e1 * e1 / e2, 1.0) if e2 > 0 else 0.0, corr=0.0), "A"
