@@ -177,19 +177,40 @@ class Graph:
         """The nodes that read the tensor `name` (a main output, or NODE.suffix alone), in graph order."""
         return list(self._index()[1].get(name, ()))
 
-    def ancestors(self, names) -> set[str]:
+    def ancestors(self, names, since: str | None = None) -> set[str]:
         """The nodes producing the tensors `names` and every node whose outputs they read, directly
-        or not (by node name; graph inputs are not nodes)."""
+        or not (by node name; graph inputs are not nodes). With `since` (a tensor), only those at or
+        after its producer in the graph's order: the nodes are in topological order, so nothing before
+        it can lead back to it, and the walk stops there (a residual block's span, not the network's)."""
         by_name = self._by_name()
+        order = self._order()
+        first = order.get(self.producer(since), -1) if since is not None else -1
         todo = [p for p in map(self.producer, names) if p is not None]
         found: set = set()
         while todo:
             name = todo.pop()
-            if name in found or name not in by_name:
+            if name in found or name not in by_name or order[name] < first:
                 continue
             found.add(name)
             todo += [p for p in map(self.producer, by_name[name].inputs) if p is not None]
         return found
+
+    def reaches(self, name: str, other: str) -> bool:
+        """Whether the tensor `other` depends on the tensor `name` (its producer, a node or a graph input,
+        is among other's ancestors, or is other's own), walking back from other no further than name."""
+        src = self.producer(name)
+        if src is None:
+            return False
+        if src not in self._by_name():  # a graph input: does any ancestor of other read it?
+            return any(src in (self.producer(i) for i in self._by_name()[n].inputs) for n in self.ancestors([other]))
+        return src in self.ancestors([other], since=name)
+
+    def _order(self) -> dict:
+        cached = getattr(self, "_orders", None)
+        if cached is None or len(cached) != len(self.nodes):
+            cached = {n.name: i for i, n in enumerate(self.nodes)}
+            self._orders = cached
+        return cached
 
     @property
     def layout(self) -> str:

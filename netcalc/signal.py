@@ -186,7 +186,7 @@ class SignalReport:
         if top is None or end is None:
             return 1.0
         order = {id(t): i for i, t in enumerate(self.layers)}
-        on_path = self.ancestors([end.node.name])
+        on_path = self.analysis.graph.ancestors([end.node.name], since=top.node.name)
         factor = 1.0
         for t in self.layers[order[id(top)] + 1 : order[id(end)]]:
             if t.row.ltype.averages and t.node.name in on_path:

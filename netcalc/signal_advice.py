@@ -121,7 +121,7 @@ def _stream(report, s) -> str:
     inputs, graph = s.node.inputs, report.analysis.graph
     if s.row.ltype.joins == "sum":
         for name in inputs:
-            if all(name in graph.ancestors([other]) for other in inputs if other != name):
+            if all(graph.reaches(name, other) for other in inputs if other != name):
                 return name
     return inputs[0]
 
@@ -372,7 +372,7 @@ def _branch_ends(report, add):
     by_name, graph, ends = report.by_name, report.analysis.graph, []
     inputs = list(add.node.inputs)
     for name in inputs:
-        if any(name in graph.ancestors([other]) for other in inputs if other != name):
+        if any(graph.reaches(name, other) for other in inputs if other != name):
             continue  # the skip: the branches start from it
         cur = by_name.get(name)
         for _ in range(8):

@@ -76,8 +76,12 @@ class AdaptivePool(ParameterFree):
             return None
         c, ns = ctx.split(shape)
         outs = tuple(a["output_size"])
-        wins = tuple(adaptive_windows(n, o) for n, o in zip(ns, outs, strict=True))
-        sizes = tuple(tuple(e - s for s, e in zip(*w, strict=True)) for w in wins)
+        # a symbolic axis's windows are not listed: o symbolic floors each (a fuzzed o = 12,000 took 30 s
+        # in sympy), and only a concrete size's signal, explain and receptive field read them
+        wins = tuple(
+            adaptive_windows(n, o) if not hasattr(n, "e") else (None, None) for n, o in zip(ns, outs, strict=True)
+        )
+        sizes = tuple(tuple(e - s for s, e in zip(*w, strict=True)) if w[0] is not None else None for w in wins)
         return Geometry(c=c, ns=ns, outs=outs, starts=tuple(w[0] for w in wins), ends=tuple(w[1] for w in wins),
                         sizes=sizes, out_shape=ctx.join(c, outs))  # fmt: skip
 
