@@ -292,3 +292,30 @@ def table(rows: list[Row]) -> str:
     for r in rows:
         lines.append(f"{r.name:16} {r.op:10} {fig(r.forward)} {fig(r.backward)}")
     return "\n".join(lines)
+
+
+def false_alarms(analysis, rows: list[Row], batch: int, band: float = 10.0) -> list[str]:
+    """lint's W301/W302 where the measured growth is inside the band: netcalc's growth over the net
+    (SignalReport.growth, lint's default band 10×) against the same ratio of torch's figures — forward
+    E[x²] at the span's end over its first weighted layer, backward the gradient's squared norm per
+    sample (E[g²] × elements) at the first trainable weighted layer over the end's, the averaging layers
+    on the way counted at their forward gain as netcalc counts them (`by_construction`)."""
+    from netcalc.signal import propagate
+
+    report = propagate(analysis, batch=batch)
+    by = {r.name: r for r in rows}
+    (first, last), (top, end) = report.span(), report.span(backward=True)
+    fwd, bwd = report.growth()
+    found = []
+    if first is not None and by[first.node.name].forward.measured > 0:
+        measured = by[last.node.name].forward.measured / by[first.node.name].forward.measured
+        found.append(("W301", fwd, measured))
+    if top is not None and by[end.node.name].backward.measured > 0:
+        norm = {s.node.name: by[s.node.name].backward.measured * math.prod(s.row.out_shape) for s in (top, end)}
+        measured = norm[top.node.name] / norm[end.node.name] * report.by_construction(top, end)
+        found.append(("W302", bwd, measured))
+    return [
+        f"{code} fires ({predicted:.3g}× predicted) where torch measures {measured:.3g}×"
+        for code, predicted, measured in found
+        if math.isfinite(predicted) and not 1 / band <= predicted <= band and 1 / band <= measured <= band
+    ]

@@ -18,7 +18,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from conftest import run_spec  # noqa: E402
-from signal_oracle import measure, table  # noqa: E402
+from signal_oracle import false_alarms, measure, table  # noqa: E402
 from torch import nn  # noqa: E402
 
 pytestmark = pytest.mark.oracle
@@ -314,6 +314,8 @@ def test_signal_against_torch(case):
         if getattr(r, w).ok is False and (case, r.name, w) not in KNOWN
     ]
     assert not bad, f"outside netcalc's tolerance: {bad}\n{table(rows)}"
+    alarms = false_alarms(analysis, rows, batch)
+    assert not alarms, alarms
 
 
 @pytest.mark.parametrize("m", [2, 3, 4, 8, 32])

@@ -14,7 +14,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from conftest import run_spec  # noqa: E402
-from signal_oracle import measure, table  # noqa: E402
+from signal_oracle import false_alarms, measure, table  # noqa: E402
 from test_signal_oracle import CASES as REPRODUCERS  # noqa: E402
 from test_signal_oracle import KNOWN as REPRODUCERS_KNOWN  # noqa: E402
 from test_signal_oracle import _spec  # noqa: E402
@@ -396,6 +396,8 @@ def test_signal_against_torch(case):
         if getattr(r, w).ok is False and (case, r.name, w) not in KNOWN
     ]
     assert not bad, f"outside netcalc's tolerance: {bad}\n{table(rows)}"
+    alarms = false_alarms(analysis, rows, batch)
+    assert not alarms, alarms
 
 
 def test_agreement_share():
