@@ -68,15 +68,16 @@ def window_out(
         )
         return None
     out = num // s + 1
-    unread = num % s - pa - padded[1]
-    # a symbolic remainder is a condition (netcalc sizes); at the defaults it is also the concrete run's warning
-    symbolic = hasattr(unread, "e")
+    # a symbolic remainder is a condition (netcalc sizes: _window_conditions above); at the defaults it is
+    # also the concrete run's warning, for which its value is enough (a symbolic Mod of the nested floors
+    # of 800 strided layers took sympy 10 s, and nothing read it)
+    symbolic = hasattr(num, "e")
+    if symbolic:  # only then: formulas imports sympy, which a concrete summary never loads
+        from ..formulas import value
+    else:
+        value = _same
+    unread = value(num) % s - pa - padded[1]
     if unread > 0 and (not symbolic or ctx.at_defaults):
-        if symbolic:  # only then: formulas imports sympy, which a concrete summary never loads
-            from ..formulas import value
-        else:
-            value = _same
-
         nv, numv, outv, lostv = value(n), value(num), value(out), value(unread)  # the concrete run's numbers
         notes = (f"with {ctx.at} (`netcalc sizes` tells which sizes divide exactly)",) if symbolic else ()
         ctx.warning(
